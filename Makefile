@@ -1,0 +1,46 @@
+# MusicLM Studio: the two commands a fresh machine needs.
+#   make studio   set up .venv and launch the app on http://127.0.0.1:7860 (shipped model, offline)
+#   make test     set up .venv with the dev extras (+ Debian chromium) and run the tests
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+TORCH  ?= torch==2.13.0
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: studio test setup setup-dev browser-deps clean
+
+$(VENV)/.installed: pyproject.toml requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet "$(TORCH)"
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install --quiet -e ".[dev]"
+	# tinysoundfont declares pyaudio (real-time playback only, no wheel): install without deps
+	$(PIP) install --quiet --no-deps "tinysoundfont>=0.3"
+	touch $@
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
+
+# Debian chromium (browser test) and the MIT FluidR3 GM SoundFont (corpus rendering).
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1 && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fluid-soundfont-gm >/dev/null; \
+	else echo "note: cannot install chromium / fluid-soundfont-gm (not root or no apt): browser tests will be skipped"; fi
+
+studio: $(VENV)/.installed
+	$(PY) app.py
+
+test: $(VENV)/.installed-dev browser-deps
+	$(PY) -m pytest -m "not slow" --timeout 900 -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache

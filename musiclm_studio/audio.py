@@ -1,0 +1,157 @@
+"""Audio I/O and conditioning: the one place that touches audio files.
+
+Everything else in the package receives float32 mono tensors at a known sample rate. The
+helpers here load (wav / flac / ogg / mp3), downmix, resample, check for NaN / inf / empty or
+silent input, trim over-long input (with a notice, never silently), normalise loudness and
+write files. User-facing problems raise ``ValueError`` with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Union
+
+import numpy as np
+import soundfile as sf
+import torch
+
+AudioLike = Union[str, os.PathLike, np.ndarray, torch.Tensor]
+
+SILENCE_RMS = 1e-4  # about -80 dBFS: below this a clip is treated as silent
+
+
+@dataclass
+class PreparedAudio:
+    """Mono float32 audio at ``sample_rate`` plus what was done to it.
+
+    audio: [S] float32 tensor on the CPU.
+    notices: human-readable notes (downmixed, resampled, trimmed) for UIs to show.
+    """
+
+    audio: torch.Tensor
+    sample_rate: int
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        return self.audio.numel() / self.sample_rate
+
+
+def read_audio_file(path: Union[str, os.PathLike]) -> tuple[np.ndarray, int]:
+    """Read an audio file as float32 [S, C] (soundfile first, librosa/audioread for mp3 etc.)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"Audio file not found: {path!r}. Check the path.")
+    try:
+        data, sr = sf.read(path, dtype="float32", always_2d=True)
+        return data, int(sr)
+    except Exception as sf_error:  # noqa: BLE001 - fall back to librosa for formats soundfile lacks
+        try:
+            import librosa
+
+            data, sr = librosa.load(path, sr=None, mono=False)
+            data = np.atleast_2d(data).T.astype(np.float32)
+            return data, int(sr)
+        except Exception as error:  # noqa: BLE001
+            raise ValueError(
+                f"Could not read {os.path.basename(path)!r} as audio ({sf_error}; {error}). "
+                "Use a WAV, FLAC, OGG or MP3 file."
+            ) from error
+
+
+def resample(audio: torch.Tensor, orig_sr: int, target_sr: int) -> torch.Tensor:
+    """Resample [..., S] audio with a high-quality polyphase filter (soxr via librosa)."""
+    if orig_sr == target_sr:
+        return audio
+    import librosa
+
+    array = audio.detach().cpu().numpy()
+    out = librosa.resample(array, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq")
+    return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32)).to(audio.device)
+
+
+def prepare_audio(
+    audio: AudioLike,
+    sample_rate: int | None = None,
+    *,
+    target_sample_rate: int = 24_000,
+    max_seconds: float | None = None,
+    allow_silent: bool = True,
+    name: str = "audio",
+) -> PreparedAudio:
+    """Turn a path, array or tensor into mono float32 at ``target_sample_rate``.
+
+    Arrays and tensors may be [S], [C, S] or [S, C] (the shorter axis is channels) and need
+    ``sample_rate``. Long input is trimmed to ``max_seconds`` with a notice.
+    """
+    notices: list[str] = []
+    if isinstance(audio, (str, os.PathLike)):
+        data, sample_rate = read_audio_file(audio)
+        wave = torch.from_numpy(data.T.copy())  # [C, S]
+    else:
+        if sample_rate is None:
+            raise ValueError(f"{name}: pass its sample rate along with an array or tensor.")
+        wave = torch.as_tensor(np.asarray(audio) if not torch.is_tensor(audio) else audio)
+        wave = wave.detach().to("cpu", torch.float32)
+        if wave.ndim == 1:
+            wave = wave[None]
+        elif wave.ndim == 2 and wave.shape[0] > wave.shape[1]:
+            wave = wave.T  # [S, C] -> [C, S]
+        elif wave.ndim != 2:
+            raise ValueError(f"{name}: expected a 1-D or 2-D waveform, got shape {tuple(wave.shape)}.")
+    if not sample_rate or sample_rate <= 0 or not math.isfinite(sample_rate):
+        raise ValueError(f"{name}: sample rate must be a positive number, got {sample_rate!r}.")
+    sample_rate = int(sample_rate)
+    if wave.shape[-1] == 0:
+        raise ValueError(f"{name} is empty (0 samples). Give at least a fraction of a second of sound.")
+    if not torch.isfinite(wave).all():
+        raise ValueError(f"{name} contains NaN or infinite samples. Re-export the file and try again.")
+    if wave.shape[0] > 1:
+        notices.append(f"{name}: {wave.shape[0]} channels downmixed to mono.")
+    wave = wave.mean(0)
+    if max_seconds is not None and wave.numel() > max_seconds * sample_rate:
+        notices.append(
+            f"{name}: {wave.numel() / sample_rate:.1f} s is longer than {max_seconds:g} s; "
+            f"only the first {max_seconds:g} s are used."
+        )
+        wave = wave[: int(max_seconds * sample_rate)]
+    if sample_rate != target_sample_rate:
+        notices.append(f"{name}: resampled from {sample_rate} Hz to {target_sample_rate} Hz.")
+        wave = resample(wave, sample_rate, target_sample_rate)
+    if not allow_silent and is_silent(wave):
+        raise ValueError(f"{name} is silent. Record or upload audio with audible sound in it.")
+    return PreparedAudio(wave.contiguous(), target_sample_rate, notices)
+
+
+def rms(audio: torch.Tensor) -> float:
+    return float(audio.float().pow(2).mean().sqrt()) if audio.numel() else 0.0
+
+
+def is_silent(audio: torch.Tensor, threshold: float = SILENCE_RMS) -> bool:
+    return rms(audio) < threshold
+
+
+def normalize_loudness(audio: torch.Tensor, target_rms_db: float = -20.0, peak: float = 0.98) -> torch.Tensor:
+    """Scale to a target RMS (dBFS), then limit the peak so nothing clips. Silence is left alone."""
+    level = rms(audio)
+    if level < SILENCE_RMS:
+        return audio
+    gain = 10 ** (target_rms_db / 20) / level
+    out = audio * gain
+    top = float(out.abs().max())
+    if top > peak:
+        out = out * (peak / top)
+    return out
+
+
+def save_audio(path: Union[str, os.PathLike], audio: torch.Tensor | np.ndarray, sample_rate: int) -> str:
+    """Write mono audio as 16-bit PCM WAV (or FLAC / OGG by extension). Returns the path."""
+    array = audio.detach().cpu().float().numpy() if torch.is_tensor(audio) else np.asarray(audio, np.float32)
+    array = np.clip(array.reshape(-1), -1.0, 1.0)
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    subtype = "PCM_16" if path.lower().endswith(".wav") else None
+    sf.write(path, array, sample_rate, subtype=subtype)
+    return path

@@ -1,0 +1,144 @@
+"""The ``musiclm-studio`` command line: generate, serve, corpus, init.
+
+    musiclm-studio generate "a calm piano piece, slow" --duration 10 --seed 0 --out song.wav
+    musiclm-studio generate --story "5:calm piano intro" "5:drums come in" --out story.wav
+    musiclm-studio serve [--pipeline DIR] [--host 127.0.0.1] [--port 7860]
+    musiclm-studio corpus build --out DIR --clips N ...      (see musiclm_studio/data/cli.py)
+    musiclm-studio init --preset small --out DIR            (a fresh, untrained pipeline)
+
+Every sub-command is a small function that calls the pipeline's public API; user errors
+print one clear line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _story(items: list[str]) -> list[tuple[str, float]]:
+    segments = []
+    for item in items:
+        seconds, sep, text = item.partition(":")
+        try:
+            segments.append((text.strip(), float(seconds)))
+        except ValueError:
+            raise ValueError(f"Story segment {item!r} must look like 'SECONDS:prompt', e.g. '5:calm piano intro'.") from None
+        if not sep:
+            raise ValueError(f"Story segment {item!r} must look like 'SECONDS:prompt'.")
+    return segments
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .audio import save_audio
+    from .pipeline import MusicLMPipeline
+
+    if bool(args.prompt) == bool(args.story):
+        raise ValueError("Give either a prompt or --story segments (not both, not neither).")
+    pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device)
+    pipe.show_progress = not args.quiet
+    prompt = args.prompt if args.prompt else _story(args.story)
+    temperature = args.temperature[0] if args.temperature and len(args.temperature) == 1 else args.temperature
+    out = pipe(prompt, melody=args.melody, duration_s=args.duration, temperature=temperature, top_k=args.top_k,
+               top_p=args.top_p, guidance_scale=args.guidance, seed=args.seed, num_candidates=args.candidates,
+               continuation=args.continuation)
+    for notice in out.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    path = save_audio(args.out, out.audio, out.sample_rate)
+    print(f"wrote {path} ({out.duration_s:.1f} s at {out.sample_rate} Hz, seed {out.seed}, "
+          f"MuLan score {out.mulan_score:.3f}, {out.timings['total']:.1f} s: RTF {out.real_time_factor:.2f})")
+    if not args.no_png:
+        from .viz import save_overview_png
+
+        png = os.path.splitext(args.out)[0] + ".png"
+        save_overview_png(png, out.audio, out.sample_rate, out.tokens, pipe=pipe)
+        print(f"wrote {png} (spectrogram and token streams)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .pipeline import MusicLMPipeline
+    from .ui.gradio_app import launch
+
+    pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device)
+    launch(pipe, host=args.host, port=args.port, share=False)
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .pipeline import MusicLMPipeline
+
+    if os.path.exists(os.path.join(args.out, "pipeline.json")) and not args.force:
+        raise ValueError(f"{args.out} already holds a pipeline; pass --force to replace it.")
+    pipe = MusicLMPipeline.from_config(args.preset, seed=args.seed)
+    pipe.save_pretrained(args.out, placeholder_seed=args.seed if args.placeholder else None)
+    print(f"wrote an untrained {args.preset} pipeline to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="musiclm-studio", description="MusicLM Studio: text to music, offline.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="generate music from a prompt (or a story) and write a WAV + PNG")
+    g.add_argument("prompt", nargs="?", help="what the music should sound like")
+    g.add_argument("--story", nargs="+", metavar="SECONDS:PROMPT", help="story mode: segments with their own prompts")
+    g.add_argument("--duration", type=float, default=10.0, help="seconds of audio (default 10)")
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--out", default="song.wav")
+    g.add_argument("--pipeline", default=None, help="saved pipeline folder or Hub id (default: the shipped model)")
+    g.add_argument("--melody", default=None, help="audio file of a hummed / played melody to follow")
+    g.add_argument("--continuation", default=None, help="audio file to continue")
+    g.add_argument("--temperature", type=float, nargs="+", default=None, help="one value or semantic coarse fine")
+    g.add_argument("--top-k", type=int, default=250)
+    g.add_argument("--top-p", type=float, default=None)
+    g.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (1 = off)")
+    g.add_argument("--candidates", type=int, default=1, help="sample N and keep the best MuLan score")
+    g.add_argument("--device", default=None)
+    g.add_argument("--no-png", action="store_true", help="skip the spectrogram / token PNG")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("serve", help="launch the Gradio studio")
+    s.add_argument("--pipeline", default=None)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=7860)
+    s.add_argument("--device", default=None)
+    s.set_defaults(func=cmd_serve)
+
+    i = sub.add_parser("init", help="write a freshly initialised (untrained) pipeline of a preset")
+    i.add_argument("--preset", default="small", choices=("tiny", "small", "paper"))
+    i.add_argument("--out", required=True)
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--placeholder", action="store_true", help="save configs only; weights rebuilt from the seed")
+    i.add_argument("--force", action="store_true")
+    i.set_defaults(func=cmd_init)
+
+    for register in _optional_commands():
+        register(sub)
+    return parser
+
+
+def _optional_commands():
+    """Command groups that live beside their code (corpus, train, eval)."""
+    from .data.cli import register as corpus
+
+    return [corpus]
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The pipeline's components: building them from a config, checking that they fit together,
+and saving / loading them as one folder per component (see ``hub.py`` for the format).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+import torch
+
+from . import hub
+from .config import (CodecConfig, MelodyConfig, MuLanConfig, PipelineConfig, SemanticTokenizerConfig,
+                     StageLMConfig)
+from .models.codec import SoundStreamCodec
+from .models.lm import StageLM
+from .models.melody import MelodyTokenizer
+from .models.mulan import MuLan
+from .models.semantic import SemanticTokenizer
+
+# component name -> (config class, model class); the order is the data flow
+COMPONENT_TYPES = {
+    "mulan": (MuLanConfig, MuLan),
+    "melody": (MelodyConfig, MelodyTokenizer),
+    "semantic_tokenizer": (SemanticTokenizerConfig, SemanticTokenizer),
+    "semantic_lm": (StageLMConfig, StageLM),
+    "coarse_lm": (StageLMConfig, StageLM),
+    "fine_lm": (StageLMConfig, StageLM),
+    "codec": (CodecConfig, SoundStreamCodec),
+}
+PIPELINE_KEYS = ("name", "max_duration_s", "window_s", "overlap_s")
+
+
+@dataclass
+class Components:
+    mulan: MuLan
+    melody: MelodyTokenizer
+    semantic_tokenizer: SemanticTokenizer
+    semantic_lm: StageLM
+    coarse_lm: StageLM
+    fine_lm: StageLM
+    codec: SoundStreamCodec
+    untrained: set[str] = field(default_factory=set)  # components still at their random initialisation
+
+    @classmethod
+    def build(cls, config: PipelineConfig) -> "Components":
+        """Freshly initialised components (all marked untrained)."""
+        built = {name: model(getattr(config, name)) for name, (_, model) in COMPONENT_TYPES.items()}
+        return cls(**built, untrained={n for n, m in built.items() if isinstance(m, torch.nn.Module)})
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """The components that hold weights (all but the melody tokenizer)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), torch.nn.Module)}
+
+    def mark_trained(self, name: str, module: torch.nn.Module) -> None:
+        """Swap in a trained component (its config must match the pipeline's)."""
+        setattr(self, name, module)
+        self.untrained.discard(name)
+
+    def to(self, device: torch.device) -> "Components":
+        for module in self.modules().values():
+            module.to(device).eval()
+        return self
+
+
+def check_contracts(config: PipelineConfig, c: Components) -> None:
+    """Sample rates, frame rates, vocab sizes and level counts must agree between stages."""
+    codec, sem = config.codec, config.semantic_tokenizer
+    problems = []
+    rates = {"codec": codec.sample_rate, "mulan": config.mulan.sample_rate, "melody": config.melody.sample_rate,
+             "semantic_tokenizer": sem.sample_rate}
+    if len(set(rates.values())) != 1:
+        problems.append(f"sample rates differ: {rates}")
+    acoustic_rate = codec.sample_rate / codec.hop_length
+    expect = {
+        "semantic_lm": (sem.codebook_size, 1, sem.frame_rate),
+        "coarse_lm": (codec.codebook_size, codec.num_coarse_quantizers, acoustic_rate),
+        "fine_lm": (codec.codebook_size, codec.num_quantizers - codec.num_coarse_quantizers, acoustic_rate),
+    }
+    for name, (vocab, levels, rate) in expect.items():
+        lm = getattr(config, name)
+        if (lm.vocab_size, lm.num_levels, float(lm.frame_rate)) != (vocab, levels, float(rate)):
+            problems.append(f"{name} predicts {lm.num_levels} x {lm.vocab_size} at {lm.frame_rate} Hz; "
+                            f"expected {levels} x {vocab} at {rate} Hz")
+    streams = {"mulan": config.mulan.codebook_size, "melody": config.melody.vocab_size,
+               "semantic": sem.codebook_size, "coarse": codec.codebook_size}
+    for name in ("semantic_lm", "coarse_lm", "fine_lm"):
+        for s in getattr(config, name).conditions:
+            if streams.get(s.name) != s.vocab_size:
+                problems.append(f"{name} condition {s.name!r} has vocab {s.vocab_size}, its source has {streams.get(s.name)}")
+    if acoustic_rate % sem.frame_rate:
+        problems.append(f"acoustic frame rate {acoustic_rate} is not a multiple of the semantic {sem.frame_rate}")
+    for name, model in c.modules().items():
+        if model.config != getattr(config, name):
+            problems.append(f"component {name!r} was built from a different config than pipeline.json says")
+    if problems:
+        raise ValueError("The pipeline's components do not fit together:\n- " + "\n- ".join(problems))
+
+
+def save_components(folder: str, config: PipelineConfig, c: Components, dtype: torch.dtype | None = None,
+                    placeholder_seed: int | None = None) -> None:
+    """Save every component. With ``placeholder_seed``, untrained components are saved as
+    config only and rebuilt from that seed on load (no random weights in git)."""
+    os.makedirs(folder, exist_ok=True)
+    skip = set(c.untrained) if placeholder_seed is not None else set()
+    index = {"format": hub.FORMAT, "version": hub.VERSION, **{k: getattr(config, k) for k in PIPELINE_KEYS},
+             "components": list(COMPONENT_TYPES), "untrained": sorted(c.untrained)}
+    if skip:
+        index["placeholder_seed"] = placeholder_seed
+    hub.write_json(os.path.join(folder, "pipeline.json"), index)
+    modules = c.modules()
+    for name in COMPONENT_TYPES:
+        sub = os.path.join(folder, name)
+        hub.save_component(sub, getattr(config, name), None if name in skip else modules.get(name), dtype)
+        if name in skip and os.path.exists(os.path.join(sub, "model.safetensors")):
+            os.remove(os.path.join(sub, "model.safetensors"))
+
+
+def load_components(folder: str) -> tuple[PipelineConfig, Components]:
+    index = hub.read_json(os.path.join(folder, "pipeline.json"))
+    if index.get("format") != hub.FORMAT:
+        raise ValueError(f"{folder!r} is not a MusicLM Studio pipeline (format {index.get('format')!r}).")
+    if index.get("version", 0) > hub.VERSION:
+        raise ValueError(f"{folder!r} was saved by a newer version (format {index['version']}); upgrade musiclm-studio.")
+    configs = {name: hub.load_config(os.path.join(folder, name), cfg) for name, (cfg, _) in COMPONENT_TYPES.items()}
+    config = PipelineConfig(**configs, **{k: index[k] for k in PIPELINE_KEYS if k in index})
+    seed = index.get("placeholder_seed")
+    torch.manual_seed(0 if seed is None else seed)  # placeholders: the same weights as from_config(seed)
+    components = Components.build(config)
+    for name, module in components.modules().items():
+        weights = os.path.join(folder, name, "model.safetensors")
+        if seed is not None and name in index.get("untrained", []) and not os.path.exists(weights):
+            continue  # a labelled placeholder: keep the seeded initialisation
+        hub.load_state(os.path.join(folder, name), module)
+    components.untrained = set(index.get("untrained", []))
+    return config, components.to(torch.device("cpu"))

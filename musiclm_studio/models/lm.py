@@ -1,0 +1,216 @@
+"""The stage LM: one decoder-only Transformer module for MusicLM's three stages.
+
+A stage LM predicts a target token stream of Q levels (semantic: 1, coarse: 4, fine: 8) at
+its frame rate, conditioned on other token streams:
+
+- *prefix* streams (MuLan tokens) are embedded and placed before the target sequence;
+- *aligned* streams (melody, semantic, coarse tokens) are embedded and added to the target
+  step of the same time, ``frames_per_token`` target frames per conditioning token.
+
+The Q levels use MusicGen's delay pattern, so one Transformer step emits one token per level
+(50 steps per second of audio instead of 600 for a flattened layout). Every conditioning stream
+has a learned null embedding: training drops streams at random (``ConditionStream.dropout``),
+which makes classifier-free guidance possible at sampling time.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ConditionStream, StageLMConfig
+from ..modules.sampling import guided_logits, sample
+from ..modules.token_layout import apply_delay, delay_mask, revert_delay
+from ..modules.transformer import Transformer
+
+StepCallback = Callable[[int, int, torch.Tensor], None]  # (step, total, tokens so far [B, Q, t])
+
+
+class ConditionEmbedding(nn.Module):
+    """Embeds one conditioning stream [B, L, T] -> [B, T, D] (levels summed), or its null."""
+
+    def __init__(self, stream: ConditionStream, d_model: int):
+        super().__init__()
+        self.stream = stream
+        self.tokens = nn.Embedding(stream.num_levels * stream.vocab_size, d_model)
+        self.null = nn.Parameter(torch.randn(d_model) * 0.02)
+        self.positions = nn.Embedding(stream.fixed_length, d_model) if stream.fixed_length else None
+        nn.init.normal_(self.tokens.weight, 0.0, 0.02)
+
+    def forward(self, tokens: Optional[torch.Tensor], drop: Optional[torch.Tensor], batch: int, length: int):
+        # tokens: [B, L, T] or None (stream absent: every row uses the null embedding)
+        if tokens is None:
+            out = self.null.expand(batch, length, -1)
+        else:
+            offsets = torch.arange(self.stream.num_levels, device=tokens.device)[None, :, None]
+            out = self.tokens(tokens + offsets * self.stream.vocab_size).sum(1)  # [B, T, D]
+            if drop is not None:
+                out = torch.where(drop[:, None, None], self.null.expand_as(out), out)
+        if self.positions is not None:
+            out = out + self.positions.weight[None, : out.shape[1]]
+        return out
+
+
+class StageLM(nn.Module):
+    """Decoder-only Transformer over [B, Q, T] tokens with prefix and aligned conditioning."""
+
+    def __init__(self, config: StageLMConfig):
+        super().__init__()
+        self.config = config
+        Q, V, D = config.num_levels, config.vocab_size, config.d_model
+        self.pad_token = V  # fills the empty cells of the delay pattern
+        self.token_embedding = nn.Embedding(Q * (V + 1), D)
+        self.bos = nn.Parameter(torch.randn(D) * 0.02)
+        self.conditions = nn.ModuleDict({s.name: ConditionEmbedding(s, D) for s in config.conditions})
+        self.transformer = Transformer(D, config.n_layers, config.n_heads, config.mlp_ratio, config.dropout)
+        self.head = nn.Linear(D, Q * V, bias=False)
+        nn.init.normal_(self.token_embedding.weight, 0.0, 0.02)
+        nn.init.normal_(self.head.weight, 0.0, 0.02)
+
+    # ---- conditioning -------------------------------------------------------------------
+    def _streams(self, mode: str) -> list[ConditionStream]:
+        return [s for s in self.config.conditions if s.mode == mode]
+
+    def _check_conditions(self, conditions: dict[str, Optional[torch.Tensor]]) -> None:
+        unknown = set(k for k, v in conditions.items() if v is not None) - set(self.conditions)
+        if unknown:
+            raise ValueError(f"{self.config.name} LM has no condition stream(s) {sorted(unknown)}; "
+                             f"it takes {sorted(self.conditions)}.")
+
+    def embed_prefix(self, conditions, drop, batch: int) -> torch.Tensor:
+        """Prefix embeddings [B, P, D] (P = 0 when the LM has no prefix streams)."""
+        parts = []
+        for s in self._streams("prefix"):
+            tokens = conditions.get(s.name)
+            tokens = tokens[:, None] if tokens is not None and tokens.ndim == 2 else tokens
+            length = tokens.shape[-1] if tokens is not None else (s.fixed_length or 1)
+            parts.append(self.conditions[s.name](tokens, (drop or {}).get(s.name), batch, length))
+        if not parts:
+            return self.bos.new_zeros(batch, 0, self.config.d_model)
+        return torch.cat(parts, 1)
+
+    def embed_aligned(self, conditions, drop, batch: int, num_steps: int) -> torch.Tensor:
+        """Aligned embeddings [B, S, D] for target steps 0..S-1 (frame s at step s)."""
+        total = self.bos.new_zeros(batch, num_steps, self.config.d_model)
+        frames = torch.arange(num_steps, device=total.device)
+        for s in self._streams("aligned"):
+            tokens = conditions.get(s.name)
+            tokens = tokens[:, None] if tokens is not None and tokens.ndim == 2 else tokens
+            if tokens is None:
+                total = total + self.conditions[s.name](None, None, batch, num_steps)
+                continue
+            index = (frames // s.frames_per_token).clamp(max=tokens.shape[-1] - 1)
+            total = total + self.conditions[s.name](tokens[..., index], (drop or {}).get(s.name), batch, num_steps)
+        return total
+
+    def random_drop(self, batch: int, device) -> dict[str, torch.Tensor]:
+        """Training-time conditioning dropout: a bool [B] per stream (True = use null)."""
+        return {s.name: torch.rand(batch, device=device) < s.dropout for s in self.config.conditions}
+
+    # ---- training -----------------------------------------------------------------------
+    def _grid_inputs(self, grid: torch.Tensor) -> torch.Tensor:
+        """Embeddings of delayed grid columns [B, Q, S] -> [B, S, D] (levels summed)."""
+        Q, V = self.config.num_levels, self.config.vocab_size
+        offsets = torch.arange(Q, device=grid.device)[None, :, None] * (V + 1)
+        return self.token_embedding(grid + offsets).sum(1)
+
+    def forward(self, tokens: torch.Tensor, conditions: dict, drop: Optional[dict] = None) -> torch.Tensor:
+        """Teacher-forced logits of the delayed grid: tokens [B, Q, T] -> [B, Q, T + Q - 1, V]."""
+        self._check_conditions(conditions)
+        B, Q, T = tokens.shape
+        grid = apply_delay(tokens, self.pad_token)  # [B, Q, S]
+        S = grid.shape[-1]
+        prefix = self.embed_prefix(conditions, drop, B)  # [B, P, D]
+        steps = torch.cat([self.bos.expand(B, 1, -1), self._grid_inputs(grid[:, :, :-1])], 1)
+        steps = steps + self.embed_aligned(conditions, drop, B, S)  # [B, S, D]
+        hidden = self.transformer(torch.cat([prefix, steps], 1))[:, prefix.shape[1]:]
+        return self.head(hidden).view(B, S, Q, -1).permute(0, 2, 1, 3)
+
+    def loss(self, tokens: torch.Tensor, conditions: dict, condition_dropout: bool = True) -> torch.Tensor:
+        """Cross-entropy over the real cells of the delay pattern (the training objective)."""
+        B, Q, T = tokens.shape
+        drop = self.random_drop(B, tokens.device) if condition_dropout else None
+        logits = self(tokens, conditions, drop)  # [B, Q, S, V]
+        target = apply_delay(tokens, -100)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1), ignore_index=-100)
+
+    # ---- sampling -----------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self,
+        conditions: dict,
+        num_frames: int,
+        *,
+        batch_size: int = 1,
+        prompt: Optional[torch.Tensor] = None,
+        temperature: float = 1.0,
+        top_k: Optional[int] = None,
+        top_p: Optional[float] = None,
+        guidance_scale: float = 1.0,
+        generator: Optional[torch.Generator] = None,
+        callback: Optional[StepCallback] = None,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """Sample [B, Q, num_frames] tokens; ``prompt`` [B, Q, Tp] forces the first Tp frames."""
+        self._check_conditions(conditions)
+        Q, B = self.config.num_levels, batch_size
+        S = num_frames + Q - 1
+        device = self.bos.device
+        Tp = 0 if prompt is None else prompt.shape[-1]
+        grid = torch.full((B, Q, S), self.pad_token, dtype=torch.long, device=device)
+        if Tp:
+            grid[:, :, : Tp + Q - 1] = torch.where(delay_mask(Q, Tp, device), apply_delay(prompt, self.pad_token), self.pad_token)
+        real = delay_mask(Q, num_frames, device)  # [Q, S]
+        forced = delay_mask(Q, Tp, device) if Tp else None
+
+        # 1. conditioning, doubled for classifier-free guidance (second half: droppable streams null)
+        guided = guidance_scale != 1.0 and any(s.dropout > 0 for s in self.config.conditions)
+        rows = 2 * B if guided else B
+        conds = {k: (torch.cat([v, v]) if guided else v) for k, v in conditions.items() if v is not None}
+        drop = None
+        if guided:
+            null = torch.arange(rows, device=device) >= B
+            drop = {s.name: null if s.dropout > 0 else torch.zeros_like(null) for s in self.config.conditions}
+        prefix = self.embed_prefix(conds, drop, rows)
+        aligned = self.embed_aligned(conds, drop, rows, S)
+        P = prefix.shape[1]
+        cache = self.transformer.new_cache(rows, P + S, device, prefix.dtype) if use_cache else None
+
+        def step_inputs(start: int, end: int) -> torch.Tensor:
+            # inputs of steps start..end-1: BOS or the previous column, plus aligned conditioning
+            prev = self._grid_inputs(grid[:, :, max(start - 1, 0): end - 1].repeat(rows // B, 1, 1))
+            if start == 0:
+                prev = torch.cat([self.bos.expand(rows, 1, -1), prev], 1)
+            return prev + aligned[:, start:end]
+
+        # 2. prefill the prefix and every fully forced step in one pass
+        first = min(Tp, S - 1) if Tp else 0
+        hidden = self.transformer(torch.cat([prefix, step_inputs(0, first + 1)], 1), cache)[:, -1]
+        for s in range(first, S):
+            # 3. logits of step s, guided when asked
+            logits = self.head(hidden).view(rows, Q, -1)
+            if guided:
+                logits = guided_logits(logits[:B], logits[B:], guidance_scale)
+            # 4. sample every level, keep forced cells, pad cells outside the pattern
+            tokens = sample(logits, temperature, top_k, top_p, generator)  # [B, Q]
+            if forced is not None and s < forced.shape[1]:
+                tokens = torch.where(forced[:, s][None], grid[:, :, s], tokens)
+            grid[:, :, s] = torch.where(real[:, s][None], tokens, self.pad_token)
+            if callback is not None:
+                done = max(0, s - Q + 2)
+                callback(s + 1, S, revert_delay(grid[:, :, : done + Q - 1]) if done else grid[:, :, :0])
+            if s == S - 1:
+                break
+            # 5. feed column s and step s+1's conditioning (with the cache: one token; without: all)
+            if use_cache:
+                hidden = self.transformer(step_inputs(s + 1, s + 2), cache)[:, -1]
+            else:
+                hidden = self.transformer(torch.cat([prefix, step_inputs(0, s + 2)], 1))[:, -1]
+        return revert_delay(grid)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,121 @@
+"""MuLan: a joint text-audio embedding, and the RVQ that turns it into 12 conditioning tokens.
+
+Text tower: a frozen pretrained sentence encoder (``models/text.py``) + a trained projection.
+Audio tower: log-mel frames at 25 Hz -> a bidirectional Transformer -> attention pooling ->
+projection. Both land on the unit sphere in ``embed_dim`` dimensions, trained contrastively
+(InfoNCE with a learned temperature). An RVQ of 12 x 1024 fitted on *audio* embeddings makes
+the MuLan tokens; at inference the text embedding goes through the same RVQ, which is the
+trick that lets MusicLM train its LMs on audio alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import MuLanConfig
+from ..modules.rvq import ResidualVectorQuantizer
+from ..modules.transformer import Transformer
+from .codec import mel_filterbank
+from .text import TextEncoder, check_prompts
+
+
+class AudioTower(nn.Module):
+    """Log-mel [B, n_mels, T] at 25 Hz -> hidden states [B, T, D] and a pooled embedding [B, E]."""
+
+    def __init__(self, c: MuLanConfig):
+        super().__init__()
+        self.hop = c.sample_rate // 25
+        self.n_fft = 4 * self.hop
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        self.register_buffer("mel_basis", mel_filterbank(c.sample_rate, self.n_fft, c.n_mels), persistent=False)
+        self.stem = nn.Sequential(nn.Conv1d(c.n_mels, c.audio_dim, 3, padding=1), nn.GELU(),
+                                  nn.Conv1d(c.audio_dim, c.audio_dim, 3, padding=1))
+        self.encoder = Transformer(c.audio_dim, c.audio_layers, c.audio_heads, causal=False)
+        self.pool = nn.Linear(c.audio_dim, 1)
+        self.proj = nn.Linear(c.audio_dim, c.embed_dim)
+
+    def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
+        # audio: [B, S] -> [B, n_mels, ceil(S / hop)]
+        pad = (self.n_fft - self.hop) // 2
+        padded = F.pad(audio, (pad, pad + (-audio.shape[-1] % self.hop)))
+        spec = torch.stft(padded, self.n_fft, self.hop, window=self.window, center=False, return_complex=True)
+        mel = torch.log(self.mel_basis @ spec.abs().pow(2) + 1e-6)
+        return (mel + 5.0) / 5.0  # rough standardisation
+
+    def hidden_states(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.stem(self.log_mel(audio)).transpose(1, 2))  # [B, T, D]
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        hidden = self.hidden_states(audio)
+        weights = self.pool(hidden).softmax(1)  # [B, T, 1] attention pooling
+        return F.normalize(self.proj((weights * hidden).sum(1)), dim=-1)
+
+
+class MuLan(nn.Module):
+    """Text and audio towers in one space, plus the RVQ that tokenizes the embeddings."""
+
+    def __init__(self, config: MuLanConfig):
+        super().__init__()
+        self.config = config
+        self.text_projection = nn.Sequential(nn.Linear(config.text_dim, config.text_dim), nn.GELU(),
+                                             nn.Linear(config.text_dim, config.embed_dim))
+        self.audio_tower = AudioTower(config)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        self.quantizer = ResidualVectorQuantizer(config.embed_dim, config.num_quantizers, config.codebook_size)
+        self._text_encoder = None  # loaded on first use; not part of the saved state
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        if self._text_encoder is None:
+            self._text_encoder = TextEncoder(self.config.text_model, self.config.text_max_tokens)
+        device = self.logit_scale.device
+        if next(self._text_encoder.model.parameters()).device != device:
+            self._text_encoder.model.to(device)
+        return self._text_encoder
+
+    def text_features(self, texts: list[str]) -> torch.Tensor:
+        """Frozen sentence-encoder features [B, text_dim] (cacheable for training)."""
+        return self.text_encoder(check_prompts(texts))
+
+    def embed_text(self, texts: list[str] | str, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Prompts (or precomputed text features) -> unit embeddings [B, embed_dim]."""
+        features = self.text_features(texts) if features is None else features
+        return F.normalize(self.text_projection(features), dim=-1)
+
+    def embed_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio [B, S] at ``sample_rate`` -> unit embeddings [B, embed_dim].
+
+        Clips longer than ``window_s`` are embedded in windows every ``stride_s`` and averaged.
+        """
+        if audio.ndim == 1:
+            audio = audio[None]
+        if audio.shape[-1] == 0:
+            raise ValueError("Cannot embed empty audio.")
+        window = int(self.config.window_s * self.config.sample_rate)
+        if audio.shape[-1] <= window:
+            return self.audio_tower(audio)
+        stride = int(self.config.stride_s * self.config.sample_rate)
+        starts = list(range(0, audio.shape[-1] - window + 1, stride))
+        windows = torch.stack([audio[:, s: s + window] for s in starts], 1)  # [B, N, W]
+        emb = self.audio_tower(windows.flatten(0, 1)).view(audio.shape[0], len(starts), -1)
+        return F.normalize(emb.mean(1), dim=-1)
+
+    def contrastive_loss(self, audio_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        """Symmetric InfoNCE over a batch of matching (audio, text) pairs."""
+        logits = self.logit_scale.exp().clamp(max=100) * audio_emb @ text_emb.T  # [B, B]
+        target = torch.arange(logits.shape[0], device=logits.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+    @torch.no_grad()
+    def tokenize(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Unit embeddings [B, E] -> MuLan tokens [B, num_quantizers]."""
+        return self.quantizer.encode(embeddings[:, :, None])[:, :, 0]
+
+    @torch.no_grad()
+    def score(self, texts: list[str] | str, audio: torch.Tensor) -> torch.Tensor:
+        """MuLan cycle-consistency score: cosine of each prompt with its audio -> [B]."""
+        return (self.embed_text(texts) * self.embed_audio(audio)).sum(-1)

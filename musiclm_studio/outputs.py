@@ -1,0 +1,107 @@
+"""Result and event dataclasses shared by the pipeline, the UIs and the CLI.
+
+Shapes use B batch, Q levels, T frames, S samples. Token streams are kept on the CPU as
+``torch.long`` so that UIs and notebooks can read them without caring about the device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+
+
+@dataclass
+class TokenStreams:
+    """Every token stream of one generation (batch of candidates or the chosen one).
+
+    mulan:    [B, 12]      MuLan RVQ tokens of the prompt (per story segment: [B, N, 12])
+    melody:   [B, Tm]      melody tokens at 25 Hz (12 pitch classes + unvoiced), or None
+    semantic: [B, Ts]      semantic tokens at 25 Hz
+    coarse:   [B, 4, Ta]   first 4 codec levels at 50 Hz
+    fine:     [B, 8, Ta]   last 8 codec levels at 50 Hz
+    """
+
+    mulan: Optional[torch.Tensor] = None
+    melody: Optional[torch.Tensor] = None
+    semantic: Optional[torch.Tensor] = None
+    coarse: Optional[torch.Tensor] = None
+    fine: Optional[torch.Tensor] = None
+
+    def select(self, index: int) -> "TokenStreams":
+        """The streams of one candidate, batch dimension kept ([1, ...])."""
+        pick = lambda t: None if t is None else t[index: index + 1]  # noqa: E731
+        return TokenStreams(*(pick(getattr(self, n)) for n in ("mulan", "melody", "semantic", "coarse", "fine")))
+
+    def as_dict(self) -> dict[str, Optional[torch.Tensor]]:
+        return {n: getattr(self, n) for n in ("mulan", "melody", "semantic", "coarse", "fine")}
+
+
+@dataclass
+class StageEvent:
+    """One progress report: ``step`` of ``total`` in ``stage``, with the stream so far.
+
+    tokens: the stage's tokens generated so far ([B, T] or [B, Q, T]), or the audio for
+    "decode"; ``None`` when there is nothing to show yet.
+    """
+
+    stage: str
+    step: int
+    total: int
+    tokens: Optional[torch.Tensor] = None
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total if self.total else 1.0
+
+
+@dataclass
+class MusicLMOutput:
+    """What a generation returns.
+
+    audio: [S] float32 in [-1, 1] at ``sample_rate`` (the best-scoring candidate).
+    tokens: the chosen candidate's token streams; ``candidates`` holds every candidate's.
+    mulan_scores: MuLan text-audio cosine per candidate (higher = closer to the prompt).
+    timings: seconds per stage, plus "total".
+    notices: things the user should know (trimmed melody, placeholder weights, ...).
+    """
+
+    audio: torch.Tensor
+    sample_rate: int
+    tokens: TokenStreams
+    mulan_scores: list[float] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    candidates: Optional[TokenStreams] = None
+    chosen: int = 0
+    notices: list[str] = field(default_factory=list)
+    seed: Optional[int] = None  # the seed that reproduces this output (None with a caller's generator)
+
+    @property
+    def duration_s(self) -> float:
+        return self.audio.numel() / self.sample_rate
+
+    @property
+    def mulan_score(self) -> Optional[float]:
+        return self.mulan_scores[self.chosen] if self.mulan_scores else None
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.timings.get("total", 0.0) / max(self.duration_s, 1e-9)
+
+
+@dataclass
+class Conditioning:
+    """The conditioning stage's result (one entry per story segment; one segment normally).
+
+    text_embeddings: [N, E] MuLan text embeddings; mulan_tokens: [N, 12];
+    melody_tokens: [1, Tm] or None; seconds: each segment's length (None = the whole clip).
+    """
+
+    prompts: list[str]
+    seconds: list[Optional[float]]
+    text_embeddings: torch.Tensor
+    mulan_tokens: torch.Tensor
+    melody_tokens: Optional[torch.Tensor] = None
+    notices: list[str] = field(default_factory=list)

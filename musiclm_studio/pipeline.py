@@ -1,0 +1,310 @@
+"""MusicLMPipeline: text (and an optional melody) in, 24 kHz music out, one stage at a time.
+
+    conditioning  prompt -> MuLan text embedding -> 12 MuLan tokens; melody -> melody tokens
+    semantic      semantic LM: MuLan (+ melody) tokens -> semantic tokens, 25 Hz
+    coarse        coarse LM: MuLan + semantic tokens -> 4 coarse codec levels, 50 Hz
+    fine          fine LM: coarse tokens -> 8 fine codec levels, 50 Hz
+    decode        codec decoder: 12 levels -> audio
+
+Each stage is a public method so notebooks can run and inspect them one by one;
+``__call__`` chains them in that order, reranks candidates by MuLan score and reports
+progress through one callback of ``StageEvent``s.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Callable, Optional, Sequence, Union
+
+import torch
+
+from . import hub
+from .audio import AudioLike, prepare_audio
+from .components import Components, check_contracts, load_components, save_components
+from .config import STAGES, PipelineConfig, preset
+from .generation import Segment, generate_windowed
+from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
+from .sampling_args import SamplingArgs, check_sampling_args
+
+Prompt = Union[str, Sequence[tuple[str, float]]]  # a prompt, or story mode: [(prompt, seconds), ...]
+Callback = Callable[[StageEvent], None]
+
+UNTRAINED_NOTICE = ("Untrained placeholder: {names} still have random weights, so the output is noise-like "
+                    "sound, not music. It shows how the studio works; load a trained pipeline for real results.")
+
+
+class MusicLMPipeline:
+    """The whole MusicLM model: MuLan, melody and semantic tokenizers, three stage LMs, codec."""
+
+    stages = STAGES
+
+    def __init__(self, config: PipelineConfig, components: Components):
+        check_contracts(config, components)
+        self.config, self.components = config, components
+        self.show_progress = True  # tqdm bars in terminals; UIs use the callback instead
+
+    # ---- construction and saving ------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: PipelineConfig | str = "small", seed: int = 0) -> "MusicLMPipeline":
+        """A freshly initialised (untrained) pipeline of a config or preset name."""
+        config = preset(config) if isinstance(config, str) else config
+        torch.manual_seed(seed)
+        return cls(config, Components.build(config).to(torch.device("cpu")))
+
+    @classmethod
+    def from_pretrained(cls, path_or_id: str | None = None, device: str | torch.device | None = None) -> "MusicLMPipeline":
+        """Load a saved pipeline (None = the default shipped in ``assets/``), offline."""
+        folder = hub.resolve_pretrained(path_or_id)
+        config, components = load_components(folder)
+        pipe = cls(config, components)
+        return pipe.to(device) if device is not None else pipe
+
+    def save_pretrained(self, folder: str, dtype: torch.dtype | None = None, placeholder_seed: int | None = None) -> None:
+        """Write ``pipeline.json`` and one sub-folder per component (safetensors + config.json).
+
+        ``placeholder_seed`` saves untrained components as config only (rebuilt from the seed).
+        """
+        save_components(folder, self.config, self.components, dtype, placeholder_seed)
+
+    def to(self, device: str | torch.device) -> "MusicLMPipeline":
+        self.components.to(torch.device(device))
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.components.codec.mel_basis.device
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.codec.sample_rate
+
+    @property
+    def trained(self) -> bool:
+        """True when every component has trained weights."""
+        return not self.components.untrained
+
+    @property
+    def untrained_components(self) -> list[str]:
+        return sorted(self.components.untrained)
+
+    # ---- 1. conditioning --------------------------------------------------------------
+    def encode_conditioning(
+        self, prompt: Prompt, melody: Optional[AudioLike] = None, melody_sample_rate: Optional[int] = None,
+        duration_s: Optional[float] = None,
+    ) -> Conditioning:
+        """Prompt(s) -> MuLan embeddings and tokens per story segment; melody -> melody tokens."""
+        story = [(prompt, duration_s)] if isinstance(prompt, str) else list(prompt)
+        if not story:
+            raise ValueError("Story mode needs at least one (prompt, seconds) segment.")
+        texts = [text for text, _ in story]
+        seconds = [float(s) if s is not None else None for _, s in story]
+        mulan = self.components.mulan
+        embeddings = mulan.embed_text(texts)  # validates the prompts
+        notices = [] if self.trained else [UNTRAINED_NOTICE.format(names=", ".join(self.untrained_components))]
+        melody_tokens = None
+        if melody is not None:
+            prepared = prepare_audio(melody, melody_sample_rate, target_sample_rate=self.config.melody.sample_rate,
+                                     max_seconds=self.config.max_duration_s, allow_silent=False, name="melody")
+            notices += prepared.notices
+            melody_tokens = self.components.melody(prepared.audio)[None].to(self.device)  # [1, Tm]
+        return Conditioning(prompts=texts, seconds=seconds, text_embeddings=embeddings,
+                            mulan_tokens=mulan.tokenize(embeddings), melody_tokens=melody_tokens, notices=notices)
+
+    def _segments(self, conditioning: Conditioning, frame_rate: float, total: int, batch: int) -> list[Segment]:
+        segments, end = [], 0.0
+        for i, seconds in enumerate(conditioning.seconds):
+            end = end + seconds if seconds is not None else total / frame_rate
+            last = i == len(conditioning.seconds) - 1
+            frames = total if last else min(total, round(end * frame_rate))
+            segments.append(Segment(frames, {"mulan": conditioning.mulan_tokens[i: i + 1].expand(batch, -1)}))
+        return segments
+
+    def _stage_callback(self, stage: str, callback: Optional[Callback], bar):
+        def report(done: int, total: int, tokens: torch.Tensor) -> None:
+            if bar is not None:
+                bar.total = total
+                bar.update(done - bar.n)
+            if callback is not None:
+                callback(StageEvent(stage, done, total, tokens.detach().cpu()))
+        return report
+
+    def _bar(self, stage: str):
+        if not self.show_progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(desc=stage, unit="frame", leave=False)
+
+    def _run_stage(self, stage, lm, total, segments, aligned, prompt, batch, args, callback):
+        bar = self._bar(stage)
+        try:
+            return generate_windowed(
+                lm, total, segments=segments, aligned=aligned, prompt=prompt, batch_size=batch,
+                overlap=round(self.config.overlap_s * lm.config.frame_rate),
+                callback=self._stage_callback(stage, callback, bar), **args.for_stage(stage))
+        finally:
+            if bar is not None:
+                bar.close()
+
+    # ---- 2-4. the three LMs -----------------------------------------------------------
+    def generate_semantic(self, conditioning: Conditioning, duration_s: float, *, batch_size: int = 1,
+                          prompt_tokens: Optional[torch.Tensor] = None, sampling: Optional[SamplingArgs] = None,
+                          callback: Optional[Callback] = None) -> torch.Tensor:
+        """MuLan (+ melody) tokens -> semantic tokens [B, Ts] at 25 Hz."""
+        lm = self.components.semantic_lm
+        total = round(duration_s * lm.config.frame_rate)
+        melody = conditioning.melody_tokens
+        if melody is not None:  # loop a short melody over the whole duration
+            melody = melody.repeat(1, -(-total // melody.shape[-1]))[:, :total].expand(batch_size, -1)
+        prompt = prompt_tokens[:, None] if prompt_tokens is not None else None
+        tokens = self._run_stage("semantic", lm, total, self._segments(conditioning, lm.config.frame_rate, total, batch_size),
+                                 {"melody": melody}, prompt, batch_size, sampling or SamplingArgs(), callback)
+        return tokens[:, 0]
+
+    def generate_coarse(self, conditioning: Conditioning, semantic_tokens: torch.Tensor, *,
+                        prompt_tokens: Optional[torch.Tensor] = None, sampling: Optional[SamplingArgs] = None,
+                        callback: Optional[Callback] = None) -> torch.Tensor:
+        """MuLan + semantic tokens -> coarse acoustic tokens [B, 4, Ta] at 50 Hz."""
+        lm = self.components.coarse_lm
+        batch = semantic_tokens.shape[0]
+        total = round(semantic_tokens.shape[-1] / self.config.semantic_tokenizer.frame_rate * lm.config.frame_rate)
+        segments = self._segments(conditioning, lm.config.frame_rate, total, batch)
+        return self._run_stage("coarse", lm, total, segments, {"semantic": semantic_tokens}, prompt_tokens, batch,
+                               sampling or SamplingArgs(), callback)
+
+    def generate_fine(self, coarse_tokens: torch.Tensor, *, prompt_tokens: Optional[torch.Tensor] = None,
+                      sampling: Optional[SamplingArgs] = None, callback: Optional[Callback] = None) -> torch.Tensor:
+        """Coarse tokens -> fine acoustic tokens [B, 8, Ta] at 50 Hz."""
+        lm = self.components.fine_lm
+        batch, total = coarse_tokens.shape[0], coarse_tokens.shape[-1]
+        segments = [Segment(total, {})]
+        return self._run_stage("fine", lm, total, segments, {"coarse": coarse_tokens}, prompt_tokens, batch,
+                               sampling or SamplingArgs(), callback)
+
+    # ---- 5. decode --------------------------------------------------------------------
+    def decode(self, coarse_tokens: torch.Tensor, fine_tokens: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Codec levels -> audio [B, S] in [-1, 1] (coarse alone decodes too, at lower quality)."""
+        codes = coarse_tokens if fine_tokens is None else torch.cat([coarse_tokens, fine_tokens], 1)
+        with torch.no_grad():
+            audio = self.components.codec.decode(codes.to(self.device))
+        peak = audio.abs().amax(-1, keepdim=True)
+        return torch.where(peak > 0.99, audio * (0.99 / peak.clamp(min=1e-9)), audio)
+
+    def tokenize_audio(self, audio: AudioLike, sample_rate: Optional[int] = None) -> TokenStreams:
+        """Real audio -> its semantic and acoustic tokens (for continuation and exploration)."""
+        prepared = prepare_audio(audio, sample_rate, target_sample_rate=self.sample_rate,
+                                 max_seconds=self.config.max_duration_s, name="audio")
+        wave = prepared.audio.to(self.device)[None]
+        c = self.components
+        codes = c.codec.encode(wave)
+        return TokenStreams(semantic=c.semantic_tokenizer(wave).cpu(),
+                            coarse=codes[:, : self.config.codec.num_coarse_quantizers].cpu(),
+                            fine=codes[:, self.config.codec.num_coarse_quantizers:].cpu())
+
+    def _opening(self, audio: AudioLike, sample_rate: Optional[int]) -> TokenStreams:
+        """Tokens of a continuation prompt, trimmed to whole semantic frames (two acoustic frames each)."""
+        tokens = self.tokenize_audio(audio, sample_rate)
+        ratio = self.config.coarse_lm.frame_rate / self.config.semantic_tokenizer.frame_rate
+        frames = min(tokens.semantic.shape[-1], int(tokens.coarse.shape[-1] // ratio))
+        if frames < 1:
+            raise ValueError("The continuation audio is too short; give at least 0.1 s.")
+        acoustic = int(frames * ratio)
+        return TokenStreams(semantic=tokens.semantic[:, :frames], coarse=tokens.coarse[..., :acoustic],
+                            fine=tokens.fine[..., :acoustic])
+
+    def codebook_vectors(self) -> dict[str, torch.Tensor]:
+        """The vector behind every token id, per stream, for visualisation.
+
+        mulan [12, V, E] and coarse / fine [Q, V, D] (one codebook per RVQ level);
+        semantic [V, F] (k-means centroids). Melody tokens are pitch classes: no vectors.
+        """
+        c, n_coarse = self.components, self.config.codec.num_coarse_quantizers
+        codec = torch.stack([level.codebook for level in c.codec.quantizer.levels])
+        return {"mulan": torch.stack([level.codebook for level in c.mulan.quantizer.levels]),
+                "semantic": c.semantic_tokenizer.centroids, "coarse": codec[:n_coarse], "fine": codec[n_coarse:]}
+
+    @torch.no_grad()
+    def score(self, prompt: str, audio: torch.Tensor) -> torch.Tensor:
+        """MuLan text-audio cosine for one prompt and audio [B, S] -> [B]."""
+        return self.components.mulan.score(prompt, audio.to(self.device))
+
+    # ---- the whole chain --------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: Prompt,
+        *,
+        melody: Optional[AudioLike] = None,
+        melody_sample_rate: Optional[int] = None,
+        duration_s: float = 10.0,
+        temperature: Union[float, Sequence[float], None] = None,
+        top_k: Optional[int] = 250,
+        top_p: Optional[float] = None,
+        guidance_scale: float = 3.0,
+        seed: Optional[int] = None,
+        generator: Optional[torch.Generator] = None,
+        num_candidates: int = 1,
+        continuation: Optional[AudioLike] = None,
+        continuation_sample_rate: Optional[int] = None,
+        callback: Optional[Callback] = None,
+    ) -> MusicLMOutput:
+        """Generate music for a prompt (or a story: [(prompt, seconds), ...]).
+
+        ``temperature`` is one number for all stages or (semantic, coarse, fine); the paper's
+        defaults are (1.0, 0.95, 0.4). ``continuation`` audio is kept as the opening and
+        continued. Candidates are sampled as a batch and the best MuLan score is returned.
+        """
+        if not isinstance(prompt, str):
+            prompt = [(text, float(seconds)) for text, seconds in prompt]
+            duration_s = sum(seconds for _, seconds in prompt) if prompt else 0.0
+        args = check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, num_candidates,
+                                   self.config.max_duration_s)
+        if generator is None:
+            seed = random.randrange(2**31) if seed is None else int(seed)
+            generator = torch.Generator().manual_seed(seed)
+        args.generator = generator
+        timings, B = {}, num_candidates
+        clock = time.perf_counter()
+
+        def timed(stage, fn, *a, **k):
+            start = time.perf_counter()
+            result = fn(*a, **k)
+            timings[stage] = time.perf_counter() - start
+            return result
+
+        # 1. conditioning: MuLan tokens per segment, melody tokens, continuation tokens
+        opening = None
+        if continuation is not None:
+            opening = self._opening(continuation, continuation_sample_rate)
+            duration_s += opening.semantic.shape[-1] / self.config.semantic_tokenizer.frame_rate
+            if duration_s > self.config.max_duration_s:
+                raise ValueError(f"Continuation audio plus duration is {duration_s:.1f} s; the cap is "
+                                 f"{self.config.max_duration_s:g} s. Use a shorter clip or duration.")
+        cond = timed("conditioning", self.encode_conditioning, prompt, melody, melody_sample_rate, duration_s)
+        if callback is not None:
+            callback(StageEvent("conditioning", 1, 1, cond.mulan_tokens.cpu()))
+        repeat = (lambda t: None if t is None else t.to(self.device).expand(B, *t.shape[1:]))  # noqa: E731
+        # 2. semantic tokens
+        semantic = timed("semantic", self.generate_semantic, cond, duration_s, batch_size=B,
+                         prompt_tokens=repeat(opening and opening.semantic), sampling=args, callback=callback)
+        # 3. coarse acoustic tokens
+        coarse = timed("coarse", self.generate_coarse, cond, semantic, prompt_tokens=repeat(opening and opening.coarse),
+                       sampling=args, callback=callback)
+        # 4. fine acoustic tokens
+        fine = timed("fine", self.generate_fine, coarse, prompt_tokens=repeat(opening and opening.fine),
+                     sampling=args, callback=callback)
+        # 5. decode, then rerank the candidates by MuLan score
+        audio = timed("decode", self.decode, coarse, fine)
+        if callback is not None:
+            callback(StageEvent("decode", 1, 1, audio[0].cpu()))
+        scores = self.score(cond.prompts[0], audio).tolist()
+        timings["total"] = time.perf_counter() - clock
+        best = max(range(B), key=lambda i: scores[i])
+        mulan = cond.mulan_tokens.cpu()[None].expand(B, -1, -1)  # [B, segments, 12]
+        candidates = TokenStreams(mulan[:, 0] if mulan.shape[1] == 1 else mulan,
+                                  None if cond.melody_tokens is None else cond.melody_tokens.cpu().expand(B, -1),
+                                  semantic.cpu(), coarse.cpu(), fine.cpu())
+        return MusicLMOutput(audio=audio[best].float().cpu(), sample_rate=self.sample_rate,
+                             tokens=candidates.select(best), mulan_scores=scores, timings=timings,
+                             candidates=candidates, chosen=best, notices=cond.notices, seed=seed)

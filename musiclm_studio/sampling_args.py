@@ -1,0 +1,90 @@
+"""Generation settings: their limits, defaults and validation, defined once.
+
+The pipeline validates with ``check_sampling_args``; the Gradio app and the Jupyter widgets
+build their sliders from ``LIMITS`` and ``DEFAULTS``, so every front end agrees on ranges.
+Bad values raise ``ValueError`` with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional, Sequence, Union
+
+import torch
+
+PAPER_TEMPERATURES = {"semantic": 1.0, "coarse": 0.95, "fine": 0.4}
+
+LIMITS = {
+    "duration_s": (0.5, 60.0),
+    "temperature": (0.0, 2.0),
+    "top_k": (0, 1024),
+    "top_p": (0.0, 1.0),
+    "guidance_scale": (0.0, 10.0),
+    "num_candidates": (1, 8),
+}
+
+DEFAULTS = {"duration_s": 10.0, "top_k": 250, "top_p": 1.0, "guidance_scale": 3.0, "num_candidates": 1,
+            **{f"temperature_{k}": v for k, v in PAPER_TEMPERATURES.items()}}
+
+
+@dataclass
+class SamplingArgs:
+    """Validated sampling settings; ``for_stage`` gives the keyword arguments of one stage."""
+
+    temperatures: dict[str, float] = field(default_factory=lambda: dict(PAPER_TEMPERATURES))
+    top_k: Optional[int] = 250
+    top_p: Optional[float] = None
+    guidance_scale: float = 3.0
+    generator: Optional[torch.Generator] = None
+
+    def for_stage(self, stage: str) -> dict:
+        return dict(temperature=self.temperatures[stage], top_k=self.top_k, top_p=self.top_p,
+                    guidance_scale=self.guidance_scale, generator=self.generator)
+
+
+def _finite(name: str, value, low: float, high: float) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}.") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}.")
+    return value
+
+
+def check_temperatures(temperature: Union[float, Sequence[float], dict, None]) -> dict[str, float]:
+    """One number, (semantic, coarse, fine), a dict, or None (the paper's 1.0 / 0.95 / 0.4)."""
+    if temperature is None:
+        return dict(PAPER_TEMPERATURES)
+    if isinstance(temperature, dict):
+        unknown = set(temperature) - set(PAPER_TEMPERATURES)
+        if unknown:
+            raise ValueError(f"Unknown stage(s) {sorted(unknown)} in temperature; use semantic, coarse, fine.")
+        values = {**PAPER_TEMPERATURES, **temperature}
+    elif isinstance(temperature, (int, float)):
+        values = dict.fromkeys(PAPER_TEMPERATURES, temperature)
+    else:
+        temperature = list(temperature)
+        if len(temperature) != 3:
+            raise ValueError("temperature takes one number or three: (semantic, coarse, fine).")
+        values = dict(zip(PAPER_TEMPERATURES, temperature))
+    low, high = LIMITS["temperature"]
+    return {k: _finite(f"{k} temperature", v, low, high) for k, v in values.items()}
+
+
+def check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, num_candidates,
+                        max_duration_s: float) -> SamplingArgs:
+    low = LIMITS["duration_s"][0]
+    _finite("duration_s", duration_s, low, max_duration_s)
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
+        raise ValueError(f"top_k must be a whole number >= 0 (0 or None turns it off), got {top_k!r}.")
+    if top_p is not None:
+        top_p = _finite("top_p", top_p, 0.0, 1.0)
+        if top_p <= 0.0:
+            raise ValueError("top_p must be in (0, 1]; use 1.0 to turn nucleus sampling off.")
+    guidance_scale = _finite("guidance_scale", guidance_scale, *LIMITS["guidance_scale"])
+    n_low, n_high = LIMITS["num_candidates"]
+    if isinstance(num_candidates, bool) or not isinstance(num_candidates, int) or not n_low <= num_candidates <= n_high:
+        raise ValueError(f"num_candidates must be a whole number from {n_low} to {n_high}, got {num_candidates!r}.")
+    return SamplingArgs(check_temperatures(temperature), top_k or None, top_p if top_p != 1.0 else None, guidance_scale)

@@ -1,0 +1,114 @@
+"""The model components on tiny configs: codec, MuLan, melody and semantic tokenizers, stage LMs."""
+
+import math
+
+import pytest
+import torch
+
+from musiclm_studio.config import preset
+from musiclm_studio.models.codec import SoundStreamCodec
+from musiclm_studio.models.lm import StageLM
+from musiclm_studio.models.melody import UNVOICED, MelodyTokenizer
+from musiclm_studio.models.semantic import SemanticTokenizer
+
+SR = 24_000
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return preset("tiny")
+
+
+def tone(freq, seconds=1.0, sr=SR, vibrato=0.0):
+    t = torch.arange(int(seconds * sr)) / sr
+    phase = 2 * math.pi * freq * t + vibrato * torch.sin(2 * math.pi * 5 * t)
+    return 0.3 * torch.sin(phase)
+
+
+def test_codec_frame_arithmetic_and_any_levels_decode(cfg):
+    codec = SoundStreamCodec(cfg.codec).eval()
+    assert codec.frame_rate == 50 and codec.sample_rate == SR and codec.num_quantizers == 12
+    audio = torch.randn(2, 12_345) * 0.1
+    codes = codec.encode(audio)
+    assert codes.shape == (2, 12, math.ceil(12_345 / 480))
+    assert codes.min() >= 0 and codes.max() < codec.codebook_size
+    assert torch.equal(codes, codec.encode(audio))  # deterministic
+    for k in (1, 4, 12):
+        assert codec.decode(codes[:, :k]).shape == (2, codes.shape[-1] * 480)
+
+
+def test_codec_rejects_bad_audio(cfg):
+    codec = SoundStreamCodec(cfg.codec).eval()
+    with pytest.raises(ValueError, match="empty"):
+        codec.encode(torch.zeros(1, 0))
+    with pytest.raises(ValueError, match="NaN"):
+        codec.encode(torch.full((1, 960), float("nan")))
+    with pytest.raises(ValueError, match="lie in"):
+        codec.decode(torch.full((1, 12, 3), 10_000))
+    stereo = torch.randn(1, 2, 960)
+    assert torch.equal(codec.encode(stereo), codec.encode(stereo.mean(1)))
+
+
+def test_codec_stft_is_perfect_reconstruction(cfg):
+    codec = SoundStreamCodec(cfg.codec)
+    x = torch.randn(1, 4800)
+    torch.testing.assert_close(codec.frames.istft(codec.frames.stft(x)), x, atol=1e-4, rtol=1e-4)
+
+
+def test_melody_tokens_follow_a_hummed_line():
+    tokenizer = MelodyTokenizer(preset("tiny").melody)
+    notes = [261.63, 329.63, 392.00]  # C E G with vibrato and breath noise
+    audio = torch.cat([tone(f, 0.5, vibrato=0.3) + 0.01 * torch.randn(SR // 2) for f in notes])
+    tokens = tokenizer(audio)
+    assert tokens.shape == (tokenizer.num_frames(audio.numel()),)
+    for i, pc in enumerate((0, 4, 7)):
+        part = tokens[i * 12 + 3: (i + 1) * 12 - 3]
+        assert (part == pc).float().mean() > 0.8, tokenizer.describe(tokens)
+    assert (tokenizer(torch.zeros(SR)) == UNVOICED).all()
+    with pytest.raises(ValueError, match="too short"):
+        tokenizer(torch.zeros(10))
+
+
+def test_semantic_tokenizer_fit_and_tokenize(cfg):
+    tok = SemanticTokenizer(cfg.semantic_tokenizer)
+    audio = torch.cat([tone(220.0), tone(330.0), torch.randn(SR) * 0.1])[None]
+    feats = tok.features(audio, standardize=False)[0]
+    assert feats.shape == (75, cfg.semantic_tokenizer.feature_dim)
+    tok.fit(feats, generator=torch.Generator().manual_seed(0))
+    tokens = tok(audio)
+    assert tokens.shape == (1, 75) and tokens.max() < tok.codebook_size
+    # a pure tone and noise land on different tokens
+    assert tokens[0, 30] != tokens[0, 60]
+
+
+def test_mulan_embeddings_are_unit_and_tokenize(cfg):
+    from musiclm_studio.models.mulan import MuLan
+
+    mulan = MuLan(cfg.mulan).eval()
+    text = mulan.embed_text(["a fast rock song", "a slow sad piano"])
+    audio = mulan.embed_audio(torch.randn(2, int(3.5 * SR)) * 0.1)  # longer than the 2 s window
+    assert text.shape == audio.shape == (2, cfg.mulan.embed_dim)
+    torch.testing.assert_close(text.norm(dim=-1), torch.ones(2))
+    mulan.quantizer.fit(torch.nn.functional.normalize(torch.randn(256, cfg.mulan.embed_dim), dim=-1))
+    assert mulan.tokenize(text).shape == (2, 12)
+    loss = mulan.contrastive_loss(audio, text)
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="empty"):
+        mulan.embed_text(["   "])
+
+
+@pytest.mark.parametrize("stage", ["semantic_lm", "coarse_lm", "fine_lm"])
+def test_stage_lm_shapes_cache_and_cfg(cfg, stage):
+    c = getattr(cfg, stage)
+    lm = StageLM(c).eval()
+    conds = {s.name: torch.randint(0, s.vocab_size, (2, s.num_levels, s.fixed_length or 40)) for s in c.conditions}
+    tokens = torch.randint(0, c.vocab_size, (2, c.num_levels, 16))
+    assert lm(tokens, conds).shape == (2, c.num_levels, 16 + c.num_levels - 1, c.vocab_size)
+    assert torch.isfinite(lm.loss(tokens, conds))
+    run = lambda **kw: lm.generate(conds, 16, batch_size=2, generator=torch.Generator().manual_seed(0), **kw)  # noqa: E731
+    cached = run(guidance_scale=2.0)
+    assert cached.shape == (2, c.num_levels, 16) and cached.max() < c.vocab_size
+    assert torch.equal(cached, run(guidance_scale=2.0, use_cache=False))  # KV cache == full recompute
+    assert torch.equal(run(guidance_scale=1.0), run(guidance_scale=1.0, use_cache=False))
+    forced = run(prompt=cached[..., :5])
+    assert torch.equal(forced[..., :5], cached[..., :5])
