@@ -1,4 +1,4 @@
-"""The ``musiclm-studio`` command line: generate, serve, corpus, init.
+"""The ``musiclm-studio`` command line: generate, serve, init, corpus, train, codec.
 
     musiclm-studio generate "a calm piano piece, slow" --duration 10 --seed 0 --out song.wav
     musiclm-studio generate --story "5:calm piano intro" "5:drums come in" --out story.wav
@@ -123,8 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _optional_commands():
     """Command groups that live beside their code (corpus, train, eval)."""
     from .data.cli import register as corpus
+    from .eval.codec_cli import register as codec
+    from .train.cli import register as train
 
-    return [corpus]
+    return [corpus, train, codec]
 
 
 def main(argv: list[str] | None = None) -> int:

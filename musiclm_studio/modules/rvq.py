@@ -45,9 +45,16 @@ class VectorQuantizer(nn.Module):
         super().__init__()
         self.codebook_size, self.decay, self.dead_threshold = codebook_size, decay, dead_threshold
         self.register_buffer("codebook", torch.randn(codebook_size, dim) * 0.1)
-        self.register_buffer("ema_count", torch.ones(codebook_size))
-        self.register_buffer("ema_sum", self.codebook.clone())
         self.register_buffer("initialized", torch.tensor(False))
+        # EMA statistics are training state, not weights: rebuilt from the codebook on load
+        self.register_buffer("ema_count", torch.ones(codebook_size), persistent=False)
+        self.register_buffer("ema_sum", self.codebook.clone(), persistent=False)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        with torch.no_grad():
+            self.ema_sum.copy_(self.codebook)
+            self.ema_count.fill_(1.0)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """[N, D] -> [N] nearest code indices."""
@@ -98,9 +105,13 @@ class ResidualVectorQuantizer(nn.Module):
         self.levels = nn.ModuleList(VectorQuantizer(dim, codebook_size) for _ in range(num_quantizers))
 
     def forward(self, x: torch.Tensor, num_levels: int | None = None):
-        # x: [B, D, T]
+        # x: [B, D, T]; nearest-code search in fp32 even under bf16 autocast
         B, D, T = x.shape
-        flat = x.permute(0, 2, 1).reshape(-1, D)  # [B*T, D]
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._quantize(x.float().permute(0, 2, 1).reshape(-1, D), num_levels, (B, T, D))
+
+    def _quantize(self, flat: torch.Tensor, num_levels: int | None, shape: tuple[int, int, int]):
+        B, T, D = shape  # flat: [B*T, D]
         n_q = num_levels or self.num_quantizers
         if self.training and self.quantizer_dropout > 0 and torch.rand(()) < self.quantizer_dropout:
             n_q = int(torch.randint(1, self.num_quantizers + 1, ()))
@@ -124,7 +135,7 @@ class ResidualVectorQuantizer(nn.Module):
     def encode(self, x: torch.Tensor, num_levels: int | None = None) -> torch.Tensor:
         """[B, D, T] -> codes [B, Q, T] (no codebook update)."""
         B, D, T = x.shape
-        residual = x.permute(0, 2, 1).reshape(-1, D)
+        residual = x.float().permute(0, 2, 1).reshape(-1, D)
         codes = []
         for level in self.levels[: num_levels or self.num_quantizers]:
             idx = level.encode(residual)

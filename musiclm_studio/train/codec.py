@@ -1,0 +1,86 @@
+"""Train the acoustic codec: ``musiclm-studio train codec --data CORPUS --out RUN``.
+
+Objective: multi-resolution mel L1 (weight 15) + multi-resolution STFT (weight 1) +
+RVQ commitment (weight 1); codebooks are EMA-updated, k-means initialised, with dead-code
+replacement, and quantizer dropout trains every prefix of levels. Batches are random crops
+of corpus training clips held in memory. bf16 autocast on CPU or CUDA; resumable; DDP under
+torchrun. Every ``save_every`` steps the latest weights land in ``RUN/last`` (a component
+folder the pipeline can load).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..config import CodecConfig, preset
+from ..models.codec import SoundStreamCodec
+from .common import RunConfig, RunState, autocast, cosine_lr, setup_distributed, unwrap
+from .data import CropSampler, load_clips
+from .losses import MultiResolutionMelLoss, MultiResolutionSTFTLoss
+
+
+@dataclass
+class CodecRunConfig(RunConfig):
+    data: str = "corpus/v1"
+    preset: str = "small"
+    crop_s: float = 1.0
+    mel_weight: float = 15.0
+    stft_weight: float = 1.0
+    commit_weight: float = 1.0
+    quantizer_dropout: float = 0.5  # share of batches trained with a random number of levels
+    max_clips: int | None = None
+
+
+def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
+    device, rank, world = setup_distributed(run.device)
+    torch.manual_seed(run.seed + rank)
+    config: CodecConfig = preset(run.preset).codec
+    model = SoundStreamCodec(config).to(device)
+    model.quantizer.quantizer_dropout = run.quantizer_dropout
+    optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.8, 0.99), weight_decay=run.weight_decay)
+    state = RunState(run, rank)
+    step = state.restore(model, optimizer)
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    mel_loss, stft_loss = MultiResolutionMelLoss(config.sample_rate).to(device), MultiResolutionSTFTLoss().to(device)
+    clips = load_clips(run.data, "train", config.sample_rate, limit=run.max_clips, rank=rank, world=world)
+    sampler = CropSampler(clips, int(run.crop_s * config.sample_rate), seed=run.seed + 1000 * rank + step)
+    bar = _progress(run, step, rank)
+    model.train()
+    tick, last_logged = time.time(), step
+    while step < run.steps and not state.out_of_time():
+        audio = sampler.batch(run.batch_size).to(device)  # [B, S]
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, run.lr, run.warmup, run.steps)
+        with autocast(device, run.bf16):
+            recon, codes, commit = model(audio)
+        mel, stft = mel_loss(recon.float(), audio), stft_loss(recon.float(), audio)
+        loss = run.mel_weight * mel + run.stft_weight * stft + run.commit_weight * commit.float()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), run.grad_clip)
+        optimizer.step()
+        step += 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(mel=f"{mel.item():.3f}")
+        if step % run.log_every == 0:
+            usage = unwrap(model).quantizer.usage(codes).mean().item()
+            state.log(step, loss=loss.item(), mel=mel.item(), stft=stft.item(), commit=commit.item(),
+                      levels=codes.shape[1], usage=round(usage, 3), steps_per_s=round((step - last_logged) / (time.time() - tick), 2))
+            tick, last_logged = time.time(), step
+        if step % run.save_every == 0:
+            state.save(unwrap(model), config, optimizer, step)
+    state.save(unwrap(model), config, optimizer, step)
+    return unwrap(model).eval()
+
+
+def _progress(run: RunConfig, step: int, rank: int):
+    if rank != 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=run.steps, initial=step, desc="codec", unit="step")

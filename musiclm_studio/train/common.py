@@ -1,0 +1,151 @@
+"""What every training entry point shares: run folders, resuming, bf16 autocast, DDP, logs.
+
+A run folder holds::
+
+    <out>/last/config.json + model.safetensors     the latest weights (loadable as a component)
+    <out>/last/train_state.pt                      optimizer / scheduler / step / RNG (tensors only,
+                                                   read back with torch.load(weights_only=True))
+    <out>/metrics.jsonl                            one JSON line per log step
+
+``--resume`` (the default) continues from ``<out>/last``; ``--init-from DIR`` starts from a
+component folder (e.g. the committed weights in ``assets/``) with a fresh optimizer, so a
+run can go on across sessions and machines. Under ``torchrun`` the same script runs DDP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+
+from .. import hub
+
+
+@dataclass
+class RunConfig:
+    """Options shared by every trainer (each adds its own on top)."""
+
+    out: str
+    steps: int = 10_000
+    batch_size: int = 8
+    lr: float = 3e-4
+    warmup: int = 200
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    log_every: int = 25
+    save_every: int = 500
+    max_minutes: Optional[float] = None  # stop (and save) after this much wall time
+    bf16: bool = True
+    seed: int = 0
+    device: Optional[str] = None
+    init_from: Optional[str] = None
+    resume: bool = True
+
+
+def setup_distributed(device: Optional[str]) -> tuple[torch.device, int, int]:
+    """(device, rank, world size); initialises the process group when launched by torchrun."""
+    if "RANK" in os.environ and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    if device is None:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
+    return torch.device(device), rank, world
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on CPU and CUDA (a no-op when disabled)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def cosine_lr(step: int, base: float, warmup: int, total: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class RunState:
+    """Checkpointing and logging of one run folder (only rank 0 writes)."""
+
+    def __init__(self, run: RunConfig, rank: int = 0):
+        self.run, self.rank = run, rank
+        self.last = os.path.join(run.out, "last")
+        self.started = self.session_started = time.time()
+        if rank == 0:
+            os.makedirs(run.out, exist_ok=True)
+            hub.write_json(os.path.join(run.out, "run.json"), asdict(run))
+
+    def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
+        """Resume from <out>/last, else initialise from --init-from; returns the step to start at."""
+        if self.run.resume and os.path.isfile(os.path.join(self.last, "model.safetensors")):
+            hub.load_state(self.last, model)
+            state = torch.load(os.path.join(self.last, "train_state.pt"), weights_only=True)
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["rng"])
+            self.started -= 60 * float(state.get("minutes", torch.tensor(0.0)))  # wall time spans sessions
+            print(f"resumed from {self.last} at step {int(state['step'])}")
+            return int(state["step"])
+        if self.run.init_from:
+            hub.load_state(self.run.init_from, model)
+            print(f"initialised from {self.run.init_from}")
+        return 0
+
+    def save(self, model: torch.nn.Module, config, optimizer: torch.optim.Optimizer, step: int) -> None:
+        if self.rank != 0:
+            return
+        tmp = self.last + ".tmp"
+        hub.save_component(tmp, config, model)
+        minutes = torch.tensor((time.time() - self.started) / 60)
+        torch.save({"optimizer": optimizer.state_dict(), "step": torch.tensor(step), "rng": torch.get_rng_state(),
+                    "minutes": minutes},
+                   os.path.join(tmp, "train_state.pt"))
+        if os.path.isdir(self.last):
+            os.replace(self.last, self.last + ".old")
+        os.replace(tmp, self.last)
+        if os.path.isdir(self.last + ".old"):
+            import shutil
+
+            shutil.rmtree(self.last + ".old")
+
+    def log(self, step: int, **metrics) -> None:
+        if self.rank != 0:
+            return
+        record = {"step": step, "minutes": round((time.time() - self.started) / 60, 2), **metrics}
+        with open(os.path.join(self.run.out, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def out_of_time(self) -> bool:
+        return self.run.max_minutes is not None and (time.time() - self.session_started) / 60 >= self.run.max_minutes
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def add_arguments(parser: argparse.ArgumentParser, defaults: RunConfig) -> None:
+    """One flag per RunConfig field (``--max-minutes``, ``--no-bf16`` ...)."""
+    for f in fields(defaults):
+        flag = "--" + f.name.replace("_", "-")
+        value = getattr(defaults, f.name)
+        if isinstance(value, bool):
+            parser.add_argument(("--no-" if value else "--") + f.name.replace("_", "-"), dest=f.name,
+                                action="store_false" if value else "store_true")
+        elif f.name == "out":
+            parser.add_argument(flag, required=True)
+        else:
+            kind = type(value) if value is not None else (float if "minutes" in f.name else (int if "clips" in f.name else str))
+            parser.add_argument(flag, type=kind, default=value)
