@@ -131,9 +131,12 @@ class StageLM(nn.Module):
 
     def loss(self, tokens: torch.Tensor, conditions: dict, condition_dropout: bool = True) -> torch.Tensor:
         """Cross-entropy over the real cells of the delay pattern (the training objective)."""
-        B, Q, T = tokens.shape
-        drop = self.random_drop(B, tokens.device) if condition_dropout else None
-        logits = self(tokens, conditions, drop)  # [B, Q, S, V]
+        drop = self.random_drop(tokens.shape[0], tokens.device) if condition_dropout else None
+        return self.cross_entropy(self(tokens, conditions, drop), tokens)
+
+    @staticmethod
+    def cross_entropy(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of delayed-grid logits [B, Q, S, V] against tokens [B, Q, T]."""
         target = apply_delay(tokens, -100)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1), ignore_index=-100)
 

@@ -104,6 +104,10 @@ class MuLan(nn.Module):
         emb = self.audio_tower(windows.flatten(0, 1)).view(audio.shape[0], len(starts), -1)
         return F.normalize(emb.mean(1), dim=-1)
 
+    def forward(self, audio: torch.Tensor, text_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training pass: audio crops [B, S] and text features [B, text_dim] -> both embeddings [B, E]."""
+        return self.audio_tower(audio), self.embed_text([], features=text_features)
+
     def contrastive_loss(self, audio_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         """Symmetric InfoNCE over a batch of matching (audio, text) pairs."""
         logits = self.logit_scale.exp().clamp(max=100) * audio_emb @ text_emb.T  # [B, B]

@@ -21,8 +21,48 @@ def _codec(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mulan(args: argparse.Namespace) -> int:
+    from .mulan import MuLanRunConfig, train_mulan
+
+    train_mulan(_run_config(MuLanRunConfig, args))
+    return 0
+
+
+def _semantic(args: argparse.Namespace) -> int:
+    from .semantic import SemanticFitConfig, fit_semantic
+
+    fit_semantic(_run_config(SemanticFitConfig, args))
+    return 0
+
+
+def _tokens(args: argparse.Namespace) -> int:
+    from .tokens import TokenCacheConfig, build_token_cache
+
+    build_token_cache(_run_config(TokenCacheConfig, args))
+    return 0
+
+
+def _lm(stage: str):
+    def run(args: argparse.Namespace) -> int:
+        from .lm import LMRunConfig, train_lm
+
+        config = _run_config(LMRunConfig, args)
+        config.stage = stage
+        train_lm(config)
+        return 0
+
+    return run
+
+
 TRAINERS = {
     "codec": ("the SoundStream-style acoustic codec", "codec", "CodecRunConfig", _codec),
+    "semantic": ("the semantic tokenizer (k-means on chroma + MFCC + onset features)", "semantic",
+                 "SemanticFitConfig", _semantic),
+    "mulan": ("MuLan (audio tower + text projection, then its RVQ)", "mulan", "MuLanRunConfig", _mulan),
+    "tokens": ("(not a model) the token caches the three LMs train on", "tokens", "TokenCacheConfig", _tokens),
+    "semantic-lm": ("the semantic LM (MuLan + melody -> semantic tokens)", "lm", "LMRunConfig", _lm("semantic")),
+    "coarse-lm": ("the coarse LM (MuLan + semantic -> codec levels 1-4)", "lm", "LMRunConfig", _lm("coarse")),
+    "fine-lm": ("the fine LM (coarse -> codec levels 5-12)", "lm", "LMRunConfig", _lm("fine")),
 }
 
 

@@ -17,7 +17,7 @@ import torch
 
 from ..config import CodecConfig, preset
 from ..models.codec import SoundStreamCodec
-from .common import RunConfig, RunState, autocast, cosine_lr, setup_distributed, unwrap
+from .common import RunConfig, RunState, autocast, cosine_lr, progress_bar, setup_distributed, unwrap
 from .data import CropSampler, load_clips
 from .losses import MultiResolutionMelLoss, MultiResolutionSTFTLoss
 
@@ -48,7 +48,7 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
     mel_loss, stft_loss = MultiResolutionMelLoss(config.sample_rate).to(device), MultiResolutionSTFTLoss().to(device)
     clips = load_clips(run.data, "train", config.sample_rate, limit=run.max_clips, rank=rank, world=world)
     sampler = CropSampler(clips, int(run.crop_s * config.sample_rate), seed=run.seed + 1000 * rank + step)
-    bar = _progress(run, step, rank)
+    bar = progress_bar(run, step, rank, "codec")
     model.train()
     tick, last_logged = time.time(), step
     while step < run.steps and not state.out_of_time():
@@ -76,11 +76,3 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
             state.save(unwrap(model), config, optimizer, step)
     state.save(unwrap(model), config, optimizer, step)
     return unwrap(model).eval()
-
-
-def _progress(run: RunConfig, step: int, rank: int):
-    if rank != 0:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=run.steps, initial=step, desc="codec", unit="step")

@@ -132,6 +132,15 @@ class RunState:
         return self.run.max_minutes is not None and (time.time() - self.session_started) / 60 >= self.run.max_minutes
 
 
+def progress_bar(run: RunConfig, step: int, rank: int, desc: str):
+    """A tqdm bar on rank 0 (None elsewhere), starting at ``step`` of ``run.steps``."""
+    if rank != 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=run.steps, initial=step, desc=desc, unit="step")
+
+
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 

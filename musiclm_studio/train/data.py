@@ -45,22 +45,32 @@ def corpus_entries(folder: str, split: Optional[str] = None) -> list[dict]:
     return rows
 
 
-def load_clips(folder: str, split: Optional[str], sample_rate: int, limit: Optional[int] = None,
-               rank: int = 0, world: int = 1) -> list[torch.Tensor]:
-    """Mono float16 tensors [S] of one split (every ``world``-th from ``rank``)."""
+def load_split(folder: str, split: Optional[str], sample_rate: int, limit: Optional[int] = None,
+               rank: int = 0, world: int = 1) -> tuple[list[dict], list[torch.Tensor]]:
+    """Metadata rows and mono float16 audio [S] of one split (every ``world``-th from ``rank``).
+
+    Unreadable or silent files are skipped with a printed reason; rows and clips stay aligned.
+    """
     entries = corpus_entries(folder, split)[rank::world]
     if limit:
         entries = entries[:limit]
     if not entries:
         raise ValueError(f"No training audio found in {folder!r} (split {split!r}). Build a corpus first: "
                          "musiclm-studio corpus build --out DIR --clips N")
-    clips = []
+    rows, clips = [], []
     for row in entries:
         try:
-            clips.append(prepare_audio(row["path"], target_sample_rate=sample_rate).audio.half())
+            clips.append(prepare_audio(row["path"], target_sample_rate=sample_rate, allow_silent=False).audio.half())
+            rows.append(row)
         except ValueError as error:
             print(f"skipping {row['path']}: {error}")
-    return clips
+    return rows, clips
+
+
+def load_clips(folder: str, split: Optional[str], sample_rate: int, limit: Optional[int] = None,
+               rank: int = 0, world: int = 1) -> list[torch.Tensor]:
+    """Mono float16 tensors [S] of one split (see ``load_split``)."""
+    return load_split(folder, split, sample_rate, limit, rank, world)[1]
 
 
 class CropSampler:

@@ -1,0 +1,108 @@
+"""MuLan evaluation: text -> audio retrieval, zero-shot attribute classification, real prompts.
+
+``retrieval``: each held-out caption ranks every held-out clip by cosine; recall@k is the share
+whose own clip lands in the top k (chance: k / N). ``zero_shot``: each clip is labelled by the
+closer of a few text prompts per attribute (drums / no drums, major / minor, slow / fast,
+genre, lead instrument family) and accuracy is measured against the corpus metadata.
+``nearest_captions``: for real MusicCaps prompts, the training captions closest in MuLan's
+text space (what the model "thinks" a real prompt means).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+
+from ..models.mulan import MuLan
+
+SLOW_BPM, FAST_BPM = 95, 125  # clips between the two are left out of the slow / fast test
+
+
+@torch.no_grad()
+def embed_clips(model: MuLan, clips: list[torch.Tensor], batch: int = 32) -> torch.Tensor:
+    """Unit audio embeddings [N, E] of equal- or mixed-length clips (zero-padded per batch)."""
+    device = model.logit_scale.device
+    out = []
+    for s in range(0, len(clips), batch):
+        part = [c.float() for c in clips[s: s + batch]]
+        longest = max(p.numel() for p in part)
+        stacked = torch.stack([torch.nn.functional.pad(p, (0, longest - p.numel())) for p in part])
+        out.append(model.embed_audio(stacked.to(device)).cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def embed_texts(model: MuLan, texts: list[str], batch: int = 128) -> torch.Tensor:
+    return torch.cat([model.embed_text(texts[s: s + batch]).cpu() for s in range(0, len(texts), batch)])
+
+
+def recall_at(text_emb: torch.Tensor, audio_emb: torch.Tensor, ks=(1, 5, 10)) -> dict[str, float]:
+    """Text i matches audio i; recall@k and median rank (1 = best)."""
+    sims = text_emb @ audio_emb.T  # [N, N]
+    ranks = (sims > sims.diagonal()[:, None]).sum(1)  # 0-based rank of the true clip
+    out = {f"R@{k}": float((ranks < k).float().mean()) for k in ks}
+    out["median_rank"] = float(ranks.float().median() + 1)
+    out["chance_R@10"] = min(1.0, 10 / len(ranks))
+    return out
+
+
+def _tempo_word(row: dict) -> Optional[str]:
+    bpm = row.get("bpm")
+    if bpm is None:
+        return None
+    return "slow" if bpm < SLOW_BPM else "fast" if bpm > FAST_BPM else None
+
+
+ATTRIBUTES: dict[str, tuple[Callable[[dict], Optional[str]], Callable[[str], str]]] = {
+    # name: (label of a metadata row or None to skip it, the prompt for a label)
+    "drums": (lambda r: None if r.get("drums") is None else ("drums" if r["drums"] else "no drums"),
+              lambda label: "music with drums" if label == "drums" else "music without drums, no percussion"),
+    "mode": (lambda r: r.get("mode"), lambda label: f"a song in a {label} key"),
+    "tempo": (_tempo_word, lambda label: f"{label} music, {label} tempo"),
+    "genre": (lambda r: r.get("genre"), lambda label: f"{label} music"),
+    "lead family": (lambda r: r.get("lead_family"), lambda label: f"a {label} playing the melody"),
+}
+
+
+@dataclass
+class ZeroShotResult:
+    accuracy: dict[str, float] = field(default_factory=dict)
+    chance: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def zero_shot(model: MuLan, rows: list[dict], audio_emb: torch.Tensor) -> ZeroShotResult:
+    """Per attribute: accuracy of picking the right label's prompt by cosine."""
+    result = ZeroShotResult()
+    for name, (label_of, prompt_for) in ATTRIBUTES.items():
+        labelled = [(i, label_of(r)) for i, r in enumerate(rows)]
+        labelled = [(i, lab) for i, lab in labelled if lab]
+        labels = sorted({lab for _, lab in labelled})
+        if len(labels) < 2:
+            continue
+        prompts = embed_texts(model, [prompt_for(lab) for lab in labels])  # [L, E]
+        index = torch.tensor([i for i, _ in labelled])
+        guess = (audio_emb[index] @ prompts.T).argmax(1)
+        truth = torch.tensor([labels.index(lab) for _, lab in labelled])
+        result.accuracy[name] = float((guess == truth).float().mean())
+        result.chance[name] = float(torch.bincount(truth).max() / len(truth))  # majority-class rate
+        result.counts[name] = len(labelled)
+    return result
+
+
+def read_musiccaps(path: str) -> list[str]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return [row["caption"] for row in csv.DictReader(f)]
+
+
+@torch.no_grad()
+def nearest_captions(model: MuLan, queries: list[str], pool: list[str], k: int = 10) -> list[list[tuple[float, str]]]:
+    """For each query, the k pool captions with the highest text-text cosine in MuLan space."""
+    unique = sorted(set(pool))
+    sims = embed_texts(model, queries) @ embed_texts(model, unique).T
+    top = sims.topk(min(k, len(unique)), dim=1)
+    return [[(float(v), unique[int(j)]) for v, j in zip(vals, idx)] for vals, idx in zip(top.values, top.indices)]

@@ -1,0 +1,103 @@
+"""``musiclm-studio mulan eval``: retrieval, zero-shot attributes and real-prompt neighbours.
+
+    musiclm-studio mulan eval --mulan runs/mulan --data corpus/v1 --split test --out runs/mulan-eval
+
+Writes ``mulan_eval.json`` and ``mulan_eval.md`` (tables ready for the model card). Retrieval
+is measured with the corpus captions and with paraphrases written here from each clip's
+attributes in words the caption generator never uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import torch
+
+from .. import hub
+from ..config import MuLanConfig
+from ..models.mulan import MuLan
+from .mulan import embed_clips, embed_texts, nearest_captions, read_musiccaps, recall_at, zero_shot
+
+REPO = os.path.dirname(os.path.dirname(hub.DEFAULT_PIPELINE))
+MUSICCAPS = os.path.join(REPO, "..", "shared", "data", "musiccaps", "captions.csv")  # beside the clone
+
+
+def load_mulan(path: str | None) -> MuLan:
+    folder = hub.DEFAULT_PIPELINE if path is None else path
+    for candidate in (os.path.join(folder, "mulan"), os.path.join(folder, "last"), folder):
+        if os.path.isfile(os.path.join(candidate, "model.safetensors")):
+            return hub.load_state(candidate, MuLan(hub.load_config(candidate, MuLanConfig))).eval()
+    raise ValueError(f"No trained MuLan weights under {folder!r}: pass a pipeline, a mulan folder or a run "
+                     "folder (train one with: musiclm-studio train mulan --data CORPUS --out RUN).")
+
+
+def paraphrase(row: dict) -> str:
+    """A plain restatement of a clip's attributes (not one of the corpus caption templates)."""
+    drums = "a drummer keeps time" if row.get("drums") else "there is no drummer at all"
+    lead = row.get("lead_family") or "an instrument"
+    return (f"Picture a {row.get('genre', 'music')} band: the tune is carried by {lead}, {drums}, "
+            f"and the piece sits in {row.get('mode', 'some')} tonality around {row.get('bpm', '?')} beats a minute.")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..train.data import corpus_entries, load_split
+
+    start = time.perf_counter()
+    model = load_mulan(args.mulan)
+    rows, clips = load_split(args.data, args.split, model.config.sample_rate, limit=args.n)
+    audio = embed_clips(model, clips)
+    report = {"clips": len(rows), "split": args.split,
+              "retrieval": recall_at(embed_texts(model, [r["caption"] for r in rows]), audio),
+              "retrieval_paraphrased": recall_at(embed_texts(model, [paraphrase(r) for r in rows]), audio)}
+    shot = zero_shot(model, rows, audio)
+    report["zero_shot"] = {"accuracy": shot.accuracy, "chance": shot.chance, "counts": shot.counts}
+    musiccaps = args.musiccaps if args.musiccaps else os.path.normpath(MUSICCAPS)
+    if os.path.isfile(musiccaps):
+        captions = read_musiccaps(musiccaps)
+        embedded = embed_texts(model, captions)
+        report["musiccaps"] = {"captions": len(captions), "all_finite": bool(torch.isfinite(embedded).all())}
+        pool = [r["caption"] for r in corpus_entries(args.data, "train")]
+        picks = [captions[i] for i in range(0, len(captions), max(1, len(captions) // 5))][:5]
+        report["musiccaps"]["nearest_training_captions"] = [
+            {"query": q, "nearest": near} for q, near in zip(picks, nearest_captions(model, picks, pool))]
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "mulan_eval.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    markdown = render_markdown(report)
+    with open(os.path.join(args.out, "mulan_eval.md"), "w") as f:
+        f.write(markdown + "\n")
+    print(markdown)
+    return 0
+
+
+def render_markdown(report: dict) -> str:
+    r, p = report["retrieval"], report["retrieval_paraphrased"]
+    lines = [f"Text -> audio retrieval on {report['clips']} {report['split']} clips (chance R@10 = {r['chance_R@10']:.3f}):",
+             "", "| captions | R@1 | R@5 | R@10 | median rank |", "|---|---:|---:|---:|---:|",
+             f"| corpus captions | {r['R@1']:.3f} | {r['R@5']:.3f} | {r['R@10']:.3f} | {r['median_rank']:.0f} |",
+             f"| paraphrases (unseen wording) | {p['R@1']:.3f} | {p['R@5']:.3f} | {p['R@10']:.3f} | {p['median_rank']:.0f} |",
+             "", "| zero-shot attribute | accuracy | majority-class rate | clips |", "|---|---:|---:|---:|"]
+    z = report["zero_shot"]
+    for name, acc in z["accuracy"].items():
+        lines.append(f"| {name} | {acc:.3f} | {z['chance'][name]:.3f} | {z['counts'][name]} |")
+    if "musiccaps" in report:
+        m = report["musiccaps"]
+        lines += ["", f"All {m['captions']} MusicCaps captions embedded (finite: {m['all_finite']})."]
+    return "\n".join(lines)
+
+
+def register(sub) -> None:
+    mulan = sub.add_parser("mulan", help="MuLan: evaluation (retrieval, zero-shot attributes)")
+    kinds = mulan.add_subparsers(dest="mulan_command", required=True)
+    e = kinds.add_parser("eval", help="retrieval R@k, zero-shot attribute accuracy, MusicCaps neighbours")
+    e.add_argument("--mulan", default=None, help="pipeline, mulan component or run folder (default: shipped)")
+    e.add_argument("--data", required=True)
+    e.add_argument("--split", default="test")
+    e.add_argument("--n", type=int, default=1000)
+    e.add_argument("--musiccaps", default=None, help="captions.csv (default: ../shared/data/musiccaps)")
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=cmd_eval)

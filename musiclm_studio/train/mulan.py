@@ -1,0 +1,146 @@
+"""Train MuLan: ``musiclm-studio train mulan --data CORPUS --out RUN``.
+
+The text tower's sentence encoder stays frozen, so its features for every training text are
+computed once; each step trains the audio tower and the text projection with a symmetric
+InfoNCE loss on random audio crops and one of each clip's texts (its caption, or its aspect
+tags joined, so that tag-style prompts work too). Every ``log_every`` steps, text -> audio
+recall@10 on the valid split is logged. At the end the 12 x 1024 RVQ is fitted by residual
+k-means on audio embeddings of several crops per training clip (the paper fits it on audio),
+and the component is saved to ``RUN/last`` like every trainer's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..config import MuLanConfig, preset
+from ..models.mulan import MuLan
+from .common import RunConfig, RunState, autocast, cosine_lr, progress_bar, setup_distributed
+from .data import corpus_entries, load_split
+
+
+@dataclass
+class MuLanRunConfig(RunConfig):
+    data: str = "corpus/v1"
+    preset: str = "small"
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 5e-4
+    warmup: int = 100
+    crop_s: float = 5.0
+    tag_text_share: float = 0.3  # share of steps' texts that are aspect tags instead of the caption
+    rvq_crops: int = 6  # audio crops per training clip embedded to fit the RVQ
+    max_clips: int | None = None
+
+
+def clip_texts(rows: list[dict]) -> list[list[str]]:
+    """Per clip: [caption, aspect tags joined] (the tags only where the row has them)."""
+    texts = []
+    for row in rows:
+        options = [row["caption"]]
+        if row.get("aspects"):
+            options.append(", ".join(row["aspects"]))
+        texts.append(options)
+    return texts
+
+
+@torch.no_grad()
+def text_feature_table(model: MuLan, texts: list[list[str]], batch: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen encoder features of every text: (features [N, text_dim], owner index [N])."""
+    flat, owner = [], []
+    for i, options in enumerate(texts):
+        flat.extend(options)
+        owner.extend([i] * len(options))
+    feats = torch.cat([model.text_features(flat[s: s + batch]) for s in range(0, len(flat), batch)])
+    return feats, torch.tensor(owner)
+
+
+@torch.no_grad()
+def recall_at_k(model: MuLan, clips: list[torch.Tensor], text_feats: torch.Tensor, k: int = 10) -> float:
+    """Text -> audio retrieval: share of captions whose clip ranks in the top k."""
+    audio = torch.cat([model.embed_audio(torch.stack([c.float() for c in clips[s: s + 32]]))
+                       for s in range(0, len(clips), 32)])
+    sims = model.embed_text([], features=text_feats) @ audio.T  # [N, N]
+    ranks = (sims > sims.diagonal()[:, None]).sum(1)
+    return float((ranks < k).float().mean())
+
+
+def train_mulan(run: MuLanRunConfig) -> MuLan:
+    device, rank, world = setup_distributed(run.device)
+    torch.manual_seed(run.seed + rank)
+    config: MuLanConfig = preset(run.preset).mulan
+    model = MuLan(config).to(device)
+    trainable = [p for n, p in model.named_parameters() if not n.startswith("quantizer")]
+    optimizer = torch.optim.AdamW(trainable, lr=run.lr, weight_decay=run.weight_decay)
+    state = RunState(run, rank)
+    step = state.restore(model, optimizer)
+    rows, clips = load_split(run.data, "train", config.sample_rate, limit=run.max_clips, rank=rank, world=world)
+    feats, owner = text_feature_table(model, clip_texts(rows))  # a clip's caption row, then its tags row
+    caption_row = torch.searchsorted(owner, torch.arange(len(clips)))  # [N clips]
+    has_tags = torch.bincount(owner, minlength=len(clips)) > 1
+    valid_rows, valid_clips, valid_feats = [], [], None
+    if corpus_entries(run.data, "valid"):
+        valid_rows, valid_clips = load_split(run.data, "valid", config.sample_rate, limit=256)
+        valid_feats = text_feature_table(model, [[r["caption"]] for r in valid_rows])[0]
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    generator = torch.Generator().manual_seed(run.seed + 7919 * step + rank)
+    crop = int(run.crop_s * config.sample_rate)
+    bar = progress_bar(run, step, rank, "mulan")
+    tick, last_logged = time.time(), step
+    while step < run.steps and not state.out_of_time():
+        index = torch.randperm(len(clips), generator=generator)[: run.batch_size]
+        audio = torch.stack([_random_crop(clips[i], crop, generator) for i in index.tolist()]).to(device)
+        use_tags = torch.rand(len(index), generator=generator) < run.tag_text_share
+        text_rows = caption_row[index] + (use_tags & has_tags[index]).long()
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, run.lr, run.warmup, run.steps)
+        with autocast(device, run.bf16):
+            audio_emb, text_emb = ddp(audio, feats[text_rows].to(device))
+        loss = model.contrastive_loss(audio_emb.float(), text_emb.float())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, run.grad_clip)
+        optimizer.step()
+        step += 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step % run.log_every == 0:
+            metrics = {"loss": loss.item(), "temperature": float(1 / model.logit_scale.detach().exp())}
+            if valid_clips:
+                model.eval()
+                metrics["valid_recall_at_10"] = recall_at_k(model, valid_clips, valid_feats.to(device))
+                model.train()
+            state.log(step, **metrics, steps_per_s=round((step - last_logged) / (time.time() - tick), 3))
+            tick, last_logged = time.time(), step
+        if step % run.save_every == 0:
+            state.save(model, config, optimizer, step)
+    fit_quantizer(model.eval(), clips, crop, run.rvq_crops, generator)
+    state.save(model, config, optimizer, step)
+    return model
+
+
+def _random_crop(clip: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
+    clip = clip.float()
+    if clip.numel() <= length:
+        return torch.nn.functional.pad(clip, (0, length - clip.numel()))
+    start = int(torch.randint(0, clip.numel() - length + 1, (1,), generator=generator))
+    return clip[start: start + length]
+
+
+@torch.no_grad()
+def fit_quantizer(model: MuLan, clips: list[torch.Tensor], crop: int, crops_per_clip: int,
+                  generator: torch.Generator) -> None:
+    """Residual k-means of the MuLan RVQ on audio embeddings (full clips + random crops)."""
+    device = model.logit_scale.device
+    pieces = [c.float() for c in clips] + [_random_crop(c, crop, generator) for c in clips for _ in range(crops_per_clip)]
+    embeddings = []
+    for s in range(0, len(pieces), 64):
+        batch = pieces[s: s + 64]
+        longest = max(p.numel() for p in batch)
+        stacked = torch.stack([torch.nn.functional.pad(p, (0, longest - p.numel())) for p in batch]).to(device)
+        embeddings.append(model.embed_audio(stacked))
+    model.quantizer.fit(torch.cat(embeddings), generator=generator)

@@ -1,0 +1,68 @@
+"""Fit the semantic tokenizer: ``musiclm-studio train semantic --data CORPUS --out RUN``.
+
+HuBERT's first iteration, on our features: context-stacked chroma + MFCC + onset frames of
+the training clips are standardised and clustered by k-means into ``codebook_size`` centroids.
+A random subset of frames (``max_frames``) keeps the fit to a minute on a CPU. The result lands
+in ``RUN/last`` (config.json + model.safetensors), and codebook usage on the valid split is
+printed and written to ``RUN/metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+
+from .. import hub
+from ..config import preset
+from ..models.semantic import SemanticTokenizer
+from .data import corpus_entries, load_clips
+
+
+@dataclass
+class SemanticFitConfig:
+    out: str
+    data: str = "corpus/v1"
+    preset: str = "small"
+    max_frames: int = 120_000
+    iters: int = 25
+    seed: int = 0
+    max_clips: Optional[int] = None
+    device: Optional[str] = None
+
+
+@torch.no_grad()
+def _features(tokenizer: SemanticTokenizer, clips: list[torch.Tensor], device, standardize: bool) -> torch.Tensor:
+    return torch.cat([tokenizer.features(c.float().to(device)[None], standardize=standardize)[0] for c in clips])
+
+
+@torch.no_grad()
+def fit_semantic(run: SemanticFitConfig) -> SemanticTokenizer:
+    device = torch.device(run.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    config = preset(run.preset).semantic_tokenizer
+    tokenizer = SemanticTokenizer(config).to(device)
+    generator = torch.Generator().manual_seed(run.seed)
+    start = time.perf_counter()
+    frames = _features(tokenizer, load_clips(run.data, "train", config.sample_rate, limit=run.max_clips), device, False)
+    pick = torch.randperm(frames.shape[0], generator=generator)[: run.max_frames].to(device)
+    tokenizer.fit(frames[pick], iters=run.iters, generator=generator)
+    metrics = {"train_frames": int(frames.shape[0]), "fit_frames": int(pick.numel()),
+               "minutes": round((time.perf_counter() - start) / 60, 2)}
+    if corpus_entries(run.data, "valid"):
+        valid = load_clips(run.data, "valid", config.sample_rate, limit=200)
+        tokens = torch.cat([tokenizer(c.float().to(device)[None])[0] for c in valid])
+        counts = torch.bincount(tokens.cpu(), minlength=config.codebook_size).float()
+        p = counts / counts.sum()
+        metrics.update(valid_usage=float((counts > 0).float().mean()),
+                       valid_perplexity=float(torch.exp(-(p[p > 0] * p[p > 0].log()).sum())))
+    last = os.path.join(run.out, "last")
+    hub.save_component(last, config, tokenizer)
+    hub.write_json(os.path.join(run.out, "run.json"), asdict(run))
+    with open(os.path.join(run.out, "metrics.jsonl"), "a") as f:
+        f.write(json.dumps(metrics) + "\n")
+    print(f"semantic tokenizer: {metrics}")
+    return tokenizer.eval()

@@ -1,0 +1,125 @@
+"""Token caches: every training clip's token streams, computed once for the three LMs.
+
+``musiclm-studio train tokens --pipeline DIR --data CORPUS --out tokens/`` runs the trained
+tokenizers of a pipeline (codec, semantic tokenizer, MuLan audio tower + RVQ, melody
+tokenizer on lead stems) over a corpus split and writes ``tokens/<split>.safetensors``:
+
+    codes     [12, N]  codec tokens of all clips, concatenated along time (50 Hz)
+    semantic  [M]      semantic tokens, concatenated (25 Hz)
+    melody    [M]      melody tokens of the lead stem (UNVOICED where a clip has no stem)
+    mulan     [C, W, 12] MuLan tokens of each clip's audio, one row per window (W crops)
+    lengths   [C]      semantic frames per clip (acoustic frames are twice as many)
+
+MuLan tokens come from the *audio* tower, as in the paper: the LMs never see text.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..audio import prepare_audio
+from .data import load_split
+
+
+@dataclass
+class TokenCacheConfig:
+    out: str
+    pipeline: Optional[str] = None  # a saved pipeline whose tokenizers are trained
+    data: str = "corpus/v1"
+    splits: str = "train,valid"
+    mulan_windows: int = 4  # MuLan token rows per clip: the whole clip + random crops
+    max_clips: Optional[int] = None
+    device: Optional[str] = None
+
+
+@dataclass
+class TokenSet:
+    """One split's cached streams (see the module docstring for shapes)."""
+
+    codes: torch.Tensor
+    semantic: torch.Tensor
+    melody: torch.Tensor
+    mulan: torch.Tensor
+    lengths: torch.Tensor
+
+    @property
+    def starts(self) -> torch.Tensor:
+        return torch.cumsum(self.lengths, 0) - self.lengths
+
+    @classmethod
+    def load(cls, path: str) -> "TokenSet":
+        if not os.path.isfile(path):
+            raise ValueError(f"No token cache at {path!r}; build it with: musiclm-studio train tokens ...")
+        return cls(**load_file(path))
+
+    def save(self, path: str) -> None:
+        save_file({k: v.contiguous() for k, v in self.__dict__.items()}, path)
+
+
+@torch.no_grad()
+def tokenize_split(pipe, rows: list[dict], clips: list[torch.Tensor], windows: int, seed: int = 0) -> TokenSet:
+    c, device = pipe.components, pipe.device
+    generator = torch.Generator().manual_seed(seed)
+    codes, semantic, melody, mulan, lengths = [], [], [], [], []
+    window = int(c.mulan.config.window_s * c.mulan.config.sample_rate)
+    for row, clip in zip(rows, clips):
+        audio = clip.float().to(device)
+        T = audio.numel() // (2 * c.codec.hop_length)  # whole semantic frames
+        audio = audio[: T * 2 * c.codec.hop_length]
+        codes.append(c.codec.encode(audio[None])[0, :, : 2 * T].cpu())
+        semantic.append(c.semantic_tokenizer(audio[None])[0, :T].cpu())
+        melody.append(_melody(pipe, row, T))
+        crops = [audio] + [_crop(audio, min(window, audio.numel()) // 2, generator) for _ in range(windows - 1)]
+        mulan.append(torch.cat([c.mulan.tokenize(c.mulan.embed_audio(x[None])) for x in crops]).cpu())
+        lengths.append(T)
+    return TokenSet(torch.cat(codes, 1), torch.cat(semantic), torch.cat(melody), torch.stack(mulan),
+                    torch.tensor(lengths))
+
+
+def _crop(audio: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
+    start = int(torch.randint(0, audio.numel() - length + 1, (1,), generator=generator))
+    return audio[start: start + length]
+
+
+def _melody(pipe, row: dict, frames: int) -> torch.Tensor:
+    """Melody tokens of a clip's lead: from its MIDI notes when the corpus has them (exact),
+    else from the lead stem through the melody tokenizer, else all unvoiced."""
+    from ..models.melody import UNVOICED
+
+    rate = pipe.config.melody.frame_rate
+    tokens = torch.full((frames,), UNVOICED, dtype=torch.long)
+    if row.get("lead_notes"):
+        for start, end, pitch in row["lead_notes"]:
+            a, b = int(round(start * rate)), int(round(end * rate))
+            tokens[max(a, 0): min(b, frames)] = int(pitch) % 12
+        return tokens
+    if row.get("lead_path"):
+        path = row["lead_path"] if os.path.isabs(row["lead_path"]) else os.path.join(row["root"], row["lead_path"])
+        stem = prepare_audio(path, target_sample_rate=pipe.sample_rate).audio
+        found = pipe.components.melody(stem)[:frames]
+        tokens[: found.numel()] = found
+    return tokens
+
+
+def build_token_cache(run: TokenCacheConfig) -> dict[str, TokenSet]:
+    from ..pipeline import MusicLMPipeline
+
+    pipe = MusicLMPipeline.from_pretrained(run.pipeline, device=run.device)
+    needed = {"codec", "semantic_tokenizer", "mulan"} & set(pipe.untrained_components)
+    if needed:
+        raise ValueError(f"The pipeline's {sorted(needed)} are untrained: train them before caching tokens.")
+    os.makedirs(run.out, exist_ok=True)
+    sets = {}
+    for split in run.splits.split(","):
+        rows, clips = load_split(run.data, split, pipe.sample_rate, limit=run.max_clips)
+        for row in rows:
+            row["root"] = run.data
+        sets[split] = tokenize_split(pipe, rows, clips, run.mulan_windows)
+        sets[split].save(os.path.join(run.out, f"{split}.safetensors"))
+        print(f"{split}: {len(rows)} clips, {int(sets[split].lengths.sum())} semantic frames")
+    return sets

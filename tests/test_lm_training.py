@@ -1,0 +1,97 @@
+"""Token caches, the three stage-LM trainers and `assemble`, on the tiny preset."""
+
+import json
+
+import pytest
+import soundfile as sf
+import torch
+
+from musiclm_studio.eval.synth import drum_loop, hummed_melody
+from musiclm_studio.pipeline import MusicLMPipeline
+from musiclm_studio.train.lm import LMRunConfig, crop_batch, train_lm
+from musiclm_studio.train.tokens import TokenCacheConfig, TokenSet, build_token_cache
+
+SR = 24_000
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lm")
+    corpus = root / "corpus"
+    (corpus / "audio").mkdir(parents=True)
+    rows = []
+    for i in range(6):
+        audio = hummed_melody(seed=i)[: 3 * SR] if i % 2 else drum_loop(seconds=3, seed=i)
+        sf.write(corpus / "audio" / f"{i}.wav", audio, SR)
+        notes = [[0.0, 0.5, 60 + i], [0.5, 1.5, 64]] if i % 2 else []
+        rows.append({"path": f"audio/{i}.wav", "caption": "x", "split": "valid" if i == 5 else "train",
+                     "lead_notes": notes})
+    (corpus / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pipe = MusicLMPipeline.from_config("tiny", seed=0)
+    pipe.components.untrained = set()  # pretend the tokenizers are trained: the plumbing is what is tested
+    pipe.save_pretrained(str(root / "pipe"))
+    sets = build_token_cache(TokenCacheConfig(out=str(root / "tokens"), pipeline=str(root / "pipe"),
+                                              data=str(corpus), mulan_windows=2))
+    return root, sets
+
+
+def test_token_cache_streams_line_up(setup):
+    root, sets = setup
+    train = TokenSet.load(str(root / "tokens" / "train.safetensors"))
+    assert torch.equal(train.lengths, sets["train"].lengths) and train.lengths.tolist() == [75] * 5
+    assert train.codes.shape == (12, 2 * 75 * 5) and train.semantic.shape == (375,) == train.melody.shape
+    assert train.mulan.shape == (5, 2, 12)
+    # clip 1 (hummed) has MIDI notes: C#4 for 0.5 s = 12 frames of pitch class 1, then E; clip 0 none
+    assert train.melody[75: 75 + 12].tolist() == [1] * 12 and train.melody[75 + 13] == 4
+    assert (train.melody[:75] == 12).all()
+
+
+def test_untrained_tokenizers_are_refused(tmp_path):
+    MusicLMPipeline.from_config("tiny").save_pretrained(str(tmp_path / "p"))
+    with pytest.raises(ValueError, match="untrained"):
+        build_token_cache(TokenCacheConfig(out=str(tmp_path / "t"), pipeline=str(tmp_path / "p"), data="x"))
+
+
+@pytest.mark.parametrize("stage, levels, conds", [("semantic", 1, {"mulan", "melody"}),
+                                                  ("coarse", 4, {"mulan", "semantic"}), ("fine", 8, {"coarse"})])
+def test_crops_are_aligned_per_stage(setup, stage, levels, conds):
+    _, sets = setup
+    targets, conditions = crop_batch(sets["train"], stage, 3, 20, torch.Generator().manual_seed(0))
+    frames = 20 if stage == "semantic" else 40
+    assert targets.shape == (3, levels, frames) and set(conditions) == conds
+    if stage == "fine":
+        assert conditions["coarse"].shape == (3, 4, 40)
+
+
+@pytest.mark.parametrize("stage", ["semantic", "coarse", "fine"])
+def test_each_lm_trains_validates_and_resumes(setup, stage, tmp_path):
+    root, _ = setup
+    run = LMRunConfig(out=str(tmp_path), stage=stage, tokens=str(root / "tokens"), preset="tiny", steps=2,
+                      batch_size=2, crop_s=1.0, log_every=2, save_every=100, warmup=1)
+    model = train_lm(run)
+    log = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert log["step"] == 2 and log["loss"] > 0 and log["valid_loss"] > 0
+    run.steps = 3
+    train_lm(run)
+    state = torch.load(tmp_path / "last" / "train_state.pt", weights_only=True)
+    assert int(state["step"]) == 3
+    assert model.config.name == stage
+
+
+def test_assemble_marks_components_trained_and_keeps_placeholders(setup, tmp_path):
+    from musiclm_studio.train.assemble import assemble
+
+    root, _ = setup
+    run = LMRunConfig(out=str(tmp_path / "fine"), stage="fine", tokens=str(root / "tokens"), preset="tiny", steps=1,
+                      batch_size=2, crop_s=1.0, log_every=1, save_every=100, warmup=1)
+    trained = train_lm(run)
+    base = tmp_path / "base"
+    MusicLMPipeline.from_config("tiny", seed=3).save_pretrained(str(base), placeholder_seed=3)
+    pipe = assemble(str(base), str(tmp_path / "out"), {"fine_lm": str(tmp_path / "fine")}, dtype="float32")
+    assert "fine_lm" not in pipe.untrained_components and "coarse_lm" in pipe.untrained_components
+    again = MusicLMPipeline.from_pretrained(str(tmp_path / "out"))
+    assert again.untrained_components == pipe.untrained_components
+    for a, b in zip(trained.state_dict().values(), again.components.fine_lm.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="different"):
+        assemble(str(base), str(tmp_path / "o2"), {"semantic_lm": str(tmp_path / "fine")}, dtype="float32")
