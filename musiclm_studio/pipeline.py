@@ -229,6 +229,16 @@ class MusicLMPipeline:
         """MuLan text-audio cosine for one prompt and audio [B, S] -> [B]."""
         return self.components.mulan.score(prompt, audio.to(self.device))
 
+    def stream(self, prompt: Prompt, **kwargs):
+        """Generate chunk by chunk: yields ``AudioChunk``s (see ``streaming.stream_generation``).
+
+        Takes the keyword arguments of ``__call__`` (one candidate) plus ``chunk_s``; the first
+        chunk is playable after about ``chunk_s`` seconds of audio has been generated.
+        """
+        from .streaming import stream_generation
+
+        return stream_generation(self, prompt, **kwargs)
+
     # ---- the whole chain --------------------------------------------------------------
     @torch.no_grad()
     def __call__(

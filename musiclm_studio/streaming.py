@@ -1,0 +1,103 @@
+"""Streaming generation: playable audio chunk by chunk, long before the whole clip is done.
+
+MusicLM's stages are causal in time: the coarse LM at acoustic frame t needs semantic tokens
+up to t, the fine LM needs coarse tokens up to t. So the clip is grown in chunks of
+``chunk_s`` seconds, each chunk running the three LMs with everything generated so far as
+their prompt (the same sliding-window machinery as long generation) and decoding. The codec
+decoder looks a few frames ahead (ConvNeXt kernels and the iSTFT window), so the last
+``holdback`` samples of each chunk are held back until the next chunk has decoded them with
+their full context: every emitted sample is final.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Iterator, Optional, Sequence, Union
+
+import torch
+
+from .audio import AudioLike
+from .outputs import TokenStreams
+from .sampling_args import check_sampling_args
+
+
+@dataclass
+class AudioChunk:
+    """New audio [S] at ``sample_rate`` from ``start_s``; ``tokens`` holds every stream so far."""
+
+    audio: torch.Tensor
+    sample_rate: int
+    start_s: float
+    elapsed_s: float  # wall time since the call began
+    done: bool
+    tokens: TokenStreams
+    notices: list[str]
+    seed: Optional[int]
+
+
+def decoder_lookahead(pipe) -> int:
+    """Samples of audio that later frames can still change (the decoder's receptive field)."""
+    c = pipe.config.codec
+    frames = 3 * c.decoder_layers + 3 + c.n_fft // c.hop_length  # ConvNeXt k=7 blocks, input conv, iSTFT
+    return frames * c.hop_length
+
+
+def chunk_ends(duration_s: float, chunk_s: float, first_s: Optional[float] = None) -> list[float]:
+    """Chunk end times: ``first_s`` (default ``chunk_s``), then every ``chunk_s``, then the end."""
+    if chunk_s <= 0:
+        raise ValueError(f"chunk_s must be positive, got {chunk_s}.")
+    ends, t = [], first_s or chunk_s
+    while t < duration_s - 1e-9:
+        ends.append(round(t, 6))
+        t += chunk_s
+    return ends + [duration_s]
+
+
+@torch.no_grad()
+def stream_generation(
+    pipe,
+    prompt: Union[str, Sequence[tuple[str, float]]],
+    *,
+    duration_s: float = 10.0,
+    chunk_s: float = 2.0,
+    melody: Optional[AudioLike] = None,
+    melody_sample_rate: Optional[int] = None,
+    temperature=None,
+    top_k: Optional[int] = 250,
+    top_p: Optional[float] = None,
+    guidance_scale: float = 3.0,
+    seed: Optional[int] = None,
+    generator: Optional[torch.Generator] = None,
+    callback=None,
+) -> Iterator[AudioChunk]:
+    """Yield ``AudioChunk``s whose audio, concatenated, is the whole clip."""
+    clock = time.perf_counter()
+    if not isinstance(prompt, str):
+        prompt = [(text, float(seconds)) for text, seconds in prompt]
+        duration_s = sum(seconds for _, seconds in prompt) if prompt else 0.0
+    args = check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, 1, pipe.config.max_duration_s)
+    if generator is None:
+        seed = random.randrange(2**31) if seed is None else int(seed)
+        generator = torch.Generator().manual_seed(seed)
+    args.generator = generator
+    # 1. conditioning once; then grow every stream chunk by chunk
+    cond = pipe.encode_conditioning(prompt, melody, melody_sample_rate, duration_s)
+    semantic = coarse = fine = None
+    emitted, hold, rate = 0, decoder_lookahead(pipe), pipe.sample_rate
+    for end_s in chunk_ends(duration_s, chunk_s):
+        # 2-4. the three LMs continue from what exists (their prompt), up to end_s
+        semantic = pipe.generate_semantic(cond, end_s, prompt_tokens=semantic, sampling=args, callback=callback)
+        coarse = pipe.generate_coarse(cond, semantic, prompt_tokens=coarse, sampling=args, callback=callback)
+        fine = pipe.generate_fine(coarse, prompt_tokens=fine, sampling=args, callback=callback)
+        # 5. decode, and release every sample that later frames can no longer change
+        audio = pipe.decode(coarse, fine)[0].float().cpu()
+        done = end_s >= duration_s
+        ready = audio.numel() if done else max(emitted, audio.numel() - hold)
+        tokens = TokenStreams(cond.mulan_tokens.cpu()[:1] if cond.mulan_tokens.shape[0] == 1 else cond.mulan_tokens.cpu()[None],
+                              None if cond.melody_tokens is None else cond.melody_tokens.cpu(),
+                              semantic.cpu(), coarse.cpu(), fine.cpu())
+        yield AudioChunk(audio[emitted:ready], rate, emitted / rate, time.perf_counter() - clock, done, tokens,
+                         list(cond.notices), seed)
+        emitted = ready
