@@ -123,12 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _optional_commands():
     """Command groups that live beside their code (corpus, train, eval)."""
     from .data.cli import register as corpus
+    from .eval.cli import register as evaluation
     from .eval.codec_cli import register as codec
     from .eval.mulan_cli import register as mulan
     from .train.assemble import register as assemble
     from .train.cli import register as train
 
-    return [corpus, train, codec, mulan, assemble]
+    return [corpus, train, codec, mulan, assemble, evaluation]
 
 
 def main(argv: list[str] | None = None) -> int:

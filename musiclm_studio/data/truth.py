@@ -1,0 +1,93 @@
+"""Are the captions true? Measure a sample of a built corpus against its stated attributes.
+
+For ``n`` clips (a seeded sample) this estimates the tempo (librosa beat tracking), the key and
+mode (Krumhansl-Schmuckler on chroma) and the percussive energy share (HPSS), then reports:
+tempo agreement with the stated bpm (half / double time allowed; for 6/8 also the eighth-note
+and two-beat levels) for clips with and without drums; the percussive share of clips with and
+without drums and the AUC separating them; mode agreement against the majority-class rate.
+Run it as ``musiclm-studio corpus check DIR --n 200``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..eval.analysis import (NOTE_NAMES, auc, estimate_key_mode, estimate_tempo, percussive_ratio,
+                             tempo_agrees)
+from .builder import read_metadata
+
+COMPOUND_RATIOS = (0.5, 1.0, 2.0, 3.0, 1.5)
+
+
+@dataclass
+class TruthReport:
+    clips: int
+    tempo_agreement: float
+    tempo_agreement_drums: float
+    tempo_agreement_no_drums: float
+    percussive_drums: tuple[float, float]  # mean, sd
+    percussive_no_drums: tuple[float, float]
+    percussive_auc: float
+    mode_agreement: float
+    mode_chance: float
+    key_agreement: float
+
+    def text(self) -> str:
+        pd, pn = self.percussive_drums, self.percussive_no_drums
+        return "\n".join([
+            f"clips measured: {self.clips}",
+            f"tempo agrees (half/double allowed): {self.tempo_agreement:.1%} "
+            f"(drums {self.tempo_agreement_drums:.1%}, no drums {self.tempo_agreement_no_drums:.1%})",
+            f"percussive share: drums {pd[0]:.3f} +- {pd[1]:.3f}, no drums {pn[0]:.3f} +- {pn[1]:.3f}, "
+            f"AUC {self.percussive_auc:.3f}",
+            f"mode agrees: {self.mode_agreement:.1%} (majority-class chance {self.mode_chance:.1%}); "
+            f"tonic and mode agree: {self.key_agreement:.1%}",
+        ])
+
+
+def measure_clip(folder: str, row: dict) -> dict:
+    """Analyser readings of one clip next to its stated attributes."""
+    from ..audio import prepare_audio
+
+    audio = prepare_audio(os.path.join(folder, row["path"])).audio.numpy()
+    sr = 24_000
+    tempo = estimate_tempo(audio, sr)
+    tonic, mode = estimate_key_mode(audio, sr)
+    ratios = COMPOUND_RATIOS if row.get("metre") == "6/8" else (0.5, 1.0, 2.0)
+    return {"drums": bool(row["drums"]), "tempo_ok": tempo_agrees(tempo, row["bpm"], ratios=ratios),
+            "percussive": percussive_ratio(audio, sr), "mode_ok": mode == row["mode"],
+            "key_ok": mode == row["mode"] and NOTE_NAMES.index(tonic) == row.get("tonic_pc"),
+            "mode": row["mode"], "estimated_tempo": tempo}
+
+
+def check_corpus(folder: str, n: int = 200, seed: int = 0, progress: bool = True) -> TruthReport:
+    """Measure ``n`` randomly chosen clips of the corpus in ``folder``."""
+    from tqdm import tqdm
+
+    rows = [r for r in read_metadata(folder) if "bpm" in r and "drums" in r]
+    if not rows:
+        raise ValueError(f"{folder!r} has no generated clips with attributes to check.")
+    picks = np.random.default_rng(seed).choice(len(rows), size=min(n, len(rows)), replace=False)
+    results = [measure_clip(folder, rows[int(k)]) for k in tqdm(picks, desc="check", disable=not progress)]
+    return summarise(results)
+
+
+def summarise(results: list[dict]) -> TruthReport:
+    def rate(items, key):
+        return float(np.mean([r[key] for r in items])) if items else float("nan")
+
+    drums = [r for r in results if r["drums"]]
+    plain = [r for r in results if not r["drums"]]
+    pd = [r["percussive"] for r in drums]
+    pn = [r["percussive"] for r in plain]
+    majors = np.mean([r["mode"] == "major" for r in results])
+    return TruthReport(
+        clips=len(results), tempo_agreement=rate(results, "tempo_ok"), tempo_agreement_drums=rate(drums, "tempo_ok"),
+        tempo_agreement_no_drums=rate(plain, "tempo_ok"),
+        percussive_drums=(float(np.mean(pd)) if pd else float("nan"), float(np.std(pd)) if pd else float("nan")),
+        percussive_no_drums=(float(np.mean(pn)) if pn else float("nan"), float(np.std(pn)) if pn else float("nan")),
+        percussive_auc=auc(pd, pn), mode_agreement=rate(results, "mode_ok"),
+        mode_chance=float(max(majors, 1 - majors)), key_agreement=rate(results, "key_ok"))

@@ -1,0 +1,106 @@
+"""``musiclm-studio eval`` (how good a pipeline is) and ``musiclm-studio bench`` (how fast, next to MusicGen-small).
+
+    musiclm-studio eval --pipeline DIR --prompts corpus:DIR|musiccaps|FILE.jsonl --out DIR
+                        [--seconds 10 --limit N --data CORPUS --write-summary]
+    musiclm-studio bench [--seconds 10 30] [--pipeline DIR] [--no-musicgen] [--out bench.json]
+
+``--data`` names the corpus whose held-out clips are the reference audio (FAD, MCC ceiling,
+real-clip attribute rates); with ``--prompts corpus:DIR`` it defaults to that corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+
+def _check_seconds(seconds: list[float]) -> None:
+    if any(not 0 < s <= 60 for s in seconds):
+        raise ValueError(f"--seconds must be between 0 and 60 (got {' '.join(f'{s:g}' for s in seconds)}).")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..pipeline import MusicLMPipeline
+    from .generation import EvalConfig, PipelineSystem, evaluate, load_prompts, load_reference
+    from .report import markdown, write_report
+
+    _check_seconds([args.seconds])
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    items = load_prompts(args.prompts, args.limit)
+    data = args.data or (args.prompts[len("corpus:"):] if args.prompts.startswith("corpus:") else None)
+    start = time.perf_counter()
+    pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device)
+    pipe.show_progress = False
+    reference = None
+    if data:
+        reference = load_reference(data, pipe.sample_rate, args.seconds, limit=args.reference_limit, split=args.split)
+    config = EvalConfig(seconds=args.seconds, seed=args.seed, guidance_scale=args.guidance,
+                        baseline_limit=args.baselines, melodies=args.melodies)
+    name = pipe.config.name if args.pipeline is None else f"{pipe.config.name} ({args.pipeline})"
+    print(f"evaluating {name} on {len(items)} prompts x {args.seconds:g} s "
+          f"({0 if reference is None else len(reference.clips)} reference clips)")
+    result = evaluate(PipelineSystem(pipe, args.guidance), items, reference, config, name=name)
+    pipeline_dir = None
+    if args.write_summary:
+        from .. import hub
+
+        pipeline_dir = hub.resolve_pretrained(args.pipeline)
+        if not os.path.isdir(pipeline_dir):
+            raise ValueError(f"--write-summary needs a local pipeline folder; {args.pipeline!r} is not one.")
+    paths = write_report(result, args.out, pipeline_dir)
+    print(markdown(result))
+    print(f"{time.perf_counter() - start:.0f} s in all; wrote " + ", ".join(paths.values()))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench_cases, bench_report, markdown_table, run_bench
+
+    _check_seconds(args.seconds)
+    cases = bench_cases(args.seconds, pipeline=args.pipeline, musicgen=not args.no_musicgen, devices=args.device,
+                        guidance_scale=args.guidance, threads=args.threads)
+    rows = run_bench(cases)
+    table = markdown_table(rows)
+    print("\n" + table)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(bench_report(rows), f, indent=2)
+    with open(os.path.splitext(args.out)[0] + ".md", "w", encoding="utf-8") as f:
+        f.write(table)
+    print(f"wrote {args.out} and {os.path.splitext(args.out)[0]}.md")
+    return 0
+
+
+def register(sub) -> None:
+    e = sub.add_parser("eval", help="evaluate a pipeline: MCC, FAD, attribute adherence, melody, diversity, speed")
+    e.add_argument("--pipeline", default=None, help="saved pipeline folder (default: the shipped model)")
+    e.add_argument("--prompts", required=True, help="corpus:DIR (its test split), musiccaps, a .csv, .jsonl or .txt file")
+    e.add_argument("--out", required=True, help="folder for eval.json, eval.md and spectrogram PNGs")
+    e.add_argument("--seconds", type=float, default=10.0, help="seconds of audio per prompt (default 10)")
+    e.add_argument("--limit", type=int, default=None, help="evaluate only the first N prompts")
+    e.add_argument("--data", default=None, help="corpus with held-out reference clips (default: the prompts' corpus)")
+    e.add_argument("--split", default="test", help="the reference corpus split (default test)")
+    e.add_argument("--reference-limit", type=int, default=200, help="at most this many reference clips")
+    e.add_argument("--baselines", type=int, default=50, help="unconditional generations for the FAD baseline")
+    e.add_argument("--melodies", type=int, default=3, help="hummed melodies for the chroma-cosine test")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--guidance", type=float, default=3.0)
+    e.add_argument("--device", default=None)
+    e.add_argument("--threads", type=int, default=None, help="CPU threads for torch (1 is faster on a busy machine)")
+    e.add_argument("--write-summary", action="store_true", help="also write <pipeline>/eval_summary.json for the app")
+    e.set_defaults(func=cmd_eval)
+
+    b = sub.add_parser("bench", help="real-time factor, first audio and peak memory next to MusicGen-small")
+    b.add_argument("--seconds", type=float, nargs="+", default=[10.0], help="audio durations (e.g. 10 30)")
+    b.add_argument("--pipeline", default=None, help="saved pipeline folder (default: the shipped model)")
+    b.add_argument("--no-musicgen", action="store_true", help="only our pipeline")
+    b.add_argument("--device", nargs="+", default=None, help="devices (default: cpu, and cuda when present)")
+    b.add_argument("--guidance", type=float, default=3.0, help="the CFG scale of the 'with CFG' rows")
+    b.add_argument("--threads", type=int, default=None, help="CPU threads for torch in every case (default: torch's)")
+    b.add_argument("--out", default="bench.json", help="JSON path (a .md table is written beside it)")
+    b.set_defaults(func=cmd_bench)

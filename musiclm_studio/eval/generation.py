@@ -1,0 +1,412 @@
+"""Evaluation of generated music: MCC, FAD, attribute adherence, melody, diversity and speed.
+
+A *system* is anything with ``sample_rate``, ``mulan`` and ``generate(text, seconds, seed,
+melody=None) -> Generation`` (``PipelineSystem`` wraps a ``MusicLMPipeline``; tests also use
+oracle and broken systems). Every quality figure comes with reference points measured the
+same way: MCC (MuLan text-audio cosine) next to real held-out clips with their captions (the
+ceiling) and shuffled pairs (the floor); FAD in MuLan audio-embedding space against held-out
+corpus audio, next to codec resyntheses of that audio (the floor) and generations from one
+generic prompt (unconditional); attribute adherence (tempo, mode, drums, lead family) next to
+the rates the same analysers reach on real clips; melody chroma cosine next to the cosine
+against a different melody; diversity as embedding distance across seeds; speed as real-time
+factor per stage, time to first audio and peak memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .analysis import estimate_key_mode, estimate_tempo, percussive_ratio, tempo_agrees, to_mono_numpy
+from .bench import peak_rss_mb
+from .fad import fad
+from .mulan import ATTRIBUTES, embed_clips, embed_texts, read_musiccaps
+from .synth import DEFAULT_TUNE, hummed_melody
+
+ATTRIBUTE_KEYS = ("genre", "bpm", "mode", "drums", "lead_family")
+TEXT_KEYS = ("prompt", "caption", "text")
+UNCONDITIONAL_PROMPT = "music"
+MELODY_PROMPT = "a melody played on a piano with soft accompaniment"
+MELODY_TRANSPOSE = (0, 6, 3, 9, 1)  # semitones: each melody of the set differs in pitch classes
+
+
+@dataclass
+class PromptItem:
+    """One prompt; corpus prompts carry their clip's attributes and audio path."""
+
+    text: str
+    attributes: dict = field(default_factory=dict)
+    path: Optional[str] = None
+
+
+@dataclass
+class Generation:
+    """One generated clip: audio [S], seconds per stage, seconds until audio existed."""
+
+    audio: torch.Tensor
+    timings: dict[str, float] = field(default_factory=dict)
+    first_audio_s: float = 0.0
+
+
+@dataclass
+class EvalConfig:
+    seconds: float = 10.0
+    seed: int = 0
+    guidance_scale: float = 3.0
+    baseline_limit: int = 50  # unconditional generations (0 = none)
+    diversity_prompts: int = 2
+    diversity_seeds: int = 3
+    melodies: int = 3
+    examples: int = 3  # spectrogram PNGs
+
+
+@dataclass
+class Reference:
+    """Held-out real clips [S] (cropped to the eval length) and their metadata rows."""
+
+    rows: list[dict]
+    clips: list[torch.Tensor]
+
+
+@dataclass
+class EvalResult:
+    pipeline: str
+    config: EvalConfig
+    prompts: int
+    mcc: dict[str, Optional[float]] = field(default_factory=dict)
+    fad: dict[str, Optional[float]] = field(default_factory=dict)
+    adherence: dict[str, dict] = field(default_factory=dict)
+    melody: dict[str, Optional[float]] = field(default_factory=dict)
+    diversity: dict[str, Optional[float]] = field(default_factory=dict)
+    speed: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+    notices: list[str] = field(default_factory=list)
+    examples: list[tuple[str, torch.Tensor]] = field(default_factory=list)  # not serialised
+    sample_rate: int = 24_000
+
+
+# ---- prompt sets --------------------------------------------------------------------------
+def _item(row: dict, text: str) -> PromptItem:
+    return PromptItem(text, {k: row[k] for k in ATTRIBUTE_KEYS if row.get(k) is not None}, row.get("path"))
+
+
+def load_prompts(spec: str, limit: Optional[int] = None, musiccaps_csv: Optional[str] = None) -> list[PromptItem]:
+    """``corpus:DIR`` (its test split), ``musiccaps`` or a .csv, a .jsonl, or a text file (one per line)."""
+    from ..train.data import corpus_entries
+
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be at least 1 (got {limit}).")
+    if spec.startswith("corpus:"):
+        folder = spec[len("corpus:"):]
+        if not os.path.isfile(os.path.join(folder, "metadata.jsonl")):
+            raise ValueError(f"{folder!r} is not a corpus (no metadata.jsonl); build one with musiclm-studio corpus build.")
+        items = [_item(r, r["caption"]) for r in corpus_entries(folder, "test") if r.get("caption")]
+    elif spec == "musiccaps" or spec.endswith(".csv"):
+        from .mulan_cli import MUSICCAPS
+
+        path = spec if spec != "musiccaps" else os.path.normpath(musiccaps_csv or MUSICCAPS)
+        _check_file(path)
+        try:
+            items = [PromptItem(text) for text in read_musiccaps(path) if text.strip()]
+        except KeyError:
+            raise ValueError(f"{path} has no 'caption' column (the MusicCaps CSV format).") from None
+    else:
+        _check_file(spec)
+        items = _read_prompt_file(spec)
+    if not items:
+        raise ValueError(f"The prompt set {spec!r} is empty.")
+    return items[:limit] if limit else items
+
+
+def _check_file(path: str) -> None:
+    if not os.path.isfile(path):
+        raise ValueError(f"Prompts file {path!r} not found. Give a .jsonl / .txt / .csv file, corpus:DIR or musiccaps.")
+
+
+def _read_prompt_file(path: str) -> list[PromptItem]:
+    with open(path, encoding="utf-8") as f:
+        lines = [line.strip() for line in f if line.strip()]
+    if not path.endswith(".jsonl"):
+        return [PromptItem(line) for line in lines]
+    items = []
+    for n, line in enumerate(lines, 1):
+        row = json.loads(line)
+        text = next((row[k] for k in TEXT_KEYS if isinstance(row.get(k), str) and row[k].strip()), None)
+        if text is None:
+            raise ValueError(f"{path}:{n} has no prompt; give one of the keys {TEXT_KEYS}.")
+        items.append(_item(row, text))
+    return items
+
+
+def load_reference(folder: str, sample_rate: int, seconds: float, limit: Optional[int] = None,
+                   split: str = "test") -> Reference:
+    """Held-out corpus clips, cropped to ``seconds``, with their metadata rows."""
+    from ..train.data import load_split
+
+    rows, clips = load_split(folder, split, sample_rate, limit=limit)
+    return Reference(rows, [c[: int(seconds * sample_rate)].float() for c in clips])
+
+
+# ---- the system under test ----------------------------------------------------------------
+class PipelineSystem:
+    """A ``MusicLMPipeline`` as a system to evaluate."""
+
+    def __init__(self, pipe, guidance_scale: float = 3.0):
+        self.pipe, self.guidance_scale = pipe, guidance_scale
+        self.sample_rate, self.mulan = pipe.sample_rate, pipe.components.mulan
+        self.notices = [] if pipe.trained else [
+            f"Untrained components ({', '.join(pipe.untrained_components)}): the figures measure random weights."]
+
+    def warm_up(self) -> None:
+        """Load the text encoder and set up kernels, so that the first timed generation is not slower."""
+        self.pipe("warm-up", duration_s=0.5, seed=0, guidance_scale=self.guidance_scale)
+
+    def generate(self, text: str, seconds: float, seed: int, melody: Optional[np.ndarray] = None) -> Generation:
+        start, first = time.perf_counter(), []
+
+        def on_event(event):
+            if event.stage == "decode" and not first:
+                first.append(time.perf_counter() - start)
+        out = self.pipe(text, melody=melody, melody_sample_rate=None if melody is None else self.sample_rate,
+                        duration_s=seconds, seed=seed, guidance_scale=self.guidance_scale, callback=on_event)
+        return Generation(out.audio, out.timings, first[0] if first else out.timings["total"])
+
+    @torch.no_grad()
+    def resynthesize(self, audio: torch.Tensor) -> torch.Tensor:
+        """Codec encode -> decode of real audio [S] (the FAD floor any generation could reach)."""
+        codes = self.pipe.components.codec.encode(audio.float()[None].to(self.pipe.device))
+        n = self.pipe.config.codec.num_coarse_quantizers
+        return self.pipe.decode(codes[:, :n], codes[:, n:])[0, : audio.numel()].cpu()
+
+
+# ---- metrics --------------------------------------------------------------------------------
+def rotate(items: list, k: int = 1) -> list:
+    """The list shifted by ``k``: with distinct items, a shuffle in which nothing keeps its partner."""
+    return items[k:] + items[:k]
+
+
+def _mean_score(text_emb: torch.Tensor, audio_emb: torch.Tensor) -> float:
+    """Mean MuLan text-audio cosine over (text i, audio i) pairs."""
+    return float((text_emb * audio_emb).sum(-1).mean())
+
+
+def mcc_report(mulan, texts: list[str], audio_emb: torch.Tensor, reference: Optional[Reference],
+               reference_emb: Optional[torch.Tensor]) -> dict:
+    """Mean MuLan score of generations, of shuffled pairs, and of real captioned clips (ceiling / floor)."""
+    text_emb = embed_texts(mulan, texts)
+    shuffle = rotate(list(range(len(texts))))
+    out = {"generated": _mean_score(text_emb, audio_emb),
+           "generated_shuffled": _mean_score(text_emb[shuffle], audio_emb) if len(texts) > 1 else None,
+           "real_ceiling": None, "real_shuffled_floor": None}
+    captioned = [n for n, r in enumerate(reference.rows) if r.get("caption")] if reference else []
+    if len(captioned) > 1:
+        caption_emb = embed_texts(mulan, [reference.rows[n]["caption"] for n in captioned])
+        real_emb = reference_emb[captioned]
+        out["real_ceiling"] = _mean_score(caption_emb, real_emb)
+        out["real_shuffled_floor"] = _mean_score(caption_emb[rotate(list(range(len(captioned))))], real_emb)
+        span = out["real_ceiling"] - out["real_shuffled_floor"]
+        out["relative"] = (out["generated"] - out["real_shuffled_floor"]) / span if abs(span) > 1e-6 else None
+    return out
+
+
+def fad_report(generated_emb: torch.Tensor, reference_emb: Optional[torch.Tensor],
+               resynthesized_emb: Optional[torch.Tensor], unconditional_emb: Optional[torch.Tensor]) -> dict:
+    """FAD (MuLan audio space) of generations, codec resyntheses and unconditional generations vs real clips."""
+    out = {"generated": None, "codec_floor": None, "unconditional": None, "generated_same_n": None}
+    if reference_emb is None or len(reference_emb) < 2 or len(generated_emb) < 2:
+        return out
+    out["generated"] = fad(generated_emb, reference_emb)
+    if resynthesized_emb is not None and len(resynthesized_emb) > 1:
+        out["codec_floor"] = fad(resynthesized_emb, reference_emb)
+    if unconditional_emb is not None and len(unconditional_emb) > 1:
+        out["unconditional"] = fad(unconditional_emb, reference_emb)
+        out["generated_same_n"] = fad(generated_emb[: len(unconditional_emb)], reference_emb)
+    return out
+
+
+def drum_threshold(ratios: list[float], has_drums: list[bool], default: float = 0.3) -> float:
+    """The percussive-ratio threshold that best separates real clips with and without drums."""
+    if len(set(has_drums)) < 2:
+        return default
+    candidates = sorted(ratios)
+    cuts = [(a + b) / 2 for a, b in zip(candidates, candidates[1:])] or [default]
+    accuracy = [np.mean([(r > cut) == d for r, d in zip(ratios, has_drums)]) for cut in cuts]
+    return float(cuts[int(np.argmax(accuracy))])
+
+
+def attribute_checks(clips: list[torch.Tensor], attributes: list[dict], sample_rate: int, mulan, audio_emb: torch.Tensor,
+                     threshold: float, ratios: Optional[dict[int, float]] = None) -> dict[str, list[bool]]:
+    """Per attribute, whether each clip that states it shows it (tempo half / double allowed).
+
+    ``audio_emb``: the clips' MuLan embeddings [N, E]; ``ratios``: percussive ratios already measured, by index.
+    """
+    checks: dict[str, list[bool]] = {"tempo": [], "mode": [], "drums": [], "lead family": []}
+    families = sorted({a["lead_family"] for a in attributes if a.get("lead_family")})
+    family_emb = embed_texts(mulan, [ATTRIBUTES["lead family"][1](f) for f in families]) if len(families) > 1 else None
+    ratios = ratios or {}
+    for n, (clip, attrs) in enumerate(zip(clips, attributes)):
+        audio = to_mono_numpy(clip)
+        if attrs.get("bpm"):
+            checks["tempo"].append(tempo_agrees(estimate_tempo(audio, sample_rate), float(attrs["bpm"])))
+        if attrs.get("mode") in ("major", "minor"):
+            checks["mode"].append(estimate_key_mode(audio, sample_rate)[1] == attrs["mode"])
+        if attrs.get("drums") is not None:
+            ratio = ratios[n] if n in ratios else percussive_ratio(audio, sample_rate)
+            checks["drums"].append((ratio > threshold) == bool(attrs["drums"]))
+        if family_emb is not None and attrs.get("lead_family"):
+            guess = int((audio_emb[n] @ family_emb.T).argmax())
+            checks["lead family"].append(families[guess] == attrs["lead_family"])
+    return checks
+
+
+def adherence_report(mulan, items: list[PromptItem], generated: list[torch.Tensor], generated_emb: torch.Tensor,
+                     reference: Optional[Reference], reference_emb: Optional[torch.Tensor], sample_rate: int) -> dict:
+    """Rate per attribute on generations, next to the rate on real clips with the same analysers."""
+    threshold, real_checks = 0.3, {}
+    if reference is not None:
+        ratios = {n: percussive_ratio(c, sample_rate) for n, (c, r) in enumerate(zip(reference.clips, reference.rows))
+                  if r.get("drums") is not None}
+        threshold = drum_threshold(list(ratios.values()), [bool(reference.rows[n]["drums"]) for n in ratios])
+        real_checks = attribute_checks(reference.clips, reference.rows, sample_rate, mulan, reference_emb, threshold, ratios)
+    checks = attribute_checks(generated, [i.attributes for i in items], sample_rate, mulan, generated_emb, threshold)
+    rate = lambda xs: float(np.mean(xs)) if xs else None  # noqa: E731
+    return {name: {"rate": rate(checks[name]), "real_rate": rate(real_checks.get(name, [])), "count": len(checks[name])}
+            for name in checks} | {"drum_threshold": threshold}
+
+
+def chroma(audio, sample_rate: int, hop: int = 2048) -> np.ndarray:
+    """Chroma [12, T] from a constant-Q transform, hop ~85 ms at 24 kHz."""
+    import warnings
+
+    import librosa
+
+    with warnings.catch_warnings():  # the CQT's octave downsampling warns on short clips; harmless
+        warnings.simplefilter("ignore", UserWarning)
+        return librosa.feature.chroma_cqt(y=to_mono_numpy(audio), sr=sample_rate, hop_length=hop)
+
+
+def chroma_cosine(reference, generated, sample_rate: int, max_shift_s: float = 0.5, hop: int = 2048) -> float:
+    """Per-frame chroma cosine over the reference's voiced frames, best over lags of +-``max_shift_s``."""
+    import librosa
+
+    a, b = chroma(reference, sample_rate, hop), chroma(generated, sample_rate, hop)
+    a, b = a / (np.linalg.norm(a, axis=0) + 1e-9), b / (np.linalg.norm(b, axis=0) + 1e-9)
+    loud = librosa.feature.rms(y=to_mono_numpy(reference), hop_length=hop)[0][: a.shape[1]]
+    voiced = np.zeros(a.shape[1], bool)
+    voiced[: loud.size] = loud > 0.1 * loud.max() if loud.size and loud.max() > 0 else False
+    best, max_lag = 0.0, int(round(max_shift_s * sample_rate / hop))
+    for lag in range(-max_lag, max_lag + 1):  # reference frame i against generated frame i + lag
+        idx = np.arange(max(0, -lag), min(a.shape[1], b.shape[1] - lag))
+        idx = idx[voiced[idx]]
+        if idx.size:
+            best = max(best, float((a[:, idx] * b[:, idx + lag]).sum(0).mean()))
+    return best
+
+
+def melody_set(count: int, seconds: float, sample_rate: int) -> list[np.ndarray]:
+    """Synthetic hummed / whistled melodies, each a different transposition of the default tune."""
+    notes, total = [], 0.0
+    while total < seconds:
+        for pitch, sec in DEFAULT_TUNE:
+            notes.append((pitch, sec))
+            total += sec
+    out = []
+    for i in range(count):
+        shift = MELODY_TRANSPOSE[i % len(MELODY_TRANSPOSE)]
+        voice = "hum" if i % 2 == 0 else "whistle"
+        audio = hummed_melody([(p + shift, s) for p, s in notes], sample_rate=sample_rate, voice=voice, seed=i)
+        out.append(audio[: int(seconds * sample_rate)])
+    return out
+
+
+def melody_report(melodies: list[np.ndarray], outputs: list[torch.Tensor], sample_rate: int) -> dict:
+    """Chroma cosine of each output with its melody, and with another melody (the floor)."""
+    if not outputs:
+        return {"matched": None, "mismatched": None, "count": 0}
+    matched = [chroma_cosine(m, o, sample_rate) for m, o in zip(melodies, outputs)]
+    other = [chroma_cosine(m, o, sample_rate) for m, o in zip(rotate(melodies), outputs)] if len(outputs) > 1 else []
+    return {"matched": float(np.mean(matched)), "mismatched": float(np.mean(other)) if other else None,
+            "count": len(outputs)}
+
+
+def diversity_report(mulan, groups: list[list[torch.Tensor]]) -> dict:
+    """Mean pairwise embedding distance (1 - cosine) across seeds of one prompt, and across prompts."""
+    def spread(clips):
+        emb = embed_clips(mulan, clips)
+        sims = emb @ emb.T
+        n = len(clips)
+        return float((1 - sims)[~torch.eye(n, dtype=torch.bool)].mean()) if n > 1 else None
+    within = [spread(g) for g in groups if len(g) > 1]
+    firsts = [g[0] for g in groups if g]
+    return {"across_seeds": float(np.mean(within)) if within else None,
+            "across_prompts": spread(firsts) if len(firsts) > 1 else None}
+
+
+def speed_report(generations: list[Generation], seconds: float) -> dict:
+    """Real-time factor per stage (seconds of compute per second of audio), first audio, peak RSS."""
+    audio_s = seconds * len(generations)
+    stages: dict[str, float] = {}
+    for g in generations:
+        for stage, t in g.timings.items():
+            stages[stage] = stages.get(stage, 0.0) + t
+    return {"rtf": {k: v / audio_s for k, v in stages.items()},
+            "first_audio_s": float(np.mean([g.first_audio_s for g in generations])),
+            "generations": len(generations), "audio_seconds": audio_s, "peak_rss_mb": peak_rss_mb()}
+
+
+# ---- the whole evaluation -----------------------------------------------------------------
+def evaluate(system, items: list[PromptItem], reference: Optional[Reference] = None,
+             config: Optional[EvalConfig] = None, name: str = "", log=print) -> EvalResult:
+    """Generate for every prompt (plus baselines, melodies and extra seeds) and measure it all."""
+    config = config or EvalConfig()
+    if not items:
+        raise ValueError("The prompt set is empty; give at least one prompt.")
+    if not 0 < config.seconds <= 60:
+        raise ValueError(f"--seconds must be between 0 and 60 (got {config.seconds:g}).")
+    start, sr, mulan = time.perf_counter(), system.sample_rate, system.mulan
+
+    def run(text: str, seed: int, label: str, melody=None) -> Generation:
+        gen = system.generate(text, config.seconds, seed, melody=melody)
+        log(f"  {label}: {gen.timings.get('total', 0.0):.1f} s  {text[:60]!r}")
+        return gen
+
+    if hasattr(system, "warm_up"):
+        system.warm_up()
+    # 1. one generation per prompt, seeds seed, seed + 1, ...
+    gens = [run(item.text, config.seed + n, f"[{n + 1}/{len(items)}]") for n, item in enumerate(items)]
+    audio = [g.audio for g in gens]
+    # 2. baselines: one generic prompt for the first prompts' seeds; hummed melodies; more seeds
+    unconditional = [run(UNCONDITIONAL_PROMPT, config.seed + n, f"unconditional {n + 1}").audio
+                     for n in range(min(config.baseline_limit, len(items)))]
+    melodies = melody_set(config.melodies, config.seconds, sr)
+    melody_out = [run(MELODY_PROMPT, config.seed + n, f"melody {n + 1}", melody=m).audio for n, m in enumerate(melodies)]
+    groups = [[audio[n]] + [run(items[n].text, config.seed + 10_000 * k + n, f"diversity {n + 1}.{k}").audio
+                            for k in range(1, config.diversity_seeds)]
+              for n in range(min(config.diversity_prompts, len(items)))]
+    # 3. the metrics
+    log("measuring ...")
+    measure_start = time.perf_counter()
+    def embed(clips):  # MuLan audio embeddings [N, E], once per clip set
+        return embed_clips(mulan, clips) if len(clips) > 1 else None
+    gen_emb, ref_emb = embed_clips(mulan, audio), embed(reference.clips) if reference else None
+    resynthesized = [system.resynthesize(c) for c in reference.clips] if reference and hasattr(system, "resynthesize") else []
+    result = EvalResult(pipeline=name, config=config, prompts=len(items), sample_rate=sr,
+                        notices=list(getattr(system, "notices", [])))
+    result.mcc = mcc_report(mulan, [i.text for i in items], gen_emb, reference, ref_emb)
+    result.fad = fad_report(gen_emb, ref_emb, embed(resynthesized), embed(unconditional))
+    result.adherence = adherence_report(mulan, items, audio, gen_emb, reference, ref_emb, sr)
+    result.melody = melody_report(melodies, melody_out, sr)
+    result.diversity = diversity_report(mulan, groups)
+    result.speed = speed_report(gens, config.seconds)
+    result.examples = [(items[n].text, audio[n]) for n in range(min(config.examples, len(items)))]
+    if reference is None:
+        result.notices.append("No reference corpus (--data): FAD, the MCC ceiling / floor and real-clip rates are missing.")
+    result.wall_s = time.perf_counter() - start
+    result.speed["measure_s"] = time.perf_counter() - measure_start
+    return result

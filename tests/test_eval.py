@@ -1,0 +1,213 @@
+"""Evaluation metrics on fixtures with known answers, the eval command end to end, and ordering:
+a good system must score better than a deliberately broken one on every quality figure."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from musiclm_studio.eval.analysis import estimate_tempo, percussive_ratio, tempo_agrees
+from musiclm_studio.eval.fad import GaussianStats, fad, frechet_distance
+from musiclm_studio.eval.generation import (EvalConfig, Generation, chroma_cosine, diversity_report, drum_threshold,
+                                            evaluate, load_prompts, load_reference, melody_set, rotate)
+from musiclm_studio.eval.synth import DEFAULT_TUNE, drum_loop, hummed_melody, pink_noise
+
+SR = 24_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine, oversubscribed OpenMP threads spin for seconds."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Six 3-s test clips: drum loops at known tempi alternating with hummed major-key melodies."""
+    folder = tmp_path_factory.mktemp("corpus")
+    (folder / "audio").mkdir()
+    rows = []
+    for i in range(6):
+        if i % 2 == 0:
+            bpm = 100 + 10 * i
+            audio = drum_loop(seconds=3, bpm=bpm, seed=i)
+            row = {"caption": f"a punchy drum loop with kick and snare, {bpm} bpm", "drums": True, "bpm": bpm}
+        else:
+            audio = hummed_melody([(p + i, s) for p, s in DEFAULT_TUNE], seed=i)[: 3 * SR]
+            row = {"caption": f"a soft hummed melody in a major key, no drums, take {i}", "drums": False, "mode": "major",
+                   "lead_family": "voice" if i % 4 == 1 else "whistle"}
+        sf.write(folder / "audio" / f"{i:03d}.wav", audio, SR)
+        rows.append(row | {"path": f"audio/{i:03d}.wav", "split": "test", "genre": "test"})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+# ---- FAD --------------------------------------------------------------------------------
+def test_fad_of_identical_sets_is_zero_and_of_shifted_sets_is_the_squared_shift():
+    x = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    assert fad(x, x) == pytest.approx(0.0, abs=1e-8)
+    shift = torch.zeros(8)
+    shift[0] = 3.0
+    assert fad(x, x + shift) == pytest.approx(9.0, rel=1e-6)  # same covariance: only the means differ
+
+
+def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
+    a = GaussianStats(np.array([0.0, 1.0]), np.diag([1.0, 4.0]), 10)
+    b = GaussianStats(np.array([1.0, 1.0]), np.diag([4.0, 9.0]), 10)
+    # |m1 - m2|^2 + sum (sqrt(s1) - sqrt(s2))^2 = 1 + (1 - 2)^2 + (2 - 3)^2
+    assert frechet_distance(a, b) == pytest.approx(3.0, rel=1e-9)
+
+
+def test_fad_handles_fewer_clips_than_dimensions_and_rejects_bad_input():
+    x = torch.randn(5, 32, generator=torch.Generator().manual_seed(1))
+    y = torch.randn(5, 32, generator=torch.Generator().manual_seed(2))
+    assert np.isfinite(fad(x, y)) and fad(x, y) > 0
+    with pytest.raises(ValueError, match="at least 2"):
+        fad(x[:1], y)
+    with pytest.raises(ValueError, match="sizes differ"):
+        fad(x, y[:, :16])
+
+
+# ---- tempo, drums, melody, diversity ------------------------------------------------------
+@pytest.mark.parametrize("bpm", [90, 120])
+def test_a_click_track_measures_at_its_tempo(bpm):
+    t = np.arange(int(0.03 * SR)) / SR
+    click = np.sin(2 * np.pi * 1500 * t) * np.exp(-t * 200)
+    audio = np.zeros(8 * SR)
+    for start in np.arange(0, 8 - 0.05, 60 / bpm):
+        audio[int(start * SR): int(start * SR) + click.size] += click
+    estimated = estimate_tempo(audio, SR)
+    assert tempo_agrees(estimated, bpm, ratios=(1.0,)), estimated
+
+
+def test_drum_threshold_separates_drums_from_a_hummed_line():
+    drums = [percussive_ratio(drum_loop(seconds=2, seed=s), SR) for s in range(2)]
+    hums = [percussive_ratio(hummed_melody(seed=s)[: 2 * SR], SR) for s in range(2)]
+    cut = drum_threshold(drums + hums, [True, True, False, False])
+    assert max(hums) < cut < min(drums)
+    assert drum_threshold([0.1], [True]) == 0.3  # one class only: the default
+
+
+def test_chroma_cosine_of_a_melody_with_itself_is_one_and_with_another_clearly_less():
+    melodies = melody_set(2, 4.0, SR)
+    same = chroma_cosine(melodies[0], melodies[0], SR)
+    shifted = chroma_cosine(melodies[0], np.concatenate([np.zeros(SR // 5), melodies[0]]), SR)  # 0.2 s late
+    other = chroma_cosine(melodies[0], melodies[1], SR)
+    assert same == pytest.approx(1.0, abs=1e-3)
+    assert shifted > 0.9  # alignment-tolerant
+    assert other < 0.75 * same
+
+
+def test_diversity_is_zero_for_identical_outputs_and_positive_otherwise(tiny_pipe):
+    mulan = tiny_pipe.components.mulan
+    clip, other = torch.from_numpy(drum_loop(seconds=1, seed=0)), torch.from_numpy(pink_noise(seconds=1))
+    assert diversity_report(mulan, [[clip, clip, clip]])["across_seeds"] == pytest.approx(0.0, abs=1e-5)
+    assert diversity_report(mulan, [[clip, other], [other, clip]])["across_seeds"] > 1e-4
+
+
+# ---- prompt sets ----------------------------------------------------------------------------
+def test_prompt_sets_from_jsonl_text_corpus_and_their_errors(tmp_path, corpus):
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text('{"prompt": "calm piano", "bpm": 70}\n{"caption": "fast techno"}\n')
+    items = load_prompts(str(jsonl))
+    assert [i.text for i in items] == ["calm piano", "fast techno"] and items[0].attributes == {"bpm": 70}
+    txt = tmp_path / "p.txt"
+    txt.write_text("one\n\ntwo\nthree\n")
+    assert [i.text for i in load_prompts(str(txt), limit=2)] == ["one", "two"]
+    from_corpus = load_prompts(f"corpus:{corpus}")
+    assert len(from_corpus) == 6 and from_corpus[0].attributes["drums"] is True
+    with pytest.raises(ValueError, match="not found"):
+        load_prompts(str(tmp_path / "missing.jsonl"))
+    (tmp_path / "empty.txt").write_text("\n")
+    with pytest.raises(ValueError, match="empty"):
+        load_prompts(str(tmp_path / "empty.txt"))
+    with pytest.raises(ValueError, match="not a corpus"):
+        load_prompts(f"corpus:{tmp_path}")
+    with pytest.raises(ValueError, match="--limit"):
+        load_prompts(str(txt), limit=0)
+
+
+# ---- the command end to end -----------------------------------------------------------------
+def test_eval_command_on_a_tiny_pipeline_writes_json_markdown_pngs_and_summary(tiny_pipe, corpus, tmp_path):
+    from musiclm_studio.cli import main
+
+    pipe_dir, out = tmp_path / "pipe", tmp_path / "eval"
+    tiny_pipe.save_pretrained(str(pipe_dir))
+    code = main(["eval", "--pipeline", str(pipe_dir), "--prompts", f"corpus:{corpus}", "--out", str(out),
+                 "--seconds", "1", "--limit", "3", "--baselines", "2", "--melodies", "2", "--write-summary"])
+    assert code == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert report["prompts"] == 3 and report["fad"]["generated"] >= 0 and report["fad"]["codec_floor"] >= 0
+    assert set(report["speed"]["rtf"]) >= {"semantic", "coarse", "fine", "decode", "total"}
+    assert report["speed"]["first_audio_s"] > 0 and report["speed"]["peak_rss_mb"] > 0
+    assert 0 <= report["melody"]["matched"] <= 1 and report["diversity"]["across_seeds"] is not None
+    assert report["mcc"]["real_ceiling"] is not None and report["adherence"]["drums"]["count"] == 3
+    assert "MCC" in (out / "eval.md").read_text() and len(list(out.glob("example*.png"))) == 3
+    assert json.loads((pipe_dir / "eval_summary.json").read_text())["prompts"] == 3
+    assert main(["eval", "--prompts", f"corpus:{corpus}", "--out", str(out), "--seconds", "0"]) == 2
+    assert main(["eval", "--prompts", str(tmp_path / "none.jsonl"), "--out", str(out)]) == 2
+
+
+# ---- ordering: a good system beats a broken one -----------------------------------------------
+class BandMuLan(torch.nn.Module):
+    """A stand-in MuLan with a meaningful space (untrained tiny MuLans have none): audio ->
+    (b, 1 - b) with b = 5 x the share of energy above 1 kHz (clamped); "drum" prompts point to the bright side."""
+
+    def __init__(self):
+        super().__init__()
+        self.logit_scale = torch.nn.Parameter(torch.zeros(()))
+
+    def embed_audio(self, audio):
+        power = torch.fft.rfft(audio.float(), dim=-1).abs() ** 2
+        high = power[:, int(1000 / (SR / 2) * power.shape[-1]):].sum(-1) / power.sum(-1).clamp(min=1e-9)
+        high = (5 * high).clamp(max=1.0)
+        return torch.nn.functional.normalize(torch.stack([high, 1 - high], -1), dim=-1)
+
+    def embed_text(self, texts):
+        drums = ["drum" in t and "no drum" not in t for t in texts]
+        return torch.nn.functional.normalize(torch.tensor([[1.0, 0.1] if d else [0.1, 1.0] for d in drums]), dim=-1)
+
+
+class CorpusSystem:
+    """The oracle returns each prompt's own clip and follows a melody; "shuffled" returns the next
+    prompt's clip and ignores the melody; "noise" returns pink noise."""
+
+    sample_rate = SR
+
+    def __init__(self, items, reference, kind):
+        self.kind, self.mulan = kind, BandMuLan()
+        clips = reference.clips if kind == "oracle" else rotate(reference.clips)
+        self.by_text = {item.text: clip for item, clip in zip(items, clips)}
+        self.clips = reference.clips
+
+    def generate(self, text, seconds, seed, melody=None):
+        n = int(seconds * SR)
+        if self.kind == "noise":
+            audio = pink_noise(seconds, seed=seed)
+        elif melody is not None:
+            audio = melody if self.kind == "oracle" else hummed_melody([(p + 6, s) for p, s in DEFAULT_TUNE])
+        else:
+            audio = self.by_text.get(text, self.clips[seed % len(self.clips)])
+        return Generation(torch.as_tensor(np.asarray(audio), dtype=torch.float32)[:n], {"total": 0.01}, 0.01)
+
+
+def test_a_good_system_scores_better_than_broken_ones_on_every_quality_figure(corpus):
+    items = load_prompts(f"corpus:{corpus}")
+    reference = load_reference(str(corpus), SR, seconds=3.0)
+    config = EvalConfig(seconds=3.0, baseline_limit=0, diversity_prompts=0, melodies=2, examples=0)
+    good, shuffled, noise = (evaluate(CorpusSystem(items, reference, kind), items, reference, config, log=lambda _: None)
+                             for kind in ("oracle", "shuffled", "noise"))
+    assert good.mcc["generated"] == pytest.approx(good.mcc["real_ceiling"])  # it *is* the real clips
+    assert good.mcc["generated"] > good.mcc["generated_shuffled"] + 0.3
+    assert good.fad["generated"] == pytest.approx(0.0, abs=1e-6) and noise.fad["generated"] > 0.1
+    assert good.melody["matched"] > 0.95 and good.melody["mismatched"] < good.melody["matched"] - 0.3
+    for broken in (shuffled, noise):
+        assert broken.mcc["generated"] < good.mcc["generated"] - 0.3
+        assert broken.melody["matched"] < good.melody["matched"] - 0.3
+        for attribute in ("tempo", "drums"):
+            assert broken.adherence[attribute]["rate"] < good.adherence[attribute]["rate"] == 1.0
