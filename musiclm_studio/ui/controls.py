@@ -1,0 +1,175 @@
+"""The one definition of the studio's controls, example prompts and model texts, for both UIs.
+
+``CONTROLS`` lists every generation setting (label, range, default, help text), built from
+``sampling_args.LIMITS`` / ``DEFAULTS`` so that the Gradio app, the Jupyter widgets and the
+pipeline agree on ranges; ``pipeline_kwargs`` turns the values a UI collected into the keyword
+arguments of ``MusicLMPipeline.__call__`` (range checks stay in the pipeline). ``EXAMPLES``
+holds example prompts: a few MusicCaps captions (CC BY-SA 4.0, Google, attributed below) and
+our own. ``model_status`` and ``about_markdown`` describe the loaded pipeline in plain words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ..config import STAGES, TOKEN_STREAMS
+from ..sampling_args import DEFAULTS, LIMITS, PAPER_TEMPERATURES
+
+
+@dataclass(frozen=True)
+class Control:
+    """One setting: ``kind`` is "text", "float", "int", "seed" or "bool"."""
+
+    name: str
+    label: str
+    kind: str
+    default: Any
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    step: Optional[float] = None
+    info: str = ""
+
+
+def _temperature(stage: str, what: str) -> Control:
+    return Control(f"temperature_{stage}", f"{stage.capitalize()} temperature", "float", DEFAULTS[f"temperature_{stage}"],
+                   *LIMITS["temperature"], 0.05,
+                   f"Randomness of the {what} (paper: {PAPER_TEMPERATURES[stage]:g}). 0 = always the likeliest token.")
+
+
+CONTROLS: dict[str, Control] = {c.name: c for c in (
+    Control("prompt", "Prompt", "text", "", info="Describe the music: genre, instruments, mood, tempo."),
+    Control("story", "Story mode (optional)", "text", "",
+            info="One segment per line, 'SECONDS: prompt', e.g. '5: calm piano intro'. Replaces the prompt "
+                 "and the duration when filled in."),
+    Control("duration_s", "Duration (seconds)", "float", DEFAULTS["duration_s"], *LIMITS["duration_s"], 0.5,
+            "Length of the clip. Longer than the model's window is generated in overlapping windows."),
+    _temperature("semantic", "semantic tokens (melody, rhythm, structure)"),
+    _temperature("coarse", "coarse acoustic tokens (timbre, instruments)"),
+    _temperature("fine", "fine acoustic tokens (detail, noise)"),
+    Control("top_k", "Top-k", "int", DEFAULTS["top_k"], *LIMITS["top_k"], 1,
+            "Sample only among the k likeliest tokens; 0 turns it off."),
+    Control("top_p", "Top-p", "float", DEFAULTS["top_p"], *LIMITS["top_p"], 0.01,
+            "Nucleus sampling: the smallest set of tokens holding this probability, in (0, 1]; 1 turns it off."),
+    Control("guidance_scale", "Guidance scale", "float", DEFAULTS["guidance_scale"], *LIMITS["guidance_scale"], 0.1,
+            "Classifier-free guidance: how strongly to follow the prompt (1 = off, higher = closer, less varied)."),
+    Control("seed", "Seed", "seed", 0, info="Same seed + same settings = the same music."),
+    Control("randomise_seed", "Random seed each time", "bool", True,
+            info="Draw a new seed per generation; the seed used is shown so you can repeat it."),
+    Control("num_candidates", "Candidates", "int", DEFAULTS["num_candidates"], *LIMITS["num_candidates"], 1,
+            "Sample several clips at once and keep the one MuLan finds closest to the prompt."),
+)}
+
+# the order of the generation inputs in both UIs (melody audio is handled by each UI)
+SETTINGS = tuple(CONTROLS)
+
+MUSICCAPS_ATTRIBUTION = ("MusicCaps captions © Google, from Agostinelli et al. (2023), licensed under "
+                         "[CC BY-SA 4.0](https://creativecommons.org/licenses/by-sa/4.0/).")
+
+# (prompt, source); MusicCaps captions are quoted verbatim, ytid in the source
+EXAMPLES: list[tuple[str, str]] = [
+    ("A calm lo-fi hip hop beat with soft piano chords and a mellow bass, 80 bpm.", "MusicLM Studio"),
+    ("An energetic rock song with distorted electric guitars, a driving bass and loud drums.", "MusicLM Studio"),
+    ("Slow ambient synth pads in a minor key, dreamy and spacious, no drums.", "MusicLM Studio"),
+    ("A relaxed bossa nova with nylon-string guitar, brushed drums and upright bass.", "MusicLM Studio"),
+    ("Quirky, cheeky, jazzy music featuring a lead trombone melody, a triangle playing a swing pattern, "
+     "a cheesy organ and a medium tempo.", "MusicCaps AtWf5OAE8aM, CC BY-SA 4.0, Google"),
+    ("instrumental rock music with a drum kit, lots of cymbal crashes, acoustic guitar strumming, harmonized "
+     "lead guitars and an active bass guitar.", "MusicCaps 9kt7rsziUVQ, CC BY-SA 4.0, Google"),
+    ("Fast techno with a hardstyle edge. Four on the floor kick with the synth bass and hi-hat on the off beats "
+     "combined with a rhythmic synth gives the music an intense vibe.", "MusicCaps COe_UKKVpVo, CC BY-SA 4.0, Google"),
+    ("A lo-fi pluck, bell sound is playing an arpeggio melody. It sounds dreamy and melancholic. This song may "
+     "be playing in a sequence of a video game.", "MusicCaps tUppIOzUo2Q, CC BY-SA 4.0, Google"),
+    ("Ominous orchestral music with long held string notes, bowed string bass, electronic cymbal roll and "
+     "concert bass drum. The mood is eerie.", "MusicCaps GAoGADilmV8, CC BY-SA 4.0, Google"),
+]
+EXAMPLE_PROMPTS = [prompt for prompt, _ in EXAMPLES]
+
+
+def parse_story(text: str) -> Optional[list[tuple[str, float]]]:
+    """Story text ('SECONDS: prompt' per line) -> [(prompt, seconds), ...]; None when empty."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if not lines:
+        return None
+    segments = []
+    for line in lines:
+        seconds, sep, prompt = line.partition(":")
+        try:
+            segments.append((prompt.strip(), float(seconds)))
+        except ValueError:
+            raise ValueError(f"Story line {line[:60]!r} must look like 'SECONDS: prompt', e.g. '5: calm piano intro'.") from None
+        if not sep:
+            raise ValueError(f"Story line {line[:60]!r} must look like 'SECONDS: prompt'.")
+    return segments
+
+
+def pipeline_kwargs(values: dict[str, Any], melody: Any = None) -> dict[str, Any]:
+    """UI values (keyed like ``CONTROLS``) -> keyword arguments of ``MusicLMPipeline.__call__``.
+
+    Only converts types the widgets produce (floats for whole numbers, empty seed); the
+    pipeline checks ranges and raises ``ValueError`` for bad values.
+    """
+    story = parse_story(values.get("story", ""))
+    seed = values.get("seed")
+    whole = lambda v: int(v) if isinstance(v, float) and v.is_integer() else v  # noqa: E731
+    return dict(
+        prompt=story if story is not None else values.get("prompt", ""),
+        melody=melody,
+        duration_s=values["duration_s"],
+        temperature=tuple(values[f"temperature_{stage}"] for stage in PAPER_TEMPERATURES),
+        top_k=whole(values["top_k"]),
+        top_p=values["top_p"],
+        guidance_scale=values["guidance_scale"],
+        seed=None if values.get("randomise_seed") or seed is None else whole(seed),
+        num_candidates=whole(values["num_candidates"]),
+    )
+
+
+def model_status(pipe) -> str:
+    """One plain-words paragraph (markdown) on whether the loaded model is trained."""
+    name = pipe.config.name
+    if pipe.trained:
+        return f"**Model:** `{name}`, trained. Runs on `{pipe.device}`."
+    untrained = ", ".join(pipe.untrained_components)
+    return (f"⚠️ **Untrained placeholder model** (`{name}`): {untrained} still have random weights, so what you "
+            "hear is noise-like sound, not music. Every control, progress bar and token view works; load a "
+            "trained pipeline (`musiclm-studio serve --pipeline DIR`) for real music.")
+
+
+def summary_markdown(out) -> str:
+    """MuLan score, seed and timings of a ``MusicLMOutput`` as a short markdown block."""
+    scores = ", ".join(f"{s:.3f}" for s in out.mulan_scores)
+    timings = " · ".join(f"{stage} {out.timings[stage]:.2f} s" for stage in STAGES if stage in out.timings)
+    lines = [f"**MuLan score:** {out.mulan_score:.3f}" + (f" (best of {len(out.mulan_scores)}: {scores})"
+                                                          if len(out.mulan_scores) > 1 else ""),
+             f"**Seed:** {out.seed}" if out.seed is not None else "",
+             f"**Timings:** {timings} · **total {out.timings.get('total', 0.0):.2f} s** for "
+             f"{out.duration_s:.1f} s of audio (real-time factor {out.real_time_factor:.2f})"]
+    return "  \n".join(line for line in lines if line)
+
+
+def about_markdown(pipe) -> str:
+    """What the loaded pipeline is: structure, sizes, token rates, training state."""
+    c = pipe.config
+    sizes = {name: sum(p.numel() for p in module.parameters()) for name, module in pipe.components.modules().items()}
+    total = sum(sizes.values())
+    rows = "\n".join(f"| {name} | {n / 1e6:.2f} M | {'untrained' if name in pipe.untrained_components else 'trained'} |"
+                     for name, n in sizes.items())
+    return f"""**MusicLM** (Agostinelli et al., 2023, [arXiv 2301.11325](https://arxiv.org/abs/2301.11325)),
+re-implemented to run offline. The prompt goes through the MuLan text tower into 12 MuLan tokens;
+a semantic LM writes semantic tokens ({c.semantic_tokenizer.frame_rate} Hz), a coarse LM the first
+{c.codec.num_coarse_quantizers} codec levels and a fine LM the other
+{c.codec.num_quantizers - c.codec.num_coarse_quantizers} ({c.coarse_lm.frame_rate:g} Hz); the codec decoder
+turns the {c.codec.num_quantizers} levels into {c.codec.sample_rate // 1000} kHz mono audio.
+Token streams shown: {", ".join(TOKEN_STREAMS)}. Colours come from a PCA of each codebook, so similar
+codes look alike.
+
+Pipeline `{c.name}` on `{pipe.device}`, {total / 1e6:.1f} M parameters, clips up to {c.max_duration_s:g} s
+(windows of {c.window_s:g} s with {c.overlap_s:g} s overlap).
+
+| component | parameters | state |
+|---|---|---|
+{rows}
+
+{model_status(pipe)}
+"""

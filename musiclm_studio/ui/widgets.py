@@ -1,0 +1,172 @@
+"""Jupyter widgets for the studio: ``Studio(pipe).display()``.
+
+The same controls as the Gradio app (built from ``ui/controls.py``), a progress bar per stage
+and a live token picture fed by the pipeline callback while generating, then an Audio widget,
+the spectrogram and the labelled token-stream figure. ``Studio.generate()`` runs one generation
+from the current control values (the Generate button calls it) and returns the
+``MusicLMOutput``; a ``ValueError`` from the pipeline is shown in the error line, not raised.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from typing import Any, Optional
+
+import ipywidgets as W
+
+from .. import viz
+from ..audio import save_audio
+from ..config import STAGES
+from . import controls
+
+REDRAW_S = 0.5  # at most one live token picture per this many seconds
+
+
+def _widget(control: controls.Control):
+    """The ipywidget of one shared control definition."""
+    c, style, layout = control, {"description_width": "150px"}, W.Layout(width="95%")
+    common = dict(description=c.label, tooltip=c.info, style=style, layout=layout)
+    if c.kind == "float":
+        return W.FloatSlider(value=c.default, min=c.minimum, max=c.maximum, step=c.step, **common)
+    if c.kind == "int":
+        return W.IntSlider(value=c.default, min=c.minimum, max=c.maximum, step=c.step, **common)
+    if c.kind == "seed":
+        return W.IntText(value=c.default, **common)
+    if c.kind == "bool":
+        return W.Checkbox(value=c.default, indent=False, description=c.label, tooltip=c.info)
+    if c.name == "story":
+        return W.Textarea(value=c.default, placeholder="5: calm piano intro\n5: drums and bass come in", **common)
+    return W.Textarea(value=c.default, placeholder=controls.EXAMPLE_PROMPTS[0], rows=2, **common)
+
+
+class Studio:
+    """The studio as ipywidgets for one loaded ``MusicLMPipeline``."""
+
+    def __init__(self, pipe):
+        self.pipe = pipe
+        self.palettes = viz.token_palettes(pipe)
+        self.controls = {name: _widget(control) for name, control in controls.CONTROLS.items()}
+        self.examples = W.Dropdown(options=[("Example prompts …", "")] + [(p[:90], p) for p in controls.EXAMPLE_PROMPTS],
+                                   layout=W.Layout(width="95%"))
+        self.examples.observe(self._use_example, names="value")
+        self.melody = W.FileUpload(accept="audio/*", multiple=False, description="Melody file")
+        self.generate_button = W.Button(description="Generate", button_style="primary", icon="music")
+        self.generate_button.on_click(lambda _: self.generate())
+        self.bars = {s: W.FloatProgress(value=0, min=0, max=1, description=s, style={"description_width": "90px"})
+                     for s in STAGES}
+        self.status = W.HTML()
+        self.error = W.HTML()
+        self.tokens = W.Image(format="png", layout=W.Layout(max_width="900px"))
+        self.spectrogram = W.Image(format="png", layout=W.Layout(max_width="900px"))
+        self.audio = W.Audio(format="wav", autoplay=False, loop=False)
+        self.summary = W.HTML()
+        self.output = None  # the last MusicLMOutput
+        self.widget = self._layout()
+
+    def _layout(self) -> W.Widget:
+        c = self.controls
+        sampling = W.VBox([c[n] for n in ("temperature_semantic", "temperature_coarse", "temperature_fine", "top_k",
+                                          "top_p", "guidance_scale", "num_candidates", "seed", "randomise_seed")])
+        extras = W.Accordion(children=[W.VBox([c["story"], self.melody]), sampling])
+        extras.set_title(0, "Story mode and melody")
+        extras.set_title(1, "Sampling")
+        left = W.VBox([W.HTML(_markdown_html(controls.model_status(self.pipe))), c["prompt"], self.examples,
+                       W.HTML(f"<small>{_markdown_html(controls.MUSICCAPS_ATTRIBUTION)}</small>"), c["duration_s"],
+                       extras, self.generate_button, self.error], layout=W.Layout(width="45%"))
+        right = W.VBox([W.VBox(list(self.bars.values())), self.status, self.audio, self.tokens, self.spectrogram,
+                        self.summary], layout=W.Layout(width="55%"))
+        return W.HBox([left, right])
+
+    def _use_example(self, change) -> None:
+        if change["new"]:
+            self.controls["prompt"].value = change["new"]
+
+    def _melody_path(self) -> Optional[str]:
+        files = self.melody.value
+        if not files:
+            return None
+        item = files[0]
+        suffix = os.path.splitext(item["name"])[1] or ".wav"
+        handle, path = tempfile.mkstemp(prefix="melody-", suffix=suffix)
+        with os.fdopen(handle, "wb") as f:
+            f.write(bytes(item["content"]))
+        return path
+
+    def values(self) -> dict[str, Any]:
+        """The current control values, keyed like ``controls.CONTROLS``."""
+        return {name: widget.value for name, widget in self.controls.items()}
+
+    def _callback(self, streams: dict, total_s: float):
+        last = [0.0]
+
+        def on_event(event) -> None:
+            self.bars[event.stage].value = event.fraction
+            self.status.value = f"{event.stage}: {event.step}/{event.total}"
+            if event.stage == "conditioning":
+                streams["mulan"] = event.tokens[None]
+            elif event.stage in ("semantic", "coarse", "fine"):
+                streams[event.stage] = event.tokens
+            if event.stage != "decode" and (event.step == event.total or time.perf_counter() - last[0] > REDRAW_S):
+                last[0] = time.perf_counter()
+                image = viz.token_strip_image(streams, self.palettes, self.pipe, duration_s=total_s)
+                self.tokens.value = viz.array_to_png(image)
+        return on_event
+
+    def generate(self, **overrides):
+        """Generate with the current controls (``overrides`` set controls first); returns the output or None."""
+        for name, value in overrides.items():
+            self.controls[name].value = value
+        self.error.value = ""
+        for bar in self.bars.values():
+            bar.value = 0
+        melody = self._melody_path()
+        try:
+            kwargs = controls.pipeline_kwargs(self.values(), melody=melody)
+            story = kwargs["prompt"] if not isinstance(kwargs["prompt"], str) else None
+            total_s = sum(s for _, s in story) if story else kwargs["duration_s"]
+            out = self.pipe(**kwargs, callback=self._callback({}, total_s))
+        except ValueError as error:
+            self.error.value = f"<b style='color:#c00'>{error}</b>"
+            self.status.value = "Not generated: fix the setting above."
+            return None
+        finally:
+            if melody is not None:
+                os.remove(melody)
+        self._show(out)
+        return out
+
+    def _show(self, out) -> None:
+        self.output = out
+        with tempfile.TemporaryDirectory() as folder:
+            with open(save_audio(os.path.join(folder, "clip.wav"), out.audio, out.sample_rate), "rb") as f:
+                self.audio.value = f.read()
+        self.tokens.value = viz.array_to_png(viz.figure_to_array(viz.plot_token_streams(out.tokens, self.pipe,
+                                                                                         palettes=self.palettes)))
+        self.spectrogram.value = viz.array_to_png(viz.figure_to_array(
+            viz.plot_spectrogram(out.audio, out.sample_rate, pipe=self.pipe).figure))
+        self.controls["seed"].value = out.seed if out.seed is not None else self.controls["seed"].value
+        self.summary.value = _markdown_html(controls.summary_markdown(out)) + "".join(
+            f"<br><i>{notice}</i>" for notice in out.notices)
+        self.status.value = "Done."
+
+    def display(self) -> W.Widget:
+        """Show the studio in the notebook (and return its root widget)."""
+        from IPython.display import display
+
+        display(self.widget)
+        return self.widget
+
+    def _ipython_display_(self) -> None:
+        self.display()
+
+
+def _markdown_html(text: str) -> str:
+    """The little markdown the shared texts use (bold, code, links, line breaks) as HTML."""
+    import re
+
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+    text = re.sub(r"\[(.+?)\]\((.+?)\)", r'<a href="\2" target="_blank">\1</a>', text)
+    return text.replace("  \n", "<br>")
