@@ -17,19 +17,6 @@ import os
 import sys
 
 
-def _story(items: list[str]) -> list[tuple[str, float]]:
-    segments = []
-    for item in items:
-        seconds, sep, text = item.partition(":")
-        try:
-            segments.append((text.strip(), float(seconds)))
-        except ValueError:
-            raise ValueError(f"Story segment {item!r} must look like 'SECONDS:prompt', e.g. '5:calm piano intro'.") from None
-        if not sep:
-            raise ValueError(f"Story segment {item!r} must look like 'SECONDS:prompt'.")
-    return segments
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     from .audio import save_audio
     from .pipeline import MusicLMPipeline
@@ -38,7 +25,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise ValueError("Give either a prompt or --story segments (not both, not neither).")
     pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device)
     pipe.show_progress = not args.quiet
-    prompt = args.prompt if args.prompt else _story(args.story)
+    from .generation import parse_story
+
+    prompt = args.prompt if args.prompt else parse_story(args.story)
     temperature = args.temperature[0] if args.temperature and len(args.temperature) == 1 else args.temperature
     out = pipe(prompt, melody=args.melody, duration_s=args.duration, temperature=temperature, top_k=args.top_k,
                top_p=args.top_p, guidance_scale=args.guidance, seed=args.seed, num_candidates=args.candidates,

@@ -29,6 +29,23 @@ class Segment:
     prefix: dict[str, torch.Tensor]
 
 
+def parse_story(lines: list[str]) -> list[tuple[str, float]]:
+    """Story segments written as 'SECONDS: prompt' (one per item) -> [(prompt, seconds), ...]."""
+    segments = []
+    for line in (item.strip() for item in lines):
+        if not line:
+            continue
+        seconds, sep, prompt = line.partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            segments.append((prompt.strip(), float(seconds)))
+        except ValueError:
+            raise ValueError(f"Story segment {line[:60]!r} must look like 'SECONDS: prompt', "
+                             "e.g. '5: calm piano intro'.") from None
+    return segments
+
+
 def _alignment(lm: StageLM) -> int:
     """Window starts must be multiples of this so aligned streams stay in step."""
     return max([s.frames_per_token for s in lm.config.conditions if s.mode == "aligned"] or [1])

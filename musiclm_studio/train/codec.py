@@ -17,7 +17,7 @@ import torch
 
 from ..config import CodecConfig, preset
 from ..models.codec import SoundStreamCodec
-from .common import RunConfig, RunState, autocast, cosine_lr, progress_bar, setup_distributed, unwrap
+from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed, unwrap
 from .data import CropSampler, load_clips
 from .losses import MultiResolutionMelLoss, MultiResolutionSTFTLoss
 
@@ -53,16 +53,11 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
     tick, last_logged = time.time(), step
     while step < run.steps and not state.out_of_time():
         audio = sampler.batch(run.batch_size).to(device)  # [B, S]
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, run.lr, run.warmup, run.steps)
         with autocast(device, run.bf16):
             recon, codes, commit = model(audio)
         mel, stft = mel_loss(recon.float(), audio), stft_loss(recon.float(), audio)
         loss = run.mel_weight * mel + run.stft_weight * stft + run.commit_weight * commit.float()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), run.grad_clip)
-        optimizer.step()
+        optimizer_step(optimizer, loss, model.parameters(), run, step)
         step += 1
         if bar is not None:
             bar.update(1)

@@ -132,6 +132,16 @@ class RunState:
         return self.run.max_minutes is not None and (time.time() - self.session_started) / 60 >= self.run.max_minutes
 
 
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters, run: RunConfig, step: int) -> None:
+    """Cosine-scheduled learning rate, backward, gradient clipping and one optimizer step."""
+    for group in optimizer.param_groups:
+        group["lr"] = cosine_lr(step, run.lr, run.warmup, run.steps)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, run.grad_clip)
+    optimizer.step()
+
+
 def progress_bar(run: RunConfig, step: int, rank: int, desc: str):
     """A tqdm bar on rank 0 (None elsewhere), starting at ``step`` of ``run.steps``."""
     if rank != 0:

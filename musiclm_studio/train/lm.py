@@ -21,7 +21,7 @@ import torch
 
 from ..config import preset
 from ..models.lm import StageLM
-from .common import RunConfig, RunState, autocast, cosine_lr, progress_bar, setup_distributed, unwrap
+from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed, unwrap
 from .tokens import TokenSet
 
 
@@ -86,15 +86,10 @@ def train_lm(run: LMRunConfig) -> StageLM:
     while step < run.steps and not state.out_of_time():
         targets, conditions = crop_batch(train, run.stage, run.batch_size, frames, generator, num_coarse)
         targets, conditions = targets.to(device), {k: v.to(device) for k, v in conditions.items()}
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, run.lr, run.warmup, run.steps)
         with autocast(device, run.bf16):
             logits = ddp(targets, conditions, model.random_drop(targets.shape[0], device))
         loss = StageLM.cross_entropy(logits, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), run.grad_clip)
-        optimizer.step()
+        optimizer_step(optimizer, loss, model.parameters(), run, step)
         step += 1
         if bar is not None:
             bar.update(1)

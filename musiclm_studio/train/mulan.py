@@ -18,7 +18,7 @@ import torch
 
 from ..config import MuLanConfig, preset
 from ..models.mulan import MuLan
-from .common import RunConfig, RunState, autocast, cosine_lr, progress_bar, setup_distributed
+from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed
 from .data import corpus_entries, load_split
 
 
@@ -95,15 +95,10 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
         audio = torch.stack([_random_crop(clips[i], crop, generator) for i in index.tolist()]).to(device)
         use_tags = torch.rand(len(index), generator=generator) < run.tag_text_share
         text_rows = caption_row[index] + (use_tags & has_tags[index]).long()
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, run.lr, run.warmup, run.steps)
         with autocast(device, run.bf16):
             audio_emb, text_emb = ddp(audio, feats[text_rows].to(device))
         loss = model.contrastive_loss(audio_emb.float(), text_emb.float())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, run.grad_clip)
-        optimizer.step()
+        optimizer_step(optimizer, loss, trainable, run, step)
         step += 1
         if bar is not None:
             bar.update(1)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..config import STAGES, TOKEN_STREAMS
+from ..generation import parse_story as parse_story_lines
 from ..sampling_args import DEFAULTS, LIMITS, PAPER_TEMPERATURES
 
 
@@ -88,19 +89,7 @@ EXAMPLE_PROMPTS = [prompt for prompt, _ in EXAMPLES]
 
 def parse_story(text: str) -> Optional[list[tuple[str, float]]]:
     """Story text ('SECONDS: prompt' per line) -> [(prompt, seconds), ...]; None when empty."""
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    if not lines:
-        return None
-    segments = []
-    for line in lines:
-        seconds, sep, prompt = line.partition(":")
-        try:
-            segments.append((prompt.strip(), float(seconds)))
-        except ValueError:
-            raise ValueError(f"Story line {line[:60]!r} must look like 'SECONDS: prompt', e.g. '5: calm piano intro'.") from None
-        if not sep:
-            raise ValueError(f"Story line {line[:60]!r} must look like 'SECONDS: prompt'.")
-    return segments
+    return parse_story_lines((text or "").splitlines()) or None
 
 
 def pipeline_kwargs(values: dict[str, Any], melody: Any = None) -> dict[str, Any]:
