@@ -47,7 +47,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     model = load_mulan(args.mulan)
-    rows, clips = load_split(args.data, args.split, model.config.sample_rate, limit=args.n)
+    split = None if args.split == "all" else args.split  # "all": e.g. a corpus built with another seed
+    rows, clips = load_split(args.data, split, model.config.sample_rate, limit=args.n)
     audio = embed_clips(model, clips)
     report = {"clips": len(rows), "split": args.split,
               "retrieval": recall_at(embed_texts(model, [r["caption"] for r in rows]), audio),
@@ -59,7 +60,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         captions = read_musiccaps(musiccaps)
         embedded = embed_texts(model, captions)
         report["musiccaps"] = {"captions": len(captions), "all_finite": bool(torch.isfinite(embedded).all())}
-        pool = [r["caption"] for r in corpus_entries(args.data, "train")]
+        pool = [r["caption"] for r in corpus_entries(args.train_data or args.data, "train")]
         picks = [captions[i] for i in range(0, len(captions), max(1, len(captions) // 5))][:5]
         report["musiccaps"]["nearest_training_captions"] = [
             {"query": q, "nearest": near} for q, near in zip(picks, nearest_captions(model, picks, pool))]
@@ -96,8 +97,9 @@ def register(sub) -> None:
     e = kinds.add_parser("eval", help="retrieval R@k, zero-shot attribute accuracy, MusicCaps neighbours")
     e.add_argument("--mulan", default=None, help="pipeline, mulan component or run folder (default: shipped)")
     e.add_argument("--data", required=True)
-    e.add_argument("--split", default="test")
+    e.add_argument("--split", default="test", help="train / valid / test, or all (a held-out corpus)")
     e.add_argument("--n", type=int, default=1000)
+    e.add_argument("--train-data", default=None, help="the corpus MuLan trained on (default: --data)")
     e.add_argument("--musiccaps", default=None, help="captions.csv (default: ../shared/data/musiccaps)")
     e.add_argument("--out", required=True)
     e.set_defaults(func=cmd_eval)
