@@ -1,7 +1,6 @@
 """Codec training, its command line and its evaluation, on the tiny preset (seconds each)."""
 
 import json
-import os
 
 import numpy as np
 import pytest

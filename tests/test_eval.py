@@ -10,8 +10,8 @@ import torch
 
 from musiclm_studio.eval.analysis import estimate_tempo, percussive_ratio, tempo_agrees
 from musiclm_studio.eval.fad import GaussianStats, fad, frechet_distance
-from musiclm_studio.eval.generation import (EvalConfig, Generation, chroma_cosine, diversity_report, drum_threshold,
-                                            evaluate, load_prompts, load_reference, melody_set, rotate)
+from musiclm_studio.eval.generation import EvalConfig, Generation, drum_threshold, evaluate, load_prompts, load_reference
+from musiclm_studio.eval.metrics import chroma_cosine, diversity_report, melody_set, rotate
 from musiclm_studio.eval.synth import DEFAULT_TUNE, drum_loop, hummed_melody, pink_noise
 
 SR = 24_000

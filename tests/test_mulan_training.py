@@ -62,7 +62,6 @@ def test_load_split_keeps_rows_and_clips_aligned_when_a_file_is_broken(tiny_corp
 
 
 def test_semantic_tokenizer_fit_uses_its_codebook(tiny_corpus, tmp_path):
-    from musiclm_studio.eval.codec_cli import load_codec  # noqa: F401 - the CLI module imports cleanly
     from musiclm_studio.train.semantic import SemanticFitConfig, fit_semantic
 
     tokenizer = fit_semantic(SemanticFitConfig(out=str(tmp_path), data=str(tiny_corpus), preset="tiny", iters=5))

@@ -26,14 +26,13 @@ import torch
 from .analysis import estimate_key_mode, estimate_tempo, percussive_ratio, tempo_agrees, to_mono_numpy
 from .bench import peak_rss_mb
 from .fad import fad
+from .metrics import diversity_report, melody_report, melody_set, rotate
 from .mulan import ATTRIBUTES, embed_clips, embed_texts, read_musiccaps
-from .synth import DEFAULT_TUNE, hummed_melody
 
 ATTRIBUTE_KEYS = ("genre", "bpm", "mode", "drums", "lead_family")
 TEXT_KEYS = ("prompt", "caption", "text")
 UNCONDITIONAL_PROMPT = "music"
 MELODY_PROMPT = "a melody played on a piano with soft accompaniment"
-MELODY_TRANSPOSE = (0, 6, 3, 9, 1)  # semitones: each melody of the set differs in pitch classes
 
 
 @dataclass
@@ -186,11 +185,6 @@ class PipelineSystem:
 
 
 # ---- metrics --------------------------------------------------------------------------------
-def rotate(items: list, k: int = 1) -> list:
-    """The list shifted by ``k``: with distinct items, a shuffle in which nothing keeps its partner."""
-    return items[k:] + items[:k]
-
-
 def _mean_score(text_emb: torch.Tensor, audio_emb: torch.Tensor) -> float:
     """Mean MuLan text-audio cosine over (text i, audio i) pairs."""
     return float((text_emb * audio_emb).sum(-1).mean())
@@ -278,74 +272,6 @@ def adherence_report(mulan, items: list[PromptItem], generated: list[torch.Tenso
     rate = lambda xs: float(np.mean(xs)) if xs else None  # noqa: E731
     return {name: {"rate": rate(checks[name]), "real_rate": rate(real_checks.get(name, [])), "count": len(checks[name])}
             for name in checks} | {"drum_threshold": threshold}
-
-
-def chroma(audio, sample_rate: int, hop: int = 2048) -> np.ndarray:
-    """Chroma [12, T] from a constant-Q transform, hop ~85 ms at 24 kHz."""
-    import warnings
-
-    import librosa
-
-    with warnings.catch_warnings():  # the CQT's octave downsampling warns on short clips; harmless
-        warnings.simplefilter("ignore", UserWarning)
-        return librosa.feature.chroma_cqt(y=to_mono_numpy(audio), sr=sample_rate, hop_length=hop)
-
-
-def chroma_cosine(reference, generated, sample_rate: int, max_shift_s: float = 0.5, hop: int = 2048) -> float:
-    """Per-frame chroma cosine over the reference's voiced frames, best over lags of +-``max_shift_s``."""
-    import librosa
-
-    a, b = chroma(reference, sample_rate, hop), chroma(generated, sample_rate, hop)
-    a, b = a / (np.linalg.norm(a, axis=0) + 1e-9), b / (np.linalg.norm(b, axis=0) + 1e-9)
-    loud = librosa.feature.rms(y=to_mono_numpy(reference), hop_length=hop)[0][: a.shape[1]]
-    voiced = np.zeros(a.shape[1], bool)
-    voiced[: loud.size] = loud > 0.1 * loud.max() if loud.size and loud.max() > 0 else False
-    best, max_lag = 0.0, int(round(max_shift_s * sample_rate / hop))
-    for lag in range(-max_lag, max_lag + 1):  # reference frame i against generated frame i + lag
-        idx = np.arange(max(0, -lag), min(a.shape[1], b.shape[1] - lag))
-        idx = idx[voiced[idx]]
-        if idx.size:
-            best = max(best, float((a[:, idx] * b[:, idx + lag]).sum(0).mean()))
-    return best
-
-
-def melody_set(count: int, seconds: float, sample_rate: int) -> list[np.ndarray]:
-    """Synthetic hummed / whistled melodies, each a different transposition of the default tune."""
-    notes, total = [], 0.0
-    while total < seconds:
-        for pitch, sec in DEFAULT_TUNE:
-            notes.append((pitch, sec))
-            total += sec
-    out = []
-    for i in range(count):
-        shift = MELODY_TRANSPOSE[i % len(MELODY_TRANSPOSE)]
-        voice = "hum" if i % 2 == 0 else "whistle"
-        audio = hummed_melody([(p + shift, s) for p, s in notes], sample_rate=sample_rate, voice=voice, seed=i)
-        out.append(audio[: int(seconds * sample_rate)])
-    return out
-
-
-def melody_report(melodies: list[np.ndarray], outputs: list[torch.Tensor], sample_rate: int) -> dict:
-    """Chroma cosine of each output with its melody, and with another melody (the floor)."""
-    if not outputs:
-        return {"matched": None, "mismatched": None, "count": 0}
-    matched = [chroma_cosine(m, o, sample_rate) for m, o in zip(melodies, outputs)]
-    other = [chroma_cosine(m, o, sample_rate) for m, o in zip(rotate(melodies), outputs)] if len(outputs) > 1 else []
-    return {"matched": float(np.mean(matched)), "mismatched": float(np.mean(other)) if other else None,
-            "count": len(outputs)}
-
-
-def diversity_report(mulan, groups: list[list[torch.Tensor]]) -> dict:
-    """Mean pairwise embedding distance (1 - cosine) across seeds of one prompt, and across prompts."""
-    def spread(clips):
-        emb = embed_clips(mulan, clips)
-        sims = emb @ emb.T
-        n = len(clips)
-        return float((1 - sims)[~torch.eye(n, dtype=torch.bool)].mean()) if n > 1 else None
-    within = [spread(g) for g in groups if len(g) > 1]
-    firsts = [g[0] for g in groups if g]
-    return {"across_seeds": float(np.mean(within)) if within else None,
-            "across_prompts": spread(firsts) if len(firsts) > 1 else None}
 
 
 def speed_report(generations: list[Generation], seconds: float) -> dict:
