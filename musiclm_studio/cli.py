@@ -114,11 +114,12 @@ def _optional_commands():
     from .data.cli import register as corpus
     from .eval.cli import register as evaluation
     from .eval.codec_cli import register as codec
+    from .eval.melody_eval import register as melody
     from .eval.mulan_cli import register as mulan
     from .train.assemble import register as assemble
     from .train.cli import register as train
 
-    return [corpus, train, codec, mulan, assemble, evaluation]
+    return [corpus, train, codec, mulan, melody, assemble, evaluation]
 
 
 def main(argv: list[str] | None = None) -> int:

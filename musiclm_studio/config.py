@@ -89,7 +89,7 @@ class MelodyConfig(ConfigMixin):
     frame_rate: int = 25
     fmin: float = 65.0  # C2
     fmax: float = 2100.0  # C7
-    method: str = "auto"  # "pyin" (monophonic), "chroma" (polyphonic) or "auto"
+    method: str = "auto"  # "pyin" (monophonic), "chroma" (polyphonic) or "auto" (both, see models/melody.py)
 
     @property
     def vocab_size(self) -> int:
