@@ -105,3 +105,15 @@ def test_out_of_domain_clips_are_deterministic_and_audible():
     a, b = out_of_domain_set(), out_of_domain_set()
     for name in a:
         assert np.array_equal(a[name], b[name]) and 0.1 < np.abs(a[name]).max() <= 1.0, name
+
+
+def test_eval_cli_writes_tables_and_level_pngs(trained_run, clip_folder, tmp_path):
+    out = tmp_path / "eval"
+    assert cli.main(["codec", "eval", "--codec", str(trained_run), "--data", str(clip_folder), "--n", "2",
+                     "--out", str(out), "--no-opus"]) == 0
+    table = (out / "codec_eval.md").read_text()
+    assert "codec, 4 levels" in table and "codec, 12 levels" in table and "out-of-domain" in table
+    report = json.loads((out / "codec_eval.json").read_text())
+    assert len(report["usage"]) == 12 and all(0 < u <= 1 for u in report["usage"])
+    assert (out / "mel_corpus_original_4_12.png").stat().st_size > 10_000
+    assert (out / "mel_out_of_domain_original_4_12.png").exists()

@@ -60,13 +60,38 @@ def _clip_sets(args: argparse.Namespace, sample_rate: int) -> dict[str, list[tor
             "out-of-domain": [torch.from_numpy(a) for a in out_of_domain_set(sample_rate).values()]}
 
 
+@torch.no_grad()
+def save_level_pngs(codec: SoundStreamCodec, clip: torch.Tensor, path: str, levels=(4, 12)) -> str:
+    """Mel spectrograms of a clip and its decodes at each level count, stacked in one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..viz import plot_spectrogram
+
+    codes = codec.encode(clip[None])
+    fig, axes = plt.subplots(len(levels) + 1, 1, figsize=(10, 2.6 * (len(levels) + 1)), constrained_layout=True)
+    plot_spectrogram(clip, codec.sample_rate, ax=axes[0], title="original")
+    for ax, k in zip(axes[1:], levels):
+        kbps = codec.frame_rate * k * 10 / 1000
+        plot_spectrogram(codec.decode(codes[:, :k])[0], codec.sample_rate, ax=ax, title=f"codec, {k} levels ({kbps:g} kbps)")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .codec import evaluate_codec, write_report
 
     codec = load_codec(args.codec)
     start = time.perf_counter()
-    report = evaluate_codec(codec, _clip_sets(args, codec.sample_rate), opus=not args.no_opus)
+    sets = _clip_sets(args, codec.sample_rate)
+    report = evaluate_codec(codec, sets, opus=not args.no_opus)
     write_report(report, args.out)
+    for name, clips in sets.items():
+        tag = name.split()[0].replace("-", "_")
+        save_level_pngs(codec, clips[0], os.path.join(args.out, f"mel_{tag}_original_4_12.png"))
     print(report.markdown())
     print(f"\n{time.perf_counter() - start:.0f} s; wrote {args.out}/codec_eval.md and .json")
     return 0
