@@ -1,6 +1,7 @@
 """MuLan training on a tiny two-kind corpus (hummed lines vs drum loops), tiny preset."""
 
 import json
+import os
 
 import pytest
 import soundfile as sf
@@ -24,14 +25,24 @@ def tiny_corpus(tmp_path_factory):
         sf.write(folder / "audio" / f"{i:03d}.wav", audio, SR)
         caption = "a soft hummed melody, no drums" if hum else "a punchy drum loop with kick and snare"
         aspects = ["humming", "no drums"] if hum else ["drums", "percussion"]
-        rows.append({"path": f"audio/{i:03d}.wav", "caption": caption, "aspects": aspects,
+        rows.append({"path": f"audio/{i:03d}.wav", "caption": caption, "aspects": aspects, "drums": not hum,
                      "split": "valid" if i >= 10 else "train"})
     (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return folder
 
 
 def test_clip_texts_offer_caption_and_tags():
-    assert clip_texts([{"caption": "a b", "aspects": ["x", "y"]}, {"caption": "c"}]) == [["a b", "x, y"], ["c"]]
+    assert clip_texts([{"caption": "a b", "aspects": ["x", "y"]}, {"caption": "c"}]) == [["x, y", "a b"], ["c", "c"]]
+
+
+def test_caption_variants_restate_a_corpus_clip(tmp_path):
+    from musiclm_studio.data.builder import build_corpus, read_metadata
+
+    build_corpus(str(tmp_path), 1, seconds=2.0, seed=3, workers=1, stems=False, progress=False)
+    row = read_metadata(str(tmp_path))[0]
+    texts = clip_texts([row], variants=3)[0]
+    assert texts[1] == row["caption"] and len(texts) == 5 and len(set(texts[1:])) >= 3
+    assert all(row["genre"].split()[0] in t.lower() or "lofi" in t.lower() for t in texts[1:]), texts
 
 
 def test_mulan_trains_resumes_and_fits_its_quantizer(tiny_corpus, tmp_path):
@@ -89,10 +100,14 @@ def test_mulan_eval_cli_writes_tables(tiny_corpus, tmp_path):
     run = MuLanRunConfig(out=str(tmp_path / "run"), data=str(tiny_corpus), preset="tiny", steps=2, batch_size=6,
                          crop_s=1.0, log_every=2, save_every=100, warmup=1, rvq_crops=1)
     train_mulan(run)
+    captions = tmp_path / "captions.csv"  # three real MusicCaps rows (the full 5,521 run in `mulan eval`)
+    lines = open(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "musiccaps",
+                              "captions.csv"), encoding="utf-8").read().splitlines(keepends=True)
+    captions.write_text("".join(lines[:4]), encoding="utf-8")
     assert cli.main(["mulan", "eval", "--mulan", str(tmp_path / "run"), "--data", str(tiny_corpus), "--split",
-                     "train", "--out", str(tmp_path / "eval")]) == 0
+                     "train", "--musiccaps", str(captions), "--out", str(tmp_path / "eval")]) == 0
     report = json.loads((tmp_path / "eval" / "mulan_eval.json").read_text())
     assert report["clips"] == 10 and 0 <= report["retrieval"]["R@10"] <= 1
     assert "drums" in report["zero_shot"]["accuracy"]
-    assert report["musiccaps"]["captions"] == 5521 and report["musiccaps"]["all_finite"]
+    assert report["musiccaps"]["captions"] == 3 and report["musiccaps"]["all_finite"]
     assert len(report["musiccaps"]["nearest_training_captions"][0]["nearest"]) == 2  # two distinct captions

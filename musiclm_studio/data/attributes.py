@@ -8,7 +8,7 @@ and arrangement section from it with ``numpy.random.default_rng([seed, index])``
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Optional
 
 import numpy as np
@@ -109,6 +109,16 @@ class Attributes:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Attributes":
+        """Rebuild a clip's attributes from its metadata row (as ``builder`` writes it)."""
+        names = {f.name for f in fields(cls)} - {"extra", "tonic", "progression"}
+        missing = names - set(row) - {"seed", "index"}
+        if missing:
+            raise ValueError(f"Metadata row lacks attributes {sorted(missing)}; is it from a built corpus?")
+        return cls(**{k: row[k] for k in names if k in row}, tonic=row["tonic_pc"],
+                   progression=tuple(row["progression"]), extra={"glides": row.get("glides", 0)})
 
 
 def sample_attributes(seed: int, index: int, options: Optional[BuildOptions] = None) -> Attributes:

@@ -99,9 +99,13 @@ def tempo_word(bpm: int, metre: str) -> str | None:
     return "fast" if bpm >= 128 else None
 
 
-def describe(attrs: Attributes) -> tuple[str, list[str]]:
-    """(caption, aspects) for a clip; deterministic in (seed, index)."""
-    rng = np.random.default_rng([attrs.seed, attrs.index, 4])
+def describe(attrs: Attributes, variant: int = 0) -> tuple[str, list[str]]:
+    """(caption, aspects) for a clip; deterministic in (seed, index, variant).
+
+    Variant 0 is the corpus caption; other variants are re-wordings of the same true facts
+    (MuLan trains on several per clip).
+    """
+    rng = np.random.default_rng([attrs.seed, attrs.index, 4] + ([variant] if variant else []))
     words = _Words(attrs, rng)
     style = rng.random()
     if style < 0.6:

@@ -31,18 +31,28 @@ class MuLanRunConfig(RunConfig):
     lr: float = 5e-4
     warmup: int = 100
     crop_s: float = 5.0
-    tag_text_share: float = 0.3  # share of steps' texts that are aspect tags instead of the caption
+    tag_text_share: float = 0.25  # share of texts that are aspect tags instead of a caption
+    caption_variants: int = 4  # re-worded captions per clip, besides the corpus caption
     rvq_crops: int = 6  # audio crops per training clip embedded to fit the RVQ
     max_clips: int | None = None
 
 
-def clip_texts(rows: list[dict]) -> list[list[str]]:
-    """Per clip: [caption, aspect tags joined] (the tags only where the row has them)."""
+def clip_texts(rows: list[dict], variants: int = 0) -> list[list[str]]:
+    """Per clip: [aspect tags joined (or the caption), the caption, ``variants`` re-worded captions].
+
+    Re-wordings come from the corpus caption generator with the clip's own attributes, so they
+    state the same true facts in other templates and synonyms (rows without attributes, e.g. a
+    user's folder, get none).
+    """
+    from ..data.attributes import Attributes
+    from ..data.captions import describe
+
     texts = []
     for row in rows:
-        options = [row["caption"]]
-        if row.get("aspects"):
-            options.append(", ".join(row["aspects"]))
+        options = [", ".join(row["aspects"]) if row.get("aspects") else row["caption"], row["caption"]]
+        if variants and "genre" in row:
+            attrs = Attributes.from_row(row)
+            options += [describe(attrs, v)[0] for v in range(1, variants + 1)]
         texts.append(options)
     return texts
 
@@ -78,9 +88,9 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     state = RunState(run, rank)
     step = state.restore(model, optimizer)
     rows, clips = load_split(run.data, "train", config.sample_rate, limit=run.max_clips, rank=rank, world=world)
-    feats, owner = text_feature_table(model, clip_texts(rows))  # a clip's caption row, then its tags row
-    caption_row = torch.searchsorted(owner, torch.arange(len(clips)))  # [N clips]
-    has_tags = torch.bincount(owner, minlength=len(clips)) > 1
+    feats, owner = text_feature_table(model, clip_texts(rows, run.caption_variants))
+    first_row = torch.searchsorted(owner, torch.arange(len(clips)))  # [N clips]: its tags row, then captions
+    num_captions = torch.bincount(owner, minlength=len(clips)) - 1
     valid_rows, valid_clips, valid_feats = [], [], None
     if corpus_entries(run.data, "valid"):
         valid_rows, valid_clips = load_split(run.data, "valid", config.sample_rate, limit=256)
@@ -94,7 +104,8 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
         index = torch.randperm(len(clips), generator=generator)[: run.batch_size]
         audio = torch.stack([_random_crop(clips[i], crop, generator) for i in index.tolist()]).to(device)
         use_tags = torch.rand(len(index), generator=generator) < run.tag_text_share
-        text_rows = caption_row[index] + (use_tags & has_tags[index]).long()
+        caption = 1 + (torch.rand(len(index), generator=generator) * num_captions[index]).long()
+        text_rows = first_row[index] + torch.where(use_tags, 0, caption)
         with autocast(device, run.bf16):
             audio_emb, text_emb = ddp(audio, feats[text_rows].to(device))
         loss = model.contrastive_loss(audio_emb.float(), text_emb.float())
