@@ -51,6 +51,7 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
     bar = progress_bar(run, step, rank, "codec")
     model.train()
     tick, last_logged = time.time(), step
+    state.begin()
     while step < run.steps and not state.out_of_time():
         audio = sampler.batch(run.batch_size).to(device)  # [B, S]
         with autocast(device, run.bf16):

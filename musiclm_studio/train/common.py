@@ -128,6 +128,10 @@ class RunState:
         with open(os.path.join(self.run.out, "metrics.jsonl"), "a") as f:
             f.write(json.dumps(record) + "\n")
 
+    def begin(self) -> None:
+        """Start the ``max_minutes`` clock (after data loading and caches, before the first step)."""
+        self.session_started = time.time()
+
     def out_of_time(self) -> bool:
         return self.run.max_minutes is not None and (time.time() - self.session_started) / 60 >= self.run.max_minutes
 

@@ -83,6 +83,7 @@ def train_lm(run: LMRunConfig) -> StageLM:
     num_coarse = pipeline_config.codec.num_coarse_quantizers
     bar = progress_bar(run, step, rank, f"{run.stage}-lm")
     tick, last_logged = time.time(), step
+    state.begin()
     while step < run.steps and not state.out_of_time():
         targets, conditions = crop_batch(train, run.stage, run.batch_size, frames, generator, num_coarse)
         targets, conditions = targets.to(device), {k: v.to(device) for k, v in conditions.items()}

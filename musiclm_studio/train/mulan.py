@@ -11,6 +11,7 @@ and the component is saved to ``RUN/last`` like every trainer's.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -58,13 +59,33 @@ def clip_texts(rows: list[dict], variants: int = 0) -> list[list[str]]:
 
 
 @torch.no_grad()
-def text_feature_table(model: MuLan, texts: list[list[str]], batch: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frozen encoder features of every text: (features [N, text_dim], owner index [N])."""
+def text_feature_table(model: MuLan, texts: list[list[str]], batch: int = 128,
+                       cache: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen encoder features of every text: (features [N, text_dim], owner clip index [N]).
+
+    Texts are encoded shortest first (little padding); with ``cache`` (a .safetensors path)
+    the features are saved and reused when the texts are the same (a resumed run).
+    """
+    import hashlib
+
+    from safetensors.torch import load_file, save_file
+
     flat, owner = [], []
     for i, options in enumerate(texts):
         flat.extend(options)
         owner.extend([i] * len(options))
-    feats = torch.cat([model.text_features(flat[s: s + batch]) for s in range(0, len(flat), batch)])
+    digest = hashlib.sha256("\x00".join(flat).encode()).hexdigest()[:16]
+    if cache and os.path.isfile(cache):
+        stored = load_file(cache)
+        if stored["digest"].tolist() == list(digest.encode()):
+            return stored["features"], torch.tensor(owner)
+    order = sorted(range(len(flat)), key=lambda i: len(flat[i]))
+    feats = torch.empty(len(flat), model.config.text_dim)
+    for s in range(0, len(order), batch):
+        rows = order[s: s + batch]
+        feats[rows] = model.text_features([flat[i] for i in rows]).float().cpu()
+    if cache:
+        save_file({"features": feats, "digest": torch.tensor(list(digest.encode()))}, cache)
     return feats, torch.tensor(owner)
 
 
@@ -88,7 +109,8 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     state = RunState(run, rank)
     step = state.restore(model, optimizer)
     rows, clips = load_split(run.data, "train", config.sample_rate, limit=run.max_clips, rank=rank, world=world)
-    feats, owner = text_feature_table(model, clip_texts(rows, run.caption_variants))
+    cache = os.path.join(run.out, "text_features.safetensors") if rank == 0 else None
+    feats, owner = text_feature_table(model, clip_texts(rows, run.caption_variants), cache=cache)
     first_row = torch.searchsorted(owner, torch.arange(len(clips)))  # [N clips]: its tags row, then captions
     num_captions = torch.bincount(owner, minlength=len(clips)) - 1
     valid_rows, valid_clips, valid_feats = [], [], None
@@ -100,6 +122,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     crop = int(run.crop_s * config.sample_rate)
     bar = progress_bar(run, step, rank, "mulan")
     tick, last_logged = time.time(), step
+    state.begin()
     while step < run.steps and not state.out_of_time():
         index = torch.randperm(len(clips), generator=generator)[: run.batch_size]
         audio = torch.stack([_random_crop(clips[i], crop, generator) for i in index.tolist()]).to(device)
