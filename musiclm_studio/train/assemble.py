@@ -26,10 +26,13 @@ def component_folder(path: str) -> str:
     raise ValueError(f"No model.safetensors in {path!r} or {path!r}/last: is training finished?")
 
 
-def assemble(base: str | None, out: str, components: dict[str, str], dtype: str = "float16"):
+def assemble(base: str | None, out: str, components: dict[str, str], dtype: str = "float16",
+             name: str | None = None):
     from ..pipeline import MusicLMPipeline
 
     pipe = MusicLMPipeline.from_pretrained(base)
+    if name:
+        pipe.config.name = name
     seed = hub.read_json(os.path.join(hub.resolve_pretrained(base), "pipeline.json")).get("placeholder_seed", 0)
     for name, path in components.items():
         if name not in COMPONENT_TYPES:
@@ -57,12 +60,13 @@ def register(sub) -> None:
     a.add_argument("--component", action="append", default=[], metavar="NAME=FOLDER",
                    help=f"one of {', '.join(COMPONENT_TYPES)} = a run or component folder (repeatable)")
     a.add_argument("--dtype", default="float16")
+    a.add_argument("--name", default=None, help="the pipeline's display name")
 
     def run(args) -> int:
         pairs = dict(item.split("=", 1) for item in args.component if "=" in item)
         if len(pairs) != len(args.component):
             raise ValueError("Each --component must look like NAME=FOLDER, e.g. codec=runs/codec.")
-        pipe = assemble(args.base, args.out, pairs, args.dtype)
+        pipe = assemble(args.base, args.out, pairs, args.dtype, args.name)
         print(f"wrote {args.out}: trained {sorted(set(COMPONENT_TYPES) - set(pipe.untrained_components) - {'melody'})}, "
               f"untrained {pipe.untrained_components}")
         return 0
