@@ -34,7 +34,7 @@ class MuLanRunConfig(RunConfig):
     crop_s: float = 5.0
     tag_text_share: float = 0.25  # share of texts that are aspect tags instead of a caption
     caption_variants: int = 4  # re-worded captions per clip, besides the corpus caption
-    rvq_crops: int = 6  # audio crops per training clip embedded to fit the RVQ
+    rvq_crops: int = 3  # audio crops per training clip embedded to fit the RVQ
     max_clips: int | None = None
 
 
@@ -162,14 +162,19 @@ def _random_crop(clip: torch.Tensor, length: int, generator: torch.Generator) ->
 
 @torch.no_grad()
 def fit_quantizer(model: MuLan, clips: list[torch.Tensor], crop: int, crops_per_clip: int,
-                  generator: torch.Generator) -> None:
-    """Residual k-means of the MuLan RVQ on audio embeddings (full clips + random crops)."""
+                  generator: torch.Generator, batch: int = 32) -> None:
+    """Residual k-means of the MuLan RVQ on audio embeddings (whole clips + random crops).
+
+    Pieces are made batch by batch, so memory stays at one batch of audio.
+    """
     device = model.logit_scale.device
-    pieces = [c.float() for c in clips] + [_random_crop(c, crop, generator) for c in clips for _ in range(crops_per_clip)]
     embeddings = []
-    for s in range(0, len(pieces), 64):
-        batch = pieces[s: s + 64]
-        longest = max(p.numel() for p in batch)
-        stacked = torch.stack([torch.nn.functional.pad(p, (0, longest - p.numel())) for p in batch]).to(device)
-        embeddings.append(model.embed_audio(stacked))
-    model.quantizer.fit(torch.cat(embeddings), generator=generator)
+    for s in range(0, len(clips), batch):
+        part = clips[s: s + batch]
+        longest = max(c.numel() for c in part)
+        whole = torch.stack([torch.nn.functional.pad(c.float(), (0, longest - c.numel())) for c in part])
+        embeddings.append(model.embed_audio(whole.to(device)).cpu())
+        for _ in range(crops_per_clip):
+            crops = torch.stack([_random_crop(c, crop, generator) for c in part])
+            embeddings.append(model.embed_audio(crops.to(device)).cpu())
+    model.quantizer.fit(torch.cat(embeddings).to(device), generator=generator)
