@@ -97,6 +97,24 @@ def check_contracts(config: PipelineConfig, c: Components) -> None:
         raise ValueError("The pipeline's components do not fit together:\n- " + "\n- ".join(problems))
 
 
+def trained_folder(path: str | None, name: str) -> str:
+    """The folder holding a component's trained weights: ``path/name`` (a pipeline), ``path/last``
+    (a training run) or ``path`` itself (a component folder); None = the shipped pipeline."""
+    folder = hub.DEFAULT_PIPELINE if path is None else path
+    for candidate in (os.path.join(folder, name), os.path.join(folder, "last"), folder):
+        if os.path.isfile(os.path.join(candidate, "model.safetensors")):
+            return candidate
+    raise ValueError(f"No trained {name} weights under {folder!r}: pass a pipeline, a {name} folder or a "
+                     "training run folder (see musiclm-studio train --help).")
+
+
+def load_trained(name: str, path: str | None = None) -> torch.nn.Module:
+    """One trained component (see ``trained_folder``), built from its config.json, in eval mode."""
+    folder = trained_folder(path, name)
+    config_cls, module_cls = COMPONENT_TYPES[name]
+    return hub.load_state(folder, module_cls(hub.load_config(folder, config_cls))).eval()
+
+
 def save_components(folder: str, config: PipelineConfig, c: Components, dtype: torch.dtype | None = None,
                     placeholder_seed: int | None = None) -> None:
     """Save every component. With ``placeholder_seed``, untrained components are saved as

@@ -95,3 +95,14 @@ def test_assemble_marks_components_trained_and_keeps_placeholders(setup, tmp_pat
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="different"):
         assemble(str(base), str(tmp_path / "o2"), {"semantic_lm": str(tmp_path / "fine")}, dtype="float32")
+
+
+def test_cli_sub_command_fixes_the_stage(setup, tmp_path):
+    from musiclm_studio import cli
+
+    root, _ = setup
+    assert cli.main(["train", "fine-lm", "--out", str(tmp_path), "--tokens", str(root / "tokens"), "--preset", "tiny",
+                     "--steps", "1", "--batch-size", "2", "--crop-s", "1.0", "--log-every", "1"]) == 0
+    assert json.loads((tmp_path / "run.json").read_text())["stage"] == "fine"
+    with pytest.raises(SystemExit):  # the stage is the sub-command, not a flag
+        cli.main(["train", "fine-lm", "--out", str(tmp_path), "--stage", "coarse"])

@@ -18,20 +18,15 @@ import time
 import torch
 
 from .. import hub
+from ..components import load_trained
 from ..config import CodecConfig
 from ..models.codec import SoundStreamCodec
+from .codec import codec_kbps
 
 
 def load_codec(path: str | None) -> SoundStreamCodec:
     """A codec from a pipeline folder, a component folder or a run folder (None = shipped)."""
-    folder = hub.DEFAULT_PIPELINE if path is None else path
-    for candidate in (os.path.join(folder, "codec"), os.path.join(folder, "last"), folder):
-        if os.path.isfile(os.path.join(candidate, "config.json")) and os.path.isfile(
-                os.path.join(candidate, "model.safetensors")):
-            codec = SoundStreamCodec(hub.load_config(candidate, CodecConfig))
-            return hub.load_state(candidate, codec).eval()
-    raise ValueError(f"No trained codec weights under {folder!r}: pass a pipeline, a codec folder or a run "
-                     "folder (train one with: musiclm-studio train codec --data CORPUS --out RUN).")
+    return load_trained("codec", path)
 
 
 def cmd_roundtrip(args: argparse.Namespace) -> int:
@@ -46,7 +41,7 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
     codes = codec.encode(prepared.audio[None], num_levels=args.levels)
     audio = codec.decode(codes)[0, : prepared.audio.numel()]
     path = save_audio(args.output, audio, codec.sample_rate)
-    kbps = codec.frame_rate * args.levels * 10 / 1000
+    kbps = codec_kbps(codec, args.levels)
     print(f"wrote {path}: {args.levels} levels x {codes.shape[-1]} frames ({kbps:g} kbps)")
     return 0
 
@@ -74,7 +69,7 @@ def save_level_pngs(codec: SoundStreamCodec, clip: torch.Tensor, path: str, leve
     fig, axes = plt.subplots(len(levels) + 1, 1, figsize=(10, 2.6 * (len(levels) + 1)), constrained_layout=True)
     plot_spectrogram(clip, codec.sample_rate, ax=axes[0], title="original")
     for ax, k in zip(axes[1:], levels):
-        kbps = codec.frame_rate * k * 10 / 1000
+        kbps = codec_kbps(codec, k)
         plot_spectrogram(codec.decode(codes[:, :k])[0], codec.sample_rate, ax=ax, title=f"codec, {k} levels ({kbps:g} kbps)")
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -17,7 +17,7 @@ import time
 import torch
 
 from .. import hub
-from ..config import MuLanConfig
+from ..components import load_trained
 from ..models.mulan import MuLan
 from .mulan import embed_clips, embed_texts, nearest_captions, read_musiccaps, recall_at, zero_shot
 
@@ -26,12 +26,8 @@ MUSICCAPS = os.path.join(REPO, "..", "shared", "data", "musiccaps", "captions.cs
 
 
 def load_mulan(path: str | None) -> MuLan:
-    folder = hub.DEFAULT_PIPELINE if path is None else path
-    for candidate in (os.path.join(folder, "mulan"), os.path.join(folder, "last"), folder):
-        if os.path.isfile(os.path.join(candidate, "model.safetensors")):
-            return hub.load_state(candidate, MuLan(hub.load_config(candidate, MuLanConfig))).eval()
-    raise ValueError(f"No trained MuLan weights under {folder!r}: pass a pipeline, a mulan folder or a run "
-                     "folder (train one with: musiclm-studio train mulan --data CORPUS --out RUN).")
+    """MuLan from a pipeline folder, a component folder or a run folder (None = shipped)."""
+    return load_trained("mulan", path)
 
 
 def paraphrase(row: dict) -> str:

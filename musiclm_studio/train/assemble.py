@@ -16,14 +16,7 @@ import os
 import torch
 
 from .. import hub
-from ..components import COMPONENT_TYPES
-
-
-def component_folder(path: str) -> str:
-    for candidate in (os.path.join(path, "last"), path):
-        if os.path.isfile(os.path.join(candidate, "model.safetensors")):
-            return candidate
-    raise ValueError(f"No model.safetensors in {path!r} or {path!r}/last: is training finished?")
+from ..components import COMPONENT_TYPES, trained_folder
 
 
 def assemble(base: str | None, out: str, components: dict[str, str], dtype: str = "float16",
@@ -37,7 +30,7 @@ def assemble(base: str | None, out: str, components: dict[str, str], dtype: str 
     for name, path in components.items():
         if name not in COMPONENT_TYPES:
             raise ValueError(f"Unknown component {name!r}; choose from {sorted(COMPONENT_TYPES)}.")
-        folder = component_folder(path)
+        folder = trained_folder(path, name)
         config_cls, _ = COMPONENT_TYPES[name]
         config = hub.load_config(folder, config_cls)
         if config != getattr(pipe.config, name):

@@ -14,72 +14,43 @@ import argparse
 from dataclasses import fields
 
 
-def _codec(args: argparse.Namespace) -> int:
-    from .codec import CodecRunConfig, train_codec
-
-    train_codec(_run_config(CodecRunConfig, args))
-    return 0
-
-
-def _mulan(args: argparse.Namespace) -> int:
-    from .mulan import MuLanRunConfig, train_mulan
-
-    train_mulan(_run_config(MuLanRunConfig, args))
-    return 0
-
-
-def _semantic(args: argparse.Namespace) -> int:
-    from .semantic import SemanticFitConfig, fit_semantic
-
-    fit_semantic(_run_config(SemanticFitConfig, args))
-    return 0
+# sub-command: (what it trains, module, run-config class, entry function, fixed config fields)
+TRAINERS = {
+    "codec": ("the SoundStream-style acoustic codec", "codec", "CodecRunConfig", "train_codec", {}),
+    "semantic": ("the semantic tokenizer (k-means on chroma + MFCC + onset features)", "semantic",
+                 "SemanticFitConfig", "fit_semantic", {}),
+    "mulan": ("MuLan (audio tower + text projection, then its RVQ)", "mulan", "MuLanRunConfig", "train_mulan", {}),
+    "tokens": ("(not a model) the token caches the three LMs train on", "tokens", "TokenCacheConfig",
+               "build_token_cache", {}),
+    "semantic-lm": ("the semantic LM (MuLan + melody -> semantic tokens)", "lm", "LMRunConfig", "train_lm",
+                    {"stage": "semantic"}),
+    "coarse-lm": ("the coarse LM (MuLan + semantic -> codec levels 1-4)", "lm", "LMRunConfig", "train_lm",
+                  {"stage": "coarse"}),
+    "fine-lm": ("the fine LM (coarse -> codec levels 5-12)", "lm", "LMRunConfig", "train_lm", {"stage": "fine"}),
+}
 
 
-def _tokens(args: argparse.Namespace) -> int:
-    from .tokens import TokenCacheConfig, build_token_cache
-
-    build_token_cache(_run_config(TokenCacheConfig, args))
-    return 0
-
-
-def _lm(stage: str):
+def _runner(module, config_cls, entry: str, fixed: dict):
+    """The sub-command's function: flags -> run config (plus the fixed fields) -> the trainer."""
     def run(args: argparse.Namespace) -> int:
-        from .lm import LMRunConfig, train_lm
-
-        config = _run_config(LMRunConfig, args)
-        config.stage = stage
-        train_lm(config)
+        values = {f.name: getattr(args, f.name) for f in fields(config_cls) if f.name not in fixed}
+        getattr(module, entry)(config_cls(**values, **fixed))
         return 0
 
     return run
 
 
-TRAINERS = {
-    "codec": ("the SoundStream-style acoustic codec", "codec", "CodecRunConfig", _codec),
-    "semantic": ("the semantic tokenizer (k-means on chroma + MFCC + onset features)", "semantic",
-                 "SemanticFitConfig", _semantic),
-    "mulan": ("MuLan (audio tower + text projection, then its RVQ)", "mulan", "MuLanRunConfig", _mulan),
-    "tokens": ("(not a model) the token caches the three LMs train on", "tokens", "TokenCacheConfig", _tokens),
-    "semantic-lm": ("the semantic LM (MuLan + melody -> semantic tokens)", "lm", "LMRunConfig", _lm("semantic")),
-    "coarse-lm": ("the coarse LM (MuLan + semantic -> codec levels 1-4)", "lm", "LMRunConfig", _lm("coarse")),
-    "fine-lm": ("the fine LM (coarse -> codec levels 5-12)", "lm", "LMRunConfig", _lm("fine")),
-}
-
-
-def _run_config(cls, args: argparse.Namespace):
-    return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
-
-
 def register(sub) -> None:
+    import importlib
+
     from .common import add_arguments
 
     train = sub.add_parser("train", help="train a component (codec, ...) on a corpus")
     kinds = train.add_subparsers(dest="component", required=True)
-    for name, (description, module, config_name, func) in TRAINERS.items():
-        import importlib
-
-        config_cls = getattr(importlib.import_module(f"{__package__}.{module}"), config_name)
+    for name, (description, module_name, config_name, entry, fixed) in TRAINERS.items():
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        config_cls = getattr(module, config_name)
         parser = kinds.add_parser(name, help=f"train {description}",
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        add_arguments(parser, config_cls(out=""))
-        parser.set_defaults(func=func)
+        add_arguments(parser, config_cls(out=""), skip=set(fixed))
+        parser.set_defaults(func=_runner(module, config_cls, entry, fixed))

@@ -159,9 +159,11 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def add_arguments(parser: argparse.ArgumentParser, defaults: RunConfig) -> None:
-    """One flag per RunConfig field (``--max-minutes``, ``--no-bf16`` ...)."""
+def add_arguments(parser: argparse.ArgumentParser, defaults, skip: set[str] = frozenset()) -> None:
+    """One flag per run-config field (``--max-minutes``, ``--no-bf16`` ...), except those in ``skip``."""
     for f in fields(defaults):
+        if f.name in skip:
+            continue
         flag = "--" + f.name.replace("_", "-")
         value = getattr(defaults, f.name)
         if isinstance(value, bool):
