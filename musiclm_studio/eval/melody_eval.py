@@ -17,17 +17,8 @@ import time
 import numpy as np
 import torch
 
-from ..models.melody import UNVOICED, MelodyTokenizer
+from ..models.melody import UNVOICED, MelodyTokenizer, notes_to_tokens
 from .synth import DEFAULT_TUNE, hummed_melody
-
-
-def notes_to_tokens(notes, frames: int, frame_rate: float) -> torch.Tensor:
-    """[(start_s, end_s, pitch), ...] -> tokens [frames] (pitch % 12, UNVOICED elsewhere)."""
-    tokens = torch.full((frames,), UNVOICED, dtype=torch.long)
-    for start, end, pitch in notes:
-        a, b = int(round(start * frame_rate)), int(round(end * frame_rate))
-        tokens[max(a, 0): min(b, frames)] = int(pitch) % 12
-    return tokens
 
 
 def agreement(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:

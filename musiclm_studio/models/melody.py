@@ -22,6 +22,15 @@ UNVOICED = 12
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
+def notes_to_tokens(notes, frames: int, frame_rate: float) -> torch.Tensor:
+    """[(start_s, end_s, pitch), ...] -> tokens [frames] (pitch % 12, UNVOICED elsewhere)."""
+    tokens = torch.full((frames,), UNVOICED, dtype=torch.long)
+    for start, end, pitch in notes:
+        a, b = int(round(start * frame_rate)), int(round(end * frame_rate))
+        tokens[max(a, 0): min(b, frames)] = int(pitch) % 12
+    return tokens
+
+
 class MelodyTokenizer:
     """Audio [S] at ``sample_rate`` -> melody tokens [T] (T = ceil(S / hop), hop = sr / 25)."""
 

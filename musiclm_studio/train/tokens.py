@@ -89,15 +89,11 @@ def _crop(audio: torch.Tensor, length: int, generator: torch.Generator) -> torch
 def _melody(pipe, row: dict, frames: int) -> torch.Tensor:
     """Melody tokens of a clip's lead: from its MIDI notes when the corpus has them (exact),
     else from the lead stem through the melody tokenizer, else all unvoiced."""
-    from ..models.melody import UNVOICED
+    from ..models.melody import UNVOICED, notes_to_tokens
 
-    rate = pipe.config.melody.frame_rate
-    tokens = torch.full((frames,), UNVOICED, dtype=torch.long)
     if row.get("lead_notes"):
-        for start, end, pitch in row["lead_notes"]:
-            a, b = int(round(start * rate)), int(round(end * rate))
-            tokens[max(a, 0): min(b, frames)] = int(pitch) % 12
-        return tokens
+        return notes_to_tokens(row["lead_notes"], frames, pipe.config.melody.frame_rate)
+    tokens = torch.full((frames,), UNVOICED, dtype=torch.long)
     if row.get("lead_path"):
         path = row["lead_path"] if os.path.isabs(row["lead_path"]) else os.path.join(row["root"], row["lead_path"])
         stem = prepare_audio(path, target_sample_rate=pipe.sample_rate).audio
