@@ -116,10 +116,11 @@ def _optional_commands():
     from .eval.codec_cli import register as codec
     from .eval.melody_eval import register as melody
     from .eval.mulan_cli import register as mulan
+    from .eval.semantic_probe import register as semantic
     from .train.assemble import register as assemble
     from .train.cli import register as train
 
-    return [corpus, train, codec, mulan, melody, assemble, evaluation]
+    return [corpus, train, codec, mulan, semantic, melody, assemble, evaluation]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ progress through one callback of ``StageEvent``s.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from typing import Callable, Optional, Sequence, Union
@@ -43,6 +44,7 @@ class MusicLMPipeline:
         check_contracts(config, components)
         self.config, self.components = config, components
         self.show_progress = True  # tqdm bars in terminals; UIs use the callback instead
+        self.folder: str | None = None  # the folder from_pretrained read, where eval_summary.json may lie
 
     # ---- construction and saving ------------------------------------------------------
     @classmethod
@@ -58,6 +60,7 @@ class MusicLMPipeline:
         folder = hub.resolve_pretrained(path_or_id)
         config, components = load_components(folder)
         pipe = cls(config, components)
+        pipe.folder = folder
         return pipe.to(device) if device is not None else pipe
 
     def save_pretrained(self, folder: str, dtype: torch.dtype | None = None, placeholder_seed: int | None = None) -> None:
@@ -66,6 +69,17 @@ class MusicLMPipeline:
         ``placeholder_seed`` saves untrained components as config only (rebuilt from the seed).
         """
         save_components(folder, self.config, self.components, dtype, placeholder_seed)
+
+    @property
+    def eval_summary(self) -> dict | None:
+        """The measured figures ``musiclm-studio eval --write-summary`` stored beside the weights, or None."""
+        path = os.path.join(self.folder, "eval_summary.json") if self.folder else None
+        if path is None or not os.path.isfile(path):
+            return None
+        try:
+            return hub.read_json(path)
+        except ValueError:
+            return None  # an unreadable summary only hides the panel's figures; generation is unaffected
 
     def to(self, device: str | torch.device) -> "MusicLMPipeline":
         self.components.to(torch.device(device))
@@ -261,8 +275,8 @@ class MusicLMPipeline:
     ) -> MusicLMOutput:
         """Generate music for a prompt (or a story: [(prompt, seconds), ...]).
 
-        ``temperature`` is one number for all stages or (semantic, coarse, fine); the paper's
-        defaults are (1.0, 0.95, 0.4). ``continuation`` audio is kept as the opening and
+        ``temperature`` is one number for all stages or (semantic, coarse, fine); the defaults
+        are (1.0, 0.95, 0.7), the paper's but for fine (0.4, see ``sampling_args``). ``continuation`` audio is kept as the opening and
         continued. Candidates are sampled as a batch and the best MuLan score is returned.
         """
         if not isinstance(prompt, str):

@@ -14,6 +14,10 @@ from typing import Optional, Sequence, Union
 import torch
 
 PAPER_TEMPERATURES = {"semantic": 1.0, "coarse": 0.95, "fine": 0.4}
+DEFAULT_TEMPERATURES = {"semantic": 1.0, "coarse": 0.95, "fine": 0.7}
+"""The paper's values, except fine: our small fine LM at 0.4 smooths drum transients away (measured
+on the shipped model: percussive share of drum clips regenerated from their real semantic
+tokens 0.027 at 0.4, 0.053 at 0.7; the real clips 0.103)."""
 
 LIMITS = {
     "duration_s": (0.5, 60.0),
@@ -25,14 +29,14 @@ LIMITS = {
 }
 
 DEFAULTS = {"duration_s": 10.0, "top_k": 250, "top_p": 1.0, "guidance_scale": 3.0, "num_candidates": 1,
-            **{f"temperature_{k}": v for k, v in PAPER_TEMPERATURES.items()}}
+            **{f"temperature_{k}": v for k, v in DEFAULT_TEMPERATURES.items()}}
 
 
 @dataclass
 class SamplingArgs:
     """Validated sampling settings; ``for_stage`` gives the keyword arguments of one stage."""
 
-    temperatures: dict[str, float] = field(default_factory=lambda: dict(PAPER_TEMPERATURES))
+    temperatures: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TEMPERATURES))
     top_k: Optional[int] = 250
     top_p: Optional[float] = None
     guidance_scale: float = 3.0
@@ -54,21 +58,21 @@ def _finite(name: str, value, low: float, high: float) -> float:
 
 
 def check_temperatures(temperature: Union[float, Sequence[float], dict, None]) -> dict[str, float]:
-    """One number, (semantic, coarse, fine), a dict, or None (the paper's 1.0 / 0.95 / 0.4)."""
+    """One number, (semantic, coarse, fine), a dict, or None (``DEFAULT_TEMPERATURES``: 1.0 / 0.95 / 0.7)."""
     if temperature is None:
-        return dict(PAPER_TEMPERATURES)
+        return dict(DEFAULT_TEMPERATURES)
     if isinstance(temperature, dict):
-        unknown = set(temperature) - set(PAPER_TEMPERATURES)
+        unknown = set(temperature) - set(DEFAULT_TEMPERATURES)
         if unknown:
             raise ValueError(f"Unknown stage(s) {sorted(unknown)} in temperature; use semantic, coarse, fine.")
-        values = {**PAPER_TEMPERATURES, **temperature}
+        values = {**DEFAULT_TEMPERATURES, **temperature}
     elif isinstance(temperature, (int, float)):
-        values = dict.fromkeys(PAPER_TEMPERATURES, temperature)
+        values = dict.fromkeys(DEFAULT_TEMPERATURES, temperature)
     else:
         temperature = list(temperature)
         if len(temperature) != 3:
             raise ValueError("temperature takes one number or three: (semantic, coarse, fine).")
-        values = dict(zip(PAPER_TEMPERATURES, temperature))
+        values = dict(zip(DEFAULT_TEMPERATURES, temperature))
     low, high = LIMITS["temperature"]
     return {k: _finite(f"{k} temperature", v, low, high) for k, v in values.items()}
 

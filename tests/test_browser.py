@@ -16,6 +16,8 @@ import urllib.request
 
 import pytest
 
+from musiclm_studio import hub
+
 pytestmark = pytest.mark.browser
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = shutil.which("chromium")
@@ -73,7 +75,9 @@ def test_generate_in_a_real_browser(app_url, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(app_url, wait_until="networkidle", timeout=60_000)
-            assert "Untrained placeholder" in page.locator("#model-status").inner_text()
+            status = page.locator("#model-status").inner_text()
+            untrained = hub.read_json(os.path.join(hub.DEFAULT_PIPELINE, "pipeline.json"))["untrained"]
+            assert ("Untrained placeholder" in status) == bool(untrained) and "musiclm-small" in status
             page.locator("#prompt textarea").fill("A calm lo-fi hip hop beat with soft piano chords, 80 bpm.")
             duration = page.locator("#duration_s input[type=number]")
             duration.fill("3")

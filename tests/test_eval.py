@@ -11,7 +11,7 @@ import torch
 from musiclm_studio.eval.analysis import estimate_tempo, percussive_ratio, tempo_agrees
 from musiclm_studio.eval.fad import GaussianStats, fad, frechet_distance
 from musiclm_studio.eval.generation import EvalConfig, Generation, drum_threshold, evaluate, load_prompts, load_reference
-from musiclm_studio.eval.metrics import chroma_cosine, diversity_report, melody_set, rotate
+from musiclm_studio.eval.metrics import chroma_cosine, diversity_report, melody_set, rotate, stability_report
 from musiclm_studio.eval.synth import DEFAULT_TUNE, drum_loop, hummed_melody, pink_noise
 
 SR = 24_000
@@ -139,7 +139,8 @@ def test_eval_command_on_a_tiny_pipeline_writes_json_markdown_pngs_and_summary(t
     pipe_dir, out = tmp_path / "pipe", tmp_path / "eval"
     tiny_pipe.save_pretrained(str(pipe_dir))
     code = main(["eval", "--pipeline", str(pipe_dir), "--prompts", f"corpus:{corpus}", "--out", str(out),
-                 "--seconds", "1", "--limit", "3", "--baselines", "2", "--melodies", "2", "--write-summary"])
+                 "--seconds", "1", "--limit", "3", "--baselines", "2", "--melodies", "2", "--long-seconds", "2",
+                 "--write-summary"])
     assert code == 0
     report = json.loads((out / "eval.json").read_text())
     assert report["prompts"] == 3 and report["fad"]["generated"] >= 0 and report["fad"]["codec_floor"] >= 0
@@ -147,6 +148,7 @@ def test_eval_command_on_a_tiny_pipeline_writes_json_markdown_pngs_and_summary(t
     assert report["speed"]["first_audio_s"] > 0 and report["speed"]["peak_rss_mb"] > 0
     assert 0 <= report["melody"]["matched"] <= 1 and report["diversity"]["across_seeds"] is not None
     assert report["mcc"]["real_ceiling"] is not None and report["adherence"]["drums"]["count"] == 3
+    assert len(report["stability"]["windows"][0]) == 2 and 0 <= report["stability"]["in_range"] <= 1
     assert "MCC" in (out / "eval.md").read_text() and len(list(out.glob("example*.png"))) == 3
     assert json.loads((pipe_dir / "eval_summary.json").read_text())["prompts"] == 3
     assert main(["eval", "--prompts", f"corpus:{corpus}", "--out", str(out), "--seconds", "0"]) == 2
@@ -199,7 +201,7 @@ class CorpusSystem:
 def test_a_good_system_scores_better_than_broken_ones_on_every_quality_figure(corpus):
     items = load_prompts(f"corpus:{corpus}")
     reference = load_reference(str(corpus), SR, seconds=3.0)
-    config = EvalConfig(seconds=3.0, baseline_limit=0, diversity_prompts=0, melodies=2, examples=0)
+    config = EvalConfig(seconds=3.0, baseline_limit=0, diversity_prompts=0, melodies=2, examples=0, long_prompts=0)
     good, shuffled, noise = (evaluate(CorpusSystem(items, reference, kind), items, reference, config, log=lambda _: None)
                              for kind in ("oracle", "shuffled", "noise"))
     assert good.mcc["generated"] == pytest.approx(good.mcc["real_ceiling"])  # it *is* the real clips
@@ -211,3 +213,45 @@ def test_a_good_system_scores_better_than_broken_ones_on_every_quality_figure(co
         assert broken.melody["matched"] < good.melody["matched"] - 0.3
         for attribute in ("tempo", "drums"):
             assert broken.adherence[attribute]["rate"] < good.adherence[attribute]["rate"] == 1.0
+
+
+def test_stability_flags_long_generations_that_drift_to_silence_or_noise(corpus):
+    reference = load_reference(str(corpus), SR, seconds=3.0)
+    music = torch.cat(reference.clips)  # six 1-s windows from each real clip
+    fading = torch.cat([music[: 6 * SR], torch.zeros(12 * SR)])
+    noise = 0.3 * torch.randn(18 * SR, generator=torch.Generator().manual_seed(0))
+    good, silent, noisy = (stability_report([clip], reference.clips, SR, window_s=1.0) for clip in (music, fading, noise))
+    assert len(good["windows"][0]) == 18 and good["in_range"] >= 0.8
+    assert silent["in_range"] <= 6 / 18 and noisy["in_range"] <= 0.1
+    assert [w["loudness_db"] < -100 for w in silent["windows"][0]][6:] == [True] * 12
+
+
+def test_semantic_probe_reads_genre_and_chord_from_informative_tokens_not_from_random_ones():
+    from musiclm_studio.eval.semantic_probe import chord_root, frame_roots, probe_tokens
+
+    assert (chord_root("F#m7"), chord_root("Bb"), chord_root("C"), chord_root("N.C.")) == (6, 10, 0, None)
+    row = {"chords": ["C", "G", "Am", "F"], "bpm": 120, "metre": "4/4"}  # a bar is 2 s = 50 frames at 25 Hz
+    assert frame_roots(row, 250, 25.0)[::50].tolist() == [0, 7, 9, 5, 0]
+
+    def split(n, seed):
+        g = torch.Generator().manual_seed(seed)
+        rows, tokens = [], []
+        for i in range(n):
+            genre = ["rock", "jazz", "folk"][i % 3]
+            r = {"genre": genre, "chords": ["C", "G", "Am", "F"], "bpm": 120, "metre": "4/4"}
+            roots = frame_roots(r, 100, 25.0)
+            # the token says the root (x 3) and the genre (+ 0..2) most of the time
+            t = roots * 3 + i % 3
+            noise = torch.rand(100, generator=g) < 0.2
+            rows.append(r)
+            tokens.append(torch.where(noise, torch.randint(0, 64, (100,), generator=g), t))
+        return rows, torch.cat(tokens), torch.full((n,), 100)
+
+    train_rows, train_t, train_len = split(60, 0)
+    valid_rows, valid_t, valid_len = split(30, 1)
+    report = probe_tokens(train_t, train_len, train_rows, valid_t, valid_len, valid_rows, 64, 25.0)
+    chance = report["majority_class"]
+    assert chance["genre"] == pytest.approx(1 / 3) and chance["chord_root"] == pytest.approx(0.5)  # two bars: C, G
+    assert report["semantic_tokens"]["genre"] > 0.9 and report["semantic_tokens"]["chord_root"] > 0.75
+    for name in ("genre", "chord_root"):
+        assert report["random_tokens"][name] < chance[name] + 0.15

@@ -106,3 +106,24 @@ def test_cli_sub_command_fixes_the_stage(setup, tmp_path):
     assert json.loads((tmp_path / "run.json").read_text())["stage"] == "fine"
     with pytest.raises(SystemExit):  # the stage is the sub-command, not a flag
         cli.main(["train", "fine-lm", "--out", str(tmp_path), "--stage", "coarse"])
+
+
+@pytest.mark.parametrize("source", ["run", "pipeline"])
+def test_init_from_a_run_folder_or_a_whole_pipeline(setup, tmp_path, source):
+    root, _ = setup
+    first = LMRunConfig(out=str(tmp_path / "a"), stage="coarse", tokens=str(root / "tokens"), preset="tiny", steps=1,
+                        batch_size=2, crop_s=1.0, log_every=1, save_every=100, warmup=1)
+    trained = train_lm(first)
+    if source == "pipeline":  # e.g. the committed assets/musiclm-small
+        pipe = MusicLMPipeline.from_config("tiny", seed=0)
+        pipe.components.coarse_lm.load_state_dict(trained.state_dict())
+        pipe.save_pretrained(str(tmp_path / "pipe"))
+    init = str(tmp_path / ("a" if source == "run" else "pipe"))
+    second = LMRunConfig(out=str(tmp_path / "b"), stage="coarse", tokens=str(root / "tokens"), preset="tiny", steps=0,
+                         init_from=init)
+    again = train_lm(second)
+    for a, b in zip(trained.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="No trained coarse_lm"):
+        train_lm(LMRunConfig(out=str(tmp_path / "c"), stage="coarse", tokens=str(root / "tokens"), preset="tiny",
+                             steps=0, init_from=str(tmp_path)))

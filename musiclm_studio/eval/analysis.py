@@ -107,3 +107,29 @@ def auc(positives, negatives) -> float:
     greater = (pos[:, None] > neg[None, :]).mean()
     ties = (pos[:, None] == neg[None, :]).mean()
     return float(greater + 0.5 * ties)
+
+
+WINDOW_STATS = ("loudness_db", "centroid_hz", "flatness")
+
+
+def window_stats(audio, sr: int, window_s: float = 10.0) -> list[dict[str, float]]:
+    """Loudness (RMS dBFS), spectral centroid (Hz) and spectral flatness of each whole ``window_s`` window.
+
+    A generation that collapses to silence shows as loudness falling far below the corpus range;
+    one that collapses to noise as flatness (1 = white noise, near 0 = tonal) and centroid rising.
+    """
+    import librosa
+
+    y = to_mono_numpy(audio)
+    size = int(window_s * sr)
+    stats = []
+    for start in range(0, max(len(y) - size, 0) + 1, size):
+        w = y[start: start + size]
+        if len(w) < size // 2:
+            break
+        power = np.abs(librosa.stft(w, n_fft=2048, hop_length=512)) ** 2
+        rms = float(np.sqrt(np.mean(w.astype(np.float64) ** 2)))
+        stats.append({"loudness_db": 20 * np.log10(max(rms, 1e-8)),
+                      "centroid_hz": float(librosa.feature.spectral_centroid(S=np.sqrt(power), sr=sr).mean()),
+                      "flatness": float(librosa.feature.spectral_flatness(S=np.sqrt(power)).mean())})
+    return stats

@@ -27,6 +27,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .report import markdown, write_report
 
     _check_seconds([args.seconds])
+    if args.long_prompts and not args.seconds <= args.long_seconds <= 600:
+        raise ValueError(f"--long-seconds must be between --seconds ({args.seconds:g}) and 600 (got {args.long_seconds:g}).")
     if args.threads:
         import torch
 
@@ -40,7 +42,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if data:
         reference = load_reference(data, pipe.sample_rate, args.seconds, limit=args.reference_limit, split=args.split)
     config = EvalConfig(seconds=args.seconds, seed=args.seed, guidance_scale=args.guidance,
-                        baseline_limit=args.baselines, melodies=args.melodies)
+                        baseline_limit=args.baselines, melodies=args.melodies,
+                        long_seconds=args.long_seconds, long_prompts=args.long_prompts)
     name = pipe.config.name if args.pipeline is None else f"{pipe.config.name} ({args.pipeline})"
     print(f"evaluating {name} on {len(items)} prompts x {args.seconds:g} s "
           f"({0 if reference is None else len(reference.clips)} reference clips)")
@@ -62,6 +65,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench_cases, bench_report, markdown_table, run_bench
 
     _check_seconds(args.seconds)
+    if args.layouts:
+        import torch
+
+        from .layout_bench import layout_table, time_layouts
+
+        for seconds in args.seconds:
+            print(f"\n{seconds:g} s of audio, torch threads {torch.get_num_threads()}:\n")
+            print(layout_table(time_layouts(seconds)))
+        return 0
     cases = bench_cases(args.seconds, pipeline=args.pipeline, musicgen=not args.no_musicgen, devices=args.device,
                         guidance_scale=args.guidance, threads=args.threads)
     rows = run_bench(cases)
@@ -88,6 +100,8 @@ def register(sub) -> None:
     e.add_argument("--reference-limit", type=int, default=200, help="at most this many reference clips")
     e.add_argument("--baselines", type=int, default=50, help="unconditional generations for the FAD baseline")
     e.add_argument("--melodies", type=int, default=3, help="hummed melodies for the chroma-cosine test")
+    e.add_argument("--long-seconds", type=float, default=60.0, help="length of the long generations checked for drift")
+    e.add_argument("--long-prompts", type=int, default=1, help="how many long generations (0 = none)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--guidance", type=float, default=3.0)
     e.add_argument("--device", default=None)
@@ -102,5 +116,7 @@ def register(sub) -> None:
     b.add_argument("--device", nargs="+", default=None, help="devices (default: cpu, and cuda when present)")
     b.add_argument("--guidance", type=float, default=3.0, help="the CFG scale of the 'with CFG' rows")
     b.add_argument("--threads", type=int, default=None, help="CPU threads for torch in every case (default: torch's)")
+    b.add_argument("--layouts", action="store_true",
+                   help="instead: time the coarse / fine LMs with the delay pattern against MusicLM's flattened layout")
     b.add_argument("--out", default="bench.json", help="JSON path (a .md table is written beside it)")
     b.set_defaults(func=cmd_bench)

@@ -26,7 +26,7 @@ import torch
 from .analysis import estimate_key_mode, estimate_tempo, percussive_ratio, tempo_agrees, to_mono_numpy
 from .bench import peak_rss_mb
 from .fad import fad
-from .metrics import diversity_report, melody_report, melody_set, rotate
+from .metrics import diversity_report, melody_report, melody_set, rotate, stability_report
 from .mulan import ATTRIBUTES, embed_clips, embed_texts, read_musiccaps
 
 ATTRIBUTE_KEYS = ("genre", "bpm", "mode", "drums", "lead_family")
@@ -63,6 +63,8 @@ class EvalConfig:
     diversity_seeds: int = 3
     melodies: int = 3
     examples: int = 3  # spectrogram PNGs
+    long_seconds: float = 60.0  # long generations checked for drift to silence or noise
+    long_prompts: int = 1  # how many (0 = none)
 
 
 @dataclass
@@ -83,10 +85,12 @@ class EvalResult:
     adherence: dict[str, dict] = field(default_factory=dict)
     melody: dict[str, Optional[float]] = field(default_factory=dict)
     diversity: dict[str, Optional[float]] = field(default_factory=dict)
+    stability: dict = field(default_factory=dict)
     speed: dict = field(default_factory=dict)
     wall_s: float = 0.0
     notices: list[str] = field(default_factory=list)
-    examples: list[tuple[str, torch.Tensor]] = field(default_factory=list)  # not serialised
+    examples: list[tuple[str, torch.Tensor, Optional[torch.Tensor]]] = field(default_factory=list)  # (prompt, generated,
+    # the real clip the prompt describes or None); not serialised
     sample_rate: int = 24_000
 
 
@@ -286,6 +290,15 @@ def speed_report(generations: list[Generation], seconds: float) -> dict:
             "generations": len(generations), "audio_seconds": audio_s, "peak_rss_mb": peak_rss_mb()}
 
 
+def _real_clip(item: PromptItem, sample_rate: int, seconds: float) -> Optional[torch.Tensor]:
+    """The corpus clip a prompt was written for (to draw next to its generation), or None."""
+    from ..audio import prepare_audio
+
+    if not item.path or not os.path.isfile(item.path):
+        return None
+    return prepare_audio(item.path, target_sample_rate=sample_rate).audio[: int(seconds * sample_rate)]
+
+
 # ---- the whole evaluation -----------------------------------------------------------------
 def evaluate(system, items: list[PromptItem], reference: Optional[Reference] = None,
              config: Optional[EvalConfig] = None, name: str = "", log=print) -> EvalResult:
@@ -315,6 +328,11 @@ def evaluate(system, items: list[PromptItem], reference: Optional[Reference] = N
     groups = [[audio[n]] + [run(items[n].text, config.seed + 10_000 * k + n, f"diversity {n + 1}.{k}").audio
                             for k in range(1, config.diversity_seeds)]
               for n in range(min(config.diversity_prompts, len(items)))]
+    long_out = []
+    for n in range(min(config.long_prompts, len(items))):
+        gen = system.generate(items[n].text, config.long_seconds, config.seed + n)
+        log(f"  long {n + 1}: {gen.timings.get('total', 0.0):.1f} s for {config.long_seconds:g} s  {items[n].text[:50]!r}")
+        long_out.append(gen.audio)
     # 3. the metrics
     log("measuring ...")
     measure_start = time.perf_counter()
@@ -329,8 +347,10 @@ def evaluate(system, items: list[PromptItem], reference: Optional[Reference] = N
     result.adherence = adherence_report(mulan, items, audio, gen_emb, reference, ref_emb, sr)
     result.melody = melody_report(melodies, melody_out, sr)
     result.diversity = diversity_report(mulan, groups)
+    result.stability = stability_report(long_out, reference.clips if reference else [], sr, window_s=config.seconds)
     result.speed = speed_report(gens, config.seconds)
-    result.examples = [(items[n].text, audio[n]) for n in range(min(config.examples, len(items)))]
+    result.examples = [(items[n].text, audio[n], _real_clip(items[n], sr, config.seconds))
+                       for n in range(min(config.examples, len(items)))]
     if reference is None:
         result.notices.append("No reference corpus (--data): FAD, the MCC ceiling / floor and real-clip rates are missing.")
     result.wall_s = time.perf_counter() - start

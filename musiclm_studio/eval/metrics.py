@@ -90,3 +90,24 @@ def diversity_report(mulan, groups: list[list[torch.Tensor]]) -> dict:
     firsts = [g[0] for g in groups if g]
     return {"across_seeds": float(np.mean(within)) if within else None,
             "across_prompts": spread(firsts) if len(firsts) > 1 else None}
+
+
+def stability_report(long_clips: list, reference_clips: list, sample_rate: int, window_s: float = 10.0) -> dict:
+    """Per-``window_s`` loudness / centroid / flatness of long generations against the range of real clips.
+
+    The range of a statistic is the 2nd-98th percentile over the reference windows; ``in_range``
+    is the share of generated windows whose every statistic lies inside it (1.0 = no window
+    drifted to silence or noise).
+    """
+    from .analysis import WINDOW_STATS, window_stats
+
+    reference = [s for clip in reference_clips for s in window_stats(clip, sample_rate, window_s)]
+    windows = [window_stats(clip, sample_rate, window_s) for clip in long_clips]
+    out = {"window_s": window_s, "windows": windows, "range": None, "in_range": None}
+    if len(reference) < 2 or not any(windows):
+        return out
+    bounds = {k: (float(np.percentile([r[k] for r in reference], 2)), float(np.percentile([r[k] for r in reference], 98)))
+              for k in WINDOW_STATS}
+    inside = [all(lo <= w[k] <= hi for k, (lo, hi) in bounds.items()) for clip in windows for w in clip]
+    out["range"], out["in_range"] = bounds, float(np.mean(inside))
+    return out

@@ -60,6 +60,17 @@ def markdown(result: EvalResult) -> str:
           f"against another melody {_fmt(result.melody.get('mismatched'))} ({result.melody.get('count', 0)} melodies)"],
          ["diversity across seeds (1 - cos)", result.diversity.get("across_seeds"),
           f"across prompts {_fmt(result.diversity.get('across_prompts'))}"]]))
+    st = result.stability
+    if st.get("windows"):
+        lengths = ", ".join(f"{len(w) * st['window_s']:g} s" for w in st["windows"])
+        drift = "; ".join(" / ".join(f"{w['loudness_db']:.0f} dB {w['centroid_hz']:.0f} Hz {w['flatness']:.3f}"
+                                     for w in clip) for clip in st["windows"])
+        parts.append(f"\n## Long generation ({lengths})\n\nShare of {st['window_s']:g}-s windows whose loudness, "
+                     f"spectral centroid and flatness all lie in the 2nd-98th percentile range of real clips: "
+                     f"**{_fmt(st.get('in_range'), 2)}**. Per window (loudness / centroid / flatness): {drift}.\n")
+        if st.get("range"):
+            parts.append("Real-clip range: " + ", ".join(f"{k} {lo:.3g} to {hi:.3g}" for k, (lo, hi) in st["range"].items())
+                         + ".\n")
     rows = [[name, v["rate"], v["real_rate"], v["count"]] for name, v in result.adherence.items() if isinstance(v, dict)]
     parts.append("\n## Attribute adherence (share of prompts whose audio shows the attribute)\n\n"
                  + _table(["attribute", "generated", "real clips", "prompts"], rows))
@@ -74,10 +85,13 @@ def markdown(result: EvalResult) -> str:
 def summary(result: EvalResult) -> dict:
     """The compact figures for the app's "About this model" panel and the model card."""
     rates = {k: v["rate"] for k, v in result.adherence.items() if isinstance(v, dict) and v["rate"] is not None}
+    real_rates = {k: v["real_rate"] for k, v in result.adherence.items() if isinstance(v, dict) and v["real_rate"] is not None}
     return {"pipeline": result.pipeline, "prompts": result.prompts, "seconds": result.config.seconds,
             "mcc": result.mcc.get("generated"), "mcc_real_ceiling": result.mcc.get("real_ceiling"),
             "fad_mulan": result.fad.get("generated"), "fad_codec_floor": result.fad.get("codec_floor"),
-            "attribute_adherence": rates, "melody_chroma_cosine": result.melody.get("matched"),
+            "attribute_adherence": rates, "real_clip_adherence": real_rates,
+            "melody_chroma_cosine": result.melody.get("matched"),
+            "long_windows_in_range": result.stability.get("in_range"),
             "rtf": result.speed.get("rtf", {}).get("total"), "first_audio_s": result.speed.get("first_audio_s"),
             "peak_rss_mb": result.speed.get("peak_rss_mb"), "notices": result.notices}
 
@@ -89,7 +103,8 @@ def write_summary(pipeline_dir: str, result: EvalResult) -> str:
     return path
 
 
-def save_spectrogram_png(path: str, audio, sample_rate: int, title: str) -> str:
+def save_spectrogram_png(path: str, audio, sample_rate: int, title: str, real=None) -> str:
+    """Mel spectrogram of a generation; with ``real``, the corpus clip of the same caption below it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,8 +112,10 @@ def save_spectrogram_png(path: str, audio, sample_rate: int, title: str) -> str:
 
     from ..viz import plot_spectrogram
 
-    fig, ax = plt.subplots(figsize=(8, 3))
-    plot_spectrogram(audio, sample_rate, ax=ax, title=title[:80])
+    fig, axes = plt.subplots(1 if real is None else 2, 1, figsize=(8, 3 if real is None else 5.6), squeeze=False)
+    plot_spectrogram(audio, sample_rate, ax=axes[0, 0], title=("generated: " if real is not None else "") + title[:80])
+    if real is not None:
+        plot_spectrogram(real, sample_rate, ax=axes[1, 0], title="the real corpus clip this caption describes")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -113,10 +130,10 @@ def write_report(result: EvalResult, out: str, pipeline_dir: Optional[str] = Non
         json.dump(to_dict(result) | {"summary": summary(result)}, f, indent=2)
     with open(paths["markdown"], "w", encoding="utf-8") as f:
         f.write(markdown(result))
-    for n, (text, audio) in enumerate(result.examples):
+    for n, (text, audio, real) in enumerate(result.examples):
         slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
         paths[f"png{n}"] = save_spectrogram_png(os.path.join(out, f"example{n}-{slug}.png"), audio,
-                                                result.sample_rate, text)
+                                                result.sample_rate, text, real)
     if pipeline_dir is not None:
         paths["summary"] = write_summary(pipeline_dir, result)
     return paths

@@ -42,7 +42,7 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
     model.quantizer.quantizer_dropout = run.quantizer_dropout
     optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.8, 0.99), weight_decay=run.weight_decay)
     state = RunState(run, rank)
-    step = state.restore(model, optimizer)
+    step = state.restore(model, optimizer, "codec")
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     mel_loss, stft_loss = MultiResolutionMelLoss(config.sample_rate).to(device), MultiResolutionSTFTLoss().to(device)

@@ -89,8 +89,12 @@ class RunState:
             os.makedirs(run.out, exist_ok=True)
             hub.write_json(os.path.join(run.out, "run.json"), asdict(run))
 
-    def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
-        """Resume from <out>/last, else initialise from --init-from; returns the step to start at."""
+    def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, component: Optional[str] = None) -> int:
+        """Resume from <out>/last, else initialise from --init-from; returns the step to start at.
+
+        ``--init-from`` may be a component folder, a training run (its ``last/``) or, given the
+        ``component`` name, a whole pipeline such as ``assets/musiclm-small``.
+        """
         if self.run.resume and os.path.isfile(os.path.join(self.last, "model.safetensors")):
             hub.load_state(self.last, model)
             state = torch.load(os.path.join(self.last, "train_state.pt"), weights_only=True)
@@ -100,8 +104,11 @@ class RunState:
             print(f"resumed from {self.last} at step {int(state['step'])}")
             return int(state["step"])
         if self.run.init_from:
-            hub.load_state(self.run.init_from, model)
-            print(f"initialised from {self.run.init_from}")
+            from ..components import trained_folder
+
+            folder = trained_folder(self.run.init_from, component or "model")
+            hub.load_state(folder, model)
+            print(f"initialised from {folder}")
         return 0
 
     def save(self, model: torch.nn.Module, config, optimizer: torch.optim.Optimizer, step: int) -> None:

@@ -73,7 +73,7 @@ def train_lm(run: LMRunConfig) -> StageLM:
     model = StageLM(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.9, 0.95), weight_decay=run.weight_decay)
     state = RunState(run, rank)
-    step = state.restore(model, optimizer)
+    step = state.restore(model, optimizer, f"{run.stage}_lm")
     train = TokenSet.load(os.path.join(run.tokens, "train.safetensors"))
     valid_path = os.path.join(run.tokens, "valid.safetensors")
     valid = TokenSet.load(valid_path) if os.path.isfile(valid_path) else None

@@ -107,7 +107,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     trainable = [p for n, p in model.named_parameters() if not n.startswith("quantizer")]
     optimizer = torch.optim.AdamW(trainable, lr=run.lr, weight_decay=run.weight_decay)
     state = RunState(run, rank)
-    step = state.restore(model, optimizer)
+    step = state.restore(model, optimizer, "mulan")
     rows, clips = load_split(run.data, "train", config.sample_rate, limit=run.max_clips, rank=rank, world=world)
     cache = os.path.join(run.out, "text_features.safetensors") if rank == 0 else None
     feats, owner = text_feature_table(model, clip_texts(rows, run.caption_variants), cache=cache)

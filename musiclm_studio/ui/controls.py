@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from ..config import STAGES, TOKEN_STREAMS
 from ..generation import parse_story as parse_story_lines
-from ..sampling_args import DEFAULTS, LIMITS, PAPER_TEMPERATURES
+from ..sampling_args import DEFAULT_TEMPERATURES, DEFAULTS, LIMITS, PAPER_TEMPERATURES
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def pipeline_kwargs(values: dict[str, Any], melody: Any = None) -> dict[str, Any
         prompt=story if story is not None else values.get("prompt", ""),
         melody=melody,
         duration_s=values["duration_s"],
-        temperature=tuple(values[f"temperature_{stage}"] for stage in PAPER_TEMPERATURES),
+        temperature=tuple(values[f"temperature_{stage}"] for stage in DEFAULT_TEMPERATURES),
         top_k=whole(values["top_k"]),
         top_p=values["top_p"],
         guidance_scale=values["guidance_scale"],
@@ -160,5 +160,29 @@ Pipeline `{c.name}` on `{pipe.device}`, {total / 1e6:.1f} M parameters, clips up
 |---|---|---|
 {rows}
 
+{evaluation_markdown(pipe.eval_summary)}
 {model_status(pipe)}
 """
+
+
+def evaluation_markdown(summary: dict | None) -> str:
+    """The measured figures of ``eval_summary.json`` (``musiclm-studio eval --write-summary``)."""
+    if not summary:
+        return ("**Measured quality:** no evaluation stored with this pipeline; run "
+                "`musiclm-studio eval --pipeline DIR --write-summary` to add one.\n")
+
+    def num(key: str, digits: int = 3) -> str:
+        value = summary.get(key)
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    rates = ", ".join(f"{name} {rate:.0%}" for name, rate in summary.get("attribute_adherence", {}).items())
+    return (f"**Measured quality** ({summary.get('prompts', '?')} prompts x {summary.get('seconds', '?')} s, "
+            f"`musiclm-studio eval`):\n\n"
+            f"| figure | value |\n|---|---|\n"
+            f"| MuLan cycle consistency (real clips: ceiling) | {num('mcc')} ({num('mcc_real_ceiling')}) |\n"
+            f"| FAD in MuLan space, lower is better (codec resynthesis: floor) | {num('fad_mulan')} "
+            f"({num('fad_codec_floor')}) |\n"
+            f"| attributes followed | {rates or '-'} |\n"
+            f"| melody chroma cosine | {num('melody_chroma_cosine')} |\n"
+            f"| real-time factor / first audio | {num('rtf', 2)} / {num('first_audio_s', 2)} s |\n"
+            f"| peak memory | {num('peak_rss_mb', 0)} MB |\n")
