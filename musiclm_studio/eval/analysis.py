@@ -127,9 +127,9 @@ def window_stats(audio, sr: int, window_s: float = 10.0) -> list[dict[str, float
         w = y[start: start + size]
         if len(w) < size // 2:
             break
-        power = np.abs(librosa.stft(w, n_fft=2048, hop_length=512)) ** 2
+        magnitude = np.abs(librosa.stft(w, n_fft=2048, hop_length=512))
         rms = float(np.sqrt(np.mean(w.astype(np.float64) ** 2)))
         stats.append({"loudness_db": 20 * np.log10(max(rms, 1e-8)),
-                      "centroid_hz": float(librosa.feature.spectral_centroid(S=np.sqrt(power), sr=sr).mean()),
-                      "flatness": float(librosa.feature.spectral_flatness(S=np.sqrt(power)).mean())})
+                      "centroid_hz": float(librosa.feature.spectral_centroid(S=magnitude, sr=sr).mean()),
+                      "flatness": float(librosa.feature.spectral_flatness(S=magnitude).mean())})
     return stats

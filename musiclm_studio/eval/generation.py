@@ -310,8 +310,8 @@ def evaluate(system, items: list[PromptItem], reference: Optional[Reference] = N
         raise ValueError(f"--seconds must be between 0 and 60 (got {config.seconds:g}).")
     start, sr, mulan = time.perf_counter(), system.sample_rate, system.mulan
 
-    def run(text: str, seed: int, label: str, melody=None) -> Generation:
-        gen = system.generate(text, config.seconds, seed, melody=melody)
+    def run(text: str, seed: int, label: str, melody=None, seconds: Optional[float] = None) -> Generation:
+        gen = system.generate(text, seconds or config.seconds, seed, melody=melody)
         log(f"  {label}: {gen.timings.get('total', 0.0):.1f} s  {text[:60]!r}")
         return gen
 
@@ -328,11 +328,8 @@ def evaluate(system, items: list[PromptItem], reference: Optional[Reference] = N
     groups = [[audio[n]] + [run(items[n].text, config.seed + 10_000 * k + n, f"diversity {n + 1}.{k}").audio
                             for k in range(1, config.diversity_seeds)]
               for n in range(min(config.diversity_prompts, len(items)))]
-    long_out = []
-    for n in range(min(config.long_prompts, len(items))):
-        gen = system.generate(items[n].text, config.long_seconds, config.seed + n)
-        log(f"  long {n + 1}: {gen.timings.get('total', 0.0):.1f} s for {config.long_seconds:g} s  {items[n].text[:50]!r}")
-        long_out.append(gen.audio)
+    long_out = [run(items[n].text, config.seed + n, f"long {n + 1} ({config.long_seconds:g} s)",
+                    seconds=config.long_seconds).audio for n in range(min(config.long_prompts, len(items)))]
     # 3. the metrics
     log("measuring ...")
     measure_start = time.perf_counter()

@@ -20,10 +20,12 @@ from typing import Optional
 
 import torch
 
+from ..models.melody import PITCH_CLASSES
 from .analysis import NOTE_NAMES
 
-_PITCH = {name: n for n, name in enumerate(NOTE_NAMES)} | {"C#": 1, "D#": 3, "Gb": 6, "G#": 8, "A#": 10, "Cb": 11,
-                                                           "E#": 5, "Fb": 4, "B#": 0}
+# root spellings: the corpus's flats (NOTE_NAMES), sharps (PITCH_CLASSES) and the rarer enharmonics
+_PITCH = {name: n for names in (NOTE_NAMES, PITCH_CLASSES) for n, name in enumerate(names)} | {
+    "Gb": 6, "Cb": 11, "E#": 5, "Fb": 4, "B#": 0}
 
 
 def chord_root(chord: str) -> Optional[int]:

@@ -89,11 +89,11 @@ class RunState:
             os.makedirs(run.out, exist_ok=True)
             hub.write_json(os.path.join(run.out, "run.json"), asdict(run))
 
-    def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, component: Optional[str] = None) -> int:
+    def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, component: str) -> int:
         """Resume from <out>/last, else initialise from --init-from; returns the step to start at.
 
-        ``--init-from`` may be a component folder, a training run (its ``last/``) or, given the
-        ``component`` name, a whole pipeline such as ``assets/musiclm-small``.
+        ``--init-from`` may be a component folder, a training run (its ``last/``) or a whole
+        pipeline such as ``assets/musiclm-small`` (its ``component`` sub-folder).
         """
         if self.run.resume and os.path.isfile(os.path.join(self.last, "model.safetensors")):
             hub.load_state(self.last, model)
@@ -106,7 +106,7 @@ class RunState:
         if self.run.init_from:
             from ..components import trained_folder
 
-            folder = trained_folder(self.run.init_from, component or "model")
+            folder = trained_folder(self.run.init_from, component)
             hub.load_state(folder, model)
             print(f"initialised from {folder}")
         return 0
