@@ -28,9 +28,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .generation import parse_story
 
     prompt = args.prompt if args.prompt else parse_story(args.story)
-    temperature = args.temperature[0] if args.temperature and len(args.temperature) == 1 else args.temperature
+    one = lambda values: values[0] if values and len(values) == 1 else values  # noqa: E731
+    temperature, guidance = one(args.temperature), one(args.guidance)
     out = pipe(prompt, melody=args.melody, duration_s=args.duration, temperature=temperature, top_k=args.top_k,
-               top_p=args.top_p, guidance_scale=args.guidance, seed=args.seed, num_candidates=args.candidates,
+               top_p=args.top_p, guidance_scale=guidance, seed=args.seed, num_candidates=args.candidates,
                continuation=args.continuation)
     for notice in out.notices:
         print(f"note: {notice}", file=sys.stderr)
@@ -82,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float, nargs="+", default=None, help="one value or semantic coarse fine")
     g.add_argument("--top-k", type=int, default=250)
     g.add_argument("--top-p", type=float, default=None)
-    g.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (1 = off)")
+    g.add_argument("--guidance", type=float, nargs="+", default=None,
+                   help="classifier-free guidance, one value or semantic coarse fine (1 = off; default 3 1 1)")
     g.add_argument("--candidates", type=int, default=1, help="sample N and keep the best MuLan score")
     g.add_argument("--device", default=None)
     g.add_argument("--no-png", action="store_true", help="skip the spectrogram / token PNG")

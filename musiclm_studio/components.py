@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 import torch
 
 from . import hub
-from .config import (CodecConfig, MelodyConfig, MuLanConfig, PipelineConfig, SemanticTokenizerConfig,
+from .config import (CodecConfig, ConditionStream, MelodyConfig, MuLanConfig, PipelineConfig, SemanticTokenizerConfig,
                      StageLMConfig)
 from .models.codec import SoundStreamCodec
 from .models.lm import StageLM
@@ -46,7 +46,15 @@ class Components:
     def build(cls, config: PipelineConfig) -> "Components":
         """Freshly initialised components (all marked untrained)."""
         built = {name: model(getattr(config, name)) for name, (_, model) in COMPONENT_TYPES.items()}
-        return cls(**built, untrained={n for n, m in built.items() if isinstance(m, torch.nn.Module)})
+        components = cls(**built, untrained={n for n, m in built.items() if isinstance(m, torch.nn.Module)})
+        for lm, stream in components.mulan_code_streams():
+            lm.set_codebook(stream.name, components.mulan.code_vectors())
+        return components
+
+    def mulan_code_streams(self) -> list[tuple[StageLM, ConditionStream]]:
+        """(LM, stream) pairs that embed MuLan tokens through MuLan's own code vectors."""
+        return [(lm, s) for lm in (self.semantic_lm, self.coarse_lm) for s in lm.config.conditions
+                if s.name == "mulan" and s.codebook_dim]
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """The components that hold weights (all but the melody tokenizer)."""
@@ -90,6 +98,14 @@ def check_contracts(config: PipelineConfig, c: Components) -> None:
                 problems.append(f"{name} condition {s.name!r} has vocab {s.vocab_size}, its source has {streams.get(s.name)}")
     if acoustic_rate % sem.frame_rate:
         problems.append(f"acoustic frame rate {acoustic_rate} is not a multiple of the semantic {sem.frame_rate}")
+    for lm, stream in c.mulan_code_streams():
+        if stream.codebook_dim != config.mulan.embed_dim or stream.fixed_length != config.mulan.num_quantizers:
+            problems.append(f"{lm.config.name} LM embeds MuLan tokens as {stream.fixed_length} x {stream.codebook_dim}-d "
+                            f"codes; MuLan has {config.mulan.num_quantizers} x {config.mulan.embed_dim}")
+        elif not torch.allclose(lm.conditions[stream.name].codebook.float().cpu(),
+                                c.mulan.code_vectors().float().cpu(), atol=1e-3):
+            problems.append(f"{lm.config.name} LM was trained on another MuLan quantizer than the pipeline's: "
+                            "rebuild the token cache with this MuLan and retrain the LM")
     for name, model in c.modules().items():
         if model.config != getattr(config, name):
             problems.append(f"component {name!r} was built from a different config than pipeline.json says")

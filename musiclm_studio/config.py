@@ -120,6 +120,13 @@ class ConditionStream(ConfigMixin):
     mode "prefix": embedded tokens come before the target sequence (MusicLM's layout).
     mode "aligned": embedded tokens are added to the target step of the same time
     (``frames_per_token`` target frames share one conditioning token).
+
+    ``codebook_dim``: the tokens are codes of a fixed residual quantizer (MuLan's RVQ); each
+    prefix position p embeds token t as a learned projection of that quantizer's code vector
+    ``codebook[p, t]`` instead of a free embedding row, so that neighbouring embeddings
+    condition alike (a free row per code sees a handful of clips on a small corpus).
+    ``broadcast``: the sum of the code vectors (the dequantized embedding) is also projected and
+    added to every target step, with ``noise`` (training only) added to it first.
     """
 
     name: str
@@ -129,6 +136,16 @@ class ConditionStream(ConfigMixin):
     fixed_length: Optional[int] = None  # prefix streams of fixed length get learned positions
     frames_per_token: int = 1
     dropout: float = 0.1  # training probability of replacing the stream by its null embedding
+    codebook_dim: Optional[int] = None  # embed through fixed code vectors (prefix streams only)
+    broadcast: bool = False  # add the dequantized embedding to every target step (needs codebook_dim)
+    noise: float = 0.0  # std of Gaussian noise on the broadcast vector while training
+
+    def __post_init__(self):
+        if (self.codebook_dim or self.broadcast) and (self.mode != "prefix" or not self.fixed_length):
+            raise ValueError(f"Condition stream {self.name!r}: codebook_dim / broadcast need a prefix stream "
+                             "of fixed length (one position per quantizer level).")
+        if self.broadcast and not self.codebook_dim:
+            raise ValueError(f"Condition stream {self.name!r}: broadcast needs codebook_dim.")
 
 
 @dataclass
@@ -177,13 +194,19 @@ _SUBCONFIGS = {
 }
 
 
+# Std of the noise on the broadcast MuLan embedding while training: the LMs train on *audio*
+# embeddings and sample from *text* embeddings (cosine about 0.7 to their own audio's).
+MULAN_NOISE = 0.5
+
+
 def stage_lm_configs(
     codec: CodecConfig, mulan: MuLanConfig, melody: MelodyConfig, semantic: SemanticTokenizerConfig, **sizes
 ) -> tuple[StageLMConfig, StageLMConfig, StageLMConfig]:
     """The three stage LMs wired to the token streams of the other components."""
     window = sizes.pop("window_s", 10.0)
     acoustic_per_semantic = codec.sample_rate // codec.hop_length // semantic.frame_rate
-    mulan_stream = ConditionStream("mulan", mulan.codebook_size, 1, "prefix", fixed_length=mulan.num_quantizers)
+    mulan_stream = ConditionStream("mulan", mulan.codebook_size, 1, "prefix", fixed_length=mulan.num_quantizers,
+                                   codebook_dim=mulan.embed_dim, broadcast=True, noise=MULAN_NOISE)
     semantic_lm = StageLMConfig(
         name="semantic",
         vocab_size=semantic.codebook_size,

@@ -81,21 +81,33 @@ def load_config(folder: str, config_cls):
     return config_cls.from_dict(read_json(os.path.join(folder, "config.json")))
 
 
-def load_state(folder: str, module: torch.nn.Module) -> torch.nn.Module:
-    """Load model.safetensors into ``module`` (strict; dtypes converted to the module's)."""
+def _read_weights(folder: str) -> dict[str, torch.Tensor]:
     path = os.path.join(folder, "model.safetensors")
     try:
-        state = load_file(path)
+        return load_file(path)
     except FileNotFoundError as error:
         raise ValueError(f"Missing weights {path!r}; the checkpoint is incomplete.") from error
     except Exception as error:  # noqa: BLE001 - safetensors raises several types for corrupt files
         raise ValueError(f"Could not read {path!r} ({error}); the file is corrupt. Save or copy it again.") from error
-    own = module.state_dict()
+
+
+def load_state(folder: str, module: torch.nn.Module) -> torch.nn.Module:
+    """Load model.safetensors into ``module`` (strict; dtypes converted to the module's)."""
+    state, own = _read_weights(folder), module.state_dict()
     state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as error:
         detail = str(error).replace("\n", " ")
         detail = detail if len(detail) < 400 else detail[:400] + "..."
-        raise ValueError(f"Weights in {path!r} do not match their config.json: {detail}") from error
+        raise ValueError(f"Weights in {folder!r} do not match their config.json: {detail}") from error
     return module
+
+
+def load_matching(folder: str, module: torch.nn.Module) -> list[str]:
+    """Initialise ``module`` from older weights of a changed architecture: load the tensors whose
+    names and shapes match and return the names of those left at their initialisation."""
+    state, own = _read_weights(folder), module.state_dict()
+    state = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and own[k].shape == v.shape}
+    module.load_state_dict(state, strict=False)
+    return sorted(k for k in own if k not in state)

@@ -265,7 +265,7 @@ class MusicLMPipeline:
         temperature: Union[float, Sequence[float], None] = None,
         top_k: Optional[int] = 250,
         top_p: Optional[float] = None,
-        guidance_scale: float = 3.0,
+        guidance_scale: Union[float, Sequence[float], dict, None] = None,
         seed: Optional[int] = None,
         generator: Optional[torch.Generator] = None,
         num_candidates: int = 1,
@@ -276,7 +276,10 @@ class MusicLMPipeline:
         """Generate music for a prompt (or a story: [(prompt, seconds), ...]).
 
         ``temperature`` is one number for all stages or (semantic, coarse, fine); the defaults
-        are (1.0, 0.95, 0.7), the paper's but for fine (0.4, see ``sampling_args``). ``continuation`` audio is kept as the opening and
+        are (1.0, 0.95, 0.7), the paper's but for fine (0.4, see ``sampling_args``).
+        ``guidance_scale`` (classifier-free guidance) takes the same forms, or a dict of some
+        stages such as ``{"semantic": 5}``; the default guides the semantic stage only (3, 1, 1;
+        see ``sampling_args.DEFAULT_GUIDANCE``). ``continuation`` audio is kept as the opening and
         continued. Candidates are sampled as a batch and the best MuLan score is returned.
         """
         if not isinstance(prompt, str):

@@ -19,6 +19,13 @@ DEFAULT_TEMPERATURES = {"semantic": 1.0, "coarse": 0.95, "fine": 0.7}
 on the shipped model: percussive share of drum clips regenerated from their real semantic
 tokens 0.027 at 0.4, 0.053 at 0.7; the real clips 0.103)."""
 
+DEFAULT_GUIDANCE = {"semantic": 3.0, "coarse": 1.0, "fine": 1.0}
+"""Classifier-free guidance per stage. The text is followed through the semantic stage; guiding
+the coarse stage as well smooths drums away (measured on the shipped model, 6 drum captions of
+the test split: percussive share 0.025 with guidance 3 on every stage, 0.057 with guidance 1 on
+the coarse stage; coarse tokens regenerated from real semantic tokens: 0.049 vs 0.073). The fine
+LM has no droppable conditioning, so guidance does nothing there."""
+
 LIMITS = {
     "duration_s": (0.5, 60.0),
     "temperature": (0.0, 2.0),
@@ -28,7 +35,8 @@ LIMITS = {
     "num_candidates": (1, 8),
 }
 
-DEFAULTS = {"duration_s": 10.0, "top_k": 250, "top_p": 1.0, "guidance_scale": 3.0, "num_candidates": 1,
+DEFAULTS = {"duration_s": 10.0, "top_k": 250, "top_p": 1.0, "guidance_scale": DEFAULT_GUIDANCE["semantic"],
+            "num_candidates": 1,
             **{f"temperature_{k}": v for k, v in DEFAULT_TEMPERATURES.items()}}
 
 
@@ -39,12 +47,12 @@ class SamplingArgs:
     temperatures: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TEMPERATURES))
     top_k: Optional[int] = 250
     top_p: Optional[float] = None
-    guidance_scale: float = 3.0
+    guidance: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GUIDANCE))
     generator: Optional[torch.Generator] = None
 
     def for_stage(self, stage: str) -> dict:
         return dict(temperature=self.temperatures[stage], top_k=self.top_k, top_p=self.top_p,
-                    guidance_scale=self.guidance_scale, generator=self.generator)
+                    guidance_scale=self.guidance[stage], generator=self.generator)
 
 
 def _finite(name: str, value, low: float, high: float) -> float:
@@ -57,24 +65,30 @@ def _finite(name: str, value, low: float, high: float) -> float:
     return value
 
 
-def check_temperatures(temperature: Union[float, Sequence[float], dict, None]) -> dict[str, float]:
-    """One number, (semantic, coarse, fine), a dict, or None (``DEFAULT_TEMPERATURES``: 1.0 / 0.95 / 0.7)."""
-    if temperature is None:
-        return dict(DEFAULT_TEMPERATURES)
-    if isinstance(temperature, dict):
-        unknown = set(temperature) - set(DEFAULT_TEMPERATURES)
+def per_stage(name: str, value: Union[float, Sequence[float], dict, None], defaults: dict[str, float]) -> dict[str, float]:
+    """One number (every stage), (semantic, coarse, fine), a dict of some stages (the others keep
+    their defaults) or None (the defaults) -> a checked value per stage."""
+    if value is None:
+        values = dict(defaults)
+    elif isinstance(value, dict):
+        unknown = set(value) - set(defaults)
         if unknown:
-            raise ValueError(f"Unknown stage(s) {sorted(unknown)} in temperature; use semantic, coarse, fine.")
-        values = {**DEFAULT_TEMPERATURES, **temperature}
-    elif isinstance(temperature, (int, float)):
-        values = dict.fromkeys(DEFAULT_TEMPERATURES, temperature)
+            raise ValueError(f"Unknown stage(s) {sorted(unknown)} in {name}; use semantic, coarse, fine.")
+        values = {**defaults, **value}
+    elif isinstance(value, (int, float)):
+        values = dict.fromkeys(defaults, value)
     else:
-        temperature = list(temperature)
-        if len(temperature) != 3:
-            raise ValueError("temperature takes one number or three: (semantic, coarse, fine).")
-        values = dict(zip(DEFAULT_TEMPERATURES, temperature))
-    low, high = LIMITS["temperature"]
-    return {k: _finite(f"{k} temperature", v, low, high) for k, v in values.items()}
+        value = list(value)
+        if len(value) != 3:
+            raise ValueError(f"{name} takes one number or three: (semantic, coarse, fine).")
+        values = dict(zip(defaults, value))
+    low, high = LIMITS[name]
+    return {k: _finite(f"{k} {name}", v, low, high) for k, v in values.items()}
+
+
+def check_temperatures(temperature: Union[float, Sequence[float], dict, None]) -> dict[str, float]:
+    """Temperatures per stage (see ``per_stage``); None = ``DEFAULT_TEMPERATURES`` (1.0 / 0.95 / 0.7)."""
+    return per_stage("temperature", temperature, DEFAULT_TEMPERATURES)
 
 
 def check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, num_candidates,
@@ -87,8 +101,8 @@ def check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, n
         top_p = _finite("top_p", top_p, 0.0, 1.0)
         if top_p <= 0.0:
             raise ValueError("top_p must be in (0, 1]; use 1.0 to turn nucleus sampling off.")
-    guidance_scale = _finite("guidance_scale", guidance_scale, *LIMITS["guidance_scale"])
+    guidance = per_stage("guidance_scale", guidance_scale, DEFAULT_GUIDANCE)
     n_low, n_high = LIMITS["num_candidates"]
     if isinstance(num_candidates, bool) or not isinstance(num_candidates, int) or not n_low <= num_candidates <= n_high:
         raise ValueError(f"num_candidates must be a whole number from {n_low} to {n_high}, got {num_candidates!r}.")
-    return SamplingArgs(check_temperatures(temperature), top_k or None, top_p if top_p != 1.0 else None, guidance_scale)
+    return SamplingArgs(check_temperatures(temperature), top_k or None, top_p if top_p != 1.0 else None, guidance)

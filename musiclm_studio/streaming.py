@@ -67,7 +67,7 @@ def stream_generation(
     temperature=None,
     top_k: Optional[int] = 250,
     top_p: Optional[float] = None,
-    guidance_scale: float = 3.0,
+    guidance_scale: Union[float, Sequence[float], dict, None] = None,
     seed: Optional[int] = None,
     generator: Optional[torch.Generator] = None,
     callback=None,

@@ -71,6 +71,9 @@ def test_each_lm_trains_validates_and_resumes(setup, stage, tmp_path):
     model = train_lm(run)
     log = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
     assert log["step"] == 2 and log["loss"] > 0 and log["valid_loss"] > 0
+    assert ("valid_loss_other_mulan" in log) == (stage != "fine")  # how much the LM listens to MuLan
+    best = json.loads((tmp_path / "best" / "best.json").read_text())
+    assert best["step"] == 2 and best["valid_loss"] == log["valid_loss"]
     run.steps = 3
     train_lm(run)
     state = torch.load(tmp_path / "last" / "train_state.pt", weights_only=True)
@@ -93,8 +96,25 @@ def test_assemble_marks_components_trained_and_keeps_placeholders(setup, tmp_pat
     assert again.untrained_components == pipe.untrained_components
     for a, b in zip(trained.state_dict().values(), again.components.fine_lm.state_dict().values()):
         assert torch.equal(a, b)
-    with pytest.raises(ValueError, match="different"):
+    with pytest.raises(ValueError, match="do not fit together"):
         assemble(str(base), str(tmp_path / "o2"), {"semantic_lm": str(tmp_path / "fine")}, dtype="float32")
+
+
+def test_assemble_takes_a_retrained_lm_config_but_not_another_mulan(setup, tmp_path):
+    from musiclm_studio.train.assemble import assemble
+
+    root, _ = setup
+    run = LMRunConfig(out=str(tmp_path / "sem"), stage="semantic", tokens=str(root / "tokens"), preset="tiny",
+                      steps=1, batch_size=2, crop_s=1.0, log_every=1, save_every=100, warmup=1, dropout=0.1)
+    assert train_lm(run).config.dropout == 0.1
+    pipe = assemble(str(root / "pipe"), str(tmp_path / "out"), {"semantic_lm": str(tmp_path / "sem" / "best")},
+                    dtype="float32")  # the pipeline whose MuLan made the token cache
+    assert MusicLMPipeline.from_pretrained(str(tmp_path / "out")).config.semantic_lm.dropout == 0.1
+    assert "semantic_lm" not in pipe.untrained_components
+    other = tmp_path / "other"  # a pipeline with another MuLan quantizer
+    MusicLMPipeline.from_config("tiny", seed=3).save_pretrained(str(other))
+    with pytest.raises(ValueError, match="another MuLan quantizer"):
+        assemble(str(other), str(tmp_path / "o2"), {"semantic_lm": str(tmp_path / "sem")}, dtype="float32")
 
 
 def test_cli_sub_command_fixes_the_stage(setup, tmp_path):
@@ -102,8 +122,9 @@ def test_cli_sub_command_fixes_the_stage(setup, tmp_path):
 
     root, _ = setup
     assert cli.main(["train", "fine-lm", "--out", str(tmp_path), "--tokens", str(root / "tokens"), "--preset", "tiny",
-                     "--steps", "1", "--batch-size", "2", "--crop-s", "1.0", "--log-every", "1"]) == 0
+                     "--steps", "1", "--batch-size", "2", "--crop-s", "1.0", "--log-every", "1", "--dropout", "0.05"]) == 0
     assert json.loads((tmp_path / "run.json").read_text())["stage"] == "fine"
+    assert json.loads((tmp_path / "last" / "config.json").read_text())["dropout"] == 0.05  # typed flag
     with pytest.raises(SystemExit):  # the stage is the sub-command, not a flag
         cli.main(["train", "fine-lm", "--out", str(tmp_path), "--stage", "coarse"])
 
@@ -127,3 +148,27 @@ def test_init_from_a_run_folder_or_a_whole_pipeline(setup, tmp_path, source):
     with pytest.raises(ValueError, match="No trained coarse_lm"):
         train_lm(LMRunConfig(out=str(tmp_path / "c"), stage="coarse", tokens=str(root / "tokens"), preset="tiny",
                              steps=0, init_from=str(tmp_path)))
+
+
+def test_lm_training_needs_the_mulan_code_vectors_and_init_from_older_weights(setup, tmp_path):
+    from musiclm_studio import hub
+    from musiclm_studio.config import preset
+    from musiclm_studio.models.lm import StageLM
+
+    root, sets = setup
+    assert torch.equal(sets["train"].mulan_codebook, MusicLMPipeline.from_pretrained(str(root / "pipe"))
+                       .components.mulan.code_vectors())
+    old = tmp_path / "old"  # a cache built before the code vectors were stored
+    old.mkdir()
+    TokenSet(**{**sets["train"].__dict__, "mulan_codebook": None}).save(str(old / "train.safetensors"))
+    with pytest.raises(ValueError, match="rebuild it"):
+        train_lm(LMRunConfig(out=str(tmp_path / "a"), stage="semantic", tokens=str(old), preset="tiny", steps=1))
+    # weights of an LM that embedded MuLan tokens with a free table initialise the rest
+    config = preset("tiny").semantic_lm
+    legacy = config.from_dict({**config.to_dict(), "conditions": [
+        {**s.to_dict(), "codebook_dim": None, "broadcast": False} for s in config.conditions]})
+    hub.save_component(str(tmp_path / "legacy"), legacy, StageLM(legacy))
+    fresh = StageLM(config)
+    missing = hub.load_matching(str(tmp_path / "legacy"), fresh)
+    assert "conditions.mulan.project.weight" in missing and "conditions.mulan.broadcast.weight" in missing
+    assert "transformer.blocks.0.attn.qkv.weight" not in missing and "conditions.mulan.tokens.weight" not in fresh.state_dict()

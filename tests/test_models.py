@@ -112,3 +112,41 @@ def test_stage_lm_shapes_cache_and_cfg(cfg, stage):
     assert torch.equal(run(guidance_scale=1.0), run(guidance_scale=1.0, use_cache=False))
     forced = run(prompt=cached[..., :5])
     assert torch.equal(forced[..., :5], cached[..., :5])
+
+
+def test_mulan_tokens_are_embedded_through_the_code_vectors(cfg):
+    from musiclm_studio.models.mulan import MuLan
+
+    c = cfg.semantic_lm
+    stream = next(s for s in c.conditions if s.name == "mulan")
+    assert stream.codebook_dim == cfg.mulan.embed_dim and stream.broadcast
+    mulan, lm = MuLan(cfg.mulan), StageLM(c).eval()
+    lm.set_codebook("mulan", mulan.code_vectors())
+    embedding = lm.conditions["mulan"]
+    tokens = torch.randint(0, stream.vocab_size, (2, 1, stream.fixed_length))
+    # position p of the prefix reads level p's code vector; the broadcast reads their sum
+    vectors = mulan.code_vectors()[torch.arange(stream.fixed_length), tokens[:, 0]]
+    expect = embedding.project(vectors) + embedding.positions.weight[None]
+    assert torch.allclose(embedding(tokens, None, 2, stream.fixed_length), expect, atol=1e-6)
+    assert torch.allclose(embedding.pooled(tokens, None, 2), embedding.broadcast(vectors.sum(1)), atol=1e-6)
+    # one code changed at the last level moves the broadcast vector; dropped rows read the null
+    other = tokens.clone()
+    other[:, 0, -1] = (other[:, 0, -1] + 1) % stream.vocab_size
+    assert not torch.allclose(embedding.pooled(tokens, None, 2), embedding.pooled(other, None, 2))
+    dropped = embedding.pooled(tokens, torch.tensor([True, False]), 2)
+    assert torch.equal(dropped[0], embedding.broadcast_null) and torch.allclose(dropped[1], expect.new_tensor(
+        embedding.broadcast(vectors.sum(1))[1]))
+    # training noise only while training
+    embedding.train()
+    assert not torch.allclose(embedding.pooled(tokens, None, 2), embedding.pooled(tokens, None, 2))
+    with pytest.raises(ValueError, match="different quantizer"):
+        lm.set_codebook("mulan", torch.zeros(3, 4, 5))
+
+
+def test_condition_stream_options_are_checked():
+    from musiclm_studio.config import ConditionStream
+
+    with pytest.raises(ValueError, match="prefix stream of fixed length"):
+        ConditionStream("semantic", 32, mode="aligned", codebook_dim=16)
+    with pytest.raises(ValueError, match="broadcast needs codebook_dim"):
+        ConditionStream("mulan", 32, fixed_length=12, broadcast=True)

@@ -1,5 +1,6 @@
 """Building blocks: RVQ, Transformer + KV cache, sampling, delay pattern."""
 
+import pytest
 import torch
 
 from musiclm_studio.modules.rvq import ResidualVectorQuantizer, kmeans
@@ -72,3 +73,20 @@ def test_delay_pattern_round_trip():
     assert delayed[0, 3, 3].item() == codes[0, 3, 0].item() and delayed[0, 3, 0].item() == -1
     assert torch.equal(revert_delay(delayed), codes)
     assert delay_mask(4, 6).sum() == 24
+
+
+def test_per_stage_settings_take_one_three_or_some_stages():
+    from musiclm_studio.sampling_args import DEFAULT_GUIDANCE, check_sampling_args
+
+    def guidance(value):
+        return check_sampling_args(10.0, None, 250, None, value, 1, 60.0).guidance
+
+    assert guidance(None) == DEFAULT_GUIDANCE == {"semantic": 3.0, "coarse": 1.0, "fine": 1.0}
+    assert guidance(2) == {"semantic": 2.0, "coarse": 2.0, "fine": 2.0}
+    assert guidance((4, 2, 1)) == {"semantic": 4.0, "coarse": 2.0, "fine": 1.0}
+    assert guidance({"coarse": 2.5}) == {"semantic": 3.0, "coarse": 2.5, "fine": 1.0}
+    args = check_sampling_args(10.0, (1.0, 0.9, 0.5), 250, None, (4, 2, 1), 1, 60.0)
+    assert args.for_stage("coarse")["guidance_scale"] == 2.0 and args.for_stage("coarse")["temperature"] == 0.9
+    for bad, message in (((1, 2), "one number or three"), ({"drums": 2}, "Unknown stage"), (11, "between")):
+        with pytest.raises(ValueError, match=message):
+            guidance(bad)

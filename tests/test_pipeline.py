@@ -70,6 +70,17 @@ def test_broken_checkpoints_give_clear_errors(tiny_pipe, tmp_path):
         MusicLMPipeline.from_pretrained(str(tmp_path))
 
 
+def test_lms_must_share_the_pipelines_mulan_quantizer(tmp_path):
+    pipe = MusicLMPipeline.from_config("tiny", seed=0)
+    pipe.save_pretrained(tmp_path)
+    MusicLMPipeline.from_pretrained(str(tmp_path))  # built together: the code vectors agree
+    with torch.no_grad():
+        pipe.components.mulan.quantizer.levels[0].codebook.add_(0.5)  # a re-fitted MuLan RVQ
+    pipe.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="another MuLan quantizer"):
+        MusicLMPipeline.from_pretrained(str(tmp_path))
+
+
 def test_long_generation_stitches_windows_without_gaps(tiny_pipe):
     frames = []
     out = run(tiny_pipe, duration_s=5.0, callback=lambda e: frames.append((e.stage, e.step, e.total)))

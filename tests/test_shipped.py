@@ -68,8 +68,9 @@ def test_no_drums_prompt_is_measurably_less_percussive_than_a_drum_heavy_one(def
     calm = "calm ambient piece with a soft string pad, no drums, no percussion"
 
     def share(prompt):
-        return np.mean([percussive_ratio(default_pipe(prompt, duration_s=4.0, seed=s).audio, SR) for s in range(3)])
+        # 10 s: the LMs' training window (4-s clips of the calm prompt read 0.059, noisier)
+        return np.mean([percussive_ratio(default_pipe(prompt, duration_s=10.0, seed=s).audio, SR) for s in range(3)])
 
     with_drums, without = share(drums), share(calm)
-    # measured on the shipped model: 0.024 vs 0.041 (ratio 0.59); real corpus clips 0.025 vs 0.101
+    # measured on the shipped model: 0.041 vs 0.077 (ratio 0.53); real corpus clips 0.025 vs 0.101
     assert without < 0.8 * with_drums, (without, with_drums)

@@ -31,6 +31,7 @@ def test_controls_follow_the_shared_limits():
     assert controls.CONTROLS["temperature_fine"].default == 0.7
     kwargs = controls.pipeline_kwargs({**SETTINGS, "prompt": "x", "story": "", "top_k": 250.0, "seed": 3.0})
     assert kwargs["temperature"] == (1.0, 0.95, 0.7) and kwargs["top_k"] == 250 and kwargs["seed"] == 3
+    assert kwargs["guidance_scale"] == {"semantic": 3.0}  # the slider guides the semantic stage only
     assert controls.pipeline_kwargs({**SETTINGS, "randomise_seed": True})["seed"] is None
     assert controls.parse_story("2: intro\n 3 : drums in \n") == [("intro", 2.0), ("drums in", 3.0)]
     with pytest.raises(ValueError, match="SECONDS: prompt"):

@@ -41,13 +41,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     reference = None
     if data:
         reference = load_reference(data, pipe.sample_rate, args.seconds, limit=args.reference_limit, split=args.split)
-    config = EvalConfig(seconds=args.seconds, seed=args.seed, guidance_scale=args.guidance,
+    from ..sampling_args import DEFAULT_GUIDANCE, per_stage
+
+    guidance = args.guidance[0] if args.guidance and len(args.guidance) == 1 else args.guidance
+    guidance = per_stage("guidance_scale", guidance, DEFAULT_GUIDANCE)
+    config = EvalConfig(seconds=args.seconds, seed=args.seed, guidance_scale=guidance,
                         baseline_limit=args.baselines, melodies=args.melodies,
                         long_seconds=args.long_seconds, long_prompts=args.long_prompts)
     name = pipe.config.name if args.pipeline is None else f"{pipe.config.name} ({args.pipeline})"
     print(f"evaluating {name} on {len(items)} prompts x {args.seconds:g} s "
           f"({0 if reference is None else len(reference.clips)} reference clips)")
-    result = evaluate(PipelineSystem(pipe, args.guidance), items, reference, config, name=name)
+    result = evaluate(PipelineSystem(pipe, guidance), items, reference, config, name=name)
     pipeline_dir = None
     if args.write_summary:
         from .. import hub
@@ -103,7 +107,8 @@ def register(sub) -> None:
     e.add_argument("--long-seconds", type=float, default=60.0, help="length of the long generations checked for drift")
     e.add_argument("--long-prompts", type=int, default=1, help="how many long generations (0 = none)")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--guidance", type=float, default=3.0)
+    e.add_argument("--guidance", type=float, nargs="+", default=None,
+                   help="classifier-free guidance, one value or semantic coarse fine (default: the pipeline's, 3 1 1)")
     e.add_argument("--device", default=None)
     e.add_argument("--threads", type=int, default=None, help="CPU threads for torch (1 is faster on a busy machine)")
     e.add_argument("--write-summary", action="store_true", help="also write <pipeline>/eval_summary.json for the app")

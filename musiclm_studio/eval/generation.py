@@ -57,7 +57,7 @@ class Generation:
 class EvalConfig:
     seconds: float = 10.0
     seed: int = 0
-    guidance_scale: float = 3.0
+    guidance_scale: Optional[dict] = None  # per stage; None = the pipeline's defaults
     baseline_limit: int = 50  # unconditional generations (0 = none)
     diversity_prompts: int = 2
     diversity_seeds: int = 3
@@ -160,7 +160,7 @@ def load_reference(folder: str, sample_rate: int, seconds: float, limit: Optiona
 class PipelineSystem:
     """A ``MusicLMPipeline`` as a system to evaluate."""
 
-    def __init__(self, pipe, guidance_scale: float = 3.0):
+    def __init__(self, pipe, guidance_scale=None):
         self.pipe, self.guidance_scale = pipe, guidance_scale
         self.sample_rate, self.mulan = pipe.sample_rate, pipe.components.mulan
         self.notices = [] if pipe.trained else [

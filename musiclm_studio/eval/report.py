@@ -45,7 +45,7 @@ def markdown(result: EvalResult) -> str:
     """The evaluation as Markdown tables, each figure next to its reference points."""
     c, m, f = result.config, result.mcc, result.fad
     parts = [f"# Evaluation of {result.pipeline or 'a pipeline'}\n",
-             f"{result.prompts} prompts x {c.seconds:g} s, seed {c.seed}, guidance {c.guidance_scale:g}; "
+             f"{result.prompts} prompts x {c.seconds:g} s, seed {c.seed}, guidance {_per_stage(c.guidance_scale)}; "
              f"wall time {result.wall_s:.0f} s.\n"]
     parts += [f"> {n}\n" for n in result.notices]
     parts.append("\n## Quality (higher is better unless marked)\n\n" + _table(
@@ -137,3 +137,10 @@ def write_report(result: EvalResult, out: str, pipeline_dir: Optional[str] = Non
     if pipeline_dir is not None:
         paths["summary"] = write_summary(pipeline_dir, result)
     return paths
+
+
+def _per_stage(values) -> str:
+    """{semantic: 3, coarse: 1, fine: 1} -> "3 / 1 / 1" (semantic / coarse / fine); a number as it is."""
+    if values is None:
+        return "the pipeline's default"
+    return " / ".join(f"{v:g}" for v in values.values()) if isinstance(values, dict) else f"{values:g}"

@@ -5,7 +5,9 @@ its frame rate, conditioned on other token streams:
 
 - *prefix* streams (MuLan tokens) are embedded and placed before the target sequence;
 - *aligned* streams (melody, semantic, coarse tokens) are embedded and added to the target
-  step of the same time, ``frames_per_token`` target frames per conditioning token.
+  step of the same time, ``frames_per_token`` target frames per conditioning token;
+- a prefix stream of quantizer codes (MuLan tokens) may be embedded through the quantizer's
+  own code vectors and *broadcast*: its dequantized embedding is also added to every step.
 
 The Q levels use MusicGen's delay pattern, so one Transformer step emits one token per level
 (50 steps per second of audio instead of 600 for a flattened layout). Every conditioning stream
@@ -30,27 +32,69 @@ StepCallback = Callable[[int, int, torch.Tensor], None]  # (step, total, tokens 
 
 
 class ConditionEmbedding(nn.Module):
-    """Embeds one conditioning stream [B, L, T] -> [B, T, D] (levels summed), or its null."""
+    """Embeds one conditioning stream [B, L, T] -> [B, T, D] (levels summed), or its null.
+
+    A stream with ``codebook_dim`` embeds position p's token t as ``project(codebook[p, t])``,
+    where ``codebook`` holds the code vectors of the quantizer that made the tokens (MuLan's
+    RVQ, copied in by ``set_codebook``); with ``broadcast`` it also yields one vector per row
+    (``pooled``): the projected sum of those code vectors, i.e. of the dequantized embedding.
+    """
 
     def __init__(self, stream: ConditionStream, d_model: int):
         super().__init__()
         self.stream = stream
-        self.tokens = nn.Embedding(stream.num_levels * stream.vocab_size, d_model)
+        if stream.codebook_dim:
+            self.register_buffer("codebook", torch.randn(stream.fixed_length, stream.vocab_size, stream.codebook_dim)
+                                 / stream.codebook_dim ** 0.5)
+            self.project = nn.Linear(stream.codebook_dim, d_model)
+        else:
+            self.tokens = nn.Embedding(stream.num_levels * stream.vocab_size, d_model)
+            nn.init.normal_(self.tokens.weight, 0.0, 0.02)
         self.null = nn.Parameter(torch.randn(d_model) * 0.02)
         self.positions = nn.Embedding(stream.fixed_length, d_model) if stream.fixed_length else None
-        nn.init.normal_(self.tokens.weight, 0.0, 0.02)
+        if stream.broadcast:
+            self.broadcast = nn.Linear(stream.codebook_dim, d_model)
+            self.broadcast_null = nn.Parameter(torch.randn(d_model) * 0.02)
+
+    @torch.no_grad()
+    def set_codebook(self, codebook: torch.Tensor) -> None:
+        """Copy the quantizer's code vectors [levels, vocab, dim] (they must fit the stream)."""
+        if codebook.shape != self.codebook.shape:
+            raise ValueError(f"Condition {self.stream.name!r} expects code vectors {tuple(self.codebook.shape)}, "
+                             f"got {tuple(codebook.shape)}: the tokens come from a different quantizer.")
+        self.codebook.copy_(codebook)
+
+    def _code_vectors(self, tokens: torch.Tensor) -> torch.Tensor:
+        # tokens [B, 1, P] -> code vectors [B, P, dim] (position p reads quantizer level p)
+        levels = torch.arange(tokens.shape[-1], device=tokens.device)
+        return self.codebook[levels, tokens[:, 0]]
 
     def forward(self, tokens: Optional[torch.Tensor], drop: Optional[torch.Tensor], batch: int, length: int):
         # tokens: [B, L, T] or None (stream absent: every row uses the null embedding)
         if tokens is None:
             out = self.null.expand(batch, length, -1)
         else:
-            offsets = torch.arange(self.stream.num_levels, device=tokens.device)[None, :, None]
-            out = self.tokens(tokens + offsets * self.stream.vocab_size).sum(1)  # [B, T, D]
+            if self.stream.codebook_dim:
+                out = self.project(self._code_vectors(tokens))
+            else:
+                offsets = torch.arange(self.stream.num_levels, device=tokens.device)[None, :, None]
+                out = self.tokens(tokens + offsets * self.stream.vocab_size).sum(1)  # [B, T, D]
             if drop is not None:
                 out = torch.where(drop[:, None, None], self.null.expand_as(out), out)
         if self.positions is not None:
             out = out + self.positions.weight[None, : out.shape[1]]
+        return out
+
+    def pooled(self, tokens: Optional[torch.Tensor], drop: Optional[torch.Tensor], batch: int) -> torch.Tensor:
+        """The broadcast vector [B, D]: projected dequantized embedding (+ training noise), or null."""
+        if tokens is None:
+            return self.broadcast_null.expand(batch, -1)
+        embedding = self._code_vectors(tokens).sum(1)  # [B, dim]
+        if self.training and self.stream.noise > 0:
+            embedding = embedding + self.stream.noise * torch.randn_like(embedding) / embedding.shape[-1] ** 0.5
+        out = self.broadcast(embedding)
+        if drop is not None:
+            out = torch.where(drop[:, None], self.broadcast_null.expand_as(out), out)
         return out
 
 
@@ -93,7 +137,8 @@ class StageLM(nn.Module):
         return torch.cat(parts, 1)
 
     def embed_aligned(self, conditions, drop, batch: int, num_steps: int) -> torch.Tensor:
-        """Aligned embeddings [B, S, D] for target steps 0..S-1 (frame s at step s)."""
+        """Per-step embeddings [B, S, D] for target steps 0..S-1: aligned streams (frame s at
+        step s) plus the broadcast vectors of prefix streams."""
         total = self.bos.new_zeros(batch, num_steps, self.config.d_model)
         frames = torch.arange(num_steps, device=total.device)
         for s in self._streams("aligned"):
@@ -104,7 +149,16 @@ class StageLM(nn.Module):
                 continue
             index = (frames // s.frames_per_token).clamp(max=tokens.shape[-1] - 1)
             total = total + self.conditions[s.name](tokens[..., index], (drop or {}).get(s.name), batch, num_steps)
+        for s in self._streams("prefix"):
+            if s.broadcast:  # one vector per row, added to every step
+                tokens = conditions.get(s.name)
+                tokens = tokens[:, None] if tokens is not None and tokens.ndim == 2 else tokens
+                total = total + self.conditions[s.name].pooled(tokens, (drop or {}).get(s.name), batch)[:, None]
         return total
+
+    def set_codebook(self, name: str, codebook: torch.Tensor) -> None:
+        """Give stream ``name`` the code vectors [levels, vocab, dim] of the quantizer behind its tokens."""
+        self.conditions[name].set_codebook(codebook)
 
     def random_drop(self, batch: int, device) -> dict[str, torch.Tensor]:
         """Training-time conditioning dropout: a bool [B] per stream (True = use null)."""

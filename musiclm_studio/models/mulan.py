@@ -114,6 +114,10 @@ class MuLan(nn.Module):
         target = torch.arange(logits.shape[0], device=logits.device)
         return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
+    def code_vectors(self) -> torch.Tensor:
+        """The RVQ's code vectors [num_quantizers, codebook_size, embed_dim] (what the LMs embed)."""
+        return torch.stack([level.codebook for level in self.quantizer.levels])
+
     @torch.no_grad()
     def tokenize(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Unit embeddings [B, E] -> MuLan tokens [B, num_quantizers]."""

@@ -3,10 +3,12 @@
     musiclm-studio assemble --base assets/musiclm-small --out assets/musiclm-small \\
         --component codec=runs/codec --component mulan=runs/mulan --dtype float16
 
-Each ``NAME=FOLDER`` takes a run folder (its ``last/``) or a component folder; its
-config.json must equal the base pipeline's config for that component (same preset), so the
-contracts between stages still hold. Components not given keep their state (trained, or a
-seeded placeholder saved as config only). Weights can be stored in float16 to halve the size.
+Each ``NAME=FOLDER`` takes a run folder (its ``last/``), its ``best/`` or a component folder.
+The component is rebuilt from its own config.json (which may differ from the base's, e.g. an
+LM retrained with another conditioning or dropout) and the assembled pipeline must pass the
+contract checks between stages (rates, vocabularies, levels, MuLan code vectors). Components
+not given keep their state (trained, or a seeded placeholder saved as config only). Weights
+can be stored in float16 to halve the size.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import torch
 
 from .. import hub
-from ..components import COMPONENT_TYPES, trained_folder
+from ..components import COMPONENT_TYPES, check_contracts, trained_folder
 
 
 def assemble(base: str | None, out: str, components: dict[str, str], dtype: str = "float16",
@@ -31,14 +33,17 @@ def assemble(base: str | None, out: str, components: dict[str, str], dtype: str 
         if name not in COMPONENT_TYPES:
             raise ValueError(f"Unknown component {name!r}; choose from {sorted(COMPONENT_TYPES)}.")
         folder = trained_folder(path, name)
-        config_cls, _ = COMPONENT_TYPES[name]
+        config_cls, module_cls = COMPONENT_TYPES[name]
         config = hub.load_config(folder, config_cls)
-        if config != getattr(pipe.config, name):
-            raise ValueError(f"{folder!r} was trained with a different {name} config than the base pipeline's; "
-                             "train it with the same --preset.")
-        module = getattr(pipe.components, name)
+        module = module_cls(config).to(pipe.device)
         hub.load_state(folder, module)
+        setattr(pipe.config, name, config)
         pipe.components.mark_trained(name, module.eval())
+    try:
+        check_contracts(pipe.config, pipe.components)
+    except ValueError as error:
+        raise ValueError(f"{error}\nTrain the components with the same --preset and token caches made by "
+                         "this pipeline's tokenizers.") from error
     types = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": None}
     if dtype not in types:
         raise ValueError(f"--dtype must be one of {sorted(types)}.")

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import time
+import typing
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
@@ -107,8 +108,8 @@ class RunState:
             from ..components import trained_folder
 
             folder = trained_folder(self.run.init_from, component)
-            hub.load_state(folder, model)
-            print(f"initialised from {folder}")
+            missing = hub.load_matching(folder, model)
+            print(f"initialised from {folder}" + (f"; newly initialised: {', '.join(missing)}" if missing else ""))
         return 0
 
     def save(self, model: torch.nn.Module, config, optimizer: torch.optim.Optimizer, step: int) -> None:
@@ -166,8 +167,15 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
+def _flag_type(hint) -> type:
+    """The argparse type of a field annotated ``int``, ``float``, ``str`` or ``Optional[...]`` of one."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
 def add_arguments(parser: argparse.ArgumentParser, defaults, skip: set[str] = frozenset()) -> None:
     """One flag per run-config field (``--max-minutes``, ``--no-bf16`` ...), except those in ``skip``."""
+    hints = typing.get_type_hints(type(defaults))
     for f in fields(defaults):
         if f.name in skip:
             continue
@@ -179,5 +187,4 @@ def add_arguments(parser: argparse.ArgumentParser, defaults, skip: set[str] = fr
         elif f.name == "out":
             parser.add_argument(flag, required=True)
         else:
-            kind = type(value) if value is not None else (float if "minutes" in f.name else (int if "clips" in f.name else str))
-            parser.add_argument(flag, type=kind, default=value)
+            parser.add_argument(flag, type=_flag_type(hints[f.name]), default=value)

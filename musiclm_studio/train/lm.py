@@ -8,17 +8,22 @@ configured rates so that classifier-free guidance works at sampling time:
 - coarse:   MuLan tokens (prefix) + semantic tokens (aligned) -> codec levels 1-4 (50 Hz)
 - fine:     coarse tokens (aligned) -> codec levels 5-12 (50 Hz)
 
-Validation cross-entropy on the valid split is logged with the training loss.
+Validation cross-entropy on the valid split is logged with the training loss (for LMs
+conditioned on MuLan, also with another clip's MuLan tokens: the gap shows how much the LM
+listens to the conditioning); the weights of the lowest validation loss are kept in
+``<out>/best``, next to the resumable ``<out>/last``.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Optional
 
 import torch
 
+from .. import hub
 from ..config import preset
 from ..models.lm import StageLM
 from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed, unwrap
@@ -34,6 +39,7 @@ class LMRunConfig(RunConfig):
     batch_size: int = 16
     lr: float = 1e-3
     warmup: int = 200
+    dropout: Optional[float] = None  # Transformer dropout instead of the preset's (regularises a small corpus)
 
 
 def crop_batch(tokens: TokenSet, stage: str, batch: int, frames: int, generator: torch.Generator,
@@ -70,11 +76,19 @@ def train_lm(run: LMRunConfig) -> StageLM:
     config = getattr(pipeline_config, f"{run.stage}_lm", None)
     if config is None:
         raise ValueError(f"Unknown stage {run.stage!r}: use semantic, coarse or fine.")
+    if run.dropout is not None:
+        config = replace(config, dropout=run.dropout)
     model = StageLM(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.9, 0.95), weight_decay=run.weight_decay)
     state = RunState(run, rank)
     step = state.restore(model, optimizer, f"{run.stage}_lm")
     train = TokenSet.load(os.path.join(run.tokens, "train.safetensors"))
+    for stream in config.conditions:
+        if stream.codebook_dim:  # embed MuLan tokens through the code vectors that made them
+            if train.mulan_codebook is None:
+                raise ValueError(f"The token cache {run.tokens!r} predates stored MuLan code vectors, which the "
+                                 f"{run.stage} LM embeds: rebuild it with musiclm-studio train tokens ...")
+            model.set_codebook(stream.name, train.mulan_codebook.to(device))
     valid_path = os.path.join(run.tokens, "valid.safetensors")
     valid = TokenSet.load(valid_path) if os.path.isfile(valid_path) else None
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -83,6 +97,8 @@ def train_lm(run: LMRunConfig) -> StageLM:
     num_coarse = pipeline_config.codec.num_coarse_quantizers
     bar = progress_bar(run, step, rank, f"{run.stage}-lm")
     tick, last_logged = time.time(), step
+    best_path = os.path.join(run.out, "best", "best.json")
+    best = hub.read_json(best_path)["valid_loss"] if os.path.isfile(best_path) else float("inf")
     state.begin()
     while step < run.steps and not state.out_of_time():
         targets, conditions = crop_batch(train, run.stage, run.batch_size, frames, generator, num_coarse)
@@ -98,7 +114,8 @@ def train_lm(run: LMRunConfig) -> StageLM:
         if step % run.log_every == 0:
             metrics = {"loss": loss.item()}
             if valid is not None:
-                metrics["valid_loss"] = validation_loss(model, valid, run, frames, num_coarse, device)
+                metrics.update(validation_loss(model, valid, run, frames, num_coarse, device))
+                best = save_if_best(unwrap(model), config, run, rank, step, metrics["valid_loss"], best)
             state.log(step, **metrics, steps_per_s=round((step - last_logged) / (time.time() - tick), 3))
             tick, last_logged = time.time(), step
         if step % run.save_every == 0:
@@ -107,16 +124,31 @@ def train_lm(run: LMRunConfig) -> StageLM:
     return unwrap(model).eval()
 
 
+def save_if_best(model: StageLM, config, run: LMRunConfig, rank: int, step: int, valid_loss: float, best: float) -> float:
+    """Keep the weights of the lowest validation loss in <out>/best (small corpora overfit)."""
+    if rank != 0 or valid_loss >= best:
+        return best
+    folder = os.path.join(run.out, "best")
+    hub.save_component(folder, config, model)
+    hub.write_json(os.path.join(folder, "best.json"), {"step": step, "valid_loss": valid_loss})
+    return valid_loss
+
+
 @torch.no_grad()
 def validation_loss(model: StageLM, valid: TokenSet, run: LMRunConfig, frames: int, num_coarse: int, device,
-                    batches: int = 4) -> float:
-    """Mean cross-entropy (with all conditioning) on fixed valid crops."""
+                    batches: int = 4) -> dict[str, float]:
+    """Mean cross-entropy (with all conditioning) on fixed valid crops; for LMs conditioned on
+    MuLan also with each crop given another clip's MuLan tokens (``valid_loss_other_mulan``):
+    the gap between the two is how much the LM uses the MuLan conditioning."""
     model.eval()
     generator = torch.Generator().manual_seed(1234)
-    losses = []
+    losses: dict[str, list[float]] = {"valid_loss": [], "valid_loss_other_mulan": []}
     for _ in range(batches):
         targets, conditions = crop_batch(valid, run.stage, run.batch_size, frames, generator, num_coarse)
-        losses.append(model.loss(targets.to(device), {k: v.to(device) for k, v in conditions.items()},
-                                 condition_dropout=False).item())
+        targets, conditions = targets.to(device), {k: v.to(device) for k, v in conditions.items()}
+        losses["valid_loss"].append(model.loss(targets, conditions, condition_dropout=False).item())
+        if "mulan" in conditions:
+            other = {**conditions, "mulan": conditions["mulan"].roll(1, 0)}
+            losses["valid_loss_other_mulan"].append(model.loss(targets, other, condition_dropout=False).item())
     model.train()
-    return sum(losses) / len(losses)
+    return {k: sum(v) / len(v) for k, v in losses.items() if v}

@@ -9,6 +9,7 @@ tokenizer on lead stems) over a corpus split and writes ``tokens/<split>.safeten
     melody    [M]      melody tokens of the lead stem (UNVOICED where a clip has no stem)
     mulan     [C, W, 12] MuLan tokens of each clip's audio, one row per window (W crops)
     lengths   [C]      semantic frames per clip (acoustic frames are twice as many)
+    mulan_codebook [12, V, E] the MuLan RVQ's code vectors the ``mulan`` tokens index
 
 MuLan tokens come from the *audio* tower, as in the paper: the LMs never see text.
 """
@@ -46,6 +47,7 @@ class TokenSet:
     melody: torch.Tensor
     mulan: torch.Tensor
     lengths: torch.Tensor
+    mulan_codebook: Optional[torch.Tensor] = None  # absent in caches built before it was stored
 
     @property
     def starts(self) -> torch.Tensor:
@@ -58,7 +60,7 @@ class TokenSet:
         return cls(**load_file(path))
 
     def save(self, path: str) -> None:
-        save_file({k: v.contiguous() for k, v in self.__dict__.items()}, path)
+        save_file({k: v.contiguous() for k, v in self.__dict__.items() if v is not None}, path)
 
 
 @torch.no_grad()
@@ -78,7 +80,7 @@ def tokenize_split(pipe, rows: list[dict], clips: list[torch.Tensor], windows: i
         mulan.append(torch.cat([c.mulan.tokenize(c.mulan.embed_audio(x[None])) for x in crops]).cpu())
         lengths.append(T)
     return TokenSet(torch.cat(codes, 1), torch.cat(semantic), torch.cat(melody), torch.stack(mulan),
-                    torch.tensor(lengths))
+                    torch.tensor(lengths), c.mulan.code_vectors().float().cpu())
 
 
 def _crop(audio: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:

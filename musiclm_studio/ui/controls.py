@@ -53,7 +53,8 @@ CONTROLS: dict[str, Control] = {c.name: c for c in (
     Control("top_p", "Top-p", "float", DEFAULTS["top_p"], *LIMITS["top_p"], 0.01,
             "Nucleus sampling: the smallest set of tokens holding this probability, in (0, 1]; 1 turns it off."),
     Control("guidance_scale", "Guidance scale", "float", DEFAULTS["guidance_scale"], *LIMITS["guidance_scale"], 0.1,
-            "Classifier-free guidance: how strongly to follow the prompt (1 = off, higher = closer, less varied)."),
+            "Classifier-free guidance of the semantic stage: how strongly to follow the prompt (1 = off, higher = "
+            "closer, less varied). The acoustic stages stay unguided, which keeps drums crisp."),
     Control("seed", "Seed", "seed", 0, info="Same seed + same settings = the same music."),
     Control("randomise_seed", "Random seed each time", "bool", True,
             info="Draw a new seed per generation; the seed used is shown so you can repeat it."),
@@ -108,7 +109,7 @@ def pipeline_kwargs(values: dict[str, Any], melody: Any = None) -> dict[str, Any
         temperature=tuple(values[f"temperature_{stage}"] for stage in DEFAULT_TEMPERATURES),
         top_k=whole(values["top_k"]),
         top_p=values["top_p"],
-        guidance_scale=values["guidance_scale"],
+        guidance_scale={"semantic": values["guidance_scale"]},
         seed=None if values.get("randomise_seed") or seed is None else whole(seed),
         num_candidates=whole(values["num_candidates"]),
     )
