@@ -28,8 +28,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .generation import parse_story
 
     prompt = args.prompt if args.prompt else parse_story(args.story)
-    one = lambda values: values[0] if values and len(values) == 1 else values  # noqa: E731
-    temperature, guidance = one(args.temperature), one(args.guidance)
+    from .sampling_args import from_flag
+
+    temperature, guidance = from_flag(args.temperature), from_flag(args.guidance)
     out = pipe(prompt, melody=args.melody, duration_s=args.duration, temperature=temperature, top_k=args.top_k,
                top_p=args.top_p, guidance_scale=guidance, seed=args.seed, num_candidates=args.candidates,
                continuation=args.continuation)

@@ -86,6 +86,11 @@ def per_stage(name: str, value: Union[float, Sequence[float], dict, None], defau
     return {k: _finite(f"{k} {name}", v, low, high) for k, v in values.items()}
 
 
+def from_flag(values: Optional[Sequence[float]]) -> Union[float, Sequence[float], None]:
+    """A per-stage CLI flag (``nargs="+"``) as ``per_stage`` takes it: one value alone, else the list."""
+    return values[0] if values and len(values) == 1 else values
+
+
 def check_temperatures(temperature: Union[float, Sequence[float], dict, None]) -> dict[str, float]:
     """Temperatures per stage (see ``per_stage``); None = ``DEFAULT_TEMPERATURES`` (1.0 / 0.95 / 0.7)."""
     return per_stage("temperature", temperature, DEFAULT_TEMPERATURES)

@@ -41,10 +41,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     reference = None
     if data:
         reference = load_reference(data, pipe.sample_rate, args.seconds, limit=args.reference_limit, split=args.split)
-    from ..sampling_args import DEFAULT_GUIDANCE, per_stage
+    from ..sampling_args import DEFAULT_GUIDANCE, from_flag, per_stage
 
-    guidance = args.guidance[0] if args.guidance and len(args.guidance) == 1 else args.guidance
-    guidance = per_stage("guidance_scale", guidance, DEFAULT_GUIDANCE)
+    guidance = per_stage("guidance_scale", from_flag(args.guidance), DEFAULT_GUIDANCE)
     config = EvalConfig(seconds=args.seconds, seed=args.seed, guidance_scale=guidance,
                         baseline_limit=args.baselines, melodies=args.melodies,
                         long_seconds=args.long_seconds, long_prompts=args.long_prompts)

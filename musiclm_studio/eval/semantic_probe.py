@@ -20,6 +20,7 @@ from typing import Optional
 
 import torch
 
+from .. import hub
 from ..models.melody import PITCH_CLASSES
 from .analysis import NOTE_NAMES
 
@@ -146,8 +147,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     print(json.dumps(report, indent=2))
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
+        hub.write_json(args.out, report)
     return 0
 
 

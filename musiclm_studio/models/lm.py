@@ -31,6 +31,12 @@ from ..modules.transformer import Transformer
 StepCallback = Callable[[int, int, torch.Tensor], None]  # (step, total, tokens so far [B, Q, t])
 
 
+def _stream_tokens(conditions: dict, name: str) -> Optional[torch.Tensor]:
+    """A condition stream's tokens as [B, L, T] ([B, T] is one level), or None when absent."""
+    tokens = conditions.get(name)
+    return tokens[:, None] if tokens is not None and tokens.ndim == 2 else tokens
+
+
 class ConditionEmbedding(nn.Module):
     """Embeds one conditioning stream [B, L, T] -> [B, T, D] (levels summed), or its null.
 
@@ -128,8 +134,7 @@ class StageLM(nn.Module):
         """Prefix embeddings [B, P, D] (P = 0 when the LM has no prefix streams)."""
         parts = []
         for s in self._streams("prefix"):
-            tokens = conditions.get(s.name)
-            tokens = tokens[:, None] if tokens is not None and tokens.ndim == 2 else tokens
+            tokens = _stream_tokens(conditions, s.name)
             length = tokens.shape[-1] if tokens is not None else (s.fixed_length or 1)
             parts.append(self.conditions[s.name](tokens, (drop or {}).get(s.name), batch, length))
         if not parts:
@@ -142,8 +147,7 @@ class StageLM(nn.Module):
         total = self.bos.new_zeros(batch, num_steps, self.config.d_model)
         frames = torch.arange(num_steps, device=total.device)
         for s in self._streams("aligned"):
-            tokens = conditions.get(s.name)
-            tokens = tokens[:, None] if tokens is not None and tokens.ndim == 2 else tokens
+            tokens = _stream_tokens(conditions, s.name)
             if tokens is None:
                 total = total + self.conditions[s.name](None, None, batch, num_steps)
                 continue
@@ -151,8 +155,7 @@ class StageLM(nn.Module):
             total = total + self.conditions[s.name](tokens[..., index], (drop or {}).get(s.name), batch, num_steps)
         for s in self._streams("prefix"):
             if s.broadcast:  # one vector per row, added to every step
-                tokens = conditions.get(s.name)
-                tokens = tokens[:, None] if tokens is not None and tokens.ndim == 2 else tokens
+                tokens = _stream_tokens(conditions, s.name)
                 total = total + self.conditions[s.name].pooled(tokens, (drop or {}).get(s.name), batch)[:, None]
         return total
 
