@@ -74,6 +74,7 @@ class MuLanConfig(ConfigMixin):
     window_s: float = 10.0
     stride_s: float = 1.0  # long audio: windows every stride_s, embeddings averaged
     n_mels: int = 64
+    chroma: bool = False  # also feed a 12-bin pitch-class chroma (64 mels cannot resolve semitones: mode)
     audio_dim: int = 256
     audio_layers: int = 4
     audio_heads: int = 4
@@ -245,19 +246,19 @@ def preset(name: str) -> PipelineConfig:
     if name == "tiny":
         codec = CodecConfig(n_mels=32, encoder_dim=32, encoder_layers=1, latent_dim=16, decoder_dim=32,
                             decoder_layers=1, codebook_size=64, codebook_dim=16)
-        mulan = MuLanConfig(embed_dim=16, window_s=2.0, n_mels=32, audio_dim=32, audio_layers=1,
+        mulan = MuLanConfig(embed_dim=16, window_s=2.0, n_mels=32, chroma=True, audio_dim=32, audio_layers=1,
                             audio_heads=2, codebook_size=32)
         semantic = SemanticTokenizerConfig(n_fft=1024, n_mels=32, n_mfcc=8, context=1, codebook_size=32)
         sizes = dict(d_model=32, n_layers=2, n_heads=2, window_s=2.0)
         window, overlap = 2.0, 1.0
     elif name == "small":
-        codec, mulan, semantic = CodecConfig(), MuLanConfig(), SemanticTokenizerConfig()
+        codec, mulan, semantic = CodecConfig(), MuLanConfig(chroma=True), SemanticTokenizerConfig()
         sizes = dict(d_model=256, n_layers=4, n_heads=4, window_s=10.0)
         window, overlap = 10.0, 5.0
     elif name == "paper":
         codec = CodecConfig(encoder_dim=512, encoder_layers=8, latent_dim=256, decoder_dim=768,
                             decoder_layers=12, codebook_dim=256)
-        mulan = MuLanConfig(audio_dim=768, audio_layers=12, audio_heads=12)
+        mulan = MuLanConfig(chroma=True, audio_dim=768, audio_layers=12, audio_heads=12)
         semantic = SemanticTokenizerConfig()
         sizes = dict(d_model=1024, n_layers=24, n_heads=16, window_s=30.0)
         window, overlap = 30.0, 15.0

@@ -36,7 +36,8 @@ def corpus(tmp_path_factory):
         if i % 2 == 0:
             bpm = 100 + 10 * i
             audio = drum_loop(seconds=3, bpm=bpm, seed=i)
-            row = {"caption": f"a punchy drum loop with kick and snare, {bpm} bpm", "drums": True, "bpm": bpm}
+            stated = f", {bpm} bpm" if i < 4 else ""  # the last loop's caption leaves its tempo out
+            row = {"caption": f"a punchy drum loop with kick and snare{stated}", "drums": True, "bpm": bpm}
         else:
             audio = hummed_melody([(p + i, s) for p, s in DEFAULT_TUNE], seed=i)[: 3 * SR]
             row = {"caption": f"a soft hummed melody in a major key, no drums, take {i}", "drums": False, "mode": "major",
@@ -132,6 +133,18 @@ def test_prompt_sets_from_jsonl_text_corpus_and_their_errors(tmp_path, corpus):
         load_prompts(str(txt), limit=0)
 
 
+def test_corpus_prompts_ask_only_for_the_tempo_and_mode_their_caption_states():
+    from musiclm_studio.data.captions import requested
+
+    attrs = {"bpm": 120, "mode": "minor", "drums": True, "lead_family": "piano"}
+    assert requested("An uptempo rock song at 120 bpm in A minor.", attrs) == attrs
+    assert requested("Fast rock in a minor key", attrs) == attrs  # a tempo word is a request too
+    assert requested("The tempo is moderate. It sounds calm and moderate.", attrs)["bpm"] == 120
+    assert requested("A calm and moderate, steady rock song with piano.", attrs) == {"drums": True, "lead_family": "piano"}
+    assert "bpm" not in requested("rock at 121 bpm, minor", attrs)  # another tempo asks for something else
+    assert "mode" not in requested("a minority report, in the major leagues", attrs)
+
+
 # ---- the command end to end -----------------------------------------------------------------
 def test_eval_command_on_a_tiny_pipeline_writes_json_markdown_pngs_and_summary(tiny_pipe, corpus, tmp_path):
     from musiclm_studio.cli import main
@@ -213,6 +226,8 @@ def test_a_good_system_scores_better_than_broken_ones_on_every_quality_figure(co
         assert broken.melody["matched"] < good.melody["matched"] - 0.3
         for attribute in ("tempo", "drums"):
             assert broken.adherence[attribute]["rate"] < good.adherence[attribute]["rate"] == 1.0
+    tempo = good.adherence["tempo"]  # two loops ask for their tempo; the third is checked only over every prompt
+    assert (tempo["count"], tempo["count_all_prompts"]) == (2, 3) and tempo["real_rate_all_prompts"] == 1.0
 
 
 def test_stability_flags_long_generations_that_drift_to_silence_or_noise(corpus):

@@ -117,6 +117,28 @@ def test_assemble_takes_a_retrained_lm_config_but_not_another_mulan(setup, tmp_p
         assemble(str(other), str(tmp_path / "o2"), {"semantic_lm": str(tmp_path / "sem")}, dtype="float32")
 
 
+def test_a_retrained_mulan_ships_with_lms_trained_on_its_tokens(setup, tmp_path):
+    from musiclm_studio.components import load_trained
+    from musiclm_studio.train.assemble import assemble
+
+    root, _ = setup
+    other = tmp_path / "other"  # stands in for a retrained MuLan: another quantizer
+    MusicLMPipeline.from_config("tiny", seed=3).save_pretrained(str(other))
+    new_mulan = load_trained("mulan", str(other))
+    cache = build_token_cache(TokenCacheConfig(out=str(tmp_path / "tokens"), pipeline=str(root / "pipe"),
+                                               mulan=str(other / "mulan"), data=str(root / "corpus"), mulan_windows=2))
+    assert torch.equal(cache["train"].mulan_codebook, new_mulan.code_vectors().float())
+    with pytest.raises(ValueError, match="another MuLan quantizer"):  # the old LMs cannot ship with it
+        assemble(str(root / "pipe"), str(tmp_path / "o1"), {"mulan": str(other / "mulan")}, dtype="float32")
+    runs = {}
+    for stage in ("semantic", "coarse"):
+        runs[f"{stage}_lm"] = str(tmp_path / stage)
+        train_lm(LMRunConfig(out=runs[f"{stage}_lm"], stage=stage, tokens=str(tmp_path / "tokens"), preset="tiny",
+                             steps=1, batch_size=2, crop_s=1.0, log_every=1, save_every=100, warmup=1))
+    pipe = assemble(str(root / "pipe"), str(tmp_path / "o2"), {"mulan": str(other / "mulan"), **runs}, dtype="float32")
+    assert {"mulan", "semantic_lm", "coarse_lm"}.isdisjoint(pipe.untrained_components)
+
+
 def test_cli_sub_command_fixes_the_stage(setup, tmp_path):
     from musiclm_studio import cli
 
@@ -172,3 +194,16 @@ def test_lm_training_needs_the_mulan_code_vectors_and_init_from_older_weights(se
     missing = hub.load_matching(str(tmp_path / "legacy"), fresh)
     assert "conditions.mulan.project.weight" in missing and "conditions.mulan.broadcast.weight" in missing
     assert "transformer.blocks.0.attn.qkv.weight" not in missing and "conditions.mulan.tokens.weight" not in fresh.state_dict()
+
+
+def test_bf16_autocast_only_where_the_hardware_has_bf16(tmp_path):
+    from musiclm_studio.train.common import autocast, bf16_is_native
+
+    avx2, amx = tmp_path / "avx2", tmp_path / "amx"
+    avx2.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    amx.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    assert not bf16_is_native("cpu", str(avx2)) and bf16_is_native("cpu", str(amx))
+    with autocast(torch.device("cpu"), True):
+        assert torch.is_autocast_enabled("cpu") == bf16_is_native("cpu")  # emulated bf16 is 10x slower: fp32 instead
+    with autocast(torch.device("cpu"), False):
+        assert not torch.is_autocast_enabled("cpu")

@@ -97,6 +97,32 @@ def test_mulan_embeddings_are_unit_and_tokenize(cfg):
         mulan.embed_text(["   "])
 
 
+def test_mulan_chroma_hears_the_pitch_class(cfg):
+    from musiclm_studio.models.mulan import AudioTower
+
+    tower = AudioTower(cfg.mulan)
+    t = torch.arange(SR) / SR
+    for midi in (57, 60, 64, 71):  # A3, C4, E4, B4
+        tone = torch.sin(2 * math.pi * 440 * 2 ** ((midi - 69) / 12) * t)
+        chroma = tower.chroma(tower.power(tone[None]))[0, :, 5:-5]
+        assert int(chroma.mean(1).argmax()) == midi % 12
+
+
+def test_mulan_chroma_branch_starts_as_the_tower_without_it(cfg, tmp_path):
+    from dataclasses import replace
+
+    from musiclm_studio import hub
+    from musiclm_studio.models.mulan import MuLan
+
+    without = MuLan(replace(cfg.mulan, chroma=False)).eval()
+    hub.save_component(str(tmp_path), without.config, without)
+    grown = MuLan(cfg.mulan).eval()
+    assert cfg.mulan.chroma and hub.load_matching(str(tmp_path), grown) == ["audio_tower.chroma_in.bias",
+                                                                           "audio_tower.chroma_in.weight"]
+    audio = torch.randn(2, SR) * 0.1
+    torch.testing.assert_close(grown.embed_audio(audio), without.embed_audio(audio))
+
+
 @pytest.mark.parametrize("stage", ["semantic_lm", "coarse_lm", "fine_lm"])
 def test_stage_lm_shapes_cache_and_cfg(cfg, stage):
     c = getattr(cfg, stage)

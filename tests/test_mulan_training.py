@@ -108,6 +108,78 @@ def test_mulan_eval_cli_writes_tables(tiny_corpus, tmp_path):
                      "train", "--musiccaps", str(captions), "--out", str(tmp_path / "eval")]) == 0
     report = json.loads((tmp_path / "eval" / "mulan_eval.json").read_text())
     assert report["clips"] == 10 and 0 <= report["retrieval"]["R@10"] <= 1
-    assert "drums" in report["zero_shot"]["accuracy"]
+    assert "drums" in report["zero_shot"]["accuracy"] and report["counterfactual"] == {}  # no corpus attributes
     assert report["musiccaps"]["captions"] == 3 and report["musiccaps"]["all_finite"]
     assert len(report["musiccaps"]["nearest_training_captions"][0]["nearest"]) == 2  # two distinct captions
+
+
+def test_counterfactual_captions_are_false_in_one_fact(tmp_path):
+    from dataclasses import asdict
+
+    from musiclm_studio.data.attributes import Attributes
+    from musiclm_studio.data.builder import build_corpus, read_metadata
+    from musiclm_studio.data.captions import counterfactuals, describe, tempo_word
+    from musiclm_studio.train.mulan import HARD_NEGATIVES, counterfactual_texts
+
+    build_corpus(str(tmp_path), 6, seconds=2.0, seed=5, workers=1, stems=False, progress=False)
+    rows = read_metadata(str(tmp_path))
+    for row in rows:
+        attrs = Attributes.from_row(row)
+        assert describe(attrs) == (row["caption"], row["aspects"])  # the generator restates the corpus caption
+        worlds = counterfactuals(attrs)
+        changed = {k: {f for f, v in asdict(w).items() if v != asdict(attrs)[f]} for k, w in worlds.items()}
+        assert changed["mode"] == {"mode"} and "bpm" in changed["tempo"] and "drums" in changed["drums"]
+        assert changed["tempo"] == {"bpm"} and worlds["drums"].drums != attrs.drums
+        if tempo_word(attrs.bpm, attrs.metre):
+            assert tempo_word(worlds["tempo"].bpm, attrs.metre) != tempo_word(attrs.bpm, attrs.metre)
+    texts = clip_texts(rows, variants=1)
+    false, mask = counterfactual_texts(rows, texts, variants=1)
+    flat = [t for options in texts for t in options]
+    assert len(false) == len(flat) == mask.shape[0] and mask.shape[1] == len(HARD_NEGATIVES)
+    for text, rewrites, used in zip(flat, false, mask.tolist()):
+        assert [r != text for r in rewrites] == used
+    tags = [n for n, t in enumerate(flat) if t in {", ".join(r["aspects"]) for r in rows}]
+    assert mask[tags].all()  # tag lists always state mode, tempo and drums
+    captions_only, _ = counterfactual_texts(rows, [[r["caption"]] for r in rows])  # as the valid split uses it
+    assert captions_only == [false[n * 3 + 1] for n in range(len(rows))]
+    from musiclm_studio.config import preset
+    from musiclm_studio.eval.mulan import counterfactual
+    from musiclm_studio.models.mulan import MuLan
+
+    report = counterfactual(MuLan(preset("tiny").mulan), rows, torch.nn.functional.normalize(torch.randn(6, 16), dim=-1))
+    assert report["drums"]["clips"] == 6 and all(0 <= v["right"] <= 1 for v in report.values())
+    assert {k: v["clips"] for k, v in report.items()} == {k: int(n) for k, n in zip(HARD_NEGATIVES, mask[1::3].sum(0))
+                                                          if n}
+    none, none_mask = counterfactual_texts([{"caption": "c"}], [["c", "c"]])
+    assert none == [["c"] * 3, ["c"] * 3] and not none_mask.any()
+
+
+def test_hard_negatives_raise_the_loss_only_when_used():
+    from musiclm_studio.config import preset
+    from musiclm_studio.models.mulan import MuLan
+
+    mulan = MuLan(preset("tiny").mulan)
+    audio, text = (torch.nn.functional.normalize(torch.randn(4, 16), dim=-1) for _ in range(2))
+    plain = mulan.contrastive_loss(audio, text)
+    hard = audio[:, None].repeat(1, 2, 1)  # the best possible match for each audio
+    off = torch.zeros(4, 2, dtype=torch.bool)
+    torch.testing.assert_close(mulan.contrastive_loss(audio, text, hard, off), plain)
+    assert mulan.contrastive_loss(audio, text, hard, ~off) > plain + 1.0
+
+
+def test_validate_reports_counterfactual_accuracy_per_fact():
+    from musiclm_studio.train.mulan import validate
+
+    class Axes:  # clip n sounds like axis n; a text's features are its axis
+        def embed_audio(self, audio):
+            return torch.nn.functional.one_hot(audio[:, 0].long(), 8).float()
+
+        def embed_text(self, texts, features):
+            return torch.nn.functional.normalize(features, dim=-1)
+
+    clips = [torch.full((10,), float(n)) for n in range(5)]
+    own, other = torch.eye(8)[:5], torch.eye(8)[1:6]
+    hard = torch.stack([other, own, other], 1)  # mode: a wrong text; tempo: the true text again; drums: wrong
+    mask = torch.tensor([[True, True, False]] * 5)
+    out = validate(Axes(), clips, own, hard, mask)
+    assert out == {"valid_recall_at_10": 1.0, "valid_mode_right": 1.0, "valid_tempo_right": 0.0}

@@ -10,6 +10,9 @@ the matching mode and energy, reverb / lo-fi / distortion only when the renderer
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 import numpy as np
 
 from .attributes import Attributes
@@ -97,6 +100,43 @@ def tempo_word(bpm: int, metre: str) -> str | None:
     if 88 <= bpm <= 115:
         return "medium"
     return "fast" if bpm >= 128 else None
+
+
+def requested(text: str, attrs: dict) -> dict:
+    """The part of a clip's attributes that its caption ``text`` asks for.
+
+    Captions state tempo (exact bpm or a tempo word) and mode only some of the time; a prompt
+    that leaves them out asks for nothing there, so they are dropped. Drums / no drums and the
+    lead instrument are in every caption and kept. Used to score prompt adherence fairly.
+    """
+    lowered, out = text.lower(), dict(attrs)
+
+    def said(phrases: list[str]) -> bool:
+        return any(re.search(rf"\b{re.escape(p)}\b", lowered) for p in phrases)
+
+    tempo = [f"{attrs.get('bpm')} bpm"] + [p for words in TEMPO_WORDS.values() for p in words] + ["tempo is moderate"]
+    if not said(tempo):
+        out.pop("bpm", None)
+    if attrs.get("mode") not in ("major", "minor") or not said([attrs["mode"]]):
+        out.pop("mode", None)
+    return out
+
+
+def counterfactuals(attrs: Attributes) -> dict[str, Attributes]:
+    """The clip's attributes with one fact made false: mode flipped, tempo moved to a far tempo
+    band, drums added or removed. Captions of these (``describe``) are hard negatives for MuLan:
+    every other word in them is still true of the clip."""
+    word = tempo_word(attrs.bpm, attrs.metre)
+    if word == "medium":
+        bpm = 66 if attrs.index % 2 else 144
+    else:
+        bpm = 144 if word == "slow" or (word is None and attrs.bpm < 104) else 66
+    if attrs.drums:
+        drums = replace(attrs, drums=False, kit=None, groove=None)
+    else:
+        drums = replace(attrs, drums=True, kit=0, groove="backbeat" if attrs.metre == "4/4" else None)
+    return {"mode": replace(attrs, mode="minor" if attrs.mode == "major" else "major"),
+            "tempo": replace(attrs, bpm=bpm), "drums": drums}
 
 
 def describe(attrs: Attributes, variant: int = 0) -> tuple[str, list[str]]:

@@ -6,8 +6,8 @@ oracle and broken systems). Every quality figure comes with reference points mea
 same way: MCC (MuLan text-audio cosine) next to real held-out clips with their captions (the
 ceiling) and shuffled pairs (the floor); FAD in MuLan audio-embedding space against held-out
 corpus audio, next to codec resyntheses of that audio (the floor) and generations from one
-generic prompt (unconditional); attribute adherence (tempo, mode, drums, lead family) next to
-the rates the same analysers reach on real clips; melody chroma cosine next to the cosine
+generic prompt (unconditional); attribute adherence (tempo, mode, drums, lead family; each
+only over the prompts that ask for it) next to the rates the same analysers reach on real clips; melody chroma cosine next to the cosine
 against a different melody; diversity as embedding distance across seeds; speed as real-time
 factor per stage, time to first audio and peak memory.
 """
@@ -23,6 +23,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..data.captions import requested
 from .analysis import estimate_key_mode, estimate_tempo, percussive_ratio, tempo_agrees, to_mono_numpy
 from .bench import peak_rss_mb
 from .fad import fad
@@ -40,8 +41,9 @@ class PromptItem:
     """One prompt; corpus prompts carry their clip's attributes and audio path."""
 
     text: str
-    attributes: dict = field(default_factory=dict)
+    attributes: dict = field(default_factory=dict)  # what the prompt asks for (adherence is checked on these)
     path: Optional[str] = None
+    known: Optional[dict] = None  # all of the clip's attributes, where the prompt states fewer (corpus captions)
 
 
 @dataclass
@@ -99,6 +101,18 @@ def _item(row: dict, text: str) -> PromptItem:
     return PromptItem(text, {k: row[k] for k in ATTRIBUTE_KEYS if row.get(k) is not None}, row.get("path"))
 
 
+def _corpus_item(row: dict) -> PromptItem:
+    """A corpus caption as a prompt: it asks only for the tempo and mode it states."""
+    item = _item(_asked(row), row["caption"])
+    item.known = _item(row, row["caption"]).attributes
+    return item
+
+
+def _asked(row: dict) -> dict:
+    """A corpus row's attributes that its own caption asks for (tempo and mode are not always stated)."""
+    return requested(row["caption"], row) if row.get("caption") else row
+
+
 def load_prompts(spec: str, limit: Optional[int] = None, musiccaps_csv: Optional[str] = None) -> list[PromptItem]:
     """``corpus:DIR`` (its test split), ``musiccaps`` or a .csv, a .jsonl, or a text file (one per line)."""
     from ..train.data import corpus_entries
@@ -109,7 +123,7 @@ def load_prompts(spec: str, limit: Optional[int] = None, musiccaps_csv: Optional
         folder = spec[len("corpus:"):]
         if not os.path.isfile(os.path.join(folder, "metadata.jsonl")):
             raise ValueError(f"{folder!r} is not a corpus (no metadata.jsonl); build one with musiclm-studio corpus build.")
-        items = [_item(r, r["caption"]) for r in corpus_entries(folder, "test") if r.get("caption")]
+        items = [_corpus_item(r) for r in corpus_entries(folder, "test") if r.get("caption")]
     elif spec == "musiccaps" or spec.endswith(".csv"):
         from .mulan_cli import MUSICCAPS
 
@@ -265,17 +279,30 @@ def attribute_checks(clips: list[torch.Tensor], attributes: list[dict], sample_r
 
 def adherence_report(mulan, items: list[PromptItem], generated: list[torch.Tensor], generated_emb: torch.Tensor,
                      reference: Optional[Reference], reference_emb: Optional[torch.Tensor], sample_rate: int) -> dict:
-    """Rate per attribute on generations, next to the rate on real clips with the same analysers."""
-    threshold, real_checks = 0.3, {}
+    """Rate per attribute on generations, next to the rate on real clips with the same analysers.
+
+    Each attribute counts over the prompts that ask for it; where some prompts leave tempo or mode
+    unstated, the rates over every prompt (what earlier evaluations reported) come as ``*_all_prompts``.
+    """
+    threshold, real_checks, real_all = 0.3, {}, {}
     if reference is not None:
         ratios = {n: percussive_ratio(c, sample_rate) for n, (c, r) in enumerate(zip(reference.clips, reference.rows))
                   if r.get("drums") is not None}
         threshold = drum_threshold(list(ratios.values()), [bool(reference.rows[n]["drums"]) for n in ratios])
-        real_checks = attribute_checks(reference.clips, reference.rows, sample_rate, mulan, reference_emb, threshold, ratios)
+        real_checks = attribute_checks(reference.clips, [_asked(r) for r in reference.rows], sample_rate, mulan,
+                                       reference_emb, threshold, ratios)
+        real_all = attribute_checks(reference.clips, reference.rows, sample_rate, mulan, reference_emb, threshold, ratios)
     checks = attribute_checks(generated, [i.attributes for i in items], sample_rate, mulan, generated_emb, threshold)
     rate = lambda xs: float(np.mean(xs)) if xs else None  # noqa: E731
-    return {name: {"rate": rate(checks[name]), "real_rate": rate(real_checks.get(name, [])), "count": len(checks[name])}
-            for name in checks} | {"drum_threshold": threshold}
+    out = {name: {"rate": rate(checks[name]), "real_rate": rate(real_checks.get(name, [])), "count": len(checks[name])}
+           for name in checks}
+    if any(i.known and i.known != i.attributes for i in items):
+        every = attribute_checks(generated, [i.known or i.attributes for i in items], sample_rate, mulan,
+                                 generated_emb, threshold)
+        for name in ("tempo", "mode"):
+            out[name] |= {"rate_all_prompts": rate(every[name]), "real_rate_all_prompts": rate(real_all.get(name, [])),
+                          "count_all_prompts": len(every[name])}
+    return out | {"drum_threshold": threshold}
 
 
 def speed_report(generations: list[Generation], seconds: float) -> dict:

@@ -94,6 +94,23 @@ def zero_shot(model: MuLan, rows: list[dict], audio_emb: torch.Tensor) -> ZeroSh
     return result
 
 
+@torch.no_grad()
+def counterfactual(model: MuLan, rows: list[dict], audio_emb: torch.Tensor) -> dict[str, dict]:
+    """Per fact (mode, tempo, drums): how often a clip's audio scores its corpus caption above the
+    same caption written with that fact false; only captions that state the fact count (chance 0.5).
+    Empty for rows without corpus attributes."""
+    from ..train.mulan import counterfactual_right, counterfactual_texts
+
+    captions = [[r["caption"]] for r in rows]
+    false, mask = counterfactual_texts(rows, captions)
+    if not mask.any():
+        return {}
+    text = embed_texts(model, [c[0] for c in captions])
+    false_emb = embed_texts(model, [t for rewrites in false for t in rewrites]).view(len(rows), len(false[0]), -1)
+    return {fact: {"right": rate, "clips": n} for fact, (rate, n) in counterfactual_right(audio_emb, text, false_emb,
+                                                                                         mask).items()}
+
+
 def read_musiccaps(path: str) -> list[str]:
     with open(path, newline="", encoding="utf-8") as f:
         return [row["caption"] for row in csv.DictReader(f)]

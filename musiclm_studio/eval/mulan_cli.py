@@ -19,7 +19,7 @@ import torch
 from .. import hub
 from ..components import load_trained
 from ..models.mulan import MuLan
-from .mulan import embed_clips, embed_texts, nearest_captions, read_musiccaps, recall_at, zero_shot
+from .mulan import counterfactual, embed_clips, embed_texts, nearest_captions, read_musiccaps, recall_at, zero_shot
 
 REPO = os.path.dirname(os.path.dirname(hub.DEFAULT_PIPELINE))
 MUSICCAPS = os.path.join(REPO, "..", "shared", "data", "musiccaps", "captions.csv")  # beside the clone
@@ -51,6 +51,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
               "retrieval_paraphrased": recall_at(embed_texts(model, [paraphrase(r) for r in rows]), audio)}
     shot = zero_shot(model, rows, audio)
     report["zero_shot"] = {"accuracy": shot.accuracy, "chance": shot.chance, "counts": shot.counts}
+    report["counterfactual"] = counterfactual(model, rows, audio)
     musiccaps = args.musiccaps if args.musiccaps else os.path.normpath(MUSICCAPS)
     if os.path.isfile(musiccaps):
         captions = read_musiccaps(musiccaps)
@@ -81,6 +82,10 @@ def render_markdown(report: dict) -> str:
     z = report["zero_shot"]
     for name, acc in z["accuracy"].items():
         lines.append(f"| {name} | {acc:.3f} | {z['chance'][name]:.3f} | {z['counts'][name]} |")
+    if report.get("counterfactual"):
+        lines += ["", "| the true caption scores above the same caption with one fact made false | share | clips |",
+                  "|---|---:|---:|"]
+        lines += [f"| {fact} | {v['right']:.3f} | {v['clips']} |" for fact, v in report["counterfactual"].items()]
     if "musiccaps" in report:
         m = report["musiccaps"]
         lines += ["", f"All {m['captions']} MusicCaps captions embedded (finite: {m['all_finite']})."]

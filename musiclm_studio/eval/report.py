@@ -72,8 +72,13 @@ def markdown(result: EvalResult) -> str:
             parts.append("Real-clip range: " + ", ".join(f"{k} {lo:.3g} to {hi:.3g}" for k, (lo, hi) in st["range"].items())
                          + ".\n")
     rows = [[name, v["rate"], v["real_rate"], v["count"]] for name, v in result.adherence.items() if isinstance(v, dict)]
-    parts.append("\n## Attribute adherence (share of prompts whose audio shows the attribute)\n\n"
+    parts.append("\n## Attribute adherence (share of the prompts asking for an attribute whose audio shows it)\n\n"
                  + _table(["attribute", "generated", "real clips", "prompts"], rows))
+    every = [[name, v["rate_all_prompts"], v["real_rate_all_prompts"], v["count_all_prompts"]]
+             for name, v in result.adherence.items() if isinstance(v, dict) and "rate_all_prompts" in v]
+    if every:
+        parts.append("\n\nOver every prompt, including those that do not state it (each clip's own value):\n\n"
+                     + _table(["attribute", "generated", "real clips", "prompts"], every))
     s = result.speed
     stages = [[stage, rtf] for stage, rtf in s.get("rtf", {}).items()]
     parts.append(f"\n## Speed\n\nFirst audio after {_fmt(s.get('first_audio_s'), 2)} s on average; peak RSS "

@@ -1,8 +1,9 @@
 """MuLan: a joint text-audio embedding, and the RVQ that turns it into 12 conditioning tokens.
 
 Text tower: a frozen pretrained sentence encoder (``models/text.py``) + a trained projection.
-Audio tower: log-mel frames at 25 Hz -> a bidirectional Transformer -> attention pooling ->
-projection. Both land on the unit sphere in ``embed_dim`` dimensions, trained contrastively
+Audio tower: log-mel frames at 25 Hz (with ``chroma``, also a 12-bin pitch-class chroma, since
+64 mels cannot resolve the semitones that tell major from minor) -> a bidirectional Transformer
+-> attention pooling -> projection. Both land on the unit sphere in ``embed_dim`` dimensions, trained contrastively
 (InfoNCE with a learned temperature). An RVQ of 12 x 1024 fitted on *audio* embeddings makes
 the MuLan tokens; at inference the text embedding goes through the same RVQ, which is the
 trick that lets MusicLM train its LMs on audio alone.
@@ -23,8 +24,23 @@ from .codec import mel_filterbank
 from .text import TextEncoder, check_prompts
 
 
+def chroma_filterbank(sample_rate: int, n_fft: int, fmin: float = 100.0, fmax: float = 4000.0,
+                      width: float = 0.5) -> torch.Tensor:
+    """[12, n_fft // 2 + 1] weights folding STFT bins onto pitch classes (C = 0).
+
+    Each bin between ``fmin`` and ``fmax`` goes to the pitch classes within ``width`` semitones of
+    its frequency with a raised-cosine weight (lower bins are too coarse at this n_fft).
+    """
+    freqs = torch.arange(n_fft // 2 + 1) * sample_rate / n_fft
+    inside = (freqs >= fmin) & (freqs <= fmax)
+    pitch = 12 * torch.log2(freqs.clamp(min=1.0) / 440.0) + 69  # MIDI number, fractional
+    distance = (pitch[None] - torch.arange(12)[:, None] + 6) % 12 - 6  # to each pitch class, in [-6, 6)
+    weights = torch.where(distance.abs() < width, 0.5 + 0.5 * torch.cos(torch.pi * distance / width), 0.0)
+    return weights * inside[None]
+
+
 class AudioTower(nn.Module):
-    """Log-mel [B, n_mels, T] at 25 Hz -> hidden states [B, T, D] and a pooled embedding [B, E]."""
+    """Log-mel [B, n_mels, T] at 25 Hz (+ chroma [B, 12, T]) -> hidden states [B, T, D], pooled [B, E]."""
 
     def __init__(self, c: MuLanConfig):
         super().__init__()
@@ -34,20 +50,39 @@ class AudioTower(nn.Module):
         self.register_buffer("mel_basis", mel_filterbank(c.sample_rate, self.n_fft, c.n_mels), persistent=False)
         self.stem = nn.Sequential(nn.Conv1d(c.n_mels, c.audio_dim, 3, padding=1), nn.GELU(),
                                   nn.Conv1d(c.audio_dim, c.audio_dim, 3, padding=1))
+        self.chroma_in = None
+        if c.chroma:
+            self.register_buffer("chroma_basis", chroma_filterbank(c.sample_rate, self.n_fft), persistent=False)
+            # added to the first stem layer; zero at first, so a tower trained without chroma keeps its function
+            self.chroma_in = nn.Conv1d(12, c.audio_dim, 3, padding=1)
+            nn.init.zeros_(self.chroma_in.weight)
+            nn.init.zeros_(self.chroma_in.bias)
         self.encoder = Transformer(c.audio_dim, c.audio_layers, c.audio_heads, causal=False)
         self.pool = nn.Linear(c.audio_dim, 1)
         self.proj = nn.Linear(c.audio_dim, c.embed_dim)
 
-    def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
-        # audio: [B, S] -> [B, n_mels, ceil(S / hop)]
+    def power(self, audio: torch.Tensor) -> torch.Tensor:
+        # audio: [B, S] -> power spectrogram [B, n_fft // 2 + 1, ceil(S / hop)]
         pad = (self.n_fft - self.hop) // 2
         padded = F.pad(audio, (pad, pad + (-audio.shape[-1] % self.hop)))
         spec = torch.stft(padded, self.n_fft, self.hop, window=self.window, center=False, return_complex=True)
-        mel = torch.log(self.mel_basis @ spec.abs().pow(2) + 1e-6)
-        return (mel + 5.0) / 5.0  # rough standardisation
+        return spec.abs().pow(2)
+
+    def log_mel(self, power: torch.Tensor) -> torch.Tensor:
+        """Power spectrogram -> standardised log-mel [B, n_mels, T]."""
+        return (torch.log(self.mel_basis @ power + 1e-6) + 5.0) / 5.0  # rough standardisation
+
+    def chroma(self, power: torch.Tensor) -> torch.Tensor:
+        """Log of each pitch class's share of the frame's chroma energy (12 x 1/12 = uniform) [B, 12, T]."""
+        chroma = self.chroma_basis @ power
+        return torch.log(12 * chroma / (chroma.sum(1, keepdim=True) + 1e-8) + 0.05)
 
     def hidden_states(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.encoder(self.stem(self.log_mel(audio)).transpose(1, 2))  # [B, T, D]
+        power = self.power(audio)
+        x = self.stem[0](self.log_mel(power))
+        if self.chroma_in is not None:
+            x = x + self.chroma_in(self.chroma(power))
+        return self.encoder(self.stem[2](self.stem[1](x)).transpose(1, 2))  # [B, T, D]
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden_states(audio)
@@ -104,15 +139,32 @@ class MuLan(nn.Module):
         emb = self.audio_tower(windows.flatten(0, 1)).view(audio.shape[0], len(starts), -1)
         return F.normalize(emb.mean(1), dim=-1)
 
-    def forward(self, audio: torch.Tensor, text_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training pass: audio crops [B, S] and text features [B, text_dim] -> both embeddings [B, E]."""
-        return self.audio_tower(audio), self.embed_text([], features=text_features)
+    def forward(self, audio: torch.Tensor, text_features: torch.Tensor, hard_features: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Training pass: audio crops [B, S], text features [B, text_dim] and optional counterfactual
+        text features [B, K, text_dim] -> embeddings [B, E], [B, E], [B, K, E] (or None)."""
+        hard = None
+        if hard_features is not None:
+            hard = self.embed_text([], features=hard_features.flatten(0, 1)).view(*hard_features.shape[:2], -1)
+        return self.audio_tower(audio), self.embed_text([], features=text_features), hard
 
-    def contrastive_loss(self, audio_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
-        """Symmetric InfoNCE over a batch of matching (audio, text) pairs."""
-        logits = self.logit_scale.exp().clamp(max=100) * audio_emb @ text_emb.T  # [B, B]
+    def contrastive_loss(self, audio_emb: torch.Tensor, text_emb: torch.Tensor,
+                         hard_emb: torch.Tensor | None = None, hard_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Symmetric InfoNCE over a batch of matching (audio, text) pairs.
+
+        ``hard_emb`` [B, K, E]: per clip, K texts that are false of it in one fact (counterfactual
+        captions), extra negatives for its audio; ``hard_mask`` [B, K] marks the ones to use.
+        """
+        scale = self.logit_scale.exp().clamp(max=100)
+        logits = scale * audio_emb @ text_emb.T  # [B, B]
         target = torch.arange(logits.shape[0], device=logits.device)
-        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+        audio_to_text = logits
+        if hard_emb is not None:
+            hard = scale * (audio_emb[:, None] * hard_emb).sum(-1)  # [B, K]
+            if hard_mask is not None:
+                hard = hard.masked_fill(~hard_mask, float("-inf"))
+            audio_to_text = torch.cat([logits, hard], 1)
+        return 0.5 * (F.cross_entropy(audio_to_text, target) + F.cross_entropy(logits.T, target))
 
     def code_vectors(self) -> torch.Tensor:
         """The RVQ's code vectors [num_quantizers, codebook_size, embed_dim] (what the LMs embed)."""

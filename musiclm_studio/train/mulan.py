@@ -3,8 +3,12 @@
 The text tower's sentence encoder stays frozen, so its features for every training text are
 computed once; each step trains the audio tower and the text projection with a symmetric
 InfoNCE loss on random audio crops and one of each clip's texts (its caption, or its aspect
-tags joined, so that tag-style prompts work too). Every ``log_every`` steps, text -> audio
-recall@10 on the valid split is logged. At the end the 12 x 1024 RVQ is fitted by residual
+tags joined, so that tag-style prompts work too). Each text also brings its counterfactuals,
+the same words with the mode, the tempo or the drums made false, as extra negatives for its
+audio (in-batch negatives rarely differ in one fact, and without them the first MuLan could not
+tell a caption from its mode-flipped twin). Every ``log_every`` steps, text -> audio recall@10
+on the valid split is logged, and per fact the share of valid clips whose audio prefers its
+true caption. At the end the 12 x 1024 RVQ is fitted by residual
 k-means on audio embeddings of several crops per training clip (the paper fits it on audio),
 and the component is saved to ``RUN/last`` like every trainer's.
 """
@@ -22,6 +26,8 @@ from ..models.mulan import MuLan
 from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed
 from .data import corpus_entries, load_split
 
+HARD_NEGATIVES = ("mode", "tempo", "drums")  # facts made false in counterfactual captions
+
 
 @dataclass
 class MuLanRunConfig(RunConfig):
@@ -36,6 +42,7 @@ class MuLanRunConfig(RunConfig):
     caption_variants: int = 4  # re-worded captions per clip, besides the corpus caption
     rvq_crops: int = 3  # audio crops per training clip embedded to fit the RVQ
     max_clips: int | None = None
+    hard_negatives: bool = True  # each text's counterfactuals (mode / tempo / drums made false) as negatives
 
 
 def clip_texts(rows: list[dict], variants: int = 0) -> list[list[str]]:
@@ -58,12 +65,40 @@ def clip_texts(rows: list[dict], variants: int = 0) -> list[list[str]]:
     return texts
 
 
+def counterfactual_texts(rows: list[dict], texts: list[list[str]], variants: int = 0
+                         ) -> tuple[list[list[str]], torch.Tensor]:
+    """For every text of ``clip_texts`` (flattened in order), the same text written for the clip
+    with one fact made false (``data.captions.counterfactuals``: mode, tempo, drums).
+
+    Returns ([N texts][K] texts, mask [N, K]): the mask marks rewrites that differ from the text
+    (a caption that does not state a fact stays the same, and clips without attributes get none).
+    """
+    from ..data.attributes import Attributes
+    from ..data.captions import counterfactuals, describe
+
+    def writings(attrs) -> list[str]:  # tags, caption, re-worded captions: the order of clip_texts
+        return [", ".join(describe(attrs)[1]), describe(attrs)[0]] + [describe(attrs, v)[0] for v in range(1, variants + 1)]
+
+    out = []
+    for row, options in zip(rows, texts):
+        if "genre" not in row:
+            out += [[text] * len(HARD_NEGATIVES) for text in options]
+            continue
+        attrs = Attributes.from_row(row)
+        true, worlds = writings(attrs), counterfactuals(attrs)
+        false = [writings(worlds[k]) for k in HARD_NEGATIVES]
+        out += [[f[true.index(text)] for f in false] if text in true else [text] * len(HARD_NEGATIVES) for text in options]
+    flat = [text for options in texts for text in options]
+    mask = torch.tensor([[r != text for r in rewrites] for text, rewrites in zip(flat, out)], dtype=torch.bool)
+    return out, mask.view(-1, len(HARD_NEGATIVES))
+
+
 @torch.no_grad()
 def text_feature_table(model: MuLan, texts: list[list[str]], batch: int = 128,
                        cache: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen encoder features of every text: (features [N, text_dim], owner clip index [N]).
 
-    Texts are encoded shortest first (little padding); with ``cache`` (a .safetensors path)
+    Distinct texts are encoded once, shortest first (little padding); with ``cache`` (a .safetensors path)
     the features are saved and reused when the texts are the same (a resumed run).
     """
     import hashlib
@@ -79,24 +114,39 @@ def text_feature_table(model: MuLan, texts: list[list[str]], batch: int = 128,
         stored = load_file(cache)
         if stored["digest"].tolist() == list(digest.encode()):
             return stored["features"], torch.tensor(owner)
-    order = sorted(range(len(flat)), key=lambda i: len(flat[i]))
-    feats = torch.empty(len(flat), model.config.text_dim)
-    for s in range(0, len(order), batch):
-        rows = order[s: s + batch]
-        feats[rows] = model.text_features([flat[i] for i in rows]).float().cpu()
+    unique = sorted(set(flat), key=len)  # each distinct text once, shortest first
+    encoded = torch.cat([model.text_features(unique[s: s + batch]).float().cpu() for s in range(0, len(unique), batch)])
+    where = {text: n for n, text in enumerate(unique)}
+    feats = encoded[torch.tensor([where[text] for text in flat], dtype=torch.long)]
     if cache:
         save_file({"features": feats, "digest": torch.tensor(list(digest.encode()))}, cache)
     return feats, torch.tensor(owner)
 
 
 @torch.no_grad()
-def recall_at_k(model: MuLan, clips: list[torch.Tensor], text_feats: torch.Tensor, k: int = 10) -> float:
-    """Text -> audio retrieval: share of captions whose clip ranks in the top k."""
+def validate(model: MuLan, clips: list[torch.Tensor], text_feats: torch.Tensor, hard_feats: torch.Tensor | None = None,
+             hard_mask: torch.Tensor | None = None, k: int = 10) -> dict[str, float]:
+    """Text -> audio recall@k of the captions; with counterfactual captions [N, K, text_dim], per
+    fact the share of clips whose audio scores its true caption above the one false in that fact."""
     audio = torch.cat([model.embed_audio(torch.stack([c.float() for c in clips[s: s + 32]]))
                        for s in range(0, len(clips), 32)])
-    sims = model.embed_text([], features=text_feats) @ audio.T  # [N, N]
+    text = model.embed_text([], features=text_feats)
+    sims = text @ audio.T  # [N, N]
     ranks = (sims > sims.diagonal()[:, None]).sum(1)
-    return float((ranks < k).float().mean())
+    out = {f"valid_recall_at_{k}": float((ranks < k).float().mean())}
+    if hard_feats is not None:
+        false = model.embed_text([], features=hard_feats.flatten(0, 1)).view(*hard_feats.shape[:2], -1)
+        out |= {f"valid_{fact}_right": rate for fact, (rate, _) in counterfactual_right(audio, text, false, hard_mask).items()}
+    return out
+
+
+def counterfactual_right(audio: torch.Tensor, text: torch.Tensor, false: torch.Tensor, mask: torch.Tensor
+                         ) -> dict[str, tuple[float, int]]:
+    """Per fact of ``HARD_NEGATIVES``: (share of clips whose audio [N, E] scores its true caption [N, E]
+    above the caption false in that fact [N, K, E], clips counted), over the clips ``mask`` [N, K] marks."""
+    right = (audio * text).sum(-1)[:, None] > (audio[:, None] * false).sum(-1)  # [N, K]
+    return {fact: (float(right[mask[:, n], n].float().mean()), int(mask[:, n].sum()))
+            for n, fact in enumerate(HARD_NEGATIVES) if mask[:, n].any()}
 
 
 def train_mulan(run: MuLanRunConfig) -> MuLan:
@@ -110,13 +160,23 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     step = state.restore(model, optimizer, "mulan")
     rows, clips = load_split(run.data, "train", config.sample_rate, limit=run.max_clips, rank=rank, world=world)
     cache = os.path.join(run.out, "text_features.safetensors") if rank == 0 else None
-    feats, owner = text_feature_table(model, clip_texts(rows, run.caption_variants), cache=cache)
+    texts = clip_texts(rows, run.caption_variants)
+    feats, owner = text_feature_table(model, texts, cache=cache)
     first_row = torch.searchsorted(owner, torch.arange(len(clips)))  # [N clips]: its tags row, then captions
     num_captions = torch.bincount(owner, minlength=len(clips)) - 1
-    valid_rows, valid_clips, valid_feats = [], [], None
+    hard_feats = hard_mask = None
+    if run.hard_negatives:
+        false_texts, hard_mask = counterfactual_texts(rows, texts, run.caption_variants)
+        hard_cache = os.path.join(run.out, "counterfactual_features.safetensors") if rank == 0 else None
+        hard_feats = text_feature_table(model, false_texts, cache=hard_cache)[0].view(len(false_texts), -1, config.text_dim)
+    valid_clips, valid = [], {}
     if corpus_entries(run.data, "valid"):
         valid_rows, valid_clips = load_split(run.data, "valid", config.sample_rate, limit=256)
-        valid_feats = text_feature_table(model, [[r["caption"]] for r in valid_rows])[0]
+        captions = [[r["caption"]] for r in valid_rows]
+        valid = {"text_feats": text_feature_table(model, captions)[0]}
+        if run.hard_negatives:
+            false_texts, valid["hard_mask"] = counterfactual_texts(valid_rows, captions)
+            valid["hard_feats"] = text_feature_table(model, false_texts)[0].view(len(false_texts), -1, config.text_dim)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     generator = torch.Generator().manual_seed(run.seed + 7919 * step + rank)
     crop = int(run.crop_s * config.sample_rate)
@@ -129,9 +189,11 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
         use_tags = torch.rand(len(index), generator=generator) < run.tag_text_share
         caption = 1 + (torch.rand(len(index), generator=generator) * num_captions[index]).long()
         text_rows = first_row[index] + torch.where(use_tags, 0, caption)
+        hard = hard_feats[text_rows].to(device) if hard_feats is not None else None
         with autocast(device, run.bf16):
-            audio_emb, text_emb = ddp(audio, feats[text_rows].to(device))
-        loss = model.contrastive_loss(audio_emb.float(), text_emb.float())
+            audio_emb, text_emb, hard_emb = ddp(audio, feats[text_rows].to(device), hard)
+        loss = model.contrastive_loss(audio_emb.float(), text_emb.float(), None if hard is None else hard_emb.float(),
+                                      None if hard is None else hard_mask[text_rows].to(device))
         optimizer_step(optimizer, loss, trainable, run, step)
         step += 1
         if bar is not None:
@@ -141,7 +203,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
             metrics = {"loss": loss.item(), "temperature": float(1 / model.logit_scale.detach().exp())}
             if valid_clips:
                 model.eval()
-                metrics["valid_recall_at_10"] = recall_at_k(model, valid_clips, valid_feats.to(device))
+                metrics |= validate(model, valid_clips, **{k: v.to(device) for k, v in valid.items()})
                 model.train()
             state.log(step, **metrics, steps_per_s=round((step - last_logged) / (time.time() - tick), 3))
             tick, last_logged = time.time(), step

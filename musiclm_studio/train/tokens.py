@@ -1,7 +1,7 @@
 """Token caches: every training clip's token streams, computed once for the three LMs.
 
-``musiclm-studio train tokens --pipeline DIR --data CORPUS --out tokens/`` runs the trained
-tokenizers of a pipeline (codec, semantic tokenizer, MuLan audio tower + RVQ, melody
+``musiclm-studio train tokens --pipeline DIR --data CORPUS --out tokens/ [--mulan RUN]`` runs the
+trained tokenizers of a pipeline (codec, semantic tokenizer, MuLan audio tower + RVQ, melody
 tokenizer on lead stems) over a corpus split and writes ``tokens/<split>.safetensors``:
 
     codes     [12, N]  codec tokens of all clips, concatenated along time (50 Hz)
@@ -31,6 +31,7 @@ from .data import load_split
 class TokenCacheConfig:
     out: str
     pipeline: Optional[str] = None  # a saved pipeline whose tokenizers are trained
+    mulan: Optional[str] = None  # a retrained MuLan (run or component folder) to use instead of the pipeline's
     data: str = "corpus/v1"
     splits: str = "train,valid"
     mulan_windows: int = 4  # MuLan token rows per clip: the whole clip + random crops
@@ -108,6 +109,10 @@ def build_token_cache(run: TokenCacheConfig) -> dict[str, TokenSet]:
     from ..pipeline import MusicLMPipeline
 
     pipe = MusicLMPipeline.from_pretrained(run.pipeline, device=run.device)
+    if run.mulan:  # the pipeline's LMs embed the old MuLan's codes; the ones trained on this cache will not
+        from ..components import load_trained
+
+        pipe.components.mark_trained("mulan", load_trained("mulan", run.mulan).to(pipe.device))
     needed = {"codec", "semantic_tokenizer", "mulan"} & set(pipe.untrained_components)
     if needed:
         raise ValueError(f"The pipeline's {sorted(needed)} are untrained: train them before caching tokens.")
