@@ -7,9 +7,10 @@ same way: MCC (MuLan text-audio cosine) next to real held-out clips with their c
 ceiling) and shuffled pairs (the floor); FAD in MuLan audio-embedding space against held-out
 corpus audio, next to codec resyntheses of that audio (the floor) and generations from one
 generic prompt (unconditional); attribute adherence (tempo, mode, drums, lead family; each
-only over the prompts that ask for it) next to the rates the same analysers reach on real clips; melody chroma cosine next to the cosine
-against a different melody; diversity as embedding distance across seeds; speed as real-time
-factor per stage, time to first audio and peak memory.
+only over the prompts that ask for it) next to the rates the same analysers reach on real
+clips; melody chroma cosine next to the cosine against a different melody; diversity as
+embedding distance across seeds; speed as real-time factor per stage, time to first audio and
+peak memory.
 """
 
 from __future__ import annotations
@@ -252,29 +253,38 @@ def drum_threshold(ratios: list[float], has_drums: list[bool], default: float = 
     return float(cuts[int(np.argmax(accuracy))])
 
 
+CHECKED = {"tempo": "bpm", "mode": "mode", "drums": "drums", "lead family": "lead_family"}  # check -> attribute
+
+
 def attribute_checks(clips: list[torch.Tensor], attributes: list[dict], sample_rate: int, mulan, audio_emb: torch.Tensor,
-                     threshold: float, ratios: Optional[dict[int, float]] = None) -> dict[str, list[bool]]:
-    """Per attribute, whether each clip that states it shows it (tempo half / double allowed).
+                     threshold: float, ratios: Optional[dict[int, float]] = None) -> dict[str, dict[int, bool]]:
+    """Per attribute, whether each clip that states it (by index) shows it (tempo half / double allowed).
 
     ``audio_emb``: the clips' MuLan embeddings [N, E]; ``ratios``: percussive ratios already measured, by index.
     """
-    checks: dict[str, list[bool]] = {"tempo": [], "mode": [], "drums": [], "lead family": []}
+    checks: dict[str, dict[int, bool]] = {name: {} for name in CHECKED}
     families = sorted({a["lead_family"] for a in attributes if a.get("lead_family")})
     family_emb = embed_texts(mulan, [ATTRIBUTES["lead family"][1](f) for f in families]) if len(families) > 1 else None
     ratios = ratios or {}
     for n, (clip, attrs) in enumerate(zip(clips, attributes)):
         audio = to_mono_numpy(clip)
         if attrs.get("bpm"):
-            checks["tempo"].append(tempo_agrees(estimate_tempo(audio, sample_rate), float(attrs["bpm"])))
+            checks["tempo"][n] = tempo_agrees(estimate_tempo(audio, sample_rate), float(attrs["bpm"]))
         if attrs.get("mode") in ("major", "minor"):
-            checks["mode"].append(estimate_key_mode(audio, sample_rate)[1] == attrs["mode"])
+            checks["mode"][n] = estimate_key_mode(audio, sample_rate)[1] == attrs["mode"]
         if attrs.get("drums") is not None:
             ratio = ratios[n] if n in ratios else percussive_ratio(audio, sample_rate)
-            checks["drums"].append((ratio > threshold) == bool(attrs["drums"]))
+            checks["drums"][n] = (ratio > threshold) == bool(attrs["drums"])
         if family_emb is not None and attrs.get("lead_family"):
             guess = int((audio_emb[n] @ family_emb.T).argmax())
-            checks["lead family"].append(families[guess] == attrs["lead_family"])
+            checks["lead family"][n] = families[guess] == attrs["lead_family"]
     return checks
+
+
+def _rate(checks: dict[int, bool], asked: Optional[list[dict]] = None, key: str = "") -> tuple[Optional[float], int]:
+    """(share of passed checks, checks counted), only over the clips whose ``asked`` attributes hold ``key``."""
+    kept = [ok for n, ok in checks.items() if asked is None or key in asked[n]]
+    return (float(np.mean(kept)) if kept else None), len(kept)
 
 
 def adherence_report(mulan, items: list[PromptItem], generated: list[torch.Tensor], generated_emb: torch.Tensor,
@@ -283,25 +293,27 @@ def adherence_report(mulan, items: list[PromptItem], generated: list[torch.Tenso
 
     Each attribute counts over the prompts that ask for it; where some prompts leave tempo or mode
     unstated, the rates over every prompt (what earlier evaluations reported) come as ``*_all_prompts``.
+    The analysers run once per clip, on everything known about it.
     """
-    threshold, real_checks, real_all = 0.3, {}, {}
+    threshold, real, real_asked = 0.3, {}, []
     if reference is not None:
         ratios = {n: percussive_ratio(c, sample_rate) for n, (c, r) in enumerate(zip(reference.clips, reference.rows))
                   if r.get("drums") is not None}
         threshold = drum_threshold(list(ratios.values()), [bool(reference.rows[n]["drums"]) for n in ratios])
-        real_checks = attribute_checks(reference.clips, [_asked(r) for r in reference.rows], sample_rate, mulan,
-                                       reference_emb, threshold, ratios)
-        real_all = attribute_checks(reference.clips, reference.rows, sample_rate, mulan, reference_emb, threshold, ratios)
-    checks = attribute_checks(generated, [i.attributes for i in items], sample_rate, mulan, generated_emb, threshold)
-    rate = lambda xs: float(np.mean(xs)) if xs else None  # noqa: E731
-    out = {name: {"rate": rate(checks[name]), "real_rate": rate(real_checks.get(name, [])), "count": len(checks[name])}
-           for name in checks}
+        real = attribute_checks(reference.clips, reference.rows, sample_rate, mulan, reference_emb, threshold, ratios)
+        real_asked = [_asked(r) for r in reference.rows]
+    checks = attribute_checks(generated, [i.known or i.attributes for i in items], sample_rate, mulan, generated_emb,
+                              threshold)
+    asked = [i.attributes for i in items]
+    out = {}
+    for name, key in CHECKED.items():
+        rate, count = _rate(checks[name], asked, key)
+        out[name] = {"rate": rate, "real_rate": _rate(real.get(name, {}), real_asked, key)[0], "count": count}
     if any(i.known and i.known != i.attributes for i in items):
-        every = attribute_checks(generated, [i.known or i.attributes for i in items], sample_rate, mulan,
-                                 generated_emb, threshold)
         for name in ("tempo", "mode"):
-            out[name] |= {"rate_all_prompts": rate(every[name]), "real_rate_all_prompts": rate(real_all.get(name, [])),
-                          "count_all_prompts": len(every[name])}
+            rate, count = _rate(checks[name])
+            out[name] |= {"rate_all_prompts": rate, "real_rate_all_prompts": _rate(real.get(name, {}))[0],
+                          "count_all_prompts": count}
     return out | {"drum_threshold": threshold}
 
 

@@ -3,8 +3,8 @@
 Text tower: a frozen pretrained sentence encoder (``models/text.py``) + a trained projection.
 Audio tower: log-mel frames at 25 Hz (with ``chroma``, also a 12-bin pitch-class chroma, since
 64 mels cannot resolve the semitones that tell major from minor) -> a bidirectional Transformer
--> attention pooling -> projection. Both land on the unit sphere in ``embed_dim`` dimensions, trained contrastively
-(InfoNCE with a learned temperature). An RVQ of 12 x 1024 fitted on *audio* embeddings makes
+-> attention pooling -> projection. Both land on the unit sphere in ``embed_dim`` dimensions,
+trained contrastively (InfoNCE with a learned temperature). An RVQ of 12 x 1024 fitted on *audio* embeddings makes
 the MuLan tokens; at inference the text embedding goes through the same RVQ, which is the
 trick that lets MusicLM train its LMs on audio alone.
 """

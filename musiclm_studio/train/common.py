@@ -82,10 +82,11 @@ def bf16_is_native(device_type: str, cpuinfo: str = "/proc/cpuinfo") -> bool:
 
 def autocast(device: torch.device, enabled: bool):
     """bf16 autocast on CPU and CUDA; a no-op when disabled or where bf16 is not native (fp32 is then faster)."""
-    if enabled and not bf16_is_native(device.type):
+    if not enabled:
+        return contextlib.nullcontext()
+    if not bf16_is_native(device.type):
         _say_once(f"bf16 is emulated on this {device.type} (no AMX / AVX512-BF16): training in fp32, which is "
                   "about 10x faster here")
-    if not enabled or not bf16_is_native(device.type):
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 

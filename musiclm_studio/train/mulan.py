@@ -77,7 +77,8 @@ def counterfactual_texts(rows: list[dict], texts: list[list[str]], variants: int
     from ..data.captions import counterfactuals, describe
 
     def writings(attrs) -> list[str]:  # tags, caption, re-worded captions: the order of clip_texts
-        return [", ".join(describe(attrs)[1]), describe(attrs)[0]] + [describe(attrs, v)[0] for v in range(1, variants + 1)]
+        caption, aspects = describe(attrs)
+        return [", ".join(aspects), caption] + [describe(attrs, v)[0] for v in range(1, variants + 1)]
 
     out = []
     for row, options in zip(rows, texts):
