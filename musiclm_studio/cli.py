@@ -23,7 +23,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     if bool(args.prompt) == bool(args.story):
         raise ValueError("Give either a prompt or --story segments (not both, not neither).")
-    pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device)
+    pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device, int8=False if args.no_int8 else None)
     pipe.show_progress = not args.quiet
     from .generation import parse_story
 
@@ -52,7 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .pipeline import MusicLMPipeline
     from .ui.gradio_app import launch
 
-    pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device)
+    pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device, int8=False if args.no_int8 else None)
     launch(pipe, host=args.host, port=args.port, share=False)
     return 0
 
@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classifier-free guidance, one value or semantic coarse fine (1 = off; default 3 1 1)")
     g.add_argument("--candidates", type=int, default=1, help="sample N and keep the best MuLan score")
     g.add_argument("--device", default=None)
+    g.add_argument("--no-int8", action="store_true", help="keep the LMs in float on a CPU (default: int8 weights)")
     g.add_argument("--no-png", action="store_true", help="skip the spectrogram / token PNG")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     g.set_defaults(func=cmd_generate)
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=7860)
     s.add_argument("--device", default=None)
+    s.add_argument("--no-int8", action="store_true", help="keep the LMs in float on a CPU (default: int8 weights)")
     s.set_defaults(func=cmd_serve)
 
     i = sub.add_parser("init", help="write a freshly initialised (untrained) pipeline of a preset")
@@ -120,10 +122,11 @@ def _optional_commands():
     from .eval.melody_eval import register as melody
     from .eval.mulan_cli import register as mulan
     from .eval.semantic_probe import register as semantic
+    from .eval.stages import register as stages
     from .train.assemble import register as assemble
     from .train.cli import register as train
 
-    return [corpus, train, codec, mulan, semantic, melody, assemble, evaluation]
+    return [corpus, train, codec, mulan, semantic, melody, assemble, evaluation, stages]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,8 @@ class Components:
     fine_lm: StageLM
     codec: SoundStreamCodec
     untrained: set[str] = field(default_factory=set)  # components still at their random initialisation
+    int8: bool = False  # the three LMs' linear layers hold int8 weights (CPU inference only)
+    float_lms: dict = field(default_factory=dict)  # their float originals, which save_pretrained writes
 
     @classmethod
     def build(cls, config: PipelineConfig) -> "Components":
@@ -65,7 +67,26 @@ class Components:
         setattr(self, name, module)
         self.untrained.discard(name)
 
+    def quantize_lms(self) -> None:
+        """Int8 weights for every linear layer of the three LMs (dynamic quantization: activations
+        stay float, each matmul reads a quarter of the bytes). CPU only. The float originals are
+        kept (about 70 MB for the small LMs), so saving writes the float weights."""
+        import copy
+        import warnings
+
+        from torch.ao.quantization import quantize_dynamic
+
+        with warnings.catch_warnings():  # torch marks its int8 tensor API deprecated; our pinned torch has it
+            warnings.simplefilter("ignore")
+            for name in ("semantic_lm", "coarse_lm", "fine_lm"):
+                self.float_lms[name] = copy.deepcopy(getattr(self, name))
+                quantize_dynamic(getattr(self, name), {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        self.int8 = True
+
     def to(self, device: torch.device) -> "Components":
+        if self.int8 and device.type != "cpu":
+            raise ValueError("This pipeline's LMs are int8 for CPU speed and cannot move to "
+                             f"{device.type}; load it with from_pretrained(..., int8=False) to use a GPU.")
         for module in self.modules().values():
             module.to(device).eval()
         return self
@@ -106,6 +127,16 @@ def check_contracts(config: PipelineConfig, c: Components) -> None:
                                 c.mulan.code_vectors().float().cpu(), atol=1e-3):
             problems.append(f"{lm.config.name} LM was trained on another MuLan quantizer than the pipeline's: "
                             "rebuild the token cache with this MuLan and retrain the LM")
+    probe = None
+    for name in ("semantic_lm", "coarse_lm"):
+        expected = getattr(config, name).semantic_probe
+        if expected is None or name in c.untrained or "semantic_tokenizer" in c.untrained:
+            continue
+        probe = probe or c.semantic_tokenizer.probe_tokens()
+        if len(expected) != len(probe) or sum(a == b for a, b in zip(expected, probe)) < 0.9 * len(probe):
+            problems.append(f"{name} was trained on another semantic tokenizer's tokens than the pipeline's: "
+                            "ship it with that tokenizer, or rebuild the token cache with this one "
+                            "(train tokens --semantic RUN --reuse CACHE) and retrain the LM")
     for name, model in c.modules().items():
         if model.config != getattr(config, name):
             problems.append(f"component {name!r} was built from a different config than pipeline.json says")
@@ -142,7 +173,7 @@ def save_components(folder: str, config: PipelineConfig, c: Components, dtype: t
     if skip:
         index["placeholder_seed"] = placeholder_seed
     hub.write_json(os.path.join(folder, "pipeline.json"), index)
-    modules = c.modules()
+    modules = c.modules() | c.float_lms  # int8 LMs are saved as the float weights they came from
     for name in COMPONENT_TYPES:
         sub = os.path.join(folder, name)
         hub.save_component(sub, getattr(config, name), None if name in skip else modules.get(name), dtype)

@@ -108,10 +108,16 @@ class SemanticTokenizerConfig(ConfigMixin):
     n_mfcc: int = 20
     context: int = 2  # frames each side stacked into a feature vector
     codebook_size: int = 1024
+    onset_bands: int = 1  # spectral flux in this many mel bands (low / mid / high: kick, snare, hats)
+    onset_weight: float = 1.0  # scale of the standardised onset features in the k-means distance
+
+    @property
+    def frame_dim(self) -> int:
+        return 12 + self.n_mfcc + self.onset_bands
 
     @property
     def feature_dim(self) -> int:
-        return (12 + self.n_mfcc + 1) * (2 * self.context + 1)
+        return self.frame_dim * (2 * self.context + 1)
 
 
 @dataclass
@@ -164,6 +170,7 @@ class StageLMConfig(ConfigMixin):
     mlp_ratio: float = 4.0
     dropout: float = 0.0
     max_frames: int = 500  # training window in target frames; longer output slides windows
+    semantic_probe: Optional[list[int]] = None  # the trained-on semantic tokenizer's probe_tokens()
 
 
 @dataclass
@@ -248,18 +255,20 @@ def preset(name: str) -> PipelineConfig:
                             decoder_layers=1, codebook_size=64, codebook_dim=16)
         mulan = MuLanConfig(embed_dim=16, window_s=2.0, n_mels=32, chroma=True, audio_dim=32, audio_layers=1,
                             audio_heads=2, codebook_size=32)
-        semantic = SemanticTokenizerConfig(n_fft=1024, n_mels=32, n_mfcc=8, context=1, codebook_size=32)
+        semantic = SemanticTokenizerConfig(n_fft=1024, n_mels=32, n_mfcc=8, context=1, codebook_size=32,
+                                           onset_bands=2, onset_weight=2.0)
         sizes = dict(d_model=32, n_layers=2, n_heads=2, window_s=2.0)
         window, overlap = 2.0, 1.0
     elif name == "small":
-        codec, mulan, semantic = CodecConfig(), MuLanConfig(chroma=True), SemanticTokenizerConfig()
+        codec, mulan = CodecConfig(), MuLanConfig(chroma=True)
+        semantic = SemanticTokenizerConfig(onset_bands=3, onset_weight=2.0)
         sizes = dict(d_model=256, n_layers=4, n_heads=4, window_s=10.0)
         window, overlap = 10.0, 5.0
     elif name == "paper":
         codec = CodecConfig(encoder_dim=512, encoder_layers=8, latent_dim=256, decoder_dim=768,
                             decoder_layers=12, codebook_dim=256)
         mulan = MuLanConfig(chroma=True, audio_dim=768, audio_layers=12, audio_heads=12)
-        semantic = SemanticTokenizerConfig()
+        semantic = SemanticTokenizerConfig(onset_bands=3, onset_weight=2.0)
         sizes = dict(d_model=1024, n_layers=24, n_heads=16, window_s=30.0)
         window, overlap = 30.0, 15.0
     else:

@@ -109,7 +109,8 @@ def generate_windowed(
                 callback(so_far.shape[-1], total_frames, so_far)
 
         new = lm.generate(conditions, new_end - context_start, batch_size=out.shape[0],
-                          prompt=context if context.shape[-1] else None, callback=report, **sampling)
+                          prompt=context if context.shape[-1] else None,
+                          callback=report if callback is not None else None, **sampling)
         out = torch.cat([out, new[..., context.shape[-1]:]], -1)
         if callback is not None:
             callback(out.shape[-1], total_frames, out)

@@ -55,13 +55,37 @@ class MusicLMPipeline:
         return cls(config, Components.build(config).to(torch.device("cpu")))
 
     @classmethod
-    def from_pretrained(cls, path_or_id: str | None = None, device: str | torch.device | None = None) -> "MusicLMPipeline":
-        """Load a saved pipeline (None = the default shipped in ``assets/``), offline."""
+    def from_pretrained(cls, path_or_id: str | None = None, device: str | torch.device | None = None,
+                        int8: bool | None = None) -> "MusicLMPipeline":
+        """Load a saved pipeline (None = the default shipped in ``assets/``), offline.
+
+        ``int8``: quantize the three LMs' linear layers to int8 (``quantize``); None = on a CPU.
+        """
         folder = hub.resolve_pretrained(path_or_id)
         config, components = load_components(folder)
         pipe = cls(config, components)
         pipe.folder = folder
-        return pipe.to(device) if device is not None else pipe
+        if device is not None:
+            pipe.to(device)
+        if int8 or (int8 is None and pipe.device.type == "cpu"):
+            pipe.quantize()
+        return pipe
+
+    def quantize(self) -> "MusicLMPipeline":
+        """Int8 weights for the LMs' linear layers, for CPU inference. On a 2-core AVX2 CPU this
+        took 10 s of audio from 6.9 s to 4.6 s; held-out token losses rose by 0.01-0.35 % (the
+        model card has both). ``save_pretrained`` still writes the float weights; a quantized
+        pipeline cannot move to a GPU (load it with ``int8=False`` there)."""
+        if self.device.type != "cpu":
+            raise ValueError("int8 quantization is for CPU inference; this pipeline is on "
+                             f"{self.device.type}. Keep it in float there.")
+        if not self.components.int8:
+            self.components.quantize_lms()
+        return self
+
+    @property
+    def int8(self) -> bool:
+        return self.components.int8
 
     def save_pretrained(self, folder: str, dtype: torch.dtype | None = None, placeholder_seed: int | None = None) -> None:
         """Write ``pipeline.json`` and one sub-folder per component (safetensors + config.json).
@@ -135,6 +159,9 @@ class MusicLMPipeline:
         return segments
 
     def _stage_callback(self, stage: str, callback: Optional[Callback], bar):
+        if bar is None and callback is None:
+            return None  # nobody listens: the LMs skip the per-step token snapshots
+
         def report(done: int, total: int, tokens: torch.Tensor) -> None:
             if bar is not None:
                 bar.total = total

@@ -270,3 +270,43 @@ def test_semantic_probe_reads_genre_and_chord_from_informative_tokens_not_from_r
     assert report["semantic_tokens"]["genre"] > 0.9 and report["semantic_tokens"]["chord_root"] > 0.75
     for name in ("genre", "chord_root"):
         assert report["random_tokens"][name] < chance[name] + 0.15
+
+
+def test_stages_command_scores_real_clips_and_each_stage_fed_their_tokens(tiny_pipe, corpus, tmp_path, capsys):
+    from musiclm_studio.cli import main
+    from musiclm_studio.eval.stages import ROWS
+
+    pipe_dir, out = tmp_path / "pipe", tmp_path / "stages"
+    tiny_pipe.save_pretrained(str(pipe_dir))
+    assert main(["stages", "--pipeline", str(pipe_dir), "--data", str(corpus), "--n", "4", "--seconds", "2",
+                 "--out", str(out)]) == 0
+    report = json.loads((out / "stages.json").read_text())
+    assert report["clips"] == 4 and list(report["rows"]) == list(ROWS)
+    real = report["rows"]["real"]
+    assert real["drums"] == 1.0  # the threshold fitted on the real clips separates loops from hums
+    assert real["percussive_share_drums"] > real["percussive_share_no_drums"]
+    for name in ROWS:  # an untrained tiny pipeline still yields audio every analyser can read
+        entry = report["rows"][name]
+        assert all(entry[k] is not None and 0.0 <= entry[k] <= 1.0 for k in ("tempo", "mode", "drums"))
+    table = (out / "stages.md").read_text()
+    assert all(f"| {name} |" in table for name in ROWS)
+    assert main(["stages", "--pipeline", str(pipe_dir), "--data", str(corpus), "--seconds", "0", "--out", str(out)]) != 0
+    assert "between 0 and 60" in capsys.readouterr().err
+
+
+def test_bench_times_float_lms_beside_the_int8_default_on_a_cpu():
+    from musiclm_studio.eval.bench import BenchRow, bench_cases, int8_speedups, markdown_table, speedups
+
+    cases = bench_cases([10.0], musicgen=True, devices=["cpu"])
+    ours = [(c.guidance_scale > 1, c.int8) for c in cases if c.system == "ours"]
+    assert sorted(ours, key=str) == sorted([(True, None), (False, None), (True, False)], key=str)
+    assert all(c.int8 is None for c in cases if c.system != "ours")
+
+    def row(system, name, wall):
+        return BenchRow(system=system, device="cpu", cfg=True, seconds=10.0, wall_s=wall, rtf=wall / 10,
+                        first_audio_s=wall, peak_rss_mb=800.0, name=name)
+    rows = [row("ours", "shipped default", 4.0), row("ours", "shipped default, float LMs", 5.0),
+            row("musicgen-small", "random weights", 40.0)]
+    assert int8_speedups(rows) == {"cpu 10s cfg": 1.25}
+    assert speedups(rows) == {"cpu 10s cfg": 10.0}  # against the default (int8) row
+    assert "float LMs / int8 LMs wall time, cpu 10s cfg: 1.25x" in markdown_table(rows)

@@ -92,7 +92,7 @@ def test_assemble_marks_components_trained_and_keeps_placeholders(setup, tmp_pat
     MusicLMPipeline.from_config("tiny", seed=3).save_pretrained(str(base), placeholder_seed=3)
     pipe = assemble(str(base), str(tmp_path / "out"), {"fine_lm": str(tmp_path / "fine")}, dtype="float32")
     assert "fine_lm" not in pipe.untrained_components and "coarse_lm" in pipe.untrained_components
-    again = MusicLMPipeline.from_pretrained(str(tmp_path / "out"))
+    again = MusicLMPipeline.from_pretrained(str(tmp_path / "out"), int8=False)
     assert again.untrained_components == pipe.untrained_components
     for a, b in zip(trained.state_dict().values(), again.components.fine_lm.state_dict().values()):
         assert torch.equal(a, b)
@@ -137,6 +137,48 @@ def test_a_retrained_mulan_ships_with_lms_trained_on_its_tokens(setup, tmp_path)
                              steps=1, batch_size=2, crop_s=1.0, log_every=1, save_every=100, warmup=1))
     pipe = assemble(str(root / "pipe"), str(tmp_path / "o2"), {"mulan": str(other / "mulan"), **runs}, dtype="float32")
     assert {"mulan", "semantic_lm", "coarse_lm"}.isdisjoint(pipe.untrained_components)
+
+
+def test_a_refitted_semantic_tokenizer_recomputes_only_the_semantic_stream(setup, tmp_path):
+    from musiclm_studio.models.semantic import SemanticTokenizer
+    from musiclm_studio import hub
+
+    root, sets = setup
+    config = MusicLMPipeline.from_config("tiny").config.semantic_tokenizer
+    config.onset_bands, config.onset_weight = 2, 4.0
+    tok = SemanticTokenizer(config)
+    audio = torch.cat([torch.as_tensor(drum_loop(seconds=2, seed=9)).float(),
+                       torch.as_tensor(hummed_melody(seed=9)[: 2 * SR]).float()])
+    tok.fit(tok.features(audio[None], standardize=False)[0], iters=3, generator=torch.Generator().manual_seed(0))
+    hub.save_component(str(tmp_path / "sem" / "last"), config, tok)
+    new = build_token_cache(TokenCacheConfig(out=str(tmp_path / "tokens"), pipeline=str(root / "pipe"),
+                                             semantic=str(tmp_path / "sem"), reuse=str(root / "tokens"),
+                                             data=str(root / "corpus")))
+    for split in ("train", "valid"):
+        old, fresh = sets[split], new[split]
+        for name in ("codes", "melody", "mulan", "lengths", "mulan_codebook"):
+            assert torch.equal(getattr(old, name), getattr(fresh, name)), name
+        assert fresh.semantic.shape == old.semantic.shape and not torch.equal(fresh.semantic, old.semantic)
+    # the same result as building the cache from scratch with the refitted tokenizer
+    scratch = build_token_cache(TokenCacheConfig(out=str(tmp_path / "t2"), pipeline=str(root / "pipe"),
+                                                 semantic=str(tmp_path / "sem"), data=str(root / "corpus"),
+                                                 mulan_windows=2))
+    assert torch.equal(scratch["train"].semantic, new["train"].semantic)
+    with pytest.raises(ValueError, match="same corpus"):
+        build_token_cache(TokenCacheConfig(out=str(tmp_path / "t3"), pipeline=str(root / "pipe"),
+                                           reuse=str(root / "tokens"), data=str(root / "corpus"), max_clips=2))
+    # an LM trained on the new tokens ships only with the tokenizer that made them
+    from musiclm_studio.train.assemble import assemble
+
+    lm = train_lm(LMRunConfig(out=str(tmp_path / "lm"), stage="coarse", tokens=str(tmp_path / "tokens"), preset="tiny",
+                              steps=1, batch_size=2, crop_s=1.0, log_every=1, save_every=100, warmup=1))
+    assert lm.config.semantic_probe == tok.probe_tokens() != sets["train"].semantic_probe.tolist()
+    with pytest.raises(ValueError, match="another semantic tokenizer"):
+        assemble(str(root / "pipe"), str(tmp_path / "o1"), {"coarse_lm": str(tmp_path / "lm")}, dtype="float32")
+    assemble(str(root / "pipe"), str(tmp_path / "o2"),
+             {"coarse_lm": str(tmp_path / "lm"), "semantic_tokenizer": str(tmp_path / "sem")}, dtype="bfloat16")
+    assert MusicLMPipeline.from_pretrained(str(tmp_path / "o2")).components.semantic_tokenizer.probe_tokens() == \
+        lm.config.semantic_probe  # the identity survives bf16 storage
 
 
 def test_cli_sub_command_fixes_the_stage(setup, tmp_path):

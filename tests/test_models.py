@@ -81,6 +81,29 @@ def test_semantic_tokenizer_fit_and_tokenize(cfg):
     assert tokens[0, 30] != tokens[0, 60]
 
 
+def test_semantic_onset_bands_and_weight(cfg):
+    from dataclasses import replace
+
+    config = replace(cfg.semantic_tokenizer, n_mels=32, onset_bands=3, onset_weight=3.0)
+    tok = SemanticTokenizer(config)
+    thump, hiss = torch.zeros(SR), torch.zeros(SR)
+    thump[SR // 2: SR // 2 + 2400] = torch.sin(2 * torch.pi * 60 * torch.arange(2400) / SR)  # kick-like
+    burst = torch.randn(2400, generator=torch.Generator().manual_seed(0))
+    hiss[SR // 2: SR // 2 + 2400] = burst - torch.nn.functional.avg_pool1d(burst[None, None], 9, 1, 4)[0, 0]  # high-passed
+    low, high = (tok.frame_features(x[None])[0, :, -3:].amax(0) for x in (thump, hiss))
+    assert low[0] > low[2] and high[2] > high[0]  # the onset lands in the band of its sound
+    assert config.feature_dim == (12 + config.n_mfcc + 3) * (2 * config.context + 1)
+    raw = tok.features(thump[None], standardize=False)[0]
+    tok.fit(raw, iters=2, generator=torch.Generator().manual_seed(0))
+    z = (raw - tok.mean) / tok.std
+    onset = torch.zeros(config.frame_dim, dtype=torch.bool)
+    onset[-3:] = True
+    onset = onset.repeat(2 * config.context + 1)
+    weighted = tok.features(thump[None])[0]
+    assert torch.allclose(weighted[:, onset], 3.0 * z[:, onset], atol=1e-5)
+    assert torch.allclose(weighted[:, ~onset], z[:, ~onset], atol=1e-5)
+
+
 def test_mulan_embeddings_are_unit_and_tokenize(cfg):
     from musiclm_studio.models.mulan import MuLan
 

@@ -52,10 +52,33 @@ def test_save_and_load_give_identical_outputs(tiny_pipe, tmp_path, placeholder):
     tiny_pipe.save_pretrained(tmp_path, placeholder_seed=0 if placeholder else None)
     has_weights = os.path.exists(tmp_path / "codec" / "model.safetensors")
     assert has_weights != placeholder
-    loaded = MusicLMPipeline.from_pretrained(str(tmp_path))
+    loaded = MusicLMPipeline.from_pretrained(str(tmp_path), int8=False)
     loaded.show_progress = False
     assert torch.equal(run(loaded).audio, run(tiny_pipe).audio)
     assert not any(f.endswith((".pt", ".pkl", ".bin")) for _, _, files in os.walk(tmp_path) for f in files)
+
+
+def test_int8_lms_on_a_cpu_stay_close_to_float_and_save_as_float(tiny_pipe, tmp_path):
+    tiny_pipe.save_pretrained(tmp_path / "p")
+    exact = MusicLMPipeline.from_pretrained(str(tmp_path / "p"), int8=False)
+    fast = MusicLMPipeline.from_pretrained(str(tmp_path / "p"))  # on a CPU: int8 by default
+    assert fast.int8 and not exact.int8
+    assert fast.components.fine_lm.head.weight().dtype == torch.qint8
+    coarse = torch.randint(0, 64, (2, 4, 30), generator=torch.Generator().manual_seed(0))
+    fine = torch.randint(0, 64, (2, 8, 30), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a, b = (p.components.fine_lm(fine, {"coarse": coarse}) for p in (exact, fast))
+    assert torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0) > 0.99
+    assert (a.argmax(-1) == b.argmax(-1)).float().mean() > 0.9
+    fast.show_progress = False
+    out = fast("a calm piano piece", duration_s=1.0, seed=0)
+    assert out.audio.shape == (SR,) and torch.isfinite(out.audio).all()
+    fast.save_pretrained(tmp_path / "q")  # writes the float weights it was quantized from
+    again = MusicLMPipeline.from_pretrained(str(tmp_path / "q"), int8=False)
+    for a, b in zip(exact.components.fine_lm.state_dict().values(), again.components.fine_lm.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="GPU"):
+        fast.to("cuda")  # refused before anything moves (no GPU needed for the check)
 
 
 def test_broken_checkpoints_give_clear_errors(tiny_pipe, tmp_path):

@@ -39,6 +39,7 @@ class BenchCase:
     device: str = "cpu"
     pipeline: Optional[str] = None  # ours only: a saved pipeline folder (None = shipped default)
     threads: Optional[int] = None
+    int8: Optional[bool] = None  # ours only: int8 LMs (None = the pipeline's default: int8 on a CPU)
 
 
 @dataclass
@@ -104,7 +105,7 @@ def _musicgen_runner(case: BenchCase):
 def _ours_runner(case: BenchCase):
     from ..pipeline import MusicLMPipeline
 
-    pipe = MusicLMPipeline.from_pretrained(case.pipeline, device=case.device)
+    pipe = MusicLMPipeline.from_pretrained(case.pipeline, device=case.device, int8=case.int8)
     pipe.show_progress = False
 
     def generate(seconds: float):
@@ -157,13 +158,21 @@ def run_case_isolated(case: BenchCase, timeout_s: float = 3600) -> BenchRow:
 def bench_cases(seconds: list[float], pipeline: Optional[str] = None, musicgen: bool = True,
                 devices: Optional[list[str]] = None, guidance_scale: float = 3.0,
                 threads: Optional[int] = None) -> list[BenchCase]:
-    """Every case of one benchmark: systems x guidance on / off x devices x durations."""
+    """Every case of one benchmark: systems x guidance on / off x devices x durations, plus ours
+    with float LMs beside the default int8 ones on a CPU (guidance on)."""
     if not seconds or any(not 0 < s <= 60 for s in seconds):
         raise ValueError(f"--seconds must be between 0 and 60 (got {seconds}).")
     devices = devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     systems = ["ours"] + (["musicgen-small"] if musicgen else [])
-    return [BenchCase(system, s, g, device, pipeline if system == "ours" else None, threads)
-            for device in devices for s in seconds for system in systems for g in (guidance_scale, 1.0)]
+    cases = []
+    for device in devices:
+        for s in seconds:
+            for system in systems:
+                mine = pipeline if system == "ours" else None
+                cases += [BenchCase(system, s, g, device, mine, threads) for g in (guidance_scale, 1.0)]
+                if system == "ours" and device == "cpu":
+                    cases.append(BenchCase(system, s, guidance_scale, device, mine, threads, int8=False))
+    return cases
 
 
 def run_bench(cases: list[BenchCase], log=print) -> list[BenchRow]:
@@ -172,7 +181,7 @@ def run_bench(cases: list[BenchCase], log=print) -> list[BenchRow]:
         log(f"bench: {case.system} on {case.device}, {case.seconds:g} s, guidance {case.guidance_scale:g} ...")
         rows.append(run_case_isolated(case))
         if case.system == "ours":
-            rows[-1].name = case.pipeline or "shipped default"
+            rows[-1].name = (case.pipeline or "shipped default") + (", float LMs" if case.int8 is False else "")
         else:
             rows[-1].name = "random weights"
         log(f"  RTF {rows[-1].rtf:.3f}, first audio {rows[-1].first_audio_s:.2f} s, peak {rows[-1].peak_rss_mb:.0f} MB")
@@ -181,10 +190,19 @@ def run_bench(cases: list[BenchCase], log=print) -> list[BenchRow]:
 
 def speedups(rows: list[BenchRow]) -> dict[str, float]:
     """MusicGen-small wall time / ours, per (device, seconds, cfg)."""
-    ours = {(r.device, r.seconds, r.cfg): r for r in rows if r.system == "ours"}
+    ours = {(r.device, r.seconds, r.cfg): r for r in rows if r.system == "ours" and not r.name.endswith("float LMs")}
     return {f"{d} {s:g}s {'cfg' if c else 'no cfg'}": r.wall_s / ours[(d, s, c)].wall_s
             for r in rows if r.system == "musicgen-small" for d, s, c in [(r.device, r.seconds, r.cfg)]
             if (d, s, c) in ours}
+
+
+def int8_speedups(rows: list[BenchRow]) -> dict[str, float]:
+    """Ours with float LMs / ours with int8 LMs (the CPU default), per (device, seconds, cfg)."""
+    ours = [r for r in rows if r.system == "ours"]
+    fast = {(r.device, r.seconds, r.cfg): r for r in ours if not r.name.endswith("float LMs")}
+    return {f"{r.device} {r.seconds:g}s {'cfg' if r.cfg else 'no cfg'}":
+            r.wall_s / fast[(r.device, r.seconds, r.cfg)].wall_s
+            for r in ours if r.name.endswith("float LMs") and (r.device, r.seconds, r.cfg) in fast}
 
 
 def markdown_table(rows: list[BenchRow]) -> str:
@@ -196,11 +214,13 @@ def markdown_table(rows: list[BenchRow]) -> str:
         f"{'-' if r.cuda_peak_mb is None else f'{r.cuda_peak_mb:.0f}'} |\n" for r in rows)
     ratios = speedups(rows)
     tail = "".join(f"\nMusicGen-small / ours wall time, {k}: {v:.1f}x" for k, v in ratios.items())
+    tail += "".join(f"\nours with float LMs / int8 LMs wall time, {k}: {v:.2f}x" for k, v in int8_speedups(rows).items())
     return head + body + (tail + "\n" if tail else "")
 
 
 def bench_report(rows: list[BenchRow]) -> dict:
     return {"rows": [asdict(r) for r in rows], "speedup_vs_musicgen_small": speedups(rows),
+            "float_over_int8": int8_speedups(rows),
             "cpu_threads": rows[0].threads if rows else None, "torch": torch.__version__}
 
 

@@ -36,7 +36,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     items = load_prompts(args.prompts, args.limit)
     data = args.data or (args.prompts[len("corpus:"):] if args.prompts.startswith("corpus:") else None)
     start = time.perf_counter()
-    pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device)
+    pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device, int8=False if args.no_int8 else None)
     pipe.show_progress = False
     reference = None
     if data:
@@ -109,6 +109,7 @@ def register(sub) -> None:
     e.add_argument("--guidance", type=float, nargs="+", default=None,
                    help="classifier-free guidance, one value or semantic coarse fine (default: the pipeline's, 3 1 1)")
     e.add_argument("--device", default=None)
+    e.add_argument("--no-int8", action="store_true", help="keep the LMs in float on a CPU (default: int8 weights)")
     e.add_argument("--threads", type=int, default=None, help="CPU threads for torch (1 is faster on a busy machine)")
     e.add_argument("--write-summary", action="store_true", help="also write <pipeline>/eval_summary.json for the app")
     e.set_defaults(func=cmd_eval)

@@ -69,6 +69,8 @@ class CausalSelfAttention(nn.Module):
         if past == 0:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal,
                                                dropout_p=self.dropout if self.training else 0.0)
+        elif T == 1:  # one new query (a sampling step) sees every key: no mask to build
+            y = F.scaled_dot_product_attention(q, k, v)
         else:
             # new queries see every cached key plus the causal part of their own block
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)

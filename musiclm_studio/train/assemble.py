@@ -25,7 +25,7 @@ def assemble(base: str | None, out: str, components: dict[str, str], dtype: str 
              name: str | None = None):
     from ..pipeline import MusicLMPipeline
 
-    pipe = MusicLMPipeline.from_pretrained(base)
+    pipe = MusicLMPipeline.from_pretrained(base, int8=False)
     if name:
         pipe.config.name = name
     seed = hub.read_json(os.path.join(hub.resolve_pretrained(base), "pipeline.json")).get("placeholder_seed", 0)

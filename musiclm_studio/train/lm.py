@@ -89,6 +89,9 @@ def train_lm(run: LMRunConfig) -> StageLM:
                 raise ValueError(f"The token cache {run.tokens!r} predates stored MuLan code vectors, which the "
                                  f"{run.stage} LM embeds: rebuild it with musiclm-studio train tokens ...")
             model.set_codebook(stream.name, train.mulan_codebook.to(device))
+    if run.stage in ("semantic", "coarse") and train.semantic_probe is not None:
+        config = replace(config, semantic_probe=train.semantic_probe.tolist())  # the tokenizer it learns
+        model.config = config
     valid_path = os.path.join(run.tokens, "valid.safetensors")
     valid = TokenSet.load(valid_path) if os.path.isfile(valid_path) else None
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model

@@ -33,6 +33,8 @@ class SemanticFitConfig:
     seed: int = 0
     max_clips: Optional[int] = None
     device: Optional[str] = None
+    onset_bands: Optional[int] = None  # None: the preset's
+    onset_weight: Optional[float] = None  # None: the preset's
 
 
 @torch.no_grad()
@@ -44,6 +46,10 @@ def _features(tokenizer: SemanticTokenizer, clips: list[torch.Tensor], device, s
 def fit_semantic(run: SemanticFitConfig) -> SemanticTokenizer:
     device = torch.device(run.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     config = preset(run.preset).semantic_tokenizer
+    if run.onset_bands is not None:
+        config.onset_bands = run.onset_bands
+    if run.onset_weight is not None:
+        config.onset_weight = run.onset_weight
     tokenizer = SemanticTokenizer(config).to(device)
     generator = torch.Generator().manual_seed(run.seed)
     start = time.perf_counter()

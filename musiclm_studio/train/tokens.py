@@ -2,7 +2,10 @@
 
 ``musiclm-studio train tokens --pipeline DIR --data CORPUS --out tokens/ [--mulan RUN]`` runs the
 trained tokenizers of a pipeline (codec, semantic tokenizer, MuLan audio tower + RVQ, melody
-tokenizer on lead stems) over a corpus split and writes ``tokens/<split>.safetensors``:
+tokenizer on lead stems) over a corpus split and writes ``tokens/<split>.safetensors``.
+``--semantic RUN`` uses a refitted semantic tokenizer; with ``--reuse CACHE`` (a cache of the
+same corpus) only the semantic stream is recomputed and the others are copied, a few minutes
+instead of half an hour:
 
     codes     [12, N]  codec tokens of all clips, concatenated along time (50 Hz)
     semantic  [M]      semantic tokens, concatenated (25 Hz)
@@ -10,6 +13,7 @@ tokenizer on lead stems) over a corpus split and writes ``tokens/<split>.safeten
     mulan     [C, W, 12] MuLan tokens of each clip's audio, one row per window (W crops)
     lengths   [C]      semantic frames per clip (acoustic frames are twice as many)
     mulan_codebook [12, V, E] the MuLan RVQ's code vectors the ``mulan`` tokens index
+    semantic_probe [50] the semantic tokenizer's tokens of a fixed test signal (its identity)
 
 MuLan tokens come from the *audio* tower, as in the paper: the LMs never see text.
 """
@@ -32,6 +36,8 @@ class TokenCacheConfig:
     out: str
     pipeline: Optional[str] = None  # a saved pipeline whose tokenizers are trained
     mulan: Optional[str] = None  # a retrained MuLan (run or component folder) to use instead of the pipeline's
+    semantic: Optional[str] = None  # a refitted semantic tokenizer (run or component folder), likewise
+    reuse: Optional[str] = None  # an existing cache of the same corpus: copy its codec / melody / MuLan streams
     data: str = "corpus/v1"
     splits: str = "train,valid"
     mulan_windows: int = 4  # MuLan token rows per clip: the whole clip + random crops
@@ -49,6 +55,7 @@ class TokenSet:
     mulan: torch.Tensor
     lengths: torch.Tensor
     mulan_codebook: Optional[torch.Tensor] = None  # absent in caches built before it was stored
+    semantic_probe: Optional[torch.Tensor] = None  # the semantic tokenizer's probe_tokens(), likewise
 
     @property
     def starts(self) -> torch.Tensor:
@@ -81,7 +88,26 @@ def tokenize_split(pipe, rows: list[dict], clips: list[torch.Tensor], windows: i
         mulan.append(torch.cat([c.mulan.tokenize(c.mulan.embed_audio(x[None])) for x in crops]).cpu())
         lengths.append(T)
     return TokenSet(torch.cat(codes, 1), torch.cat(semantic), torch.cat(melody), torch.stack(mulan),
-                    torch.tensor(lengths), c.mulan.code_vectors().float().cpu())
+                    torch.tensor(lengths), c.mulan.code_vectors().float().cpu(),
+                    torch.tensor(c.semantic_tokenizer.probe_tokens()))
+
+
+@torch.no_grad()
+def retokenize_semantic(tokenizer, cached: TokenSet, clips: list[torch.Tensor], hop: int) -> TokenSet:
+    """``cached`` with its semantic stream recomputed by ``tokenizer`` from the same clips."""
+    if len(clips) != cached.lengths.numel():
+        raise ValueError(f"The cache to reuse holds {cached.lengths.numel()} clips; the corpus split has "
+                         f"{len(clips)}. Reuse only a cache built from the same corpus (or drop --reuse).")
+    semantic = []
+    for clip, T in zip(clips, cached.lengths.tolist()):
+        audio = clip.float().to(tokenizer.centroids.device)[: T * hop]
+        tokens = tokenizer(audio[None])[0, :T].cpu()
+        if tokens.numel() != T:
+            raise ValueError(f"A clip is shorter than its cached {T} semantic frames: the cache was built "
+                             "from another corpus. Drop --reuse.")
+        semantic.append(tokens)
+    return TokenSet(**{**cached.__dict__, "semantic": torch.cat(semantic),
+                       "semantic_probe": torch.tensor(tokenizer.probe_tokens())})
 
 
 def _crop(audio: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
@@ -108,11 +134,16 @@ def _melody(pipe, row: dict, frames: int) -> torch.Tensor:
 def build_token_cache(run: TokenCacheConfig) -> dict[str, TokenSet]:
     from ..pipeline import MusicLMPipeline
 
-    pipe = MusicLMPipeline.from_pretrained(run.pipeline, device=run.device)
+    pipe = MusicLMPipeline.from_pretrained(run.pipeline, device=run.device, int8=False)  # tokenizers only
     if run.mulan:  # the pipeline's LMs embed the old MuLan's codes; the ones trained on this cache will not
         from ..components import load_trained
 
         pipe.components.mark_trained("mulan", load_trained("mulan", run.mulan).to(pipe.device))
+    if run.semantic:
+        from ..components import load_trained
+
+        pipe.components.mark_trained("semantic_tokenizer",
+                                     load_trained("semantic_tokenizer", run.semantic).to(pipe.device))
     needed = {"codec", "semantic_tokenizer", "mulan"} & set(pipe.untrained_components)
     if needed:
         raise ValueError(f"The pipeline's {sorted(needed)} are untrained: train them before caching tokens.")
@@ -122,7 +153,12 @@ def build_token_cache(run: TokenCacheConfig) -> dict[str, TokenSet]:
         rows, clips = load_split(run.data, split, pipe.sample_rate, limit=run.max_clips)
         for row in rows:
             row["root"] = run.data
-        sets[split] = tokenize_split(pipe, rows, clips, run.mulan_windows)
+        if run.reuse:
+            cached = TokenSet.load(os.path.join(run.reuse, f"{split}.safetensors"))
+            sets[split] = retokenize_semantic(pipe.components.semantic_tokenizer, cached, clips,
+                                              2 * pipe.components.codec.hop_length)
+        else:
+            sets[split] = tokenize_split(pipe, rows, clips, run.mulan_windows)
         sets[split].save(os.path.join(run.out, f"{split}.safetensors"))
         print(f"{split}: {len(rows)} clips, {int(sets[split].lengths.sum())} semantic frames")
     return sets

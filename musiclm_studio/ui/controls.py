@@ -141,8 +141,10 @@ def summary_markdown(out) -> str:
 def about_markdown(pipe) -> str:
     """What the loaded pipeline is: structure, sizes, token rates, training state."""
     c = pipe.config
-    sizes = {name: sum(p.numel() for p in module.parameters()) for name, module in pipe.components.modules().items()}
+    modules = pipe.components.modules() | pipe.components.float_lms  # int8 layers hold no Parameters
+    sizes = {name: sum(p.numel() for p in module.parameters()) for name, module in modules.items()}
     total = sum(sizes.values())
+    weights = " (LMs with int8 weights)" if pipe.int8 else ""
     rows = "\n".join(f"| {name} | {n / 1e6:.2f} M | {'untrained' if name in pipe.untrained_components else 'trained'} |"
                      for name, n in sizes.items())
     return f"""**MusicLM** (Agostinelli et al., 2023, [arXiv 2301.11325](https://arxiv.org/abs/2301.11325)),
@@ -154,7 +156,7 @@ turns the {c.codec.num_quantizers} levels into {c.codec.sample_rate // 1000} kHz
 Token streams shown: {", ".join(TOKEN_STREAMS)}. Colours come from a PCA of each codebook, so similar
 codes look alike.
 
-Pipeline `{c.name}` on `{pipe.device}`, {total / 1e6:.1f} M parameters, clips up to {c.max_duration_s:g} s
+Pipeline `{c.name}` on `{pipe.device}`{weights}, {total / 1e6:.1f} M parameters, clips up to {c.max_duration_s:g} s
 (windows of {c.window_s:g} s with {c.overlap_s:g} s overlap).
 
 | component | parameters | state |

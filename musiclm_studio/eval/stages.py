@@ -1,0 +1,141 @@
+"""Where prompts stop being followed: each stage fed the real clip's tokens, the rest generated.
+
+``musiclm-studio stages --data corpus/heldout --n 24 --out runs/stages`` takes real clips with known
+attributes and produces, for each clip, audio from progressively more generated stages:
+
+    real            the clip itself (the analysers' ceiling)
+    codec           its own coarse + fine codes, decoded (what the codec keeps)
+    fine            its coarse codes, generated fine codes (what the fine LM keeps)
+    coarse          its semantic tokens, generated coarse + fine codes (what the acoustic LMs keep)
+    audio_mulan     MuLan tokens of its *audio* (what the LMs were trained on), all LMs generating
+    text            MuLan tokens of its caption (the product: text to music)
+
+The same analysers as ``musiclm-studio eval`` (tempo half / double allowed, key mode, a
+percussive-share drum threshold fitted on the real clips, lead family by MuLan) score every
+row. The first row whose rate falls well below the one above names the stage to improve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+import numpy as np
+import torch
+
+from .analysis import percussive_ratio
+from .generation import CHECKED, attribute_checks, drum_threshold
+from .mulan import embed_clips
+
+ROWS = ("real", "codec", "fine", "coarse", "audio_mulan", "text")
+
+
+@torch.no_grad()
+def stage_audio(pipe, clip: torch.Tensor, caption: str, seconds: float, seed: int) -> dict[str, torch.Tensor]:
+    """One real clip [S] at the pipeline's rate -> audio [S'] per row of ``ROWS``."""
+    from ..sampling_args import check_sampling_args
+
+    clip = clip[: int(seconds * pipe.sample_rate)].float()
+    real = pipe.tokenize_audio(clip, pipe.sample_rate)
+    device = pipe.device
+    semantic, coarse, fine = (t.to(device) for t in (real.semantic, real.coarse, real.fine))
+
+    def args():  # the pipeline's default sampling, one generator per row so rows do not share draws
+        a = check_sampling_args(seconds, None, 250, None, None, 1, pipe.config.max_duration_s)
+        a.generator = torch.Generator().manual_seed(seed)
+        return a
+
+    def from_semantic(cond, tokens):
+        c = pipe.generate_coarse(cond, tokens, sampling=args())
+        return pipe.decode(c, pipe.generate_fine(c, sampling=args()))
+
+    text = pipe.encode_conditioning(caption, duration_s=seconds)
+    heard = dataclasses.replace(text, mulan_tokens=pipe.components.mulan.tokenize(
+        pipe.components.mulan.embed_audio(clip[None].to(device))))
+    out = {
+        "real": clip,
+        "codec": pipe.decode(coarse, fine)[0],
+        "fine": pipe.decode(coarse, pipe.generate_fine(coarse, sampling=args()))[0],
+        "coarse": from_semantic(text, semantic)[0],
+        "audio_mulan": from_semantic(heard, pipe.generate_semantic(heard, seconds, sampling=args()))[0],
+        "text": from_semantic(text, pipe.generate_semantic(text, seconds, sampling=args()))[0],
+    }
+    return {k: v.float().cpu() for k, v in out.items()}
+
+
+def stage_report(pipe, rows: list[dict], clips: list[torch.Tensor], seconds: float = 10.0, seed: int = 0,
+                 log=print) -> dict:
+    """Attribute rates and percussive shares per row of ``ROWS`` over real clips with known attributes."""
+    if not rows:
+        raise ValueError("No clips to score: give a corpus split with clips (see --data / --split).")
+    audio: dict[str, list[torch.Tensor]] = {k: [] for k in ROWS}
+    start = time.perf_counter()
+    for n, (row, clip) in enumerate(zip(rows, clips)):
+        for name, wave in stage_audio(pipe, clip, row["caption"], seconds, seed + n).items():
+            audio[name].append(wave)
+        log(f"{n + 1}/{len(rows)} clips, {time.perf_counter() - start:.0f} s")
+    sr, mulan = pipe.sample_rate, pipe.components.mulan
+    has_drums = [bool(r.get("drums")) for r in rows]
+    shares = {k: [percussive_ratio(c, sr) for c in v] for k, v in audio.items()}
+    threshold = drum_threshold(shares["real"], has_drums)
+    report: dict = {"clips": len(rows), "seconds": seconds, "drum_threshold": threshold, "rows": {}}
+    for name in ROWS:
+        ratios = dict(enumerate(shares[name]))
+        checks = attribute_checks(audio[name], rows, sr, mulan, embed_clips(mulan, audio[name]), threshold, ratios)
+        entry = {check: (float(np.mean(list(v.values()))) if v else None) for check, v in checks.items()}
+        for label, want in (("percussive_share_drums", True), ("percussive_share_no_drums", False)):
+            picked = [s for s, d in zip(shares[name], has_drums) if d == want]
+            entry[label] = float(np.mean(picked)) if picked else None
+        report["rows"][name] = entry
+    return report
+
+
+def markdown(report: dict) -> str:
+    keys = list(CHECKED) + ["percussive_share_drums", "percussive_share_no_drums"]
+    lines = [f"{report['clips']} real clips x {report['seconds']:g} s; drum threshold {report['drum_threshold']:.3f}",
+             "", "| row | " + " | ".join(k.replace("_", " ") for k in keys) + " |",
+             "|---|" + "---:|" * len(keys)]
+    for name, entry in report["rows"].items():
+        cells = ["-" if entry[k] is None else f"{entry[k]:.3f}" for k in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_stages(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from ..pipeline import MusicLMPipeline
+    from ..train.data import load_split
+
+    if not 0 < args.seconds <= 60:
+        raise ValueError(f"--seconds must be between 0 and 60 (got {args.seconds:g}).")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device, int8=False if args.no_int8 else None)
+    pipe.show_progress = False
+    rows, clips = load_split(args.data, None if args.split == "all" else args.split, pipe.sample_rate, limit=args.n)
+    report = stage_report(pipe, rows, clips, args.seconds, args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "stages.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    table = markdown(report)
+    with open(os.path.join(args.out, "stages.md"), "w", encoding="utf-8") as f:
+        f.write(table)
+    print(table)
+    return 0
+
+
+def register(sub) -> None:
+    s = sub.add_parser("stages", help="where prompts stop being followed: each stage fed a real clip's tokens")
+    s.add_argument("--pipeline", default=None, help="saved pipeline folder (default: the shipped model)")
+    s.add_argument("--data", required=True, help="a corpus with attributes (corpus/heldout: never trained on)")
+    s.add_argument("--split", default="all", help="the corpus split, or all (default)")
+    s.add_argument("--n", type=int, default=24, help="how many clips (each costs about four generations)")
+    s.add_argument("--seconds", type=float, default=10.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default=None)
+    s.add_argument("--no-int8", action="store_true", help="keep the LMs in float on a CPU (default: int8 weights)")
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--out", required=True, help="folder for stages.json and stages.md")
+    s.set_defaults(func=cmd_stages)
