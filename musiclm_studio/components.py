@@ -41,8 +41,7 @@ class Components:
     fine_lm: StageLM
     codec: SoundStreamCodec
     untrained: set[str] = field(default_factory=set)  # components still at their random initialisation
-    int8: bool = False  # the three LMs' linear layers hold int8 weights (CPU inference only)
-    float_lms: dict = field(default_factory=dict)  # their float originals, which save_pretrained writes
+    float_lms: dict = field(default_factory=dict)  # float originals of int8-quantized LMs (see quantize_lms)
 
     @classmethod
     def build(cls, config: PipelineConfig) -> "Components":
@@ -67,6 +66,15 @@ class Components:
         setattr(self, name, module)
         self.untrained.discard(name)
 
+    @property
+    def int8(self) -> bool:
+        """True when the three LMs' linear layers hold int8 weights (CPU inference only)."""
+        return bool(self.float_lms)
+
+    def saved_modules(self) -> dict[str, torch.nn.Module]:
+        """``modules()`` as they are saved and counted: int8 LMs stand for their float originals."""
+        return self.modules() | self.float_lms
+
     def quantize_lms(self) -> None:
         """Int8 weights for every linear layer of the three LMs (dynamic quantization: activations
         stay float, each matmul reads a quarter of the bytes). CPU only. The float originals are
@@ -81,7 +89,6 @@ class Components:
             for name in ("semantic_lm", "coarse_lm", "fine_lm"):
                 self.float_lms[name] = copy.deepcopy(getattr(self, name))
                 quantize_dynamic(getattr(self, name), {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
-        self.int8 = True
 
     def to(self, device: torch.device) -> "Components":
         if self.int8 and device.type != "cpu":
@@ -173,7 +180,7 @@ def save_components(folder: str, config: PipelineConfig, c: Components, dtype: t
     if skip:
         index["placeholder_seed"] = placeholder_seed
     hub.write_json(os.path.join(folder, "pipeline.json"), index)
-    modules = c.modules() | c.float_lms  # int8 LMs are saved as the float weights they came from
+    modules = c.saved_modules()
     for name in COMPONENT_TYPES:
         sub = os.path.join(folder, name)
         hub.save_component(sub, getattr(config, name), None if name in skip else modules.get(name), dtype)

@@ -304,7 +304,7 @@ def test_bench_times_float_lms_beside_the_int8_default_on_a_cpu():
 
     def row(system, name, wall):
         return BenchRow(system=system, device="cpu", cfg=True, seconds=10.0, wall_s=wall, rtf=wall / 10,
-                        first_audio_s=wall, peak_rss_mb=800.0, name=name)
+                        first_audio_s=wall, peak_rss_mb=800.0, name=name, float_lms=name.endswith("float LMs"))
     rows = [row("ours", "shipped default", 4.0), row("ours", "shipped default, float LMs", 5.0),
             row("musicgen-small", "random weights", 40.0)]
     assert int8_speedups(rows) == {"cpu 10s cfg": 1.25}

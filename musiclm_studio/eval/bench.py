@@ -59,6 +59,7 @@ class BenchRow:
     stages_rtf: dict[str, float] = field(default_factory=dict)
     name: str = ""
     threads: int = 0
+    float_lms: bool = False  # ours with int8 quantization turned off (the reference for the int8 default)
 
 
 def peak_rss_mb() -> float:
@@ -181,28 +182,29 @@ def run_bench(cases: list[BenchCase], log=print) -> list[BenchRow]:
         log(f"bench: {case.system} on {case.device}, {case.seconds:g} s, guidance {case.guidance_scale:g} ...")
         rows.append(run_case_isolated(case))
         if case.system == "ours":
-            rows[-1].name = (case.pipeline or "shipped default") + (", float LMs" if case.int8 is False else "")
+            rows[-1].float_lms = case.int8 is False
+            rows[-1].name = (case.pipeline or "shipped default") + (", float LMs" if rows[-1].float_lms else "")
         else:
             rows[-1].name = "random weights"
         log(f"  RTF {rows[-1].rtf:.3f}, first audio {rows[-1].first_audio_s:.2f} s, peak {rows[-1].peak_rss_mb:.0f} MB")
     return rows
 
 
+def _ratios(rows: list[BenchRow], slow) -> dict[str, float]:
+    """Wall time of each row ``slow`` picks / ours with default settings, per (device, seconds, cfg)."""
+    ours = {(r.device, r.seconds, r.cfg): r for r in rows if r.system == "ours" and not r.float_lms}
+    return {f"{d} {s:g}s {'cfg' if c else 'no cfg'}": r.wall_s / ours[(d, s, c)].wall_s
+            for r in rows if slow(r) for d, s, c in [(r.device, r.seconds, r.cfg)] if (d, s, c) in ours}
+
+
 def speedups(rows: list[BenchRow]) -> dict[str, float]:
     """MusicGen-small wall time / ours, per (device, seconds, cfg)."""
-    ours = {(r.device, r.seconds, r.cfg): r for r in rows if r.system == "ours" and not r.name.endswith("float LMs")}
-    return {f"{d} {s:g}s {'cfg' if c else 'no cfg'}": r.wall_s / ours[(d, s, c)].wall_s
-            for r in rows if r.system == "musicgen-small" for d, s, c in [(r.device, r.seconds, r.cfg)]
-            if (d, s, c) in ours}
+    return _ratios(rows, lambda r: r.system == "musicgen-small")
 
 
 def int8_speedups(rows: list[BenchRow]) -> dict[str, float]:
     """Ours with float LMs / ours with int8 LMs (the CPU default), per (device, seconds, cfg)."""
-    ours = [r for r in rows if r.system == "ours"]
-    fast = {(r.device, r.seconds, r.cfg): r for r in ours if not r.name.endswith("float LMs")}
-    return {f"{r.device} {r.seconds:g}s {'cfg' if r.cfg else 'no cfg'}":
-            r.wall_s / fast[(r.device, r.seconds, r.cfg)].wall_s
-            for r in ours if r.name.endswith("float LMs") and (r.device, r.seconds, r.cfg) in fast}
+    return _ratios(rows, lambda r: r.system == "ours" and r.float_lms)
 
 
 def markdown_table(rows: list[BenchRow]) -> str:

@@ -20,11 +20,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+
 import numpy as np
 import torch
 
 from .analysis import percussive_ratio
-from .generation import CHECKED, attribute_checks, drum_threshold
+from .generation import CHECKED, _rate, attribute_checks, drum_threshold
 from .mulan import embed_clips
 
 ROWS = ("real", "codec", "fine", "coarse", "audio_mulan", "text")
@@ -82,7 +83,7 @@ def stage_report(pipe, rows: list[dict], clips: list[torch.Tensor], seconds: flo
     for name in ROWS:
         ratios = dict(enumerate(shares[name]))
         checks = attribute_checks(audio[name], rows, sr, mulan, embed_clips(mulan, audio[name]), threshold, ratios)
-        entry = {check: (float(np.mean(list(v.values()))) if v else None) for check, v in checks.items()}
+        entry = {check: _rate(v)[0] for check, v in checks.items()}
         for label, want in (("percussive_share_drums", True), ("percussive_share_no_drums", False)):
             picked = [s for s, d in zip(shares[name], has_drums) if d == want]
             entry[label] = float(np.mean(picked)) if picked else None
@@ -107,9 +108,9 @@ def cmd_stages(args: argparse.Namespace) -> int:
 
     from ..pipeline import MusicLMPipeline
     from ..train.data import load_split
+    from .cli import _check_seconds
 
-    if not 0 < args.seconds <= 60:
-        raise ValueError(f"--seconds must be between 0 and 60 (got {args.seconds:g}).")
+    _check_seconds([args.seconds])
     if args.threads:
         torch.set_num_threads(args.threads)
     pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device, int8=False if args.no_int8 else None)

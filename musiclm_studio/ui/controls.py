@@ -141,7 +141,7 @@ def summary_markdown(out) -> str:
 def about_markdown(pipe) -> str:
     """What the loaded pipeline is: structure, sizes, token rates, training state."""
     c = pipe.config
-    modules = pipe.components.modules() | pipe.components.float_lms  # int8 layers hold no Parameters
+    modules = pipe.components.saved_modules()  # int8 layers hold no Parameters; count their float originals
     sizes = {name: sum(p.numel() for p in module.parameters()) for name, module in modules.items()}
     total = sum(sizes.values())
     weights = " (LMs with int8 weights)" if pipe.int8 else ""
