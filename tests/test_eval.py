@@ -137,12 +137,28 @@ def test_corpus_prompts_ask_only_for_the_tempo_and_mode_their_caption_states():
     from musiclm_studio.data.captions import requested
 
     attrs = {"bpm": 120, "mode": "minor", "drums": True, "lead_family": "piano"}
-    assert requested("An uptempo rock song at 120 bpm in A minor.", attrs) == attrs
-    assert requested("Fast rock in a minor key", attrs) == attrs  # a tempo word is a request too
-    assert requested("The tempo is moderate. It sounds calm and moderate.", attrs)["bpm"] == 120
+    assert requested("An uptempo rock song at 120 bpm in A minor.", attrs) == attrs  # the bpm, not the word
+    assert requested("Fast rock in a minor key", attrs) == attrs | {"tempo_word": "fast"}  # a word asks for its band
+    assert requested("The tempo is moderate. It sounds calm and moderate.", attrs)["tempo_word"] == "medium"
+    assert requested("slow or fast?", attrs | {"bpm": 70})["tempo_word"] == "slow"  # the clip's own word first
     assert requested("A calm and moderate, steady rock song with piano.", attrs) == {"drums": True, "lead_family": "piano"}
     assert "bpm" not in requested("rock at 121 bpm, minor", attrs)  # another tempo asks for something else
     assert "mode" not in requested("a minority report, in the major leagues", attrs)
+
+
+def test_a_tempo_word_is_scored_on_its_band_and_a_stated_bpm_on_the_bpm_with_half_or_double_time():
+    from musiclm_studio.eval.generation import check_reading
+
+    def tempo(read_bpm, **asked):
+        return check_reading({"bpm": read_bpm}, asked, threshold=0.1)["tempo"]
+
+    assert tempo(70.0, bpm=140) and tempo(280.0, bpm=140) and not tempo(100.0, bpm=140)
+    assert tempo(70.0, bpm=90, tempo_word="slow") and not tempo(140.0, bpm=70, tempo_word="slow")  # no double time
+    assert tempo(100.0, bpm=88, tempo_word="medium") and not tempo(150.0, bpm=150, tempo_word="medium")
+    assert tempo(160.0, tempo_word="fast") and not tempo(0.0, tempo_word="fast")  # silence has no tempo
+    assert check_reading({"bpm": 90.0, "ratio": 0.3}, {"drums": False}, threshold=0.1) == {"drums": False}
+    with pytest.raises(ValueError, match="tempo word"):
+        tempo(90.0, tempo_word="brisk")
 
 
 # ---- the command end to end -----------------------------------------------------------------
@@ -228,6 +244,7 @@ def test_a_good_system_scores_better_than_broken_ones_on_every_quality_figure(co
             assert broken.adherence[attribute]["rate"] < good.adherence[attribute]["rate"] == 1.0
     tempo = good.adherence["tempo"]  # two loops ask for their tempo; the third is checked only over every prompt
     assert (tempo["count"], tempo["count_all_prompts"]) == (2, 3) and tempo["real_rate_all_prompts"] == 1.0
+    assert good.adherence["drums"]["chance_rate"] < good.adherence["drums"]["rate"]  # the next prompt asks otherwise
 
 
 def test_stability_flags_long_generations_that_drift_to_silence_or_noise(corpus):
@@ -292,6 +309,30 @@ def test_stages_command_scores_real_clips_and_each_stage_fed_their_tokens(tiny_p
     assert all(f"| {name} |" in table for name in ROWS)
     assert main(["stages", "--pipeline", str(pipe_dir), "--data", str(corpus), "--seconds", "0", "--out", str(out)]) != 0
     assert "between 0 and 60" in capsys.readouterr().err
+    assert main(["stages", "--pipeline", str(pipe_dir), "--data", str(corpus), "--semantic-only", "--seconds", "2",
+                 "--out", str(out)]) == 0
+    report = json.loads((out / "stages.json").read_text())
+    assert report["clips"] == 2  # the two loops whose caption states a bpm; the third loop's and the hums' do not
+    assert set(report["tempo"]) == {"real_tokens", "audio_mulan", "text", "chance"}
+    assert all(0.0 <= v <= 1.0 for v in report["tempo"].values())
+    assert "| real tokens |" in (out / "stages.md").read_text()
+
+
+def test_the_beat_of_a_drum_loop_reads_from_its_semantic_tokens(tiny_pipe):
+    from dataclasses import replace
+
+    from musiclm_studio.eval.stages import token_tempo
+    from musiclm_studio.models.semantic import SemanticTokenizer
+
+    config = replace(tiny_pipe.components.semantic_tokenizer.config, onset_bands=3, onset_weight=2.0)
+    tokenizer = SemanticTokenizer(config)
+    loops = [torch.from_numpy(drum_loop(seconds=8, bpm=bpm, seed=n)).float() for n, bpm in enumerate((96, 120, 150))]
+    tokenizer.fit(torch.cat([tokenizer.features(x[None], standardize=False)[0] for x in loops]),
+                  generator=torch.Generator().manual_seed(0))
+    for loop, bpm in zip(loops, (96, 120, 150)):
+        assert tempo_agrees(token_tempo(tokenizer, tokenizer(loop[None])[0]), bpm)
+    flat = torch.zeros(200, dtype=torch.long)  # one token throughout: no flux, no tempo
+    assert token_tempo(tokenizer, flat) == 0.0
 
 
 def test_bench_times_float_lms_beside_the_int8_default_on_a_cpu():

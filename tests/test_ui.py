@@ -60,11 +60,13 @@ def test_about_panel_shows_the_stored_evaluation(tiny_pipe, tmp_path):
     loaded = MusicLMPipeline.from_pretrained(str(tmp_path))
     assert loaded.eval_summary is None and "no evaluation stored" in controls.about_markdown(loaded)
     summary = {"prompts": 200, "seconds": 10.0, "mcc": 0.4321, "mcc_real_ceiling": 0.5, "fad_mulan": 0.123,
-               "fad_codec_floor": 0.01, "attribute_adherence": {"tempo": 0.75}, "melody_chroma_cosine": 0.61,
+               "fad_codec_floor": 0.01, "attribute_adherence": {"tempo": 0.75, "mode": 0.5},
+               "real_clip_adherence": {"tempo": 0.85}, "chance_adherence": {"tempo": 0.38}, "melody_chroma_cosine": 0.61,
                "rtf": 0.3, "first_audio_s": 0.5, "peak_rss_mb": 900.0}
     (tmp_path / "eval_summary.json").write_text(json.dumps(summary))
     about = controls.about_markdown(loaded)
-    assert "200 prompts" in about and "0.432" in about and "tempo 75%" in about and "0.610" in about
+    assert "200 prompts" in about and "0.432" in about and "0.610" in about
+    assert "tempo 75% (real clips 85%, chance 38%)" in about and about.count("mode 50%") == 1 and "mode 50% (" not in about
     (tmp_path / "eval_summary.json").write_text("{broken")
     assert "no evaluation stored" in controls.about_markdown(loaded)  # a corrupt file hides figures, nothing crashes
 

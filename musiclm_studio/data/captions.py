@@ -91,32 +91,41 @@ SECTION_WORDS = {"intro": ("It sounds like the intro of a song.", "This could be
                  "build": ("The music builds up, growing louder toward the end.", "It is a build-up with rising intensity.")}
 
 
+TEMPO_BANDS = {"slow": (0, 80), "medium": (88, 115), "fast": (128, 1000)}
+"""The bpm each tempo word is used for (inclusive); between the bands no word is said."""
+
+
 def tempo_word(bpm: int, metre: str) -> str | None:
     """'slow' / 'medium' / 'fast' only where the felt tempo clearly is; None in between."""
     if metre == "6/8":
         return None
-    if bpm <= 80:
-        return "slow"
-    if 88 <= bpm <= 115:
-        return "medium"
-    return "fast" if bpm >= 128 else None
+    return next((word for word, (low, high) in TEMPO_BANDS.items() if low <= bpm <= high), None)
 
 
 def requested(text: str, attrs: dict) -> dict:
     """The part of a clip's attributes that its caption ``text`` asks for.
 
     Captions state tempo (exact bpm or a tempo word) and mode only some of the time; a prompt
-    that leaves them out asks for nothing there, so they are dropped. Drums / no drums and the
-    lead instrument are in every caption and kept. Used to score prompt adherence fairly.
+    that leaves them out asks for nothing there, so they are dropped. A prompt that names a tempo
+    word but not the bpm asks for that word's band only: ``tempo_word`` says which (the clip's
+    own bpm stays, for checks against the clip). Drums / no drums and the lead instrument are in
+    every caption and kept. Used to score prompt adherence fairly.
     """
     lowered, out = text.lower(), dict(attrs)
 
-    def said(phrases: list[str]) -> bool:
+    def said(phrases) -> bool:
         return any(re.search(rf"\b{re.escape(p)}\b", lowered) for p in phrases)
 
-    tempo = [f"{attrs.get('bpm')} bpm"] + [p for words in TEMPO_WORDS.values() for p in words] + ["tempo is moderate"]
-    if not said(tempo):
+    words = {**TEMPO_WORDS, "medium": TEMPO_WORDS["medium"] + ("tempo is moderate",)}
+    named = [word for word, phrases in words.items() if said(phrases)]
+    if said([f"{attrs.get('bpm')} bpm"]):
+        out.pop("tempo_word", None)
+    elif named:
+        own = tempo_word(attrs["bpm"], attrs.get("metre", "4/4")) if attrs.get("bpm") else None
+        out["tempo_word"] = own if own in named else named[0]
+    else:
         out.pop("bpm", None)
+        out.pop("tempo_word", None)
     if attrs.get("mode") not in ("major", "minor") or not said([attrs["mode"]]):
         out.pop("mode", None)
     return out

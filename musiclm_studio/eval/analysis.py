@@ -3,9 +3,10 @@
 Used by the corpus truth checks and by the evaluation of generated music. Every function takes
 a mono waveform (numpy array or torch tensor, [S] or [C, S]) and its sample rate.
 ``estimate_tempo`` is librosa's beat tracker; ``tempo_agrees`` accepts half / double time;
-``estimate_key_mode`` correlates the clip's mean chroma with the Krumhansl-Schmuckler major
-and minor profiles in all twelve keys (with a bass-register tonic cue); ``percussive_ratio`` is the share of spectral energy
-that harmonic-percussive source separation assigns to the percussive part.
+``tempo_in_band`` checks the band of a tempo word; ``estimate_key_mode`` correlates the clip's
+mean chroma with the Krumhansl-Schmuckler major and minor profiles in all twelve keys (with a
+bass-register tonic cue); ``percussive_ratio`` is the share of spectral energy that
+harmonic-percussive source separation assigns to the percussive part.
 """
 
 from __future__ import annotations
@@ -34,8 +35,18 @@ def estimate_tempo(audio, sr: int) -> float:
     y = to_mono_numpy(audio)
     if not np.any(y):
         return 0.0
-    onset = librosa.onset.onset_strength(y=y, sr=sr)
-    tempo, _ = librosa.beat.beat_track(onset_envelope=onset, sr=sr)
+    return envelope_tempo(librosa.onset.onset_strength(y=y, sr=sr), sr / 512)
+
+
+def envelope_tempo(envelope, frame_rate: float) -> float:
+    """Tempo in bpm that librosa's beat tracker reads in an onset envelope at ``frame_rate`` Hz
+    (0.0 for an all-zero envelope)."""
+    import librosa
+
+    envelope = np.asarray(envelope)
+    if not np.any(envelope):
+        return 0.0
+    tempo, _ = librosa.beat.beat_track(onset_envelope=envelope, sr=512 * frame_rate, hop_length=512)
     return float(np.atleast_1d(tempo)[0])
 
 
@@ -45,6 +56,17 @@ def tempo_agrees(estimated: float, stated: float, tol: float = 0.08,
     if estimated <= 0 or stated <= 0:
         return False
     return any(abs(estimated - stated * r) <= tol * stated * r for r in ratios)
+
+
+def tempo_in_band(estimated: float, word: str, tol: float = 0.08) -> bool:
+    """True when ``estimated`` bpm lies in the band of tempo ``word`` (``TEMPO_BANDS``), widened by
+    ``tol``. No half / double time here: a doubled slow tempo is a fast one."""
+    from ..data.captions import TEMPO_BANDS
+
+    if word not in TEMPO_BANDS:
+        raise ValueError(f"Unknown tempo word {word!r}; use one of {sorted(TEMPO_BANDS)}.")
+    low, high = TEMPO_BANDS[word]
+    return estimated > 0 and low * (1 - tol) <= estimated <= high * (1 + tol)
 
 
 def chroma_profiles(audio, sr: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,10 +7,10 @@ same way: MCC (MuLan text-audio cosine) next to real held-out clips with their c
 ceiling) and shuffled pairs (the floor); FAD in MuLan audio-embedding space against held-out
 corpus audio, next to codec resyntheses of that audio (the floor) and generations from one
 generic prompt (unconditional); attribute adherence (tempo, mode, drums, lead family; each
-only over the prompts that ask for it) next to the rates the same analysers reach on real
-clips; melody chroma cosine next to the cosine against a different melody; diversity as
-embedding distance across seeds; speed as real-time factor per stage, time to first audio and
-peak memory.
+only over the prompts that ask for it, on what they ask) next to the rates the same analysers
+reach on real clips and a chance rate (each generation against another prompt); melody
+chroma cosine next to the cosine against a different melody; diversity as embedding distance
+across seeds; speed as real-time factor per stage, time to first audio and peak memory.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..data.captions import requested
-from .analysis import estimate_key_mode, estimate_tempo, percussive_ratio, tempo_agrees, to_mono_numpy
+from ..data.captions import TEMPO_BANDS, requested
+from .analysis import estimate_key_mode, estimate_tempo, percussive_ratio, tempo_agrees, tempo_in_band, to_mono_numpy
 from .bench import peak_rss_mb
 from .fad import fad
 from .metrics import diversity_report, melody_report, melody_set, rotate, stability_report
 from .mulan import ATTRIBUTES, embed_clips, embed_texts, read_musiccaps
 
-ATTRIBUTE_KEYS = ("genre", "bpm", "mode", "drums", "lead_family")
+ATTRIBUTE_KEYS = ("genre", "bpm", "tempo_word", "mode", "drums", "lead_family")
 TEXT_KEYS = ("prompt", "caption", "text")
 UNCONDITIONAL_PROMPT = "music"
 MELODY_PROMPT = "a melody played on a piano with soft accompaniment"
@@ -158,6 +158,8 @@ def _read_prompt_file(path: str) -> list[PromptItem]:
         text = next((row[k] for k in TEXT_KEYS if isinstance(row.get(k), str) and row[k].strip()), None)
         if text is None:
             raise ValueError(f"{path}:{n} has no prompt; give one of the keys {TEXT_KEYS}.")
+        if row.get("tempo_word") is not None and row["tempo_word"] not in TEMPO_BANDS:
+            raise ValueError(f"{path}:{n} has tempo_word {row['tempo_word']!r}; use one of {sorted(TEMPO_BANDS)}.")
         items.append(_item(row, text))
     return items
 
@@ -256,28 +258,64 @@ def drum_threshold(ratios: list[float], has_drums: list[bool], default: float = 
 CHECKED = {"tempo": "bpm", "mode": "mode", "drums": "drums", "lead family": "lead_family"}  # check -> attribute
 
 
-def attribute_checks(clips: list[torch.Tensor], attributes: list[dict], sample_rate: int, mulan, audio_emb: torch.Tensor,
-                     threshold: float, ratios: Optional[dict[int, float]] = None) -> dict[str, dict[int, bool]]:
-    """Per attribute, whether each clip that states it (by index) shows it (tempo half / double allowed).
-
-    ``audio_emb``: the clips' MuLan embeddings [N, E]; ``ratios``: percussive ratios already measured, by index.
-    """
-    checks: dict[str, dict[int, bool]] = {name: {} for name in CHECKED}
-    families = sorted({a["lead_family"] for a in attributes if a.get("lead_family")})
+def analyse_clips(clips: list[torch.Tensor], sample_rate: int, mulan, audio_emb: torch.Tensor, families: list[str],
+                  ratios: Optional[dict[int, float]] = None, need: Optional[list[set]] = None) -> list[dict]:
+    """What the analysers read in each clip: bpm, mode, percussive ratio, lead family (MuLan zero-shot
+    over ``families``). ``need``: per clip, the readings wanted (default all); ``ratios``: percussive
+    ratios already measured, by index; ``audio_emb``: the clips' MuLan embeddings [N, E]."""
     family_emb = embed_texts(mulan, [ATTRIBUTES["lead family"][1](f) for f in families]) if len(families) > 1 else None
     ratios = ratios or {}
-    for n, (clip, attrs) in enumerate(zip(clips, attributes)):
-        audio = to_mono_numpy(clip)
-        if attrs.get("bpm"):
-            checks["tempo"][n] = tempo_agrees(estimate_tempo(audio, sample_rate), float(attrs["bpm"]))
-        if attrs.get("mode") in ("major", "minor"):
-            checks["mode"][n] = estimate_key_mode(audio, sample_rate)[1] == attrs["mode"]
-        if attrs.get("drums") is not None:
-            ratio = ratios[n] if n in ratios else percussive_ratio(audio, sample_rate)
-            checks["drums"][n] = (ratio > threshold) == bool(attrs["drums"])
-        if family_emb is not None and attrs.get("lead_family"):
-            guess = int((audio_emb[n] @ family_emb.T).argmax())
-            checks["lead family"][n] = families[guess] == attrs["lead_family"]
+    readings = []
+    for n, clip in enumerate(clips):
+        wanted = need[n] if need is not None else set(CHECKED)
+        audio, read = to_mono_numpy(clip), {}
+        if "tempo" in wanted:
+            read["bpm"] = estimate_tempo(audio, sample_rate)
+        if "mode" in wanted:
+            read["mode"] = estimate_key_mode(audio, sample_rate)[1]
+        if "drums" in wanted:
+            read["ratio"] = ratios[n] if n in ratios else percussive_ratio(audio, sample_rate)
+        if "lead family" in wanted and family_emb is not None:
+            read["lead_family"] = families[int((audio_emb[n] @ family_emb.T).argmax())]
+        readings.append(read)
+    return readings
+
+
+def check_reading(read: dict, attrs: dict, threshold: float) -> dict[str, bool]:
+    """Which of the attributes ``attrs`` asks for one clip's ``read`` shows. Tempo: the band of a
+    tempo word where that is all that was asked (``tempo_word``), else the bpm, half / double allowed."""
+    out = {}
+    if "bpm" in read and (attrs.get("bpm") or attrs.get("tempo_word")):
+        word = attrs.get("tempo_word")
+        out["tempo"] = tempo_in_band(read["bpm"], word) if word else tempo_agrees(read["bpm"], float(attrs["bpm"]))
+    if "mode" in read and attrs.get("mode") in ("major", "minor"):
+        out["mode"] = read["mode"] == attrs["mode"]
+    if "ratio" in read and attrs.get("drums") is not None:
+        out["drums"] = (read["ratio"] > threshold) == bool(attrs["drums"])
+    if "lead_family" in read and attrs.get("lead_family"):
+        out["lead family"] = read["lead_family"] == attrs["lead_family"]
+    return out
+
+
+def _needed(attrs: dict) -> set:
+    """The checks (``CHECKED`` names) that ``attrs`` asks for."""
+    asked = {name for name, key in CHECKED.items() if attrs.get(key) is not None}
+    return asked | ({"tempo"} if attrs.get("tempo_word") else set())
+
+
+def attribute_checks(clips: list[torch.Tensor], attributes: list[dict], sample_rate: int, mulan, audio_emb: torch.Tensor,
+                     threshold: float, ratios: Optional[dict[int, float]] = None) -> dict[str, dict[int, bool]]:
+    """Per attribute, whether each clip that states it (by index) shows it (see ``check_reading``)."""
+    families = sorted({a["lead_family"] for a in attributes if a.get("lead_family")})
+    readings = analyse_clips(clips, sample_rate, mulan, audio_emb, families, ratios, [_needed(a) for a in attributes])
+    return _checks(readings, attributes, threshold)
+
+
+def _checks(readings: list[dict], attributes: list[dict], threshold: float) -> dict[str, dict[int, bool]]:
+    checks: dict[str, dict[int, bool]] = {name: {} for name in CHECKED}
+    for n, (read, attrs) in enumerate(zip(readings, attributes)):
+        for name, ok in check_reading(read, attrs, threshold).items():
+            checks[name][n] = ok
     return checks
 
 
@@ -291,28 +329,41 @@ def adherence_report(mulan, items: list[PromptItem], generated: list[torch.Tenso
                      reference: Optional[Reference], reference_emb: Optional[torch.Tensor], sample_rate: int) -> dict:
     """Rate per attribute on generations, next to the rate on real clips with the same analysers.
 
-    Each attribute counts over the prompts that ask for it; where some prompts leave tempo or mode
-    unstated, the rates over every prompt (what earlier evaluations reported) come as ``*_all_prompts``.
-    The analysers run once per clip, on everything known about it.
+    Each attribute counts over the prompts that ask for it, scored on what the prompt asks (a tempo
+    word asks for its band, not the clip's bpm). ``chance_rate``: each generation scored against the
+    next prompt's request instead of its own (what ignoring the prompt scores). Where some prompts
+    leave tempo or mode unstated, the rates over every prompt against each clip's own values (what
+    earlier evaluations reported) come as ``*_all_prompts``. The analysers run once per clip.
     """
-    threshold, real, real_asked = 0.3, {}, []
+    threshold, real_read, real_asked = 0.3, [], []
+    asked = [i.attributes for i in items]
+    known = [i.known or i.attributes for i in items]
+    families = sorted({a["lead_family"] for a in known if a.get("lead_family")})
     if reference is not None:
         ratios = {n: percussive_ratio(c, sample_rate) for n, (c, r) in enumerate(zip(reference.clips, reference.rows))
                   if r.get("drums") is not None}
         threshold = drum_threshold(list(ratios.values()), [bool(reference.rows[n]["drums"]) for n in ratios])
-        real = attribute_checks(reference.clips, reference.rows, sample_rate, mulan, reference_emb, threshold, ratios)
         real_asked = [_asked(r) for r in reference.rows]
-    checks = attribute_checks(generated, [i.known or i.attributes for i in items], sample_rate, mulan, generated_emb,
-                              threshold)
-    asked = [i.attributes for i in items]
+        real_families = sorted({r["lead_family"] for r in reference.rows if r.get("lead_family")})
+        real_read = analyse_clips(reference.clips, sample_rate, mulan, reference_emb, real_families, ratios,
+                                  [_needed(r) for r in reference.rows])
+    following = asked[1:] + asked[:1]  # the chance rate scores each generation against the next prompt
+    read = analyse_clips(generated, sample_rate, mulan, generated_emb, families,
+                         need=[_needed(k) | _needed(a) | _needed(b) for k, a, b in zip(known, asked, following)])
+    checks = _checks(read, asked, threshold)
+    chance = _checks(read, following, threshold) if len(items) > 1 else {}
+    real = _checks(real_read, real_asked, threshold)
     out = {}
     for name, key in CHECKED.items():
-        rate, count = _rate(checks[name], asked, key)
-        out[name] = {"rate": rate, "real_rate": _rate(real.get(name, {}), real_asked, key)[0], "count": count}
+        rate, count = _rate(checks[name])
+        out[name] = {"rate": rate, "real_rate": _rate(real.get(name, {}))[0], "count": count,
+                     "chance_rate": _rate(chance.get(name, {}))[0]}
     if any(i.known and i.known != i.attributes for i in items):
+        every = _checks(read, known, threshold)
+        real_every = _checks(real_read, reference.rows if reference is not None else [], threshold)
         for name in ("tempo", "mode"):
-            rate, count = _rate(checks[name])
-            out[name] |= {"rate_all_prompts": rate, "real_rate_all_prompts": _rate(real.get(name, {}))[0],
+            rate, count = _rate(every[name])
+            out[name] |= {"rate_all_prompts": rate, "real_rate_all_prompts": _rate(real_every.get(name, {}))[0],
                           "count_all_prompts": count}
     return out | {"drum_threshold": threshold}
 

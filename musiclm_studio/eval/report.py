@@ -71,9 +71,13 @@ def markdown(result: EvalResult) -> str:
         if st.get("range"):
             parts.append("Real-clip range: " + ", ".join(f"{k} {lo:.3g} to {hi:.3g}" for k, (lo, hi) in st["range"].items())
                          + ".\n")
-    rows = [[name, v["rate"], v["real_rate"], v["count"]] for name, v in result.adherence.items() if isinstance(v, dict)]
+    rows = [[name, v["rate"], v["real_rate"], v.get("chance_rate"), v["count"]]
+            for name, v in result.adherence.items() if isinstance(v, dict)]
     parts.append("\n## Attribute adherence (share of the prompts asking for an attribute whose audio shows it)\n\n"
-                 + _table(["attribute", "generated", "real clips", "prompts"], rows))
+                 "Each prompt is scored on what it asks: a tempo word (slow / medium / fast) on its bpm band, a "
+                 "stated bpm within 8 % (half / double allowed). Chance: each generation scored against the next "
+                 "prompt's request.\n\n"
+                 + _table(["attribute", "generated", "real clips", "chance", "prompts"], rows))
     every = [[name, v["rate_all_prompts"], v["real_rate_all_prompts"], v["count_all_prompts"]]
              for name, v in result.adherence.items() if isinstance(v, dict) and "rate_all_prompts" in v]
     if every:
@@ -89,12 +93,14 @@ def markdown(result: EvalResult) -> str:
 
 def summary(result: EvalResult) -> dict:
     """The compact figures for the app's "About this model" panel and the model card."""
-    rates = {k: v["rate"] for k, v in result.adherence.items() if isinstance(v, dict) and v["rate"] is not None}
-    real_rates = {k: v["real_rate"] for k, v in result.adherence.items() if isinstance(v, dict) and v["real_rate"] is not None}
+    def rates(key: str) -> dict:
+        return {k: v[key] for k, v in result.adherence.items() if isinstance(v, dict) and v.get(key) is not None}
+
     return {"pipeline": result.pipeline, "prompts": result.prompts, "seconds": result.config.seconds,
             "mcc": result.mcc.get("generated"), "mcc_real_ceiling": result.mcc.get("real_ceiling"),
             "fad_mulan": result.fad.get("generated"), "fad_codec_floor": result.fad.get("codec_floor"),
-            "attribute_adherence": rates, "real_clip_adherence": real_rates,
+            "attribute_adherence": rates("rate"), "real_clip_adherence": rates("real_rate"),
+            "chance_adherence": rates("chance_rate"),
             "melody_chroma_cosine": result.melody.get("matched"),
             "long_windows_in_range": result.stability.get("in_range"),
             "rtf": result.speed.get("rtf", {}).get("total"), "first_audio_s": result.speed.get("first_audio_s"),

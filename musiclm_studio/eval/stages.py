@@ -12,7 +12,14 @@ attributes and produces, for each clip, audio from progressively more generated 
 
 The same analysers as ``musiclm-studio eval`` (tempo half / double allowed, key mode, a
 percussive-share drum threshold fitted on the real clips, lead family by MuLan) score every
-row. The first row whose rate falls well below the one above names the stage to improve.
+row against the clip's own attributes. The first row whose rate falls well below the one above
+names the stage to improve.
+
+``--semantic-only`` generates no audio: it reads the tempo in semantic tokens (the onset flux of
+their centroids, ``SemanticTokenizer.onset_envelope``) for the clip's own tokens and for tokens
+the semantic LM generates from MuLan tokens of its audio and of its caption, scored on what the
+caption asks (as ``eval``), with a chance rate. Seconds per clip instead of minutes: the quick
+check while training a semantic LM or refitting the tokenizer.
 """
 
 from __future__ import annotations
@@ -24,8 +31,8 @@ import time
 import numpy as np
 import torch
 
-from .analysis import percussive_ratio
-from .generation import CHECKED, _rate, attribute_checks, drum_threshold
+from .analysis import envelope_tempo, percussive_ratio
+from .generation import CHECKED, _asked, _needed, _rate, attribute_checks, check_reading, drum_threshold
 from .mulan import embed_clips
 
 ROWS = ("real", "codec", "fine", "coarse", "audio_mulan", "text")
@@ -91,6 +98,57 @@ def stage_report(pipe, rows: list[dict], clips: list[torch.Tensor], seconds: flo
     return report
 
 
+SEMANTIC_ROWS = ("real_tokens", "audio_mulan", "text")
+
+
+def token_tempo(tokenizer, tokens: torch.Tensor) -> float:
+    """Tempo in bpm read from one semantic token sequence [T] (0.0 when its flux is flat)."""
+    envelope = tokenizer.onset_envelope(tokens.cpu()).numpy()
+    return envelope_tempo(np.maximum(envelope - np.median(envelope), 0.0), tokenizer.frame_rate)
+
+
+@torch.no_grad()
+def semantic_tempo_report(pipe, rows: list[dict], clips: list[torch.Tensor], seconds: float = 10.0, seed: int = 0,
+                          log=print) -> dict:
+    """Tempo followed by semantic tokens alone (rows of ``SEMANTIC_ROWS``), over the clips whose caption
+    asks for a tempo; ``chance``: the text row scored against the next clip's request."""
+    from ..sampling_args import check_sampling_args
+
+    tokenizer, mulan = pipe.components.semantic_tokenizer, pipe.components.mulan
+    picked = [(row, clip) for row, clip in zip(rows, clips) if "tempo" in _needed(_asked(row))]
+    if not picked:
+        raise ValueError("No clip's caption asks for a tempo: give more clips (--n) or another corpus.")
+    readings: dict[str, list[float]] = {k: [] for k in SEMANTIC_ROWS}
+    start = time.perf_counter()
+    for n, (row, clip) in enumerate(picked):
+        clip = clip[: int(seconds * pipe.sample_rate)].float()
+        sampling = check_sampling_args(seconds, None, 250, None, None, 1, pipe.config.max_duration_s)
+        text = pipe.encode_conditioning(row["caption"], duration_s=seconds)
+        heard = dataclasses.replace(text, mulan_tokens=mulan.tokenize(mulan.embed_audio(clip[None].to(pipe.device))))
+        tokens = {"real_tokens": tokenizer(clip[None].to(pipe.device))[0]}
+        for name, cond in (("audio_mulan", heard), ("text", text)):
+            sampling.generator = torch.Generator().manual_seed(seed + n)
+            tokens[name] = pipe.generate_semantic(cond, seconds, sampling=sampling)[0]
+        for name, t in tokens.items():
+            readings[name].append(token_tempo(tokenizer, t))
+        log(f"{n + 1}/{len(picked)} clips, {time.perf_counter() - start:.0f} s")
+    asked = [_asked(row) for row, _ in picked]
+
+    def rate(bpms: list[float], wanted: list[dict]) -> float:
+        return float(np.mean([check_reading({"bpm": b}, a, 0.0)["tempo"] for b, a in zip(bpms, wanted)]))
+
+    report = {"clips": len(picked), "seconds": seconds, "tempo": {k: rate(v, asked) for k, v in readings.items()}}
+    report["tempo"]["chance"] = rate(readings["text"], asked[1:] + asked[:1]) if len(picked) > 1 else None
+    return report
+
+
+def semantic_markdown(report: dict) -> str:
+    rows = [f"| {name.replace('_', ' ')} | {'-' if v is None else f'{v:.3f}'} |" for name, v in report["tempo"].items()]
+    return (f"{report['clips']} real clips whose caption asks for a tempo x {report['seconds']:g} s; tempo read "
+            f"from semantic tokens, scored on what the caption asks\n\n| tokens | tempo followed |\n|---|---:|\n"
+            + "\n".join(rows) + "\n")
+
+
 def markdown(report: dict) -> str:
     keys = list(CHECKED) + ["percussive_share_drums", "percussive_share_no_drums"]
     lines = [f"{report['clips']} real clips x {report['seconds']:g} s; drum threshold {report['drum_threshold']:.3f}",
@@ -116,11 +174,14 @@ def cmd_stages(args: argparse.Namespace) -> int:
     pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device, int8=False if args.no_int8 else None)
     pipe.show_progress = False
     rows, clips = load_split(args.data, None if args.split == "all" else args.split, pipe.sample_rate, limit=args.n)
-    report = stage_report(pipe, rows, clips, args.seconds, args.seed)
+    if args.semantic_only:
+        report = semantic_tempo_report(pipe, rows, clips, args.seconds, args.seed)
+    else:
+        report = stage_report(pipe, rows, clips, args.seconds, args.seed)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "stages.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
-    table = markdown(report)
+    table = semantic_markdown(report) if args.semantic_only else markdown(report)
     with open(os.path.join(args.out, "stages.md"), "w", encoding="utf-8") as f:
         f.write(table)
     print(table)
@@ -137,6 +198,8 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default=None)
     s.add_argument("--no-int8", action="store_true", help="keep the LMs in float on a CPU (default: int8 weights)")
+    s.add_argument("--semantic-only", action="store_true",
+                   help="no audio: tempo read from real and generated semantic tokens (seconds per clip)")
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--out", required=True, help="folder for stages.json and stages.md")
     s.set_defaults(func=cmd_stages)

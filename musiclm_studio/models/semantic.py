@@ -118,6 +118,16 @@ class SemanticTokenizer(nn.Module):
         return self(audio)[0].tolist()
 
     @torch.no_grad()
+    def onset_envelope(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [..., T] -> the spectral flux their centroids hold at the centre frame [..., T]
+        (summed over the onset bands, in the features' own units): the rhythm a token sequence
+        spells, readable without generating audio (``musiclm-studio stages --semantic-only``)."""
+        c = self.config
+        raw = self.centroids / self.weights * self.std + self.mean  # back to unstandardised features
+        start = c.context * c.frame_dim + 12 + c.n_mfcc
+        return raw[:, start: start + c.onset_bands].sum(-1)[tokens]
+
+    @torch.no_grad()
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """audio [B, S] -> tokens [B, T] (long)."""
         x = self.features(audio)  # [B, T, D]

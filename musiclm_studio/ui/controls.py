@@ -178,14 +178,20 @@ def evaluation_markdown(summary: dict | None) -> str:
         value = summary.get(key)
         return "-" if value is None else f"{value:.{digits}f}"
 
-    rates = ", ".join(f"{name} {rate:.0%}" for name, rate in summary.get("attribute_adherence", {}).items())
+    def rate(name: str, value: float) -> str:
+        refs = [f"{label} {summary[key][name]:.0%}" for key, label in (("real_clip_adherence", "real clips"),
+                                                                       ("chance_adherence", "chance"))
+                if name in summary.get(key, {})]
+        return f"{name} {value:.0%}" + (f" ({', '.join(refs)})" if refs else "")
+
+    rates = ", ".join(rate(name, value) for name, value in summary.get("attribute_adherence", {}).items())
     return (f"**Measured quality** ({summary.get('prompts', '?')} prompts x {summary.get('seconds', '?')} s, "
             f"`musiclm-studio eval`):\n\n"
             f"| figure | value |\n|---|---|\n"
             f"| MuLan cycle consistency (real clips: ceiling) | {num('mcc')} ({num('mcc_real_ceiling')}) |\n"
             f"| FAD in MuLan space, lower is better (codec resynthesis: floor) | {num('fad_mulan')} "
             f"({num('fad_codec_floor')}) |\n"
-            f"| attributes followed | {rates or '-'} |\n"
+            f"| attributes followed (real clips, chance) | {rates or '-'} |\n"
             f"| melody chroma cosine | {num('melody_chroma_cosine')} |\n"
             f"| real-time factor / first audio | {num('rtf', 2)} / {num('first_audio_s', 2)} s |\n"
             f"| peak memory | {num('peak_rss_mb', 0)} MB |\n")
