@@ -10,7 +10,8 @@ import torch
 
 from musiclm_studio.eval.analysis import estimate_tempo, percussive_ratio, tempo_agrees
 from musiclm_studio.eval.fad import GaussianStats, fad, frechet_distance
-from musiclm_studio.eval.generation import EvalConfig, Generation, drum_threshold, evaluate, load_prompts, load_reference
+from musiclm_studio.eval.adherence import drum_threshold
+from musiclm_studio.eval.generation import EvalConfig, Generation, evaluate, load_prompts, load_reference
 from musiclm_studio.eval.metrics import chroma_cosine, diversity_report, melody_set, rotate, stability_report
 from musiclm_studio.eval.synth import DEFAULT_TUNE, drum_loop, hummed_melody, pink_noise
 
@@ -147,7 +148,7 @@ def test_corpus_prompts_ask_only_for_the_tempo_and_mode_their_caption_states():
 
 
 def test_a_tempo_word_is_scored_on_its_band_and_a_stated_bpm_on_the_bpm_with_half_or_double_time():
-    from musiclm_studio.eval.generation import check_reading
+    from musiclm_studio.eval.adherence import check_reading
 
     def tempo(read_bpm, **asked):
         return check_reading({"bpm": read_bpm}, asked, threshold=0.1)["tempo"]

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .analysis import envelope_tempo, percussive_ratio
-from .generation import CHECKED, _asked, _needed, _rate, attribute_checks, check_reading, drum_threshold
+from .adherence import CHECKED, _asked, _needed, _rate, attribute_checks, check_reading, drum_threshold
 from .mulan import embed_clips
 
 ROWS = ("real", "codec", "fine", "coarse", "audio_mulan", "text")
