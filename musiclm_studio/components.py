@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
+from typing import Optional
 
 import torch
 
 from . import hub
-from .config import (CodecConfig, ConditionStream, MelodyConfig, MuLanConfig, PipelineConfig, SemanticTokenizerConfig,
-                     StageLMConfig)
+from .config import (CodecConfig, ConditionStream, CriticConfig, MelodyConfig, MuLanConfig, PipelineConfig,
+                     SemanticTokenizerConfig, StageLMConfig)
 from .models.codec import SoundStreamCodec
+from .models.critic import AttributeCritic
 from .models.lm import StageLM
 from .models.melody import MelodyTokenizer
 from .models.mulan import MuLan
@@ -27,7 +29,9 @@ COMPONENT_TYPES = {
     "coarse_lm": (StageLMConfig, StageLM),
     "fine_lm": (StageLMConfig, StageLM),
     "codec": (CodecConfig, SoundStreamCodec),
+    "critic": (CriticConfig, AttributeCritic),
 }
+OPTIONAL_COMPONENTS = ("critic",)  # a pipeline may leave these out (config None)
 PIPELINE_KEYS = ("name", "max_duration_s", "window_s", "overlap_s")
 
 
@@ -40,13 +44,15 @@ class Components:
     coarse_lm: StageLM
     fine_lm: StageLM
     codec: SoundStreamCodec
+    critic: Optional[AttributeCritic] = None
     untrained: set[str] = field(default_factory=set)  # components still at their random initialisation
     float_lms: dict = field(default_factory=dict)  # float originals of int8-quantized LMs (see quantize_lms)
 
     @classmethod
     def build(cls, config: PipelineConfig) -> "Components":
         """Freshly initialised components (all marked untrained)."""
-        built = {name: model(getattr(config, name)) for name, (_, model) in COMPONENT_TYPES.items()}
+        built = {name: model(getattr(config, name)) for name, (_, model) in COMPONENT_TYPES.items()
+                 if getattr(config, name) is not None}
         components = cls(**built, untrained={n for n, m in built.items() if isinstance(m, torch.nn.Module)})
         for lm, stream in components.mulan_code_streams():
             lm.set_codebook(stream.name, components.mulan.code_vectors())
@@ -124,6 +130,12 @@ def check_contracts(config: PipelineConfig, c: Components) -> None:
         for s in getattr(config, name).conditions:
             if streams.get(s.name) != s.vocab_size:
                 problems.append(f"{name} condition {s.name!r} has vocab {s.vocab_size}, its source has {streams.get(s.name)}")
+    critic = config.critic
+    if critic is not None and ((critic.vocab_size, critic.num_levels, float(critic.frame_rate), critic.text_dim)
+                               != (codec.codebook_size, codec.num_coarse_quantizers, acoustic_rate, config.mulan.text_dim)):
+        problems.append(f"critic reads {critic.num_levels} x {critic.vocab_size} tokens at {critic.frame_rate} Hz and "
+                        f"{critic.text_dim}-d text features; the codec's coarse levels are {codec.num_coarse_quantizers} x "
+                        f"{codec.codebook_size} at {acoustic_rate} Hz and MuLan's text encoder gives {config.mulan.text_dim}-d")
     if acoustic_rate % sem.frame_rate:
         problems.append(f"acoustic frame rate {acoustic_rate} is not a multiple of the semantic {sem.frame_rate}")
     for lm, stream in c.mulan_code_streams():
@@ -169,6 +181,11 @@ def load_trained(name: str, path: str | None = None) -> torch.nn.Module:
     return hub.load_state(folder, module_cls(hub.load_config(folder, config_cls))).eval()
 
 
+def present(config: PipelineConfig) -> list[str]:
+    """The components this config has (optional ones only when configured), in data-flow order."""
+    return [name for name in COMPONENT_TYPES if getattr(config, name) is not None]
+
+
 def save_components(folder: str, config: PipelineConfig, c: Components, dtype: torch.dtype | None = None,
                     placeholder_seed: int | None = None) -> None:
     """Save every component. With ``placeholder_seed``, untrained components are saved as
@@ -176,12 +193,12 @@ def save_components(folder: str, config: PipelineConfig, c: Components, dtype: t
     os.makedirs(folder, exist_ok=True)
     skip = set(c.untrained) if placeholder_seed is not None else set()
     index = {"format": hub.FORMAT, "version": hub.VERSION, **{k: getattr(config, k) for k in PIPELINE_KEYS},
-             "components": list(COMPONENT_TYPES), "untrained": sorted(c.untrained)}
+             "components": present(config), "untrained": sorted(c.untrained)}
     if skip:
         index["placeholder_seed"] = placeholder_seed
     hub.write_json(os.path.join(folder, "pipeline.json"), index)
     modules = c.saved_modules()
-    for name in COMPONENT_TYPES:
+    for name in present(config):
         sub = os.path.join(folder, name)
         hub.save_component(sub, getattr(config, name), None if name in skip else modules.get(name), dtype)
         if name in skip and os.path.exists(os.path.join(sub, "model.safetensors")):
@@ -194,7 +211,9 @@ def load_components(folder: str) -> tuple[PipelineConfig, Components]:
         raise ValueError(f"{folder!r} is not a MusicLM Studio pipeline (format {index.get('format')!r}).")
     if index.get("version", 0) > hub.VERSION:
         raise ValueError(f"{folder!r} was saved by a newer version (format {index['version']}); upgrade musiclm-studio.")
-    configs = {name: hub.load_config(os.path.join(folder, name), cfg) for name, (cfg, _) in COMPONENT_TYPES.items()}
+    listed = index.get("components", list(COMPONENT_TYPES))
+    configs = {name: hub.load_config(os.path.join(folder, name), cfg) for name, (cfg, _) in COMPONENT_TYPES.items()
+               if name not in OPTIONAL_COMPONENTS or name in listed}
     config = PipelineConfig(**configs, **{k: index[k] for k in PIPELINE_KEYS if k in index})
     seed = index.get("placeholder_seed")
     torch.manual_seed(0 if seed is None else seed)  # placeholders: the same weights as from_config(seed)

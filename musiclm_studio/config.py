@@ -173,6 +173,34 @@ class StageLMConfig(ConfigMixin):
     semantic_probe: Optional[list[int]] = None  # the trained-on semantic tokenizer's probe_tokens()
 
 
+LEAD_FAMILIES = ("brass", "chromatic percussion", "guitar", "organ", "piano", "pipe", "reed", "strings", "synth")
+"""The families of the instruments a corpus clip can lead with (``data.instruments``), sorted."""
+
+
+@dataclass
+class CriticConfig(ConfigMixin):
+    """The attribute critic: coarse codec tokens and the prompt's sentence-encoder features (MuLan's
+    frozen text encoder) -> tempo, mode, drums, lead family (see ``models.critic``). Optional in a
+    pipeline; it ranks candidates."""
+
+    vocab_size: int = 1024
+    num_levels: int = 4  # the coarse codec levels
+    frame_rate: float = 50.0
+    text_dim: int = 384  # MuLan's frozen sentence-encoder features (its text_dim)
+    d_model: int = 128
+    n_layers: int = 2
+    n_heads: int = 4
+    dropout: float = 0.1
+    tempo_bins: int = 33
+    min_bpm: float = 40.0
+    max_bpm: float = 200.0
+    families: list[str] = field(default_factory=lambda: list(LEAD_FAMILIES))
+    # how much each attribute's vote counts: the audio side's skill on validation clips over always
+    # guessing the commonest value (0 = no better, 1 = always right); set by the trainer
+    weights: dict[str, float] = field(default_factory=lambda: {"tempo": 1.0, "mode": 1.0, "drums": 1.0,
+                                                               "lead_family": 1.0})
+
+
 @dataclass
 class PipelineConfig(ConfigMixin):
     """Everything that makes one saved pipeline, plus the facts a UI must show."""
@@ -184,6 +212,7 @@ class PipelineConfig(ConfigMixin):
     semantic_lm: StageLMConfig = field(default_factory=lambda: StageLMConfig(name="semantic"))
     coarse_lm: StageLMConfig = field(default_factory=lambda: StageLMConfig(name="coarse"))
     fine_lm: StageLMConfig = field(default_factory=lambda: StageLMConfig(name="fine"))
+    critic: Optional[CriticConfig] = None  # optional: ranks candidates by the attributes the prompt asks for
     name: str = "musiclm-studio"
     max_duration_s: float = 60.0
     window_s: float = 10.0  # generation window; long generations stride by window_s - overlap_s
@@ -199,6 +228,7 @@ _SUBCONFIGS = {
     ("PipelineConfig", "semantic_lm"): StageLMConfig,
     ("PipelineConfig", "coarse_lm"): StageLMConfig,
     ("PipelineConfig", "fine_lm"): StageLMConfig,
+    ("PipelineConfig", "critic"): CriticConfig,
 }
 
 

@@ -63,7 +63,10 @@ class MusicLMOutput:
 
     audio: [S] float32 in [-1, 1] at ``sample_rate`` (the best-scoring candidate).
     tokens: the chosen candidate's token streams; ``candidates`` holds every candidate's.
-    mulan_scores: MuLan text-audio cosine per candidate (higher = closer to the prompt).
+    mulan_scores: MuLan text-audio cosine per candidate (higher = closer to the prompt); with an
+        attribute critic, only the chosen candidate is decoded and this holds its one score.
+    critic_scores: the attribute critic's score per candidate, when it chose (empty otherwise);
+        ``candidates`` then holds no fine tokens (the fine stage ran for the chosen one only).
     timings: seconds per stage, plus "total".
     notices: things the user should know (trimmed melody, placeholder weights, ...).
     """
@@ -72,6 +75,7 @@ class MusicLMOutput:
     sample_rate: int
     tokens: TokenStreams
     mulan_scores: list[float] = field(default_factory=list)
+    critic_scores: list[float] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     candidates: Optional[TokenStreams] = None
     chosen: int = 0
@@ -84,7 +88,9 @@ class MusicLMOutput:
 
     @property
     def mulan_score(self) -> Optional[float]:
-        return self.mulan_scores[self.chosen] if self.mulan_scores else None
+        if not self.mulan_scores:
+            return None
+        return self.mulan_scores[self.chosen if len(self.mulan_scores) > 1 else 0]
 
     @property
     def real_time_factor(self) -> float:

@@ -7,8 +7,9 @@
     decode        codec decoder: 12 levels -> audio
 
 Each stage is a public method so notebooks can run and inspect them one by one;
-``__call__`` chains them in that order, reranks candidates by MuLan score and reports
-progress through one callback of ``StageEvent``s.
+``__call__`` chains them in that order, keeps the best of several candidates (by the attribute
+critic after the coarse stage where the pipeline has one, else by MuLan score after decoding)
+and reports progress through one callback of ``StageEvent``s.
 """
 
 from __future__ import annotations
@@ -266,6 +267,26 @@ class MusicLMPipeline:
                 "semantic": c.semantic_tokenizer.centroids, "coarse": codec[:n_coarse], "fine": codec[n_coarse:]}
 
     @torch.no_grad()
+    def rank_candidates(self, conditioning: Conditioning, coarse_tokens: torch.Tensor) -> torch.Tensor:
+        """The attribute critic's score per candidate [B] (higher = shows more of what the prompt asks).
+        A story scores each segment's frames against its own prompt; segments too short to hear a
+        beat in (under 2 s) are left out."""
+        critic = self.components.critic
+        if critic is None:
+            raise ValueError("This pipeline has no attribute critic; assemble one in (musiclm-studio train critic, "
+                             "then musiclm-studio assemble --component critic=RUN).")
+        B, total = coarse_tokens.shape[0], coarse_tokens.shape[-1]
+        segments = self._segments(conditioning, critic.config.frame_rate, total, 1)
+        scores, start = torch.zeros(B, device=coarse_tokens.device), 0
+        for i, segment in enumerate(segments):
+            if segment.end - start >= 2 * critic.config.frame_rate or len(segments) == 1:
+                part = coarse_tokens[..., start: segment.end].to(self.device)
+                features = self.components.mulan.text_features([conditioning.prompts[i]])
+                scores = scores + critic.score(features[0].to(self.device), part)
+            start = segment.end
+        return scores.cpu()
+
+    @torch.no_grad()
     def score(self, prompt: str, audio: torch.Tensor) -> torch.Tensor:
         """MuLan text-audio cosine for one prompt and audio [B, S] -> [B]."""
         return self.components.mulan.score(prompt, audio.to(self.device))
@@ -307,7 +328,10 @@ class MusicLMPipeline:
         ``guidance_scale`` (classifier-free guidance) takes the same forms, or a dict of some
         stages such as ``{"semantic": 5}``; the default guides the semantic stage only (3, 1, 1;
         see ``sampling_args.DEFAULT_GUIDANCE``). ``continuation`` audio is kept as the opening and
-        continued. Candidates are sampled as a batch and the best MuLan score is returned.
+        continued. ``num_candidates`` are sampled as one batch. With
+        an attribute critic the candidate that best shows what the prompt asks is kept after the
+        coarse stage and only it goes through the fine stage and the codec; without one, every
+        candidate is decoded and the best MuLan score is kept.
         """
         if not isinstance(prompt, str):
             prompt = [(text, float(seconds)) for text, seconds in prompt]
@@ -345,20 +369,31 @@ class MusicLMPipeline:
         # 3. coarse acoustic tokens
         coarse = timed("coarse", self.generate_coarse, cond, semantic, prompt_tokens=repeat(opening and opening.coarse),
                        sampling=args, callback=callback)
+        # with an attribute critic, keep the candidate that best shows what the prompt asks for and
+        # run the fine stage and the codec for that one only
+        critic_scores, picked = [], slice(None)
+        if B > 1 and self.components.critic is not None:
+            critic_scores = timed("critic", self.rank_candidates, cond, coarse).tolist()
+            picked = max(range(B), key=lambda i: critic_scores[i])
+            picked = slice(picked, picked + 1)
+        opening_fine = opening and opening.fine
         # 4. fine acoustic tokens
-        fine = timed("fine", self.generate_fine, coarse, prompt_tokens=repeat(opening and opening.fine),
+        fine = timed("fine", self.generate_fine, coarse[picked],
+                     prompt_tokens=None if opening_fine is None else opening_fine.expand(coarse[picked].shape[0], -1, -1),
                      sampling=args, callback=callback)
         # 5. decode, then rerank the candidates by MuLan score
-        audio = timed("decode", self.decode, coarse, fine)
+        audio = timed("decode", self.decode, coarse[picked], fine)
         if callback is not None:
             callback(StageEvent("decode", 1, 1, audio[0].cpu()))
         scores = self.score(cond.prompts[0], audio).tolist()
         timings["total"] = time.perf_counter() - clock
-        best = max(range(B), key=lambda i: scores[i])
+        best = picked.start if critic_scores else max(range(B), key=lambda i: scores[i])
         mulan = cond.mulan_tokens.cpu()[None].expand(B, -1, -1)  # [B, segments, 12]
         candidates = TokenStreams(mulan[:, 0] if mulan.shape[1] == 1 else mulan,
                                   None if cond.melody_tokens is None else cond.melody_tokens.cpu().expand(B, -1),
-                                  semantic.cpu(), coarse.cpu(), fine.cpu())
-        return MusicLMOutput(audio=audio[best].float().cpu(), sample_rate=self.sample_rate,
-                             tokens=candidates.select(best), mulan_scores=scores, timings=timings,
+                                  semantic.cpu(), coarse.cpu(), None if critic_scores else fine.cpu())
+        tokens = candidates.select(best)
+        tokens.fine = fine[-1:].cpu() if critic_scores else tokens.fine
+        return MusicLMOutput(audio=audio[0 if critic_scores else best].float().cpu(), sample_rate=self.sample_rate,
+                             tokens=tokens, mulan_scores=scores, critic_scores=critic_scores, timings=timings,
                              candidates=candidates, chosen=best, notices=cond.notices, seed=seed)

@@ -14,6 +14,7 @@ from musiclm_studio.eval.adherence import drum_threshold
 from musiclm_studio.eval.generation import EvalConfig, Generation, evaluate, load_prompts, load_reference
 from musiclm_studio.eval.metrics import chroma_cosine, diversity_report, melody_set, rotate, stability_report
 from musiclm_studio.eval.synth import DEFAULT_TUNE, drum_loop, hummed_melody, pink_noise
+from musiclm_studio.pipeline import MusicLMPipeline
 
 SR = 24_000
 
@@ -336,13 +337,21 @@ def test_the_beat_of_a_drum_loop_reads_from_its_semantic_tokens(tiny_pipe):
     assert token_tempo(tokenizer, flat) == 0.0
 
 
-def test_bench_times_float_lms_beside_the_int8_default_on_a_cpu():
-    from musiclm_studio.eval.bench import BenchRow, bench_cases, int8_speedups, markdown_table, speedups
+def test_bench_times_float_lms_and_candidates_beside_the_default_on_a_cpu(tmp_path):
+    from musiclm_studio.eval.bench import (BenchRow, bench_cases, candidate_costs, int8_speedups, markdown_table,
+                                           speedups)
 
-    cases = bench_cases([10.0], musicgen=True, devices=["cpu"])
-    ours = [(c.guidance_scale > 1, c.int8) for c in cases if c.system == "ours"]
-    assert sorted(ours, key=str) == sorted([(True, None), (False, None), (True, False)], key=str)
+    MusicLMPipeline.from_config("tiny").save_pretrained(str(tmp_path))
+
+    cases = bench_cases([10.0], pipeline=str(tmp_path), musicgen=True, devices=["cpu"])
+    ours = [(c.guidance_scale > 1, c.int8, c.num_candidates) for c in cases if c.system == "ours"]
+    assert sorted(ours, key=str) == sorted([(True, None, 1), (False, None, 1), (True, False, 1)], key=str)
     assert all(c.int8 is None for c in cases if c.system != "ours")
+    # a pipeline with an attribute critic is also timed with 4 candidates (the critic keeps one)
+    index = json.loads((tmp_path / "pipeline.json").read_text())
+    (tmp_path / "pipeline.json").write_text(json.dumps(index | {"components": index["components"] + ["critic"]}))
+    cases = bench_cases([10.0], pipeline=str(tmp_path), musicgen=False, devices=["cpu"])
+    assert [c.num_candidates for c in cases] == [1, 1, 1, 4]
 
     def row(system, name, wall):
         return BenchRow(system=system, device="cpu", cfg=True, seconds=10.0, wall_s=wall, rtf=wall / 10,
@@ -352,3 +361,6 @@ def test_bench_times_float_lms_beside_the_int8_default_on_a_cpu():
     assert int8_speedups(rows) == {"cpu 10s cfg": 1.25}
     assert speedups(rows) == {"cpu 10s cfg": 10.0}  # against the default (int8) row
     assert "float LMs / int8 LMs wall time, cpu 10s cfg: 1.25x" in markdown_table(rows)
+    rows.append(BenchRow(system="ours", device="cpu", cfg=True, seconds=10.0, wall_s=5.0, rtf=0.5, first_audio_s=5.0,
+                         peak_rss_mb=800.0, name="shipped default, 4 candidates", candidates=4))
+    assert candidate_costs(rows) == {"cpu 10s cfg": 1.25} and int8_speedups(rows) == {"cpu 10s cfg": 1.25}

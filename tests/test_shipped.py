@@ -24,6 +24,35 @@ def test_default_generates_real_audio_with_sane_token_streams(default_pipe):
         assert stream.min() >= 0 and stream.max() < vocab
     assert len(set(t.coarse[0, 0].tolist())) > 5  # not one repeated code
     assert out.timings["total"] > 0 and len(out.mulan_scores) == 1
+    assert out.critic_scores == []  # one candidate: nothing to choose
+    # with candidates, the shipped attribute critic keeps one before the fine stage
+    out = default_pipe("a fast rock song with loud drums", duration_s=2.0, seed=0, num_candidates=3)
+    assert len(out.critic_scores) == 3 and out.candidates.coarse.shape == (3, 4, 100)
+    assert torch.equal(out.tokens.coarse[0], out.candidates.coarse[out.chosen]) and out.tokens.fine.shape == (1, 8, 100)
+
+
+def test_shipped_critic_reads_what_a_prompt_asks_and_hears_drums():
+    """The critic's text side reads drums / no drums and a tempo word; its audio side tells the codec
+    tokens of a drum loop from those of a hummed melody (synthetic audio it never trained on)."""
+    from musiclm_studio.components import load_trained
+    from musiclm_studio.eval.synth import drum_loop, hummed_melody
+    from musiclm_studio.pipeline import MusicLMPipeline
+
+    pipe = MusicLMPipeline.from_pretrained(int8=False)
+    critic, mulan = pipe.components.critic, pipe.components.mulan
+    assert critic is not None and critic.config == load_trained("critic").config
+    asked = critic.text_logits(mulan.text_features(["a rock song with loud drums, fast tempo",
+                                                    "a slow solo piano piece with no drums"]))
+    drums = asked["drums"].softmax(-1)[:, 1]
+    assert drums[0] > 0.5 > drums[1], drums
+    bpm = critic.bin_bpms()
+    tempo = asked["tempo"].softmax(-1)[:, :-1]
+    assert (tempo[0] * bpm).sum() / tempo[0].sum() > (tempo[1] * bpm).sum() / tempo[1].sum()
+    loop = pipe.tokenize_audio(torch.from_numpy(drum_loop(seconds=4)), SR).coarse
+    hum = pipe.tokenize_audio(torch.from_numpy(hummed_melody()[: 4 * SR]), SR).coarse
+    with torch.no_grad():
+        heard = critic.audio_logits(torch.cat([loop, hum]))["drums"].softmax(-1)[:, 1]
+    assert heard[0] > heard[1], heard
 
 
 def test_default_is_honest_about_what_is_trained(default_pipe):

@@ -16,6 +16,7 @@ pipeline's ``decode`` event; for MusicGen, ``generate`` returning its decoded au
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -40,6 +41,7 @@ class BenchCase:
     pipeline: Optional[str] = None  # ours only: a saved pipeline folder (None = shipped default)
     threads: Optional[int] = None
     int8: Optional[bool] = None  # ours only: int8 LMs (None = the pipeline's default: int8 on a CPU)
+    num_candidates: int = 1  # ours only: >1 where the pipeline has an attribute critic to keep one
 
 
 @dataclass
@@ -60,6 +62,7 @@ class BenchRow:
     name: str = ""
     threads: int = 0
     float_lms: bool = False  # ours with int8 quantization turned off (the reference for the int8 default)
+    candidates: int = 1  # ours: candidates sampled, one kept
 
 
 def peak_rss_mb() -> float:
@@ -116,7 +119,8 @@ def _ours_runner(case: BenchCase):
             if event.stage == "decode" and first[0] is None:
                 _sync(case.device)
                 first[0] = time.perf_counter() - start
-        out = pipe(PROMPT, duration_s=seconds, seed=0, guidance_scale=case.guidance_scale, callback=on_event)
+        out = pipe(PROMPT, duration_s=seconds, seed=0, guidance_scale=case.guidance_scale,
+                   num_candidates=case.num_candidates, callback=on_event)
         _sync(case.device)
         wall = time.perf_counter() - start
         stages = {k: v / seconds for k, v in out.timings.items() if k != "total"}
@@ -160,7 +164,12 @@ def bench_cases(seconds: list[float], pipeline: Optional[str] = None, musicgen: 
                 devices: Optional[list[str]] = None, guidance_scale: float = 3.0,
                 threads: Optional[int] = None) -> list[BenchCase]:
     """Every case of one benchmark: systems x guidance on / off x devices x durations, plus ours
-    with float LMs beside the default int8 ones on a CPU (guidance on)."""
+    with float LMs beside the default int8 ones on a CPU (guidance on), and ours with 4 candidates
+    where the pipeline has an attribute critic to keep one (guidance on)."""
+    from .. import hub
+
+    index = os.path.join(hub.resolve_pretrained(pipeline), "pipeline.json")
+    has_critic = os.path.isfile(index) and "critic" in hub.read_json(index).get("components", [])
     if not seconds or any(not 0 < s <= 60 for s in seconds):
         raise ValueError(f"--seconds must be between 0 and 60 (got {seconds}).")
     devices = devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
@@ -173,6 +182,8 @@ def bench_cases(seconds: list[float], pipeline: Optional[str] = None, musicgen: 
                 cases += [BenchCase(system, s, g, device, mine, threads) for g in (guidance_scale, 1.0)]
                 if system == "ours" and device == "cpu":
                     cases.append(BenchCase(system, s, guidance_scale, device, mine, threads, int8=False))
+                if system == "ours" and has_critic:
+                    cases.append(BenchCase(system, s, guidance_scale, device, mine, threads, num_candidates=4))
     return cases
 
 
@@ -183,7 +194,9 @@ def run_bench(cases: list[BenchCase], log=print) -> list[BenchRow]:
         rows.append(run_case_isolated(case))
         if case.system == "ours":
             rows[-1].float_lms = case.int8 is False
-            rows[-1].name = (case.pipeline or "shipped default") + (", float LMs" if rows[-1].float_lms else "")
+            rows[-1].candidates = case.num_candidates
+            rows[-1].name = ((case.pipeline or "shipped default") + (", float LMs" if rows[-1].float_lms else "")
+                             + (f", {case.num_candidates} candidates" if case.num_candidates > 1 else ""))
         else:
             rows[-1].name = "random weights"
         log(f"  RTF {rows[-1].rtf:.3f}, first audio {rows[-1].first_audio_s:.2f} s, peak {rows[-1].peak_rss_mb:.0f} MB")
@@ -192,7 +205,8 @@ def run_bench(cases: list[BenchCase], log=print) -> list[BenchRow]:
 
 def _ratios(rows: list[BenchRow], slow) -> dict[str, float]:
     """Wall time of each row ``slow`` picks / ours with default settings, per (device, seconds, cfg)."""
-    ours = {(r.device, r.seconds, r.cfg): r for r in rows if r.system == "ours" and not r.float_lms}
+    ours = {(r.device, r.seconds, r.cfg): r for r in rows if r.system == "ours" and not r.float_lms
+            and r.candidates == 1}
     return {f"{d} {s:g}s {'cfg' if c else 'no cfg'}": r.wall_s / ours[(d, s, c)].wall_s
             for r in rows if slow(r) for d, s, c in [(r.device, r.seconds, r.cfg)] if (d, s, c) in ours}
 
@@ -207,6 +221,11 @@ def int8_speedups(rows: list[BenchRow]) -> dict[str, float]:
     return _ratios(rows, lambda r: r.system == "ours" and r.float_lms)
 
 
+def candidate_costs(rows: list[BenchRow]) -> dict[str, float]:
+    """Ours with several candidates (the critic keeping one) / ours with one, per (device, seconds, cfg)."""
+    return _ratios(rows, lambda r: r.system == "ours" and r.candidates > 1)
+
+
 def markdown_table(rows: list[BenchRow]) -> str:
     head = ("| system | device | threads | CFG | audio (s) | wall (s) | RTF | first audio (s) | peak RSS (MB) | CUDA peak (MB) |\n"
             "|---|---|---|---|---|---|---|---|---|---|\n")
@@ -217,12 +236,14 @@ def markdown_table(rows: list[BenchRow]) -> str:
     ratios = speedups(rows)
     tail = "".join(f"\nMusicGen-small / ours wall time, {k}: {v:.1f}x" for k, v in ratios.items())
     tail += "".join(f"\nours with float LMs / int8 LMs wall time, {k}: {v:.2f}x" for k, v in int8_speedups(rows).items())
+    tail += "".join(f"\nours with several candidates / one candidate wall time, {k}: {v:.2f}x"
+                    for k, v in candidate_costs(rows).items())
     return head + body + (tail + "\n" if tail else "")
 
 
 def bench_report(rows: list[BenchRow]) -> dict:
     return {"rows": [asdict(r) for r in rows], "speedup_vs_musicgen_small": speedups(rows),
-            "float_over_int8": int8_speedups(rows),
+            "float_over_int8": int8_speedups(rows), "candidates_over_one": candidate_costs(rows),
             "cpu_threads": rows[0].threads if rows else None, "torch": torch.__version__}
 
 

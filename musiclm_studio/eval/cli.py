@@ -46,11 +46,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     guidance = per_stage("guidance_scale", from_flag(args.guidance), DEFAULT_GUIDANCE)
     config = EvalConfig(seconds=args.seconds, seed=args.seed, guidance_scale=guidance,
                         baseline_limit=args.baselines, melodies=args.melodies,
-                        long_seconds=args.long_seconds, long_prompts=args.long_prompts)
+                        long_seconds=args.long_seconds, long_prompts=args.long_prompts,
+                        num_candidates=args.candidates)
     name = pipe.config.name if args.pipeline is None else f"{pipe.config.name} ({args.pipeline})"
     print(f"evaluating {name} on {len(items)} prompts x {args.seconds:g} s "
           f"({0 if reference is None else len(reference.clips)} reference clips)")
-    result = evaluate(PipelineSystem(pipe, guidance), items, reference, config, name=name)
+    result = evaluate(PipelineSystem(pipe, guidance, config.num_candidates), items, reference, config, name=name)
     pipeline_dir = None
     if args.write_summary:
         from .. import hub
@@ -108,6 +109,8 @@ def register(sub) -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--guidance", type=float, nargs="+", default=None,
                    help="classifier-free guidance, one value or semantic coarse fine (default: the pipeline's, 3 1 1)")
+    e.add_argument("--candidates", type=int, default=1,
+                   help="candidates per prompt; the attribute critic (else MuLan) keeps one")
     e.add_argument("--device", default=None)
     e.add_argument("--no-int8", action="store_true", help="keep the LMs in float on a CPU (default: int8 weights)")
     e.add_argument("--threads", type=int, default=None, help="CPU threads for torch (1 is faster on a busy machine)")

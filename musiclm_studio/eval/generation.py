@@ -68,6 +68,7 @@ class EvalConfig:
     examples: int = 3  # spectrogram PNGs
     long_seconds: float = 60.0  # long generations checked for drift to silence or noise
     long_prompts: int = 1  # how many (0 = none)
+    num_candidates: int = 1  # per prompt; the pipeline keeps one (see MusicLMPipeline.__call__)
 
 
 @dataclass
@@ -172,8 +173,8 @@ def load_reference(folder: str, sample_rate: int, seconds: float, limit: Optiona
 class PipelineSystem:
     """A ``MusicLMPipeline`` as a system to evaluate."""
 
-    def __init__(self, pipe, guidance_scale=None):
-        self.pipe, self.guidance_scale = pipe, guidance_scale
+    def __init__(self, pipe, guidance_scale=None, num_candidates: int = 1):
+        self.pipe, self.guidance_scale, self.num_candidates = pipe, guidance_scale, num_candidates
         self.sample_rate, self.mulan = pipe.sample_rate, pipe.components.mulan
         self.notices = [] if pipe.trained else [
             f"Untrained components ({', '.join(pipe.untrained_components)}): the figures measure random weights."]
@@ -189,7 +190,8 @@ class PipelineSystem:
             if event.stage == "decode" and not first:
                 first.append(time.perf_counter() - start)
         out = self.pipe(text, melody=melody, melody_sample_rate=None if melody is None else self.sample_rate,
-                        duration_s=seconds, seed=seed, guidance_scale=self.guidance_scale, callback=on_event)
+                        duration_s=seconds, seed=seed, guidance_scale=self.guidance_scale,
+                        num_candidates=self.num_candidates, callback=on_event)
         return Generation(out.audio, out.timings, first[0] if first else out.timings["total"])
 
     @torch.no_grad()

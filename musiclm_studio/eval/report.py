@@ -45,7 +45,8 @@ def markdown(result: EvalResult) -> str:
     """The evaluation as Markdown tables, each figure next to its reference points."""
     c, m, f = result.config, result.mcc, result.fad
     parts = [f"# Evaluation of {result.pipeline or 'a pipeline'}\n",
-             f"{result.prompts} prompts x {c.seconds:g} s, seed {c.seed}, guidance {_per_stage(c.guidance_scale)}; "
+             f"{result.prompts} prompts x {c.seconds:g} s, seed {c.seed}, guidance {_per_stage(c.guidance_scale)}, "
+             f"{c.num_candidates} candidate{'s' * (c.num_candidates > 1)} per prompt; "
              f"wall time {result.wall_s:.0f} s.\n"]
     parts += [f"> {n}\n" for n in result.notices]
     parts.append("\n## Quality (higher is better unless marked)\n\n" + _table(
@@ -97,6 +98,7 @@ def summary(result: EvalResult) -> dict:
         return {k: v[key] for k, v in result.adherence.items() if isinstance(v, dict) and v.get(key) is not None}
 
     return {"pipeline": result.pipeline, "prompts": result.prompts, "seconds": result.config.seconds,
+            "num_candidates": result.config.num_candidates,
             "mcc": result.mcc.get("generated"), "mcc_real_ceiling": result.mcc.get("real_ceiling"),
             "fad_mulan": result.fad.get("generated"), "fad_codec_floor": result.fad.get("codec_floor"),
             "attribute_adherence": rates("rate"), "real_clip_adherence": rates("real_rate"),

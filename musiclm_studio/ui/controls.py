@@ -59,7 +59,9 @@ CONTROLS: dict[str, Control] = {c.name: c for c in (
     Control("randomise_seed", "Random seed each time", "bool", True,
             info="Draw a new seed per generation; the seed used is shown so you can repeat it."),
     Control("num_candidates", "Candidates", "int", DEFAULTS["num_candidates"], *LIMITS["num_candidates"], 1,
-            "Sample several clips at once and keep the one MuLan finds closest to the prompt."),
+            "Sample several clips at once and keep the one that best shows what the prompt asks (the attribute "
+            "critic, where the model has one: tempo, mode, drums, lead instrument), else the one MuLan scores "
+            "closest to the prompt."),
 )}
 
 # the order of the generation inputs in both UIs (melody audio is handled by each UI)
@@ -130,8 +132,11 @@ def summary_markdown(out) -> str:
     """MuLan score, seed and timings of a ``MusicLMOutput`` as a short markdown block."""
     scores = ", ".join(f"{s:.3f}" for s in out.mulan_scores)
     timings = " · ".join(f"{stage} {out.timings[stage]:.2f} s" for stage in STAGES if stage in out.timings)
+    critic = ", ".join(f"{s:.2f}" for s in out.critic_scores)
     lines = [f"**MuLan score:** {out.mulan_score:.3f}" + (f" (best of {len(out.mulan_scores)}: {scores})"
                                                           if len(out.mulan_scores) > 1 else ""),
+             f"**Candidate {out.chosen + 1} of {len(out.critic_scores)}**, chosen by the attribute critic "
+             f"(scores {critic})" if out.critic_scores else "",
              f"**Seed:** {out.seed}" if out.seed is not None else "",
              f"**Timings:** {timings} · **total {out.timings.get('total', 0.0):.2f} s** for "
              f"{out.duration_s:.1f} s of audio (real-time factor {out.real_time_factor:.2f})"]
@@ -145,6 +150,9 @@ def about_markdown(pipe) -> str:
     sizes = {name: sum(p.numel() for p in module.parameters()) for name, module in modules.items()}
     total = sum(sizes.values())
     weights = " (LMs with int8 weights)" if pipe.int8 else ""
+    critic = ("" if pipe.components.critic is None else
+              "\nWith several candidates an attribute critic keeps the one whose coarse tokens best show the tempo, "
+              "drums and lead instrument the prompt asks for.")
     rows = "\n".join(f"| {name} | {n / 1e6:.2f} M | {'untrained' if name in pipe.untrained_components else 'trained'} |"
                      for name, n in sizes.items())
     return f"""**MusicLM** (Agostinelli et al., 2023, [arXiv 2301.11325](https://arxiv.org/abs/2301.11325)),
@@ -152,7 +160,7 @@ re-implemented to run offline. The prompt goes through the MuLan text tower into
 a semantic LM writes semantic tokens ({c.semantic_tokenizer.frame_rate} Hz), a coarse LM the first
 {c.codec.num_coarse_quantizers} codec levels and a fine LM the other
 {c.codec.num_quantizers - c.codec.num_coarse_quantizers} ({c.coarse_lm.frame_rate:g} Hz); the codec decoder
-turns the {c.codec.num_quantizers} levels into {c.codec.sample_rate // 1000} kHz mono audio.
+turns the {c.codec.num_quantizers} levels into {c.codec.sample_rate // 1000} kHz mono audio.{critic}
 Token streams shown: {", ".join(TOKEN_STREAMS)}. Colours come from a PCA of each codebook, so similar
 codes look alike.
 
@@ -185,8 +193,9 @@ def evaluation_markdown(summary: dict | None) -> str:
         return f"{name} {value:.0%}" + (f" ({', '.join(refs)})" if refs else "")
 
     rates = ", ".join(rate(name, value) for name, value in summary.get("attribute_adherence", {}).items())
+    candidates = summary.get("num_candidates", 1)
     return (f"**Measured quality** ({summary.get('prompts', '?')} prompts x {summary.get('seconds', '?')} s, "
-            f"`musiclm-studio eval`):\n\n"
+            f"{candidates} candidate{'s' * (candidates > 1)} each, `musiclm-studio eval`):\n\n"
             f"| figure | value |\n|---|---|\n"
             f"| MuLan cycle consistency (real clips: ceiling) | {num('mcc')} ({num('mcc_real_ceiling')}) |\n"
             f"| FAD in MuLan space, lower is better (codec resynthesis: floor) | {num('fad_mulan')} "

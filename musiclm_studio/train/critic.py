@@ -1,0 +1,256 @@
+"""Train the attribute critic: ``musiclm-studio train critic``.
+
+    musiclm-studio train critic --tokens tokens/v2 --data corpus/v1 --out runs/critic --steps 3000
+
+Audio side: the coarse codec levels of a token cache (built by ``train tokens`` from the same
+corpus, so its clips line up with the corpus rows) against each clip's true tempo, mode, drums
+and lead family, in random 6-10 s crops with 10 % of the tokens replaced at random (generated
+tokens are noisier than a real clip's). Text side: the features of each clip's caption from the
+pipeline's MuLan text encoder (the frozen sentence encoder, before MuLan's projection) against what the caption asks (``data.captions.requested``: a stated bpm, a tempo
+word's band, a mode, or "unstated"). The features are computed once and cached in the run folder. Validation accuracies per attribute are logged to metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from .. import hub
+from ..config import CriticConfig
+from ..data.captions import TEMPO_BANDS, requested
+from ..models.critic import MODES, AttributeCritic
+from .common import RunConfig, RunState, optimizer_step, progress_bar, setup_distributed
+from .data import corpus_entries
+from .tokens import TokenSet
+
+TEMPO_SIGMA = 0.05  # std of the soft bpm target, in log-bpm (about 5 %)
+
+
+@dataclass
+class CriticRunConfig(RunConfig):
+    tokens: str = "tokens/v2"  # a token cache of --data (train and valid splits)
+    data: str = "corpus/v1"  # the corpus the cache was built from: labels and captions
+    pipeline: Optional[str] = None  # whose codec levels and MuLan text encoder (default: the shipped pipeline)
+    steps: int = 3000
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup: int = 100
+    weight_decay: float = 0.05
+    log_every: int = 250
+    d_model: int = 128
+    token_noise: float = 0.1
+    min_crop_s: float = 6.0
+    bf16: bool = False  # a 1 M-parameter model: fp32 is as fast
+
+
+def tempo_target(bpm: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Soft targets over tempo bins [N, bins] for bpms [N] (a Gaussian in log-bpm)."""
+    d = (centres.log()[None] - bpm.float().log()[:, None]) / TEMPO_SIGMA
+    t = torch.exp(-0.5 * d ** 2)
+    return t / t.sum(-1, keepdim=True)
+
+
+def word_target(word: str, centres: torch.Tensor) -> torch.Tensor:
+    """Uniform over the tempo bins inside a tempo word's band [bins]."""
+    low, high = TEMPO_BANDS[word]
+    inside = ((centres >= low) & (centres <= high)).float()
+    return inside / inside.sum().clamp(min=1)
+
+
+@dataclass
+class Labels:
+    """Per clip: audio targets (true values) and text targets (what its caption asks)."""
+
+    bpm: torch.Tensor  # [N]
+    mode: torch.Tensor  # [N] index into MODES
+    drums: torch.Tensor  # [N] 0 / 1
+    family: torch.Tensor  # [N] index into config.families
+    text_tempo: torch.Tensor  # [N, bins + 1] soft; last column = unstated
+    text_mode: torch.Tensor  # [N] index into MODES, or len(MODES) = unstated
+
+
+def labels(rows: list[dict], config: CriticConfig, centres: torch.Tensor) -> Labels:
+    unknown = sorted({r.get("lead_family") for r in rows} - set(config.families))
+    if unknown or any(r.get("mode") not in MODES or r.get("bpm") is None for r in rows):
+        raise ValueError(f"The corpus rows need bpm, mode (major / minor), drums and a lead family in {config.families}"
+                         + (f"; found {unknown}" if unknown else "") + ". Build the corpus with musiclm-studio corpus build.")
+    text_tempo, text_mode = [], []
+    for row in rows:
+        asked = requested(row["caption"], row)
+        target = torch.zeros(config.tempo_bins + 1)
+        if asked.get("tempo_word"):
+            target[:-1] = word_target(asked["tempo_word"], centres)
+        elif asked.get("bpm"):
+            target[:-1] = tempo_target(torch.tensor([float(asked["bpm"])]), centres)[0]
+        else:
+            target[-1] = 1.0
+        text_tempo.append(target)
+        text_mode.append(MODES.index(asked["mode"]) if asked.get("mode") in MODES else len(MODES))
+    return Labels(torch.tensor([float(r["bpm"]) for r in rows]), torch.tensor([MODES.index(r["mode"]) for r in rows]),
+                  torch.tensor([int(bool(r["drums"])) for r in rows]),
+                  torch.tensor([config.families.index(r["lead_family"]) for r in rows]),
+                  torch.stack(text_tempo), torch.tensor(text_mode))
+
+
+def coarse_clips(cache: TokenSet, levels: int, rows: list[dict], name: str) -> list[torch.Tensor]:
+    """Each clip's coarse codes [levels, T] from a token cache (acoustic frames = 2 x semantic)."""
+    if cache.lengths.numel() != len(rows):
+        raise ValueError(f"The token cache's {name} split holds {cache.lengths.numel()} clips, the corpus split "
+                         f"{len(rows)}: build the cache from this corpus (musiclm-studio train tokens --data ...).")
+    starts, lengths = (2 * cache.starts).tolist(), (2 * cache.lengths).tolist()
+    return [cache.codes[:levels, s: s + n].long() for s, n in zip(starts, lengths)]
+
+
+def crop_batch(clips: list[torch.Tensor], index: list[int], frames: int, noise: float, vocab_size: int,
+               generator: torch.Generator) -> torch.Tensor:
+    """Random crops [B, L, frames] (clips shorter than ``frames`` set the length), tokens replaced at rate ``noise``."""
+    frames = min([frames] + [clips[i].shape[1] for i in index])
+    out = []
+    for i in index:
+        start = int(torch.randint(0, clips[i].shape[1] - frames + 1, (), generator=generator))
+        out.append(clips[i][:, start: start + frames])
+    x = torch.stack(out)
+    if noise > 0:
+        swap = torch.rand(x.shape, generator=generator) < noise
+        x = torch.where(swap, torch.randint(0, vocab_size, x.shape, generator=generator), x)
+    return x
+
+
+def critic_loss(model: AttributeCritic, codes: torch.Tensor, text: torch.Tensor, y: Labels,
+                centres: torch.Tensor) -> torch.Tensor:
+    audio = model.audio_logits(codes)
+    asked = model.text_logits(text)
+    loss = -(tempo_target(y.bpm, centres) * audio["tempo"].log_softmax(-1)).sum(-1).mean()
+    loss = loss + F.cross_entropy(audio["mode"], y.mode) + F.cross_entropy(audio["drums"], y.drums)
+    loss = loss + F.cross_entropy(audio["lead_family"], y.family)
+    loss = loss - (y.text_tempo * asked["tempo"].log_softmax(-1)).sum(-1).mean()
+    loss = loss + F.cross_entropy(asked["mode"], y.text_mode) + F.cross_entropy(asked["drums"], y.drums)
+    return loss + F.cross_entropy(asked["lead_family"], y.family)
+
+
+def _subset(y: Labels, index) -> Labels:
+    return Labels(*(getattr(y, f)[index] for f in Labels.__dataclass_fields__))
+
+
+@torch.no_grad()
+def accuracy(model: AttributeCritic, clips: list[torch.Tensor], text: Optional[torch.Tensor], y: Labels,
+             audio_only: bool = False) -> dict[str, float]:
+    """Validation accuracy per attribute on whole clips (audio side) and captions (text side; tempo and
+    mode over the captions that state them, tempo as the band of the most likely bin)."""
+    from ..eval.analysis import tempo_agrees
+
+    model.eval()
+    centres = model.bin_bpms()
+    heard = {k: [] for k in ("tempo", "mode", "drums", "lead_family")}
+    for i, clip in enumerate(clips):
+        logits = model.audio_logits(clip[None])
+        heard["tempo"].append(tempo_agrees(float(centres[int(logits["tempo"].argmax())]), float(y.bpm[i])))
+        heard["mode"].append(int(logits["mode"].argmax()) == int(y.mode[i]))
+        heard["drums"].append(int(logits["drums"].argmax()) == int(y.drums[i]))
+        heard["lead_family"].append(int(logits["lead_family"].argmax()) == int(y.family[i]))
+    out = {f"audio_{k}": float(torch.tensor(v, dtype=torch.float).mean()) for k, v in heard.items()}
+    if audio_only:
+        model.train()
+        return out
+    asked = model.text_logits(text)
+    stated_tempo = y.text_tempo[:, -1] < 0.5
+    stated_mode = y.text_mode < len(MODES)
+    tempo_hit = (y.text_tempo.gather(1, asked["tempo"].argmax(-1, keepdim=True))[:, 0] > 0)
+    out |= {"text_tempo": float(tempo_hit[stated_tempo].float().mean()),
+            "text_tempo_stated": float(((asked["tempo"].argmax(-1) < model.config.tempo_bins) == stated_tempo).float().mean()),
+            "text_mode": float((asked["mode"].argmax(-1) == y.text_mode).float().mean()),
+            "text_mode_when_stated": float((asked["mode"][:, :len(MODES)].argmax(-1) == y.text_mode)[stated_mode].float().mean()),
+            "text_drums": float((asked["drums"].argmax(-1) == y.drums).float().mean()),
+            "text_lead_family": float((asked["lead_family"].argmax(-1) == y.family).float().mean())}
+    model.train()
+    return out
+
+
+def skill_weights(model: AttributeCritic, clips: list[torch.Tensor], y: Labels) -> dict[str, float]:
+    """Per attribute, the audio side's validation accuracy as a skill score over always guessing the
+    commonest value: (accuracy - baseline) / (1 - baseline), floored at 0. For tempo the baseline is
+    the bpm (bin centre) that agrees with the most clips, half / double allowed."""
+    from ..eval.analysis import tempo_agrees
+
+    accuracy_of = accuracy(model, clips, None, y, audio_only=True)
+    common = {"mode": y.mode, "drums": y.drums, "lead_family": y.family}
+    baseline = {name: float(values.bincount().max()) / len(values) for name, values in common.items()}
+    baseline["tempo"] = max(float(torch.tensor([tempo_agrees(float(c), float(b)) for b in y.bpm]).float().mean())
+                            for c in model.bin_bpms())
+    return {name: round(max(0.0, (accuracy_of[f"audio_{name}"] - base) / max(1e-6, 1 - base)), 3)
+            for name, base in baseline.items()}
+
+
+@torch.no_grad()
+def caption_features(run: CriticRunConfig, mulan, rows: dict[str, list[dict]]) -> dict[str, torch.Tensor]:
+    """MuLan's frozen sentence-encoder features of every caption, cached in <out>/captions.safetensors."""
+    from safetensors.torch import load_file, save_file
+
+    path = os.path.join(run.out, "captions.safetensors")
+    if os.path.isfile(path):
+        stored = load_file(path)
+        if all(k in stored and stored[k].shape[0] == len(v) for k, v in rows.items()):
+            return stored
+    out = {}
+    for split, split_rows in rows.items():
+        texts = [r["caption"] for r in split_rows]
+        out[split] = torch.cat([mulan.text_features(texts[s: s + 128]).float().cpu() for s in range(0, len(texts), 128)])
+    os.makedirs(run.out, exist_ok=True)
+    save_file(out, path)
+    return out
+
+
+def train_critic(run: CriticRunConfig) -> AttributeCritic:
+    from ..pipeline import MusicLMPipeline
+
+    device, rank, _ = setup_distributed(run.device)
+    torch.manual_seed(run.seed)
+    pipe = MusicLMPipeline.from_pretrained(run.pipeline, int8=False)
+    codec = pipe.config.codec
+    config = CriticConfig(vocab_size=codec.codebook_size, num_levels=codec.num_coarse_quantizers,
+                          frame_rate=codec.sample_rate / codec.hop_length, text_dim=pipe.config.mulan.text_dim,
+                          d_model=run.d_model)
+    rows = {split: corpus_entries(run.data, split) for split in ("train", "valid")}
+    clips = {split: coarse_clips(TokenSet.load(os.path.join(run.tokens, f"{split}.safetensors")), config.num_levels,
+                                 rows[split], split) for split in rows}
+    text = caption_features(run, pipe.components.mulan, rows)
+    model = AttributeCritic(config)
+    centres = model.bin_bpms()
+    y = {split: labels(rows[split], config, centres) for split in rows}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, weight_decay=run.weight_decay)
+    state = RunState(run, rank)
+    step = state.restore(model, optimizer, "critic")
+    model.to(device).train()
+    generator = torch.Generator().manual_seed(run.seed + step)
+    full = max(c.shape[1] for c in clips["train"])
+    shortest = min(int(config.frame_rate * run.min_crop_s), full)
+    bar = progress_bar(run, step, rank, "critic")
+    state.begin()
+    while step < run.steps and not state.out_of_time():
+        index = torch.randint(0, len(clips["train"]), (run.batch_size,), generator=generator)
+        frames = int(torch.randint(shortest, full + 1, (), generator=generator))
+        codes = crop_batch(clips["train"], index.tolist(), frames, run.token_noise, config.vocab_size, generator).to(device)
+        loss = critic_loss(model, codes, text["train"][index].to(device), _subset(y["train"], index), centres.to(device))
+        optimizer_step(optimizer, loss, model.parameters(), run, step)
+        step += 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step % run.log_every == 0 or step == run.steps:
+            state.log(step, loss=round(loss.item(), 4),
+                      **{k: round(v, 4) for k, v in accuracy(model, clips["valid"], text["valid"], y["valid"]).items()})
+        if step % run.save_every == 0:
+            state.save(model, config, optimizer, step)
+    config.weights = skill_weights(model, clips["valid"], y["valid"])
+    state.save(model, config, optimizer, step)
+    if bar is not None:
+        bar.close()
+    scores = accuracy(model, clips["valid"], text["valid"], y["valid"])
+    print(f"saved {state.last} at step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+          + f"; vote weights {config.weights}")
+    hub.write_json(os.path.join(run.out, "valid.json"), scores | {"weights": config.weights})
+    return model

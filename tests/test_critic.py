@@ -1,0 +1,119 @@
+"""The attribute critic: its scoring, its trainer, and candidates chosen by it in the pipeline (tiny preset)."""
+
+import json
+
+import pytest
+import soundfile as sf
+import torch
+
+from musiclm_studio.config import CriticConfig
+from musiclm_studio.eval.synth import drum_loop, hummed_melody
+from musiclm_studio.models.critic import AttributeCritic
+from musiclm_studio.pipeline import MusicLMPipeline
+from musiclm_studio.train.assemble import assemble
+from musiclm_studio.train.critic import CriticRunConfig, train_critic
+from musiclm_studio.train.tokens import TokenCacheConfig, build_token_cache
+
+SR = 24_000
+
+
+def rigged_critic(heard: dict, asked: dict) -> AttributeCritic:
+    """A critic whose two sides return the given probabilities (as log-probabilities)."""
+    critic = AttributeCritic(CriticConfig(d_model=16, n_heads=2, n_layers=1, tempo_bins=3, min_bpm=60, max_bpm=180,
+                                          families=["piano", "guitar"], text_dim=8))
+    critic.audio_logits = lambda codes: {k: torch.tensor(v).log() for k, v in heard.items()}
+    critic.text_logits = lambda emb: {k: torch.tensor([v]).log() for k, v in asked.items()}
+    return critic
+
+
+def test_the_critic_prefers_the_candidate_that_shows_what_is_asked_and_ignores_what_is_unstated():
+    heard = {"tempo": [[0.98, 0.01, 0.01], [0.01, 0.01, 0.98]],  # candidate 0 slow, 1 fast
+             "mode": [[0.9, 0.1], [0.1, 0.9]],  # 0 major, 1 minor
+             "drums": [[0.5, 0.5], [0.5, 0.5]], "lead_family": [[0.5, 0.5], [0.5, 0.5]]}
+    fast = {"tempo": [0.0, 0.0, 1.0, 0.0], "mode": [0.0, 0.0, 1.0], "drums": [0.5, 0.5], "lead_family": [0.5, 0.5]}
+    codes = torch.zeros(2, 4, 100, dtype=torch.long)
+    scores = rigged_critic(heard, fast).score(torch.zeros(8), codes)
+    assert scores[1] > scores[0]
+    # the same prompt asking for major instead: mode now counts, and outweighs nothing else
+    major = fast | {"tempo": [0.0, 0.0, 0.0, 1.0], "mode": [1.0, 0.0, 0.0]}  # tempo unstated
+    scores = rigged_critic(heard, major).score(torch.zeros(8), codes)
+    assert scores[0] > scores[1]
+    # a prompt that states neither leaves the candidates tied
+    neither = fast | {"tempo": [0.0, 0.0, 0.0, 1.0], "mode": [0.0, 0.0, 1.0]}
+    scores = rigged_critic(heard, neither).score(torch.zeros(8), codes)
+    assert torch.allclose(scores[0], scores[1])
+
+
+def test_a_real_critic_reads_clips_of_any_length():
+    critic = AttributeCritic(CriticConfig(d_model=16, n_heads=2, n_layers=1, vocab_size=64, text_dim=16)).eval()
+    for frames in (20, 500):  # shorter than the slowest beat period, and 10 s
+        codes = torch.randint(0, 64, (3, 4, frames))
+        assert critic.score(torch.randn(16), codes).shape == (3,)
+        read = critic.read(codes)
+        assert len(read) == 3 and 39.9 < read[0]["bpm"] < 200.1 and read[0]["mode"] in ("major", "minor")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("critic")
+    corpus = root / "corpus"
+    (corpus / "audio").mkdir(parents=True)
+    rows = []
+    for i in range(6):
+        drums = i % 2 == 0
+        audio = drum_loop(seconds=3, seed=i) if drums else hummed_melody(seed=i)[: 3 * SR]
+        sf.write(corpus / "audio" / f"{i}.wav", audio, SR)
+        caption = ("a fast rock song with drums, 140 bpm, in a minor key" if drums
+                   else "a slow piano piece with no drums")
+        rows.append({"path": f"audio/{i}.wav", "caption": caption, "split": "valid" if i >= 4 else "train",
+                     "bpm": 140 if drums else 70, "mode": "minor" if drums else "major", "drums": drums,
+                     "lead_family": "guitar" if drums else "piano"})
+    (corpus / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pipe = MusicLMPipeline.from_config("tiny", seed=0)
+    pipe.components.untrained = set()  # pretend everything is trained: the plumbing is what is tested
+    pipe.save_pretrained(str(root / "pipe"))
+    build_token_cache(TokenCacheConfig(out=str(root / "tokens"), pipeline=str(root / "pipe"), data=str(corpus),
+                                       mulan_windows=1))
+    return root
+
+
+def test_the_critic_trains_logs_validation_accuracy_and_resumes(setup, tmp_path):
+    root = setup
+    run = CriticRunConfig(out=str(tmp_path), tokens=str(root / "tokens"), data=str(root / "corpus"),
+                          pipeline=str(root / "pipe"), steps=2, batch_size=2, d_model=16, log_every=2, warmup=1)
+    model = train_critic(run)
+    log = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert log["step"] == 2 and log["loss"] > 0
+    assert 0 <= log["audio_drums"] <= 1 and 0 <= log["text_lead_family"] <= 1
+    assert model.config.vocab_size == 64 and model.config.text_dim == 384  # sized from the pipeline
+    run.steps = 3
+    train_critic(run)
+    assert int(torch.load(tmp_path / "last" / "train_state.pt", weights_only=True)["step"]) == 3
+    assert (tmp_path / "captions.safetensors").exists()  # caption embeddings computed once
+
+
+def test_candidates_chosen_by_the_critic_run_the_fine_stage_once(setup, tmp_path):
+    root = setup
+    run = CriticRunConfig(out=str(tmp_path / "run"), tokens=str(root / "tokens"), data=str(root / "corpus"),
+                          pipeline=str(root / "pipe"), steps=1, batch_size=2, d_model=16, warmup=1)
+    train_critic(run)
+    assemble(str(root / "pipe"), str(tmp_path / "with_critic"), {"critic": str(tmp_path / "run")}, dtype="float32")
+    assert "critic" in json.loads((tmp_path / "with_critic" / "pipeline.json").read_text())["components"]
+    pipe = MusicLMPipeline.from_pretrained(str(tmp_path / "with_critic"), int8=False)
+    pipe.show_progress = False
+    assert pipe.components.critic is not None
+    out = pipe("a fast rock song with drums", duration_s=2.0, seed=0, num_candidates=3)
+    assert len(out.critic_scores) == 3 and out.chosen == max(range(3), key=lambda i: out.critic_scores[i])
+    assert out.candidates.coarse.shape[0] == 3 and out.candidates.fine is None
+    assert torch.equal(out.tokens.coarse, out.candidates.coarse[out.chosen: out.chosen + 1])
+    assert out.tokens.fine.shape == (1, 8, 100) and out.audio.shape == (2 * SR,)
+    assert len(out.mulan_scores) == 1 and out.mulan_score == out.mulan_scores[0] and "critic" in out.timings
+    single = pipe("a fast rock song with drums", duration_s=2.0, seed=0)  # one candidate: the critic is not asked
+    assert single.critic_scores == [] and single.candidates.fine.shape[0] == 1
+    story = pipe([("a fast rock song with drums", 2.0), ("a slow piano piece", 2.0)], seed=0, num_candidates=2)
+    assert len(story.critic_scores) == 2 and story.audio.shape == (4 * SR,)
+    # a pipeline without a critic keeps reranking every decoded candidate by MuLan
+    plain = MusicLMPipeline.from_pretrained(str(root / "pipe"), int8=False)
+    plain.show_progress = False
+    assert plain.components.critic is None
+    assert len(plain("x", duration_s=1.0, seed=0, num_candidates=2).mulan_scores) == 2
