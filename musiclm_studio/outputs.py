@@ -102,6 +102,7 @@ class Conditioning:
     """The conditioning stage's result (one entry per story segment; one segment normally).
 
     text_embeddings: [N, E] MuLan text embeddings; mulan_tokens: [N, 12];
+    text_features: [N, D] the frozen sentence encoder's features they were projected from;
     melody_tokens: [1, Tm] or None; seconds: each segment's length (None = the whole clip).
     """
 
@@ -109,5 +110,6 @@ class Conditioning:
     seconds: list[Optional[float]]
     text_embeddings: torch.Tensor
     mulan_tokens: torch.Tensor
+    text_features: Optional[torch.Tensor] = None
     melody_tokens: Optional[torch.Tensor] = None
     notices: list[str] = field(default_factory=list)

@@ -139,7 +139,8 @@ class MusicLMPipeline:
         texts = [text for text, _ in story]
         seconds = [float(s) if s is not None else None for _, s in story]
         mulan = self.components.mulan
-        embeddings = mulan.embed_text(texts)  # validates the prompts
+        features = mulan.text_features(texts)  # validates the prompts
+        embeddings = mulan.embed_text(texts, features=features)
         notices = [] if self.trained else [UNTRAINED_NOTICE.format(names=", ".join(self.untrained_components))]
         melody_tokens = None
         if melody is not None:
@@ -147,7 +148,7 @@ class MusicLMPipeline:
                                      max_seconds=self.config.max_duration_s, allow_silent=False, name="melody")
             notices += prepared.notices
             melody_tokens = self.components.melody(prepared.audio)[None].to(self.device)  # [1, Tm]
-        return Conditioning(prompts=texts, seconds=seconds, text_embeddings=embeddings,
+        return Conditioning(prompts=texts, seconds=seconds, text_embeddings=embeddings, text_features=features,
                             mulan_tokens=mulan.tokenize(embeddings), melody_tokens=melody_tokens, notices=notices)
 
     def _segments(self, conditioning: Conditioning, frame_rate: float, total: int, batch: int) -> list[Segment]:
@@ -281,8 +282,7 @@ class MusicLMPipeline:
         for i, segment in enumerate(segments):
             if segment.end - start >= 2 * critic.config.frame_rate or len(segments) == 1:
                 part = coarse_tokens[..., start: segment.end].to(self.device)
-                features = self.components.mulan.text_features([conditioning.prompts[i]])
-                scores = scores + critic.score(features[0].to(self.device), part)
+                scores = scores + critic.score(conditioning.text_features[i].to(self.device), part)
             start = segment.end
         return scores.cpu()
 

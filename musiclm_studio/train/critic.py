@@ -137,25 +137,20 @@ def _subset(y: Labels, index) -> Labels:
 
 
 @torch.no_grad()
-def accuracy(model: AttributeCritic, clips: list[torch.Tensor], text: Optional[torch.Tensor], y: Labels,
-             audio_only: bool = False) -> dict[str, float]:
-    """Validation accuracy per attribute on whole clips (audio side) and captions (text side; tempo and
-    mode over the captions that state them, tempo as the band of the most likely bin)."""
+def accuracy(model: AttributeCritic, clips: list[torch.Tensor], text: torch.Tensor, y: Labels) -> dict[str, float]:
+    """Validation accuracy per attribute on whole clips (audio side, ``AttributeCritic.read``) and captions
+    (text side; tempo and mode over the captions that state them, tempo as the band of the most likely bin)."""
     from ..eval.analysis import tempo_agrees
 
     model.eval()
-    centres = model.bin_bpms()
     heard = {k: [] for k in ("tempo", "mode", "drums", "lead_family")}
     for i, clip in enumerate(clips):
-        logits = model.audio_logits(clip[None])
-        heard["tempo"].append(tempo_agrees(float(centres[int(logits["tempo"].argmax())]), float(y.bpm[i])))
-        heard["mode"].append(int(logits["mode"].argmax()) == int(y.mode[i]))
-        heard["drums"].append(int(logits["drums"].argmax()) == int(y.drums[i]))
-        heard["lead_family"].append(int(logits["lead_family"].argmax()) == int(y.family[i]))
+        read = model.read(clip[None])[0]
+        heard["tempo"].append(tempo_agrees(read["bpm"], float(y.bpm[i])))
+        heard["mode"].append(read["mode"] == MODES[int(y.mode[i])])
+        heard["drums"].append(read["drums"] == bool(y.drums[i]))
+        heard["lead_family"].append(read["lead_family"] == model.config.families[int(y.family[i])])
     out = {f"audio_{k}": float(torch.tensor(v, dtype=torch.float).mean()) for k, v in heard.items()}
-    if audio_only:
-        model.train()
-        return out
     asked = model.text_logits(text)
     stated_tempo = y.text_tempo[:, -1] < 0.5
     stated_mode = y.text_mode < len(MODES)
@@ -170,18 +165,17 @@ def accuracy(model: AttributeCritic, clips: list[torch.Tensor], text: Optional[t
     return out
 
 
-def skill_weights(model: AttributeCritic, clips: list[torch.Tensor], y: Labels) -> dict[str, float]:
-    """Per attribute, the audio side's validation accuracy as a skill score over always guessing the
-    commonest value: (accuracy - baseline) / (1 - baseline), floored at 0. For tempo the baseline is
-    the bpm (bin centre) that agrees with the most clips, half / double allowed."""
+def skill_weights(model: AttributeCritic, scores: dict[str, float], y: Labels) -> dict[str, float]:
+    """Per attribute, the audio side's validation accuracy (``scores`` from ``accuracy``) as a skill score
+    over always guessing the commonest value: (accuracy - baseline) / (1 - baseline), floored at 0. For
+    tempo the baseline is the bpm (bin centre) that agrees with the most clips, half / double allowed."""
     from ..eval.analysis import tempo_agrees
 
-    accuracy_of = accuracy(model, clips, None, y, audio_only=True)
     common = {"mode": y.mode, "drums": y.drums, "lead_family": y.family}
     baseline = {name: float(values.bincount().max()) / len(values) for name, values in common.items()}
     baseline["tempo"] = max(float(torch.tensor([tempo_agrees(float(c), float(b)) for b in y.bpm]).float().mean())
                             for c in model.bin_bpms())
-    return {name: round(max(0.0, (accuracy_of[f"audio_{name}"] - base) / max(1e-6, 1 - base)), 3)
+    return {name: round(max(0.0, (scores[f"audio_{name}"] - base) / max(1e-6, 1 - base)), 3)
             for name, base in baseline.items()}
 
 
@@ -245,11 +239,11 @@ def train_critic(run: CriticRunConfig) -> AttributeCritic:
                       **{k: round(v, 4) for k, v in accuracy(model, clips["valid"], text["valid"], y["valid"]).items()})
         if step % run.save_every == 0:
             state.save(model, config, optimizer, step)
-    config.weights = skill_weights(model, clips["valid"], y["valid"])
+    scores = accuracy(model, clips["valid"], text["valid"], y["valid"])
+    config.weights = skill_weights(model, scores, y["valid"])
     state.save(model, config, optimizer, step)
     if bar is not None:
         bar.close()
-    scores = accuracy(model, clips["valid"], text["valid"], y["valid"])
     print(f"saved {state.last} at step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
           + f"; vote weights {config.weights}")
     hub.write_json(os.path.join(run.out, "valid.json"), scores | {"weights": config.weights})
