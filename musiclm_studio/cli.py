@@ -86,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--top-p", type=float, default=None)
     g.add_argument("--guidance", type=float, nargs="+", default=None,
                    help="classifier-free guidance, one value or semantic coarse fine (1 = off; default 3 1 1)")
-    g.add_argument("--candidates", type=int, default=1,
-                   help="sample N and keep the one that best shows the prompt (the attribute critic, else MuLan)")
+    g.add_argument("--candidates", type=int, default=None,
+                   help="sample N and keep the one that best shows the prompt (the attribute critic, else MuLan); "
+                        "default: the pipeline's (4 for the shipped model)")
     g.add_argument("--device", default=None)
     g.add_argument("--no-int8", action="store_true", help="keep the LMs in float on a CPU (default: int8 weights)")
     g.add_argument("--no-png", action="store_true", help="skip the spectrogram / token PNG")

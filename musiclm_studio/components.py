@@ -15,24 +15,24 @@ from .config import (CodecConfig, ConditionStream, CriticConfig, MelodyConfig, M
                      SemanticTokenizerConfig, StageLMConfig)
 from .models.codec import SoundStreamCodec
 from .models.critic import AttributeCritic
-from .models.lm import StageLM
+from .models.lm import StageLM, build_stage_lm
 from .models.melody import MelodyTokenizer
 from .models.mulan import MuLan
 from .models.semantic import SemanticTokenizer
 
-# component name -> (config class, model class); the order is the data flow
+# component name -> (config class, model builder: config -> module); the order is the data flow
 COMPONENT_TYPES = {
     "mulan": (MuLanConfig, MuLan),
     "melody": (MelodyConfig, MelodyTokenizer),
     "semantic_tokenizer": (SemanticTokenizerConfig, SemanticTokenizer),
-    "semantic_lm": (StageLMConfig, StageLM),
-    "coarse_lm": (StageLMConfig, StageLM),
-    "fine_lm": (StageLMConfig, StageLM),
+    "semantic_lm": (StageLMConfig, build_stage_lm),
+    "coarse_lm": (StageLMConfig, build_stage_lm),
+    "fine_lm": (StageLMConfig, build_stage_lm),
     "codec": (CodecConfig, SoundStreamCodec),
     "critic": (CriticConfig, AttributeCritic),
 }
 OPTIONAL_COMPONENTS = ("critic",)  # a pipeline may leave these out (config None)
-PIPELINE_KEYS = ("name", "max_duration_s", "window_s", "overlap_s")
+PIPELINE_KEYS = ("name", "max_duration_s", "window_s", "overlap_s", "num_candidates")
 
 
 @dataclass
@@ -177,8 +177,8 @@ def trained_folder(path: str | None, name: str) -> str:
 def load_trained(name: str, path: str | None = None) -> torch.nn.Module:
     """One trained component (see ``trained_folder``), built from its config.json, in eval mode."""
     folder = trained_folder(path, name)
-    config_cls, module_cls = COMPONENT_TYPES[name]
-    return hub.load_state(folder, module_cls(hub.load_config(folder, config_cls))).eval()
+    config_cls, build = COMPONENT_TYPES[name]
+    return hub.load_state(folder, build(hub.load_config(folder, config_cls))).eval()
 
 
 def present(config: PipelineConfig) -> list[str]:

@@ -157,7 +157,10 @@ class ConditionStream(ConfigMixin):
 
 @dataclass
 class StageLMConfig(ConfigMixin):
-    """A decoder-only Transformer over Q parallel token levels with a delay pattern."""
+    """A Transformer over Q parallel token levels: ``layout`` "delay" is a decoder-only LM with
+    MusicGen's delay pattern (one step per frame); "levelwise" predicts one whole level per pass
+    with a bidirectional Transformer, given the coarser levels (SoundStorm's one pass per level;
+    Q passes in all, for the fine levels)."""
 
     name: str
     vocab_size: int = 1024
@@ -170,7 +173,15 @@ class StageLMConfig(ConfigMixin):
     mlp_ratio: float = 4.0
     dropout: float = 0.0
     max_frames: int = 500  # training window in target frames; longer output slides windows
+    layout: str = "delay"  # "delay" or "levelwise" (see models.lm)
     semantic_probe: Optional[list[int]] = None  # the trained-on semantic tokenizer's probe_tokens()
+
+    def __post_init__(self):
+        if self.layout not in LM_LAYOUTS:
+            raise ValueError(f"Stage LM {self.name!r}: unknown layout {self.layout!r}; use one of {LM_LAYOUTS}.")
+
+
+LM_LAYOUTS = ("delay", "levelwise")
 
 
 LEAD_FAMILIES = ("brass", "chromatic percussion", "guitar", "organ", "piano", "pipe", "reed", "strings", "synth")
@@ -217,6 +228,11 @@ class PipelineConfig(ConfigMixin):
     max_duration_s: float = 60.0
     window_s: float = 10.0  # generation window; long generations stride by window_s - overlap_s
     overlap_s: float = 5.0
+    num_candidates: int = 1  # sampled per generation unless the caller says; one is kept (see the critic)
+
+    def __post_init__(self):
+        if not 1 <= self.num_candidates <= 8:
+            raise ValueError(f"num_candidates must be from 1 to 8, got {self.num_candidates}.")
 
 
 _SUBCONFIGS = {
@@ -273,6 +289,7 @@ def stage_lm_configs(
         conditions=[ConditionStream("coarse", codec.codebook_size, codec.num_coarse_quantizers, "aligned", dropout=0.0)],
         frame_rate=codec.sample_rate / codec.hop_length,
         max_frames=int(window * codec.sample_rate / codec.hop_length),
+        layout="levelwise",  # one pass per level (README: "Fine levels in 8 passes")
         **sizes,
     )
     return semantic_lm, coarse_lm, fine_lm

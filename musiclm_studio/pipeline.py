@@ -316,7 +316,7 @@ class MusicLMPipeline:
         guidance_scale: Union[float, Sequence[float], dict, None] = None,
         seed: Optional[int] = None,
         generator: Optional[torch.Generator] = None,
-        num_candidates: int = 1,
+        num_candidates: Optional[int] = None,
         continuation: Optional[AudioLike] = None,
         continuation_sample_rate: Optional[int] = None,
         callback: Optional[Callback] = None,
@@ -328,7 +328,8 @@ class MusicLMPipeline:
         ``guidance_scale`` (classifier-free guidance) takes the same forms, or a dict of some
         stages such as ``{"semantic": 5}``; the default guides the semantic stage only (3, 1, 1;
         see ``sampling_args.DEFAULT_GUIDANCE``). ``continuation`` audio is kept as the opening and
-        continued. ``num_candidates`` are sampled as one batch. With
+        continued. ``num_candidates`` (default: the pipeline's
+        ``config.num_candidates``, 4 for the shipped model) are sampled as one batch. With
         an attribute critic the candidate that best shows what the prompt asks is kept after the
         coarse stage and only it goes through the fine stage and the codec; without one, every
         candidate is decoded and the best MuLan score is kept.
@@ -336,6 +337,7 @@ class MusicLMPipeline:
         if not isinstance(prompt, str):
             prompt = [(text, float(seconds)) for text, seconds in prompt]
             duration_s = sum(seconds for _, seconds in prompt) if prompt else 0.0
+        num_candidates = self.config.num_candidates if num_candidates is None else num_candidates
         args = check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, num_candidates,
                                    self.config.max_duration_s)
         if generator is None:

@@ -63,6 +63,38 @@ def test_saved_weights_roundtrip_exactly_without_ema_state(trained_run, tmp_path
     assert not any("ema" in k for k in codec.state_dict())
 
 
+def test_decoder_only_keeps_every_code_and_retrains_the_decoder(trained_run, clip_folder, tmp_path):
+    out = tmp_path / "decoder"
+    run = CodecRunConfig(out=str(out), data=str(clip_folder), preset="tiny", steps=3, batch_size=2, crop_s=0.4,
+                         log_every=3, save_every=100, warmup=1, init_from=str(trained_run), decoder_only=True,
+                         pitch_weight=4.0)
+    train_codec(run)
+    before, after = load_codec(str(trained_run)), load_codec(str(out))
+    audio = torch.from_numpy(hummed_melody(seed=4)[:SR])[None]
+    assert torch.equal(before.encode(audio), after.encode(audio))
+    assert not torch.equal(before.decode(before.encode(audio)), after.decode(after.encode(audio)))
+    logged = json.loads(open(out / "metrics.jsonl").readline())
+    assert logged["pitch"] > 0 and np.isfinite(logged["loss"])
+    with pytest.raises(ValueError, match="--init-from"):
+        train_codec(CodecRunConfig(out=str(tmp_path / "x"), data=str(clip_folder), preset="tiny", decoder_only=True))
+
+
+def test_pitch_loss_sees_a_semitone_that_is_small_for_the_mel_loss():
+    from musiclm_studio.train.losses import MultiResolutionMelLoss, PitchLoss
+
+    t = torch.arange(SR) / SR
+
+    def chord(*semitones):  # a sustained triad of harmonic tones from A3
+        return sum(torch.sin(2 * torch.pi * 220 * 2 ** (s / 12) * k * t) / k for s in semitones for k in (1, 2, 3))[None]
+
+    major, minor = chord(0, 4, 7), chord(0, 3, 7)
+    pitch, mel = PitchLoss(SR), MultiResolutionMelLoss(SR)
+    assert pitch(major, major) < 1e-6
+    # relative to what a 6 dB gain change costs each loss, the wrong third costs the pitch loss far more
+    quieter = 0.5 * major
+    assert pitch(minor, major) / pitch(quieter, major) > 1.5 * mel(minor, major) / mel(quieter, major)
+
+
 def test_roundtrip_cli_downmixes_and_resamples(trained_run, tmp_path, capsys):
     stereo = np.stack([hummed_melody(sample_rate=44_100)[:44_100]] * 2, 1)
     sf.write(tmp_path / "in.wav", stereo, 44_100)
@@ -87,6 +119,7 @@ def test_metrics_have_known_answers():
     clip = torch.from_numpy(hummed_melody()[:SR])
     same = Distances(SR)(clip, clip)
     assert same["mel"] < 1e-6 and same["stft"] < 1e-6 and same["si_sdr"] > 100
+    assert same["chroma"] > 0.999 and same["mode"] == 1.0
     assert si_sdr(0.5 * clip, clip) > 100  # scale-invariant
     noisy = clip + 0.1 * torch.randn_like(clip)
     assert Distances(SR)(noisy, clip)["mel"] > Distances(SR)(clip + 0.01 * torch.randn_like(clip), clip)["mel"]

@@ -81,6 +81,26 @@ def test_each_lm_trains_validates_and_resumes(setup, stage, tmp_path):
     assert model.config.name == stage
 
 
+def test_the_fine_layout_is_a_training_choice_that_ships_with_the_weights(setup, tmp_path):
+    from musiclm_studio.models.lm import LevelwiseLM, StageLM
+    from musiclm_studio.train.assemble import assemble
+
+    root, _ = setup
+    pipe = MusicLMPipeline.from_pretrained(str(root / "pipe"))
+    assert isinstance(pipe.components.fine_lm, LevelwiseLM)  # the presets' fine layout
+    run = LMRunConfig(out=str(tmp_path / "fine"), stage="fine", layout="delay", tokens=str(root / "tokens"),
+                      preset="tiny", steps=2, batch_size=2, crop_s=1.0, log_every=2, save_every=100, warmup=1)
+    model = train_lm(run)
+    assert type(model) is StageLM and model.config.layout == "delay"
+    log = json.loads((tmp_path / "fine" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert log["loss"] > 0 and log["valid_loss"] > 0
+    assemble(str(root / "pipe"), str(tmp_path / "pipe"), {"fine_lm": str(tmp_path / "fine")})
+    again = MusicLMPipeline.from_pretrained(str(tmp_path / "pipe"))
+    assert type(again.components.fine_lm) is StageLM and again.config.fine_lm.layout == "delay"
+    out = again("drums", duration_s=1.0, seed=0)
+    assert out.tokens.fine.shape[1] == again.config.codec.num_quantizers - again.config.codec.num_coarse_quantizers
+
+
 def test_assemble_marks_components_trained_and_keeps_placeholders(setup, tmp_path):
     from musiclm_studio.train.assemble import assemble
 

@@ -148,7 +148,9 @@ def test_mulan_chroma_branch_starts_as_the_tower_without_it(cfg, tmp_path):
 
 @pytest.mark.parametrize("stage", ["semantic_lm", "coarse_lm", "fine_lm"])
 def test_stage_lm_shapes_cache_and_cfg(cfg, stage):
-    c = getattr(cfg, stage)
+    from dataclasses import replace
+
+    c = replace(getattr(cfg, stage), layout="delay")  # the fine levels in a delay pattern too
     lm = StageLM(c).eval()
     conds = {s.name: torch.randint(0, s.vocab_size, (2, s.num_levels, s.fixed_length or 40)) for s in c.conditions}
     tokens = torch.randint(0, c.vocab_size, (2, c.num_levels, 16))
@@ -161,6 +163,44 @@ def test_stage_lm_shapes_cache_and_cfg(cfg, stage):
     assert torch.equal(run(guidance_scale=1.0), run(guidance_scale=1.0, use_cache=False))
     forced = run(prompt=cached[..., :5])
     assert torch.equal(forced[..., :5], cached[..., :5])
+
+
+def test_levelwise_lm_makes_one_level_per_pass_from_the_levels_below(cfg):
+    from dataclasses import replace
+
+    from musiclm_studio.models.lm import LevelwiseLM, build_stage_lm
+
+    c = cfg.fine_lm  # the presets make the fine levels one pass per level
+    lm = build_stage_lm(c).eval()
+    assert isinstance(lm, LevelwiseLM) and type(build_stage_lm(replace(c, layout="delay"))) is StageLM
+    coarse = torch.randint(0, 64, (2, 4, 24))
+    tokens = torch.randint(0, c.vocab_size, (2, c.num_levels, 24))
+    level = torch.tensor([0, 3])
+    logits = lm(tokens, {"coarse": coarse}, levels=level)
+    assert logits.shape == (2, 24, c.vocab_size)
+    # level q reads only levels below q: changing level 3 and above leaves row 1's logits alone,
+    # changing level 2 moves them
+    above, below = tokens.clone(), tokens.clone()
+    above[:, 3:] = (above[:, 3:] + 1) % c.vocab_size
+    below[:, 2] = (below[:, 2] + 1) % c.vocab_size
+    torch.testing.assert_close(lm(above, {"coarse": coarse}, levels=level), logits)
+    assert not torch.allclose(lm(below, {"coarse": coarse}, levels=level)[1], logits[1])
+    # bidirectional: the last frame's conditioning reaches the first frame
+    later = coarse.clone()
+    later[..., -1] = (later[..., -1] + 1) % 64
+    assert not torch.allclose(lm(tokens, {"coarse": later}, levels=level)[:, 0], logits[:, 0])
+    # the evaluation loss averages every level, so it does not depend on a draw
+    assert lm.loss(tokens, {"coarse": coarse}, condition_dropout=False) == lm.loss(tokens, {"coarse": coarse},
+                                                                                   condition_dropout=False)
+    out = lm.generate({"coarse": coarse}, 24, batch_size=2, prompt=tokens[..., :7],
+                      generator=torch.Generator().manual_seed(0))
+    assert out.shape == (2, c.num_levels, 24) and out.max() < c.vocab_size
+    assert torch.equal(out[..., :7], tokens[..., :7])  # the prompt's frames are kept at every level
+    again = lm.generate({"coarse": coarse}, 24, batch_size=2, prompt=tokens[..., :7],
+                        generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    with pytest.raises(ValueError, match="unknown layout"):
+        replace(cfg.fine_lm, layout="diagonal")
 
 
 def test_mulan_tokens_are_embedded_through_the_code_vectors(cfg):

@@ -66,6 +66,17 @@ def test_sampling_filters_and_guidance():
     assert torch.equal(a, b)
 
 
+def test_sampling_draws_follow_the_filtered_distribution():
+    logits = torch.tensor([2.0, 0.0, 1.0, -1.0, 3.0, float("-inf")]).expand(20_000, -1)
+    draws = sample(logits, 1.0, top_k=4, generator=torch.Generator().manual_seed(0))
+    probs = filter_logits(logits[:1], top_k=4).softmax(-1)[0]
+    counts = torch.bincount(draws, minlength=6) / draws.numel()
+    assert counts[3] == 0 and counts[5] == 0  # outside the top 4, and impossible
+    torch.testing.assert_close(counts, probs, atol=0.015, rtol=0)
+    # ties at the k-th value are all kept, as with topk's threshold
+    assert torch.isfinite(filter_logits(torch.tensor([[1.0, 1.0, 1.0, 0.0]]), top_k=2)).sum() == 3
+
+
 def test_delay_pattern_round_trip():
     codes = torch.arange(24).view(1, 4, 6)
     delayed = apply_delay(codes, pad=-1)

@@ -63,11 +63,12 @@ def test_int8_lms_on_a_cpu_stay_close_to_float_and_save_as_float(tiny_pipe, tmp_
     exact = MusicLMPipeline.from_pretrained(str(tmp_path / "p"), int8=False)
     fast = MusicLMPipeline.from_pretrained(str(tmp_path / "p"))  # on a CPU: int8 by default
     assert fast.int8 and not exact.int8
-    assert fast.components.fine_lm.head.weight().dtype == torch.qint8
+    assert fast.components.fine_lm.head[0].weight().dtype == torch.qint8  # one head per fine level
     coarse = torch.randint(0, 64, (2, 4, 30), generator=torch.Generator().manual_seed(0))
     fine = torch.randint(0, 64, (2, 8, 30), generator=torch.Generator().manual_seed(1))
+    levels = torch.tensor([2, 5])
     with torch.no_grad():
-        a, b = (p.components.fine_lm(fine, {"coarse": coarse}) for p in (exact, fast))
+        a, b = (p.components.fine_lm(fine, {"coarse": coarse}, levels=levels) for p in (exact, fast))
     assert torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0) > 0.99
     assert (a.argmax(-1) == b.argmax(-1)).float().mean() > 0.9
     fast.show_progress = False
@@ -159,6 +160,23 @@ def test_melody_and_candidates(tiny_pipe, tmp_path):
     assert len(out.mulan_scores) == 3 and out.chosen == int(np.argmax(out.mulan_scores))
     assert out.candidates.fine.shape[0] == 3
     assert any("downmixed" in n for n in out.notices) and any("resampled" in n for n in out.notices)
+
+
+def test_a_pipeline_saves_how_many_candidates_it_samples_by_default(tiny_pipe, tmp_path):
+    from dataclasses import replace
+
+    from musiclm_studio.config import PipelineConfig
+    from musiclm_studio.train.assemble import assemble
+
+    tiny_pipe.save_pretrained(tmp_path / "one")
+    two = assemble(str(tmp_path / "one"), str(tmp_path / "two"), {}, num_candidates=2)
+    loaded = MusicLMPipeline.from_pretrained(str(tmp_path / "two"))
+    assert two.config.num_candidates == loaded.config.num_candidates == 2
+    loaded.show_progress = False
+    assert len(run(loaded).mulan_scores) == 2  # no critic here: MuLan keeps one of the two
+    assert len(run(loaded, num_candidates=1).mulan_scores) == 1
+    with pytest.raises(ValueError, match="num_candidates"):
+        replace(PipelineConfig(), num_candidates=0)
 
 
 def test_long_melody_is_trimmed_with_a_notice(tiny_pipe):

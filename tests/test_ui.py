@@ -29,6 +29,12 @@ def test_controls_follow_the_shared_limits():
         control = controls.CONTROLS[name]
         assert (control.minimum, control.maximum) == LIMITS[name] and control.default == DEFAULTS[name]
     assert controls.CONTROLS["temperature_fine"].default == 0.7
+    # the candidates control starts at the loaded pipeline's own default
+    from types import SimpleNamespace
+
+    four = SimpleNamespace(config=SimpleNamespace(num_candidates=4))
+    assert controls.control_default(controls.CONTROLS["num_candidates"], four) == 4
+    assert controls.control_default(controls.CONTROLS["top_k"], four) == DEFAULTS["top_k"]
     kwargs = controls.pipeline_kwargs({**SETTINGS, "prompt": "x", "story": "", "top_k": 250.0, "seed": 3.0})
     assert kwargs["temperature"] == (1.0, 0.95, 0.7) and kwargs["top_k"] == 250 and kwargs["seed"] == 3
     assert kwargs["guidance_scale"] == {"semantic": 3.0}  # the slider guides the semantic stage only

@@ -89,7 +89,11 @@ def chroma_profiles(audio, sr: int) -> tuple[np.ndarray, np.ndarray]:
 def estimate_key_mode(audio, sr: int, bass_weight: float = 1.0) -> tuple[str, str]:
     """(tonic name, 'major' or 'minor'): the Krumhansl-Schmuckler key that fits the treble
     chroma best, plus ``bass_weight`` times the bass energy share on its tonic (0 = plain KS)."""
-    treble, bass = chroma_profiles(audio, sr)
+    return key_from_profiles(*chroma_profiles(audio, sr), bass_weight=bass_weight)
+
+
+def key_from_profiles(treble: np.ndarray, bass: np.ndarray, bass_weight: float = 1.0) -> tuple[str, str]:
+    """``estimate_key_mode`` on profiles already computed by ``chroma_profiles``."""
     _, _, scores = key_scores(treble)
     scores = scores + bass_weight * bass[None, :]
     mode, tonic = np.unravel_index(int(np.argmax(scores)), scores.shape)

@@ -195,8 +195,9 @@ def run_bench(cases: list[BenchCase], log=print) -> list[BenchRow]:
         if case.system == "ours":
             rows[-1].float_lms = case.int8 is False
             rows[-1].candidates = case.num_candidates
-            rows[-1].name = ((case.pipeline or "shipped default") + (", float LMs" if rows[-1].float_lms else "")
-                             + (f", {case.num_candidates} candidates" if case.num_candidates > 1 else ""))
+            n = case.num_candidates
+            rows[-1].name = ((case.pipeline or "shipped") + (", float LMs" if rows[-1].float_lms else "")
+                             + f", {n} candidate{'s' * (n > 1)}")
         else:
             rows[-1].name = "random weights"
         log(f"  RTF {rows[-1].rtf:.3f}, first audio {rows[-1].first_audio_s:.2f} s, peak {rows[-1].peak_rss_mb:.0f} MB")

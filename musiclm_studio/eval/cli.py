@@ -47,7 +47,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config = EvalConfig(seconds=args.seconds, seed=args.seed, guidance_scale=guidance,
                         baseline_limit=args.baselines, melodies=args.melodies,
                         long_seconds=args.long_seconds, long_prompts=args.long_prompts,
-                        num_candidates=args.candidates)
+                        num_candidates=pipe.config.num_candidates if args.candidates is None else args.candidates)
     name = pipe.config.name if args.pipeline is None else f"{pipe.config.name} ({args.pipeline})"
     print(f"evaluating {name} on {len(items)} prompts x {args.seconds:g} s "
           f"({0 if reference is None else len(reference.clips)} reference clips)")

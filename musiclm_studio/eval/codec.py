@@ -1,7 +1,9 @@
 """Codec evaluation: our codec at 4 / 8 / 12 levels next to Opus at the same and twice the bitrate.
 
 For each clip: multi-resolution mel distance (the training loss's L1 of log-mels), STFT
-distance (spectral convergence + log-magnitude), and SI-SDR (dB). Opus runs through
+distance (spectral convergence + log-magnitude), SI-SDR (dB), and what the harmony keeps: the
+cosine between the treble chroma of the decode and of the original, and whether the key-mode
+analyser (``eval.analysis``, the one that scores generations) reads the same mode in both. Opus runs through
 libsndfile (``soundfile`` OGG/OPUS at 48 kHz); its bitrate is set by a bisection over
 ``compression_level`` on each clip and the measured file size is reported (it includes Ogg
 framing). Per-level codebook usage is measured over the whole held-out set.
@@ -37,17 +39,31 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> float:
 
 
 class Distances:
-    """mel / STFT distances and SI-SDR between [S] clips (one set of filters, built once)."""
+    """mel / STFT distances, SI-SDR, chroma cosine and key-mode agreement between [S] clips (one
+    set of filters, built once; the reference's chroma is reused while the same reference comes)."""
 
     def __init__(self, sample_rate: int):
+        self.sample_rate = sample_rate
         self.mel, self.stft = MultiResolutionMelLoss(sample_rate), MultiResolutionSTFTLoss()
+        self._reference: tuple[torch.Tensor, np.ndarray, str] | None = None
+
+    def _harmony(self, audio: torch.Tensor) -> tuple[np.ndarray, str]:
+        from .analysis import chroma_profiles, key_from_profiles
+
+        treble, bass = chroma_profiles(audio.numpy(), self.sample_rate)
+        return treble, key_from_profiles(treble, bass)[1]
 
     @torch.no_grad()
     def __call__(self, estimate: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
         est, ref = estimate.float().cpu()[None], reference.float().cpu()[None]
         n = min(est.shape[-1], ref.shape[-1])
+        if self._reference is None or self._reference[0] is not reference:
+            self._reference = (reference, *self._harmony(ref[0, :n]))
+        ref_chroma, ref_mode = self._reference[1:]
+        chroma, mode = self._harmony(est[0, :n])
+        cosine = float(chroma @ ref_chroma / max(np.linalg.norm(chroma) * np.linalg.norm(ref_chroma), 1e-12))
         return {"mel": float(self.mel(est[..., :n], ref[..., :n])), "stft": float(self.stft(est[..., :n], ref[..., :n])),
-                "si_sdr": si_sdr(est[0, :n], ref[0, :n])}
+                "si_sdr": si_sdr(est[0, :n], ref[0, :n]), "chroma": cosine, "mode": float(mode == ref_mode)}
 
 
 def opus_roundtrip(audio: torch.Tensor, sample_rate: int, kbps: float) -> tuple[torch.Tensor, float]:
@@ -81,16 +97,18 @@ def opus_roundtrip(audio: torch.Tensor, sample_rate: int, kbps: float) -> tuple[
 class CodecReport:
     """Mean distances per (clip set, system), per-level usage, and the bitrates."""
 
-    rows: list[dict] = field(default_factory=list)  # {set, system, kbps, mel, stft, si_sdr, clips}
+    rows: list[dict] = field(default_factory=list)  # {set, system, kbps, mel, stft, si_sdr, chroma, mode, clips}
     usage: list[float] = field(default_factory=list)  # share of each level's codes used on held-out clips
     codec_kbps: dict[int, float] = field(default_factory=dict)
 
     def markdown(self) -> str:
-        lines = ["| clips | system | kbps | mel distance (lower is better) | STFT distance | SI-SDR dB |",
-                 "|---|---|---:|---:|---:|---:|"]
+        lines = ["| clips | system | kbps | mel distance (lower is better) | STFT distance | SI-SDR dB | "
+                 "treble chroma cosine | key mode kept |",
+                 "|---|---|---:|---:|---:|---:|---:|---:|"]
         for r in self.rows:
             lines.append(f"| {r['set']} ({r['clips']}) | {r['system']} | {r['kbps']:.1f} | {r['mel']:.3f} | "
-                         f"{r['stft']:.3f} | {r['si_sdr']:.1f} |")
+                         f"{r['stft']:.3f} | {r['si_sdr']:.1f} | {r.get('chroma', float('nan')):.3f} | "
+                         f"{r.get('mode', float('nan')):.2f} |")
         lines.append("")
         lines.append("Codebook usage per level (share of 1024 codes used on the held-out clips): "
                      + ", ".join(f"{u:.2f}" for u in self.usage))
@@ -123,7 +141,7 @@ def evaluate_codec(codec: SoundStreamCodec, clip_sets: dict[str, list[torch.Tens
                     recon, kbps = opus_roundtrip(clip, codec.sample_rate, target)
                     results.setdefault((f"Opus {target:g} kbps", target), []).append({**distances(recon, clip), "kbps": kbps})
         for (system, kbps), values in results.items():
-            mean = {m: float(np.mean([v[m] for v in values])) for m in ("mel", "stft", "si_sdr")}
+            mean = {m: float(np.mean([v[m] for v in values])) for m in ("mel", "stft", "si_sdr", "chroma", "mode")}
             measured = float(np.mean([v.get("kbps", kbps) for v in values]))
             report.rows.append({"set": name, "system": system, "kbps": measured, "clips": len(values), **mean})
     if all_codes:

@@ -13,6 +13,12 @@ The Q levels use MusicGen's delay pattern, so one Transformer step emits one tok
 (50 steps per second of audio instead of 600 for a flattened layout). Every conditioning stream
 has a learned null embedding: training drops streams at random (``ConditionStream.dropout``),
 which makes classifier-free guidance possible at sampling time.
+
+``LevelwiseLM`` (``layout="levelwise"``, used for the fine levels) shares the conditioning and
+embeddings but is not autoregressive in time: a bidirectional Transformer reads the whole
+window's conditioning plus the levels already made and predicts every frame of the next level
+at once, as SoundStorm does for all but its first level. Q passes instead of T + Q - 1 steps;
+``build_stage_lm`` picks the class from the config.
 """
 
 from __future__ import annotations
@@ -104,8 +110,15 @@ class ConditionEmbedding(nn.Module):
         return out
 
 
+def build_stage_lm(config: StageLMConfig) -> "StageLM":
+    """The stage LM class the config's ``layout`` names, freshly initialised."""
+    return (LevelwiseLM if config.layout == "levelwise" else StageLM)(config)
+
+
 class StageLM(nn.Module):
     """Decoder-only Transformer over [B, Q, T] tokens with prefix and aligned conditioning."""
+
+    causal = True
 
     def __init__(self, config: StageLMConfig):
         super().__init__()
@@ -115,10 +128,16 @@ class StageLM(nn.Module):
         self.token_embedding = nn.Embedding(Q * (V + 1), D)
         self.bos = nn.Parameter(torch.randn(D) * 0.02)
         self.conditions = nn.ModuleDict({s.name: ConditionEmbedding(s, D) for s in config.conditions})
-        self.transformer = Transformer(D, config.n_layers, config.n_heads, config.mlp_ratio, config.dropout)
-        self.head = nn.Linear(D, Q * V, bias=False)
+        self.transformer = Transformer(D, config.n_layers, config.n_heads, config.mlp_ratio, config.dropout,
+                                       causal=self.causal)
+        self.head = self._make_head()
         nn.init.normal_(self.token_embedding.weight, 0.0, 0.02)
-        nn.init.normal_(self.head.weight, 0.0, 0.02)
+
+    def _make_head(self) -> nn.Module:
+        c = self.config
+        head = nn.Linear(c.d_model, c.num_levels * c.vocab_size, bias=False)
+        nn.init.normal_(head.weight, 0.0, 0.02)
+        return head
 
     # ---- conditioning -------------------------------------------------------------------
     def _streams(self, mode: str) -> list[ConditionStream]:
@@ -174,8 +193,10 @@ class StageLM(nn.Module):
         offsets = torch.arange(Q, device=grid.device)[None, :, None] * (V + 1)
         return self.token_embedding(grid + offsets).sum(1)
 
-    def forward(self, tokens: torch.Tensor, conditions: dict, drop: Optional[dict] = None) -> torch.Tensor:
-        """Teacher-forced logits of the delayed grid: tokens [B, Q, T] -> [B, Q, T + Q - 1, V]."""
+    def forward(self, tokens: torch.Tensor, conditions: dict, drop: Optional[dict] = None,
+                return_loss: bool = False) -> torch.Tensor:
+        """Teacher-forced logits of the delayed grid: tokens [B, Q, T] -> [B, Q, T + Q - 1, V]
+        (with ``return_loss``, their cross-entropy: the training objective)."""
         self._check_conditions(conditions)
         B, Q, T = tokens.shape
         grid = apply_delay(tokens, self.pad_token)  # [B, Q, S]
@@ -184,12 +205,13 @@ class StageLM(nn.Module):
         steps = torch.cat([self.bos.expand(B, 1, -1), self._grid_inputs(grid[:, :, :-1])], 1)
         steps = steps + self.embed_aligned(conditions, drop, B, S)  # [B, S, D]
         hidden = self.transformer(torch.cat([prefix, steps], 1))[:, prefix.shape[1]:]
-        return self.head(hidden).view(B, S, Q, -1).permute(0, 2, 1, 3)
+        logits = self.head(hidden).view(B, S, Q, -1).permute(0, 2, 1, 3)
+        return self.cross_entropy(logits, tokens) if return_loss else logits
 
     def loss(self, tokens: torch.Tensor, conditions: dict, condition_dropout: bool = True) -> torch.Tensor:
         """Cross-entropy over the real cells of the delay pattern (the training objective)."""
         drop = self.random_drop(tokens.shape[0], tokens.device) if condition_dropout else None
-        return self.cross_entropy(self(tokens, conditions, drop), tokens)
+        return self(tokens, conditions, drop, return_loss=True)
 
     @staticmethod
     def cross_entropy(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -198,6 +220,18 @@ class StageLM(nn.Module):
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1), ignore_index=-100)
 
     # ---- sampling -----------------------------------------------------------------------
+    def _sampling_conditions(self, conditions: dict, batch: int, guidance_scale: float, steps: int):
+        """(guided, prefix [R, P, D], aligned [R, steps, D]) for sampling ``batch`` rows: with guidance
+        R = 2 * batch, the second half with every droppable stream at its null embedding."""
+        guided = guidance_scale != 1.0 and any(s.dropout > 0 for s in self.config.conditions)
+        rows = 2 * batch if guided else batch
+        conds = {k: (torch.cat([v, v]) if guided else v) for k, v in conditions.items() if v is not None}
+        drop = None
+        if guided:
+            null = torch.arange(rows, device=self.bos.device) >= batch
+            drop = {s.name: null if s.dropout > 0 else torch.zeros_like(null) for s in self.config.conditions}
+        return guided, self.embed_prefix(conds, drop, rows), self.embed_aligned(conds, drop, rows, steps)
+
     @torch.no_grad()
     def generate(
         self,
@@ -227,16 +261,8 @@ class StageLM(nn.Module):
         forced = delay_mask(Q, Tp, device) if Tp else None
 
         # 1. conditioning, doubled for classifier-free guidance (second half: droppable streams null)
-        guided = guidance_scale != 1.0 and any(s.dropout > 0 for s in self.config.conditions)
-        rows = 2 * B if guided else B
-        conds = {k: (torch.cat([v, v]) if guided else v) for k, v in conditions.items() if v is not None}
-        drop = None
-        if guided:
-            null = torch.arange(rows, device=device) >= B
-            drop = {s.name: null if s.dropout > 0 else torch.zeros_like(null) for s in self.config.conditions}
-        prefix = self.embed_prefix(conds, drop, rows)
-        aligned = self.embed_aligned(conds, drop, rows, S)
-        P = prefix.shape[1]
+        guided, prefix, aligned = self._sampling_conditions(conditions, B, guidance_scale, S)
+        rows, P = prefix.shape[0], prefix.shape[1]
         cache = self.transformer.new_cache(rows, P + S, device, prefix.dtype) if use_cache else None
 
         def step_inputs(start: int, end: int) -> torch.Tensor:
@@ -274,3 +300,106 @@ class StageLM(nn.Module):
     @property
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+class LevelwiseLM(StageLM):
+    """One bidirectional pass per level: level q of every frame from the conditioning and levels < q.
+
+    Frame t's input is its aligned conditioning + the embeddings of its tokens at levels < q +
+    a learned vector naming level q (prefix streams, if any, come first as in ``StageLM``). Each
+    level has its own output head. Training picks a random level per row; sampling runs levels
+    0..Q-1 in turn, drawing every frame of a level at once. A prompt's frames are kept at every
+    level and, being in the window, are heard by every pass.
+    """
+
+    causal = False
+
+    def __init__(self, config: StageLMConfig):
+        super().__init__(config)
+        self.level_query = nn.Parameter(torch.randn(config.num_levels, config.d_model) * 0.02)
+
+    def _make_head(self) -> nn.Module:
+        c = self.config
+        heads = nn.ModuleList(nn.Linear(c.d_model, c.vocab_size, bias=False) for _ in range(c.num_levels))
+        for head in heads:
+            nn.init.normal_(head.weight, 0.0, 0.02)
+        return heads
+
+    def _hidden(self, tokens: torch.Tensor, levels: torch.Tensor, prefix: torch.Tensor, aligned: torch.Tensor):
+        """tokens [B, Q, T] (only levels below each row's level are read), levels [B] -> [B, T, D]."""
+        Q, V = self.config.num_levels, self.config.vocab_size
+        offsets = torch.arange(Q, device=tokens.device)[None, :, None] * (V + 1)
+        below = (torch.arange(Q, device=tokens.device)[None] < levels[:, None]).to(aligned.dtype)  # [B, Q]
+        known = (self.token_embedding(tokens + offsets) * below[:, :, None, None]).sum(1)  # [B, T, D]
+        x = aligned + known + self.level_query[levels][:, None]
+        return self.transformer(torch.cat([prefix, x], 1))[:, prefix.shape[1]:]
+
+    def _logits(self, hidden: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        """hidden [B, T, D] -> logits [B, T, V] through each row's own level head."""
+        out = None
+        for q in levels.unique().tolist():
+            rows = levels == q
+            logits = self.head[q](hidden[rows])
+            out = logits.new_zeros(*hidden.shape[:2], logits.shape[-1]) if out is None else out
+            out[rows] = logits
+        return out
+
+    def forward(self, tokens: torch.Tensor, conditions: dict, drop: Optional[dict] = None,
+                return_loss: bool = False, levels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """tokens [B, Q, T] -> logits [B, T, V] of one level per row (``levels`` [B], random when
+        not given); with ``return_loss``, their cross-entropy against that level's tokens."""
+        self._check_conditions(conditions)
+        B, Q, T = tokens.shape
+        if levels is None:
+            levels = torch.randint(0, Q, (B,), device=tokens.device)
+        prefix = self.embed_prefix(conditions, drop, B)
+        logits = self._logits(self._hidden(tokens, levels, prefix, self.embed_aligned(conditions, drop, B, T)), levels)
+        if not return_loss:
+            return logits
+        target = tokens[torch.arange(B, device=tokens.device), levels]  # [B, T]
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1))
+
+    def loss(self, tokens: torch.Tensor, conditions: dict, condition_dropout: bool = True) -> torch.Tensor:
+        """Training: one random level per row. Evaluation (``condition_dropout=False``): the mean
+        over every level, so that validation figures do not depend on a draw."""
+        if condition_dropout:
+            return self(tokens, conditions, self.random_drop(tokens.shape[0], tokens.device), return_loss=True)
+        B, Q = tokens.shape[:2]
+        return sum(self(tokens, conditions, None, True, torch.full((B,), q, device=tokens.device))
+                   for q in range(Q)) / Q
+
+    @torch.no_grad()
+    def generate(
+        self,
+        conditions: dict,
+        num_frames: int,
+        *,
+        batch_size: int = 1,
+        prompt: Optional[torch.Tensor] = None,
+        temperature: float = 1.0,
+        top_k: Optional[int] = None,
+        top_p: Optional[float] = None,
+        guidance_scale: float = 1.0,
+        generator: Optional[torch.Generator] = None,
+        callback: Optional[StepCallback] = None,
+        use_cache: bool = True,  # no cache to use: each pass reads the whole window
+    ) -> torch.Tensor:
+        """Sample [B, Q, num_frames] tokens level by level; ``prompt`` [B, Q, Tp] forces the first Tp frames."""
+        self._check_conditions(conditions)
+        Q, B, T = self.config.num_levels, batch_size, num_frames
+        device = self.bos.device
+        tokens = torch.zeros(B, Q, T, dtype=torch.long, device=device)
+        Tp = 0 if prompt is None else min(prompt.shape[-1], T)
+        if Tp:
+            tokens[:, :, :Tp] = prompt[:, :, :Tp]
+        guided, prefix, aligned = self._sampling_conditions(conditions, B, guidance_scale, T)
+        rows = prefix.shape[0]
+        for q in range(Q):
+            levels = torch.full((rows,), q, dtype=torch.long, device=device)
+            logits = self._logits(self._hidden(tokens.repeat(rows // B, 1, 1), levels, prefix, aligned), levels)
+            if guided:
+                logits = guided_logits(logits[:B], logits[B:], guidance_scale)
+            tokens[:, q, Tp:] = sample(logits[:, Tp:], temperature, top_k, top_p, generator)
+            if callback is not None:
+                callback(q + 1, Q, tokens if q == Q - 1 else tokens[..., :0])
+        return tokens

@@ -14,6 +14,7 @@ can be stored in float16 to halve the size.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import torch
 
@@ -22,20 +23,22 @@ from ..components import COMPONENT_TYPES, check_contracts, trained_folder
 
 
 def assemble(base: str | None, out: str, components: dict[str, str], dtype: str = "float16",
-             name: str | None = None):
+             name: str | None = None, num_candidates: int | None = None):
     from ..pipeline import MusicLMPipeline
 
     pipe = MusicLMPipeline.from_pretrained(base, int8=False)
     if name:
         pipe.config.name = name
+    if num_candidates is not None:
+        pipe.config = replace(pipe.config, num_candidates=num_candidates)  # checked by the config
     seed = hub.read_json(os.path.join(hub.resolve_pretrained(base), "pipeline.json")).get("placeholder_seed", 0)
     for name, path in components.items():
         if name not in COMPONENT_TYPES:
             raise ValueError(f"Unknown component {name!r}; choose from {sorted(COMPONENT_TYPES)}.")
         folder = trained_folder(path, name)
-        config_cls, module_cls = COMPONENT_TYPES[name]
+        config_cls, build = COMPONENT_TYPES[name]
         config = hub.load_config(folder, config_cls)
-        module = module_cls(config).to(pipe.device)
+        module = build(config).to(pipe.device)
         hub.load_state(folder, module)
         setattr(pipe.config, name, config)
         pipe.components.mark_trained(name, module.eval())
@@ -59,12 +62,14 @@ def register(sub) -> None:
                    help=f"one of {', '.join(COMPONENT_TYPES)} = a run or component folder (repeatable)")
     a.add_argument("--dtype", default="float16")
     a.add_argument("--name", default=None, help="the pipeline's display name")
+    a.add_argument("--candidates", type=int, default=None,
+                   help="candidates a generation samples by default (the critic, else MuLan, keeps one)")
 
     def run(args) -> int:
         pairs = dict(item.split("=", 1) for item in args.component if "=" in item)
         if len(pairs) != len(args.component):
             raise ValueError("Each --component must look like NAME=FOLDER, e.g. codec=runs/codec.")
-        pipe = assemble(args.base, args.out, pairs, args.dtype, args.name)
+        pipe = assemble(args.base, args.out, pairs, args.dtype, args.name, args.candidates)
         print(f"wrote {args.out}: trained {sorted(set(COMPONENT_TYPES) - set(pipe.untrained_components) - {'melody'})}, "
               f"untrained {pipe.untrained_components}")
         return 0

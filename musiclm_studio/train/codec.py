@@ -19,7 +19,7 @@ from ..config import CodecConfig, preset
 from ..models.codec import SoundStreamCodec
 from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed, unwrap
 from .data import CropSampler, load_clips
-from .losses import MultiResolutionMelLoss, MultiResolutionSTFTLoss
+from .losses import MultiResolutionMelLoss, MultiResolutionSTFTLoss, PitchLoss
 
 
 @dataclass
@@ -31,6 +31,8 @@ class CodecRunConfig(RunConfig):
     stft_weight: float = 1.0
     commit_weight: float = 1.0
     quantizer_dropout: float = 0.5  # share of batches trained with a random number of levels
+    pitch_weight: float = 0.0  # log-frequency (quarter-tone) spectrum L1; see losses.PitchLoss
+    decoder_only: bool = False  # freeze encoder + codebooks (codes unchanged); needs --init-from
     max_clips: int | None = None
 
 
@@ -40,24 +42,38 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
     config: CodecConfig = preset(run.preset).codec
     model = SoundStreamCodec(config).to(device)
     model.quantizer.quantizer_dropout = run.quantizer_dropout
-    optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.8, 0.99), weight_decay=run.weight_decay)
+    if run.decoder_only and not run.init_from:
+        raise ValueError("--decoder-only retrains the decoder of a trained codec: give --init-from DIR.")
+    trained = model.decoder if run.decoder_only else model
+    optimizer = torch.optim.AdamW(trained.parameters(), lr=run.lr, betas=(0.8, 0.99), weight_decay=run.weight_decay)
     state = RunState(run, rank)
     step = state.restore(model, optimizer, "codec")
+    if run.decoder_only:
+        for module in (model.encoder, model.quantizer):
+            module.requires_grad_(False)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     mel_loss, stft_loss = MultiResolutionMelLoss(config.sample_rate).to(device), MultiResolutionSTFTLoss().to(device)
+    pitch_loss = PitchLoss(config.sample_rate).to(device)
     clips = load_clips(run.data, "train", config.sample_rate, limit=run.max_clips, rank=rank, world=world)
     sampler = CropSampler(clips, int(run.crop_s * config.sample_rate), seed=run.seed + 1000 * rank + step)
     bar = progress_bar(run, step, rank, "codec")
     model.train()
+    if run.decoder_only:
+        model.encoder.eval(), model.quantizer.eval()  # no codebook updates, no quantizer dropout of its own
     tick, last_logged = time.time(), step
     state.begin()
     while step < run.steps and not state.out_of_time():
         audio = sampler.batch(run.batch_size).to(device)  # [B, S]
         with autocast(device, run.bf16):
-            recon, codes, commit = model(audio)
+            if run.decoder_only:
+                recon, codes, commit = _decode_frozen(unwrap(model), audio, run.quantizer_dropout)
+            else:
+                recon, codes, commit = model(audio)
         mel, stft = mel_loss(recon.float(), audio), stft_loss(recon.float(), audio)
         loss = run.mel_weight * mel + run.stft_weight * stft + run.commit_weight * commit.float()
+        pitch = pitch_loss(recon.float(), audio) if run.pitch_weight > 0 else torch.zeros(())
+        loss = loss + run.pitch_weight * pitch
         optimizer_step(optimizer, loss, model.parameters(), run, step)
         step += 1
         if bar is not None:
@@ -65,10 +81,22 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
             bar.set_postfix(mel=f"{mel.item():.3f}")
         if step % run.log_every == 0:
             usage = unwrap(model).quantizer.usage(codes).mean().item()
-            state.log(step, loss=loss.item(), mel=mel.item(), stft=stft.item(), commit=commit.item(),
+            state.log(step, loss=loss.item(), mel=mel.item(), stft=stft.item(), pitch=pitch.item(), commit=commit.item(),
                       levels=codes.shape[1], usage=round(usage, 3), steps_per_s=round((step - last_logged) / (time.time() - tick), 2))
             tick, last_logged = time.time(), step
         if step % run.save_every == 0:
             state.save(unwrap(model), config, optimizer, step)
     state.save(unwrap(model), config, optimizer, step)
     return unwrap(model).eval()
+
+
+def _decode_frozen(model: SoundStreamCodec, audio: torch.Tensor, dropout: float):
+    """Decoder-only pass: the frozen encoder and codebooks give the codes (all levels, or with
+    probability ``dropout`` a random prefix, as quantizer dropout would); gradients reach only the decoder."""
+    levels = model.num_quantizers
+    if torch.rand(()) < dropout:
+        levels = int(torch.randint(1, levels + 1, ()))
+    with torch.no_grad():
+        codes = model.encode(audio, levels)
+        quantized = model.quantizer.decode(codes)
+    return model.decode_latent(quantized), codes, torch.zeros(())

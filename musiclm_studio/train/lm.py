@@ -25,7 +25,7 @@ import torch
 
 from .. import hub
 from ..config import preset
-from ..models.lm import StageLM
+from ..models.lm import StageLM, build_stage_lm
 from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed, unwrap
 from .tokens import TokenSet
 
@@ -40,6 +40,7 @@ class LMRunConfig(RunConfig):
     lr: float = 1e-3
     warmup: int = 200
     dropout: Optional[float] = None  # Transformer dropout instead of the preset's (regularises a small corpus)
+    layout: Optional[str] = None  # "delay" or "levelwise" instead of the preset's (see models.lm)
 
 
 def crop_batch(tokens: TokenSet, stage: str, batch: int, frames: int, generator: torch.Generator,
@@ -78,7 +79,9 @@ def train_lm(run: LMRunConfig) -> StageLM:
         raise ValueError(f"Unknown stage {run.stage!r}: use semantic, coarse or fine.")
     if run.dropout is not None:
         config = replace(config, dropout=run.dropout)
-    model = StageLM(config).to(device)
+    if run.layout is not None:
+        config = replace(config, layout=run.layout)
+    model = build_stage_lm(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.9, 0.95), weight_decay=run.weight_decay)
     state = RunState(run, rank)
     step = state.restore(model, optimizer, f"{run.stage}_lm")
@@ -94,7 +97,9 @@ def train_lm(run: LMRunConfig) -> StageLM:
         model.config = config
     valid_path = os.path.join(run.tokens, "valid.safetensors")
     valid = TokenSet.load(valid_path) if os.path.isfile(valid_path) else None
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    # a levelwise LM trains one level head per row, so some heads sit out a step
+    ddp = (torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=config.layout == "levelwise")
+           if world > 1 else model)
     generator = torch.Generator().manual_seed(run.seed + 7919 * step + rank)
     frames = int(run.crop_s * pipeline_config.semantic_tokenizer.frame_rate)
     num_coarse = pipeline_config.codec.num_coarse_quantizers
@@ -107,8 +112,7 @@ def train_lm(run: LMRunConfig) -> StageLM:
         targets, conditions = crop_batch(train, run.stage, run.batch_size, frames, generator, num_coarse)
         targets, conditions = targets.to(device), {k: v.to(device) for k, v in conditions.items()}
         with autocast(device, run.bf16):
-            logits = ddp(targets, conditions, model.random_drop(targets.shape[0], device))
-        loss = StageLM.cross_entropy(logits, targets)
+            loss = ddp(targets, conditions, model.random_drop(targets.shape[0], device), return_loss=True)
         optimizer_step(optimizer, loss, model.parameters(), run, step)
         step += 1
         if bar is not None:

@@ -4,7 +4,11 @@
 codec's main objective, and the "mel distance" its evaluation reports).
 ``MultiResolutionSTFTLoss``: spectral convergence + log-magnitude L1 at several resolutions
 (Parallel WaveGAN); with hops that differ from the codec's, it also punishes phase that does
-not overlap-add coherently. Both take [B, S] audio and return a scalar.
+not overlap-add coherently.
+``PitchLoss``: L1 between log spectra on a log-frequency axis (quarter tones, C2 to C8) from a
+long window: the mel losses' bins are wider than a semitone below about 500 Hz, so they do not
+see a note that lands a semitone off, and a major third that comes out minor costs them nothing.
+All take [B, S] audio and return a scalar.
 """
 
 from __future__ import annotations
@@ -56,3 +60,36 @@ class MultiResolutionSTFTLoss(nn.Module):
             log_mag = F.l1_loss(torch.log(est + 1e-5), torch.log(ref + 1e-5))
             total = total + convergence + log_mag
         return total / len(self.resolutions)
+
+
+def log_frequency_filterbank(sample_rate: int, n_fft: int, fmin: float, octaves: int,
+                             bins_per_octave: int) -> torch.Tensor:
+    """[octaves * bins_per_octave, n_fft // 2 + 1] triangles on a log2-frequency axis, each summing
+    to 1; a triangle is never narrower than the FFT's own bin spacing, so every row is non-empty."""
+    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    centres = fmin * 2.0 ** (torch.arange(octaves * bins_per_octave) / bins_per_octave)
+    log_f = torch.log2(freqs.clamp(min=1e-3))[None, :]
+    width = torch.maximum(torch.full_like(centres, 1.0 / bins_per_octave),
+                          torch.log2(1 + (sample_rate / n_fft) / centres))[:, None]
+    weights = (1 - (log_f - torch.log2(centres)[:, None]).abs() / width).clamp(min=0)
+    return weights / weights.sum(1, keepdim=True)
+
+
+class PitchLoss(nn.Module):
+    """L1 between log log-frequency spectra (24 bins per octave from C2, 6 octaves; 4096-sample window)."""
+
+    def __init__(self, sample_rate: int = 24_000, n_fft: int = 4096, hop: int = 512, fmin: float = 65.406,
+                 octaves: int = 6, bins_per_octave: int = 24):
+        super().__init__()
+        self.n_fft, self.hop = n_fft, hop
+        self.register_buffer("bank", log_frequency_filterbank(sample_rate, n_fft, fmin, octaves, bins_per_octave),
+                             persistent=False)
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def log_spectrum(self, audio: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(audio.float(), self.n_fft, self.hop, window=self.window, return_complex=True).abs() ** 2
+        return torch.log10(self.bank @ spec + 1e-7)
+
+    def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        n = min(estimate.shape[-1], target.shape[-1])
+        return F.l1_loss(self.log_spectrum(estimate[..., :n]), self.log_spectrum(target[..., :n]))

@@ -64,6 +64,12 @@ CONTROLS: dict[str, Control] = {c.name: c for c in (
             "closest to the prompt."),
 )}
 
+
+def control_default(control: Control, pipe) -> Any:
+    """A control's starting value for this pipeline: its own candidate count, else the shared default."""
+    return pipe.config.num_candidates if control.name == "num_candidates" else control.default
+
+
 # the order of the generation inputs in both UIs (melody audio is handled by each UI)
 SETTINGS = tuple(CONTROLS)
 
@@ -150,16 +156,19 @@ def about_markdown(pipe) -> str:
     sizes = {name: sum(p.numel() for p in module.parameters()) for name, module in modules.items()}
     total = sum(sizes.values())
     weights = " (LMs with int8 weights)" if pipe.int8 else ""
+    n = c.num_candidates
     critic = ("" if pipe.components.critic is None else
-              "\nWith several candidates an attribute critic keeps the one whose coarse tokens best show the tempo, "
-              "drums and lead instrument the prompt asks for.")
+              f"\nEach generation samples {n} candidate{'s' * (n > 1)} (the Candidates setting); with several, an "
+              "attribute critic keeps the one whose coarse tokens best show the tempo, drums and lead instrument the "
+              "prompt asks for.")
+    fine_passes = ", one level per pass" if c.fine_lm.layout == "levelwise" else ""
     rows = "\n".join(f"| {name} | {n / 1e6:.2f} M | {'untrained' if name in pipe.untrained_components else 'trained'} |"
                      for name, n in sizes.items())
     return f"""**MusicLM** (Agostinelli et al., 2023, [arXiv 2301.11325](https://arxiv.org/abs/2301.11325)),
 re-implemented to run offline. The prompt goes through the MuLan text tower into 12 MuLan tokens;
 a semantic LM writes semantic tokens ({c.semantic_tokenizer.frame_rate} Hz), a coarse LM the first
 {c.codec.num_coarse_quantizers} codec levels and a fine LM the other
-{c.codec.num_quantizers - c.codec.num_coarse_quantizers} ({c.coarse_lm.frame_rate:g} Hz); the codec decoder
+{c.codec.num_quantizers - c.codec.num_coarse_quantizers} ({c.coarse_lm.frame_rate:g} Hz{fine_passes}); the codec decoder
 turns the {c.codec.num_quantizers} levels into {c.codec.sample_rate // 1000} kHz mono audio.{critic}
 Token streams shown: {", ".join(TOKEN_STREAMS)}. Colours come from a PCA of each codebook, so similar
 codes look alike.

@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from typing import Any, Iterator, Optional
 
 import gradio as gr
@@ -146,9 +147,9 @@ def _makedirs(path: str) -> str:
     return path
 
 
-def _component(control: controls.Control):
-    """The Gradio component of one shared control definition."""
-    c = control
+def _component(control: controls.Control, pipe):
+    """The Gradio component of one shared control definition, starting at its value for ``pipe``."""
+    c = replace(control, default=controls.control_default(control, pipe))
     if c.kind == "float" or c.kind == "int":
         return gr.Slider(c.minimum, c.maximum, value=c.default, step=c.step, label=c.label, info=c.info,
                          elem_id=c.name)
@@ -172,24 +173,24 @@ def build_demo(pipe, concurrency_limit: int = 1) -> gr.Blocks:
         widgets: dict[str, Any] = {}
         with gr.Row():
             with gr.Column(scale=1):
-                widgets["prompt"] = _component(C["prompt"])
+                widgets["prompt"] = _component(C["prompt"], pipe)
                 gr.Examples([[p] for p in controls.EXAMPLE_PROMPTS], inputs=[widgets["prompt"]], label="Example prompts")
                 gr.Markdown(controls.MUSICCAPS_ATTRIBUTION)
                 with gr.Row():
                     generate = gr.Button("Generate", variant="primary", elem_id="generate")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop")
-                widgets["duration_s"] = _component(C["duration_s"])
+                widgets["duration_s"] = _component(C["duration_s"], pipe)
                 with gr.Accordion("Story mode and melody", open=False):
-                    widgets["story"] = _component(C["story"])
+                    widgets["story"] = _component(C["story"], pipe)
                     melody = gr.Audio(sources=["upload", "microphone"], type="filepath", elem_id="melody",
                                       label="Melody to follow (hum, whistle or play; optional)")
                 with gr.Accordion("Sampling", open=False):
                     for name in ("temperature_semantic", "temperature_coarse", "temperature_fine", "top_k", "top_p",
                                  "guidance_scale", "num_candidates"):
-                        widgets[name] = _component(C[name])
+                        widgets[name] = _component(C[name], pipe)
                     with gr.Row():
-                        widgets["seed"] = _component(C["seed"])
-                        widgets["randomise_seed"] = _component(C["randomise_seed"])
+                        widgets["seed"] = _component(C["seed"], pipe)
+                        widgets["randomise_seed"] = _component(C["randomise_seed"], pipe)
             with gr.Column(scale=2):
                 audio = gr.Audio(label="Generated audio", type="filepath", interactive=False, elem_id="audio",
                                  buttons=["download"])

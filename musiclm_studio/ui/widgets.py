@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from dataclasses import replace
 from typing import Any, Optional
 
 import ipywidgets as W
@@ -24,9 +25,10 @@ from . import controls
 REDRAW_S = 0.5  # at most one live token picture per this many seconds
 
 
-def _widget(control: controls.Control):
-    """The ipywidget of one shared control definition."""
-    c, style, layout = control, {"description_width": "150px"}, W.Layout(width="95%")
+def _widget(control: controls.Control, pipe):
+    """The ipywidget of one shared control definition, starting at its value for ``pipe``."""
+    c = replace(control, default=controls.control_default(control, pipe))
+    style, layout = {"description_width": "150px"}, W.Layout(width="95%")
     common = dict(description=c.label, tooltip=c.info, style=style, layout=layout)
     if c.kind == "float":
         return W.FloatSlider(value=c.default, min=c.minimum, max=c.maximum, step=c.step, **common)
@@ -47,7 +49,7 @@ class Studio:
     def __init__(self, pipe):
         self.pipe = pipe
         self.palettes = viz.token_palettes(pipe)
-        self.controls = {name: _widget(control) for name, control in controls.CONTROLS.items()}
+        self.controls = {name: _widget(control, pipe) for name, control in controls.CONTROLS.items()}
         self.examples = W.Dropdown(options=[("Example prompts …", "")] + [(p[:90], p) for p in controls.EXAMPLE_PROMPTS],
                                    layout=W.Layout(width="95%"))
         self.examples.observe(self._use_example, names="value")
