@@ -105,7 +105,8 @@ def register(sub) -> None:
     e.add_argument("--baselines", type=int, default=50, help="unconditional generations for the FAD baseline")
     e.add_argument("--melodies", type=int, default=3, help="hummed melodies for the chroma-cosine test")
     e.add_argument("--long-seconds", type=float, default=60.0, help="length of the long generations checked for drift")
-    e.add_argument("--long-prompts", type=int, default=1, help="how many long generations (0 = none)")
+    e.add_argument("--long-prompts", type=int, default=6,
+                   help="how many long generations (0 = none; one is a noisy figure: 6 windows of one clip)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--guidance", type=float, nargs="+", default=None,
                    help="classifier-free guidance, one value or semantic coarse fine (default: the pipeline's, 3 1 1)")

@@ -67,7 +67,7 @@ class EvalConfig:
     melodies: int = 3
     examples: int = 3  # spectrogram PNGs
     long_seconds: float = 60.0  # long generations checked for drift to silence or noise
-    long_prompts: int = 1  # how many (0 = none)
+    long_prompts: int = 6  # how many (0 = none); 6 x 6 windows: one generation alone is noise
     num_candidates: int = 1  # per prompt; the pipeline keeps one (see MusicLMPipeline.__call__)
 
 
