@@ -231,8 +231,9 @@ class PipelineConfig(ConfigMixin):
     num_candidates: int = 1  # sampled per generation unless the caller says; one is kept (see the critic)
 
     def __post_init__(self):
-        if not 1 <= self.num_candidates <= 8:
-            raise ValueError(f"num_candidates must be from 1 to 8, got {self.num_candidates}.")
+        from .sampling_args import check_num_candidates  # the same bounds as a call's
+
+        check_num_candidates(self.num_candidates)
 
 
 _SUBCONFIGS = {

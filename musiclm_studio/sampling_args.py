@@ -96,6 +96,14 @@ def check_temperatures(temperature: Union[float, Sequence[float], dict, None]) -
     return per_stage("temperature", temperature, DEFAULT_TEMPERATURES)
 
 
+def check_num_candidates(num_candidates) -> int:
+    """A whole number within ``LIMITS["num_candidates"]`` (a call's, or a pipeline's default)."""
+    n_low, n_high = LIMITS["num_candidates"]
+    if isinstance(num_candidates, bool) or not isinstance(num_candidates, int) or not n_low <= num_candidates <= n_high:
+        raise ValueError(f"num_candidates must be a whole number from {n_low} to {n_high}, got {num_candidates!r}.")
+    return num_candidates
+
+
 def check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, num_candidates,
                         max_duration_s: float) -> SamplingArgs:
     low = LIMITS["duration_s"][0]
@@ -107,7 +115,5 @@ def check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, n
         if top_p <= 0.0:
             raise ValueError("top_p must be in (0, 1]; use 1.0 to turn nucleus sampling off.")
     guidance = per_stage("guidance_scale", guidance_scale, DEFAULT_GUIDANCE)
-    n_low, n_high = LIMITS["num_candidates"]
-    if isinstance(num_candidates, bool) or not isinstance(num_candidates, int) or not n_low <= num_candidates <= n_high:
-        raise ValueError(f"num_candidates must be a whole number from {n_low} to {n_high}, got {num_candidates!r}.")
+    check_num_candidates(num_candidates)
     return SamplingArgs(check_temperatures(temperature), top_k or None, top_p if top_p != 1.0 else None, guidance)

@@ -40,12 +40,12 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> float:
 
 class Distances:
     """mel / STFT distances, SI-SDR, chroma cosine and key-mode agreement between [S] clips (one
-    set of filters, built once; the reference's chroma is reused while the same reference comes)."""
+    set of filters, built once; the reference's chroma is reused while the same reference and length come)."""
 
     def __init__(self, sample_rate: int):
         self.sample_rate = sample_rate
         self.mel, self.stft = MultiResolutionMelLoss(sample_rate), MultiResolutionSTFTLoss()
-        self._reference: tuple[torch.Tensor, np.ndarray, str] | None = None
+        self._reference: tuple[torch.Tensor, int, np.ndarray, str] | None = None
 
     def _harmony(self, audio: torch.Tensor) -> tuple[np.ndarray, str]:
         from .analysis import chroma_profiles, key_from_profiles
@@ -57,9 +57,9 @@ class Distances:
     def __call__(self, estimate: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
         est, ref = estimate.float().cpu()[None], reference.float().cpu()[None]
         n = min(est.shape[-1], ref.shape[-1])
-        if self._reference is None or self._reference[0] is not reference:
-            self._reference = (reference, *self._harmony(ref[0, :n]))
-        ref_chroma, ref_mode = self._reference[1:]
+        if self._reference is None or self._reference[0] is not reference or self._reference[1] != n:
+            self._reference = (reference, n, *self._harmony(ref[0, :n]))
+        ref_chroma, ref_mode = self._reference[2:]
         chroma, mode = self._harmony(est[0, :n])
         cosine = float(chroma @ ref_chroma / max(np.linalg.norm(chroma) * np.linalg.norm(ref_chroma), 1e-12))
         return {"mel": float(self.mel(est[..., :n], ref[..., :n])), "stft": float(self.stft(est[..., :n], ref[..., :n])),

@@ -104,6 +104,12 @@ class ResidualVectorQuantizer(nn.Module):
         self.quantizer_dropout = quantizer_dropout
         self.levels = nn.ModuleList(VectorQuantizer(dim, codebook_size) for _ in range(num_quantizers))
 
+    def draw_levels(self, levels: int) -> int:
+        """Quantizer dropout: ``levels``, or with probability ``quantizer_dropout`` a random prefix length."""
+        if self.quantizer_dropout > 0 and torch.rand(()) < self.quantizer_dropout:
+            return int(torch.randint(1, self.num_quantizers + 1, ()))
+        return levels
+
     def forward(self, x: torch.Tensor, num_levels: int | None = None):
         # x: [B, D, T]; nearest-code search in fp32 even under bf16 autocast
         B, D, T = x.shape
@@ -113,8 +119,8 @@ class ResidualVectorQuantizer(nn.Module):
     def _quantize(self, flat: torch.Tensor, num_levels: int | None, shape: tuple[int, int, int]):
         B, T, D = shape  # flat: [B*T, D]
         n_q = num_levels or self.num_quantizers
-        if self.training and self.quantizer_dropout > 0 and torch.rand(()) < self.quantizer_dropout:
-            n_q = int(torch.randint(1, self.num_quantizers + 1, ()))
+        if self.training:
+            n_q = self.draw_levels(n_q)
         residual, quantized, codes = flat, torch.zeros_like(flat), []
         for level in self.levels[:n_q]:
             idx = level.encode(residual.detach())

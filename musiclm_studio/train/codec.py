@@ -67,7 +67,7 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
         audio = sampler.batch(run.batch_size).to(device)  # [B, S]
         with autocast(device, run.bf16):
             if run.decoder_only:
-                recon, codes, commit = _decode_frozen(unwrap(model), audio, run.quantizer_dropout)
+                recon, codes, commit = _decode_frozen(unwrap(model), audio)
             else:
                 recon, codes, commit = model(audio)
         mel, stft = mel_loss(recon.float(), audio), stft_loss(recon.float(), audio)
@@ -90,12 +90,10 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
     return unwrap(model).eval()
 
 
-def _decode_frozen(model: SoundStreamCodec, audio: torch.Tensor, dropout: float):
-    """Decoder-only pass: the frozen encoder and codebooks give the codes (all levels, or with
-    probability ``dropout`` a random prefix, as quantizer dropout would); gradients reach only the decoder."""
-    levels = model.num_quantizers
-    if torch.rand(()) < dropout:
-        levels = int(torch.randint(1, levels + 1, ()))
+def _decode_frozen(model: SoundStreamCodec, audio: torch.Tensor):
+    """Decoder-only pass: the frozen encoder and codebooks give the codes (all levels, or a random
+    prefix as the quantizer's dropout draws it); gradients reach only the decoder."""
+    levels = model.quantizer.draw_levels(model.num_quantizers)
     with torch.no_grad():
         codes = model.encode(audio, levels)
         quantized = model.quantizer.decode(codes)
