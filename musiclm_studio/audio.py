@@ -146,6 +146,46 @@ def normalize_loudness(audio: torch.Tensor, target_rms_db: float = -20.0, peak: 
     return out
 
 
+def auto_gain(audio: torch.Tensor, sample_rate: int, target_db: float = -21.0, time_constant_s: float = 2.0,
+              max_boost_db: float = 12.0, max_cut_db: float = 24.0, knee: float = 0.9) -> torch.Tensor:
+    """Bring audio [..., S] to ``target_db`` RMS with a slow, causal gain, then soft-limit the peaks.
+
+    The level is a running mean of the power over about ``time_constant_s`` in 20-ms blocks,
+    started as if the audio were already at the target (a quiet first note is not boosted to the
+    limit), and the gain for a block ramps between the gains read at the ends of the two blocks
+    before it: a sample's gain depends only on earlier audio, so a prefix's result never changes
+    as audio is appended (what streaming needs). The gain is clamped to ``+max_boost_db`` /
+    ``-max_cut_db``: near-silence stays quiet rather than becoming amplified noise. Above ``knee`` a
+    tanh curve bends peaks below 1.0. Dynamics slower than the time constant are levelled out.
+    """
+    import scipy.signal
+
+    if audio.shape[-1] == 0:
+        return audio
+    hop = max(1, int(round(0.02 * sample_rate)))
+    x = audio.double()
+    blocks = -(-x.shape[-1] // hop)
+    padded = torch.nn.functional.pad(x, (0, blocks * hop - x.shape[-1]))
+    counts = torch.full((blocks,), float(hop), dtype=torch.float64, device=x.device)
+    counts[-1] = x.shape[-1] - (blocks - 1) * hop  # the last block may be short
+    power = (padded.view(*x.shape[:-1], blocks, hop) ** 2).sum(-1) / counts
+    a = math.exp(-hop / (time_constant_s * sample_rate))
+    prior = np.full(power.shape[:-1] + (1,), a * 10 ** (target_db / 10))  # start as if already at the target
+    running, _ = scipy.signal.lfilter([1 - a], [1, -a], power.cpu().numpy(), axis=-1, zi=prior)
+    level_db = 10 * np.log10(np.maximum(running, 1e-12))
+    gain_db = np.clip(target_db - level_db, -max_cut_db, max_boost_db)
+    # block k's samples ramp from the gain at the end of block k-2 to that at the end of block k-1
+    # (0 dB before the first: the prior is the target)
+    ends = np.concatenate([np.zeros(gain_db.shape[:-1] + (2,)), gain_db[..., :-1]], axis=-1)
+    ramp = np.arange(hop) / hop
+    curve = ends[..., :-1, None] + (ends[..., 1:, None] - ends[..., :-1, None]) * ramp
+    gain = torch.from_numpy(10 ** (curve.reshape(*x.shape[:-1], blocks * hop)[..., : x.shape[-1]] / 20)).to(x.device)
+    y = x * gain
+    over = y.abs() > knee
+    bent = torch.sign(y) * (knee + (1 - knee) * torch.tanh((y.abs() - knee) / (1 - knee)))
+    return torch.where(over, bent, y).to(audio.dtype)
+
+
 def save_audio(path: Union[str, os.PathLike], audio: torch.Tensor | np.ndarray, sample_rate: int) -> str:
     """Write mono audio as 16-bit PCM WAV (or FLAC / OGG by extension). Returns the path."""
     array = audio.detach().cpu().float().numpy() if torch.is_tensor(audio) else np.asarray(audio, np.float32)

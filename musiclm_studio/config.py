@@ -229,11 +229,18 @@ class PipelineConfig(ConfigMixin):
     window_s: float = 10.0  # generation window; long generations stride by window_s - overlap_s
     overlap_s: float = 5.0
     num_candidates: int = 1  # sampled per generation unless the caller says; one is kept (see the critic)
+    # RMS dBFS the output is brought to by a slow causal gain (audio.auto_gain); None: the codec's
+    # own level. -21 is the middle of the corpus's 10-s window loudness (-22 to -20: -20 dBFS RMS,
+    # less where the peak limit bit), which the codec alone drifts from over long generations
+    output_level_db: Optional[float] = -21.0
 
     def __post_init__(self):
         from .sampling_args import check_num_candidates  # the same bounds as a call's
 
         check_num_candidates(self.num_candidates)
+        if self.output_level_db is not None and not -40.0 <= self.output_level_db <= -6.0:
+            raise ValueError(f"output_level_db must be between -40 and -6 dBFS (or None for the codec's own "
+                             f"level), got {self.output_level_db}.")
 
 
 _SUBCONFIGS = {

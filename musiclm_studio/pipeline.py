@@ -22,7 +22,7 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 
 from . import hub
-from .audio import AudioLike, prepare_audio
+from .audio import AudioLike, auto_gain, prepare_audio
 from .components import Components, check_contracts, load_components, save_components
 from .config import STAGES, PipelineConfig, preset
 from .generation import Segment, generate_windowed
@@ -227,10 +227,17 @@ class MusicLMPipeline:
 
     # ---- 5. decode --------------------------------------------------------------------
     def decode(self, coarse_tokens: torch.Tensor, fine_tokens: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Codec levels -> audio [B, S] in [-1, 1] (coarse alone decodes too, at lower quality)."""
+        """Codec levels -> audio [B, S] in [-1, 1] (coarse alone decodes too, at lower quality).
+
+        The audio is brought to ``config.output_level_db`` by ``audio.auto_gain`` (slow and causal,
+        so a decoded prefix keeps its samples as more is decoded); with None it keeps the codec's
+        own level and is only scaled down if it would clip.
+        """
         codes = coarse_tokens if fine_tokens is None else torch.cat([coarse_tokens, fine_tokens], 1)
         with torch.no_grad():
             audio = self.components.codec.decode(codes.to(self.device))
+        if self.config.output_level_db is not None:
+            return auto_gain(audio, self.sample_rate, self.config.output_level_db)
         peak = audio.abs().amax(-1, keepdim=True)
         return torch.where(peak > 0.99, audio * (0.99 / peak.clamp(min=1e-9)), audio)
 

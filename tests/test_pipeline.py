@@ -179,6 +179,43 @@ def test_a_pipeline_saves_how_many_candidates_it_samples_by_default(tiny_pipe, t
         replace(PipelineConfig(), num_candidates=0)
 
 
+def test_auto_gain_levels_slowly_causally_and_leaves_silence_quiet():
+    from musiclm_studio.audio import auto_gain
+
+    t = torch.arange(60 * SR) / SR
+    drifting = torch.sin(2 * math.pi * 220 * t) * 0.03 * 10 ** (t / 120)  # -33 dBFS rising 10 dB a minute
+    out = auto_gain(drifting, SR, target_db=-21.0)
+    window_db = [20 * math.log10(float(w.pow(2).mean().sqrt())) for w in out.split(10 * SR)]
+    # it starts from 0 dB (as if at the target) and takes a few seconds to lift a quiet opening
+    assert -25.0 < window_db[0] < -21.0 and all(abs(db + 21.0) < 1.0 for db in window_db[1:]), window_db
+    assert float(out.abs().max()) < 1.0
+    torch.testing.assert_close(auto_gain(drifting[: 7 * SR + 11], SR), out[: 7 * SR + 11])  # a prefix never changes
+    loud = auto_gain(torch.ones(2, SR) * 0.99, SR, target_db=-6.0)
+    assert loud.shape == (2, SR) and float(loud.abs().max()) < 1.0  # peaks bend below full scale
+    hiss = torch.randn(SR) * 1e-5  # -100 dBFS: boosted by at most 12 dB, not to the target
+    assert float(auto_gain(hiss, SR).pow(2).mean().sqrt()) < 1e-5 * 10 ** (12.5 / 20)
+    assert torch.equal(auto_gain(torch.zeros(SR), SR), torch.zeros(SR))
+
+
+def test_output_level_comes_from_the_config(tiny_pipe, tmp_path):
+    from dataclasses import replace
+
+    from musiclm_studio.config import PipelineConfig
+
+    tiny_pipe.save_pretrained(tmp_path / "p")
+    loaded = MusicLMPipeline.from_pretrained(str(tmp_path / "p"))
+    assert loaded.config.output_level_db == tiny_pipe.config.output_level_db == -21.0
+    loaded.show_progress = False
+    levelled = run(loaded, duration_s=4.0).audio
+    loaded.config.output_level_db = None  # the codec's own level, as decoded
+    raw = run(loaded, duration_s=4.0).audio
+    assert levelled.shape == raw.shape and not torch.allclose(levelled, raw)
+    off = [abs(20 * math.log10(float(a[2 * SR:].pow(2).mean().sqrt())) + 21.0) for a in (levelled, raw)]
+    assert off[0] < off[1] - 3.0, off  # the untrained codec is quiet: lifted toward -21 dBFS (by at most 12 dB)
+    with pytest.raises(ValueError, match="output_level_db"):
+        replace(PipelineConfig(), output_level_db=0.0)
+
+
 def test_long_melody_is_trimmed_with_a_notice(tiny_pipe):
     long_melody = np.tile(hum(1.0, sr=8_000), 3600)  # one hour at 8 kHz
     out = run(tiny_pipe, melody=long_melody, melody_sample_rate=8_000, duration_s=1.0)
