@@ -166,15 +166,18 @@ def test_a_tempo_word_is_scored_on_its_band_and_a_stated_bpm_on_the_bpm_with_hal
 # ---- the command end to end -----------------------------------------------------------------
 def test_eval_command_on_a_tiny_pipeline_writes_json_markdown_pngs_and_summary(tiny_pipe, corpus, tmp_path):
     from musiclm_studio.cli import main
+    from musiclm_studio.train.assemble import assemble
 
     pipe_dir, out = tmp_path / "pipe", tmp_path / "eval"
-    tiny_pipe.save_pretrained(str(pipe_dir))
+    tiny_pipe.save_pretrained(str(tmp_path / "one"))
+    assemble(str(tmp_path / "one"), str(pipe_dir), {}, num_candidates=2)  # eval samples what the pipeline says
     code = main(["eval", "--pipeline", str(pipe_dir), "--prompts", f"corpus:{corpus}", "--out", str(out),
                  "--seconds", "1", "--limit", "3", "--baselines", "2", "--melodies", "2", "--long-seconds", "2",
                  "--write-summary"])
     assert code == 0
     report = json.loads((out / "eval.json").read_text())
     assert report["prompts"] == 3 and report["fad"]["generated"] >= 0 and report["fad"]["codec_floor"] >= 0
+    assert report["config"]["num_candidates"] == 2
     assert set(report["speed"]["rtf"]) >= {"semantic", "coarse", "fine", "decode", "total"}
     assert report["speed"]["first_audio_s"] > 0 and report["speed"]["peak_rss_mb"] > 0
     assert 0 <= report["melody"]["matched"] <= 1 and report["diversity"]["across_seeds"] is not None

@@ -110,8 +110,9 @@ def register(sub) -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--guidance", type=float, nargs="+", default=None,
                    help="classifier-free guidance, one value or semantic coarse fine (default: the pipeline's, 3 1 1)")
-    e.add_argument("--candidates", type=int, default=1,
-                   help="candidates per prompt; the attribute critic (else MuLan) keeps one")
+    e.add_argument("--candidates", type=int, default=None,
+                   help="candidates per prompt (default: the pipeline's num_candidates); the attribute critic "
+                        "(else MuLan) keeps one")
     e.add_argument("--device", default=None)
     e.add_argument("--no-int8", action="store_true", help="keep the LMs in float on a CPU (default: int8 weights)")
     e.add_argument("--threads", type=int, default=None, help="CPU threads for torch (1 is faster on a busy machine)")
