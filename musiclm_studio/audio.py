@@ -158,8 +158,6 @@ def auto_gain(audio: torch.Tensor, sample_rate: int, target_db: float = -21.0, t
     ``-max_cut_db``: near-silence stays quiet rather than becoming amplified noise. Above ``knee`` a
     tanh curve bends peaks below 1.0. Dynamics slower than the time constant are levelled out.
     """
-    import scipy.signal
-
     if audio.shape[-1] == 0:
         return audio
     hop = max(1, int(round(0.02 * sample_rate)))
@@ -168,10 +166,13 @@ def auto_gain(audio: torch.Tensor, sample_rate: int, target_db: float = -21.0, t
     padded = torch.nn.functional.pad(x, (0, blocks * hop - x.shape[-1]))
     counts = torch.full((blocks,), float(hop), dtype=torch.float64, device=x.device)
     counts[-1] = x.shape[-1] - (blocks - 1) * hop  # the last block may be short
-    power = (padded.view(*x.shape[:-1], blocks, hop) ** 2).sum(-1) / counts
+    power = ((padded.view(*x.shape[:-1], blocks, hop) ** 2).sum(-1) / counts).cpu().numpy()
     a = math.exp(-hop / (time_constant_s * sample_rate))
-    prior = np.full(power.shape[:-1] + (1,), a * 10 ** (target_db / 10))  # start as if already at the target
-    running, _ = scipy.signal.lfilter([1 - a], [1, -a], power.cpu().numpy(), axis=-1, zi=prior)
+    running = np.empty_like(power)
+    level = np.full(power.shape[:-1], 10 ** (target_db / 10))  # start as if already at the target
+    for k in range(blocks):  # a one-pole low-pass over blocks (3,000 for 60 s: a few ms)
+        level = a * level + (1 - a) * power[..., k]
+        running[..., k] = level
     level_db = 10 * np.log10(np.maximum(running, 1e-12))
     gain_db = np.clip(target_db - level_db, -max_cut_db, max_boost_db)
     # block k's samples ramp from the gain at the end of block k-2 to that at the end of block k-1
