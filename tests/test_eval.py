@@ -189,6 +189,25 @@ def test_eval_command_on_a_tiny_pipeline_writes_json_markdown_pngs_and_summary(t
     assert main(["eval", "--prompts", str(tmp_path / "none.jsonl"), "--out", str(out)]) == 2
 
 
+def test_eval_can_be_judged_by_another_pipelines_mulan(tiny_pipe, corpus, tmp_path):
+    from musiclm_studio.cli import main
+    from musiclm_studio.pipeline import MusicLMPipeline
+
+    judge = MusicLMPipeline.from_config("tiny", seed=1)  # other MuLan weights than the pipeline's
+    judge.components.untrained = set()  # saved with weights, as a trained pipeline is
+    judge.save_pretrained(str(tmp_path / "judge"))
+    tiny_pipe.save_pretrained(str(tmp_path / "pipe"))
+    args = ["eval", "--pipeline", str(tmp_path / "pipe"), "--prompts", f"corpus:{corpus}", "--seconds", "1",
+            "--limit", "2", "--baselines", "0", "--melodies", "0", "--long-prompts", "0"]
+    assert main(args + ["--out", str(tmp_path / "own")]) == 0
+    assert main(args + ["--out", str(tmp_path / "judged"), "--judge", str(tmp_path / "judge")]) == 0
+    own, judged = (json.loads((tmp_path / d / "eval.json").read_text()) for d in ("own", "judged"))
+    assert "MuLan judge" in judged["pipeline"] and "MuLan judge" not in own["pipeline"]
+    assert judged["mcc"]["generated"] != own["mcc"]["generated"]  # the same audio, read by another MuLan
+    assert judged["adherence"]["tempo"] == own["adherence"]["tempo"]  # analysers do not depend on MuLan
+    assert main(args + ["--out", str(tmp_path / "x"), "--judge", str(tmp_path / "nothing")]) == 2
+
+
 # ---- ordering: a good system beats a broken one -----------------------------------------------
 class BandMuLan(torch.nn.Module):
     """A stand-in MuLan with a meaningful space (untrained tiny MuLans have none): audio ->

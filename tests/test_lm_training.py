@@ -81,6 +81,33 @@ def test_each_lm_trains_validates_and_resumes(setup, stage, tmp_path):
     assert model.config.name == stage
 
 
+def test_lms_train_on_several_caches_of_the_same_tokenizers_only(setup, tmp_path):
+    from musiclm_studio.train.tokens import load_caches
+
+    root, sets = setup
+    more = tmp_path / "more"  # a second corpus's cache: same tokenizers, train split only
+    more.mkdir()
+    sets["train"].save(str(more / "train.safetensors"))
+    joined = load_caches(f"{root / 'tokens'},{more}", "train")
+    assert joined.lengths.tolist() == [75] * 10 and joined.codes.shape == (12, 2 * 750)
+    assert torch.equal(joined.semantic[375:], sets["train"].semantic)
+    assert torch.equal(joined.starts[5:] - 375, sets["train"].starts)
+    assert load_caches(f"{more},{root / 'tokens'}", "valid").lengths.numel() == 1  # caches lacking it skipped
+    assert load_caches(str(more), "valid", required=False) is None
+    run = LMRunConfig(out=str(tmp_path / "run"), stage="coarse", tokens=f"{root / 'tokens'},{more}", preset="tiny",
+                      steps=1, batch_size=2, crop_s=1.0, log_every=1, save_every=100, warmup=1)
+    train_lm(run)
+    assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])["valid_loss"] > 0
+    other = tmp_path / "other"  # built with another semantic tokenizer: its ids mean other sounds
+    other.mkdir()
+    TokenSet(**{**sets["train"].__dict__, "semantic_probe": sets["train"].semantic_probe + 1}).save(
+        str(other / "train.safetensors"))
+    with pytest.raises(ValueError, match="another semantic tokenizer"):
+        load_caches(f"{root / 'tokens'},{other}", "train")
+    with pytest.raises(ValueError, match="No token cache"):
+        load_caches(" , ", "train")
+
+
 def test_the_fine_layout_is_a_training_choice_that_ships_with_the_weights(setup, tmp_path):
     from musiclm_studio.models.lm import LevelwiseLM, StageLM
     from musiclm_studio.train.assemble import assemble

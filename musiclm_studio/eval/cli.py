@@ -49,9 +49,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
                         long_seconds=args.long_seconds, long_prompts=args.long_prompts,
                         num_candidates=pipe.config.num_candidates if args.candidates is None else args.candidates)
     name = pipe.config.name if args.pipeline is None else f"{pipe.config.name} ({args.pipeline})"
+    judge = None
+    if args.judge:
+        from ..components import load_trained
+
+        judge = load_trained("mulan", args.judge).to(pipe.device)
+        name += f", MuLan judge {args.judge}"
     print(f"evaluating {name} on {len(items)} prompts x {args.seconds:g} s "
           f"({0 if reference is None else len(reference.clips)} reference clips)")
-    result = evaluate(PipelineSystem(pipe, guidance, config.num_candidates), items, reference, config, name=name)
+    result = evaluate(PipelineSystem(pipe, guidance, config.num_candidates, judge), items, reference, config, name=name)
     pipeline_dir = None
     if args.write_summary:
         from .. import hub
@@ -116,6 +122,9 @@ def register(sub) -> None:
     e.add_argument("--device", default=None)
     e.add_argument("--no-int8", action="store_true", help="keep the LMs in float on a CPU (default: int8 weights)")
     e.add_argument("--threads", type=int, default=None, help="CPU threads for torch (1 is faster on a busy machine)")
+    e.add_argument("--judge", default=None,
+                   help="a pipeline (or MuLan run / component folder) whose MuLan reads MCC, FAD, lead family and "
+                        "diversity (default: the evaluated pipeline's own); give runs you compare one judge")
     e.add_argument("--write-summary", action="store_true", help="also write <pipeline>/eval_summary.json for the app")
     e.set_defaults(func=cmd_eval)
 

@@ -173,9 +173,11 @@ def load_reference(folder: str, sample_rate: int, seconds: float, limit: Optiona
 class PipelineSystem:
     """A ``MusicLMPipeline`` as a system to evaluate."""
 
-    def __init__(self, pipe, guidance_scale=None, num_candidates: int = 1):
+    def __init__(self, pipe, guidance_scale=None, num_candidates: int = 1, judge=None):
         self.pipe, self.guidance_scale, self.num_candidates = pipe, guidance_scale, num_candidates
-        self.sample_rate, self.mulan = pipe.sample_rate, pipe.components.mulan
+        # the MuLan that reads MCC, FAD, lead family and diversity: the pipeline's own unless a fixed
+        # ``judge`` is given (pipelines with different MuLans are only comparable under one judge)
+        self.sample_rate, self.mulan = pipe.sample_rate, judge if judge is not None else pipe.components.mulan
         self.notices = [] if pipe.trained else [
             f"Untrained components ({', '.join(pipe.untrained_components)}): the figures measure random weights."]
 

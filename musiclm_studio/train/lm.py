@@ -27,13 +27,13 @@ from .. import hub
 from ..config import preset
 from ..models.lm import StageLM, build_stage_lm
 from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed, unwrap
-from .tokens import TokenSet
+from .tokens import TokenSet, load_caches
 
 
 @dataclass
 class LMRunConfig(RunConfig):
     stage: str = "coarse"
-    tokens: str = "tokens"
+    tokens: str = "tokens"  # a token cache folder, or several as "tokens/a,tokens/b" (train splits joined)
     preset: str = "small"
     crop_s: float = 10.0
     batch_size: int = 16
@@ -85,7 +85,7 @@ def train_lm(run: LMRunConfig) -> StageLM:
     optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.9, 0.95), weight_decay=run.weight_decay)
     state = RunState(run, rank)
     step = state.restore(model, optimizer, f"{run.stage}_lm")
-    train = TokenSet.load(os.path.join(run.tokens, "train.safetensors"))
+    train = load_caches(run.tokens, "train")
     for stream in config.conditions:
         if stream.codebook_dim:  # embed MuLan tokens through the code vectors that made them
             if train.mulan_codebook is None:
@@ -95,8 +95,7 @@ def train_lm(run: LMRunConfig) -> StageLM:
     if run.stage in ("semantic", "coarse") and train.semantic_probe is not None:
         config = replace(config, semantic_probe=train.semantic_probe.tolist())  # the tokenizer it learns
         model.config = config
-    valid_path = os.path.join(run.tokens, "valid.safetensors")
-    valid = TokenSet.load(valid_path) if os.path.isfile(valid_path) else None
+    valid = load_caches(run.tokens.split(",")[0], "valid", required=False)  # the first cache's: comparable runs
     # a levelwise LM trains one level head per row, so some heads sit out a step
     ddp = (torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=config.layout == "levelwise")
            if world > 1 else model)

@@ -70,6 +70,44 @@ class TokenSet:
     def save(self, path: str) -> None:
         save_file({k: v.contiguous() for k, v in self.__dict__.items() if v is not None}, path)
 
+    @classmethod
+    def concat(cls, sets: list["TokenSet"], names: Optional[list[str]] = None) -> "TokenSet":
+        """One set holding the clips of ``sets`` in order. They must come from the same tokenizers:
+        equal MuLan code vectors and semantic probes (a cache of another MuLan or semantic tokenizer
+        would teach the LMs two vocabularies under one set of ids)."""
+        names = names or [f"cache {i}" for i in range(len(sets))]
+        first = sets[0]
+        for name, other in zip(names[1:], sets[1:]):
+            for field, what in (("mulan_codebook", "MuLan"), ("semantic_probe", "semantic tokenizer")):
+                a, b = getattr(first, field), getattr(other, field)
+                if (a is None) != (b is None) or (a is not None and (a.shape != b.shape or not torch.equal(a, b))):
+                    raise ValueError(f"{name} was built with another {what} than {names[0]}: token caches "
+                                     f"trained on together must share their tokenizers. Rebuild it with "
+                                     f"musiclm-studio train tokens --pipeline <the same pipeline> ...")
+            if other.mulan.shape[1:] != first.mulan.shape[1:]:
+                raise ValueError(f"{name} holds {other.mulan.shape[1]} MuLan windows per clip and {names[0]} "
+                                 f"{first.mulan.shape[1]}: rebuild one with the other's --mulan-windows.")
+        return cls(torch.cat([s.codes for s in sets], 1), torch.cat([s.semantic for s in sets]),
+                   torch.cat([s.melody for s in sets]), torch.cat([s.mulan for s in sets]),
+                   torch.cat([s.lengths for s in sets]), first.mulan_codebook, first.semantic_probe)
+
+
+def load_caches(spec: str, split: str, required: bool = True) -> Optional[TokenSet]:
+    """The ``split`` of one token cache folder, or of several given as ``"tokens/a,tokens/b"``
+    (their clips concatenated; see ``TokenSet.concat``). Caches without the split are skipped
+    unless none has it: then an error when ``required``, else None."""
+    folders = [f.strip() for f in spec.split(",") if f.strip()]
+    if not folders:
+        raise ValueError("No token cache given: pass --tokens DIR (or DIR1,DIR2 to train on several).")
+    found = [(f, os.path.join(f, f"{split}.safetensors")) for f in folders]
+    found = [(f, path) for f, path in found if os.path.isfile(path)]
+    if not found:
+        if required:
+            return TokenSet.load(os.path.join(folders[0], f"{split}.safetensors"))  # its error says what to do
+        return None
+    sets = [TokenSet.load(path) for _, path in found]
+    return sets[0] if len(sets) == 1 else TokenSet.concat(sets, [f for f, _ in found])
+
 
 @torch.no_grad()
 def tokenize_split(pipe, rows: list[dict], clips: list[torch.Tensor], windows: int, seed: int = 0) -> TokenSet:
