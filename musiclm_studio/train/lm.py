@@ -27,7 +27,7 @@ from .. import hub
 from ..config import preset
 from ..models.lm import StageLM, build_stage_lm
 from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed, unwrap
-from .tokens import TokenSet, load_caches
+from .tokens import TokenSet, cache_folders, load_caches
 
 
 @dataclass
@@ -95,7 +95,7 @@ def train_lm(run: LMRunConfig) -> StageLM:
     if run.stage in ("semantic", "coarse") and train.semantic_probe is not None:
         config = replace(config, semantic_probe=train.semantic_probe.tolist())  # the tokenizer it learns
         model.config = config
-    valid = load_caches(run.tokens.split(",")[0], "valid", required=False)  # the first cache's: comparable runs
+    valid = load_caches(cache_folders(run.tokens)[0], "valid", required=False)  # the first cache's: comparable runs
     # a levelwise LM trains one level head per row, so some heads sit out a step
     ddp = (torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=config.layout == "levelwise")
            if world > 1 else model)

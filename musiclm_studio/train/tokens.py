@@ -80,7 +80,7 @@ class TokenSet:
         for name, other in zip(names[1:], sets[1:]):
             for field, what in (("mulan_codebook", "MuLan"), ("semantic_probe", "semantic tokenizer")):
                 a, b = getattr(first, field), getattr(other, field)
-                if (a is None) != (b is None) or (a is not None and (a.shape != b.shape or not torch.equal(a, b))):
+                if (a is None) != (b is None) or (a is not None and not torch.equal(a, b)):  # False on other shapes too
                     raise ValueError(f"{name} was built with another {what} than {names[0]}: token caches "
                                      f"trained on together must share their tokenizers. Rebuild it with "
                                      f"musiclm-studio train tokens --pipeline <the same pipeline> ...")
@@ -92,15 +92,20 @@ class TokenSet:
                    torch.cat([s.lengths for s in sets]), first.mulan_codebook, first.semantic_probe)
 
 
-def load_caches(spec: str, split: str, required: bool = True) -> Optional[TokenSet]:
-    """The ``split`` of one token cache folder, or of several given as ``"tokens/a,tokens/b"``
-    (their clips concatenated; see ``TokenSet.concat``). Caches without the split are skipped
-    unless none has it: then an error when ``required``, else None."""
+def cache_folders(spec: str) -> list[str]:
+    """The token cache folders of ``--tokens``: one folder, or several as ``"tokens/a,tokens/b"``."""
     folders = [f.strip() for f in spec.split(",") if f.strip()]
     if not folders:
         raise ValueError("No token cache given: pass --tokens DIR (or DIR1,DIR2 to train on several).")
-    found = [(f, os.path.join(f, f"{split}.safetensors")) for f in folders]
-    found = [(f, path) for f, path in found if os.path.isfile(path)]
+    return folders
+
+
+def load_caches(spec: str, split: str, required: bool = True) -> Optional[TokenSet]:
+    """The ``split`` of the caches ``spec`` names (``cache_folders``), their clips concatenated (see
+    ``TokenSet.concat``). Caches without the split are skipped unless none has it: then an error
+    when ``required``, else None."""
+    folders = cache_folders(spec)
+    found = [(f, path) for f in folders if os.path.isfile(path := os.path.join(f, f"{split}.safetensors"))]
     if not found:
         if required:
             return TokenSet.load(os.path.join(folders[0], f"{split}.safetensors"))  # its error says what to do
