@@ -117,3 +117,18 @@ def test_candidates_chosen_by_the_critic_run_the_fine_stage_once(setup, tmp_path
     plain.show_progress = False
     assert plain.components.critic is None
     assert len(plain("x", duration_s=1.0, seed=0, num_candidates=2).mulan_scores) == 2
+
+
+def test_the_critic_trains_on_several_caches_paired_with_their_corpora(setup, tmp_path):
+    from safetensors.torch import load_file
+
+    root = setup
+    tokens, corpus = str(root / "tokens"), str(root / "corpus")
+    run = CriticRunConfig(out=str(tmp_path), tokens=f"{tokens},{tokens}", data=f"{corpus},{corpus}",
+                          pipeline=str(root / "pipe"), steps=1, batch_size=2, d_model=16, warmup=1)
+    train_critic(run)
+    captions = load_file(str(tmp_path / "captions.safetensors"))
+    assert captions["train"].shape[0] == 2 * 4 and captions["valid"].shape[0] == 2  # train joined, valid the first's
+    run.data, run.out = corpus, str(tmp_path / "unpaired")
+    with pytest.raises(ValueError, match="2 caches and --data 1 corpora"):
+        train_critic(run)

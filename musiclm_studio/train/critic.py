@@ -1,6 +1,10 @@
 """Train the attribute critic: ``musiclm-studio train critic``.
 
     musiclm-studio train critic --tokens tokens/v2 --data corpus/v1 --out runs/critic --steps 3000
+    musiclm-studio train critic --tokens tokens/v1,tokens/extra --data corpus/v1,corpus/extra ...  # several
+
+Several caches pair with as many corpora, in order: their train splits are joined, and validation uses
+the first pair's (as the LM trainers do).
 
 Audio side: the coarse codec levels of a token cache (built by ``train tokens`` from the same
 corpus, so its clips line up with the corpus rows) against each clip's true tempo, mode, drums
@@ -25,15 +29,15 @@ from ..data.captions import TEMPO_BANDS, requested
 from ..models.critic import MODES, AttributeCritic
 from .common import RunConfig, RunState, optimizer_step, progress_bar, setup_distributed
 from .data import corpus_entries
-from .tokens import TokenSet
+from .tokens import TokenSet, cache_folders
 
 TEMPO_SIGMA = 0.05  # std of the soft bpm target, in log-bpm (about 5 %)
 
 
 @dataclass
 class CriticRunConfig(RunConfig):
-    tokens: str = "tokens/v2"  # a token cache of --data (train and valid splits)
-    data: str = "corpus/v1"  # the corpus the cache was built from: labels and captions
+    tokens: str = "tokens/v2"  # a token cache of --data (train and valid splits), or several: "A,B"
+    data: str = "corpus/v1"  # the corpus each cache was built from (labels and captions): "C,D" for "A,B"
     pipeline: Optional[str] = None  # whose codec levels and MuLan text encoder (default: the shipped pipeline)
     steps: int = 3000
     batch_size: int = 32
@@ -103,6 +107,24 @@ def coarse_clips(cache: TokenSet, levels: int, rows: list[dict], name: str) -> l
                          f"{len(rows)}: build the cache from this corpus (musiclm-studio train tokens --data ...).")
     starts, lengths = (2 * cache.starts).tolist(), (2 * cache.lengths).tolist()
     return [cache.codes[:levels, s: s + n].long() for s, n in zip(starts, lengths)]
+
+
+def paired_clips(tokens: str, data: str, split: str, levels: int) -> tuple[list[dict], list[torch.Tensor]]:
+    """The corpus rows and coarse codes of ``split`` from caches ``tokens`` ("A" or "A,B") paired in order
+    with the corpora ``data`` they were built from. The train split joins every pair; valid uses the first."""
+    caches, corpora = cache_folders(tokens), cache_folders(data)
+    if len(caches) != len(corpora):
+        raise ValueError(f"--tokens names {len(caches)} caches and --data {len(corpora)} corpora: give the corpus "
+                         f"each cache was built from, in the same order.")
+    pairs = list(zip(caches, corpora)) if split == "train" else [(caches[0], corpora[0])]
+    sets = [TokenSet.load(os.path.join(folder, f"{split}.safetensors")) for folder, _ in pairs]
+    TokenSet.check_compatible(sets, [folder for folder, _ in pairs])
+    rows, clips = [], []
+    for (folder, corpus), cache in zip(pairs, sets):
+        split_rows = corpus_entries(corpus, split)
+        rows += split_rows
+        clips += coarse_clips(cache, levels, split_rows, f"{folder} {split}")
+    return rows, clips
 
 
 def crop_batch(clips: list[torch.Tensor], index: list[int], frames: int, noise: float, vocab_size: int,
@@ -208,9 +230,9 @@ def train_critic(run: CriticRunConfig) -> AttributeCritic:
     config = CriticConfig(vocab_size=codec.codebook_size, num_levels=codec.num_coarse_quantizers,
                           frame_rate=codec.sample_rate / codec.hop_length, text_dim=pipe.config.mulan.text_dim,
                           d_model=run.d_model)
-    rows = {split: corpus_entries(run.data, split) for split in ("train", "valid")}
-    clips = {split: coarse_clips(TokenSet.load(os.path.join(run.tokens, f"{split}.safetensors")), config.num_levels,
-                                 rows[split], split) for split in rows}
+    rows, clips = {}, {}
+    for split in ("train", "valid"):
+        rows[split], clips[split] = paired_clips(run.tokens, run.data, split, config.num_levels)
     text = caption_features(run, pipe.components.mulan, rows)
     model = AttributeCritic(config)
     centres = model.bin_bpms()

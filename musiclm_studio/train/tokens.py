@@ -70,11 +70,11 @@ class TokenSet:
     def save(self, path: str) -> None:
         save_file({k: v.contiguous() for k, v in self.__dict__.items() if v is not None}, path)
 
-    @classmethod
-    def concat(cls, sets: list["TokenSet"], names: Optional[list[str]] = None) -> "TokenSet":
-        """One set holding the clips of ``sets`` in order. They must come from the same tokenizers:
-        equal MuLan code vectors and semantic probes (a cache of another MuLan or semantic tokenizer
-        would teach the LMs two vocabularies under one set of ids)."""
+    @staticmethod
+    def check_compatible(sets: list["TokenSet"], names: Optional[list[str]] = None) -> None:
+        """Raise unless ``sets`` come from the same tokenizers: equal MuLan code vectors and semantic
+        probes (a cache of another MuLan or semantic tokenizer would teach a model two vocabularies
+        under one set of ids), and as many MuLan windows per clip."""
         names = names or [f"cache {i}" for i in range(len(sets))]
         first = sets[0]
         for name, other in zip(names[1:], sets[1:]):
@@ -87,6 +87,12 @@ class TokenSet:
             if other.mulan.shape[1:] != first.mulan.shape[1:]:
                 raise ValueError(f"{name} holds {other.mulan.shape[1]} MuLan windows per clip and {names[0]} "
                                  f"{first.mulan.shape[1]}: rebuild one with the other's --mulan-windows.")
+
+    @classmethod
+    def concat(cls, sets: list["TokenSet"], names: Optional[list[str]] = None) -> "TokenSet":
+        """One set holding the clips of ``sets`` in order; they must be compatible (``check_compatible``)."""
+        cls.check_compatible(sets, names)
+        first = sets[0]
         return cls(torch.cat([s.codes for s in sets], 1), torch.cat([s.semantic for s in sets]),
                    torch.cat([s.melody for s in sets]), torch.cat([s.mulan for s in sets]),
                    torch.cat([s.lengths for s in sets]), first.mulan_codebook, first.semantic_probe)
