@@ -112,7 +112,7 @@ def coarse_clips(cache: TokenSet, levels: int, rows: list[dict], name: str) -> l
 def paired_clips(tokens: str, data: str, split: str, levels: int) -> tuple[list[dict], list[torch.Tensor]]:
     """The corpus rows and coarse codes of ``split`` from caches ``tokens`` ("A" or "A,B") paired in order
     with the corpora ``data`` they were built from. The train split joins every pair; valid uses the first."""
-    caches, corpora = cache_folders(tokens), cache_folders(data)
+    caches, corpora = cache_folders(tokens), cache_folders(data, "--data", "corpus")
     if len(caches) != len(corpora):
         raise ValueError(f"--tokens names {len(caches)} caches and --data {len(corpora)} corpora: give the corpus "
                          f"each cache was built from, in the same order.")

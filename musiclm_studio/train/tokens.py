@@ -98,11 +98,12 @@ class TokenSet:
                    torch.cat([s.lengths for s in sets]), first.mulan_codebook, first.semantic_probe)
 
 
-def cache_folders(spec: str) -> list[str]:
-    """The token cache folders of ``--tokens``: one folder, or several as ``"tokens/a,tokens/b"``."""
+def cache_folders(spec: str, flag: str = "--tokens", what: str = "token cache") -> list[str]:
+    """The folders a flag names: one folder, or several as ``"tokens/a,tokens/b"`` (token caches for
+    ``--tokens``; the critic's ``--data`` names the corpus of each cache the same way)."""
     folders = [f.strip() for f in spec.split(",") if f.strip()]
     if not folders:
-        raise ValueError("No token cache given: pass --tokens DIR (or DIR1,DIR2 to train on several).")
+        raise ValueError(f"No {what} given: pass {flag} DIR (or DIR1,DIR2 to train on several).")
     return folders
 
 
