@@ -126,11 +126,17 @@ def check_contracts(config: PipelineConfig, c: Components) -> None:
                             f"expected {levels} x {vocab} at {rate} Hz")
     streams = {"mulan": config.mulan.codebook_size, "melody": config.melody.vocab_size,
                "semantic": sem.codebook_size, "coarse": codec.codebook_size}
+    critic = config.critic
+    if critic is not None:
+        streams["attributes"] = critic.attribute_stream().vocab_size
     for name in ("semantic_lm", "coarse_lm", "fine_lm"):
         for s in getattr(config, name).conditions:
-            if streams.get(s.name) != s.vocab_size:
+            if s.name == "attributes" and critic is None:
+                problems.append(f"{name} conditions on what the prompt asks (tempo, mode, drums, lead family), "
+                                "which the attribute critic reads: assemble the critic it was trained with "
+                                "(musiclm-studio assemble --component critic=RUN)")
+            elif streams.get(s.name) != s.vocab_size:
                 problems.append(f"{name} condition {s.name!r} has vocab {s.vocab_size}, its source has {streams.get(s.name)}")
-    critic = config.critic
     if critic is not None and ((critic.vocab_size, critic.num_levels, float(critic.frame_rate), critic.text_dim)
                                != (codec.codebook_size, codec.num_coarse_quantizers, acoustic_rate, config.mulan.text_dim)):
         problems.append(f"critic reads {critic.num_levels} x {critic.vocab_size} tokens at {critic.frame_rate} Hz and "

@@ -133,7 +133,8 @@ class ConditionStream(ConfigMixin):
     ``codebook[p, t]`` instead of a free embedding row, so that neighbouring embeddings
     condition alike (a free row per code sees a handful of clips on a small corpus).
     ``broadcast``: the sum of the code vectors (the dequantized embedding) is also projected and
-    added to every target step, with ``noise`` (training only) added to it first.
+    added to every target step, with ``noise`` (training only) added to it first; a stream without
+    code vectors (the prompt's attributes) adds the sum of a second embedding row per token.
     """
 
     name: str
@@ -144,15 +145,13 @@ class ConditionStream(ConfigMixin):
     frames_per_token: int = 1
     dropout: float = 0.1  # training probability of replacing the stream by its null embedding
     codebook_dim: Optional[int] = None  # embed through fixed code vectors (prefix streams only)
-    broadcast: bool = False  # add the dequantized embedding to every target step (needs codebook_dim)
-    noise: float = 0.0  # std of Gaussian noise on the broadcast vector while training
+    broadcast: bool = False  # also add one vector per row to every target step (prefix streams of fixed length)
+    noise: float = 0.0  # std of Gaussian noise on the broadcast code vectors while training
 
     def __post_init__(self):
         if (self.codebook_dim or self.broadcast) and (self.mode != "prefix" or not self.fixed_length):
             raise ValueError(f"Condition stream {self.name!r}: codebook_dim / broadcast need a prefix stream "
                              "of fixed length (one position per quantizer level).")
-        if self.broadcast and not self.codebook_dim:
-            raise ValueError(f"Condition stream {self.name!r}: broadcast needs codebook_dim.")
 
 
 @dataclass
@@ -210,6 +209,16 @@ class CriticConfig(ConfigMixin):
     # guessing the commonest value (0 = no better, 1 = always right); set by the trainer
     weights: dict[str, float] = field(default_factory=lambda: {"tempo": 1.0, "mode": 1.0, "drums": 1.0,
                                                                "lead_family": 1.0})
+
+    def attribute_sizes(self) -> dict[str, int]:
+        """Values per attribute in the stage LMs' ``attributes`` stream (tempo bin, mode, drums, lead
+        family), each with one more value for "unstated" (see ``models.critic.attribute_tokens``)."""
+        return {"tempo": self.tempo_bins + 1, "mode": 3, "drums": 3, "lead_family": len(self.families) + 1}
+
+    def attribute_stream(self, dropout: float = 0.1) -> "ConditionStream":
+        """The prefix stream through which a stage LM hears what the prompt asks, as this critic reads it."""
+        return ConditionStream("attributes", sum(self.attribute_sizes().values()), fixed_length=4, dropout=dropout,
+                               broadcast=True)
 
 
 @dataclass

@@ -69,6 +69,8 @@ class MusicLMOutput:
         ``candidates`` then holds no fine tokens (the fine stage ran for the chosen one only).
     timings: seconds per stage, plus "total".
     notices: things the user should know (trimmed melody, placeholder weights, ...).
+    asked: per story segment, the tempo (bpm), mode, drums and lead family the LMs were told the
+        prompt asks for (None = unstated), when they condition on these (else empty).
     """
 
     audio: torch.Tensor
@@ -81,6 +83,7 @@ class MusicLMOutput:
     chosen: int = 0
     notices: list[str] = field(default_factory=list)
     seed: Optional[int] = None  # the seed that reproduces this output (None with a caller's generator)
+    asked: list[dict] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:
@@ -113,3 +116,4 @@ class Conditioning:
     text_features: Optional[torch.Tensor] = None
     melody_tokens: Optional[torch.Tensor] = None
     notices: list[str] = field(default_factory=list)
+    attribute_tokens: Optional[torch.Tensor] = None  # [N, 4] what each prompt asks, for LMs that condition on it

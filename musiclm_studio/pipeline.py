@@ -25,6 +25,7 @@ from . import hub
 from .audio import AudioLike, auto_gain, prepare_audio
 from .components import Components, check_contracts, load_components, save_components
 from .config import STAGES, PipelineConfig, preset
+from .models.critic import read_attribute_tokens
 from .generation import Segment, generate_windowed
 from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
 from .sampling_args import SamplingArgs, check_sampling_args
@@ -148,16 +149,27 @@ class MusicLMPipeline:
                                      max_seconds=self.config.max_duration_s, allow_silent=False, name="melody")
             notices += prepared.notices
             melody_tokens = self.components.melody(prepared.audio)[None].to(self.device)  # [1, Tm]
+        attributes = None
+        if any("attributes" in lm.conditions for lm in (self.components.semantic_lm, self.components.coarse_lm)):
+            attributes = self.components.critic.asked_tokens(features.to(self.device))  # check_contracts: one exists
         return Conditioning(prompts=texts, seconds=seconds, text_embeddings=embeddings, text_features=features,
-                            mulan_tokens=mulan.tokenize(embeddings), melody_tokens=melody_tokens, notices=notices)
+                            mulan_tokens=mulan.tokenize(embeddings), melody_tokens=melody_tokens, notices=notices,
+                            attribute_tokens=attributes)
 
-    def _segments(self, conditioning: Conditioning, frame_rate: float, total: int, batch: int) -> list[Segment]:
+    def _segments(self, conditioning: Conditioning, frame_rate: float, total: int, batch: int,
+                  lm: Optional[torch.nn.Module] = None) -> list[Segment]:
+        """Each story segment's last frame and prefix conditioning: its MuLan tokens, and what its prompt
+        asks (``attributes``) where ``lm`` conditions on that."""
         segments, end = [], 0.0
+        asked = conditioning.attribute_tokens if lm is not None and "attributes" in lm.conditions else None
         for i, seconds in enumerate(conditioning.seconds):
             end = end + seconds if seconds is not None else total / frame_rate
             last = i == len(conditioning.seconds) - 1
             frames = total if last else min(total, round(end * frame_rate))
-            segments.append(Segment(frames, {"mulan": conditioning.mulan_tokens[i: i + 1].expand(batch, -1)}))
+            prefix = {"mulan": conditioning.mulan_tokens[i: i + 1].expand(batch, -1)}
+            if asked is not None:
+                prefix["attributes"] = asked[i: i + 1].expand(batch, -1)
+            segments.append(Segment(frames, prefix))
         return segments
 
     def _stage_callback(self, stage: str, callback: Optional[Callback], bar):
@@ -201,7 +213,8 @@ class MusicLMPipeline:
         if melody is not None:  # loop a short melody over the whole duration
             melody = melody.repeat(1, -(-total // melody.shape[-1]))[:, :total].expand(batch_size, -1)
         prompt = prompt_tokens[:, None] if prompt_tokens is not None else None
-        tokens = self._run_stage("semantic", lm, total, self._segments(conditioning, lm.config.frame_rate, total, batch_size),
+        segments = self._segments(conditioning, lm.config.frame_rate, total, batch_size, lm)
+        tokens = self._run_stage("semantic", lm, total, segments,
                                  {"melody": melody}, prompt, batch_size, sampling or SamplingArgs(), callback)
         return tokens[:, 0]
 
@@ -212,7 +225,7 @@ class MusicLMPipeline:
         lm = self.components.coarse_lm
         batch = semantic_tokens.shape[0]
         total = round(semantic_tokens.shape[-1] / self.config.semantic_tokenizer.frame_rate * lm.config.frame_rate)
-        segments = self._segments(conditioning, lm.config.frame_rate, total, batch)
+        segments = self._segments(conditioning, lm.config.frame_rate, total, batch, lm)
         return self._run_stage("coarse", lm, total, segments, {"semantic": semantic_tokens}, prompt_tokens, batch,
                                sampling or SamplingArgs(), callback)
 
@@ -292,6 +305,13 @@ class MusicLMPipeline:
                 scores = scores + critic.score(conditioning.text_features[i].to(self.device), part)
             start = segment.end
         return scores.cpu()
+
+    def asked(self, conditioning: Conditioning) -> list[dict]:
+        """Per story segment, the tempo (bpm), mode, drums and lead family the LMs hear that its prompt
+        asks for (None: unstated); empty when they do not condition on these."""
+        if conditioning.attribute_tokens is None:
+            return []
+        return read_attribute_tokens(self.components.critic.config, conditioning.attribute_tokens.cpu())
 
     @torch.no_grad()
     def score(self, prompt: str, audio: torch.Tensor) -> torch.Tensor:
@@ -405,4 +425,5 @@ class MusicLMPipeline:
         tokens.fine = fine[-1:].cpu() if critic_scores else tokens.fine
         return MusicLMOutput(audio=audio[0 if critic_scores else best].float().cpu(), sample_rate=self.sample_rate,
                              tokens=tokens, mulan_scores=scores, critic_scores=critic_scores, timings=timings,
-                             candidates=candidates, chosen=best, notices=cond.notices, seed=seed)
+                             candidates=candidates, chosen=best, notices=cond.notices, seed=seed,
+                             asked=self.asked(cond))

@@ -132,3 +132,67 @@ def test_the_critic_trains_on_several_caches_paired_with_their_corpora(setup, tm
     run.data, run.out = corpus, str(tmp_path / "unpaired")
     with pytest.raises(ValueError, match="2 caches and --data 1 corpora"):
         train_critic(run)
+
+
+def test_attribute_tokens_say_what_a_prompt_asks_and_leave_the_rest_unstated():
+    from musiclm_studio.models.critic import attribute_tokens, read_attribute_tokens
+
+    config = CriticConfig()
+    none = torch.tensor([-1, -1])
+    tokens = attribute_tokens(config, torch.tensor([120.0, 0.0]), torch.tensor([1, -1]), torch.tensor([1, 0]),
+                              torch.tensor([config.families.index("piano"), -1]))
+    assert tokens.shape == (2, 4) and int(tokens.max()) < config.attribute_stream().vocab_size
+    read = read_attribute_tokens(config, tokens)
+    assert read[0]["mode"] == "minor" and read[0]["drums"] is True and read[0]["lead_family"] == "piano"
+    assert abs(read[0]["tempo"] / 120 - 1) < 0.03  # the nearest of 33 log-spaced bins
+    assert read[1] == {"tempo": None, "mode": None, "drums": False, "lead_family": None}
+    unstated = attribute_tokens(config, torch.zeros(2), none, none, none)
+    assert len(set(unstated.flatten().tolist()) | set(tokens.flatten().tolist())) == 4 + 4 + 1  # one vocabulary
+    # the critic's text side: tempo and mode stated unless "unstated" is likelier; drums / family when sure
+    critic = rigged_critic({}, {"tempo": [0.0, 0.0, 0.9, 0.1], "mode": [0.2, 0.1, 0.7], "drums": [0.4, 0.6],
+                                "lead_family": [0.1, 0.9]})
+    critic.config.families = ["piano", "guitar"]
+    said = read_attribute_tokens(critic.config, critic.asked_tokens(torch.zeros(8)))[0]
+    assert said == {"tempo": 180, "mode": None, "drums": None, "lead_family": "guitar"}
+
+
+def test_lms_that_hear_what_the_prompt_asks_train_ship_with_a_critic_and_follow_each_story_segment(setup, tmp_path):
+    from dataclasses import replace
+
+    from musiclm_studio.train.lm import LMRunConfig, train_lm
+
+    root = setup
+    tokens, corpus = str(root / "tokens"), str(root / "corpus")
+    run = LMRunConfig(out=str(tmp_path / "semantic"), stage="semantic", tokens=tokens, data=corpus, attributes=True,
+                      preset="tiny", steps=2, batch_size=2, crop_s=1.0, log_every=2, save_every=100, warmup=1)
+    model = train_lm(run)
+    assert "attributes" in model.conditions
+    log = json.loads((tmp_path / "semantic" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert log["valid_loss_other_attributes"] > 0 and log["valid_loss_other_mulan"] > 0  # how much it listens
+    with pytest.raises(ValueError, match="pass --data"):
+        train_lm(replace(run, data=None, out=str(tmp_path / "x")))
+    with pytest.raises(ValueError, match="fine LM hears only coarse"):
+        train_lm(replace(run, stage="fine", out=str(tmp_path / "y")))
+    with pytest.raises(ValueError, match="attribute critic"):  # it cannot ship without the critic that reads prompts
+        assemble(str(root / "pipe"), str(tmp_path / "no_critic"), {"semantic_lm": run.out}, dtype="float32")
+    train_critic(CriticRunConfig(out=str(tmp_path / "critic"), tokens=tokens, data=corpus, pipeline=str(root / "pipe"),
+                                 steps=1, batch_size=2, d_model=16, warmup=1))
+    assemble(str(root / "pipe"), str(tmp_path / "pipe"), {"semantic_lm": run.out, "critic": str(tmp_path / "critic")},
+             dtype="float32")
+    pipe = MusicLMPipeline.from_pretrained(str(tmp_path / "pipe"), int8=False)
+    pipe.show_progress = False
+    asked = torch.tensor([[5, 34, 37, 41], [33, 35, 38, 40]])  # two prompts that ask different things
+    pipe.components.critic.asked_tokens = lambda features: asked[: features.shape[0]]
+    lm, heard = pipe.components.semantic_lm, []
+    generate = lm.generate
+    lm.generate = lambda conditions, frames, **k: (heard.append(conditions["attributes"])
+                                                   or generate(conditions, frames, **k))
+    out = pipe([("a fast rock song with drums", 1.0), ("a slow piano piece", 1.0)], seed=0, num_candidates=2)
+    assert out.audio.shape == (2 * SR,) and len(heard) == 2  # the windows break where the segments do
+    assert torch.equal(heard[0], asked[:1].expand(2, -1)) and torch.equal(heard[1], asked[1:].expand(2, -1))
+    assert "attributes" not in pipe.components.coarse_lm.conditions  # this coarse LM was trained without them
+    assert out.asked[0]["mode"] == "major" and out.asked[1]["tempo"] is None and out.asked[1]["lead_family"] == "brass"
+    from musiclm_studio.ui.controls import summary_markdown
+
+    heard_text = "51 bpm · major · no drums · chromatic percussion lead / minor · drums · brass lead"
+    assert f"**Heard in the prompt:** {heard_text}" in summary_markdown(out)

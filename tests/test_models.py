@@ -237,5 +237,17 @@ def test_condition_stream_options_are_checked():
 
     with pytest.raises(ValueError, match="prefix stream of fixed length"):
         ConditionStream("semantic", 32, mode="aligned", codebook_dim=16)
-    with pytest.raises(ValueError, match="broadcast needs codebook_dim"):
-        ConditionStream("mulan", 32, fixed_length=12, broadcast=True)
+    with pytest.raises(ValueError, match="prefix stream of fixed length"):
+        ConditionStream("attributes", 32, broadcast=True)
+
+
+def test_a_stream_of_free_tokens_broadcasts_the_sum_of_its_rows_to_every_step():
+    from musiclm_studio.config import ConditionStream
+    from musiclm_studio.models.lm import ConditionEmbedding
+
+    embedding = ConditionEmbedding(ConditionStream("attributes", 10, fixed_length=4, broadcast=True), 8)
+    tokens = torch.tensor([[[0, 3, 5, 9]], [[1, 3, 5, 9]]])
+    pooled = embedding.pooled(tokens, torch.tensor([False, True]), 2)
+    assert torch.allclose(pooled[0], embedding.broadcast_tokens.weight[[0, 3, 5, 9]].sum(0))
+    assert torch.equal(pooled[1], embedding.broadcast_null)  # dropped: the null vector
+    assert embedding(tokens, None, 2, 4).shape == (2, 4, 8)  # and the four prefix positions

@@ -21,6 +21,13 @@ pipeline samples candidates as one batch (nearly free: the LMs are step-overhead
 CPU), ranks them by this score after the coarse stage, and runs the fine stage and the codec
 only for the chosen one. Trained on a token cache and its corpus's labels:
 ``musiclm-studio train critic``.
+
+The same four attributes can also condition the semantic and coarse LMs (``train semantic-lm
+--attributes``): an ``attributes`` prefix stream of four tokens (``attribute_tokens``: tempo bin,
+mode, drums, lead family, each with an "unstated" value; ``CriticConfig.attribute_stream``). The
+LMs learn it text-free from each clip's true values; at generation ``asked_tokens`` reads it from
+the prompt with this critic's text side, much as MuLan's audio and text towers stand in for each
+other.
 """
 
 from __future__ import annotations
@@ -35,6 +42,44 @@ from ..config import CriticConfig
 
 ATTRIBUTE_NAMES = ("tempo", "mode", "drums", "lead_family")
 MODES = ("major", "minor")
+
+
+def bin_bpms(config: CriticConfig) -> torch.Tensor:
+    """The bpm at the centre of each tempo bin (log-spaced from min_bpm to max_bpm)."""
+    return torch.exp(torch.linspace(math.log(config.min_bpm), math.log(config.max_bpm), config.tempo_bins))
+
+
+def attribute_tokens(config: CriticConfig, bpm: torch.Tensor, mode: torch.Tensor, drums: torch.Tensor,
+                     family: torch.Tensor) -> torch.Tensor:
+    """The stage LMs' ``attributes`` tokens [N, 4]: the nearest tempo bin of each bpm, the index of each
+    mode (``MODES``), drums (0 / 1) and lead family (index into ``config.families``), all [N]; a bpm
+    <= 0 or an index < 0 is "unstated". One vocabulary, an offset per attribute (``attribute_sizes``)."""
+    sizes = list(config.attribute_sizes().values())
+    offsets = torch.tensor([0] + sizes[:-1]).cumsum(0)
+    span = math.log(config.max_bpm) - math.log(config.min_bpm)
+    tempo = ((bpm.float().clamp(min=1e-6).log() - math.log(config.min_bpm)) / span * (config.tempo_bins - 1)).round()
+    values = [torch.where(bpm > 0, tempo.clamp(0, config.tempo_bins - 1).long(), -1), mode.long(), drums.long(),
+              family.long()]
+    out = torch.stack([torch.where(v < 0, n - 1, v) for v, n in zip(values, sizes)], -1)
+    return out + offsets
+
+
+def read_attribute_tokens(config: CriticConfig, tokens: torch.Tensor) -> list[dict]:
+    """``attribute_tokens`` [N, 4] back to what they say per row: bpm, mode, drums, lead family (None: unstated)."""
+    sizes = list(config.attribute_sizes().values())
+    offsets = [0] + torch.tensor(sizes[:-1]).cumsum(0).tolist()
+    bpms, names = bin_bpms(config), [None, MODES, (False, True), config.families]
+    out = []
+    for row in tokens.tolist():
+        said = {}
+        for name, value, offset, size, values in zip(ATTRIBUTE_NAMES, row, offsets, sizes, names):
+            value -= offset
+            if value == size - 1:
+                said[name] = None
+            else:
+                said[name] = round(float(bpms[value])) if name == "tempo" else values[value]
+        out.append(said)
+    return out
 
 
 class TokenEncoder(nn.Module):
@@ -92,8 +137,7 @@ class AttributeCritic(nn.Module):
 
     def bin_bpms(self) -> torch.Tensor:
         """The bpm at the centre of each tempo bin (log-spaced from min_bpm to max_bpm)."""
-        c = self.config
-        return torch.exp(torch.linspace(math.log(c.min_bpm), math.log(c.max_bpm), c.tempo_bins))
+        return bin_bpms(self.config)
 
     def audio_logits(self, codes: torch.Tensor) -> dict[str, torch.Tensor]:
         """Coarse tokens [B, L, T] -> logits per attribute [B, values]."""
@@ -121,6 +165,21 @@ class AttributeCritic(nn.Module):
             agree = (heard[name].softmax(-1) * p_text[None]).sum(-1).clamp(min=1e-6).log()
             total = total + self.config.weights.get(name, 1.0) * stated * agree
         return total
+
+    @torch.no_grad()
+    def asked_tokens(self, text_features: torch.Tensor, sure: float = 0.7) -> torch.Tensor:
+        """What each prompt asks, as the stage LMs' ``attributes`` tokens: text features [N, D] -> [N, 4].
+        Tempo and mode count as stated when the text side puts under half its probability on
+        "unstated" (then the likeliest bin / mode); drums and lead family, which it has no "unstated"
+        for, when their likeliest value has at least ``sure``."""
+        asked = {k: v.softmax(-1) for k, v in self.text_logits(text_features.reshape(-1, self.config.text_dim)).items()}
+        values = []
+        for name, n in self.sizes.items():
+            p = asked[name]
+            stated = p[:, n] < 0.5 if p.shape[-1] > n else p.amax(-1) >= sure
+            values.append(torch.where(stated, p[:, :n].argmax(-1), -1))
+        bpm = torch.where(values[0] >= 0, self.bin_bpms().to(p.device)[values[0].clamp(min=0)], 0.0)
+        return attribute_tokens(self.config, bpm, *values[1:])
 
     def read(self, codes: torch.Tensor) -> list[dict]:
         """What the critic hears in each candidate: bpm, mode, drums, lead family (argmax)."""

@@ -64,8 +64,14 @@ class ConditionEmbedding(nn.Module):
             nn.init.normal_(self.tokens.weight, 0.0, 0.02)
         self.null = nn.Parameter(torch.randn(d_model) * 0.02)
         self.positions = nn.Embedding(stream.fixed_length, d_model) if stream.fixed_length else None
-        if stream.broadcast:
+        if self.positions is not None:  # small, like the token rows: a stream added to a trained LM starts quiet
+            nn.init.normal_(self.positions.weight, 0.0, 0.02)
+        if stream.broadcast and stream.codebook_dim:
             self.broadcast = nn.Linear(stream.codebook_dim, d_model)
+        elif stream.broadcast:  # a free row per token, summed over the positions
+            self.broadcast_tokens = nn.Embedding(stream.num_levels * stream.vocab_size, d_model)
+            nn.init.normal_(self.broadcast_tokens.weight, 0.0, 0.02)
+        if stream.broadcast:
             self.broadcast_null = nn.Parameter(torch.randn(d_model) * 0.02)
 
     @torch.no_grad()
@@ -75,6 +81,10 @@ class ConditionEmbedding(nn.Module):
             raise ValueError(f"Condition {self.stream.name!r} expects code vectors {tuple(self.codebook.shape)}, "
                              f"got {tuple(codebook.shape)}: the tokens come from a different quantizer.")
         self.codebook.copy_(codebook)
+
+    def _offsets(self, tokens: torch.Tensor) -> torch.Tensor:
+        # tokens [B, L, T] -> rows of a table holding each level's vocabulary in turn
+        return tokens + torch.arange(self.stream.num_levels, device=tokens.device)[None, :, None] * self.stream.vocab_size
 
     def _code_vectors(self, tokens: torch.Tensor) -> torch.Tensor:
         # tokens [B, 1, P] -> code vectors [B, P, dim] (position p reads quantizer level p)
@@ -89,8 +99,7 @@ class ConditionEmbedding(nn.Module):
             if self.stream.codebook_dim:
                 out = self.project(self._code_vectors(tokens))
             else:
-                offsets = torch.arange(self.stream.num_levels, device=tokens.device)[None, :, None]
-                out = self.tokens(tokens + offsets * self.stream.vocab_size).sum(1)  # [B, T, D]
+                out = self.tokens(self._offsets(tokens)).sum(1)  # [B, T, D]
             if drop is not None:
                 out = torch.where(drop[:, None, None], self.null.expand_as(out), out)
         if self.positions is not None:
@@ -98,13 +107,17 @@ class ConditionEmbedding(nn.Module):
         return out
 
     def pooled(self, tokens: Optional[torch.Tensor], drop: Optional[torch.Tensor], batch: int) -> torch.Tensor:
-        """The broadcast vector [B, D]: projected dequantized embedding (+ training noise), or null."""
+        """The broadcast vector [B, D]: projected dequantized embedding (+ training noise), or for a
+        stream of free embeddings the sum of its tokens' broadcast rows; or null."""
         if tokens is None:
             return self.broadcast_null.expand(batch, -1)
-        embedding = self._code_vectors(tokens).sum(1)  # [B, dim]
-        if self.training and self.stream.noise > 0:
-            embedding = embedding + self.stream.noise * torch.randn_like(embedding) / embedding.shape[-1] ** 0.5
-        out = self.broadcast(embedding)
+        if not self.stream.codebook_dim:
+            out = self.broadcast_tokens(self._offsets(tokens)).sum((1, 2))
+        else:
+            embedding = self._code_vectors(tokens).sum(1)  # [B, dim]
+            if self.training and self.stream.noise > 0:
+                embedding = embedding + self.stream.noise * torch.randn_like(embedding) / embedding.shape[-1] ** 0.5
+            out = self.broadcast(embedding)
         if drop is not None:
             out = torch.where(drop[:, None], self.broadcast_null.expand_as(out), out)
         return out

@@ -29,7 +29,7 @@ from ..data.captions import TEMPO_BANDS, requested
 from ..models.critic import MODES, AttributeCritic
 from .common import RunConfig, RunState, optimizer_step, progress_bar, setup_distributed
 from .data import corpus_entries
-from .tokens import TokenSet, cache_folders
+from .tokens import TokenSet, paired_corpora
 
 TEMPO_SIGMA = 0.05  # std of the soft bpm target, in log-bpm (about 5 %)
 
@@ -112,11 +112,7 @@ def coarse_clips(cache: TokenSet, levels: int, rows: list[dict], name: str) -> l
 def paired_clips(tokens: str, data: str, split: str, levels: int) -> tuple[list[dict], list[torch.Tensor]]:
     """The corpus rows and coarse codes of ``split`` from caches ``tokens`` ("A" or "A,B") paired in order
     with the corpora ``data`` they were built from. The train split joins every pair; valid uses the first."""
-    caches, corpora = cache_folders(tokens), cache_folders(data, "--data", "corpus")
-    if len(caches) != len(corpora):
-        raise ValueError(f"--tokens names {len(caches)} caches and --data {len(corpora)} corpora: give the corpus "
-                         f"each cache was built from, in the same order.")
-    pairs = list(zip(caches, corpora)) if split == "train" else [(caches[0], corpora[0])]
+    pairs = paired_corpora(tokens, data, split)
     sets = [TokenSet.load(os.path.join(folder, f"{split}.safetensors")) for folder, _ in pairs]
     TokenSet.check_compatible(sets, [folder for folder, _ in pairs])
     rows, clips = [], []

@@ -8,6 +8,12 @@ configured rates so that classifier-free guidance works at sampling time:
 - coarse:   MuLan tokens (prefix) + semantic tokens (aligned) -> codec levels 1-4 (50 Hz)
 - fine:     coarse tokens (aligned) -> codec levels 5-12 (50 Hz)
 
+With ``--attributes --data CORPORA`` the semantic and coarse LMs also hear each clip's true
+tempo, mode, drums and lead family (read from the corpus rows each cache was built from) as an
+``attributes`` prefix stream, each attribute shown as "unstated" in a share ``--unstated`` of
+the crops; at generation the pipeline's attribute critic reads them from the prompt, so such
+LMs ship with a critic (see ``models.critic``).
+
 Validation cross-entropy on the valid split is logged with the training loss (for LMs
 conditioned on MuLan, also with another clip's MuLan tokens: the gap shows how much the LM
 listens to the conditioning); the weights of the lowest validation loss are kept in
@@ -24,10 +30,12 @@ from typing import Optional
 import torch
 
 from .. import hub
-from ..config import preset
+from ..config import CriticConfig, preset
+from ..models.critic import attribute_tokens, bin_bpms
 from ..models.lm import StageLM, build_stage_lm
 from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed, unwrap
-from .tokens import TokenSet, cache_folders, load_caches
+from .data import corpus_entries
+from .tokens import TokenSet, cache_folders, load_caches, paired_corpora
 
 
 @dataclass
@@ -41,11 +49,50 @@ class LMRunConfig(RunConfig):
     warmup: int = 200
     dropout: Optional[float] = None  # Transformer dropout instead of the preset's (regularises a small corpus)
     layout: Optional[str] = None  # "delay" or "levelwise" instead of the preset's (see models.lm)
+    attributes: bool = False  # semantic / coarse: also condition on each clip's tempo, mode, drums, lead family
+    data: Optional[str] = None  # with --attributes: the corpus each cache was built from ("C,D" for "A,B")
+    unstated: float = 0.5  # with --attributes: the chance that each attribute reads "unstated" in a crop
+
+
+@dataclass
+class ClipAttributes:
+    """Per clip of a token cache, its ``attributes`` tokens [N, 4] (``models.critic.attribute_tokens``),
+    and the "unstated" token of each position [4], which a crop shows instead at rate ``unstated``."""
+
+    tokens: torch.Tensor
+    unstated_tokens: torch.Tensor
+    unstated: float = 0.0
+
+    def pick(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        out = self.tokens[index]
+        if not self.unstated:  # validation: every attribute stated, and the crops' draws left as they were
+            return out
+        hide = torch.rand(out.shape, generator=generator) < self.unstated
+        return torch.where(hide, self.unstated_tokens.expand_as(out), out)
+
+
+def clip_attributes(run: LMRunConfig, split: str, clips: int, config: CriticConfig, unstated: float) -> ClipAttributes:
+    """The true tempo, mode, drums and lead family of every clip of ``split`` (from the corpus rows
+    each cache was built from, ``--data``) as ``attributes`` tokens."""
+    from .critic import labels
+
+    if not run.data:
+        raise ValueError("--attributes reads each clip's tempo, mode, drums and lead family from its corpus: pass "
+                         "--data with the corpus each --tokens cache was built from (C,D for A,B).")
+    rows = [row for _, corpus in paired_corpora(run.tokens, run.data, split) for row in corpus_entries(corpus, split)]
+    if len(rows) != clips:
+        raise ValueError(f"The {split} split of --data {run.data!r} holds {len(rows)} clips and the token caches "
+                         f"{clips}: build each cache from its corpus (musiclm-studio train tokens --data ...).")
+    y = labels(rows, config, bin_bpms(config))
+    unknown = torch.full((1,), -1)
+    none = attribute_tokens(config, torch.zeros(1), unknown, unknown, unknown)[0]
+    return ClipAttributes(attribute_tokens(config, y.bpm, y.mode, y.drums, y.family), none, unstated)
 
 
 def crop_batch(tokens: TokenSet, stage: str, batch: int, frames: int, generator: torch.Generator,
-               num_coarse: int = 4) -> tuple[torch.Tensor, dict]:
-    """Aligned random crops of ``frames`` semantic frames -> (targets [B, Q, T], conditions)."""
+               num_coarse: int = 4, attributes: Optional[ClipAttributes] = None) -> tuple[torch.Tensor, dict]:
+    """Aligned random crops of ``frames`` semantic frames -> (targets [B, Q, T], conditions); with
+    ``attributes`` (semantic and coarse stages) the conditions also hold the clips' attribute tokens."""
     usable = torch.nonzero(tokens.lengths >= frames).flatten()
     if usable.numel() == 0:
         frames = int(tokens.lengths.max())
@@ -61,10 +108,11 @@ def crop_batch(tokens: TokenSet, stage: str, batch: int, frames: int, generator:
         codes.append(tokens.codes[:, 2 * a: 2 * (a + frames)])
         mulan.append(tokens.mulan[i, int(torch.randint(0, tokens.mulan.shape[1], (1,), generator=generator))])
     semantic, melody, codes, mulan = map(torch.stack, (semantic, melody, codes, mulan))
+    asked = {} if attributes is None else {"attributes": attributes.pick(picks, generator)}
     if stage == "semantic":
-        return semantic[:, None], {"mulan": mulan, "melody": melody}
+        return semantic[:, None], {"mulan": mulan, "melody": melody, **asked}
     if stage == "coarse":
-        return codes[:, :num_coarse], {"mulan": mulan, "semantic": semantic}
+        return codes[:, :num_coarse], {"mulan": mulan, "semantic": semantic, **asked}
     if stage == "fine":
         return codes[:, num_coarse:], {"coarse": codes[:, :num_coarse]}
     raise ValueError(f"Unknown stage {stage!r}: use semantic, coarse or fine.")
@@ -81,6 +129,13 @@ def train_lm(run: LMRunConfig) -> StageLM:
         config = replace(config, dropout=run.dropout)
     if run.layout is not None:
         config = replace(config, layout=run.layout)
+    vocabulary = CriticConfig()  # the attribute values, as the shipped critic reads them from a prompt
+    if run.attributes:
+        if run.stage == "fine":
+            raise ValueError("--attributes conditions the semantic and coarse LMs; "
+                             "the fine LM hears only coarse tokens.")
+        if not any(s.name == "attributes" for s in config.conditions):
+            config = replace(config, conditions=config.conditions + [vocabulary.attribute_stream()])
     model = build_stage_lm(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.9, 0.95), weight_decay=run.weight_decay)
     state = RunState(run, rank)
@@ -96,6 +151,11 @@ def train_lm(run: LMRunConfig) -> StageLM:
         config = replace(config, semantic_probe=train.semantic_probe.tolist())  # the tokenizer it learns
         model.config = config
     valid = load_caches(cache_folders(run.tokens)[0], "valid", required=False)  # the first cache's: comparable runs
+    asked = {"train": None, "valid": None}  # each clip's attribute tokens, with --attributes
+    if run.attributes:
+        asked["train"] = clip_attributes(run, "train", train.lengths.numel(), vocabulary, run.unstated)
+        if valid is not None:
+            asked["valid"] = clip_attributes(run, "valid", valid.lengths.numel(), vocabulary, 0.0)
     # a levelwise LM trains one level head per row, so some heads sit out a step
     ddp = (torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=config.layout == "levelwise")
            if world > 1 else model)
@@ -108,7 +168,8 @@ def train_lm(run: LMRunConfig) -> StageLM:
     best = hub.read_json(best_path)["valid_loss"] if os.path.isfile(best_path) else float("inf")
     state.begin()
     while step < run.steps and not state.out_of_time():
-        targets, conditions = crop_batch(train, run.stage, run.batch_size, frames, generator, num_coarse)
+        targets, conditions = crop_batch(train, run.stage, run.batch_size, frames, generator, num_coarse,
+                                         asked["train"])
         targets, conditions = targets.to(device), {k: v.to(device) for k, v in conditions.items()}
         with autocast(device, run.bf16):
             loss = ddp(targets, conditions, model.random_drop(targets.shape[0], device), return_loss=True)
@@ -120,7 +181,7 @@ def train_lm(run: LMRunConfig) -> StageLM:
         if step % run.log_every == 0:
             metrics = {"loss": loss.item()}
             if valid is not None:
-                metrics.update(validation_loss(model, valid, run, frames, num_coarse, device))
+                metrics.update(validation_loss(model, valid, run, frames, num_coarse, device, asked["valid"]))
                 best = save_if_best(unwrap(model), config, run, rank, step, metrics["valid_loss"], best)
             state.log(step, **metrics, steps_per_s=round((step - last_logged) / (time.time() - tick), 3))
             tick, last_logged = time.time(), step
@@ -142,19 +203,20 @@ def save_if_best(model: StageLM, config, run: LMRunConfig, rank: int, step: int,
 
 @torch.no_grad()
 def validation_loss(model: StageLM, valid: TokenSet, run: LMRunConfig, frames: int, num_coarse: int, device,
-                    batches: int = 4) -> dict[str, float]:
+                    attributes: Optional[ClipAttributes] = None, batches: int = 4) -> dict[str, float]:
     """Mean cross-entropy (with all conditioning) on fixed valid crops; for LMs conditioned on
-    MuLan also with each crop given another clip's MuLan tokens (``valid_loss_other_mulan``):
-    the gap between the two is how much the LM uses the MuLan conditioning."""
+    MuLan (or attributes) also with each crop given another clip's MuLan (attribute) tokens
+    (``valid_loss_other_mulan``, ``valid_loss_other_attributes``): the gap is how much the LM uses them."""
     model.eval()
     generator = torch.Generator().manual_seed(1234)
-    losses: dict[str, list[float]] = {"valid_loss": [], "valid_loss_other_mulan": []}
+    losses: dict[str, list[float]] = {"valid_loss": [], "valid_loss_other_mulan": [], "valid_loss_other_attributes": []}
     for _ in range(batches):
-        targets, conditions = crop_batch(valid, run.stage, run.batch_size, frames, generator, num_coarse)
+        targets, conditions = crop_batch(valid, run.stage, run.batch_size, frames, generator, num_coarse, attributes)
         targets, conditions = targets.to(device), {k: v.to(device) for k, v in conditions.items()}
         losses["valid_loss"].append(model.loss(targets, conditions, condition_dropout=False).item())
-        if "mulan" in conditions:
-            other = {**conditions, "mulan": conditions["mulan"].roll(1, 0)}
-            losses["valid_loss_other_mulan"].append(model.loss(targets, other, condition_dropout=False).item())
+        for name in ("mulan", "attributes"):
+            if name in conditions:
+                other = {**conditions, name: conditions[name].roll(1, 0)}
+                losses[f"valid_loss_other_{name}"].append(model.loss(targets, other, condition_dropout=False).item())
     model.train()
     return {k: sum(v) / len(v) for k, v in losses.items() if v}

@@ -107,6 +107,17 @@ def cache_folders(spec: str, flag: str = "--tokens", what: str = "token cache") 
     return folders
 
 
+def paired_corpora(tokens: str, data: str, split: str) -> list[tuple[str, str]]:
+    """(cache, corpus) pairs for ``split``: ``--tokens A,B`` with ``--data C,D``, each cache with the
+    corpus it was built from, in order. The train split pairs every cache (their clips are joined);
+    another split only the first (validation reads the first cache's)."""
+    caches, corpora = cache_folders(tokens), cache_folders(data, "--data", "corpus")
+    if len(caches) != len(corpora):
+        raise ValueError(f"--tokens names {len(caches)} caches and --data {len(corpora)} corpora: give the corpus "
+                         f"each cache was built from, in the same order.")
+    return list(zip(caches, corpora)) if split == "train" else [(caches[0], corpora[0])]
+
+
 def load_caches(spec: str, split: str, required: bool = True) -> Optional[TokenSet]:
     """The ``split`` of the caches ``spec`` names (``cache_folders``), their clips concatenated (see
     ``TokenSet.concat``). Caches without the split are skipped unless none has it: then an error

@@ -134,6 +134,16 @@ def model_status(pipe) -> str:
             "trained pipeline (`musiclm-studio serve --pipeline DIR`) for real music.")
 
 
+def asked_text(asked: list[dict]) -> str:
+    """What the LMs were told each story segment's prompt asks: '120 bpm · minor · drums · piano lead'."""
+    def one(said: dict) -> str:
+        parts = [f"{said['tempo']} bpm" if said["tempo"] else "", said["mode"] or "",
+                 "" if said["drums"] is None else ("drums" if said["drums"] else "no drums"),
+                 f"{said['lead_family']} lead" if said["lead_family"] else ""]
+        return " · ".join(p for p in parts if p) or "nothing it can condition on"
+    return " / ".join(one(said) for said in asked)
+
+
 def summary_markdown(out) -> str:
     """MuLan score, seed and timings of a ``MusicLMOutput`` as a short markdown block."""
     scores = ", ".join(f"{s:.3f}" for s in out.mulan_scores)
@@ -143,6 +153,7 @@ def summary_markdown(out) -> str:
                                                           if len(out.mulan_scores) > 1 else ""),
              f"**Candidate {out.chosen + 1} of {len(out.critic_scores)}**, chosen by the attribute critic "
              f"(scores {critic})" if out.critic_scores else "",
+             f"**Heard in the prompt:** {asked_text(out.asked)}" if out.asked else "",
              f"**Seed:** {out.seed}" if out.seed is not None else "",
              f"**Timings:** {timings} · **total {out.timings.get('total', 0.0):.2f} s** for "
              f"{out.duration_s:.1f} s of audio (real-time factor {out.real_time_factor:.2f})"]
