@@ -135,18 +135,18 @@ def test_the_critic_trains_on_several_caches_paired_with_their_corpora(setup, tm
 
 
 def test_attribute_tokens_say_what_a_prompt_asks_and_leave_the_rest_unstated():
-    from musiclm_studio.models.critic import attribute_tokens, read_attribute_tokens
+    from musiclm_studio.models.critic import attribute_tokens, read_attribute_tokens, tempo_bin
 
     config = CriticConfig()
     none = torch.tensor([-1, -1])
-    tokens = attribute_tokens(config, torch.tensor([120.0, 0.0]), torch.tensor([1, -1]), torch.tensor([1, 0]),
-                              torch.tensor([config.families.index("piano"), -1]))
+    tokens = attribute_tokens(config, tempo_bin(config, torch.tensor([120.0, 0.0])), torch.tensor([1, -1]),
+                              torch.tensor([1, 0]), torch.tensor([config.families.index("piano"), -1]))
     assert tokens.shape == (2, 4) and int(tokens.max()) < config.attribute_stream().vocab_size
     read = read_attribute_tokens(config, tokens)
     assert read[0]["mode"] == "minor" and read[0]["drums"] is True and read[0]["lead_family"] == "piano"
     assert abs(read[0]["tempo"] / 120 - 1) < 0.03  # the nearest of 33 log-spaced bins
     assert read[1] == {"tempo": None, "mode": None, "drums": False, "lead_family": None}
-    unstated = attribute_tokens(config, torch.zeros(2), none, none, none)
+    unstated = attribute_tokens(config, none, none, none, none)
     assert len(set(unstated.flatten().tolist()) | set(tokens.flatten().tolist())) == 4 + 4 + 1  # one vocabulary
     # the critic's text side: tempo and mode stated unless "unstated" is likelier; drums / family when sure
     critic = rigged_critic({}, {"tempo": [0.0, 0.0, 0.9, 0.1], "mode": [0.2, 0.1, 0.7], "drums": [0.4, 0.6],

@@ -49,25 +49,33 @@ def bin_bpms(config: CriticConfig) -> torch.Tensor:
     return torch.exp(torch.linspace(math.log(config.min_bpm), math.log(config.max_bpm), config.tempo_bins))
 
 
-def attribute_tokens(config: CriticConfig, bpm: torch.Tensor, mode: torch.Tensor, drums: torch.Tensor,
-                     family: torch.Tensor) -> torch.Tensor:
-    """The stage LMs' ``attributes`` tokens [N, 4]: the nearest tempo bin of each bpm, the index of each
-    mode (``MODES``), drums (0 / 1) and lead family (index into ``config.families``), all [N]; a bpm
-    <= 0 or an index < 0 is "unstated". One vocabulary, an offset per attribute (``attribute_sizes``)."""
-    sizes = list(config.attribute_sizes().values())
-    offsets = torch.tensor([0] + sizes[:-1]).cumsum(0)
+def tempo_bin(config: CriticConfig, bpm: torch.Tensor) -> torch.Tensor:
+    """The nearest tempo bin of each bpm [N] (``bin_bpms``); -1 where the bpm is <= 0 (unstated)."""
     span = math.log(config.max_bpm) - math.log(config.min_bpm)
-    tempo = ((bpm.float().clamp(min=1e-6).log() - math.log(config.min_bpm)) / span * (config.tempo_bins - 1)).round()
-    values = [torch.where(bpm > 0, tempo.clamp(0, config.tempo_bins - 1).long(), -1), mode.long(), drums.long(),
-              family.long()]
+    index = ((bpm.float().clamp(min=1e-6).log() - math.log(config.min_bpm)) / span * (config.tempo_bins - 1)).round()
+    return torch.where(bpm > 0, index.clamp(0, config.tempo_bins - 1).long(), -1)
+
+
+def _attribute_offsets(config: CriticConfig) -> tuple[list[int], list[int]]:
+    """(values per attribute, the first token of each) in the ``attributes`` vocabulary."""
+    sizes = list(config.attribute_sizes().values())
+    return sizes, [sum(sizes[:i]) for i in range(len(sizes))]
+
+
+def attribute_tokens(config: CriticConfig, tempo: torch.Tensor, mode: torch.Tensor, drums: torch.Tensor,
+                     family: torch.Tensor) -> torch.Tensor:
+    """The stage LMs' ``attributes`` tokens [N, 4] from the tempo bin (``tempo_bin``), the index of each
+    mode (``MODES``), drums (0 / 1) and lead family (index into ``config.families``), all [N]; an index
+    < 0 is "unstated". One vocabulary, an offset per attribute (``attribute_sizes``)."""
+    sizes, offsets = _attribute_offsets(config)
+    values = [v.long() for v in (tempo, mode, drums, family)]
     out = torch.stack([torch.where(v < 0, n - 1, v) for v, n in zip(values, sizes)], -1)
-    return out + offsets
+    return out + torch.tensor(offsets, device=out.device)
 
 
 def read_attribute_tokens(config: CriticConfig, tokens: torch.Tensor) -> list[dict]:
     """``attribute_tokens`` [N, 4] back to what they say per row: bpm, mode, drums, lead family (None: unstated)."""
-    sizes = list(config.attribute_sizes().values())
-    offsets = [0] + torch.tensor(sizes[:-1]).cumsum(0).tolist()
+    sizes, offsets = _attribute_offsets(config)
     bpms, names = bin_bpms(config), [None, MODES, (False, True), config.families]
     out = []
     for row in tokens.tolist():
@@ -178,8 +186,7 @@ class AttributeCritic(nn.Module):
             p = asked[name]
             stated = p[:, n] < 0.5 if p.shape[-1] > n else p.amax(-1) >= sure
             values.append(torch.where(stated, p[:, :n].argmax(-1), -1))
-        bpm = torch.where(values[0] >= 0, self.bin_bpms().to(p.device)[values[0].clamp(min=0)], 0.0)
-        return attribute_tokens(self.config, bpm, *values[1:])
+        return attribute_tokens(self.config, *values)
 
     def read(self, codes: torch.Tensor) -> list[dict]:
         """What the critic hears in each candidate: bpm, mode, drums, lead family (argmax)."""

@@ -31,7 +31,7 @@ import torch
 
 from .. import hub
 from ..config import CriticConfig, preset
-from ..models.critic import attribute_tokens, bin_bpms
+from ..models.critic import attribute_tokens, bin_bpms, tempo_bin
 from ..models.lm import StageLM, build_stage_lm
 from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed, unwrap
 from .data import corpus_entries
@@ -84,9 +84,8 @@ def clip_attributes(run: LMRunConfig, split: str, clips: int, config: CriticConf
         raise ValueError(f"The {split} split of --data {run.data!r} holds {len(rows)} clips and the token caches "
                          f"{clips}: build each cache from its corpus (musiclm-studio train tokens --data ...).")
     y = labels(rows, config, bin_bpms(config))
-    unknown = torch.full((1,), -1)
-    none = attribute_tokens(config, torch.zeros(1), unknown, unknown, unknown)[0]
-    return ClipAttributes(attribute_tokens(config, y.bpm, y.mode, y.drums, y.family), none, unstated)
+    none = attribute_tokens(config, *torch.full((4, 1), -1))[0]
+    return ClipAttributes(attribute_tokens(config, tempo_bin(config, y.bpm), y.mode, y.drums, y.family), none, unstated)
 
 
 def crop_batch(tokens: TokenSet, stage: str, batch: int, frames: int, generator: torch.Generator,
