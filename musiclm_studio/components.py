@@ -12,7 +12,7 @@ import torch
 
 from . import hub
 from .config import (CodecConfig, ConditionStream, CriticConfig, MelodyConfig, MuLanConfig, PipelineConfig,
-                     SemanticTokenizerConfig, StageLMConfig)
+                     SemanticTokenizerConfig, StageLMConfig, beat_stream)
 from .models.codec import SoundStreamCodec
 from .models.critic import AttributeCritic
 from .models.lm import StageLM, build_stage_lm
@@ -129,11 +129,14 @@ def check_contracts(config: PipelineConfig, c: Components) -> None:
     critic = config.critic
     if critic is not None:
         streams["attributes"] = critic.attribute_stream().vocab_size
+        streams["beat"] = beat_stream().vocab_size
+    heard = {"attributes": "what the prompt asks (tempo, mode, drums, lead family)",
+             "beat": "the beat grid of the tempo the prompt asks for"}
     for name in ("semantic_lm", "coarse_lm", "fine_lm"):
         for s in getattr(config, name).conditions:
-            if s.name == "attributes" and critic is None:
-                problems.append(f"{name} conditions on what the prompt asks (tempo, mode, drums, lead family), "
-                                "which the attribute critic reads: assemble the critic it was trained with "
+            if s.name in heard and critic is None:
+                problems.append(f"{name} conditions on {heard[s.name]}, which the attribute critic reads from the "
+                                "prompt: assemble the critic it was trained with "
                                 "(musiclm-studio assemble --component critic=RUN)")
             elif streams.get(s.name) != s.vocab_size:
                 problems.append(f"{name} condition {s.name!r} has vocab {s.vocab_size}, its source has {streams.get(s.name)}")

@@ -154,6 +154,14 @@ class ConditionStream(ConfigMixin):
                              "of fixed length (one position per quantizer level).")
 
 
+def beat_stream(dropout: float = 0.1) -> ConditionStream:
+    """The aligned stream through which a stage LM hears the beat grid of the tempo a prompt asks for:
+    the phase of each frame within its beat, or "no tempo" (``modules.beat_grid``)."""
+    from .modules.beat_grid import BEAT_BINS
+
+    return ConditionStream("beat", BEAT_BINS + 1, mode="aligned", dropout=dropout)
+
+
 @dataclass
 class StageLMConfig(ConfigMixin):
     """A Transformer over Q parallel token levels: ``layout`` "delay" is a decoder-only LM with

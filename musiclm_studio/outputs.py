@@ -117,3 +117,4 @@ class Conditioning:
     melody_tokens: Optional[torch.Tensor] = None
     notices: list[str] = field(default_factory=list)
     attribute_tokens: Optional[torch.Tensor] = None  # [N, 4] what each prompt asks, for LMs that condition on it
+    tempo_bpm: Optional[list[Optional[float]]] = None  # each segment's beat grid, for LMs that hear one (None: none)

@@ -14,6 +14,7 @@ and reports progress through one callback of ``StageEvent``s.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import time
@@ -25,10 +26,11 @@ from . import hub
 from .audio import AudioLike, auto_gain, prepare_audio
 from .components import Components, check_contracts, load_components, save_components
 from .config import STAGES, PipelineConfig, preset
-from .models.critic import read_attribute_tokens
+from .models.critic import read_attribute_tokens, set_asked_tempo
+from .modules.beat_grid import beat_tokens, segment_bpm
 from .generation import Segment, generate_windowed
 from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
-from .sampling_args import SamplingArgs, check_sampling_args
+from .sampling_args import SamplingArgs, check_bpm, check_sampling_args, stated_tempo
 
 Prompt = Union[str, Sequence[tuple[str, float]]]  # a prompt, or story mode: [(prompt, seconds), ...]
 Callback = Callable[[StageEvent], None]
@@ -131,9 +133,10 @@ class MusicLMPipeline:
     # ---- 1. conditioning --------------------------------------------------------------
     def encode_conditioning(
         self, prompt: Prompt, melody: Optional[AudioLike] = None, melody_sample_rate: Optional[int] = None,
-        duration_s: Optional[float] = None,
+        duration_s: Optional[float] = None, bpm: Optional[float] = None,
     ) -> Conditioning:
-        """Prompt(s) -> MuLan embeddings and tokens per story segment; melody -> melody tokens."""
+        """Prompt(s) -> MuLan embeddings and tokens per story segment; melody -> melody tokens; for
+        LMs that hear a beat grid, each segment's tempo: ``bpm`` if given, else what its prompt asks."""
         story = [(prompt, duration_s)] if isinstance(prompt, str) else list(prompt)
         if not story:
             raise ValueError("Story mode needs at least one (prompt, seconds) segment.")
@@ -149,12 +152,22 @@ class MusicLMPipeline:
                                      max_seconds=self.config.max_duration_s, allow_silent=False, name="melody")
             notices += prepared.notices
             melody_tokens = self.components.melody(prepared.audio)[None].to(self.device)  # [1, Tm]
-        attributes = None
-        if any("attributes" in lm.conditions for lm in (self.components.semantic_lm, self.components.coarse_lm)):
-            attributes = self.components.critic.asked_tokens(features.to(self.device))  # check_contracts: one exists
+        lms = (self.components.semantic_lm, self.components.coarse_lm)
+        beat = any("beat" in lm.conditions for lm in lms)
+        if bpm is not None:
+            bpm = check_bpm(bpm, beat)
+        attributes, tempo = None, None
+        if beat or any("attributes" in lm.conditions for lm in lms):
+            critic = self.components.critic  # check_contracts: one exists
+            # a tempo given, or stated as a number in the prompt, is taken as it is; else the critic reads one
+            stated = [bpm if bpm is not None else stated_tempo(text) for text in texts]
+            attributes = set_asked_tempo(critic.config, critic.asked_tokens(features.to(self.device)), stated)
+            if beat:
+                read = read_attribute_tokens(critic.config, attributes.cpu())
+                tempo = [exact if exact is not None else said["tempo"] for exact, said in zip(stated, read)]
         return Conditioning(prompts=texts, seconds=seconds, text_embeddings=embeddings, text_features=features,
                             mulan_tokens=mulan.tokenize(embeddings), melody_tokens=melody_tokens, notices=notices,
-                            attribute_tokens=attributes)
+                            attribute_tokens=attributes, tempo_bpm=tempo)
 
     def _segments(self, conditioning: Conditioning, frame_rate: float, total: int, batch: int,
                   lm: Optional[torch.nn.Module] = None) -> list[Segment]:
@@ -171,6 +184,15 @@ class MusicLMPipeline:
                 prefix["attributes"] = asked[i: i + 1].expand(batch, -1)
             segments.append(Segment(frames, prefix))
         return segments
+
+    def _beat(self, conditioning: Conditioning, lm: torch.nn.Module, segments: list[Segment], total: int,
+              batch: int) -> Optional[torch.Tensor]:
+        """The beat grid [B, total] of each story segment's tempo (``Conditioning.tempo_bpm``), where
+        ``lm`` hears one (``modules.beat_grid``); its phase counts from the clip's first frame."""
+        if "beat" not in lm.conditions:
+            return None
+        bpm = segment_bpm(conditioning.tempo_bpm or [], [s.end for s in segments], total)
+        return beat_tokens(bpm, lm.config.frame_rate)[None].expand(batch, -1).to(self.device)
 
     def _stage_callback(self, stage: str, callback: Optional[Callback], bar):
         if bar is None and callback is None:
@@ -214,8 +236,9 @@ class MusicLMPipeline:
             melody = melody.repeat(1, -(-total // melody.shape[-1]))[:, :total].expand(batch_size, -1)
         prompt = prompt_tokens[:, None] if prompt_tokens is not None else None
         segments = self._segments(conditioning, lm.config.frame_rate, total, batch_size, lm)
-        tokens = self._run_stage("semantic", lm, total, segments,
-                                 {"melody": melody}, prompt, batch_size, sampling or SamplingArgs(), callback)
+        aligned = {"melody": melody, "beat": self._beat(conditioning, lm, segments, total, batch_size)}
+        tokens = self._run_stage("semantic", lm, total, segments, aligned, prompt, batch_size,
+                                 sampling or SamplingArgs(), callback)
         return tokens[:, 0]
 
     def generate_coarse(self, conditioning: Conditioning, semantic_tokens: torch.Tensor, *,
@@ -226,7 +249,9 @@ class MusicLMPipeline:
         batch = semantic_tokens.shape[0]
         total = round(semantic_tokens.shape[-1] / self.config.semantic_tokenizer.frame_rate * lm.config.frame_rate)
         segments = self._segments(conditioning, lm.config.frame_rate, total, batch, lm)
-        return self._run_stage("coarse", lm, total, segments, {"semantic": semantic_tokens}, prompt_tokens, batch,
+        aligned = {"semantic": semantic_tokens,
+                   "beat": self._beat(conditioning, lm, segments, total, batch)}
+        return self._run_stage("coarse", lm, total, segments, aligned, prompt_tokens, batch,
                                sampling or SamplingArgs(), callback)
 
     def generate_fine(self, coarse_tokens: torch.Tensor, *, prompt_tokens: Optional[torch.Tensor] = None,
@@ -308,10 +333,19 @@ class MusicLMPipeline:
 
     def asked(self, conditioning: Conditioning) -> list[dict]:
         """Per story segment, the tempo (bpm), mode, drums and lead family the LMs hear that its prompt
-        asks for (None: unstated); empty when they do not condition on these."""
+        asks for (None: unstated; the tempo of a beat grid as laid); empty when they hear none of these."""
         if conditioning.attribute_tokens is None:
             return []
-        return read_attribute_tokens(self.components.critic.config, conditioning.attribute_tokens.cpu())
+        said = read_attribute_tokens(self.components.critic.config, conditioning.attribute_tokens.cpu())
+        tempo_only = not any("attributes" in lm.conditions for lm in (self.components.semantic_lm,
+                                                                        self.components.coarse_lm))
+        for i, row in enumerate(said):
+            if tempo_only:  # LMs that hear a beat grid alone are told nothing else
+                row.update(mode=None, drums=None, lead_family=None)
+            if conditioning.tempo_bpm is not None:
+                bpm = conditioning.tempo_bpm[i]
+                row["tempo"] = None if bpm is None else round(bpm)
+        return said
 
     @torch.no_grad()
     def score(self, prompt: str, audio: torch.Tensor) -> torch.Tensor:
@@ -346,6 +380,7 @@ class MusicLMPipeline:
         num_candidates: Optional[int] = None,
         continuation: Optional[AudioLike] = None,
         continuation_sample_rate: Optional[int] = None,
+        bpm: Optional[float] = None,
         callback: Optional[Callback] = None,
     ) -> MusicLMOutput:
         """Generate music for a prompt (or a story: [(prompt, seconds), ...]).
@@ -355,7 +390,9 @@ class MusicLMPipeline:
         ``guidance_scale`` (classifier-free guidance) takes the same forms, or a dict of some
         stages such as ``{"semantic": 5}``; the default guides the semantic stage only (3, 1, 1;
         see ``sampling_args.DEFAULT_GUIDANCE``). ``continuation`` audio is kept as the opening and
-        continued. ``num_candidates`` (default: the pipeline's
+        continued. ``bpm`` sets the tempo of the beat grid that LMs trained with ``--beat`` follow
+        (default: the tempo each prompt asks for, as the critic reads it; a continuation keeps its
+        audio's own beat). ``num_candidates`` (default: the pipeline's
         ``config.num_candidates``, 4 for the shipped model) are sampled as one batch. With
         an attribute critic the candidate that best shows what the prompt asks is kept after the
         coarse stage and only it goes through the fine stage and the codec; without one, every
@@ -388,7 +425,12 @@ class MusicLMPipeline:
             if duration_s > self.config.max_duration_s:
                 raise ValueError(f"Continuation audio plus duration is {duration_s:.1f} s; the cap is "
                                  f"{self.config.max_duration_s:g} s. Use a shorter clip or duration.")
-        cond = timed("conditioning", self.encode_conditioning, prompt, melody, melody_sample_rate, duration_s)
+        cond = timed("conditioning", self.encode_conditioning, prompt, melody, melody_sample_rate, duration_s, bpm)
+        if opening is not None and cond.tempo_bpm is not None:  # the continued audio keeps its own beat
+            if bpm is not None:
+                raise ValueError("bpm lays a beat grid from the clip's first frame, which continued audio does not "
+                                 "share: leave bpm out when continuing (the continuation keeps the audio's tempo).")
+            cond = dataclasses.replace(cond, tempo_bpm=[None] * len(cond.prompts))
         if callback is not None:
             callback(StageEvent("conditioning", 1, 1, cond.mulan_tokens.cpu()))
         repeat = (lambda t: None if t is None else t.to(self.device).expand(B, *t.shape[1:]))  # noqa: E731

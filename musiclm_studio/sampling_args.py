@@ -33,6 +33,7 @@ LIMITS = {
     "top_p": (0.0, 1.0),
     "guidance_scale": (0.0, 10.0),
     "num_candidates": (1, 8),
+    "bpm": (40.0, 200.0),  # the tempo range the critic reads and the corpus spans (41-180)
 }
 
 DEFAULTS = {"duration_s": 10.0, "top_k": 250, "top_p": 1.0, "guidance_scale": DEFAULT_GUIDANCE["semantic"],
@@ -102,6 +103,23 @@ def check_num_candidates(num_candidates) -> int:
     if isinstance(num_candidates, bool) or not isinstance(num_candidates, int) or not n_low <= num_candidates <= n_high:
         raise ValueError(f"num_candidates must be a whole number from {n_low} to {n_high}, got {num_candidates!r}.")
     return num_candidates
+
+
+def check_bpm(bpm, heard: bool = True) -> float:
+    """A tempo for LMs that hear a beat grid (``heard``: the pipeline has such LMs), within ``LIMITS["bpm"]``."""
+    if not heard:
+        raise ValueError("bpm lays the beat grid that LMs trained with --beat follow, and this pipeline's LMs have "
+                         "none: ask for the tempo in the prompt instead (e.g. '... at 120 BPM').")
+    return _finite("bpm", bpm, *LIMITS["bpm"])
+
+
+def stated_tempo(text: str) -> Optional[float]:
+    """The bpm a prompt states as a number ('... at 94 BPM') where it lies within ``LIMITS["bpm"]``, else None."""
+    from .data.captions import stated_bpm
+
+    bpm = stated_bpm(text)
+    low, high = LIMITS["bpm"]
+    return bpm if bpm is not None and low <= bpm <= high else None
 
 
 def check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, num_candidates,

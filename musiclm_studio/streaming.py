@@ -70,6 +70,7 @@ def stream_generation(
     guidance_scale: Union[float, Sequence[float], dict, None] = None,
     seed: Optional[int] = None,
     generator: Optional[torch.Generator] = None,
+    bpm: Optional[float] = None,
     callback=None,
 ) -> Iterator[AudioChunk]:
     """Yield ``AudioChunk``s whose audio, concatenated, is the whole clip."""
@@ -83,7 +84,7 @@ def stream_generation(
         generator = torch.Generator().manual_seed(seed)
     args.generator = generator
     # 1. conditioning once; then grow every stream chunk by chunk
-    cond = pipe.encode_conditioning(prompt, melody, melody_sample_rate, duration_s)
+    cond = pipe.encode_conditioning(prompt, melody, melody_sample_rate, duration_s, bpm)
     semantic = coarse = fine = None
     emitted, hold, rate = 0, decoder_lookahead(pipe), pipe.sample_rate
     for end_s in chunk_ends(duration_s, chunk_s):

@@ -11,7 +11,7 @@ import soundfile as sf
 pytest.importorskip("tinysoundfont")
 
 from musiclm_studio.data.builder import build_corpus, read_metadata, split_of  # noqa: E402
-from musiclm_studio.data.captions import tempo_word  # noqa: E402
+from musiclm_studio.data.captions import stated_bpm, tempo_word  # noqa: E402
 from musiclm_studio.data.datasets import CorpusDataset, UserAudioFolder, to_corpus  # noqa: E402
 from musiclm_studio.data.genres import GENRES  # noqa: E402
 from musiclm_studio.data.truth import check_corpus, measure_clip, summarise  # noqa: E402
@@ -186,3 +186,13 @@ def test_truth_rates_on_200_clips(tmp_path, request):
     assert report.tempo_agreement >= 0.8 and report.percussive_auc >= 0.95
     assert report.mode_agreement >= report.mode_chance + 0.1
     assert json.dumps(report.__dict__)
+
+
+def test_a_tempo_stated_as_a_number_is_read_from_the_prompt_and_nothing_else_is():
+    from musiclm_studio.sampling_args import stated_tempo
+
+    said = {"rock, 94 BPM, major": 94.0, "It runs at 120 bpm.": 120.0, "a tempo of 72 beats per minute": 72.0,
+            "an 85-bpm groove": 85.0, "played at 132.5 BPM": 132.5, "a fast 1990s song": None, "1000 bpm": None,
+            "tempo 7.5 bpm": None, "": None}
+    assert {text: stated_bpm(text) for text in said} == said
+    assert stated_tempo("a groove at 250 BPM") is None and stated_tempo("a groove at 120 BPM") == 120.0  # 40-200 only

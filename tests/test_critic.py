@@ -156,31 +156,36 @@ def test_attribute_tokens_say_what_a_prompt_asks_and_leave_the_rest_unstated():
     assert said == {"tempo": 180, "mode": None, "drums": None, "lead_family": "guitar"}
 
 
-def test_lms_that_hear_what_the_prompt_asks_train_ship_with_a_critic_and_follow_each_story_segment(setup, tmp_path):
+def _lm_that_ships_with_a_critic(root, tmp_path, stage: str, stream: str, **flag) -> MusicLMPipeline:
+    """Train a tiny ``stage`` LM with ``flag`` (--attributes / --beat), check what it logs and refuses, and
+    assemble it with a critic (which it needs: the critic reads the prompt for it)."""
     from dataclasses import replace
 
     from musiclm_studio.train.lm import LMRunConfig, train_lm
 
-    root = setup
     tokens, corpus = str(root / "tokens"), str(root / "corpus")
-    run = LMRunConfig(out=str(tmp_path / "semantic"), stage="semantic", tokens=tokens, data=corpus, attributes=True,
-                      preset="tiny", steps=2, batch_size=2, crop_s=1.0, log_every=2, save_every=100, warmup=1)
-    model = train_lm(run)
-    assert "attributes" in model.conditions
-    log = json.loads((tmp_path / "semantic" / "metrics.jsonl").read_text().splitlines()[-1])
-    assert log["valid_loss_other_attributes"] > 0 and log["valid_loss_other_mulan"] > 0  # how much it listens
+    run = LMRunConfig(out=str(tmp_path / stage), stage=stage, tokens=tokens, data=corpus, preset="tiny", steps=2,
+                      batch_size=2, crop_s=1.0, log_every=2, save_every=100, warmup=1, **flag)
+    assert stream in train_lm(run).conditions
+    log = json.loads((tmp_path / stage / "metrics.jsonl").read_text().splitlines()[-1])
+    assert log[f"valid_loss_other_{stream}"] > 0 and log["valid_loss_other_mulan"] > 0  # how much it listens
     with pytest.raises(ValueError, match="pass --data"):
         train_lm(replace(run, data=None, out=str(tmp_path / "x")))
     with pytest.raises(ValueError, match="fine LM hears only coarse"):
         train_lm(replace(run, stage="fine", out=str(tmp_path / "y")))
     with pytest.raises(ValueError, match="attribute critic"):  # it cannot ship without the critic that reads prompts
-        assemble(str(root / "pipe"), str(tmp_path / "no_critic"), {"semantic_lm": run.out}, dtype="float32")
+        assemble(str(root / "pipe"), str(tmp_path / "no_critic"), {f"{stage}_lm": run.out}, dtype="float32")
     train_critic(CriticRunConfig(out=str(tmp_path / "critic"), tokens=tokens, data=corpus, pipeline=str(root / "pipe"),
                                  steps=1, batch_size=2, d_model=16, warmup=1))
-    assemble(str(root / "pipe"), str(tmp_path / "pipe"), {"semantic_lm": run.out, "critic": str(tmp_path / "critic")},
+    assemble(str(root / "pipe"), str(tmp_path / "pipe"), {f"{stage}_lm": run.out, "critic": str(tmp_path / "critic")},
              dtype="float32")
     pipe = MusicLMPipeline.from_pretrained(str(tmp_path / "pipe"), int8=False)
     pipe.show_progress = False
+    return pipe
+
+
+def test_lms_that_hear_what_the_prompt_asks_train_ship_with_a_critic_and_follow_each_story_segment(setup, tmp_path):
+    pipe = _lm_that_ships_with_a_critic(setup, tmp_path, "semantic", "attributes", attributes=True)
     asked = torch.tensor([[5, 34, 37, 41], [33, 35, 38, 40]])  # two prompts that ask different things
     pipe.components.critic.asked_tokens = lambda features: asked[: features.shape[0]]
     lm, heard = pipe.components.semantic_lm, []
@@ -196,3 +201,44 @@ def test_lms_that_hear_what_the_prompt_asks_train_ship_with_a_critic_and_follow_
 
     heard_text = "51 bpm · major · no drums · chromatic percussion lead / minor · drums · brass lead"
     assert f"**Heard in the prompt:** {heard_text}" in summary_markdown(out)
+
+
+def test_lms_that_hear_a_beat_grid_learn_each_clips_grid_and_lay_the_asked_tempo_per_story_segment(setup, tmp_path):
+    from musiclm_studio.modules.beat_grid import BEAT_BINS, beat_tokens
+
+    root = setup
+    pipe = _lm_that_ships_with_a_critic(root, tmp_path, "coarse", "beat", beat=True)
+    assert "attributes" not in pipe.components.coarse_lm.conditions
+    asked = torch.tensor([[16, 34, 37, 41], [33, 35, 38, 40]])  # tempo bin 16 (89 bpm), then no tempo
+    pipe.components.critic.asked_tokens = lambda features: asked[: features.shape[0]]
+    lm, heard = pipe.components.coarse_lm, []
+    generate = lm.generate
+    lm.generate = lambda conditions, frames, **k: heard.append(conditions["beat"]) or generate(conditions, frames, **k)
+    out = pipe([("a song at 89 bpm", 1.0), ("a slow piano piece", 1.0)], seed=0, num_candidates=1)
+    rate = lm.config.frame_rate
+    assert out.asked[0]["tempo"] == 89 and len(heard) == 2  # the windows break where the segments do
+    assert torch.equal(heard[0][0], beat_tokens(torch.full((round(rate),), 89.0), rate))  # the grid of the asked bpm
+    grid = beat_tokens(torch.tensor([89.0] * round(rate) + [0.0] * round(rate)), rate)
+    assert torch.equal(heard[1][0], grid[-heard[1].shape[-1]:])  # its context keeps the first grid; then none
+    assert (heard[1][0, -round(rate):] == BEAT_BINS).all()  # no tempo asked: no grid
+    heard.clear()
+    pipe("a song at 89 bpm", duration_s=1.5, seed=0, continuation=out.audio[: SR // 2],
+         continuation_sample_rate=SR, num_candidates=1)
+    assert heard and all((h == BEAT_BINS).all() for h in heard)  # a continuation keeps its own audio's tempo
+    heard.clear()
+    list(pipe.stream("a song at 89 bpm", duration_s=1.0, chunk_s=0.5, seed=0))  # each chunk grows the same grid
+    assert len(heard) == 2 and torch.equal(heard[-1][0], beat_tokens(torch.full((round(rate),), 89.0), rate))
+    heard.clear()
+    out = pipe("a slow piano piece at 97 BPM", duration_s=1.0, seed=0, num_candidates=1)  # a number beats the critic
+    assert torch.equal(heard[0][0], beat_tokens(torch.full((round(rate),), 97.0), rate)) and out.asked[0]["tempo"] == 97
+    assert out.asked[0] == {"tempo": 97, "mode": None, "drums": None, "lead_family": None}  # all these LMs hear
+    heard.clear()
+    out = pipe("a slow piano piece", duration_s=1.0, seed=0, bpm=132.5, num_candidates=1)  # a tempo of one's own
+    assert torch.equal(heard[0][0], beat_tokens(torch.full((round(rate),), 132.5), rate)) and out.asked[0]["tempo"] == 132
+    for bad, message in ((300, "bpm must be between 40 and 200"), ("fast", "bpm must be a number")):
+        with pytest.raises(ValueError, match=message):
+            pipe("x", duration_s=1.0, bpm=bad)
+    with pytest.raises(ValueError, match="leave bpm out when continuing"):
+        pipe("x", duration_s=1.5, bpm=120, continuation=out.audio, continuation_sample_rate=SR)
+    with pytest.raises(ValueError, match="ask for the tempo in the prompt"):  # LMs without a grid
+        MusicLMPipeline.from_pretrained(str(root / "pipe"), int8=False)("x", duration_s=1.0, bpm=120)

@@ -102,6 +102,15 @@ def tempo_word(bpm: int, metre: str) -> str | None:
     return next((word for word, (low, high) in TEMPO_BANDS.items() if low <= bpm <= high), None)
 
 
+STATED_BPM = re.compile(r"(?<![\d.])(\d{2,3}(?:\.\d+)?)\s*(?:-\s*)?(?:bpm|beats per minute)\b", re.IGNORECASE)
+
+
+def stated_bpm(text: str) -> float | None:
+    """The tempo a prompt states as a number ('94 BPM', 'at 120 bpm', '72 beats per minute'), else None."""
+    found = STATED_BPM.search(text or "")
+    return float(found.group(1)) if found else None
+
+
 def requested(text: str, attrs: dict) -> dict:
     """The part of a clip's attributes that its caption ``text`` asks for.
 

@@ -33,6 +33,7 @@ other.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -71,6 +72,15 @@ def attribute_tokens(config: CriticConfig, tempo: torch.Tensor, mode: torch.Tens
     values = [v.long() for v in (tempo, mode, drums, family)]
     out = torch.stack([torch.where(v < 0, n - 1, v) for v, n in zip(values, sizes)], -1)
     return out + torch.tensor(offsets, device=out.device)
+
+
+def set_asked_tempo(config: CriticConfig, tokens: torch.Tensor, bpms: list[Optional[float]]) -> torch.Tensor:
+    """``attribute_tokens`` [N, 4] with row i's tempo set to the bin of ``bpms[i]`` where that is not None."""
+    out = tokens.clone()
+    for i, bpm in enumerate(bpms):
+        if bpm is not None:  # the tempo's offset in the vocabulary is 0
+            out[i, 0] = tempo_bin(config, torch.tensor([float(bpm)]))[0].to(out.device)
+    return out
 
 
 def read_attribute_tokens(config: CriticConfig, tokens: torch.Tensor) -> list[dict]:

@@ -62,6 +62,9 @@ CONTROLS: dict[str, Control] = {c.name: c for c in (
             "Sample several clips at once and keep the one that best shows what the prompt asks (the attribute "
             "critic, where the model has one: tempo, mode, drums, lead instrument), else the one MuLan scores "
             "closest to the prompt."),
+    Control("bpm", "Tempo (bpm)", "float", 0.0, 0.0, LIMITS["bpm"][1], 1.0,
+            f"0 = the tempo the prompt asks for. Else {LIMITS['bpm'][0]:g}-{LIMITS['bpm'][1]:g}: the beat grid the "
+            "model plays on (models whose LMs hear one; a continuation keeps its own audio's beat)."),
 )}
 
 
@@ -120,6 +123,7 @@ def pipeline_kwargs(values: dict[str, Any], melody: Any = None) -> dict[str, Any
         guidance_scale={"semantic": values["guidance_scale"]},
         seed=None if values.get("randomise_seed") or seed is None else whole(seed),
         num_candidates=whole(values["num_candidates"]),
+        bpm=values.get("bpm") or None,
     )
 
 

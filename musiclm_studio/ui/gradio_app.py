@@ -74,7 +74,7 @@ class GenerateHandler:
     def generate(self, prompt: str, story: str, melody: Optional[str], duration_s: float, temperature_semantic: float,
                  temperature_coarse: float, temperature_fine: float, top_k: float, top_p: float,
                  guidance_scale: float, seed: Optional[float], randomise_seed: bool, num_candidates: float,
-                 progress=gr.Progress(), request: gr.Request = None) -> Iterator[tuple]:
+                 bpm: float, progress=gr.Progress(), request: gr.Request = None) -> Iterator[tuple]:
         """Yield (audio, files, spectrogram, tokens, summary, notices, seed) updates while generating."""
         values = dict(locals())
         try:
@@ -180,6 +180,7 @@ def build_demo(pipe, concurrency_limit: int = 1) -> gr.Blocks:
                     generate = gr.Button("Generate", variant="primary", elem_id="generate")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop")
                 widgets["duration_s"] = _component(C["duration_s"], pipe)
+                widgets["bpm"] = _component(C["bpm"], pipe)
                 with gr.Accordion("Story mode and melody", open=False):
                     widgets["story"] = _component(C["story"], pipe)
                     melody = gr.Audio(sources=["upload", "microphone"], type="filepath", elem_id="melody",

@@ -75,7 +75,7 @@ class Studio:
         extras.set_title(0, "Story mode and melody")
         extras.set_title(1, "Sampling")
         left = W.VBox([W.HTML(_markdown_html(controls.model_status(self.pipe))), c["prompt"], self.examples,
-                       W.HTML(f"<small>{_markdown_html(controls.MUSICCAPS_ATTRIBUTION)}</small>"), c["duration_s"],
+                       W.HTML(f"<small>{_markdown_html(controls.MUSICCAPS_ATTRIBUTION)}</small>"), c["duration_s"], c["bpm"],
                        extras, self.generate_button, self.error], layout=W.Layout(width="45%"))
         right = W.VBox([W.VBox(list(self.bars.values())), self.status, self.audio, self.tokens, self.spectrogram,
                         self.summary], layout=W.Layout(width="55%"))
