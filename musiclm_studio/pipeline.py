@@ -315,8 +315,9 @@ class MusicLMPipeline:
     @torch.no_grad()
     def rank_candidates(self, conditioning: Conditioning, coarse_tokens: torch.Tensor) -> torch.Tensor:
         """The attribute critic's score per candidate [B] (higher = shows more of what the prompt asks).
-        A story scores each segment's frames against its own prompt; segments too short to hear a
-        beat in (under 2 s) are left out."""
+        A story scores each segment's frames against its own prompt, and its tempo against the beat
+        grid the LMs were given where one was laid; segments too short to hear a beat in (under 2 s)
+        are left out."""
         critic = self.components.critic
         if critic is None:
             raise ValueError("This pipeline has no attribute critic; assemble one in (musiclm-studio train critic, "
@@ -327,7 +328,8 @@ class MusicLMPipeline:
         for i, segment in enumerate(segments):
             if segment.end - start >= 2 * critic.config.frame_rate or len(segments) == 1:
                 part = coarse_tokens[..., start: segment.end].to(self.device)
-                scores = scores + critic.score(conditioning.text_features[i].to(self.device), part)
+                bpm = conditioning.tempo_bpm[i] if conditioning.tempo_bpm else None  # the grid's, where laid
+                scores = scores + critic.score(conditioning.text_features[i].to(self.device), part, bpm)
             start = segment.end
         return scores.cpu()
 

@@ -232,6 +232,14 @@ def test_lms_that_hear_a_beat_grid_learn_each_clips_grid_and_lay_the_asked_tempo
     out = pipe("a slow piano piece at 97 BPM", duration_s=1.0, seed=0, num_candidates=1)  # a number beats the critic
     assert torch.equal(heard[0][0], beat_tokens(torch.full((round(rate),), 97.0), rate)) and out.asked[0]["tempo"] == 97
     assert out.asked[0] == {"tempo": 97, "mode": None, "drums": None, "lead_family": None}  # all these LMs hear
+    critic, told = pipe.components.critic, []
+    score = critic.score
+    critic.score = lambda features, codes, bpm=None: told.append(bpm) or score(features, codes, bpm)
+    pipe("a slow piano piece at 97 BPM", duration_s=1.0, seed=0, num_candidates=2)
+    assert told == [97.0]  # the candidates are ranked by the grid's tempo, not the critic's reading of it
+    features, codes = pipe.components.mulan.text_features(["a slow piano piece"]), out.candidates.coarse
+    critic.config.weights = {**critic.config.weights, "tempo": 1.0}  # this 1-step critic's vote is 0
+    assert not torch.equal(score(features, codes, 60.0), score(features, codes, 180.0))
     heard.clear()
     out = pipe("a slow piano piece", duration_s=1.0, seed=0, bpm=132.5, num_candidates=1)  # a tempo of one's own
     assert torch.equal(heard[0][0], beat_tokens(torch.full((round(rate),), 132.5), rate)) and out.asked[0]["tempo"] == 132

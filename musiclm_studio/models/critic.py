@@ -50,6 +50,16 @@ def bin_bpms(config: CriticConfig) -> torch.Tensor:
     return torch.exp(torch.linspace(math.log(config.min_bpm), math.log(config.max_bpm), config.tempo_bins))
 
 
+TEMPO_SIGMA = 0.05  # std of the soft bpm target, in log-bpm (about 5 %)
+
+
+def tempo_target(bpm: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Soft targets over tempo bins [N, bins] for bpms [N] (a Gaussian in log-bpm)."""
+    d = (centres.log()[None] - bpm.float().log()[:, None]) / TEMPO_SIGMA
+    t = torch.exp(-0.5 * d ** 2)
+    return t / t.sum(-1, keepdim=True)
+
+
 def tempo_bin(config: CriticConfig, bpm: torch.Tensor) -> torch.Tensor:
     """The nearest tempo bin of each bpm [N] (``bin_bpms``); -1 where the bpm is <= 0 (unstated)."""
     span = math.log(config.max_bpm) - math.log(config.min_bpm)
@@ -170,14 +180,18 @@ class AttributeCritic(nn.Module):
         return {name: head(h) for name, head in self.text_heads.items()}
 
     @torch.no_grad()
-    def score(self, text_features: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    def score(self, text_features: torch.Tensor, codes: torch.Tensor, bpm: Optional[float] = None) -> torch.Tensor:
         """How well each candidate shows what one prompt asks: text features [D] or [1, D],
-        coarse tokens [B, L, T] -> [B] (a sum of weighted log-probabilities; higher is better)."""
+        coarse tokens [B, L, T] -> [B] (a sum of weighted log-probabilities; higher is better).
+        ``bpm``: the tempo asked for, where it is known (the beat grid the LMs were given); else the
+        text side reads one."""
         asked = self.text_logits(text_features.reshape(1, -1).to(codes.device))
         heard = self.audio_logits(codes)
         total = torch.zeros(codes.shape[0], device=codes.device)
         for name, n in self.sizes.items():
             p_text = asked[name].softmax(-1)[0]
+            if name == "tempo" and bpm is not None:
+                p_text = tempo_target(torch.tensor([float(bpm)]), self.bin_bpms())[0].to(codes.device)
             stated = p_text[:n].sum()
             p_text = p_text[:n] / stated.clamp(min=1e-6)
             agree = (heard[name].softmax(-1) * p_text[None]).sum(-1).clamp(min=1e-6).log()

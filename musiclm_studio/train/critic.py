@@ -26,12 +26,11 @@ import torch.nn.functional as F
 from .. import hub
 from ..config import CriticConfig
 from ..data.captions import TEMPO_BANDS, requested
-from ..models.critic import MODES, AttributeCritic
+from ..models.critic import MODES, AttributeCritic, tempo_target
 from .common import RunConfig, RunState, optimizer_step, progress_bar, setup_distributed
 from .data import corpus_entries
 from .tokens import TokenSet, paired_corpora
 
-TEMPO_SIGMA = 0.05  # std of the soft bpm target, in log-bpm (about 5 %)
 
 
 @dataclass
@@ -49,13 +48,6 @@ class CriticRunConfig(RunConfig):
     token_noise: float = 0.1
     min_crop_s: float = 6.0
     bf16: bool = False  # a 1 M-parameter model: fp32 is as fast
-
-
-def tempo_target(bpm: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """Soft targets over tempo bins [N, bins] for bpms [N] (a Gaussian in log-bpm)."""
-    d = (centres.log()[None] - bpm.float().log()[:, None]) / TEMPO_SIGMA
-    t = torch.exp(-0.5 * d ** 2)
-    return t / t.sum(-1, keepdim=True)
 
 
 def word_target(word: str, centres: torch.Tensor) -> torch.Tensor:
