@@ -126,10 +126,10 @@ def check_contracts(config: PipelineConfig, c: Components) -> None:
                             f"expected {levels} x {vocab} at {rate} Hz")
     streams = {"mulan": config.mulan.codebook_size, "melody": config.melody.vocab_size,
                "semantic": sem.codebook_size, "coarse": codec.codebook_size}
+    streams["beat"] = beat_stream().vocab_size
     critic = config.critic
     if critic is not None:
         streams["attributes"] = critic.attribute_stream().vocab_size
-        streams["beat"] = beat_stream().vocab_size
     heard = {"attributes": "what the prompt asks (tempo, mode, drums, lead family)",
              "beat": "the beat grid of the tempo the prompt asks for"}
     for name in ("semantic_lm", "coarse_lm", "fine_lm"):

@@ -26,9 +26,9 @@ from . import hub
 from .audio import AudioLike, auto_gain, prepare_audio
 from .components import Components, check_contracts, load_components, save_components
 from .config import STAGES, PipelineConfig, preset
+from .generation import Segment, generate_windowed
 from .models.critic import read_attribute_tokens, set_asked_tempo
 from .modules.beat_grid import beat_tokens, segment_bpm
-from .generation import Segment, generate_windowed
 from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
 from .sampling_args import SamplingArgs, check_bpm, check_sampling_args, stated_tempo
 
@@ -152,12 +152,11 @@ class MusicLMPipeline:
                                      max_seconds=self.config.max_duration_s, allow_silent=False, name="melody")
             notices += prepared.notices
             melody_tokens = self.components.melody(prepared.audio)[None].to(self.device)  # [1, Tm]
-        lms = (self.components.semantic_lm, self.components.coarse_lm)
-        beat = any("beat" in lm.conditions for lm in lms)
+        beat = self._lms_hear("beat")
         if bpm is not None:
             bpm = check_bpm(bpm, beat)
         attributes, tempo = None, None
-        if beat or any("attributes" in lm.conditions for lm in lms):
+        if beat or self._lms_hear("attributes"):
             critic = self.components.critic  # check_contracts: one exists
             # a tempo given, or stated as a number in the prompt, is taken as it is; else the critic reads one
             stated = [bpm if bpm is not None else stated_tempo(text) for text in texts]
@@ -168,6 +167,10 @@ class MusicLMPipeline:
         return Conditioning(prompts=texts, seconds=seconds, text_embeddings=embeddings, text_features=features,
                             mulan_tokens=mulan.tokenize(embeddings), melody_tokens=melody_tokens, notices=notices,
                             attribute_tokens=attributes, tempo_bpm=tempo)
+
+    def _lms_hear(self, stream: str) -> bool:
+        """Whether the semantic or coarse LM conditions on ``stream`` ("attributes", "beat")."""
+        return any(stream in lm.conditions for lm in (self.components.semantic_lm, self.components.coarse_lm))
 
     def _segments(self, conditioning: Conditioning, frame_rate: float, total: int, batch: int,
                   lm: Optional[torch.nn.Module] = None) -> list[Segment]:
@@ -339,8 +342,7 @@ class MusicLMPipeline:
         if conditioning.attribute_tokens is None:
             return []
         said = read_attribute_tokens(self.components.critic.config, conditioning.attribute_tokens.cpu())
-        tempo_only = not any("attributes" in lm.conditions for lm in (self.components.semantic_lm,
-                                                                        self.components.coarse_lm))
+        tempo_only = not self._lms_hear("attributes")
         for i, row in enumerate(said):
             if tempo_only:  # LMs that hear a beat grid alone are told nothing else
                 row.update(mode=None, drums=None, lead_family=None)

@@ -32,7 +32,6 @@ from .data import corpus_entries
 from .tokens import TokenSet, paired_corpora
 
 
-
 @dataclass
 class CriticRunConfig(RunConfig):
     tokens: str = "tokens/v2"  # a token cache of --data (train and valid splits), or several: "A,B"
