@@ -33,7 +33,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     temperature, guidance = from_flag(args.temperature), from_flag(args.guidance)
     out = pipe(prompt, melody=args.melody, duration_s=args.duration, temperature=temperature, top_k=args.top_k,
                top_p=args.top_p, guidance_scale=guidance, seed=args.seed, num_candidates=args.candidates,
-               continuation=args.continuation, bpm=args.bpm)
+               continuation=args.continuation, bpm=args.bpm, key=args.key)
     for notice in out.notices:
         print(f"note: {notice}", file=sys.stderr)
     path = save_audio(args.out, out.audio, out.sample_rate)
@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: the pipeline's (4 for the shipped model)")
     g.add_argument("--bpm", type=float, default=None,
                    help="the tempo of the beat grid that LMs trained with --beat play on (default: what the prompt asks)")
+    g.add_argument("--key", default=None,
+                   help="the key that LMs trained with --key play in: 'A minor', 'F# major', or 'minor' / 'major' on "
+                        "a tonic drawn from the seed (default: the key, else the mode, the prompt asks for)")
     g.add_argument("--device", default=None)
     g.add_argument("--no-int8", action="store_true", help="keep the LMs in float on a CPU (default: int8 weights)")
     g.add_argument("--no-png", action="store_true", help="skip the spectrogram / token PNG")

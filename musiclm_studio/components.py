@@ -12,7 +12,7 @@ import torch
 
 from . import hub
 from .config import (CodecConfig, ConditionStream, CriticConfig, MelodyConfig, MuLanConfig, PipelineConfig,
-                     SemanticTokenizerConfig, StageLMConfig, beat_stream)
+                     SemanticTokenizerConfig, StageLMConfig, beat_stream, key_stream)
 from .models.codec import SoundStreamCodec
 from .models.critic import AttributeCritic
 from .models.lm import StageLM, build_stage_lm
@@ -126,7 +126,7 @@ def check_contracts(config: PipelineConfig, c: Components) -> None:
                             f"expected {levels} x {vocab} at {rate} Hz")
     streams = {"mulan": config.mulan.codebook_size, "melody": config.melody.vocab_size,
                "semantic": sem.codebook_size, "coarse": codec.codebook_size}
-    streams["beat"] = beat_stream().vocab_size
+    streams["beat"], streams["key"] = beat_stream().vocab_size, key_stream().vocab_size
     critic = config.critic
     if critic is not None:
         streams["attributes"] = critic.attribute_stream().vocab_size

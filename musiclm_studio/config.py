@@ -162,6 +162,14 @@ def beat_stream(dropout: float = 0.1) -> ConditionStream:
     return ConditionStream("beat", BEAT_BINS + 1, mode="aligned", dropout=dropout)
 
 
+def key_stream(dropout: float = 0.1) -> ConditionStream:
+    """The aligned stream through which a stage LM hears the key a prompt asks for, at every frame:
+    a tonic and mode, or "no key" (``modules.musical_key``)."""
+    from .modules.musical_key import KEY_TOKENS
+
+    return ConditionStream("key", KEY_TOKENS, mode="aligned", dropout=dropout)
+
+
 @dataclass
 class StageLMConfig(ConfigMixin):
     """A Transformer over Q parallel token levels: ``layout`` "delay" is a decoder-only LM with

@@ -70,7 +70,8 @@ class MusicLMOutput:
     timings: seconds per stage, plus "total".
     notices: things the user should know (trimmed melody, placeholder weights, ...).
     asked: per story segment, the tempo (bpm), mode, drums and lead family the LMs were told the
-        prompt asks for (None = unstated), when they condition on these (else empty).
+        prompt asks for (None = unstated), and the key ('A minor') for LMs that hear one, when they
+        condition on these (else empty).
     """
 
     audio: torch.Tensor
@@ -118,3 +119,4 @@ class Conditioning:
     notices: list[str] = field(default_factory=list)
     attribute_tokens: Optional[torch.Tensor] = None  # [N, 4] what each prompt asks, for LMs that condition on it
     tempo_bpm: Optional[list[Optional[float]]] = None  # each segment's beat grid, for LMs that hear one (None: none)
+    key_tokens: Optional[list[int]] = None  # each segment's key (modules.musical_key), for LMs that hear one

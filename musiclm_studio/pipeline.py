@@ -27,10 +27,11 @@ from .audio import AudioLike, auto_gain, prepare_audio
 from .components import Components, check_contracts, load_components, save_components
 from .config import STAGES, PipelineConfig, preset
 from .generation import Segment, generate_windowed
-from .models.critic import read_attribute_tokens, set_asked_tempo
+from .models.critic import ATTRIBUTE_NAMES, read_attribute_tokens, set_asked_tempo
 from .modules.beat_grid import beat_tokens, segment_bpm
+from .modules.musical_key import MODES, NO_KEY, key_name, key_token, segment_keys, stated_key
 from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
-from .sampling_args import SamplingArgs, check_bpm, check_sampling_args, stated_tempo
+from .sampling_args import SamplingArgs, check_bpm, check_key, check_sampling_args, stated_tempo
 
 Prompt = Union[str, Sequence[tuple[str, float]]]  # a prompt, or story mode: [(prompt, seconds), ...]
 Callback = Callable[[StageEvent], None]
@@ -133,10 +134,13 @@ class MusicLMPipeline:
     # ---- 1. conditioning --------------------------------------------------------------
     def encode_conditioning(
         self, prompt: Prompt, melody: Optional[AudioLike] = None, melody_sample_rate: Optional[int] = None,
-        duration_s: Optional[float] = None, bpm: Optional[float] = None,
+        duration_s: Optional[float] = None, bpm: Optional[float] = None, key: Optional[str] = None,
+        generator: Optional[torch.Generator] = None,
     ) -> Conditioning:
         """Prompt(s) -> MuLan embeddings and tokens per story segment; melody -> melody tokens; for
-        LMs that hear a beat grid, each segment's tempo: ``bpm`` if given, else what its prompt asks."""
+        LMs that hear a beat grid, each segment's tempo: ``bpm`` if given, else what its prompt asks;
+        for LMs that hear a key, each segment's key: ``key`` ('A minor', or 'minor' on any tonic) if
+        given, else what its prompt asks (``_keys``)."""
         story = [(prompt, duration_s)] if isinstance(prompt, str) else list(prompt)
         if not story:
             raise ValueError("Story mode needs at least one (prompt, seconds) segment.")
@@ -152,24 +156,59 @@ class MusicLMPipeline:
                                      max_seconds=self.config.max_duration_s, allow_silent=False, name="melody")
             notices += prepared.notices
             melody_tokens = self.components.melody(prepared.audio)[None].to(self.device)  # [1, Tm]
-        beat = self._lms_hear("beat")
+        beat, hears_key = self._lms_hear("beat"), self._lms_hear("key")
         if bpm is not None:
             bpm = check_bpm(bpm, beat)
+        if key is not None:
+            key = check_key(key, hears_key)
         attributes, tempo = None, None
-        if beat or self._lms_hear("attributes"):
-            critic = self.components.critic  # check_contracts: one exists
+        if (beat or self._lms_hear("attributes") or hears_key) and self.components.critic is not None:
+            critic = self.components.critic  # check_contracts: one exists where the LMs hear attributes or a grid
             # a tempo given, or stated as a number in the prompt, is taken as it is; else the critic reads one
             stated = [bpm if bpm is not None else stated_tempo(text) for text in texts]
             attributes = set_asked_tempo(critic.config, critic.asked_tokens(features.to(self.device)), stated)
             if beat:
                 read = read_attribute_tokens(critic.config, attributes.cpu())
                 tempo = [exact if exact is not None else said["tempo"] for exact, said in zip(stated, read)]
+        keys = self._keys(texts, key, attributes, generator) if hears_key else None
         return Conditioning(prompts=texts, seconds=seconds, text_embeddings=embeddings, text_features=features,
                             mulan_tokens=mulan.tokenize(embeddings), melody_tokens=melody_tokens, notices=notices,
-                            attribute_tokens=attributes, tempo_bpm=tempo)
+                            attribute_tokens=attributes, tempo_bpm=tempo, key_tokens=keys)
+
+    def _keys(self, texts: list[str], key: Optional[tuple], attributes: Optional[torch.Tensor],
+              generator: Optional[torch.Generator]) -> list[int]:
+        """Each segment's key token: ``key`` (tonic or None, mode) if given, else the key its prompt
+        states, else its mode word, else the mode the critic reads from it (its mood). A mode without
+        a tonic keeps the tonic last named (the first one named, before any is), else one drawn from
+        ``generator``, so a story that changes mode keeps its tonic. No mode: "no key", the LMs choose."""
+        read = None if attributes is None else read_attribute_tokens(self.components.critic.config, attributes.cpu())
+        asked = [key if key is not None else stated_key(text) for text in texts]
+        named = [t for t, _ in asked if t is not None]
+        tonic = named[0] if named else int(torch.randint(0, 12, (1,), generator=generator))
+        out = []
+        for i, (asked_tonic, mode) in enumerate(asked):
+            tonic = tonic if asked_tonic is None else asked_tonic
+            if mode is None and read is not None:
+                mode = read[i]["mode"]
+            out.append(key_token(tonic, mode))
+        return out
+
+    @staticmethod
+    def _keep_opening_beat_and_key(cond: Conditioning, bpm, key) -> Conditioning:
+        """Conditioning for a continuation: the continued audio keeps its own beat and key, so the LMs
+        get no beat grid and no key (asking for either is an error)."""
+        if bpm is not None:
+            raise ValueError("bpm lays a beat grid from the clip's first frame, which continued audio does not "
+                             "share: leave bpm out when continuing (the continuation keeps the audio's tempo).")
+        if key is not None:
+            raise ValueError("key names the key the LMs play in, and continued audio keeps its own: leave key out "
+                             "when continuing.")
+        n = len(cond.prompts)
+        return dataclasses.replace(cond, tempo_bpm=None if cond.tempo_bpm is None else [None] * n,
+                                   key_tokens=None if cond.key_tokens is None else [NO_KEY] * n)
 
     def _lms_hear(self, stream: str) -> bool:
-        """Whether the semantic or coarse LM conditions on ``stream`` ("attributes", "beat")."""
+        """Whether the semantic or coarse LM conditions on ``stream`` ("attributes", "beat", "key")."""
         return any(stream in lm.conditions for lm in (self.components.semantic_lm, self.components.coarse_lm))
 
     def _segments(self, conditioning: Conditioning, frame_rate: float, total: int, batch: int,
@@ -188,14 +227,17 @@ class MusicLMPipeline:
             segments.append(Segment(frames, prefix))
         return segments
 
-    def _beat(self, conditioning: Conditioning, lm: torch.nn.Module, segments: list[Segment], total: int,
-              batch: int) -> Optional[torch.Tensor]:
-        """The beat grid [B, total] of each story segment's tempo (``Conditioning.tempo_bpm``), where
-        ``lm`` hears one (``modules.beat_grid``); its phase counts from the clip's first frame."""
-        if "beat" not in lm.conditions:
-            return None
-        bpm = segment_bpm(conditioning.tempo_bpm or [], [s.end for s in segments], total)
-        return beat_tokens(bpm, lm.config.frame_rate)[None].expand(batch, -1).to(self.device)
+    def _told(self, conditioning: Conditioning, lm: torch.nn.Module, segments: list[Segment], total: int,
+              batch: int) -> dict[str, torch.Tensor]:
+        """The aligned streams [B, total] ``lm`` hears of what each story segment asks: the beat grid
+        of its tempo (``Conditioning.tempo_bpm``; ``modules.beat_grid``, the phase counting from the
+        clip's first frame) and its key (``Conditioning.key_tokens``; ``modules.musical_key``)."""
+        ends, out = [s.end for s in segments], {}
+        if "beat" in lm.conditions:
+            out["beat"] = beat_tokens(segment_bpm(conditioning.tempo_bpm or [], ends, total), lm.config.frame_rate)
+        if "key" in lm.conditions:
+            out["key"] = segment_keys(conditioning.key_tokens or [], ends, total)
+        return {name: told[None].expand(batch, -1).to(self.device) for name, told in out.items()}
 
     def _stage_callback(self, stage: str, callback: Optional[Callback], bar):
         if bar is None and callback is None:
@@ -239,7 +281,7 @@ class MusicLMPipeline:
             melody = melody.repeat(1, -(-total // melody.shape[-1]))[:, :total].expand(batch_size, -1)
         prompt = prompt_tokens[:, None] if prompt_tokens is not None else None
         segments = self._segments(conditioning, lm.config.frame_rate, total, batch_size, lm)
-        aligned = {"melody": melody, "beat": self._beat(conditioning, lm, segments, total, batch_size)}
+        aligned = {"melody": melody, **self._told(conditioning, lm, segments, total, batch_size)}
         tokens = self._run_stage("semantic", lm, total, segments, aligned, prompt, batch_size,
                                  sampling or SamplingArgs(), callback)
         return tokens[:, 0]
@@ -252,8 +294,7 @@ class MusicLMPipeline:
         batch = semantic_tokens.shape[0]
         total = round(semantic_tokens.shape[-1] / self.config.semantic_tokenizer.frame_rate * lm.config.frame_rate)
         segments = self._segments(conditioning, lm.config.frame_rate, total, batch, lm)
-        aligned = {"semantic": semantic_tokens,
-                   "beat": self._beat(conditioning, lm, segments, total, batch)}
+        aligned = {"semantic": semantic_tokens, **self._told(conditioning, lm, segments, total, batch)}
         return self._run_stage("coarse", lm, total, segments, aligned, prompt_tokens, batch,
                                sampling or SamplingArgs(), callback)
 
@@ -318,9 +359,9 @@ class MusicLMPipeline:
     @torch.no_grad()
     def rank_candidates(self, conditioning: Conditioning, coarse_tokens: torch.Tensor) -> torch.Tensor:
         """The attribute critic's score per candidate [B] (higher = shows more of what the prompt asks).
-        A story scores each segment's frames against its own prompt, and its tempo against the beat
-        grid the LMs were given where one was laid; segments too short to hear a beat in (under 2 s)
-        are left out."""
+        A story scores each segment's frames against its own prompt, its tempo against the beat grid
+        and its mode against the key the LMs were given where these were laid; segments too short to
+        hear a beat in (under 2 s) are left out."""
         critic = self.components.critic
         if critic is None:
             raise ValueError("This pipeline has no attribute critic; assemble one in (musiclm-studio train critic, "
@@ -332,23 +373,32 @@ class MusicLMPipeline:
             if segment.end - start >= 2 * critic.config.frame_rate or len(segments) == 1:
                 part = coarse_tokens[..., start: segment.end].to(self.device)
                 bpm = conditioning.tempo_bpm[i] if conditioning.tempo_bpm else None  # the grid's, where laid
-                scores = scores + critic.score(conditioning.text_features[i].to(self.device), part, bpm)
+                key = conditioning.key_tokens[i] if conditioning.key_tokens else NO_KEY  # the key's, where named
+                mode = None if key == NO_KEY else MODES[key // 12]
+                scores = scores + critic.score(conditioning.text_features[i].to(self.device), part, bpm, mode)
             start = segment.end
         return scores.cpu()
 
     def asked(self, conditioning: Conditioning) -> list[dict]:
-        """Per story segment, the tempo (bpm), mode, drums and lead family the LMs hear that its prompt
-        asks for (None: unstated; the tempo of a beat grid as laid); empty when they hear none of these."""
-        if conditioning.attribute_tokens is None:
+        """Per story segment, what the LMs hear that its prompt asks for: tempo (bpm), mode, drums and
+        lead family (None: unstated; the tempo of a beat grid as laid), and the key ('A minor') where
+        they hear one; empty when they hear none of these."""
+        if conditioning.attribute_tokens is None and conditioning.key_tokens is None:
             return []
-        said = read_attribute_tokens(self.components.critic.config, conditioning.attribute_tokens.cpu())
-        tempo_only = not self._lms_hear("attributes")
+        if conditioning.attribute_tokens is not None:
+            said = read_attribute_tokens(self.components.critic.config, conditioning.attribute_tokens.cpu())
+        else:
+            said = [dict.fromkeys(ATTRIBUTE_NAMES) for _ in conditioning.prompts]
+        told_all = self._lms_hear("attributes")
         for i, row in enumerate(said):
-            if tempo_only:  # LMs that hear a beat grid alone are told nothing else
-                row.update(mode=None, drums=None, lead_family=None)
+            if not told_all:  # LMs that hear a beat grid or a key alone are told nothing else
+                row.update(tempo=None, mode=None, drums=None, lead_family=None)
             if conditioning.tempo_bpm is not None:
                 bpm = conditioning.tempo_bpm[i]
                 row["tempo"] = None if bpm is None else round(bpm)
+            if conditioning.key_tokens is not None:
+                token = conditioning.key_tokens[i]
+                row["key"], row["mode"] = key_name(token), (None if token == NO_KEY else MODES[token // 12])
         return said
 
     @torch.no_grad()
@@ -385,6 +435,7 @@ class MusicLMPipeline:
         continuation: Optional[AudioLike] = None,
         continuation_sample_rate: Optional[int] = None,
         bpm: Optional[float] = None,
+        key: Optional[str] = None,
         callback: Optional[Callback] = None,
     ) -> MusicLMOutput:
         """Generate music for a prompt (or a story: [(prompt, seconds), ...]).
@@ -396,7 +447,9 @@ class MusicLMPipeline:
         see ``sampling_args.DEFAULT_GUIDANCE``). ``continuation`` audio is kept as the opening and
         continued. ``bpm`` sets the tempo of the beat grid that LMs trained with ``--beat`` follow
         (default: the tempo each prompt asks for, as the critic reads it; a continuation keeps its
-        audio's own beat). ``num_candidates`` (default: the pipeline's
+        audio's own beat). ``key`` ('A minor', 'F# major', or 'minor' / 'major' on a tonic drawn from
+        the seed) sets the key that LMs trained with ``--key`` play in (default: the key, else the mode,
+        each prompt asks for; a continuation keeps its audio's key). ``num_candidates`` (default: the pipeline's
         ``config.num_candidates``, 4 for the shipped model) are sampled as one batch. With
         an attribute critic the candidate that best shows what the prompt asks is kept after the
         coarse stage and only it goes through the fine stage and the codec; without one, every
@@ -429,12 +482,10 @@ class MusicLMPipeline:
             if duration_s > self.config.max_duration_s:
                 raise ValueError(f"Continuation audio plus duration is {duration_s:.1f} s; the cap is "
                                  f"{self.config.max_duration_s:g} s. Use a shorter clip or duration.")
-        cond = timed("conditioning", self.encode_conditioning, prompt, melody, melody_sample_rate, duration_s, bpm)
-        if opening is not None and cond.tempo_bpm is not None:  # the continued audio keeps its own beat
-            if bpm is not None:
-                raise ValueError("bpm lays a beat grid from the clip's first frame, which continued audio does not "
-                                 "share: leave bpm out when continuing (the continuation keeps the audio's tempo).")
-            cond = dataclasses.replace(cond, tempo_bpm=[None] * len(cond.prompts))
+        cond = timed("conditioning", self.encode_conditioning, prompt, melody, melody_sample_rate, duration_s, bpm,
+                     key, generator)
+        if opening is not None:
+            cond = self._keep_opening_beat_and_key(cond, bpm, key)
         if callback is not None:
             callback(StageEvent("conditioning", 1, 1, cond.mulan_tokens.cpu()))
         repeat = (lambda t: None if t is None else t.to(self.device).expand(B, *t.shape[1:]))  # noqa: E731

@@ -113,6 +113,19 @@ def check_bpm(bpm, heard: bool = True) -> float:
     return _finite("bpm", bpm, *LIMITS["bpm"])
 
 
+def check_key(key, heard: bool = True) -> tuple[Optional[int], str]:
+    """A key for LMs that hear one (``heard``: the pipeline has such LMs): 'A minor', 'F# major', or
+    'minor' / 'major' on any tonic -> (tonic or None, mode) (``modules.musical_key.parse_key``)."""
+    from .modules.musical_key import parse_key
+
+    if not heard:
+        raise ValueError("key names the key that LMs trained with --key play in, and this pipeline's LMs hear "
+                         "none: ask for it in the prompt instead (e.g. '... in A minor').")
+    if not isinstance(key, str):
+        raise ValueError(f"key must be text such as 'A minor', 'F# major' or 'minor', got {key!r}.")
+    return parse_key(key)
+
+
 def stated_tempo(text: str) -> Optional[float]:
     """The bpm a prompt states as a number ('... at 94 BPM') where it lies within ``LIMITS["bpm"]``, else None."""
     from .data.captions import stated_bpm

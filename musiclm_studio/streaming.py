@@ -71,6 +71,7 @@ def stream_generation(
     seed: Optional[int] = None,
     generator: Optional[torch.Generator] = None,
     bpm: Optional[float] = None,
+    key: Optional[str] = None,
     callback=None,
 ) -> Iterator[AudioChunk]:
     """Yield ``AudioChunk``s whose audio, concatenated, is the whole clip."""
@@ -84,7 +85,7 @@ def stream_generation(
         generator = torch.Generator().manual_seed(seed)
     args.generator = generator
     # 1. conditioning once; then grow every stream chunk by chunk
-    cond = pipe.encode_conditioning(prompt, melody, melody_sample_rate, duration_s, bpm)
+    cond = pipe.encode_conditioning(prompt, melody, melody_sample_rate, duration_s, bpm, key, generator)
     semantic = coarse = fine = None
     emitted, hold, rate = 0, decoder_lookahead(pipe), pipe.sample_rate
     for end_s in chunk_ends(duration_s, chunk_s):

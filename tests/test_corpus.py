@@ -196,3 +196,24 @@ def test_a_tempo_stated_as_a_number_is_read_from_the_prompt_and_nothing_else_is(
             "tempo 7.5 bpm": None, "": None}
     assert {text: stated_bpm(text) for text in said} == said
     assert stated_tempo("a groove at 250 BPM") is None and stated_tempo("a groove at 120 BPM") == 120.0  # 40-200 only
+
+
+def test_a_key_is_read_from_what_a_prompt_or_a_caller_names_and_corpus_captions_read_true(corpus):
+    from musiclm_studio.data.theory import NOTE_NAMES
+    from musiclm_studio.modules.musical_key import NO_KEY, key_name, key_token, parse_key, segment_keys, stated_key
+
+    said = {"It is in F# minor.": (6, "minor"), "The piece is in the key of Bb major.": (10, "major"),
+            "in E♭ major": (3, "major"), "a C-sharp minor ballad": (1, "minor"), "Amin groove": (9, "minor"),
+            "in a minor key": (None, "minor"), "with a major tonality": (None, "major"),  # 'a' is an article
+            "a happy tune": (None, None), "from minor to major": (None, None), "": (None, None)}
+    assert {text: stated_key(text) for text in said} == said
+    assert [parse_key(k) for k in ("a minor", "F# Major", "bb min", "minor")] == [
+        (9, "minor"), (6, "major"), (10, "minor"), (None, "minor")]
+    for bad in ("H minor", "A", "sad", ""):
+        with pytest.raises(ValueError, match="'A minor', 'F# major'"):
+            parse_key(bad)
+    assert key_name(key_token(9, "minor")) == "A minor" and key_token(9, None) == NO_KEY and key_name(NO_KEY) is None
+    assert segment_keys([key_token(0, "major"), NO_KEY], [3, 5], 6).tolist() == [0, 0, 0, NO_KEY, NO_KEY, NO_KEY]
+    for row in read_metadata(corpus):  # a key or mode a caption states is the clip's own
+        tonic, mode = stated_key(row["caption"])
+        assert mode in (None, row["mode"]) and (tonic is None or NOTE_NAMES[tonic] == row["tonic"]), row["caption"]

@@ -67,6 +67,7 @@ def setup(tmp_path_factory):
                    else "a slow piano piece with no drums")
         rows.append({"path": f"audio/{i}.wav", "caption": caption, "split": "valid" if i >= 4 else "train",
                      "bpm": 140 if drums else 70, "mode": "minor" if drums else "major", "drums": drums,
+                     **({"tonic": "A" if drums else "F#"} if i else {}),  # a corpus may not name every tonic
                      "lead_family": "guitar" if drums else "piano"})
     (corpus / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     pipe = MusicLMPipeline.from_config("tiny", seed=0)
@@ -169,6 +170,7 @@ def _lm_that_ships_with_a_critic(root, tmp_path, stage: str, stream: str, **flag
     assert stream in train_lm(run).conditions
     log = json.loads((tmp_path / stage / "metrics.jsonl").read_text().splitlines()[-1])
     assert log[f"valid_loss_other_{stream}"] > 0 and log["valid_loss_other_mulan"] > 0  # how much it listens
+    assert log[f"valid_loss_null_mulan_other_{stream}"] > 0 and log["valid_loss_null_mulan"] > 0  # ... where MuLan is silent
     with pytest.raises(ValueError, match="pass --data"):
         train_lm(replace(run, data=None, out=str(tmp_path / "x")))
     with pytest.raises(ValueError, match="fine LM hears only coarse"):
@@ -234,7 +236,7 @@ def test_lms_that_hear_a_beat_grid_learn_each_clips_grid_and_lay_the_asked_tempo
     assert out.asked[0] == {"tempo": 97, "mode": None, "drums": None, "lead_family": None}  # all these LMs hear
     critic, told = pipe.components.critic, []
     score = critic.score
-    critic.score = lambda features, codes, bpm=None: told.append(bpm) or score(features, codes, bpm)
+    critic.score = lambda features, codes, bpm=None, mode=None: told.append(bpm) or score(features, codes, bpm)
     pipe("a slow piano piece at 97 BPM", duration_s=1.0, seed=0, num_candidates=2)
     assert told == [97.0]  # the candidates are ranked by the grid's tempo, not the critic's reading of it
     features, codes = pipe.components.mulan.text_features(["a slow piano piece"]), out.candidates.coarse
@@ -250,3 +252,66 @@ def test_lms_that_hear_a_beat_grid_learn_each_clips_grid_and_lay_the_asked_tempo
         pipe("x", duration_s=1.5, bpm=120, continuation=out.audio, continuation_sample_rate=SR)
     with pytest.raises(ValueError, match="ask for the tempo in the prompt"):  # LMs without a grid
         MusicLMPipeline.from_pretrained(str(root / "pipe"), int8=False)("x", duration_s=1.0, bpm=120)
+
+
+def test_lms_that_hear_a_key_learn_each_clips_key_and_play_in_the_key_each_story_segment_asks(setup, tmp_path):
+    from musiclm_studio.config import preset
+    from musiclm_studio.data.builder import read_metadata
+    from musiclm_studio.data.theory import NOTE_NAMES
+    from musiclm_studio.modules.musical_key import NO_KEY, key_token
+    from musiclm_studio.train.lm import LMRunConfig, clip_streams, train_lm
+
+    root = setup
+    run = LMRunConfig(out="", stage="semantic", tokens=str(root / "tokens"), data=str(root / "corpus"), key=True)
+    rows = [r for r in read_metadata(str(root / "corpus")) if r["split"] == "train"]
+    told = clip_streams(run, "train", len(rows), preset("tiny").semantic_lm, 0.0)["key"]
+    true = [key_token(NOTE_NAMES.index(r["tonic"]) if "tonic" in r else None, r["mode"]) for r in rows]
+    assert told.tokens.tolist() == true and true[0] == NO_KEY  # its true key, "no key" where its tonic is unknown
+    with pytest.raises(ValueError, match="names no stream of this LM"):
+        train_lm(LMRunConfig(out=str(tmp_path / "bad"), stage="coarse", tokens=str(root / "tokens"), preset="tiny",
+                             condition_dropout="lyrics=0.4"))
+    pipe = _lm_that_ships_with_a_critic(root, tmp_path, "coarse", "key", beat=True, key=True,
+                                        condition_dropout="mulan=0.4")
+    assert {s.name: s.dropout for s in pipe.components.coarse_lm.config.conditions}["mulan"] == 0.4
+    asked = torch.tensor([[16, 34, 37, 41], [16, 36, 38, 40], [16, 36, 38, 40]])  # mode major, then unstated
+    pipe.components.critic.asked_tokens = lambda features: asked[: features.shape[0]]
+    lm, heard = pipe.components.coarse_lm, []
+    generate = lm.generate
+    lm.generate = lambda conditions, frames, **k: heard.append(conditions["key"]) or generate(conditions, frames, **k)
+    out = pipe([("a song in F# minor", 1.0), ("then a major tonality", 1.0), ("a song", 1.0)], seed=0, num_candidates=1)
+    rate = round(lm.config.frame_rate)
+    keys = torch.cat([h[0, -rate:] for h in heard])  # the windows break where the segments do
+    assert keys.tolist() == [key_token(6, "minor")] * rate + [key_token(6, "major")] * rate + [NO_KEY] * rate
+    assert [a["key"] for a in out.asked] == ["F# minor", "F# major", None]  # the tonic named stays; no mode, no key
+    assert [a["mode"] for a in out.asked] == ["minor", "major", None]
+    heard.clear()
+    pipe("a calm piano piece", duration_s=1.0, seed=0, num_candidates=1)  # the critic's mode on a tonic of the seed
+    drawn = heard[0][0, 0].item()
+    assert drawn // 12 == 0 and (heard[0] == drawn).all()
+    for seed in (0, 1, 2, 3):
+        heard.clear()
+        out = pipe("a calm piano piece", duration_s=1.0, seed=seed, key="minor", num_candidates=1)
+        assert (heard[0] == heard[0][0, 0]).all() and heard[0][0, 0].item() // 12 == 1
+        assert out.asked[0]["key"].endswith("minor")
+    heard.clear()
+    out = pipe("a song in F# minor", duration_s=1.0, seed=0, key="bb major", num_candidates=1)  # the caller's key wins
+    assert (heard[0] == key_token(10, "major")).all() and out.asked[0]["key"] == "Bb major"
+    heard.clear()
+    list(pipe.stream("a song in F# minor", duration_s=1.0, chunk_s=0.5, seed=0))
+    assert len(heard) == 2 and all((h == key_token(6, "minor")).all() for h in heard)
+    critic, told_mode = pipe.components.critic, []
+    score = critic.score
+    critic.score = lambda features, codes, bpm=None, mode=None: told_mode.append(mode) or score(features, codes, bpm)
+    pipe("a song in F# minor", duration_s=1.0, seed=0, num_candidates=2)
+    assert told_mode == ["minor"]  # the candidates are ranked by the key's mode
+    heard.clear()
+    pipe("a song in F# minor", duration_s=1.5, seed=0, continuation=out.audio[: SR // 2], continuation_sample_rate=SR,
+         num_candidates=1)
+    assert heard and all((h == NO_KEY).all() for h in heard)  # a continuation keeps its own audio's key
+    with pytest.raises(ValueError, match="leave key out when continuing"):
+        pipe("x", duration_s=1.5, key="A minor", continuation=out.audio, continuation_sample_rate=SR)
+    for bad in ("H minor", 7):
+        with pytest.raises(ValueError, match="key must"):
+            pipe("x", duration_s=1.0, key=bad)
+    with pytest.raises(ValueError, match="ask for it in the prompt"):  # LMs that hear no key
+        MusicLMPipeline.from_pretrained(str(root / "pipe"), int8=False)("x", duration_s=1.0, key="A minor")

@@ -336,10 +336,12 @@ def test_stages_command_scores_real_clips_and_each_stage_fed_their_tokens(tiny_p
     assert main(["stages", "--pipeline", str(pipe_dir), "--data", str(corpus), "--semantic-only", "--seconds", "2",
                  "--out", str(out)]) == 0
     report = json.loads((out / "stages.json").read_text())
-    assert report["clips"] == 2  # the two loops whose caption states a bpm; the third loop's and the hums' do not
-    assert set(report["tempo"]) == {"real_tokens", "audio_mulan", "text", "chance"}
-    assert all(0.0 <= v <= 1.0 for v in report["tempo"].values())
-    assert "| real tokens |" in (out / "stages.md").read_text()
+    assert report["clips"] == 5  # the loops whose caption states a bpm and the hums in a major key; not the third loop
+    assert report["tempo_clips"] == 2 and report["mode_clips"] == 3
+    for check in ("tempo", "mode"):
+        assert set(report[check]) == {"real_tokens", "audio_mulan", "text", "chance"}
+        assert all(0.0 <= v <= 1.0 for v in report[check].values())
+    assert "| real tokens |" in (out / "stages.md").read_text() and "mode followed" in (out / "stages.md").read_text()
 
 
 def test_the_beat_of_a_drum_loop_reads_from_its_semantic_tokens(tiny_pipe):
@@ -357,6 +359,21 @@ def test_the_beat_of_a_drum_loop_reads_from_its_semantic_tokens(tiny_pipe):
         assert tempo_agrees(token_tempo(tokenizer, tokenizer(loop[None])[0]), bpm)
     flat = torch.zeros(200, dtype=torch.long)  # one token throughout: no flux, no tempo
     assert token_tempo(tokenizer, flat) == 0.0
+
+
+def test_the_mode_of_a_tune_reads_from_its_semantic_tokens(tiny_pipe):
+    from musiclm_studio.eval.stages import token_mode
+    from musiclm_studio.models.semantic import SemanticTokenizer
+
+    tokenizer = SemanticTokenizer(tiny_pipe.components.semantic_tokenizer.config)
+    arpeggio = {mode: [(60, 0.4), (60 + third, 0.4), (67, 0.4), (72, 0.4), (67, 0.4), (60 + third, 0.4)] * 3 + [(60, 1.0)]
+                for mode, third in (("major", 4), ("minor", 3))}
+    tunes = {(mode, shift): torch.from_numpy(hummed_melody([(p + shift, s) for p, s in notes], seed=shift)).float()
+             for mode, notes in arpeggio.items() for shift in (0, 5)}
+    tokenizer.fit(torch.cat([tokenizer.features(x[None], standardize=False)[0] for x in tunes.values()]),
+                  generator=torch.Generator().manual_seed(0))
+    for (mode, _), tune in tunes.items():
+        assert token_mode(tokenizer, tokenizer(tune[None])[0]) == mode
 
 
 def test_bench_times_float_lms_and_candidates_beside_the_default_on_a_cpu(tmp_path):

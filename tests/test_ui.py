@@ -11,7 +11,7 @@ from musiclm_studio.ui import controls
 from musiclm_studio.ui.gradio_app import build_demo
 
 SETTINGS = dict(duration_s=1.0, temperature_semantic=1.0, temperature_coarse=0.95, temperature_fine=0.7, top_k=250,
-                top_p=1.0, guidance_scale=3.0, seed=7, randomise_seed=False, num_candidates=1, bpm=0.0)
+                top_p=1.0, guidance_scale=3.0, seed=7, randomise_seed=False, num_candidates=1, bpm=0.0, key="")
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,8 @@ def test_controls_follow_the_shared_limits():
     assert kwargs["guidance_scale"] == {"semantic": 3.0}  # the slider guides the semantic stage only
     assert controls.pipeline_kwargs({**SETTINGS, "randomise_seed": True})["seed"] is None
     assert kwargs["bpm"] is None and controls.pipeline_kwargs({**SETTINGS, "bpm": 96.0})["bpm"] == 96.0  # 0: the prompt's
+    assert kwargs["key"] is None and controls.pipeline_kwargs({**SETTINGS, "key": "A minor"})["key"] == "A minor"
+    assert {value for _, value in controls.CONTROLS["key"].choices} >= {"", "minor", "major", "F# minor", "Bb major"}
     assert controls.parse_story("2: intro\n 3 : drums in \n") == [("intro", 2.0), ("drums in", 3.0)]
     with pytest.raises(ValueError, match="SECONDS: prompt"):
         controls.parse_story("no seconds here")

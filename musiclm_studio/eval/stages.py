@@ -31,7 +31,7 @@ import time
 import numpy as np
 import torch
 
-from .analysis import envelope_tempo, percussive_ratio
+from .analysis import envelope_tempo, key_scores, percussive_ratio
 from .adherence import CHECKED, _asked, _needed, _rate, attribute_checks, check_reading, drum_threshold
 from .mulan import embed_clips
 
@@ -107,46 +107,60 @@ def token_tempo(tokenizer, tokens: torch.Tensor) -> float:
     return envelope_tempo(np.maximum(envelope - np.median(envelope), 0.0), tokenizer.frame_rate)
 
 
+def token_mode(tokenizer, tokens: torch.Tensor) -> str:
+    """'major' or 'minor': the Krumhansl-Schmuckler key that fits the chroma a semantic token sequence [T] spells."""
+    return key_scores(tokenizer.chroma_profile(tokens.cpu()).numpy())[1]
+
+
 @torch.no_grad()
 def semantic_tempo_report(pipe, rows: list[dict], clips: list[torch.Tensor], seconds: float = 10.0, seed: int = 0,
                           log=print) -> dict:
-    """Tempo followed by semantic tokens alone (rows of ``SEMANTIC_ROWS``), over the clips whose caption
-    asks for a tempo; ``chance``: the text row scored against the next clip's request."""
+    """Tempo and mode followed by semantic tokens alone (rows of ``SEMANTIC_ROWS``), each over the clips
+    whose caption asks for it; ``chance``: the text row scored against the next such clip's request."""
     from ..sampling_args import check_sampling_args
 
     tokenizer, mulan = pipe.components.semantic_tokenizer, pipe.components.mulan
-    picked = [(row, clip) for row, clip in zip(rows, clips) if "tempo" in _needed(_asked(row))]
+    picked = [(row, clip) for row, clip in zip(rows, clips) if {"tempo", "mode"} & set(_needed(_asked(row)))]
     if not picked:
-        raise ValueError("No clip's caption asks for a tempo: give more clips (--n) or another corpus.")
-    readings: dict[str, list[float]] = {k: [] for k in SEMANTIC_ROWS}
+        raise ValueError("No clip's caption asks for a tempo or a mode: give more clips (--n) or another corpus.")
+    readings: dict[str, list[dict]] = {k: [] for k in SEMANTIC_ROWS}
     start = time.perf_counter()
     for n, (row, clip) in enumerate(picked):
         clip = clip[: int(seconds * pipe.sample_rate)].float()
         sampling = check_sampling_args(seconds, None, 250, None, None, 1, pipe.config.max_duration_s)
-        text = pipe.encode_conditioning(row["caption"], duration_s=seconds)
+        generator = torch.Generator().manual_seed(seed + n)
+        text = pipe.encode_conditioning(row["caption"], duration_s=seconds, generator=generator)
         heard = dataclasses.replace(text, mulan_tokens=mulan.tokenize(mulan.embed_audio(clip[None].to(pipe.device))))
         tokens = {"real_tokens": tokenizer(clip[None].to(pipe.device))[0]}
         for name, cond in (("audio_mulan", heard), ("text", text)):
             sampling.generator = torch.Generator().manual_seed(seed + n)
             tokens[name] = pipe.generate_semantic(cond, seconds, sampling=sampling)[0]
         for name, t in tokens.items():
-            readings[name].append(token_tempo(tokenizer, t))
+            readings[name].append({"bpm": token_tempo(tokenizer, t), "mode": token_mode(tokenizer, t)})
         log(f"{n + 1}/{len(picked)} clips, {time.perf_counter() - start:.0f} s")
     asked = [_asked(row) for row, _ in picked]
+    report = {"clips": len(picked), "seconds": seconds}
+    for check in ("tempo", "mode"):
+        index = [i for i, a in enumerate(asked) if check in _needed(a)]
+        wanted = [asked[i] for i in index]
 
-    def rate(bpms: list[float], wanted: list[dict]) -> float:
-        return float(np.mean([check_reading({"bpm": b}, a, 0.0)["tempo"] for b, a in zip(bpms, wanted)]))
+        def rate(read: list[dict], wanted: list[dict]) -> float:
+            return float(np.mean([check_reading(r, a, 0.0)[check] for r, a in zip(read, wanted)]))
 
-    report = {"clips": len(picked), "seconds": seconds, "tempo": {k: rate(v, asked) for k, v in readings.items()}}
-    report["tempo"]["chance"] = rate(readings["text"], asked[1:] + asked[:1]) if len(picked) > 1 else None
+        report[check] = {k: rate([v[i] for i in index], wanted) if index else None for k, v in readings.items()}
+        report[check]["chance"] = rate([readings["text"][i] for i in index], wanted[1:] + wanted[:1]) \
+            if len(index) > 1 else None
+        report[f"{check}_clips"] = len(index)
     return report
 
 
 def semantic_markdown(report: dict) -> str:
-    rows = [f"| {name.replace('_', ' ')} | {'-' if v is None else f'{v:.3f}'} |" for name, v in report["tempo"].items()]
-    return (f"{report['clips']} real clips whose caption asks for a tempo x {report['seconds']:g} s; tempo read "
-            f"from semantic tokens, scored on what the caption asks\n\n| tokens | tempo followed |\n|---|---:|\n"
-            + "\n".join(rows) + "\n")
+    cell = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    rows = [f"| {name.replace('_', ' ')} | {cell(v)} | {cell(report['mode'][name])} |"
+            for name, v in report["tempo"].items()]
+    return (f"{report['clips']} real clips x {report['seconds']:g} s; tempo ({report['tempo_clips']} clips) and mode "
+            f"({report['mode_clips']}) read from semantic tokens, each scored on the clips whose caption asks for it"
+            "\n\n| tokens | tempo followed | mode followed |\n|---|---:|---:|\n" + "\n".join(rows) + "\n")
 
 
 def markdown(report: dict) -> str:

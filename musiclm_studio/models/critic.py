@@ -180,11 +180,12 @@ class AttributeCritic(nn.Module):
         return {name: head(h) for name, head in self.text_heads.items()}
 
     @torch.no_grad()
-    def score(self, text_features: torch.Tensor, codes: torch.Tensor, bpm: Optional[float] = None) -> torch.Tensor:
+    def score(self, text_features: torch.Tensor, codes: torch.Tensor, bpm: Optional[float] = None,
+              mode: Optional[str] = None) -> torch.Tensor:
         """How well each candidate shows what one prompt asks: text features [D] or [1, D],
         coarse tokens [B, L, T] -> [B] (a sum of weighted log-probabilities; higher is better).
-        ``bpm``: the tempo asked for, where it is known (the beat grid the LMs were given); else the
-        text side reads one."""
+        ``bpm`` / ``mode``: the tempo / mode asked for, where it is known (the beat grid, the key the
+        LMs were given); else the text side reads one."""
         asked = self.text_logits(text_features.reshape(1, -1).to(codes.device))
         heard = self.audio_logits(codes)
         total = torch.zeros(codes.shape[0], device=codes.device)
@@ -192,6 +193,8 @@ class AttributeCritic(nn.Module):
             p_text = asked[name].softmax(-1)[0]
             if name == "tempo" and bpm is not None:
                 p_text = tempo_target(torch.tensor([float(bpm)]), self.bin_bpms())[0].to(codes.device)
+            if name == "mode" and mode is not None:
+                p_text = F.one_hot(torch.tensor(MODES.index(mode)), n).float().to(codes.device)
             stated = p_text[:n].sum()
             p_text = p_text[:n] / stated.clamp(min=1e-6)
             agree = (heard[name].softmax(-1) * p_text[None]).sum(-1).clamp(min=1e-6).log()

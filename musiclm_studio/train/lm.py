@@ -16,7 +16,9 @@ LMs ship with a critic (see ``models.critic``). With ``--beat --data CORPORA`` t
 clip's beat grid instead (or as well): the phase of every frame within the beat of the clip's
 true tempo, as an aligned ``beat`` stream (``modules.beat_grid``), "no tempo" in a share
 ``--unstated`` of the crops; at generation the grid follows the tempo the critic reads from the
-prompt.
+prompt. With ``--key`` they hear each clip's key (tonic and mode) at every frame, as an aligned
+``key`` stream (``modules.musical_key``), "no key" in a share ``--unstated`` of the crops; at
+generation it is the key the prompt names, or its mode on a tonic drawn from the seed.
 
 Validation cross-entropy on the valid split is logged with the training loss (for LMs
 conditioned on MuLan, also with another clip's MuLan tokens: the gap shows how much the LM
@@ -34,10 +36,12 @@ from typing import Optional
 import torch
 
 from .. import hub
-from ..config import CriticConfig, beat_stream, preset
+from ..config import CriticConfig, beat_stream, key_stream, preset
 from ..models.critic import attribute_tokens, bin_bpms, tempo_bin
 from ..models.lm import StageLM, build_stage_lm
+from ..data.theory import NOTE_NAMES
 from ..modules.beat_grid import beat_tokens
+from ..modules.musical_key import NO_KEY, key_token
 from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed, unwrap
 from .data import corpus_entries
 from .tokens import TokenSet, cache_folders, load_caches, paired_corpora
@@ -56,8 +60,10 @@ class LMRunConfig(RunConfig):
     layout: Optional[str] = None  # "delay" or "levelwise" instead of the preset's (see models.lm)
     attributes: bool = False  # semantic / coarse: also condition on each clip's tempo, mode, drums, lead family
     beat: bool = False  # semantic / coarse: also hear each clip's beat grid (the phase of every frame in its beat)
-    data: Optional[str] = None  # with --attributes / --beat: the corpus each cache was built from ("C,D" for "A,B")
-    unstated: float = 0.5  # with --attributes / --beat: the chance that each attribute (the grid) is unstated in a crop
+    key: bool = False  # semantic / coarse: also hear each clip's key (tonic and mode) at every frame
+    condition_dropout: Optional[str] = None  # "mulan=0.4,key=0.1": conditioning dropout per stream instead of the preset's
+    data: Optional[str] = None  # with --attributes / --beat / --key: the corpus of each cache ("C,D" for "A,B")
+    unstated: float = 0.5  # with --attributes / --beat / --key: the chance that each is unstated in a crop
 
 
 @dataclass
@@ -69,7 +75,7 @@ class ClipAttributes:
     unstated_tokens: torch.Tensor
     unstated: float = 0.0
 
-    def pick(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def pick(self, index: torch.Tensor, offsets: list[int], frames: int, generator: torch.Generator) -> torch.Tensor:
         out = self.tokens[index]
         if not self.unstated:  # validation: every attribute stated, and the crops' draws left as they were
             return out
@@ -83,25 +89,62 @@ class ClipBeats:
     crops (``modules.beat_grid``), "no tempo" in a share ``unstated`` of them."""
 
     bpm: torch.Tensor
-    frame_rate: float  # of the cache's semantic tokens
+    frame_rate: float  # of the LM's frames
+    scale: int = 1  # LM frames per semantic frame
     unstated: float = 0.0
 
-    def pick(self, index: torch.Tensor, offsets: list[int], frames: int, scale: int,
-             generator: torch.Generator) -> torch.Tensor:
-        """Beat tokens [B, frames * scale] of crops starting ``offsets`` semantic frames into clips
-        ``index``, at ``scale`` LM frames per semantic frame."""
+    def pick(self, index: torch.Tensor, offsets: list[int], frames: int, generator: torch.Generator) -> torch.Tensor:
+        """Beat tokens [B, frames * scale] of crops starting ``offsets`` semantic frames into clips ``index``."""
         bpm = self.bpm[index]
         if self.unstated:
             bpm = torch.where(torch.rand(bpm.shape, generator=generator) < self.unstated, 0.0, bpm)
-        rate = self.frame_rate * scale
-        return torch.stack([beat_tokens(torch.full((frames * scale,), float(b)), rate, start_frame=o * scale)
-                            for b, o in zip(bpm.tolist(), offsets)])
+        return torch.stack([beat_tokens(torch.full((frames * self.scale,), float(b)), self.frame_rate,
+                                        start_frame=o * self.scale) for b, o in zip(bpm.tolist(), offsets)])
+
+
+@dataclass
+class ClipKeys:
+    """Per clip of a token cache, its key token [N] (``modules.musical_key``); ``pick`` repeats it
+    over a crop's frames, "no key" in a share ``unstated`` of the crops."""
+
+    tokens: torch.Tensor
+    scale: int = 1  # LM frames per semantic frame
+    unstated: float = 0.0
+
+    def pick(self, index: torch.Tensor, offsets: list[int], frames: int, generator: torch.Generator) -> torch.Tensor:
+        tokens = self.tokens[index]
+        if self.unstated:
+            tokens = torch.where(torch.rand(tokens.shape, generator=generator) < self.unstated, NO_KEY, tokens)
+        return tokens[:, None].expand(-1, frames * self.scale).contiguous()
+
+
+ClipStreams = dict  # condition stream name -> ClipAttributes | ClipBeats | ClipKeys: what each crop is told
+
+
+def with_dropout(streams: list, rates: str) -> list:
+    """``streams`` with the conditioning dropout of some set from ``rates`` ("mulan=0.4,key=0.1"). A
+    higher rate for MuLan makes an LM learn what the other streams say where the clip's audio MuLan
+    tokens would tell it as well (its key), as the text's MuLan tokens at generation may not."""
+    wanted = {}
+    for item in rates.split(","):
+        name, _, value = item.partition("=")
+        try:
+            wanted[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--condition-dropout takes NAME=RATE pairs such as 'mulan=0.4,key=0.1', got {item!r}.") \
+                from None
+    names = [s.name for s in streams]
+    for name, rate in wanted.items():
+        if name not in names or not 0.0 <= rate < 1.0:
+            raise ValueError(f"--condition-dropout: {name}={rate:g} names no stream of this LM ({', '.join(names)}) or "
+                             "a rate outside [0, 1).")
+    return [replace(s, dropout=wanted.get(s.name, s.dropout)) for s in streams]
 
 
 def clip_rows(run: LMRunConfig, split: str, clips: int, flag: str) -> list[dict]:
     """The corpus row of every clip of ``split`` in the token caches (``--data``: the corpus each was built from)."""
     if not run.data:
-        raise ValueError(f"{flag} reads each clip's tempo (mode, drums, lead family) from its corpus: pass "
+        raise ValueError(f"{flag} reads each clip's tempo, key (drums, lead family) from its corpus: pass "
                          "--data with the corpus each --tokens cache was built from (C,D for A,B).")
     rows = [row for _, corpus in paired_corpora(run.tokens, run.data, split) for row in corpus_entries(corpus, split)]
     if len(rows) != clips:
@@ -110,29 +153,40 @@ def clip_rows(run: LMRunConfig, split: str, clips: int, flag: str) -> list[dict]
     return rows
 
 
-def clip_beats(run: LMRunConfig, split: str, clips: int, frame_rate: float, unstated: float) -> ClipBeats:
-    """The true bpm of every clip of ``split`` (0 where its row has none), for ``beat`` tokens."""
-    rows = clip_rows(run, split, clips, "--beat")
-    return ClipBeats(torch.tensor([float(r.get("bpm") or 0.0) for r in rows]), frame_rate, unstated)
+def clip_streams(run: LMRunConfig, split: str, clips: int, config, unstated: float) -> ClipStreams:
+    """What each clip of ``split`` tells the LM through the streams its flags add (read from the
+    corpus rows each cache was built from, ``--data``): ``attributes`` (true tempo, mode, drums and lead
+    family), ``beat`` (the grid of its true bpm), ``key`` (its true key)."""
+    flags = [flag for flag, wanted in (("--attributes", run.attributes), ("--beat", run.beat), ("--key", run.key))
+             if wanted]
+    if not flags or run.stage not in ("semantic", "coarse"):
+        return {}
+    rows = clip_rows(run, split, clips, " / ".join(flags))
+    scale = 1 if run.stage == "semantic" else 2
+    out: ClipStreams = {}
+    if run.attributes:
+        from .critic import labels
 
-
-def clip_attributes(run: LMRunConfig, split: str, clips: int, config: CriticConfig, unstated: float) -> ClipAttributes:
-    """The true tempo, mode, drums and lead family of every clip of ``split`` (from the corpus rows
-    each cache was built from, ``--data``) as ``attributes`` tokens."""
-    from .critic import labels
-
-    rows = clip_rows(run, split, clips, "--attributes")
-    y = labels(rows, config, bin_bpms(config))
-    none = attribute_tokens(config, *torch.full((4, 1), -1))[0]
-    return ClipAttributes(attribute_tokens(config, tempo_bin(config, y.bpm), y.mode, y.drums, y.family), none, unstated)
+        vocabulary = CriticConfig()  # the attribute values, as the shipped critic reads them from a prompt
+        y = labels(rows, vocabulary, bin_bpms(vocabulary))
+        none = attribute_tokens(vocabulary, *torch.full((4, 1), -1))[0]
+        out["attributes"] = ClipAttributes(
+            attribute_tokens(vocabulary, tempo_bin(vocabulary, y.bpm), y.mode, y.drums, y.family), none, unstated)
+    if run.beat:
+        out["beat"] = ClipBeats(torch.tensor([float(r.get("bpm") or 0.0) for r in rows]), config.frame_rate, scale,
+                                unstated)
+    if run.key:
+        keys = [key_token(NOTE_NAMES.index(r["tonic"]) if r.get("tonic") in NOTE_NAMES else None, r.get("mode"))
+                for r in rows]
+        out["key"] = ClipKeys(torch.tensor(keys), scale, unstated)
+    return out
 
 
 def crop_batch(tokens: TokenSet, stage: str, batch: int, frames: int, generator: torch.Generator,
-               num_coarse: int = 4, attributes: Optional[ClipAttributes] = None,
-               beats: Optional[ClipBeats] = None) -> tuple[torch.Tensor, dict]:
+               num_coarse: int = 4, streams: Optional[ClipStreams] = None) -> tuple[torch.Tensor, dict]:
     """Aligned random crops of ``frames`` semantic frames -> (targets [B, Q, T], conditions); with
-    ``attributes`` / ``beats`` (semantic and coarse stages) the conditions also hold the clips'
-    attribute tokens / the crops' beat grids."""
+    ``streams`` (``clip_streams``; semantic and coarse stages) the conditions also hold what each
+    crop is told through them."""
     usable = torch.nonzero(tokens.lengths >= frames).flatten()
     if usable.numel() == 0:
         frames = int(tokens.lengths.max())
@@ -149,9 +203,7 @@ def crop_batch(tokens: TokenSet, stage: str, batch: int, frames: int, generator:
         codes.append(tokens.codes[:, 2 * a: 2 * (a + frames)])
         mulan.append(tokens.mulan[i, int(torch.randint(0, tokens.mulan.shape[1], (1,), generator=generator))])
     semantic, melody, codes, mulan = map(torch.stack, (semantic, melody, codes, mulan))
-    asked = {} if attributes is None else {"attributes": attributes.pick(picks, generator)}
-    if beats is not None and stage in ("semantic", "coarse"):
-        asked["beat"] = beats.pick(picks, offsets, frames, 1 if stage == "semantic" else 2, generator)
+    asked = {name: told.pick(picks, offsets, frames, generator) for name, told in (streams or {}).items()}
     if stage == "semantic":
         return semantic[:, None], {"mulan": mulan, "melody": melody, **asked}
     if stage == "coarse":
@@ -174,13 +226,15 @@ def train_lm(run: LMRunConfig) -> StageLM:
         config = replace(config, layout=run.layout)
     vocabulary = CriticConfig()  # the attribute values, as the shipped critic reads them from a prompt
     for flag, wanted, stream in (("--attributes", run.attributes, vocabulary.attribute_stream()),
-                                 ("--beat", run.beat, beat_stream())):
+                                 ("--beat", run.beat, beat_stream()), ("--key", run.key, key_stream())):
         if not wanted:
             continue
         if run.stage == "fine":
             raise ValueError(f"{flag} conditions the semantic and coarse LMs; the fine LM hears only coarse tokens.")
         if not any(s.name == stream.name for s in config.conditions):
             config = replace(config, conditions=config.conditions + [stream])
+    if run.condition_dropout:
+        config = replace(config, conditions=with_dropout(config.conditions, run.condition_dropout))
     model = build_stage_lm(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.9, 0.95), weight_decay=run.weight_decay)
     state = RunState(run, rank)
@@ -196,14 +250,8 @@ def train_lm(run: LMRunConfig) -> StageLM:
         config = replace(config, semantic_probe=train.semantic_probe.tolist())  # the tokenizer it learns
         model.config = config
     valid = load_caches(cache_folders(run.tokens)[0], "valid", required=False)  # the first cache's: comparable runs
-    asked = {"train": None, "valid": None}  # each clip's attribute tokens, with --attributes
-    beats = {"train": None, "valid": None}  # each clip's bpm, with --beat
-    rate = pipeline_config.semantic_tokenizer.frame_rate
-    for split, cache, unstated in (("train", train, run.unstated), ("valid", valid, 0.0)):
-        if cache is not None and run.attributes:
-            asked[split] = clip_attributes(run, split, cache.lengths.numel(), vocabulary, unstated)
-        if cache is not None and run.beat:
-            beats[split] = clip_beats(run, split, cache.lengths.numel(), rate, unstated)
+    told = {split: clip_streams(run, split, cache.lengths.numel(), config, unstated) if cache is not None else {}
+            for split, cache, unstated in (("train", train, run.unstated), ("valid", valid, 0.0))}
     # a levelwise LM trains one level head per row, so some heads sit out a step
     ddp = (torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=config.layout == "levelwise")
            if world > 1 else model)
@@ -217,7 +265,7 @@ def train_lm(run: LMRunConfig) -> StageLM:
     state.begin()
     while step < run.steps and not state.out_of_time():
         targets, conditions = crop_batch(train, run.stage, run.batch_size, frames, generator, num_coarse,
-                                         asked["train"], beats["train"])
+                                         told["train"])
         targets, conditions = targets.to(device), {k: v.to(device) for k, v in conditions.items()}
         with autocast(device, run.bf16):
             loss = ddp(targets, conditions, model.random_drop(targets.shape[0], device), return_loss=True)
@@ -229,8 +277,7 @@ def train_lm(run: LMRunConfig) -> StageLM:
         if step % run.log_every == 0:
             metrics = {"loss": loss.item()}
             if valid is not None:
-                metrics.update(validation_loss(model, valid, run, frames, num_coarse, device, asked["valid"],
-                                               beats["valid"]))
+                metrics.update(validation_loss(model, valid, run, frames, num_coarse, device, told["valid"]))
                 best = save_if_best(unwrap(model), config, run, rank, step, metrics["valid_loss"], best)
             state.log(step, **metrics, steps_per_s=round((step - last_logged) / (time.time() - tick), 3))
             tick, last_logged = time.time(), step
@@ -252,23 +299,34 @@ def save_if_best(model: StageLM, config, run: LMRunConfig, rank: int, step: int,
 
 @torch.no_grad()
 def validation_loss(model: StageLM, valid: TokenSet, run: LMRunConfig, frames: int, num_coarse: int, device,
-                    attributes: Optional[ClipAttributes] = None, beats: Optional[ClipBeats] = None,
-                    batches: int = 4) -> dict[str, float]:
+                    streams: Optional[ClipStreams] = None, batches: int = 4) -> dict[str, float]:
     """Mean cross-entropy (with all conditioning) on fixed valid crops; for LMs conditioned on
-    MuLan (attributes, a beat grid) also with each crop given another clip's (``valid_loss_other_mulan``,
-    ``_attributes``, ``_beat``): the gap is how much the LM uses them."""
+    MuLan (attributes, a beat grid, a key) also with each crop given another clip's
+    (``valid_loss_other_mulan``, ``_attributes``, ``_beat``, ``_key``): the gap is how much the LM uses them.
+    The same gaps with MuLan's null instead of the clip's audio MuLan tokens
+    (``valid_loss_null_mulan``, ``valid_loss_null_mulan_other_key``, ...) show how much it uses them
+    where MuLan does not tell it the same, as text MuLan tokens at generation may not."""
     model.eval()
     generator = torch.Generator().manual_seed(1234)
-    others = ("mulan", "attributes", "beat")
-    losses: dict[str, list[float]] = {"valid_loss": [], **{f"valid_loss_other_{name}": [] for name in others}}
+    others, told = ("mulan", "attributes", "beat", "key"), ("attributes", "beat", "key")
+    losses: dict[str, list[float]] = {"valid_loss": [], **{f"valid_loss_other_{name}": [] for name in others},
+                                      "valid_loss_null_mulan": [],
+                                      **{f"valid_loss_null_mulan_other_{name}": [] for name in told}}
     for _ in range(batches):
-        targets, conditions = crop_batch(valid, run.stage, run.batch_size, frames, generator, num_coarse, attributes,
-                                         beats)
+        targets, conditions = crop_batch(valid, run.stage, run.batch_size, frames, generator, num_coarse, streams)
         targets, conditions = targets.to(device), {k: v.to(device) for k, v in conditions.items()}
         losses["valid_loss"].append(model.loss(targets, conditions, condition_dropout=False).item())
         for name in others:
             if name in conditions:
                 other = {**conditions, name: conditions[name].roll(1, 0)}
                 losses[f"valid_loss_other_{name}"].append(model.loss(targets, other, condition_dropout=False).item())
+        silent = {k: v for k, v in conditions.items() if k != "mulan"}  # an absent stream is its null
+        if "mulan" in conditions and any(name in conditions for name in told):
+            losses["valid_loss_null_mulan"].append(model.loss(targets, silent, condition_dropout=False).item())
+            for name in told:
+                if name in conditions:
+                    other = {**silent, name: silent[name].roll(1, 0)}
+                    losses[f"valid_loss_null_mulan_other_{name}"].append(
+                        model.loss(targets, other, condition_dropout=False).item())
     model.train()
     return {k: sum(v) / len(v) for k, v in losses.items() if v}

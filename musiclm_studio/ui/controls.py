@@ -15,12 +15,14 @@ from typing import Any, Optional
 
 from ..config import STAGES, TOKEN_STREAMS
 from ..generation import parse_story as parse_story_lines
+from ..modules.musical_key import MODES, NOTE_NAMES
 from ..sampling_args import DEFAULT_TEMPERATURES, DEFAULTS, LIMITS, PAPER_TEMPERATURES
 
 
 @dataclass(frozen=True)
 class Control:
-    """One setting: ``kind`` is "text", "float", "int", "seed" or "bool"."""
+    """One setting: ``kind`` is "text", "float", "int", "seed", "bool" or "choice" (one of ``choices``,
+    (label, value) pairs)."""
 
     name: str
     label: str
@@ -30,6 +32,11 @@ class Control:
     maximum: Optional[float] = None
     step: Optional[float] = None
     info: str = ""
+    choices: tuple = ()
+
+
+KEY_CHOICES = (("From the prompt", ""), ("Major, any tonic", "major"), ("Minor, any tonic", "minor"),
+               *((f"{tonic} {mode}", f"{tonic} {mode}") for mode in MODES for tonic in NOTE_NAMES))
 
 
 def _temperature(stage: str, what: str) -> Control:
@@ -65,6 +72,9 @@ CONTROLS: dict[str, Control] = {c.name: c for c in (
     Control("bpm", "Tempo (bpm)", "float", 0.0, 0.0, LIMITS["bpm"][1], 1.0,
             f"0 = the tempo the prompt asks for. Else {LIMITS['bpm'][0]:g}-{LIMITS['bpm'][1]:g}: the beat grid the "
             "model plays on (models whose LMs hear one; a continuation keeps its own audio's beat)."),
+    Control("key", "Key", "choice", "", info="The key the model plays in (models whose LMs hear one). 'From the "
+            "prompt': a key it names ('in A minor'), else its mode on a tonic drawn from the seed.",
+            choices=KEY_CHOICES),
 )}
 
 
@@ -124,6 +134,7 @@ def pipeline_kwargs(values: dict[str, Any], melody: Any = None) -> dict[str, Any
         seed=None if values.get("randomise_seed") or seed is None else whole(seed),
         num_candidates=whole(values["num_candidates"]),
         bpm=values.get("bpm") or None,
+        key=values.get("key") or None,
     )
 
 
@@ -139,9 +150,9 @@ def model_status(pipe) -> str:
 
 
 def asked_text(asked: list[dict]) -> str:
-    """What the LMs were told each story segment's prompt asks: '120 bpm · minor · drums · piano lead'."""
+    """What the LMs were told each story segment's prompt asks: '120 bpm · A minor · drums · piano lead'."""
     def one(said: dict) -> str:
-        parts = [f"{said['tempo']} bpm" if said["tempo"] else "", said["mode"] or "",
+        parts = [f"{said['tempo']} bpm" if said["tempo"] else "", said.get("key") or said["mode"] or "",
                  "" if said["drums"] is None else ("drums" if said["drums"] else "no drums"),
                  f"{said['lead_family']} lead" if said["lead_family"] else ""]
         return " · ".join(p for p in parts if p) or "nothing it can condition on"

@@ -74,7 +74,7 @@ class GenerateHandler:
     def generate(self, prompt: str, story: str, melody: Optional[str], duration_s: float, temperature_semantic: float,
                  temperature_coarse: float, temperature_fine: float, top_k: float, top_p: float,
                  guidance_scale: float, seed: Optional[float], randomise_seed: bool, num_candidates: float,
-                 bpm: float, progress=gr.Progress(), request: gr.Request = None) -> Iterator[tuple]:
+                 bpm: float, key: str, progress=gr.Progress(), request: gr.Request = None) -> Iterator[tuple]:
         """Yield (audio, files, spectrogram, tokens, summary, notices, seed) updates while generating."""
         values = dict(locals())
         try:
@@ -157,6 +157,8 @@ def _component(control: controls.Control, pipe):
         return gr.Number(value=c.default, precision=0, label=c.label, info=c.info, elem_id=c.name, minimum=0)
     if c.kind == "bool":
         return gr.Checkbox(value=c.default, label=c.label, info=c.info, elem_id=c.name)
+    if c.kind == "choice":
+        return gr.Dropdown(choices=list(c.choices), value=c.default, label=c.label, info=c.info, elem_id=c.name)
     lines = 4 if c.name == "story" else 2
     return gr.Textbox(value=c.default, label=c.label, info=c.info, lines=lines, elem_id=c.name,
                       placeholder="5: calm piano intro\n5: drums and bass come in" if c.name == "story" else
@@ -180,7 +182,9 @@ def build_demo(pipe, concurrency_limit: int = 1) -> gr.Blocks:
                     generate = gr.Button("Generate", variant="primary", elem_id="generate")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop")
                 widgets["duration_s"] = _component(C["duration_s"], pipe)
-                widgets["bpm"] = _component(C["bpm"], pipe)
+                with gr.Row():
+                    widgets["bpm"] = _component(C["bpm"], pipe)
+                    widgets["key"] = _component(C["key"], pipe)
                 with gr.Accordion("Story mode and melody", open=False):
                     widgets["story"] = _component(C["story"], pipe)
                     melody = gr.Audio(sources=["upload", "microphone"], type="filepath", elem_id="melody",

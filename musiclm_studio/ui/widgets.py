@@ -38,6 +38,8 @@ def _widget(control: controls.Control, pipe):
         return W.IntText(value=c.default, **common)
     if c.kind == "bool":
         return W.Checkbox(value=c.default, indent=False, description=c.label, tooltip=c.info)
+    if c.kind == "choice":
+        return W.Dropdown(options=list(c.choices), value=c.default, **common)
     if c.name == "story":
         return W.Textarea(value=c.default, placeholder="5: calm piano intro\n5: drums and bass come in", **common)
     return W.Textarea(value=c.default, placeholder=controls.EXAMPLE_PROMPTS[0], rows=2, **common)
@@ -75,8 +77,8 @@ class Studio:
         extras.set_title(0, "Story mode and melody")
         extras.set_title(1, "Sampling")
         left = W.VBox([W.HTML(_markdown_html(controls.model_status(self.pipe))), c["prompt"], self.examples,
-                       W.HTML(f"<small>{_markdown_html(controls.MUSICCAPS_ATTRIBUTION)}</small>"), c["duration_s"], c["bpm"],
-                       extras, self.generate_button, self.error], layout=W.Layout(width="45%"))
+                       W.HTML(f"<small>{_markdown_html(controls.MUSICCAPS_ATTRIBUTION)}</small>"), c["duration_s"],
+                       c["bpm"], c["key"], extras, self.generate_button, self.error], layout=W.Layout(width="45%"))
         right = W.VBox([W.VBox(list(self.bars.values())), self.status, self.audio, self.tokens, self.spectrogram,
                         self.summary], layout=W.Layout(width="55%"))
         return W.HBox([left, right])

@@ -1,0 +1,89 @@
+"""The key the stage LMs play in: one token per frame that names a tonic and a mode, or "no key".
+
+Each corpus clip keeps one key, which its semantic and acoustic tokens carry only as a blur of
+pitch classes, so an LM told "minor" once in a prefix is left to infer which notes that means.
+Heard at every frame, as an aligned stream, the key is as plain to it as the beat grid
+(``modules.beat_grid``): training shows each clip's true key ("no key" in a share of crops); at
+generation the pipeline names the key each story segment asks for: the ``key`` a caller gives,
+else one its prompt states ('in F# minor'), else its mode word ('a minor tonality') or the mode
+the critic reads from its mood, on a tonic drawn from the generation's seed.
+
+Tokens: ``tonic + 12 * mode`` (tonic 0 = C, mode 0 = major, 1 = minor); ``NO_KEY`` (24) is none.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional, Sequence
+
+import torch
+
+from ..data.theory import NOTE_NAMES
+
+MODES = ("major", "minor")
+NO_KEY = 24
+KEY_TOKENS = 25  # 12 tonics x 2 modes, and "no key"
+_LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_ACCIDENTAL = r"(#|♯|b|♭|-sharp|-flat| sharp| flat)?"
+_MODE = r"(major|minor|maj|min)\b"
+# a key named in prose: an upper-case tonic, so that 'in a minor key' (an article) is not A minor
+_STATED = re.compile(r"(?<![\w#])([A-G])" + _ACCIDENTAL + r"[ -]?" + _MODE + r"(?![ -]key\b)")
+_MODE_WORDS = {mode: re.compile(rf"\b{mode}\b", re.IGNORECASE) for mode in MODES}
+
+
+def key_token(tonic: Optional[int], mode: Optional[str]) -> int:
+    """The token of a key (``NO_KEY`` when the tonic or the mode is unknown)."""
+    if tonic is None or mode is None:
+        return NO_KEY
+    return int(tonic) % 12 + 12 * MODES.index(mode)
+
+
+def key_name(token: Optional[int]) -> Optional[str]:
+    """'A minor' for a key token; None for ``NO_KEY`` or None."""
+    if token is None or token == NO_KEY:
+        return None
+    return f"{NOTE_NAMES[token % 12]} {MODES[token // 12]}"
+
+
+def _pitch_class(letter: str, accidental: Optional[str]) -> int:
+    shift = 0 if not accidental else (1 if accidental.strip("- ") in ("#", "♯", "sharp") else -1)
+    return (_LETTERS[letter.upper()] + shift) % 12
+
+
+def _mode(word: str) -> str:
+    return "major" if word.lower().startswith("maj") else "minor"
+
+
+def parse_key(text: str) -> tuple[Optional[int], str]:
+    """A key a caller names -> (tonic or None, mode): 'A minor', 'f# major', 'Bb min', or just
+    'minor' / 'major' (any tonic). Raises ``ValueError`` with the accepted forms otherwise."""
+    cleaned = " ".join(str(text).split())
+    found = re.fullmatch(r"(?:([A-Ga-g])" + _ACCIDENTAL + r"[ -]?)?" + _MODE, cleaned, re.IGNORECASE)
+    if not found:
+        raise ValueError(f"key must name a mode, with or without a tonic: 'A minor', 'F# major', 'Bb minor', "
+                         f"'major' or 'minor' (got {text!r}). Leave it empty to take the key from the prompt.")
+    letter, accidental, mode = found.groups()
+    return (None if letter is None else _pitch_class(letter, accidental)), _mode(mode)
+
+
+def stated_key(text: str) -> tuple[Optional[int], Optional[str]]:
+    """The key a prompt states: (tonic, mode) for 'in F# minor' / 'the key of Bb major'; (None, mode)
+    when it only says 'major' or 'minor'; (None, None) when it says neither, or both."""
+    text = text or ""
+    found = _STATED.search(text)
+    if found:
+        letter, accidental, mode = found.groups()
+        return _pitch_class(letter, accidental), _mode(mode)
+    said = [mode for mode, word in _MODE_WORDS.items() if word.search(text)]
+    return None, (said[0] if len(said) == 1 else None)
+
+
+def segment_keys(tokens: Sequence[int], ends: Sequence[int], total: int) -> torch.Tensor:
+    """A key token per frame [total] from one token per story segment ending at frame ``ends``."""
+    out = torch.full((total,), NO_KEY, dtype=torch.long)
+    start = 0
+    for token, end in zip(tokens, ends):
+        end = min(int(end), total)
+        out[start:end] = int(token)
+        start = end
+    return out
