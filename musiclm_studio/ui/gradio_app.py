@@ -182,9 +182,8 @@ def build_demo(pipe, concurrency_limit: int = 1) -> gr.Blocks:
                     generate = gr.Button("Generate", variant="primary", elem_id="generate")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop")
                 widgets["duration_s"] = _component(C["duration_s"], pipe)
-                with gr.Row():
-                    widgets["bpm"] = _component(C["bpm"], pipe)
-                    widgets["key"] = _component(C["key"], pipe)
+                widgets["bpm"] = _component(C["bpm"], pipe)
+                widgets["key"] = _component(C["key"], pipe)
                 with gr.Accordion("Story mode and melody", open=False):
                     widgets["story"] = _component(C["story"], pipe)
                     melody = gr.Audio(sources=["upload", "microphone"], type="filepath", elem_id="melody",
