@@ -29,6 +29,18 @@ class Segment:
     prefix: dict[str, torch.Tensor]
 
 
+def per_segment(values: list, ends: list[int], total: int, fill) -> torch.Tensor:
+    """One value per story segment laid over its frames [total] (segment i ends at frame ``ends[i]``);
+    ``fill`` where a value is None and past the last end. Long for int values, else float."""
+    kind = torch.long if isinstance(fill, int) else torch.float
+    out, start = torch.full((total,), fill, dtype=kind), 0
+    for value, end in zip(values, ends):
+        end = min(int(end), total)
+        out[start:end] = fill if value is None else value
+        start = end
+    return out
+
+
 def parse_story(lines: list[str]) -> list[tuple[str, float]]:
     """Story segments written as 'SECONDS: prompt' (one per item) -> [(prompt, seconds), ...]."""
     segments = []

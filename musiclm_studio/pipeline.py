@@ -26,10 +26,10 @@ from . import hub
 from .audio import AudioLike, auto_gain, prepare_audio
 from .components import Components, check_contracts, load_components, save_components
 from .config import STAGES, PipelineConfig, preset
-from .generation import Segment, generate_windowed
+from .generation import Segment, generate_windowed, per_segment
 from .models.critic import ATTRIBUTE_NAMES, read_attribute_tokens, set_asked_tempo
-from .modules.beat_grid import beat_tokens, segment_bpm
-from .modules.musical_key import MODES, NO_KEY, key_name, key_token, segment_keys, stated_key
+from .modules.beat_grid import beat_tokens
+from .modules.musical_key import NO_KEY, key_mode, key_name, key_token, stated_key
 from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
 from .sampling_args import SamplingArgs, check_bpm, check_key, check_sampling_args, stated_tempo
 
@@ -161,27 +161,27 @@ class MusicLMPipeline:
             bpm = check_bpm(bpm, beat)
         if key is not None:
             key = check_key(key, hears_key)
-        attributes, tempo = None, None
+        attributes, read, tempo = None, None, None
         if (beat or self._lms_hear("attributes") or hears_key) and self.components.critic is not None:
             critic = self.components.critic  # check_contracts: one exists where the LMs hear attributes or a grid
             # a tempo given, or stated as a number in the prompt, is taken as it is; else the critic reads one
             stated = [bpm if bpm is not None else stated_tempo(text) for text in texts]
             attributes = set_asked_tempo(critic.config, critic.asked_tokens(features.to(self.device)), stated)
+            read = read_attribute_tokens(critic.config, attributes.cpu())
             if beat:
-                read = read_attribute_tokens(critic.config, attributes.cpu())
                 tempo = [exact if exact is not None else said["tempo"] for exact, said in zip(stated, read)]
-        keys = self._keys(texts, key, attributes, generator) if hears_key else None
+        keys = self._keys(texts, key, read, generator) if hears_key else None
         return Conditioning(prompts=texts, seconds=seconds, text_embeddings=embeddings, text_features=features,
                             mulan_tokens=mulan.tokenize(embeddings), melody_tokens=melody_tokens, notices=notices,
                             attribute_tokens=attributes, tempo_bpm=tempo, key_tokens=keys)
 
-    def _keys(self, texts: list[str], key: Optional[tuple], attributes: Optional[torch.Tensor],
+    @staticmethod
+    def _keys(texts: list[str], key: Optional[tuple], read: Optional[list[dict]],
               generator: Optional[torch.Generator]) -> list[int]:
         """Each segment's key token: ``key`` (tonic or None, mode) if given, else the key its prompt
-        states, else its mode word, else the mode the critic reads from it (its mood). A mode without
+        states, else its mode word, else the mode the critic reads from it (``read``: its mood). A mode without
         a tonic keeps the tonic last named (the first one named, before any is), else one drawn from
         ``generator``, so a story that changes mode keeps its tonic. No mode: "no key", the LMs choose."""
-        read = None if attributes is None else read_attribute_tokens(self.components.critic.config, attributes.cpu())
         asked = [key if key is not None else stated_key(text) for text in texts]
         named = [t for t, _ in asked if t is not None]
         tonic = named[0] if named else int(torch.randint(0, 12, (1,), generator=generator))
@@ -234,9 +234,9 @@ class MusicLMPipeline:
         clip's first frame) and its key (``Conditioning.key_tokens``; ``modules.musical_key``)."""
         ends, out = [s.end for s in segments], {}
         if "beat" in lm.conditions:
-            out["beat"] = beat_tokens(segment_bpm(conditioning.tempo_bpm or [], ends, total), lm.config.frame_rate)
+            out["beat"] = beat_tokens(per_segment(conditioning.tempo_bpm or [], ends, total, 0.0), lm.config.frame_rate)
         if "key" in lm.conditions:
-            out["key"] = segment_keys(conditioning.key_tokens or [], ends, total)
+            out["key"] = per_segment(conditioning.key_tokens or [], ends, total, NO_KEY)
         return {name: told[None].expand(batch, -1).to(self.device) for name, told in out.items()}
 
     def _stage_callback(self, stage: str, callback: Optional[Callback], bar):
@@ -373,8 +373,7 @@ class MusicLMPipeline:
             if segment.end - start >= 2 * critic.config.frame_rate or len(segments) == 1:
                 part = coarse_tokens[..., start: segment.end].to(self.device)
                 bpm = conditioning.tempo_bpm[i] if conditioning.tempo_bpm else None  # the grid's, where laid
-                key = conditioning.key_tokens[i] if conditioning.key_tokens else NO_KEY  # the key's, where named
-                mode = None if key == NO_KEY else MODES[key // 12]
+                mode = key_mode(conditioning.key_tokens[i]) if conditioning.key_tokens else None  # the key's
                 scores = scores + critic.score(conditioning.text_features[i].to(self.device), part, bpm, mode)
             start = segment.end
         return scores.cpu()
@@ -398,7 +397,7 @@ class MusicLMPipeline:
                 row["tempo"] = None if bpm is None else round(bpm)
             if conditioning.key_tokens is not None:
                 token = conditioning.key_tokens[i]
-                row["key"], row["mode"] = key_name(token), (None if token == NO_KEY else MODES[token // 12])
+                row["key"], row["mode"] = key_name(token), key_mode(token)
         return said
 
     @torch.no_grad()

@@ -200,7 +200,8 @@ def test_a_tempo_stated_as_a_number_is_read_from_the_prompt_and_nothing_else_is(
 
 def test_a_key_is_read_from_what_a_prompt_or_a_caller_names_and_corpus_captions_read_true(corpus):
     from musiclm_studio.data.theory import NOTE_NAMES
-    from musiclm_studio.modules.musical_key import NO_KEY, key_name, key_token, parse_key, segment_keys, stated_key
+    from musiclm_studio.generation import per_segment
+    from musiclm_studio.modules.musical_key import NO_KEY, key_name, key_token, parse_key, stated_key
 
     said = {"It is in F# minor.": (6, "minor"), "The piece is in the key of Bb major.": (10, "major"),
             "in E♭ major": (3, "major"), "a C-sharp minor ballad": (1, "minor"), "Amin groove": (9, "minor"),
@@ -213,7 +214,7 @@ def test_a_key_is_read_from_what_a_prompt_or_a_caller_names_and_corpus_captions_
         with pytest.raises(ValueError, match="'A minor', 'F# major'"):
             parse_key(bad)
     assert key_name(key_token(9, "minor")) == "A minor" and key_token(9, None) == NO_KEY and key_name(NO_KEY) is None
-    assert segment_keys([key_token(0, "major"), NO_KEY], [3, 5], 6).tolist() == [0, 0, 0, NO_KEY, NO_KEY, NO_KEY]
+    assert per_segment([key_token(0, "major"), NO_KEY], [3, 5], 6, NO_KEY).tolist() == [0, 0, 0, NO_KEY, NO_KEY, NO_KEY]
     for row in read_metadata(corpus):  # a key or mode a caption states is the clip's own
         tonic, mode = stated_key(row["caption"])
         assert mode in (None, row["mode"]) and (tonic is None or NOTE_NAMES[tonic] == row["tonic"]), row["caption"]

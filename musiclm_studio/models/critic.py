@@ -40,9 +40,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import CriticConfig
+from ..modules.musical_key import MODES
 
 ATTRIBUTE_NAMES = ("tempo", "mode", "drums", "lead_family")
-MODES = ("major", "minor")
 
 
 def bin_bpms(config: CriticConfig) -> torch.Tensor:

@@ -123,17 +123,19 @@ class SemanticTokenizer(nn.Module):
         (summed over the onset bands, in the features' own units): the rhythm a token sequence
         spells, readable without generating audio (``musiclm-studio stages --semantic-only``)."""
         c = self.config
-        raw = self.centroids / self.weights * self.std + self.mean  # back to unstandardised features
         start = c.context * c.frame_dim + 12 + c.n_mfcc  # the centre frame's chroma, MFCCs, then flux
-        return raw[:, start: start + c.onset_bands].sum(-1)[tokens]
+        return self._raw_centroids()[:, start: start + c.onset_bands].sum(-1)[tokens]
 
     @torch.no_grad()
     def chroma_profile(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [..., T] -> the mean chroma [..., 12] their centroids hold at the centre frame (C
         first): the pitch classes a token sequence spells, for reading its key without audio."""
-        raw = self.centroids / self.weights * self.std + self.mean
         start = self.config.context * self.config.frame_dim
-        return raw[:, start: start + 12][tokens].mean(-2)
+        return self._raw_centroids()[:, start: start + 12][tokens].mean(-2)
+
+    def _raw_centroids(self) -> torch.Tensor:
+        """The centroids [V, feature_dim] back in unstandardised feature units."""
+        return self.centroids / self.weights * self.std + self.mean
 
     @torch.no_grad()
     def forward(self, audio: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,6 @@ segments and windows), so the LMs place their onsets on it instead of guessing a
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
-
 import torch
 
 BEAT_BINS = 16  # phase steps per beat: sixteenths at 4 per beat, twice over
@@ -33,14 +31,3 @@ def beat_tokens(bpm: torch.Tensor, frame_rate: float, start_frame: int = 0, bins
     phase = torch.floor(torch.remainder(before, 1.0) * bins).long().clamp(0, bins - 1)
     return torch.where(stated, phase, torch.full_like(phase, bins))
 
-
-def segment_bpm(bpms: Sequence[Optional[float]], ends: Sequence[int], total: int) -> torch.Tensor:
-    """A bpm per frame [total] from one tempo per story segment (None: no tempo) ending at ``ends``."""
-    out = torch.zeros(total)
-    start = 0
-    for bpm, end in zip(bpms, ends):
-        end = min(int(end), total)
-        if bpm:
-            out[start:end] = float(bpm)
-        start = end
-    return out

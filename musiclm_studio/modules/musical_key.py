@@ -14,9 +14,7 @@ Tokens: ``tonic + 12 * mode`` (tonic 0 = C, mode 0 = major, 1 = minor); ``NO_KEY
 from __future__ import annotations
 
 import re
-from typing import Optional, Sequence
-
-import torch
+from typing import Optional
 
 from ..data.theory import NOTE_NAMES
 
@@ -38,11 +36,15 @@ def key_token(tonic: Optional[int], mode: Optional[str]) -> int:
     return int(tonic) % 12 + 12 * MODES.index(mode)
 
 
+def key_mode(token: Optional[int]) -> Optional[str]:
+    """'major' or 'minor' for a key token; None for ``NO_KEY`` or None."""
+    return None if token is None or token == NO_KEY else MODES[token // 12]
+
+
 def key_name(token: Optional[int]) -> Optional[str]:
     """'A minor' for a key token; None for ``NO_KEY`` or None."""
-    if token is None or token == NO_KEY:
-        return None
-    return f"{NOTE_NAMES[token % 12]} {MODES[token // 12]}"
+    mode = key_mode(token)
+    return None if mode is None else f"{NOTE_NAMES[token % 12]} {mode}"
 
 
 def _pitch_class(letter: str, accidental: Optional[str]) -> int:
@@ -77,13 +79,3 @@ def stated_key(text: str) -> tuple[Optional[int], Optional[str]]:
     said = [mode for mode, word in _MODE_WORDS.items() if word.search(text)]
     return None, (said[0] if len(said) == 1 else None)
 
-
-def segment_keys(tokens: Sequence[int], ends: Sequence[int], total: int) -> torch.Tensor:
-    """A key token per frame [total] from one token per story segment ending at frame ``ends``."""
-    out = torch.full((total,), NO_KEY, dtype=torch.long)
-    start = 0
-    for token, end in zip(tokens, ends):
-        end = min(int(end), total)
-        out[start:end] = int(token)
-        start = end
-    return out

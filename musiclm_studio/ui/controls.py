@@ -15,7 +15,8 @@ from typing import Any, Optional
 
 from ..config import STAGES, TOKEN_STREAMS
 from ..generation import parse_story as parse_story_lines
-from ..modules.musical_key import MODES, NOTE_NAMES
+from ..data.theory import NOTE_NAMES
+from ..modules.musical_key import MODES
 from ..sampling_args import DEFAULT_TEMPERATURES, DEFAULTS, LIMITS, PAPER_TEMPERATURES
 
 
