@@ -31,7 +31,8 @@ from .models.critic import ATTRIBUTE_NAMES, read_attribute_tokens, set_asked_tem
 from .modules.beat_grid import beat_tokens
 from .modules.musical_key import NO_KEY, key_mode, key_name, key_token, stated_key
 from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
-from .sampling_args import SamplingArgs, check_bpm, check_key, check_sampling_args, stated_tempo
+from .prompt_reader import read_mode, read_tempo
+from .sampling_args import SamplingArgs, check_bpm, check_key, check_sampling_args
 
 Prompt = Union[str, Sequence[tuple[str, float]]]  # a prompt, or story mode: [(prompt, seconds), ...]
 Callback = Callable[[StageEvent], None]
@@ -164,9 +165,12 @@ class MusicLMPipeline:
         attributes, read, tempo = None, None, None
         if (beat or self._lms_hear("attributes") or hears_key) and self.components.critic is not None:
             critic = self.components.critic  # check_contracts: one exists where the LMs hear attributes or a grid
-            # a tempo given, or stated as a number in the prompt, is taken as it is; else the critic reads one
-            stated = [bpm if bpm is not None else stated_tempo(text) for text in texts]
-            attributes = set_asked_tempo(critic.config, critic.asked_tokens(features.to(self.device)), stated)
+            guessed = critic.asked_tokens(features.to(self.device))
+            # a tempo given is taken as it is; else the prompt's number or tempo words (prompt_reader), the
+            # words moving the critic's reading (the genre's typical tempo) into their band; else that reading
+            typical = read_attribute_tokens(critic.config, guessed.cpu())
+            stated = [bpm if bpm is not None else read_tempo(text, said["tempo"]) for text, said in zip(texts, typical)]
+            attributes = set_asked_tempo(critic.config, guessed, stated)
             read = read_attribute_tokens(critic.config, attributes.cpu())
             if beat:
                 tempo = [exact if exact is not None else said["tempo"] for exact, said in zip(stated, read)]
@@ -179,7 +183,8 @@ class MusicLMPipeline:
     def _keys(texts: list[str], key: Optional[tuple], read: Optional[list[dict]],
               generator: Optional[torch.Generator]) -> list[int]:
         """Each segment's key token: ``key`` (tonic or None, mode) if given, else the key its prompt
-        states, else its mode word, else the mode the critic reads from it (``read``: its mood). A mode without
+        states, else its mode word, else the mode its mood words name (``prompt_reader.read_mode``), else the
+        mode the critic reads from it (``read``). A mode without
         a tonic keeps the tonic last named (the first one named, before any is), else one drawn from
         ``generator``, so a story that changes mode keeps its tonic. No mode: "no key", the LMs choose."""
         asked = [key if key is not None else stated_key(text) for text in texts]
@@ -188,8 +193,8 @@ class MusicLMPipeline:
         out = []
         for i, (asked_tonic, mode) in enumerate(asked):
             tonic = tonic if asked_tonic is None else asked_tonic
-            if mode is None and read is not None:
-                mode = read[i]["mode"]
+            if mode is None:  # the mode its mood words name, else the critic's reading
+                mode = read_mode(texts[i]) or (read[i]["mode"] if read is not None else None)
             out.append(key_token(tonic, mode))
         return out
 

@@ -150,3 +150,18 @@ def test_shipped_lms_play_in_the_key_asked(default_pipe):
     # measured on the shipped model (session 15): 0.79 when asked for C major, -0.49 for F# major
     toward_c, toward_f_sharp = lean("C major"), lean("F# major")
     assert toward_c > toward_f_sharp + 0.5, (toward_c, toward_f_sharp)
+
+
+def test_shipped_pipeline_tells_the_lms_the_tempo_and_mode_the_words_say(default_pipe):
+    """What 'Heard in the prompt' shows (and the beat grid is laid from) follows the tempo words,
+    not the genre's typical tempo: before the prompt reader these prompts were read as 156-200 bpm."""
+    def asked(prompt: str) -> dict:
+        return default_pipe.asked(default_pipe.encode_conditioning(prompt))[0]
+
+    for prompt in ("A mellow jazz trio with brushed drums, upright bass and a warm piano, slow",
+                   "a slow jazz ballad with piano", "a relaxed bossa nova, slow tempo", "a slow rock"):
+        assert asked(prompt)["tempo"] <= 95, (prompt, asked(prompt))
+    for prompt in ("a fast ambient piece", "an upbeat lo-fi beat", "a classical piece, allegro"):
+        assert asked(prompt)["tempo"] >= 120, (prompt, asked(prompt))
+    assert asked("a slow rock song at 140 bpm")["tempo"] == 140  # a number beats a word
+    assert asked("a happy pop song")["mode"] == "major" and asked("a sad piano piece")["mode"] == "minor"
