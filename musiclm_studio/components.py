@@ -225,8 +225,9 @@ def load_components(folder: str) -> tuple[PipelineConfig, Components]:
                if name not in OPTIONAL_COMPONENTS or name in listed}
     config = PipelineConfig(**configs, **{k: index[k] for k in PIPELINE_KEYS if k in index})
     seed = index.get("placeholder_seed")
-    torch.manual_seed(0 if seed is None else seed)  # placeholders: the same weights as from_config(seed)
-    components = Components.build(config)
+    with torch.random.fork_rng(devices=[]):  # the caller's global RNG is left as it was
+        torch.manual_seed(0 if seed is None else seed)  # placeholders: the same weights as from_config(seed)
+        components = Components.build(config)
     for name, module in components.modules().items():
         weights = os.path.join(folder, name, "model.safetensors")
         if seed is not None and name in index.get("untrained", []) and not os.path.exists(weights):

@@ -59,14 +59,18 @@ class StageEvent:
 
 @dataclass
 class MusicLMOutput:
-    """What a generation returns.
+    """What a generation returns: the same fields on every route (one or several candidates, with
+    or without an attribute critic, story, continuation).
 
-    audio: [S] float32 in [-1, 1] at ``sample_rate`` (the best-scoring candidate).
-    tokens: the chosen candidate's token streams; ``candidates`` holds every candidate's.
-    mulan_scores: MuLan text-audio cosine per candidate (higher = closer to the prompt); with an
-        attribute critic, only the chosen candidate is decoded and this holds its one score.
-    critic_scores: the attribute critic's score per candidate, when it chose (empty otherwise);
-        ``candidates`` then holds no fine tokens (the fine stage ran for the chosen one only).
+    audio: [S] float32 in [-1, 1] at ``sample_rate`` (the chosen candidate).
+    tokens: the chosen candidate's token streams, every stream [1, ...].
+    candidates: every candidate's mulan, melody, semantic and coarse streams [B, ...]; ``fine`` is
+        None (the fine stage runs for the finished candidates only; the chosen one's is in ``tokens``).
+    chosen: the chosen candidate's index in ``candidates``.
+    scores: per candidate, the score that chose it (higher = better): the attribute critic's on
+        the coarse tokens, or MuLan's on the decoded audio (``chosen_by``: "critic", "mulan", or
+        "only candidate").
+    mulan_score: MuLan text-audio cosine of ``audio`` and the (first) prompt.
     timings: seconds per stage, plus "total".
     notices: things the user should know (trimmed melody, placeholder weights, ...).
     asked: per story segment, the tempo (bpm), mode, drums and lead family the LMs were told the
@@ -77,11 +81,12 @@ class MusicLMOutput:
     audio: torch.Tensor
     sample_rate: int
     tokens: TokenStreams
-    mulan_scores: list[float] = field(default_factory=list)
-    critic_scores: list[float] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    candidates: Optional[TokenStreams] = None
+    candidates: TokenStreams
     chosen: int = 0
+    scores: list[float] = field(default_factory=list)
+    chosen_by: str = "only candidate"
+    mulan_score: Optional[float] = None
+    timings: dict[str, float] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
     seed: Optional[int] = None  # the seed that reproduces this output (None with a caller's generator)
     asked: list[dict] = field(default_factory=list)
@@ -89,12 +94,6 @@ class MusicLMOutput:
     @property
     def duration_s(self) -> float:
         return self.audio.numel() / self.sample_rate
-
-    @property
-    def mulan_score(self) -> Optional[float]:
-        if not self.mulan_scores:
-            return None
-        return self.mulan_scores[self.chosen if len(self.mulan_scores) > 1 else 0]
 
     @property
     def real_time_factor(self) -> float:
@@ -107,7 +106,9 @@ class Conditioning:
 
     text_embeddings: [N, E] MuLan text embeddings; mulan_tokens: [N, 12];
     text_features: [N, D] the frozen sentence encoder's features they were projected from;
-    melody_tokens: [1, Tm] or None; seconds: each segment's length (None = the whole clip).
+    melody_tokens: [1, Tm] or None; seconds: each segment's length (None = the whole clip);
+    duration_s: the whole clip's length (a continuation's opening included); opening: a
+    continuation's tokens [1, ...], which the LMs continue.
     """
 
     prompts: list[str]
@@ -120,3 +121,10 @@ class Conditioning:
     attribute_tokens: Optional[torch.Tensor] = None  # [N, 4] what each prompt asks, for LMs that condition on it
     tempo_bpm: Optional[list[Optional[float]]] = None  # each segment's beat grid, for LMs that hear one (None: none)
     key_tokens: Optional[list[int]] = None  # each segment's key (modules.musical_key), for LMs that hear one
+    duration_s: Optional[float] = None
+    opening: Optional[TokenStreams] = None
+
+    def opening_tokens(self, stream: str, batch: int) -> Optional[torch.Tensor]:
+        """The opening's ``stream`` ("semantic", "coarse", "fine") for ``batch`` candidates, or None."""
+        tokens = None if self.opening is None else getattr(self.opening, stream)
+        return None if tokens is None else tokens.expand(batch, *tokens.shape[1:])

@@ -14,10 +14,9 @@ and reports progress through one callback of ``StageEvent``s.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import random
 import time
+from contextlib import contextmanager
 from typing import Callable, Optional, Sequence, Union
 
 import torch
@@ -25,20 +24,29 @@ import torch
 from . import hub
 from .audio import AudioLike, auto_gain, prepare_audio
 from .components import Components, check_contracts, load_components, save_components
+from .conditioning import GenerationRequest
+from .conditioning import request as requests
+from .conditioning import resolver as resolving
 from .config import STAGES, PipelineConfig, preset
-from .generation import Segment, generate_windowed, per_segment
-from .models.critic import ATTRIBUTE_NAMES, read_attribute_tokens, set_asked_tempo
-from .modules.beat_grid import beat_tokens
-from .modules.musical_key import NO_KEY, key_mode, key_name, key_token, stated_key
+from .generation import Segment, generate_windowed
+from .modules.musical_key import key_mode
 from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
-from .prompt_reader import read_mode, read_tempo
-from .sampling_args import SamplingArgs, check_bpm, check_key, check_sampling_args
+from .sampling_args import DEFAULTS, SamplingArgs
 
-Prompt = Union[str, Sequence[tuple[str, float]]]  # a prompt, or story mode: [(prompt, seconds), ...]
+Prompt = requests.Prompt  # a prompt, or story mode: [(prompt, seconds), ...]
 Callback = Callable[[StageEvent], None]
 
-UNTRAINED_NOTICE = ("Untrained placeholder: {names} still have random weights, so the output is noise-like "
-                    "sound, not music. It shows how the studio works; load a trained pipeline for real results.")
+
+class StageTimer(dict):
+    """Seconds per stage: ``with timer("coarse"): ...`` records how long the block took."""
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[stage] = time.perf_counter() - start
 
 
 class MusicLMPipeline:
@@ -57,8 +65,10 @@ class MusicLMPipeline:
     def from_config(cls, config: PipelineConfig | str = "small", seed: int = 0) -> "MusicLMPipeline":
         """A freshly initialised (untrained) pipeline of a config or preset name."""
         config = preset(config) if isinstance(config, str) else config
-        torch.manual_seed(seed)
-        return cls(config, Components.build(config).to(torch.device("cpu")))
+        with torch.random.fork_rng(devices=[]):  # the caller's global RNG is left as it was
+            torch.manual_seed(seed)
+            components = Components.build(config)
+        return cls(config, components.to(torch.device("cpu")))
 
     @classmethod
     def from_pretrained(cls, path_or_id: str | None = None, device: str | torch.device | None = None,
@@ -132,7 +142,17 @@ class MusicLMPipeline:
     def untrained_components(self) -> list[str]:
         return sorted(self.components.untrained)
 
-    # ---- 1. conditioning --------------------------------------------------------------
+    # ---- 0-1. inputs and conditioning ---------------------------------------------------
+    def check_inputs(self, prompt: Prompt, **kwargs) -> GenerationRequest:
+        """Every entry point's arguments, checked once (``conditioning.check_inputs``): bad input raises
+        ``ValueError`` before any model runs."""
+        return requests.check_inputs(self, prompt, **kwargs)
+
+    def resolve_conditioning(self, request: GenerationRequest) -> Conditioning:
+        """A checked request -> what every stage reads (``conditioning.resolver.resolve``): MuLan tokens per story
+        segment, melody tokens, each segment's beat grid and key, attributes, a continuation's opening."""
+        return resolving.resolve(self, request)
+
     def encode_conditioning(
         self, prompt: Prompt, melody: Optional[AudioLike] = None, melody_sample_rate: Optional[int] = None,
         duration_s: Optional[float] = None, bpm: Optional[float] = None, key: Optional[str] = None,
@@ -141,108 +161,17 @@ class MusicLMPipeline:
         """Prompt(s) -> MuLan embeddings and tokens per story segment; melody -> melody tokens; for
         LMs that hear a beat grid, each segment's tempo: ``bpm`` if given, else what its prompt asks;
         for LMs that hear a key, each segment's key: ``key`` ('A minor', or 'minor' on any tonic) if
-        given, else what its prompt asks (``_keys``)."""
+        given, else what its prompt asks (``conditioning.resolver.resolve``)."""
         story = [(prompt, duration_s)] if isinstance(prompt, str) else list(prompt)
         if not story:
             raise ValueError("Story mode needs at least one (prompt, seconds) segment.")
-        texts = [text for text, _ in story]
-        seconds = [float(s) if s is not None else None for _, s in story]
-        mulan = self.components.mulan
-        features = mulan.text_features(texts)  # validates the prompts
-        embeddings = mulan.embed_text(texts, features=features)
-        notices = [] if self.trained else [UNTRAINED_NOTICE.format(names=", ".join(self.untrained_components))]
-        melody_tokens = None
-        if melody is not None:
-            prepared = prepare_audio(melody, melody_sample_rate, target_sample_rate=self.config.melody.sample_rate,
-                                     max_seconds=self.config.max_duration_s, allow_silent=False, name="melody")
-            notices += prepared.notices
-            melody_tokens = self.components.melody(prepared.audio)[None].to(self.device)  # [1, Tm]
-        beat, hears_key = self._lms_hear("beat"), self._lms_hear("key")
-        if bpm is not None:
-            bpm = check_bpm(bpm, beat)
-        if key is not None:
-            key = check_key(key, hears_key)
-        attributes, read, tempo = None, None, None
-        if (beat or self._lms_hear("attributes") or hears_key) and self.components.critic is not None:
-            critic = self.components.critic  # check_contracts: one exists where the LMs hear attributes or a grid
-            guessed = critic.asked_tokens(features.to(self.device))
-            # a tempo given is taken as it is; else the prompt's number or tempo words (prompt_reader), the
-            # words moving the critic's reading (the genre's typical tempo) into their band; else that reading
-            typical = read_attribute_tokens(critic.config, guessed.cpu())
-            stated = [bpm if bpm is not None else read_tempo(text, said["tempo"]) for text, said in zip(texts, typical)]
-            attributes = set_asked_tempo(critic.config, guessed, stated)
-            read = read_attribute_tokens(critic.config, attributes.cpu())
-            if beat:
-                tempo = [exact if exact is not None else said["tempo"] for exact, said in zip(stated, read)]
-        keys = self._keys(texts, key, read, generator) if hears_key else None
-        return Conditioning(prompts=texts, seconds=seconds, text_embeddings=embeddings, text_features=features,
-                            mulan_tokens=mulan.tokenize(embeddings), melody_tokens=melody_tokens, notices=notices,
-                            attribute_tokens=attributes, tempo_bpm=tempo, key_tokens=keys)
+        bpm = None if bpm is None else requests.check_bpm(bpm, self.lms_hear("beat"))
+        key = None if key is None else requests.check_key(key, self.lms_hear("key"))
+        return resolving.encode(self, story, melody, melody_sample_rate, bpm, key, generator)
 
-    @staticmethod
-    def _keys(texts: list[str], key: Optional[tuple], read: Optional[list[dict]],
-              generator: Optional[torch.Generator]) -> list[int]:
-        """Each segment's key token: ``key`` (tonic or None, mode) if given, else the key its prompt
-        states, else its mode word, else the mode its mood words name (``prompt_reader.read_mode``), else the
-        mode the critic reads from it (``read``). A mode without
-        a tonic keeps the tonic last named (the first one named, before any is), else one drawn from
-        ``generator``, so a story that changes mode keeps its tonic. No mode: "no key", the LMs choose."""
-        asked = [key if key is not None else stated_key(text) for text in texts]
-        named = [t for t, _ in asked if t is not None]
-        tonic = named[0] if named else int(torch.randint(0, 12, (1,), generator=generator))
-        out = []
-        for i, (asked_tonic, mode) in enumerate(asked):
-            tonic = tonic if asked_tonic is None else asked_tonic
-            if mode is None:  # the mode its mood words name, else the critic's reading
-                mode = read_mode(texts[i]) or (read[i]["mode"] if read is not None else None)
-            out.append(key_token(tonic, mode))
-        return out
-
-    @staticmethod
-    def _keep_opening_beat_and_key(cond: Conditioning, bpm, key) -> Conditioning:
-        """Conditioning for a continuation: the continued audio keeps its own beat and key, so the LMs
-        get no beat grid and no key (asking for either is an error)."""
-        if bpm is not None:
-            raise ValueError("bpm lays a beat grid from the clip's first frame, which continued audio does not "
-                             "share: leave bpm out when continuing (the continuation keeps the audio's tempo).")
-        if key is not None:
-            raise ValueError("key names the key the LMs play in, and continued audio keeps its own: leave key out "
-                             "when continuing.")
-        n = len(cond.prompts)
-        return dataclasses.replace(cond, tempo_bpm=None if cond.tempo_bpm is None else [None] * n,
-                                   key_tokens=None if cond.key_tokens is None else [NO_KEY] * n)
-
-    def _lms_hear(self, stream: str) -> bool:
+    def lms_hear(self, stream: str) -> bool:
         """Whether the semantic or coarse LM conditions on ``stream`` ("attributes", "beat", "key")."""
         return any(stream in lm.conditions for lm in (self.components.semantic_lm, self.components.coarse_lm))
-
-    def _segments(self, conditioning: Conditioning, frame_rate: float, total: int, batch: int,
-                  lm: Optional[torch.nn.Module] = None) -> list[Segment]:
-        """Each story segment's last frame and prefix conditioning: its MuLan tokens, and what its prompt
-        asks (``attributes``) where ``lm`` conditions on that."""
-        segments, end = [], 0.0
-        asked = conditioning.attribute_tokens if lm is not None and "attributes" in lm.conditions else None
-        for i, seconds in enumerate(conditioning.seconds):
-            end = end + seconds if seconds is not None else total / frame_rate
-            last = i == len(conditioning.seconds) - 1
-            frames = total if last else min(total, round(end * frame_rate))
-            prefix = {"mulan": conditioning.mulan_tokens[i: i + 1].expand(batch, -1)}
-            if asked is not None:
-                prefix["attributes"] = asked[i: i + 1].expand(batch, -1)
-            segments.append(Segment(frames, prefix))
-        return segments
-
-    def _told(self, conditioning: Conditioning, lm: torch.nn.Module, segments: list[Segment], total: int,
-              batch: int) -> dict[str, torch.Tensor]:
-        """The aligned streams [B, total] ``lm`` hears of what each story segment asks: the beat grid
-        of its tempo (``Conditioning.tempo_bpm``; ``modules.beat_grid``, the phase counting from the
-        clip's first frame) and its key (``Conditioning.key_tokens``; ``modules.musical_key``)."""
-        ends, out = [s.end for s in segments], {}
-        if "beat" in lm.conditions:
-            out["beat"] = beat_tokens(per_segment(conditioning.tempo_bpm or [], ends, total, 0.0), lm.config.frame_rate)
-        if "key" in lm.conditions:
-            out["key"] = per_segment(conditioning.key_tokens or [], ends, total, NO_KEY)
-        return {name: told[None].expand(batch, -1).to(self.device) for name, told in out.items()}
 
     def _stage_callback(self, stage: str, callback: Optional[Callback], bar):
         if bar is None and callback is None:
@@ -285,8 +214,9 @@ class MusicLMPipeline:
         if melody is not None:  # loop a short melody over the whole duration
             melody = melody.repeat(1, -(-total // melody.shape[-1]))[:, :total].expand(batch_size, -1)
         prompt = prompt_tokens[:, None] if prompt_tokens is not None else None
-        segments = self._segments(conditioning, lm.config.frame_rate, total, batch_size, lm)
-        aligned = {"melody": melody, **self._told(conditioning, lm, segments, total, batch_size)}
+        segments = resolving.segments(conditioning, lm.config.frame_rate, total, batch_size, lm)
+        aligned = {"melody": melody, **resolving.aligned_streams(conditioning, lm, segments, total, batch_size,
+                                                                 self.device)}
         tokens = self._run_stage("semantic", lm, total, segments, aligned, prompt, batch_size,
                                  sampling or SamplingArgs(), callback)
         return tokens[:, 0]
@@ -298,8 +228,9 @@ class MusicLMPipeline:
         lm = self.components.coarse_lm
         batch = semantic_tokens.shape[0]
         total = round(semantic_tokens.shape[-1] / self.config.semantic_tokenizer.frame_rate * lm.config.frame_rate)
-        segments = self._segments(conditioning, lm.config.frame_rate, total, batch, lm)
-        aligned = {"semantic": semantic_tokens, **self._told(conditioning, lm, segments, total, batch)}
+        segments = resolving.segments(conditioning, lm.config.frame_rate, total, batch, lm)
+        aligned = {"semantic": semantic_tokens, **resolving.aligned_streams(conditioning, lm, segments, total, batch,
+                                                                            self.device)}
         return self._run_stage("coarse", lm, total, segments, aligned, prompt_tokens, batch,
                                sampling or SamplingArgs(), callback)
 
@@ -339,7 +270,7 @@ class MusicLMPipeline:
                             coarse=codes[:, : self.config.codec.num_coarse_quantizers].cpu(),
                             fine=codes[:, self.config.codec.num_coarse_quantizers:].cpu())
 
-    def _opening(self, audio: AudioLike, sample_rate: Optional[int]) -> TokenStreams:
+    def opening_tokens(self, audio: AudioLike, sample_rate: Optional[int]) -> TokenStreams:
         """Tokens of a continuation prompt, trimmed to whole semantic frames (two acoustic frames each)."""
         tokens = self.tokenize_audio(audio, sample_rate)
         ratio = self.config.coarse_lm.frame_rate / self.config.semantic_tokenizer.frame_rate
@@ -372,7 +303,7 @@ class MusicLMPipeline:
             raise ValueError("This pipeline has no attribute critic; assemble one in (musiclm-studio train critic, "
                              "then musiclm-studio assemble --component critic=RUN).")
         B, total = coarse_tokens.shape[0], coarse_tokens.shape[-1]
-        segments = self._segments(conditioning, critic.config.frame_rate, total, 1)
+        segments = resolving.segments(conditioning, critic.config.frame_rate, total, 1)
         scores, start = torch.zeros(B, device=coarse_tokens.device), 0
         for i, segment in enumerate(segments):
             if segment.end - start >= 2 * critic.config.frame_rate or len(segments) == 1:
@@ -384,26 +315,9 @@ class MusicLMPipeline:
         return scores.cpu()
 
     def asked(self, conditioning: Conditioning) -> list[dict]:
-        """Per story segment, what the LMs hear that its prompt asks for: tempo (bpm), mode, drums and
-        lead family (None: unstated; the tempo of a beat grid as laid), and the key ('A minor') where
-        they hear one; empty when they hear none of these."""
-        if conditioning.attribute_tokens is None and conditioning.key_tokens is None:
-            return []
-        if conditioning.attribute_tokens is not None:
-            said = read_attribute_tokens(self.components.critic.config, conditioning.attribute_tokens.cpu())
-        else:
-            said = [dict.fromkeys(ATTRIBUTE_NAMES) for _ in conditioning.prompts]
-        told_all = self._lms_hear("attributes")
-        for i, row in enumerate(said):
-            if not told_all:  # LMs that hear a beat grid or a key alone are told nothing else
-                row.update(tempo=None, mode=None, drums=None, lead_family=None)
-            if conditioning.tempo_bpm is not None:
-                bpm = conditioning.tempo_bpm[i]
-                row["tempo"] = None if bpm is None else round(bpm)
-            if conditioning.key_tokens is not None:
-                token = conditioning.key_tokens[i]
-                row["key"], row["mode"] = key_name(token), key_mode(token)
-        return said
+        """Per story segment, what the LMs hear that its prompt asks for (``conditioning.resolver.asked``):
+        tempo (bpm), mode, drums, lead family (None: unstated), and the key ('A minor') where they hear one."""
+        return resolving.asked(self, conditioning)
 
     @torch.no_grad()
     def score(self, prompt: str, audio: torch.Tensor) -> torch.Tensor:
@@ -430,7 +344,7 @@ class MusicLMPipeline:
         melody_sample_rate: Optional[int] = None,
         duration_s: float = 10.0,
         temperature: Union[float, Sequence[float], None] = None,
-        top_k: Optional[int] = 250,
+        top_k: Optional[int] = DEFAULTS["top_k"],
         top_p: Optional[float] = None,
         guidance_scale: Union[float, Sequence[float], dict, None] = None,
         seed: Optional[int] = None,
@@ -459,72 +373,74 @@ class MusicLMPipeline:
         coarse stage and only it goes through the fine stage and the codec; without one, every
         candidate is decoded and the best MuLan score is kept.
         """
-        if not isinstance(prompt, str):
-            prompt = [(text, float(seconds)) for text, seconds in prompt]
-            duration_s = sum(seconds for _, seconds in prompt) if prompt else 0.0
-        num_candidates = self.config.num_candidates if num_candidates is None else num_candidates
-        args = check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, num_candidates,
-                                   self.config.max_duration_s)
-        if generator is None:
-            seed = random.randrange(2**31) if seed is None else int(seed)
-            generator = torch.Generator().manual_seed(seed)
-        args.generator = generator
-        timings, B = {}, num_candidates
-        clock = time.perf_counter()
+        request = self.check_inputs(  # 0. every argument checked before any model runs
+            prompt, duration_s=duration_s, temperature=temperature, top_k=top_k, top_p=top_p,
+            guidance_scale=guidance_scale, seed=seed, generator=generator, num_candidates=num_candidates,
+            melody=melody, melody_sample_rate=melody_sample_rate, continuation=continuation,
+            continuation_sample_rate=continuation_sample_rate, bpm=bpm, key=key)
+        timer, B, sampling, clock = StageTimer(), request.num_candidates, request.sampling, time.perf_counter()
+        # 1. conditioning: what the prompt asks, resolved once (MuLan tokens, melody, beat grid, key, opening)
+        with timer("conditioning"):
+            cond = self.resolve_conditioning(request)
+        self._report(callback, "conditioning", cond.mulan_tokens)
+        # 2. semantic tokens [B, Ts], continuing the opening's where there is one
+        with timer("semantic"):
+            semantic = self.generate_semantic(cond, cond.duration_s, batch_size=B, sampling=sampling, callback=callback,
+                                              prompt_tokens=cond.opening_tokens("semantic", B))
+        # 3. coarse acoustic tokens [B, 4, Ta]
+        with timer("coarse"):
+            coarse = self.generate_coarse(cond, semantic, prompt_tokens=cond.opening_tokens("coarse", B),
+                                          sampling=sampling, callback=callback)
+        # 4. with an attribute critic, only the candidate that best shows what the prompt asks goes on
+        with timer("critic"):
+            critic_scores = self.rank_candidates(cond, coarse).tolist() if self.ranks_coarse(B) else None
+        kept = [max(range(B), key=critic_scores.__getitem__)] if critic_scores else list(range(B))
+        # 5. fine acoustic tokens [K, 8, Ta] of the kept candidates
+        with timer("fine"):
+            fine = self.generate_fine(coarse[kept], prompt_tokens=cond.opening_tokens("fine", len(kept)),
+                                      sampling=sampling, callback=callback)
+        # 6. decode to audio [K, S], and MuLan's score of each
+        with timer("decode"):
+            audio = self.decode(coarse[kept], fine)
+        self._report(callback, "decode", audio[0])
+        mulan_scores = self.score(cond.prompts[0], audio).tolist()
+        # 7. one candidate: the critic's, else the best MuLan score
+        chosen = self.select_candidates(kept, critic_scores, mulan_scores)
+        timer["total"] = time.perf_counter() - clock
+        return self._output(request, cond, semantic, coarse, fine, audio, kept, chosen, critic_scores, mulan_scores,
+                            dict(timer))
 
-        def timed(stage, fn, *a, **k):
-            start = time.perf_counter()
-            result = fn(*a, **k)
-            timings[stage] = time.perf_counter() - start
-            return result
+    # ---- the pieces of __call__ after the stages ------------------------------------------
+    def ranks_coarse(self, num_candidates: int) -> bool:
+        """Whether the attribute critic picks one of several candidates after the coarse stage."""
+        return num_candidates > 1 and self.components.critic is not None
 
-        # 1. conditioning: MuLan tokens per segment, melody tokens, continuation tokens
-        opening = None
-        if continuation is not None:
-            opening = self._opening(continuation, continuation_sample_rate)
-            duration_s += opening.semantic.shape[-1] / self.config.semantic_tokenizer.frame_rate
-            if duration_s > self.config.max_duration_s:
-                raise ValueError(f"Continuation audio plus duration is {duration_s:.1f} s; the cap is "
-                                 f"{self.config.max_duration_s:g} s. Use a shorter clip or duration.")
-        cond = timed("conditioning", self.encode_conditioning, prompt, melody, melody_sample_rate, duration_s, bpm,
-                     key, generator)
-        if opening is not None:
-            cond = self._keep_opening_beat_and_key(cond, bpm, key)
+    @staticmethod
+    def select_candidates(kept: list[int], critic_scores: Optional[list[float]], mulan_scores: list[float]) -> int:
+        """The one candidate a generation returns: the one the critic kept, else (every candidate was
+        finished) the best MuLan score (the first on a tie)."""
+        if critic_scores:
+            return kept[0]
+        return kept[max(range(len(kept)), key=mulan_scores.__getitem__)]
+
+    @staticmethod
+    def _report(callback: Optional[Callback], stage: str, tokens: torch.Tensor) -> None:
         if callback is not None:
-            callback(StageEvent("conditioning", 1, 1, cond.mulan_tokens.cpu()))
-        repeat = (lambda t: None if t is None else t.to(self.device).expand(B, *t.shape[1:]))  # noqa: E731
-        # 2. semantic tokens
-        semantic = timed("semantic", self.generate_semantic, cond, duration_s, batch_size=B,
-                         prompt_tokens=repeat(opening and opening.semantic), sampling=args, callback=callback)
-        # 3. coarse acoustic tokens
-        coarse = timed("coarse", self.generate_coarse, cond, semantic, prompt_tokens=repeat(opening and opening.coarse),
-                       sampling=args, callback=callback)
-        # with an attribute critic, keep the candidate that best shows what the prompt asks for and
-        # run the fine stage and the codec for that one only
-        critic_scores, picked = [], slice(None)
-        if B > 1 and self.components.critic is not None:
-            critic_scores = timed("critic", self.rank_candidates, cond, coarse).tolist()
-            picked = max(range(B), key=lambda i: critic_scores[i])
-            picked = slice(picked, picked + 1)
-        opening_fine = opening and opening.fine
-        # 4. fine acoustic tokens
-        fine = timed("fine", self.generate_fine, coarse[picked],
-                     prompt_tokens=None if opening_fine is None else opening_fine.expand(coarse[picked].shape[0], -1, -1),
-                     sampling=args, callback=callback)
-        # 5. decode, then rerank the candidates by MuLan score
-        audio = timed("decode", self.decode, coarse[picked], fine)
-        if callback is not None:
-            callback(StageEvent("decode", 1, 1, audio[0].cpu()))
-        scores = self.score(cond.prompts[0], audio).tolist()
-        timings["total"] = time.perf_counter() - clock
-        best = picked.start if critic_scores else max(range(B), key=lambda i: scores[i])
+            callback(StageEvent(stage, 1, 1, tokens.cpu()))
+
+    def _output(self, request: GenerationRequest, cond: Conditioning, semantic, coarse, fine, audio, kept: list[int],
+                chosen: int, critic_scores: Optional[list[float]], mulan_scores: list[float],
+                timings: dict[str, float]) -> MusicLMOutput:
+        """One output shape on every route (see ``MusicLMOutput``)."""
+        B, k = semantic.shape[0], kept.index(chosen)
         mulan = cond.mulan_tokens.cpu()[None].expand(B, -1, -1)  # [B, segments, 12]
         candidates = TokenStreams(mulan[:, 0] if mulan.shape[1] == 1 else mulan,
                                   None if cond.melody_tokens is None else cond.melody_tokens.cpu().expand(B, -1),
-                                  semantic.cpu(), coarse.cpu(), None if critic_scores else fine.cpu())
-        tokens = candidates.select(best)
-        tokens.fine = fine[-1:].cpu() if critic_scores else tokens.fine
-        return MusicLMOutput(audio=audio[0 if critic_scores else best].float().cpu(), sample_rate=self.sample_rate,
-                             tokens=tokens, mulan_scores=scores, critic_scores=critic_scores, timings=timings,
-                             candidates=candidates, chosen=best, notices=cond.notices, seed=seed,
+                                  semantic.cpu(), coarse.cpu(), None)
+        tokens = candidates.select(chosen)
+        tokens.fine = fine[k: k + 1].cpu()
+        by = "critic" if critic_scores else ("mulan" if B > 1 else "only candidate")
+        return MusicLMOutput(audio=audio[k].float().cpu(), sample_rate=self.sample_rate, tokens=tokens,
+                             candidates=candidates, chosen=chosen, scores=critic_scores or mulan_scores, chosen_by=by,
+                             mulan_score=mulan_scores[k], timings=timings, notices=cond.notices, seed=request.seed,
                              asked=self.asked(cond))

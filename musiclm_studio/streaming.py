@@ -11,7 +11,6 @@ their full context: every emitted sample is final.
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence, Union
@@ -20,7 +19,7 @@ import torch
 
 from .audio import AudioLike
 from .outputs import TokenStreams
-from .sampling_args import check_sampling_args
+from .sampling_args import DEFAULTS
 
 
 @dataclass
@@ -65,7 +64,7 @@ def stream_generation(
     melody: Optional[AudioLike] = None,
     melody_sample_rate: Optional[int] = None,
     temperature=None,
-    top_k: Optional[int] = 250,
+    top_k: Optional[int] = DEFAULTS["top_k"],
     top_p: Optional[float] = None,
     guidance_scale: Union[float, Sequence[float], dict, None] = None,
     seed: Optional[int] = None,
@@ -76,16 +75,12 @@ def stream_generation(
 ) -> Iterator[AudioChunk]:
     """Yield ``AudioChunk``s whose audio, concatenated, is the whole clip."""
     clock = time.perf_counter()
-    if not isinstance(prompt, str):
-        prompt = [(text, float(seconds)) for text, seconds in prompt]
-        duration_s = sum(seconds for _, seconds in prompt) if prompt else 0.0
-    args = check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, 1, pipe.config.max_duration_s)
-    if generator is None:
-        seed = random.randrange(2**31) if seed is None else int(seed)
-        generator = torch.Generator().manual_seed(seed)
-    args.generator = generator
+    request = pipe.check_inputs(prompt, duration_s=duration_s, temperature=temperature, top_k=top_k, top_p=top_p,
+                                guidance_scale=guidance_scale, seed=seed, generator=generator, num_candidates=1,
+                                melody=melody, melody_sample_rate=melody_sample_rate, bpm=bpm, key=key)
+    args, seed, duration_s = request.sampling, request.seed, request.duration_s
     # 1. conditioning once; then grow every stream chunk by chunk
-    cond = pipe.encode_conditioning(prompt, melody, melody_sample_rate, duration_s, bpm, key, generator)
+    cond = pipe.resolve_conditioning(request)
     semantic = coarse = fine = None
     emitted, hold, rate = 0, decoder_lookahead(pipe), pipe.sample_rate
     for end_s in chunk_ends(duration_s, chunk_s):

@@ -36,7 +36,7 @@ def test_output_is_audio_with_sane_token_streams(tiny_pipe):
     assert t.coarse.shape == (1, 4, 100) and t.fine.shape == (1, 8, 100)
     cfg = tiny_pipe.config
     assert t.semantic.max() < cfg.semantic_tokenizer.codebook_size and t.coarse.max() < cfg.codec.codebook_size
-    assert set(out.timings) == {*tiny_pipe.stages, "total"} and out.seed == 0
+    assert set(out.timings) == {*tiny_pipe.stages, "critic", "total"} and out.seed == 0  # the same keys on every route
 
 
 def test_same_seed_same_output_and_different_seed_differs(tiny_pipe):
@@ -157,8 +157,8 @@ def test_melody_and_candidates(tiny_pipe, tmp_path):
     sf.write(path, hum(2.0, sr=96_000, channels=2), 96_000)
     out = run(tiny_pipe, melody=str(path), num_candidates=3)
     assert out.tokens.melody is not None and (out.tokens.melody[0, 5:40] == 9).float().mean() > 0.8  # A3
-    assert len(out.mulan_scores) == 3 and out.chosen == int(np.argmax(out.mulan_scores))
-    assert out.candidates.fine.shape[0] == 3
+    assert out.chosen_by == "mulan" and len(out.scores) == 3 and out.chosen == int(np.argmax(out.scores))
+    assert out.mulan_score == out.scores[out.chosen] and out.candidates.coarse.shape[0] == 3
     assert any("downmixed" in n for n in out.notices) and any("resampled" in n for n in out.notices)
 
 
@@ -173,8 +173,8 @@ def test_a_pipeline_saves_how_many_candidates_it_samples_by_default(tiny_pipe, t
     loaded = MusicLMPipeline.from_pretrained(str(tmp_path / "two"))
     assert two.config.num_candidates == loaded.config.num_candidates == 2
     loaded.show_progress = False
-    assert len(run(loaded).mulan_scores) == 2  # no critic here: MuLan keeps one of the two
-    assert len(run(loaded, num_candidates=1).mulan_scores) == 1
+    assert len(run(loaded).scores) == 2  # no critic here: MuLan keeps one of the two
+    assert len(run(loaded, num_candidates=1).scores) == 1
     with pytest.raises(ValueError, match="num_candidates"):
         replace(PipelineConfig(), num_candidates=0)
 

@@ -162,13 +162,12 @@ def asked_text(asked: list[dict]) -> str:
 
 def summary_markdown(out) -> str:
     """MuLan score, seed and timings of a ``MusicLMOutput`` as a short markdown block."""
-    scores = ", ".join(f"{s:.3f}" for s in out.mulan_scores)
     timings = " · ".join(f"{stage} {out.timings[stage]:.2f} s" for stage in STAGES if stage in out.timings)
-    critic = ", ".join(f"{s:.2f}" for s in out.critic_scores)
-    lines = [f"**MuLan score:** {out.mulan_score:.3f}" + (f" (best of {len(out.mulan_scores)}: {scores})"
-                                                          if len(out.mulan_scores) > 1 else ""),
-             f"**Candidate {out.chosen + 1} of {len(out.critic_scores)}**, chosen by the attribute critic "
-             f"(scores {critic})" if out.critic_scores else "",
+    scores = ", ".join(f"{s:.2f}" if out.chosen_by == "critic" else f"{s:.3f}" for s in out.scores)
+    chooser = "the attribute critic" if out.chosen_by == "critic" else "MuLan score"
+    lines = [f"**MuLan score:** {out.mulan_score:.3f}",
+             f"**Candidate {out.chosen + 1} of {len(out.scores)}**, chosen by {chooser} (scores {scores})"
+             if len(out.scores) > 1 else "",
              f"**Heard in the prompt:** {asked_text(out.asked)}" if out.asked else "",
              f"**Seed:** {out.seed}" if out.seed is not None else "",
              f"**Timings:** {timings} · **total {out.timings.get('total', 0.0):.2f} s** for "

@@ -1,0 +1,66 @@
+"""One validated request: the arguments of every generation entry point, checked before any model runs."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import torch
+
+from ..audio import AudioLike
+from ..sampling_args import SamplingArgs, check_bpm, check_key, check_sampling_args
+
+Prompt = Union[str, Sequence[tuple[str, float]]]  # a prompt, or story mode: [(prompt, seconds), ...]
+
+
+@dataclass
+class GenerationRequest:
+    """A generation's inputs, checked: ``story`` [(prompt, seconds or None = the whole clip)],
+    ``duration_s`` of new audio (a story: the sum of its segments), ``sampling`` with its generator,
+    ``seed`` (None when the caller gave a generator), and what conditions it besides the text."""
+
+    story: list[tuple[str, Optional[float]]]
+    duration_s: float
+    sampling: SamplingArgs
+    seed: Optional[int]
+    num_candidates: int
+    melody: Optional[AudioLike] = None
+    melody_sample_rate: Optional[int] = None
+    continuation: Optional[AudioLike] = None
+    continuation_sample_rate: Optional[int] = None
+    bpm: Optional[float] = None
+    key: Optional[tuple[Optional[int], str]] = None  # (tonic or None, mode)
+
+
+def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, top_k=None, top_p=None,
+                 guidance_scale=None, seed=None, generator: Optional[torch.Generator] = None,
+                 num_candidates: Optional[int] = None, melody: Optional[AudioLike] = None,
+                 melody_sample_rate: Optional[int] = None, continuation: Optional[AudioLike] = None,
+                 continuation_sample_rate: Optional[int] = None, bpm=None, key=None) -> GenerationRequest:
+    """Check a generation's arguments against ``pipe`` (its limits and what its LMs hear); raise
+    ``ValueError`` saying what to do on the first bad one."""
+    if isinstance(prompt, str):
+        story = [(prompt, duration_s)]
+    else:
+        story = [(text, float(seconds)) for text, seconds in prompt]
+        duration_s = sum(seconds for _, seconds in story) if story else 0.0
+    if not story:
+        raise ValueError("Story mode needs at least one (prompt, seconds) segment.")
+    num_candidates = pipe.config.num_candidates if num_candidates is None else num_candidates
+    sampling = check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, num_candidates,
+                                   pipe.config.max_duration_s)
+    if continuation is not None and bpm is not None:
+        raise ValueError("bpm lays a beat grid from the clip's first frame, which continued audio does not "
+                         "share: leave bpm out when continuing (the continuation keeps the audio's tempo).")
+    if continuation is not None and key is not None:
+        raise ValueError("key names the key the LMs play in, and continued audio keeps its own: leave key out "
+                         "when continuing.")
+    bpm = None if bpm is None else check_bpm(bpm, pipe.lms_hear("beat"))
+    key = None if key is None else check_key(key, pipe.lms_hear("key"))
+    if generator is None:
+        seed = random.randrange(2**31) if seed is None else int(seed)
+        generator = torch.Generator().manual_seed(seed)
+    sampling.generator = generator
+    return GenerationRequest(story, duration_s, sampling, seed, num_candidates, melody, melody_sample_rate,
+                             continuation, continuation_sample_rate, bpm, key)

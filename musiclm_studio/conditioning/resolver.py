@@ -1,0 +1,161 @@
+"""A request -> the ``Conditioning`` every stage reads, and how each stage LM hears it.
+
+Per story segment: MuLan tokens of its prompt; for LMs that hear a beat grid, its tempo (``bpm``,
+else a number or tempo words in the prompt, ``prompt_reader``, the words moving the critic's
+reading of the genre's typical tempo into their band; else that reading); for LMs that hear a key,
+its key (``key``, else one the prompt names, else its mode word or mood, else the critic's reading,
+on a tonic drawn from the generator); the critic's attribute tokens for LMs that hear them. A
+continuation's opening tokens replace the grid and the key: its audio keeps its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Optional
+
+import torch
+
+from ..audio import prepare_audio
+from ..generation import Segment, per_segment
+from ..models.critic import ATTRIBUTE_NAMES, read_attribute_tokens, set_asked_tempo
+from ..modules.beat_grid import beat_tokens
+from ..modules.musical_key import NO_KEY, key_mode, key_name, key_token, stated_key
+from ..outputs import Conditioning, TokenStreams
+from ..prompt_reader import read_mode, read_tempo
+from .request import GenerationRequest
+
+if TYPE_CHECKING:
+    from ..pipeline import MusicLMPipeline
+
+UNTRAINED_NOTICE = ("Untrained placeholder: {names} still have random weights, so the output is noise-like "
+                    "sound, not music. It shows how the studio works; load a trained pipeline for real results.")
+
+
+def resolve(pipe: "MusicLMPipeline", request: GenerationRequest) -> Conditioning:
+    """Everything the stages read, from a checked request (see the module docstring)."""
+    opening, duration_s = None, request.duration_s
+    if request.continuation is not None:
+        opening = pipe.opening_tokens(request.continuation, request.continuation_sample_rate)
+        opening = TokenStreams(**{name: t if t is None else t.to(pipe.device) for name, t in opening.as_dict().items()})
+        duration_s += opening.semantic.shape[-1] / pipe.config.semantic_tokenizer.frame_rate
+        if duration_s > pipe.config.max_duration_s:
+            raise ValueError(f"Continuation audio plus duration is {duration_s:.1f} s; the cap is "
+                             f"{pipe.config.max_duration_s:g} s. Use a shorter clip or duration.")
+    story = request.story if len(request.story) > 1 else [(request.story[0][0], duration_s)]
+    cond = encode(pipe, story, request.melody, request.melody_sample_rate, request.bpm, request.key,
+                  request.sampling.generator)
+    if opening is None:
+        return dataclasses.replace(cond, duration_s=duration_s)
+    # the continued audio keeps its own beat and key: the LMs get no grid and no key
+    n = len(cond.prompts)
+    return dataclasses.replace(cond, duration_s=duration_s, opening=opening,
+                               tempo_bpm=None if cond.tempo_bpm is None else [None] * n,
+                               key_tokens=None if cond.key_tokens is None else [NO_KEY] * n)
+
+
+def encode(pipe: "MusicLMPipeline", story: list[tuple[str, Optional[float]]], melody=None, melody_sample_rate=None,
+           bpm: Optional[float] = None, key: Optional[tuple] = None,
+           generator: Optional[torch.Generator] = None) -> Conditioning:
+    """Story segments [(prompt, seconds)] -> MuLan embeddings and tokens per segment; melody -> melody
+    tokens; each segment's tempo and key for LMs that hear them (``bpm`` / ``key`` already checked)."""
+    texts = [text for text, _ in story]
+    seconds = [float(s) if s is not None else None for _, s in story]
+    mulan = pipe.components.mulan
+    features = mulan.text_features(texts)  # validates the prompts
+    embeddings = mulan.embed_text(texts, features=features)
+    notices = [] if pipe.trained else [UNTRAINED_NOTICE.format(names=", ".join(pipe.untrained_components))]
+    melody_tokens = None
+    if melody is not None:
+        prepared = prepare_audio(melody, melody_sample_rate, target_sample_rate=pipe.config.melody.sample_rate,
+                                 max_seconds=pipe.config.max_duration_s, allow_silent=False, name="melody")
+        notices += prepared.notices
+        melody_tokens = pipe.components.melody(prepared.audio)[None].to(pipe.device)  # [1, Tm]
+    beat, hears_key = pipe.lms_hear("beat"), pipe.lms_hear("key")
+    attributes, read, tempo = None, None, None
+    if (beat or pipe.lms_hear("attributes") or hears_key) and pipe.components.critic is not None:
+        critic = pipe.components.critic  # check_contracts: one exists where the LMs hear attributes or a grid
+        guessed = critic.asked_tokens(features.to(pipe.device))
+        # a tempo given is taken as it is; else the prompt's number or tempo words (prompt_reader), the
+        # words moving the critic's reading (the genre's typical tempo) into their band; else that reading
+        typical = read_attribute_tokens(critic.config, guessed.cpu())
+        stated = [bpm if bpm is not None else read_tempo(text, said["tempo"]) for text, said in zip(texts, typical)]
+        attributes = set_asked_tempo(critic.config, guessed, stated)
+        read = read_attribute_tokens(critic.config, attributes.cpu())
+        if beat:
+            tempo = [exact if exact is not None else said["tempo"] for exact, said in zip(stated, read)]
+    keys = segment_keys(texts, key, read, generator) if hears_key else None
+    return Conditioning(prompts=texts, seconds=seconds, text_embeddings=embeddings, text_features=features,
+                        mulan_tokens=mulan.tokenize(embeddings), melody_tokens=melody_tokens, notices=notices,
+                        attribute_tokens=attributes, tempo_bpm=tempo, key_tokens=keys)
+
+
+def segment_keys(texts: list[str], key: Optional[tuple], read: Optional[list[dict]],
+                 generator: Optional[torch.Generator]) -> list[int]:
+    """Each segment's key token: ``key`` (tonic or None, mode) if given, else the key its prompt
+    states, else its mode word, else the mode its mood words name (``prompt_reader.read_mode``), else
+    the mode the critic reads from it (``read``). A mode without a tonic keeps the tonic last named
+    (the first one named, before any is), else one drawn from ``generator``, so a story that changes
+    mode keeps its tonic. No mode: "no key", the LMs choose."""
+    asked_keys = [key if key is not None else stated_key(text) for text in texts]
+    named = [t for t, _ in asked_keys if t is not None]
+    tonic = named[0] if named else int(torch.randint(0, 12, (1,), generator=generator))
+    out = []
+    for i, (asked_tonic, mode) in enumerate(asked_keys):
+        tonic = tonic if asked_tonic is None else asked_tonic
+        if mode is None:  # the mode its mood words name, else the critic's reading
+            mode = read_mode(texts[i]) or (read[i]["mode"] if read is not None else None)
+        out.append(key_token(tonic, mode))
+    return out
+
+
+def segments(cond: Conditioning, frame_rate: float, total: int, batch: int,
+             lm: Optional[torch.nn.Module] = None) -> list[Segment]:
+    """Each story segment's last frame and prefix conditioning: its MuLan tokens, and what its prompt
+    asks (``attributes``) where ``lm`` conditions on that."""
+    out, end = [], 0.0
+    attributes = cond.attribute_tokens if lm is not None and "attributes" in lm.conditions else None
+    for i, seconds in enumerate(cond.seconds):
+        end = end + seconds if seconds is not None else total / frame_rate
+        last = i == len(cond.seconds) - 1
+        frames = total if last else min(total, round(end * frame_rate))
+        prefix = {"mulan": cond.mulan_tokens[i: i + 1].expand(batch, -1)}
+        if attributes is not None:
+            prefix["attributes"] = attributes[i: i + 1].expand(batch, -1)
+        out.append(Segment(frames, prefix))
+    return out
+
+
+def aligned_streams(cond: Conditioning, lm: torch.nn.Module, parts: list[Segment], total: int, batch: int,
+                    device: torch.device) -> dict[str, torch.Tensor]:
+    """The aligned streams [B, total] ``lm`` hears of what each story segment asks: the beat grid
+    of its tempo (``Conditioning.tempo_bpm``; ``modules.beat_grid``, the phase counting from the
+    clip's first frame) and its key (``Conditioning.key_tokens``; ``modules.musical_key``)."""
+    ends, out = [s.end for s in parts], {}
+    if "beat" in lm.conditions:
+        out["beat"] = beat_tokens(per_segment(cond.tempo_bpm or [], ends, total, 0.0), lm.config.frame_rate)
+    if "key" in lm.conditions:
+        out["key"] = per_segment(cond.key_tokens or [], ends, total, NO_KEY)
+    return {name: told[None].expand(batch, -1).to(device) for name, told in out.items()}
+
+
+def asked(pipe: "MusicLMPipeline", cond: Conditioning) -> list[dict]:
+    """Per story segment, what the LMs hear that its prompt asks for: tempo (bpm), mode, drums and
+    lead family (None: unstated; the tempo of a beat grid as laid), and the key ('A minor') where
+    they hear one; empty when they hear none of these."""
+    if cond.attribute_tokens is None and cond.key_tokens is None:
+        return []
+    if cond.attribute_tokens is not None:
+        said = read_attribute_tokens(pipe.components.critic.config, cond.attribute_tokens.cpu())
+    else:
+        said = [dict.fromkeys(ATTRIBUTE_NAMES) for _ in cond.prompts]
+    told_all = pipe.lms_hear("attributes")
+    for i, row in enumerate(said):
+        if not told_all:  # LMs that hear a beat grid or a key alone are told nothing else
+            row.update(tempo=None, mode=None, drums=None, lead_family=None)
+        if cond.tempo_bpm is not None:
+            bpm = cond.tempo_bpm[i]
+            row["tempo"] = None if bpm is None else round(bpm)
+        if cond.key_tokens is not None:
+            token = cond.key_tokens[i]
+            row["key"], row["mode"] = key_name(token), key_mode(token)
+    return said
