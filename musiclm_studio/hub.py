@@ -81,8 +81,28 @@ def load_config(folder: str, config_cls):
     return config_cls.from_dict(read_json(os.path.join(folder, "config.json")))
 
 
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
+
+
+def is_lfs_pointer(head: bytes, size: int) -> bool:
+    """True for a Git LFS pointer (the few lines a clone without git-lfs gets in place of an LFS
+    file), from the file's first bytes and its size."""
+    return size < 1024 and head.startswith(LFS_POINTER)
+
+
+def _file_is_lfs_pointer(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return is_lfs_pointer(f.read(len(LFS_POINTER)), os.fstat(f.fileno()).st_size)
+    except OSError:
+        return False
+
+
 def _read_weights(folder: str) -> dict[str, torch.Tensor]:
     path = os.path.join(folder, "model.safetensors")
+    if _file_is_lfs_pointer(path):
+        raise ValueError(f"{path!r} is a Git LFS pointer, not the weights: install git-lfs and run "
+                         "`git lfs pull` in the clone (README, Publish your own Space).")
     try:
         return load_file(path)
     except FileNotFoundError as error:
