@@ -15,8 +15,8 @@ words. Source-filter synthesis, vectorised with numpy:
    tune it);
 4. loudness: an attack / release envelope per note, legato notes joined, scaled by velocity.
 
-Voices: "female" (soprano / alto formants), "male" (tenor) and "choir" (several detuned
-singers of both kinds, an octave apart, each with its own timing, vibrato and vowel colour).
+Voices: "female" (soprano formants), "male" (tenor) and "choir" (six singers: sopranos, altos and
+tenors about an octave below, each with its own timing, detuning, vibrato and level).
 Everything random comes from ``numpy.random.default_rng`` on the seed, so the same arguments give
 the same samples. Formant values: the classic Csound / Bennett-Rodet vowel tables.
 """
@@ -64,7 +64,6 @@ class Singer:
     high: int
     vibrato_cents: float = 35.0
     breath: float = 0.06  # breath noise level against the voiced source
-    octave: int = 0  # sung this many octaves from the line (choir basses)
 
 
 SINGERS = {
@@ -72,6 +71,7 @@ SINGERS = {
     "alto": Singer("alto", 53, 74, vibrato_cents=30.0),
     "male": Singer("tenor", 45, 67, vibrato_cents=30.0, breath=0.05),
 }
+CHOIR = ("female", "alto", "female", "male", "male", "alto")
 N_FFT, HOP = 1024, 256
 
 
@@ -95,16 +95,12 @@ def render_voice(notes, seconds: float, sample_rate: int = 24000, voice: str = "
         return np.zeros(n, np.float32)
     rng = np.random.default_rng([seed, 23])
     if voice == "choir":
-        parts = [(SINGERS["female"], 0.0), (SINGERS["alto"], 0.0), (SINGERS["female"], 0.0),
-                 (SINGERS["male"], 0.0), (SINGERS["male"], 0.0), (SINGERS["alto"], 0.0)]
-        sung = vowels or rng.choice(["u", "o", "a", "ou", "ao"])
-        out = np.zeros(n)
-        for k, (singer, _) in enumerate(parts):
-            sub = np.random.default_rng([seed, 23, k + 1])
-            out += _sing(_jitter(table, sub, 0.025), n, sample_rate, singer, sub, sung, detune=sub.normal(0, 9),
-                         vibrato_scale=0.7, gain=sub.uniform(0.7, 1.0))
+            out = _choir(table, n, sample_rate, seed, vowels or str(rng.choice(["u", "o", "a", "ou", "ao"])))
     else:
-        out = _sing(table, n, sample_rate, SINGERS[voice], rng, vowels, detune=0.0)
+        singer = SINGERS[voice]
+        excitation, f0, index = _excitation(table, n, sample_rate, singer, rng, detune=0.0)
+        out = _formant_filter(excitation, f0, index, _vowel_track(table, rng, vowels), FORMANTS[singer.table],
+                              sample_rate)
     peak = np.abs(out).max()
     return (0.8 * out / peak).astype(np.float32) if peak > 0 else out.astype(np.float32)
 
@@ -137,9 +133,25 @@ def _jitter(table: np.ndarray, rng, spread: float) -> np.ndarray:
     return out[out[:, 1] - out[:, 0] > 0.02]
 
 
-def _sing(table, n, sr, singer: Singer, rng, vowels, detune: float, vibrato_scale: float = 1.0,
-          gain: float = 1.0) -> np.ndarray:
-    """One singer: pitch curve -> glottal source + breath -> formant filter -> note envelope."""
+def _choir(table, n, sr, seed: int, vowels: str) -> np.ndarray:
+    """Six singers (sopranos, altos, tenors), each with its own timing, detuning, vibrato and level;
+    the voices of one kind share one vocal-tract filter (it is linear), which keeps the choir fast."""
+    groups = {}
+    for k, name in enumerate(CHOIR):
+        sub = np.random.default_rng([seed, 23, k + 1])
+        own = _jitter(table, sub, 0.025)
+        excitation, f0, index = _excitation(own, n, sr, SINGERS[name], sub, detune=sub.normal(0, 9),
+                                            vibrato_scale=0.7)
+        if name in groups:
+            groups[name][0] += sub.uniform(0.7, 1.0) * excitation
+        else:
+            groups[name] = [sub.uniform(0.7, 1.0) * excitation, f0, index, _vowel_track(own, sub, vowels)]
+    return sum(_formant_filter(e, f0, index, vowel_track, FORMANTS[SINGERS[name].table], sr)
+               for name, (e, f0, index, vowel_track) in groups.items())
+
+
+def _excitation(table, n, sr, singer: Singer, rng, detune: float, vibrato_scale: float = 1.0):
+    """One singer's glottal source and breath under its note envelope; with its f0 and note index per sample."""
     t = np.arange(n) / sr
     pitch, amp, index = _contour(table, t, singer, rng)
     pitch = pitch + (detune + _drift(n, sr, rng, cents=6.0)) / 100
@@ -148,16 +160,13 @@ def _sing(table, n, sr, singer: Singer, rng, vowels, detune: float, vibrato_scal
     phase = np.cumsum(f0 / sr) + rng.random()
     source = _saw(phase % 1.0, f0 / sr)
     noise = rng.standard_normal(n) * (0.6 + 0.4 * np.cos(2 * np.pi * phase))  # pulses with the glottis
-    excitation = source + singer.breath * 4.0 * noise
-    vowel_track = _vowel_track(table, rng, vowels)
-    voiced = _formant_filter(excitation, f0, index, vowel_track, FORMANTS[singer.table], sr)
-    return gain * voiced[:n] * amp
+    return (source + singer.breath * 4.0 * noise) * amp, f0, index
 
 
 def _contour(table, t, singer: Singer, rng):
     """Per sample: the sung MIDI pitch (portamento into legato notes), loudness and note index."""
     starts, ends, pitches, velocity = table.T
-    shift = 12 * np.round(((singer.low + singer.high) / 2 - np.median(pitches)) / 12) + 12 * singer.octave
+    shift = 12 * np.round(((singer.low + singer.high) / 2 - np.median(pitches)) / 12)
     pitches = pitches + shift
     pitches = pitches + 12 * ((pitches < singer.low - 4).astype(int) - (pitches > singer.high + 4).astype(int))
     index = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(starts) - 1)
@@ -238,8 +247,8 @@ def _formant_filter(x, f0, index, vowel_track, table, sr) -> np.ndarray:
     spectrum = np.fft.rfft(view * window, axis=1)  # [T, F]
     centre = np.minimum(np.arange(frames) * HOP + N_FFT // 2, n - 1)
     freqs, levels, widths = _frame_formants(vowel_track[index[centre]], f0[centre], table, sr / HOP)
-    f = np.fft.rfftfreq(N_FFT, 1 / sr)[None, :, None]  # [1, F, 1]
-    fc, bw = freqs[:, None, :], widths[:, None, :]
+    f = np.fft.rfftfreq(N_FFT, 1 / sr).astype(np.float32)[None, :, None]  # [1, F, 1]
+    fc, bw = freqs[:, None, :].astype(np.float32), widths[:, None, :].astype(np.float32)
     resonance = bw * f / np.sqrt((fc ** 2 - f ** 2) ** 2 + (bw * f) ** 2)  # peak 1 at each formant
     envelope = (resonance * 10 ** (levels[:, None, :] / 20)).sum(axis=2)  # [T, F]
     shaped = np.fft.irfft(spectrum * envelope, n=N_FFT, axis=1) * window
