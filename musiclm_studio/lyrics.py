@@ -14,6 +14,7 @@ import re
 NOTICE = "This model sings wordless vowels only: lyrics are not sung."
 LANGUAGES = ("english", "spanish", "french", "german", "italian", "portuguese", "hindi", "punjabi", "arabic",
              "japanese", "korean", "chinese", "mandarin", "cantonese", "russian", "turkish", "swahili", "tamil")
+_SYLLABLE = r"(?:o+h+|a+h+|u+h+|la|na|mm+|hm+|doo|ba|da)"  # wordless syllables a voice may sing
 _VOICE = r"(?:sing|sings|singing|sung|sang|vocals?|vocalist|singer|voice|rap|raps|rapping|rapper)"
 _ASKS = re.compile("|".join((
     r"\blyric(?:s|al)?\b",
@@ -21,7 +22,7 @@ _ASKS = re.compile("|".join((
     r"\brap(?:s|ping|per|pers|ped)?\b(?! (?:beat|instrumental|cypher)s?\b)",
     r"\bspoken(?: word)?\b", r"\bnarrat(?:es|ed|ing|ion|or)\b", r"\bvoice-?over\b", r"\b(?:speech|talking|speaking)\b",
     rf"\b{_VOICE}\b[^.;,]{{0,40}}\babout\b(?!\s*\d)",
-    rf"\b(?:sing|sings|singing|sung)\b[^.;\"“”']{{0,12}}[\"“'](?!\s*(?:o+h+|a+h+|u+h+|la|na|mm+|hm+|doo|ba|da)\b)",
+    rf"\b(?:sing|sings|singing|sung)\b[^.;\"“”']{{0,12}}[\"“'](?!\s*{_SYLLABLE}\b)",  # sings 'hello', not 'ooh'
     rf"\b{_VOICE}\b[^.;]{{0,40}}\bin (?:{'|'.join(LANGUAGES)})\b",
     r"\bverses?\b[^.;]{0,20}\b(?:chorus|hook)\b",
 )), re.IGNORECASE)

@@ -15,7 +15,7 @@ from musiclm_studio.data.captions_v2 import (FAMILIES, HELD_OUT_FAMILY, describe
 from musiclm_studio.lyrics import asks_for_words
 from musiclm_studio.modules.musical_key import stated_key
 
-MUSICCAPS = "/work/shared/data/musiccaps/captions.csv"
+MUSICCAPS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "musiccaps", "captions.csv")
 
 
 def _clips(n, seed=5):

@@ -101,15 +101,18 @@ def test_portamento_glides_between_legato_notes_and_bad_input_is_refused():
         render_voice([[0, 1]], 1.0)
 
 
-ASKS = ["A pop song with lyrics about summer love", "The Afrobeats song features a male vocal rapping over punchy kicks",
+ASKS = ["A pop song with lyrics about summer love",
+        "The Afrobeats song features a male vocal rapping over punchy kicks",
         "spoken word poetry over a jazz trio", "a female singer singing about heartbreak over piano",
         "A male vocalist sings in Spanish over acoustic guitar", "a birthday song that sings 'happy birthday'",
         "The low quality recording features a flat male vocal talking over mellow strings",
-        "a hip hop track with a rapper", "a narrator reads a story over ambient pads", "write the words for a country song"]
+        "a hip hop track with a rapper", "a narrator reads a story over ambient pads",
+        "write the words for a country song"]
 WORDLESS = ["A female vocalist sings this melodious pop song over soft piano.", "choir oohs with warm strings",
             "a male voice singing wordless vowels", "an instrumental song with no lyrics", "lo-fi beat without words",
             "a rap beat for freestyles", "There are no voices in this song.", "soft female vocal oohs at 90 bpm",
-            "The song is an instrumental. There is no singer.", "a choir singing in harmony", "she sings 'ooh' and 'aah'",
+            "The song is an instrumental. There is no singer.", "a choir singing in harmony",
+            "she sings 'ooh' and 'aah'",
             "This song can be played in a rap cypher.", ""]
 
 

@@ -6,6 +6,8 @@ comma-separated tag lists. Sentences come from many templates and synonym lists;
 are stated exactly, in words, or not at all. Every claim follows from the attributes: tempo
 words only inside their bpm range, "no drums" only without a drum track, mood words only in
 the matching mode and energy, reverb / lo-fi / distortion only when the renderer added them.
+These are the v1 captions; ``describe(..., version=2)`` writes caption v2 (``captions_v2``), whose
+phrasings ``requested``, ``stated_tempo_bands`` and ``stated_drums`` read back as well.
 """
 
 from __future__ import annotations
@@ -133,7 +135,9 @@ def requested(text: str, attrs: dict) -> dict:
     that leaves them out asks for nothing there, so they are dropped. A prompt that names a tempo
     word but not the bpm asks for that word's band only: ``tempo_word`` says which (the clip's
     own bpm stays, for checks against the clip). Drums / no drums and the lead instrument are in
-    every caption and kept. Used to score prompt adherence fairly.
+    every caption and kept. Used to score prompt adherence fairly. Reads v1 and v2 phrasings: a bpm
+    in any form ``stated_bpm`` reads, tempo words of ``TEMPO_READINGS``, a mode named in a key
+    ('Bb maj', ``stated_key``).
     """
     lowered, out = text.lower(), dict(attrs)
 
@@ -149,7 +153,8 @@ def requested(text: str, attrs: dict) -> dict:
     else:
         out.pop("bpm", None)
         out.pop("tempo_word", None)
-    if attrs.get("mode") not in ("major", "minor") or not (said([attrs["mode"]]) or stated_key(text)[1] == attrs["mode"]):
+    mode = attrs.get("mode")
+    if mode not in ("major", "minor") or not (said([mode]) or stated_key(text)[1] == mode):
         out.pop("mode", None)
     return out
 
@@ -163,8 +168,8 @@ def stated_tempo_bands(text: str) -> list[str]:
 
 _NO_DRUMS = re.compile(r"\b(?:no|without(?: any)?|zero)\s+(?:drums?|percussion|drumming)\b|\bdrumless\b|"
                        r"\bno drums or percussion\b|\b(?:drums|percussion) (?:is|are) absent\b", re.IGNORECASE)
-DRUM_VOCABULARY = re.compile(r"\b(?:drums?|drumming|drummer|percussion|(?<!off-)beat|groove|kick|snare|hi-?hats?|cymbals?|"
-                    r"toms?|congas|brushes|backbeat|four-on-the-floor|rhythm section)\b", re.IGNORECASE)
+DRUM_VOCABULARY = re.compile(r"\b(?:drums?|drumming|drummer|percussion|(?<!off-)beat|groove|kick|snare|hi-?hats?|"
+                             r"cymbals?|toms?|congas|brushes|backbeat|four-on-the-floor|rhythm section)\b", re.IGNORECASE)
 
 
 def stated_drums(text: str) -> bool | None:

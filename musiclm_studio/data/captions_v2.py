@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .attributes import Attributes
-from .captions import (BASS_WORDS, COMP_WORDS, DRUM_VOCABULARY, DRUM_WORDS, ENERGY_WORDS, ITALIAN_TEMPI, METRE_WORDS, MOOD_WORDS,
-                       TEMPO_WORDS_V2, tempo_word)
+from .captions import (BASS_WORDS, COMP_WORDS, DRUM_VOCABULARY, DRUM_WORDS, ENERGY_WORDS, ITALIAN_TEMPI,
+                       METRE_WORDS, MOOD_WORDS, TEMPO_WORDS_V2, tempo_word)
 from .instruments import DRUM_KITS, instrument
 
 FAMILIES = ("grammar", "musiccaps", "tags", "terse", "prose")
@@ -271,14 +271,17 @@ def _join(items: list[str]) -> str:
 def _grammar(f: _Facts) -> str:
     """v1-like sentences in a shuffled order, some left out."""
     a, pick = f.a, f.pick
-    body = [pick((f"{_article(f.lead).capitalize()} plays the main melody.", f"The melody is played by {_article(f.lead)}.",
+    body = [pick((f"{_article(f.lead).capitalize()} plays the main melody.",
+                  f"The melody is played by {_article(f.lead)}.",
                   f"{_article(f.lead).capitalize()} carries the tune."))]
     if not a.solo and f.states_others:
         body.append(f"{_article(f.name(a.harmony_program)).capitalize()} provides {pick(COMP_WORDS[a.comping])}.")
         if a.bass_program is not None:
             body.append(f"The low end is {pick(BASS_WORDS[a.bass_pattern])} on {_article(f.name(a.bass_program))}.")
-    body.append(pick((f"The rhythm is carried by {f.drums()}.", f"It has {f.drums()}.")) if a.drums else pick(("There are no drums.", "There is no percussion.",
-                                                                     "It is played without drums.")))
+    if a.drums:
+        body.append(pick((f"The rhythm is carried by {f.drums()}.", f"It has {f.drums()}.")))
+    else:
+        body.append(pick(("There are no drums.", "There is no percussion.", "It is played without drums.")))
     if f.tempo:
         body.append(_tempo_sentence(f.tempo, f.rng))
     if f.key:
