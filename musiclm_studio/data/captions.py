@@ -6,6 +6,8 @@ comma-separated tag lists. Sentences come from many templates and synonym lists;
 are stated exactly, in words, or not at all. Every claim follows from the attributes: tempo
 words only inside their bpm range, "no drums" only without a drum track, mood words only in
 the matching mode and energy, reverb / lo-fi / distortion only when the renderer added them.
+These are the v1 captions; ``describe(..., version=2)`` writes caption v2 (``captions_v2``), whose
+phrasings ``requested``, ``stated_tempo_bands`` and ``stated_drums`` read back as well.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from .attributes import Attributes
 from .instruments import DRUM_KITS, instrument
 from .theory import NOTE_NAMES
+from ..modules.musical_key import stated_key
 
 MOOD_WORDS = {
     "calm": ("calm", "relaxed", "serene"), "peaceful": ("peaceful", "tranquil"), "dreamy": ("dreamy", "ethereal"),
@@ -102,6 +105,20 @@ def tempo_word(bpm: int, metre: str) -> str | None:
     return next((word for word, (low, high) in TEMPO_BANDS.items() if low <= bpm <= high), None)
 
 
+# caption v2's tempo words (``captions_v2``), each used only inside its band; Italian terms only
+# where their conventional range meets the band
+TEMPO_WORDS_V2 = {
+    "slow": ("slow", "slow tempo", "slow-paced", "a laid-back tempo", "a laid-back pace", "unhurried"),
+    "medium": ("medium tempo", "mid-tempo", "moderate tempo", "a moderate pace", "a medium pace"),
+    "fast": ("fast", "fast tempo", "uptempo", "brisk", "fast-paced", "quick tempo"),
+}
+ITALIAN_TEMPI = {"largo": (40, 60, "slow"), "adagio": (60, 76, "slow"), "andante": (88, 108, "medium"),
+                 "moderato": (108, 115, "medium"), "allegro": (128, 168, "fast"), "presto": (168, 220, "fast")}
+TEMPO_READINGS = {band: tuple(dict.fromkeys(TEMPO_WORDS[band] + TEMPO_WORDS_V2[band] + tuple(
+    w for w, (_, _, b) in ITALIAN_TEMPI.items() if b == band))) for band in TEMPO_WORDS}
+TEMPO_READINGS["medium"] += ("tempo is moderate",)
+"""Every phrase a caption (v1 or v2) uses for a tempo band: what ``requested`` reads back."""
+
 STATED_BPM = re.compile(r"(?<![\d.])(\d{2,3}(?:\.\d+)?)\s*(?:-\s*)?(?:bpm|beats per minute)\b", re.IGNORECASE)
 
 
@@ -118,16 +135,17 @@ def requested(text: str, attrs: dict) -> dict:
     that leaves them out asks for nothing there, so they are dropped. A prompt that names a tempo
     word but not the bpm asks for that word's band only: ``tempo_word`` says which (the clip's
     own bpm stays, for checks against the clip). Drums / no drums and the lead instrument are in
-    every caption and kept. Used to score prompt adherence fairly.
+    every caption and kept. Used to score prompt adherence fairly. Reads v1 and v2 phrasings: a bpm
+    in any form ``stated_bpm`` reads, tempo words of ``TEMPO_READINGS``, a mode named in a key
+    ('Bb maj', ``stated_key``).
     """
     lowered, out = text.lower(), dict(attrs)
 
     def said(phrases) -> bool:
         return any(re.search(rf"\b{re.escape(p)}\b", lowered) for p in phrases)
 
-    words = {**TEMPO_WORDS, "medium": TEMPO_WORDS["medium"] + ("tempo is moderate",)}
-    named = [word for word, phrases in words.items() if said(phrases)]
-    if said([f"{attrs.get('bpm')} bpm"]):
+    named = stated_tempo_bands(text)
+    if said([f"{attrs.get('bpm')} bpm"]) or (attrs.get("bpm") is not None and stated_bpm(text) == attrs["bpm"]):
         out.pop("tempo_word", None)
     elif named:
         own = tempo_word(attrs["bpm"], attrs.get("metre", "4/4")) if attrs.get("bpm") else None
@@ -135,9 +153,32 @@ def requested(text: str, attrs: dict) -> dict:
     else:
         out.pop("bpm", None)
         out.pop("tempo_word", None)
-    if attrs.get("mode") not in ("major", "minor") or not said([attrs["mode"]]):
+    mode = attrs.get("mode")
+    if mode not in ("major", "minor") or not (said([mode]) or stated_key(text)[1] == mode):
         out.pop("mode", None)
     return out
+
+
+def stated_tempo_bands(text: str) -> list[str]:
+    """The tempo bands ('slow', 'medium', 'fast') whose words (``TEMPO_READINGS``) a text uses."""
+    lowered = (text or "").lower()
+    return [band for band, phrases in TEMPO_READINGS.items()
+            if any(re.search(rf"\b{re.escape(p)}\b", lowered) for p in phrases)]
+
+
+_NO_DRUMS = re.compile(r"\b(?:no|without(?: any)?|zero)\s+(?:drums?|percussion|drumming)\b|\bdrumless\b|"
+                       r"\bno drums or percussion\b|\b(?:drums|percussion) (?:is|are) absent\b", re.IGNORECASE)
+DRUM_VOCABULARY = re.compile(r"\b(?:drums?|drumming|drummer|percussion|(?<!off-)beat|groove|kick|snare|hi-?hats?|"
+                             r"cymbals?|toms?|congas|brushes|backbeat|four-on-the-floor|rhythm section)\b", re.IGNORECASE)
+
+
+def stated_drums(text: str) -> bool | None:
+    """Whether a caption says there are drums (True), none ('no drums', 'without percussion',
+    'drumless': False), or neither (None). A negation wins over drum words."""
+    text = STATED_BPM.sub(" ", text or "")
+    if _NO_DRUMS.search(text):
+        return False
+    return True if DRUM_VOCABULARY.search(text) else None
 
 
 def counterfactuals(attrs: Attributes) -> dict[str, Attributes]:
@@ -157,12 +198,20 @@ def counterfactuals(attrs: Attributes) -> dict[str, Attributes]:
             "tempo": replace(attrs, bpm=bpm), "drums": drums}
 
 
-def describe(attrs: Attributes, variant: int = 0) -> tuple[str, list[str]]:
+def describe(attrs: Attributes, variant: int = 0, version: int = 1) -> tuple[str, list[str]]:
     """(caption, aspects) for a clip; deterministic in (seed, index, variant).
 
     Variant 0 is the corpus caption; other variants are re-wordings of the same true facts
-    (MuLan trains on several per clip).
+    (MuLan trains on several per clip). ``version`` 1 is the v1 corpus caption (unchanged); 2 is
+    caption v2 (``captions_v2.describe_v2``, which also names the phrasing family).
     """
+    if version == 2:
+        from .captions_v2 import describe_v2
+
+        caption = describe_v2(attrs, variant)
+        return caption.text, caption.aspects
+    if version != 1:
+        raise ValueError(f"Caption version must be 1 or 2 (got {version!r}).")
     rng = np.random.default_rng([attrs.seed, attrs.index, 4] + ([variant] if variant else []))
     words = _Words(attrs, rng)
     style = rng.random()

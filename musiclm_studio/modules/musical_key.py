@@ -24,8 +24,17 @@ KEY_TOKENS = 25  # 12 tonics x 2 modes, and "no key"
 _LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _ACCIDENTAL = r"(#|♯|b|♭|-sharp|-flat| sharp| flat)?"
 _MODE = r"(major|minor|maj|min)\b"
-# a key named in prose: an upper-case tonic, so that 'in a minor key' (an article) is not A minor
-_STATED = re.compile(r"(?<![\w#])([A-G])" + _ACCIDENTAL + r"[ -]?" + _MODE + r"(?![ -]key\b)")
+# keys named in prose, tried in this order. A lower-case tonic only after 'key of' or 'in' (and a
+# bare 'a' only with an accidental), so that 'in a minor key' (an article) is not A minor.
+_SIGN = r"((?:[ -]?(?i:sharp|flat))|#|♯|b|♭)?"
+_MODE_NAME = r"(?i:(major|minor|maj|min)\b|(m)(?![\w#♯♭]))"
+_STATED_FORMS = (
+    re.compile(r"\b(?i:key of) ([A-Ga-g])" + _SIGN + r"(?:[ -]?" + _MODE_NAME + r")?(?![\w#♯♭])"),
+    re.compile(r"(?<![\w#])([A-G])" + _SIGN + r"[ -]?" + r"(?i:(major|minor|maj|min)\b)()" + r"(?![ -]key\b)"),
+    re.compile(r"\b(?i:in) ([b-g]|a(?=[ -]?(?:sharp|flat)|#|♯|♭))" + _SIGN + r"[ -]?" + _MODE_NAME),
+    re.compile(r"\b(?i:in) ([A-G])" + _SIGN + r"(?:" + _MODE_NAME + r")?(?![\w#♯♭])"),
+    re.compile(r"(?<![\w#])([A-G])((?:[ -](?i:sharp|flat))|#|♯|b|♭)()()(?![\w#♯♭])"),  # a tonic alone: 'B-flat'
+)
 _MODE_WORDS = {mode: re.compile(rf"\b{mode}\b", re.IGNORECASE) for mode in MODES}
 
 
@@ -48,7 +57,7 @@ def key_name(token: Optional[int]) -> Optional[str]:
 
 
 def _pitch_class(letter: str, accidental: Optional[str]) -> int:
-    shift = 0 if not accidental else (1 if accidental.strip("- ") in ("#", "♯", "sharp") else -1)
+    shift = 0 if not accidental else (1 if accidental.strip("- ").lower() in ("#", "♯", "sharp") else -1)
     return (_LETTERS[letter.upper()] + shift) % 12
 
 
@@ -69,13 +78,21 @@ def parse_key(text: str) -> tuple[Optional[int], str]:
 
 
 def stated_key(text: str) -> tuple[Optional[int], Optional[str]]:
-    """The key a prompt states: (tonic, mode) for 'in F# minor' / 'the key of Bb major'; (None, mode)
-    when it only says 'major' or 'minor'; (None, None) when it says neither, or both."""
+    """The key a prompt states, spelt any common way: (tonic, mode) for 'in F# minor', 'the key of Bb
+    major', 'B flat major', 'B-flat minor', 'B♭ maj', 'in the key of b flat minor', 'in F#m';
+    (tonic, mode or None) for a tonic alone ('in B-flat', 'in the key of Eb', the mode then from a
+    mode word); (None, mode) when it only says 'major' / 'minor' ('minor key'); (None, None) when
+    it says neither, or both."""
     text = text or ""
-    found = _STATED.search(text)
-    if found:
-        letter, accidental, mode = found.groups()
-        return _pitch_class(letter, accidental), _mode(mode)
     said = [mode for mode, word in _MODE_WORDS.items() if word.search(text)]
-    return None, (said[0] if len(said) == 1 else None)
+    mode_word = said[0] if len(said) == 1 else None
+    for form in _STATED_FORMS:
+        for found in form.finditer(text):
+            letter, accidental, mode, short = found.groups()
+            if letter == "A" and (not accidental and form is _STATED_FORMS[3] or accidental in (" flat", " sharp")
+                                  and form is _STATED_FORMS[4]):
+                continue  # 'in A ...', 'A sharp synth': an article as often as a key
+            mode = _mode(mode) if mode else ("minor" if short else mode_word)
+            return _pitch_class(letter, accidental), mode
+    return None, mode_word
 
