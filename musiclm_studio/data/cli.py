@@ -1,6 +1,6 @@
 """The ``corpus`` command group: build, preview, stats, check, import.
 
-    musiclm-studio corpus build --out DIR --clips N --seconds 10 --seed S --workers W [--stems] [--genres ...]
+    musiclm-studio corpus build --out DIR --clips N --seconds 10 --seed S --workers W [--stems] [--genres ...] [--version 2]
     musiclm-studio corpus preview --out DIR [--n 4]
     musiclm-studio corpus stats DIR [--png PATH]
     musiclm-studio corpus check DIR [--n 200]
@@ -27,7 +27,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     report = build_corpus(args.out, args.clips, seconds=args.seconds, seed=args.seed, workers=args.workers,
                           stems=args.stems, genres=_names(args.genres), leads=_names(args.leads),
-                          tempo=args.tempo, progress=not args.quiet)
+                          tempo=args.tempo, progress=not args.quiet, version=args.corpus_version)
     print(f"{args.out}: {report.built} clips made, {report.kept} kept from before, {report.total} in total "
           f"({report.seconds:.1f} s)")
     return 0
@@ -83,6 +83,9 @@ def register(sub) -> None:
     b.add_argument("--genres", nargs="+", help="restrict to these genres (default: all)")
     b.add_argument("--leads", nargs="+", help="restrict lead instruments (names such as 'flute' 'alto sax')")
     b.add_argument("--tempo", type=float, nargs=2, metavar=("MIN", "MAX"), help="bpm range")
+    b.add_argument("--version", dest="corpus_version", type=int, default=1, choices=(1, 2),
+                   help="corpus version: 1 = one SoundFont (the shipped model's), 2 = several sound sources, "
+                        "humanised, produced, with a held-out world (split 'heldout')")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_build)
 
