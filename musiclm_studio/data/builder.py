@@ -78,9 +78,9 @@ def make_clip(seed: int, index: int, seconds: float, stems: bool, options: Build
         from .render_v2 import CORPUS_VERSION, plan_sound, render_song_v2
 
         plan = plan_sound(song)
-        rendered, effects = render_song_v2(song, plan, stems=stems)
+        rendered, done = render_song_v2(song, plan, stems=stems)
         split = "heldout" if plan.world == "heldout" else split
-        extra = {"corpus_version": CORPUS_VERSION, **plan.to_dict(), "effects": effects}
+        extra = {"corpus_version": CORPUS_VERSION, **plan.to_dict(), **done}
     else:
         rendered = render_song(song, get_renderer(), stems=stems)
     caption, aspects = describe(attrs)

@@ -18,6 +18,7 @@ from typing import Optional
 import numpy as np
 
 from .humanise import GENRE_STYLE
+from .renderer import peak_and_fade
 
 DISTORTED_PROGRAMS = (29, 30)
 STYLE_ODDS = {  # style -> probability of (bus compressor, chorus on pads / comping, delay on the lead)
@@ -63,7 +64,7 @@ def sample_production(attrs, rng: np.random.Generator) -> Production:
         chorus=bool(has_pad and rng.random() < p_chorus), delay=bool(rng.random() < p_delay),
         delay_beats=float(rng.choice((0.5, 0.75, 1.0))), distortion=bool(distortion),
         drive_db=float(np.round(rng.uniform(14, 26) if attrs.distorted else rng.uniform(3, 7), 1)) if distortion else 0.0,
-        reverb=float(attrs.reverb), room_size=float(np.round(0.25 + 0.7 * attrs.reverb + rng.uniform(0, 0.1), 3)),
+        reverb=float(attrs.reverb), room_size=float(np.round(0.3 + 0.75 * attrs.reverb + rng.uniform(0, 0.1), 3)),
         lowpass_hz=float(np.round(rng.uniform(2800, 4200))) if attrs.lofi else None,
         bitcrush_bits=int(rng.integers(9, 13)) if attrs.lofi and rng.random() < 0.4 else None,
         limiter=True, lufs=float(np.round(rng.uniform(*LUFS_RANGE[style]), 1)))
@@ -108,26 +109,35 @@ def bus_board(production: Production):
     if production.bus_compressor:
         plugins.append(pb.Compressor(threshold_db=-16, ratio=2.0, attack_ms=20, release_ms=150))
     wet = production.reverb
-    plugins.append(pb.Reverb(room_size=min(0.98, production.room_size), damping=0.5, wet_level=0.5 * wet,
+    plugins.append(pb.Reverb(room_size=min(0.98, production.room_size), damping=0.5, wet_level=0.6 * wet,
                              dry_level=1.0 - 0.35 * wet, width=0.0))
     return pb.Pedalboard(plugins)
 
 
 def master(audio: np.ndarray, production: Production, sr: int, peak: float = 0.98) -> np.ndarray:
-    """Loudness to ``production.lufs`` (pyloudnorm, ITU-R BS.1770), limiter, peak <= ``peak``, 20 ms fade."""
+    """Limiter, loudness to ``production.lufs`` (pyloudnorm, ITU-R BS.1770), peak <= ``peak``, 20 ms fade.
+
+    pedalboard's Limiter (JUCE's) compresses and adds make-up gain, so loudness is set after it;
+    the peak guard may leave the hottest targets a little quieter (``loudness`` reports the result).
+    """
     import pedalboard as pb
-    import pyloudnorm
 
     x = audio.astype(np.float64)
     if np.sqrt(np.mean(x ** 2)) > 1e-5:
-        loudness = pyloudnorm.Meter(sr).integrated_loudness(x)
-        if np.isfinite(loudness):
-            x = x * 10 ** ((production.lufs - loudness) / 20)
+        x = _to_lufs(x, production.lufs, sr)
         if production.limiter:
-            x = pb.Pedalboard([pb.Limiter(threshold_db=-1.0, release_ms=60)])(x.astype(np.float32), sr).astype(np.float64)
-        top = float(np.abs(x).max())
-        if top > peak:
-            x *= peak / top
-    fade = int(0.02 * sr)
-    x[-fade:] *= np.linspace(1.0, 0.0, fade)
-    return x.astype(np.float32)
+            x = pb.Pedalboard([pb.Limiter(threshold_db=-1.0, release_ms=60)])(x.astype(np.float32), sr)
+            x = _to_lufs(x.astype(np.float64), production.lufs, sr)
+    return peak_and_fade(x, sr, peak)
+
+
+def loudness(audio: np.ndarray, sr: int) -> float:
+    """Integrated loudness in LUFS (pyloudnorm), -inf for silence."""
+    import pyloudnorm
+
+    return float(pyloudnorm.Meter(sr).integrated_loudness(audio.astype(np.float64)))
+
+
+def _to_lufs(x: np.ndarray, target: float, sr: int) -> np.ndarray:
+    level = loudness(x, sr)
+    return x * 10 ** ((target - level) / 20) if np.isfinite(level) else x

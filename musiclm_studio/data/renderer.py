@@ -196,9 +196,14 @@ def _finish(audio: np.ndarray, sr: int, target_db: float = -20.0, peak: float = 
     level = float(np.sqrt(np.mean(x ** 2)))
     if level >= SILENCE_RMS:
         x *= 10 ** (target_db / 20) / level
-        top = float(np.abs(x).max())
-        if top > peak:
-            x *= peak / top
+    return peak_and_fade(x, sr, peak)
+
+
+def peak_and_fade(x: np.ndarray, sr: int, peak: float = 0.98) -> np.ndarray:
+    """Scale float64 audio so its peak is at most ``peak``, fade the last 20 ms -> float32."""
+    top = float(np.abs(x).max())
+    if top > peak:
+        x *= peak / top
     fade = int(0.02 * sr)
     x[-fade:] *= np.linspace(1.0, 0.0, fade)
     return x.astype(np.float32)
