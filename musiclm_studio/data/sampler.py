@@ -120,7 +120,7 @@ class HydrogenKit:
 
 @lru_cache(maxsize=512)
 def _load(path: str, sample_rate: int) -> np.ndarray:
-    """A sample as mono float64 at ``sample_rate`` (cut to MAX_HIT_S, cached per process)."""
+    """A sample as mono float32 at ``sample_rate`` (cut to MAX_HIT_S, cached per process)."""
     import soundfile
     from scipy.signal import resample_poly
 
@@ -129,7 +129,7 @@ def _load(path: str, sample_rate: int) -> np.ndarray:
     if sr != sample_rate:
         g = math.gcd(sr, sample_rate)
         audio = resample_poly(audio, sample_rate // g, sr // g)
-    return audio
+    return audio.astype(np.float32)
 
 
 def _parse(path: str) -> tuple[str, str, list[KitInstrument]]:
