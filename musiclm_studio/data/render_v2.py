@@ -3,8 +3,9 @@
 ``plan_sound`` decides, from (seed, index) alone, everything v2 adds to a clip: its world
 (``train``, or ``heldout`` for about 5 % of indices: every track then comes from the held-out
 source, and the clip goes to the ``heldout`` split only), the sound source of each track (one main
-SoundFont per clip, another for some tracks; drums from a GM kit, an avldrums kit or a Hydrogen
-kit of the right style that has every drum note the groove uses), wordless vocals on the lead when
+SoundFont per clip, another for some tracks, a recorded instrument for half of the tracks it can
+play; drums from a GM kit, an avldrums kit or a Hydrogen kit of the right style that has every
+drum note the groove uses), wordless vocals on the lead when
 the voice module is installed, the humanised ``Performance`` and the ``Production``.
 ``render_song_v2`` humanises the song, renders each track through its source and its pedalboard
 chain, levels the roles like v1, runs the bus chain and masters to the clip's LUFS target.
@@ -34,6 +35,7 @@ VOCALS_SHARE = 0.3
 ACOUSTIC_KITS, ELECTRONIC_KITS = (0, 8, 16, 32), (24,)
 SAMPLED_DRUMS_SHARE = 0.6
 OTHER_FONT_SHARE = 0.25
+SAMPLED_INSTRUMENT_SHARE = 0.5
 
 
 @dataclass
@@ -75,7 +77,9 @@ def plan_sound(song: Song) -> SoundPlan:
 
 def _train_sources(song: Song, roles: list[str], rng) -> tuple[dict, Optional[str]]:
     attrs = song.attributes
-    fonts = [n for n in available_sources("train", "melodic") if SOURCES[n].kind == "both"]
+    melodic = available_sources("train", "melodic")
+    fonts = [n for n in melodic if SOURCES[n].kind == "both"]
+    recorded = [n for n in melodic if SOURCES[n].programs]  # sampled instruments for some programs
     if not fonts:
         raise ValueError("No training SoundFont is installed; apt-get install fluid-soundfont-gm (make system-deps).")
     main = str(rng.choice(fonts))
@@ -85,6 +89,10 @@ def _train_sources(song: Song, roles: list[str], rng) -> tuple[dict, Optional[st
             sources[role] = _drum_source(song, fonts, main, rng)
         else:
             sources[role] = str(rng.choice(fonts)) if rng.random() < OTHER_FONT_SHARE else main
+            program = song.track(role).program
+            players = [n for n in recorded if SOURCES[n].plays(program)]
+            if players and rng.random() < SAMPLED_INSTRUMENT_SHARE:
+                sources[role] = str(rng.choice(players))
     vocals = None
     if "lead" in sources and "voice" in available_sources("train", "melodic") and rng.random() < VOCALS_SHARE:
         vocals, sources["lead"] = str(rng.choice(VOCALS)), "voice"

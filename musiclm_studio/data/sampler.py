@@ -1,5 +1,5 @@
-"""A small numpy sampler for Hydrogen drum kits (Debian ``hydrogen-drumkits``): GM drum notes in,
-24 kHz mono out.
+"""Small numpy samplers: Hydrogen drum kits (Debian ``hydrogen-drumkits``: GM drum notes in, 24 kHz
+mono out) and multi-sampled pitched instruments (the Salamander Grand Piano of npm ``@audio-samples``).
 
 ``HydrogenKit`` reads a kit's ``drumkit.xml`` (both layouts: ``<layer>`` velocity layers with
 ``min``/``max``/``gain``, or one ``<filename>`` per instrument), maps the General MIDI drum notes
@@ -7,11 +7,13 @@ the composer writes (kick 36, snare 38, hi-hats 42/44/46, toms, crash, ride, per
 kit's instruments by their names, and plays each note as a one-shot: the velocity picks the layer
 and scales it; an open hi-hat is choked by the next hi-hat hit, as on a real kit. Samples are read
 with soundfile and resampled once per process (``scipy.signal.resample_poly``), so rendering is a
-few array additions per hit and byte-for-byte deterministic.
+few array additions per hit and byte-for-byte deterministic. ``MultiSampledInstrument`` does the
+same for a pitched instrument recorded every few semitones at several velocities.
 """
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import re
@@ -119,13 +121,13 @@ class HydrogenKit:
 
 
 @lru_cache(maxsize=512)
-def _load(path: str, sample_rate: int) -> np.ndarray:
-    """A sample as mono float32 at ``sample_rate`` (cut to MAX_HIT_S, cached per process)."""
+def _load(path: str, sample_rate: int, max_seconds: float = MAX_HIT_S) -> np.ndarray:
+    """A sample as mono float32 at ``sample_rate`` (cut to ``max_seconds``, cached per process)."""
     import soundfile
     from scipy.signal import resample_poly
 
     audio, sr = soundfile.read(path, dtype="float64", always_2d=True)
-    audio = audio[: int(MAX_HIT_S * sr)].mean(axis=1)
+    audio = audio[: int(max_seconds * sr)].mean(axis=1)
     if sr != sample_rate:
         g = math.gcd(sr, sample_rate)
         audio = resample_poly(audio, sample_rate // g, sr // g)
@@ -177,3 +179,60 @@ def _map_notes(instruments: list[KitInstrument]) -> dict[int, int]:
         if k is not None:
             mapping[note] = k
     return mapping
+
+
+# ----------------------------------------------------------------------------- pitched instruments
+NOTE_INDEX = {"C": 0, "C#": 1, "D": 2, "D#": 3, "E": 4, "F": 5, "F#": 6, "G": 7, "G#": 8, "A": 9, "A#": 10, "B": 11}
+RELEASE_S = 0.25
+MAX_NOTE_S = 4.0
+
+
+class MultiSampledInstrument:
+    """A pitched instrument from one recording per (pitch, velocity layer), e.g. the Salamander piano.
+
+    ``layers`` maps a folder to the top of its velocity range (1-127), its files named like
+    ``C4v8.ogg`` / ``D#3v8.ogg``. A note plays the nearest recorded pitch of its layer, resampled by
+    linear interpolation to the note's pitch, held for the note's length, then released with a
+    ``RELEASE_S`` fade (a damper).
+    """
+
+    def __init__(self, layers: dict[str, int], sample_rate: int = 24_000):
+        self.sample_rate = sample_rate
+        self.layers = []  # (top velocity, {midi pitch: path})
+        for folder, top in sorted(layers.items(), key=lambda kv: kv[1]):
+            files = {}
+            for path in glob.glob(os.path.join(folder, "*.ogg")) + glob.glob(os.path.join(folder, "*.wav")):
+                match = re.match(r"([A-G]#?)(-?\d)v\d+\.", os.path.basename(path))
+                if match:
+                    files[12 * (int(match.group(2)) + 1) + NOTE_INDEX[match.group(1)]] = path
+            if not files:
+                raise ValueError(f"No samples named like C4v1.ogg in {folder!r}; run `make sample-deps`.")
+            self.layers.append((top, files))
+
+    def render(self, notes, seconds: float) -> np.ndarray:
+        """``notes`` with ``start``, ``end``, ``pitch``, ``velocity`` -> float32 [S]."""
+        sr, total = self.sample_rate, int(round(seconds * self.sample_rate))
+        out = np.zeros(total, np.float64)
+        for note in sorted(notes, key=lambda n: (n.start, n.pitch)):
+            at = int(round(note.start * sr))
+            if at >= total:
+                continue
+            files = next((f for top, f in self.layers if note.velocity <= top), self.layers[-1][1])
+            root = min(files, key=lambda p: (abs(p - note.pitch), p))
+            hold = min(note.end - note.start, MAX_NOTE_S)
+            n = min(total - at, int((hold + RELEASE_S) * sr))
+            hit = _shifted(_load(files[root], sr, MAX_NOTE_S + RELEASE_S), note.pitch - root, n)
+            release = int(hold * sr)
+            if release < len(hit):
+                hit[release:] *= np.linspace(1.0, 0.0, len(hit) - release)
+            out[at: at + len(hit)] += hit * (0.35 + 0.65 * note.velocity / 127)
+        return out.astype(np.float32)
+
+
+def _shifted(sample: np.ndarray, semitones: int, n: int) -> np.ndarray:
+    """The first ``n`` samples of ``sample`` played ``semitones`` higher (linear interpolation)."""
+    if semitones == 0:
+        return sample[:n].astype(np.float64)
+    ratio = 2 ** (semitones / 12)
+    positions = np.arange(min(n, int((len(sample) - 1) / ratio))) * ratio
+    return np.interp(positions, np.arange(len(sample)), sample)

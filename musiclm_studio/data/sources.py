@@ -11,8 +11,9 @@ wordless voice of ``musiclm_studio.data.voice`` registers itself here as ``voice
 module is importable, so a voice is just another source for the lead.
 
 Built in: the FluidR3 and MuseScore General SoundFonts (MIT; train), TimGM6mb (GPL-2, shipped with
-pretty_midi; the held-out world), the two recorded avldrums kits (CC-BY-SA-3.0) and ten Debian
-Hydrogen kits (licences per kit below) played by ``sampler.HydrogenKit``.
+pretty_midi; the held-out world), the Salamander Grand Piano (CC-BY-3.0, npm, for the piano), the
+two recorded avldrums kits (CC-BY-SA-3.0) and ten Debian Hydrogen kits (licences per kit below)
+played by ``sampler.HydrogenKit``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .renderer import SAMPLE_RATE, get_renderer
-from .sampler import HYDROGEN_DIR, HydrogenKit
+from .sampler import HYDROGEN_DIR, HydrogenKit, MultiSampledInstrument
 
 WORLDS = ("train", "heldout")
 KINDS = ("melodic", "drums", "both")
@@ -43,6 +44,7 @@ class SourceSpec:
     origin: str  # Debian package, pip / npm package or module
     path: str = ""  # file or folder the source needs ('' = nothing on disk)
     style: str = "gm"  # drums: gm (any GM kit) | acoustic | electronic
+    programs: tuple = ()  # melodic: the GM programs it can play (() = all)
     factory: Optional[Callable[["SourceSpec"], object]] = field(default=None, compare=False, repr=False)
 
     def available(self) -> bool:
@@ -50,7 +52,10 @@ class SourceSpec:
 
     def as_manifest(self) -> dict:
         return {"kind": self.kind, "world": self.world, "style": self.style, "licence": self.licence,
-                "origin": self.origin}
+                "origin": self.origin, "programs": list(self.programs) or "all"}
+
+    def plays(self, program: int) -> bool:
+        return not self.programs or program in self.programs
 
 
 class SoundFontSource:
@@ -102,6 +107,29 @@ class HydrogenSource:
         return self.kit.render(track.notes, seconds)
 
 
+class SampledInstrumentSource:
+    """A multi-sampled instrument (melodic tracks of the programs it was recorded for)."""
+
+    def __init__(self, layers: dict[str, int]):
+        self.instrument = MultiSampledInstrument(layers, SAMPLE_RATE)
+
+    def render(self, track, seconds: float, seed: int = 0) -> np.ndarray:
+        if track.is_drum:
+            raise ValueError("A sampled melodic instrument cannot play a drum track.")
+        return self.instrument.render(track.notes, seconds)
+
+
+def samples_dir() -> str:
+    """Where ``make sample-deps`` puts npm sample packages: $MUSICLM_SAMPLES, else <repo>/.samples."""
+    default = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), ".samples")
+    return os.path.join(os.environ.get("MUSICLM_SAMPLES", default), "node_modules", "@audio-samples")
+
+
+def _salamander(spec: SourceSpec) -> SampledInstrumentSource:
+    return SampledInstrumentSource({os.path.join(spec.path, f"piano-velocity{v}", "audio"): top
+                                    for v, top in SALAMANDER_LAYERS.items()})
+
+
 def _timgm6mb() -> str:
     """TimGM6mb: Debian's copy if installed, else the one pretty_midi ships."""
     if os.path.isfile("/usr/share/sounds/sf2/TimGM6mb.sf2"):
@@ -144,6 +172,8 @@ HYDROGEN_KITS = {
     "VariBreaks": ("electronic", "GPL-2+ (Artemiy Pavlov)"),
     "Audiophob": ("electronic", "CC0 (audiophobdubstep)"),
 }
+# Salamander Grand Piano velocity packages used (of 16) -> top MIDI velocity each one plays.
+SALAMANDER_LAYERS = {4: 40, 8: 72, 12: 100, 16: 127}
 SOURCES: dict[str, SourceSpec] = {}
 _BUILT: dict[str, object] = {}
 
@@ -189,14 +219,17 @@ def _register_builtins() -> None:
         register_source(SourceSpec(name, "both", world, licence, origin, path,
                                    factory=_soundfont(SOUNDFONT_GAIN_DB[name],
                                                       program_gain_db=PROGRAM_GAIN_DB.get(name))))
+    register_source(SourceSpec("salamander_piano", "melodic", "train", "CC-BY-3.0 (Alexander Holm)",
+                               "npm @audio-samples/piano-velocity{4,8,12,16}", samples_dir(), programs=(0,),
+                               factory=_salamander))
     for kit in ("Black_Pearl", "Red_Zeppelin"):
         register_source(SourceSpec(f"avldrums_{kit.lower()}", "drums", "train", "CC-BY-SA-3.0 (Glen MacArthur)",
                                    "Debian avldrums.lv2-soundfont", f"/usr/share/sounds/sf2/{kit}_4_LV2.sf2",
-                                   "acoustic", _soundfont(0.0, drum_bank=0, drum_preset=0)))
+                                   "acoustic", factory=_soundfont(0.0, drum_bank=0, drum_preset=0)))
     for kit, (style, licence) in HYDROGEN_KITS.items():
         register_source(SourceSpec(f"hydrogen_{kit.lower().replace(' ', '_').replace('.', '')}", "drums", "train",
                                    licence, "Debian hydrogen-drumkits", os.path.join(HYDROGEN_DIR, kit), style,
-                                   lambda spec: HydrogenSource(spec.path)))
+                                   factory=lambda spec: HydrogenSource(spec.path)))
 
 
 def _register_voice() -> None:
