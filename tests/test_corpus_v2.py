@@ -53,19 +53,43 @@ def test_each_source_renders_deterministic_audio(name):
         assert {36, 38, 42} <= source.notes
 
 
-def test_registry_takes_a_voice_like_source():
-    class Hum:
-        def render(self, track, seconds, seed=0, voice=None):
-            return np.full(int(seconds * 24_000), 0.1, np.float32)
+class _Hum:
+    """A stand-in for the voice module's source: a quiet tone where the lead's notes are."""
 
-    S.register_source(S.SourceSpec("test_hum", "melodic", "train", "none", "test", factory=lambda spec: Hum()))
+    def __init__(self):
+        self.voices = []
+
+    def render(self, track, seconds, seed=0, voice=None):
+        self.voices.append(voice)
+        out = np.zeros(int(seconds * 24_000), np.float32)
+        for note in track.notes:
+            out[int(note.start * 24_000): int(note.end * 24_000)] = 0.1
+        return out
+
+
+def test_registry_takes_a_voice_like_source():
+    with pytest.raises(ValueError, match="world"):
+        S.register_source(S.SourceSpec("bad", "melodic", "somewhere", "none", "test", factory=lambda s: _Hum()))
+    if not FLUID:
+        pytest.skip("planning training clips needs a training SoundFont (make system-deps)")
+    from musiclm_studio.data.attributes import sample_attributes
+    from musiclm_studio.data.composer import compose
+    from musiclm_studio.data.render_v2 import VOCALS, plan_sound, render_song_v2
+
+    previous = S.unregister_source("voice")
+    S.register_source(S.SourceSpec("voice", "melodic", "train", "none", "test", factory=lambda spec: _Hum()))
     try:
-        assert "test_hum" in S.available_sources("train", "melodic")
-        assert S.get_source("test_hum").render(None, 0.5).shape == (12_000,)
-        with pytest.raises(ValueError, match="world"):
-            S.register_source(S.SourceSpec("bad", "melodic", "somewhere", "none", "test", factory=lambda s: Hum()))
+        plans = [(i, plan_sound(compose(sample_attributes(1, i), 2.0))) for i in range(30)]
+        sung = [(i, p) for i, p in plans if p.vocals]
+        assert sung and all(p.vocals in VOCALS and p.sources["lead"] == "voice" for _, p in sung)
+        assert all(p.sources.get("lead") != "voice" for _, p in plans if not p.vocals)
+        index, plan = sung[0]
+        rendered, _ = render_song_v2(compose(sample_attributes(1, index), 2.0), plan)
+        assert S.get_source("voice").voices == [plan.vocals] and np.abs(rendered.mix).max() > 0.01
     finally:
-        S.SOURCES.pop("test_hum", None)
+        S.unregister_source("voice")
+        if previous is not None:
+            S.register_source(previous)
 
 
 @pytest.mark.skipif(not FLUID, reason="the v1 hashes were made with FluidR3 (apt-get install fluid-soundfont-gm)")

@@ -188,6 +188,10 @@ def build_corpus(out: str, clips: int, seconds: float = 10.0, seed: int = 0, wor
     with open(os.path.join(out, MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest | {"soundfont": os.path.basename(get_renderer().soundfont)}, f, indent=2)
     _rewrite_metadata(out, kept)
+    if version == 2 and todo:
+        from .sources import preload_soundfonts
+
+        preload_soundfonts()  # once, before the workers fork (MuseScore General's sf3 takes seconds)
     rows = _run(todo, (seed, seconds, stems, options, out, version), workers, progress)
     _rewrite_metadata(out, kept + rows)
     return BuildReport(out, len(rows), len([r for r in kept if r["index"] < clips]), len(kept) + len(rows),

@@ -188,6 +188,12 @@ def register_source(spec: SourceSpec) -> None:
     _BUILT.pop(spec.name, None)
 
 
+def unregister_source(name: str) -> Optional[SourceSpec]:
+    """Remove ``name`` from the registry (and its built instance); returns its spec, if any."""
+    _BUILT.pop(name, None)
+    return SOURCES.pop(name, None)
+
+
 def get_source(name: str):
     """The built source ``name`` (cached per process)."""
     if name not in SOURCES:
@@ -198,6 +204,13 @@ def get_source(name: str):
     if name not in _BUILT:
         _BUILT[name] = spec.factory(spec)
     return _BUILT[name]
+
+
+def preload_soundfonts() -> None:
+    """Load every installed SoundFont source now (forked workers then share the loaded fonts)."""
+    for name in available_sources():
+        if isinstance(get_source(name), SoundFontSource):
+            get_renderer(get_source(name).path, SAMPLE_RATE)
 
 
 def available_sources(world: Optional[str] = None, kind: Optional[str] = None) -> list[str]:
