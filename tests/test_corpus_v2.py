@@ -153,3 +153,16 @@ def test_humanise_moves_notes_but_keeps_the_grid():
     after = [n.start for t in song.midi.instruments for n in t.notes]
     shifts = np.abs(np.array(after) - np.array(before))
     assert shifts.max() > 1e-3 and shifts.max() < 0.06
+
+
+def test_long_clips_are_arranged():
+    from musiclm_studio.data.attributes import sample_attributes
+    from musiclm_studio.data.composer import compose
+    from musiclm_studio.data.humanise import arrange, sample_performance
+
+    attrs = sample_attributes(0, 9)  # a latin verse with drums
+    song = compose(attrs, 30.0)
+    crashes = sum(n.pitch == 49 for n in song.track("drums").notes)
+    done = arrange(song, sample_performance(attrs.genre, np.random.default_rng(0)))
+    assert done["crash_bars"] and sum(n.pitch == 49 for n in song.track("drums").notes) == crashes + len(done["crash_bars"])
+    assert arrange(compose(attrs, 10.0), sample_performance(attrs.genre, np.random.default_rng(0))) == {}

@@ -5,7 +5,9 @@ adds what a band does on top, seeded per clip: a groove template per genre (per-
 offsets in ms and velocity accents: ``straight``, ``push`` ahead of the beat, ``laid_back`` behind
 it with a late backbeat, ``mpc`` with late off-beat sixteenths), each role sitting slightly ahead
 of or behind the grid, Gaussian timing and velocity deviation (tighter on drums), and dynamics
-that swell over each four-bar phrase. ``Performance`` records every choice for the metadata.
+that swell over each four-bar phrase. Clips of 20 s or more are also arranged (``arrange``): a
+crash after each phrase's fill, a lift in the second half, sometimes a one-beat break.
+``Performance`` records every choice for the metadata.
 Onsets move by tens of milliseconds at most, so the stated tempo stays true.
 """
 
@@ -33,6 +35,8 @@ GENRE_STYLE = {"techno": "electronic", "house": "electronic", "hip hop": "laid",
                "bossa nova": "acoustic", "folk": "acoustic", "classical": "acoustic",
                "ambient": "space", "cinematic": "space"}
 BACKBEAT = (38, 39, 40)  # snares and claps: later still in a laid-back groove
+CRASH = 49
+ARRANGE_SECONDS = 20.0  # long clips get an arrangement: transitions between 4-bar phrases
 
 
 @dataclass
@@ -44,6 +48,7 @@ class Performance:
     velocity_sd: float  # sd of each note's velocity deviation (fraction)
     push_ms: dict  # role -> ms ahead (<0) or behind (>0) the grid
     dynamics: float  # depth of the swell over each four-bar phrase (fraction of velocity)
+    arrangement: dict  # clips >= ARRANGE_SECONDS: crash transitions, a lift, a break bar
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,11 +64,55 @@ def sample_performance(genre: str, rng: np.random.Generator) -> Performance:
     push["drums"] = 0.0
     return Performance(groove=groove, timing_ms=float(np.round(rng.uniform(*loose), 2)),
                        velocity_sd=float(np.round(rng.uniform(0.03, 0.09), 3)), push_ms=push,
-                       dynamics=float(np.round(rng.uniform(0.0, 0.16), 3)))
+                       dynamics=float(np.round(rng.uniform(0.0, 0.16), 3)),
+                       arrangement={"lift": float(np.round(rng.uniform(0.05, 0.15), 3)),
+                                    "break": bool(rng.random() < 0.5)})
+
+
+def arrange(song, performance: Performance) -> dict:
+    """For clips of ``ARRANGE_SECONDS`` or more: a crash on the downbeat after each 4-bar phrase (the
+    composer's fill leads into it), the second half lifted by ``lift`` in velocity, and optionally a
+    break (harmony, pad and bass rest through the last beat of the middle phrase). Returns what was
+    done (bar numbers of the crashes, lift, break bar), also kept in ``performance.arrangement``."""
+    if song.seconds < ARRANGE_SECONDS:
+        performance.arrangement = {}
+        return {}
+    attrs = song.attributes
+    bar_q, beat_q = METRES[attrs.metre]
+    bar_s = bar_q * 60.0 / attrs.bpm / beat_q
+    bars = int(song.seconds // bar_s)
+    lift, half = performance.arrangement["lift"], bars // 2 * bar_s
+    crashes = []
+    drums = song.track("drums")
+    for bar in range(4, bars, 4) if attrs.section != "intro" else ():  # an intro stays sparse
+        start = bar * bar_s
+        if drums is not None and not any(n.pitch == CRASH and abs(n.start - start) < 0.05 for n in drums.notes):
+            drums.notes.append(_note(CRASH, 100, start, min(song.seconds, start + bar_s / 2)))
+            crashes.append(bar)
+    break_bar = (bars // 8) * 4 - 1 if performance.arrangement["break"] and bars >= 8 else None
+    for track in song.midi.instruments:
+        kept = []
+        for note in track.notes:
+            if note.start >= half:
+                note.velocity = int(min(127, round(note.velocity * (1 + lift))))
+            in_break = break_bar is not None and 0 < (break_bar + 1) * bar_s - note.start <= 60.0 / attrs.bpm
+            if not (in_break and track.name in ("harmony", "pad", "bass")):
+                kept.append(note)
+        track.notes[:] = sorted(kept, key=lambda n: (n.start, n.pitch))
+    performance.arrangement = {"crash_bars": crashes, "lift": lift, "break_bar": break_bar}
+    return performance.arrangement
+
+
+def _note(pitch: int, velocity: int, start: float, end: float):
+    import pretty_midi
+
+    return pretty_midi.Note(velocity, pitch, start, end)
 
 
 def humanise(song, performance: Performance, rng: np.random.Generator) -> None:
-    """Move and re-weight the notes of ``song.midi`` in place (pitch bends move with their note)."""
+    """Arrange (long clips), then move and re-weight the notes of ``song.midi`` in place (pitch
+    bends move with their note)."""
+    arrange(song, performance)
     attrs = song.attributes
     bar_q, beat_q = METRES[attrs.metre]
     sec_per_q = 60.0 / attrs.bpm / beat_q

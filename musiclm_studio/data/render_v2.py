@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 
 from .composer import ROLES, Song
-from .humanise import Performance, humanise, sample_performance
+from .humanise import ARRANGE_SECONDS, CRASH, Performance, humanise, sample_performance
 from .production import Production, bus_board, loudness, master, sample_production, track_board
 from .renderer import SAMPLE_RATE, Rendered, _level, _role_db
 from .sources import SOURCES, available_sources, get_source, heldout_sources
@@ -103,7 +103,7 @@ def _drum_source(song: Song, fonts: list[str], main: str, rng) -> str:
     """A recorded kit of the clip's style that has every note the groove plays, else a GM kit."""
     kit = song.attributes.kit
     style = "acoustic" if kit in ACOUSTIC_KITS else ("electronic" if kit in ELECTRONIC_KITS else None)
-    pitches = {n.pitch for n in song.track("drums").notes}
+    pitches = {n.pitch for n in song.track("drums").notes} | ({CRASH} if song.seconds >= ARRANGE_SECONDS else set())
     sampled = [n for n in available_sources("train", "drums")
                if SOURCES[n].kind == "drums" and SOURCES[n].style == style] if style else []
     if sampled and rng.random() < SAMPLED_DRUMS_SHARE:
