@@ -112,7 +112,8 @@ def test_v2_build_is_deterministic_and_recorded(tmp_path):
     assert set(manifest["sound_sources"]) >= {"fluidr3", "timgm6mb"}
     for row in read_metadata(str(a)):
         assert row["corpus_version"] == 2 and row["world"] in ("train", "heldout")
-        assert set(row["sources"]) == set(row["effects"]) and row["vocals"] in (None, "female", "male", "choir")
+        assert set(row["effects"]) == set(row["sources"]) | {"bus"} and row["vocals"] in (None, "female", "male", "choir")
+        assert row["production"]["delay"] == ("delay" in row["effects"].get("lead", []))
         assert {"groove", "timing_ms"} <= set(row["performance"])
         assert row["loudness_lufs"] <= row["production"]["lufs"] + 0.5  # at the target, or under it (peak guard)
     with pytest.raises(ValueError, match="version"):

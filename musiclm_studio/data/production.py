@@ -6,7 +6,8 @@ chorus on pads and comping, a tempo-synced delay on the lead, amp distortion on 
 distorted guitars (and a little drive on lo-fi), a lo-fi band-limit and bit-crush, a reverb whose
 amount is the clip's ``reverb`` attribute (so captions that mention reverb stay true), a limiter
 and a loudness target in LUFS. ``Production`` records it all as booleans and numbers, so captions
-can state what is audible. ``track_board`` / ``bus_board`` build fresh (stateless) pedalboards,
+can state what is audible (``settle`` makes them match what the chains held). ``track_board`` /
+``bus_board`` build fresh (stateless) pedalboards,
 and ``master`` normalises to the target with pyloudnorm, limits, and keeps the peak below 1.
 """
 
@@ -96,22 +97,39 @@ def track_board(role: str, program: Optional[int], production: Production, bpm: 
 
 
 def bus_board(production: Production):
-    """The bus chain: lo-fi colour, glue compression, reverb (fresh ``pedalboard.Pedalboard``)."""
+    """The bus chain (lo-fi colour, glue compression, reverb: a fresh ``pedalboard.Pedalboard``) and
+    the names of what it holds."""
     import pedalboard as pb
 
-    plugins = []
+    plugins, names = [], []
     if production.lowpass_hz:
         plugins += [pb.HighpassFilter(90.0), pb.LowpassFilter(production.lowpass_hz)]
+        names += ["highpass", "lowpass"]
         if production.drive_db and not production.bitcrush_bits:
             plugins.append(pb.Distortion(drive_db=production.drive_db))
+            names.append("distortion")
         if production.bitcrush_bits:
             plugins.append(pb.Bitcrush(bit_depth=production.bitcrush_bits))
+            names.append("bitcrush")
     if production.bus_compressor:
         plugins.append(pb.Compressor(threshold_db=-16, ratio=2.0, attack_ms=20, release_ms=150))
+        names.append("compressor")
     wet = production.reverb
     plugins.append(pb.Reverb(room_size=min(0.98, production.room_size), damping=0.5, wet_level=0.6 * wet,
                              dry_level=1.0 - 0.35 * wet, width=0.0))
-    return pb.Pedalboard(plugins)
+    names.append("reverb")
+    return pb.Pedalboard(plugins), names
+
+
+def settle(production: Production, effects: dict) -> None:
+    """Make the booleans say what was applied (``effects``: chain -> plugin names), e.g. no chorus
+    flag when the clip has no pad or comping to put it on."""
+    used = {(chain, name) for chain, names in effects.items() for name in names}
+    production.chorus = any(name == "chorus" for _, name in used)
+    production.delay = any(name == "delay" for _, name in used)
+    production.distortion = any(name == "distortion" for _, name in used)
+    production.drum_compressor = ("drums", "compressor") in used
+    production.bus_compressor = ("bus", "compressor") in used
 
 
 def master(audio: np.ndarray, production: Production, sr: int, peak: float = 0.98) -> np.ndarray:

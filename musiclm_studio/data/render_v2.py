@@ -22,7 +22,7 @@ import numpy as np
 
 from .composer import ROLES, Song
 from .humanise import ARRANGE_SECONDS, CRASH, Performance, humanise, sample_performance
-from .production import Production, bus_board, loudness, master, sample_production, track_board
+from .production import Production, bus_board, loudness, master, sample_production, settle, track_board
 from .renderer import SAMPLE_RATE, Rendered, _level, _role_db
 from .sources import SOURCES, available_sources, get_source, heldout_sources
 
@@ -116,8 +116,9 @@ def _drum_source(song: Song, fonts: list[str], main: str, rng) -> str:
 def render_song_v2(song: Song, plan: SoundPlan, stems: bool = False) -> tuple[Rendered, dict]:
     """Humanise, render each track through its source and chain, mix, master.
 
-    Returns the rendering and what was done: the effects per role (names of the pedalboard plugins)
-    and the mix's measured loudness in LUFS.
+    Returns the rendering and what was done: the effects per role and on the bus (names of the
+    pedalboard plugins) and the mix's measured loudness in LUFS. ``plan.production``'s booleans are
+    settled to what was applied.
     """
     attrs, sr = song.attributes, SAMPLE_RATE
     rng = np.random.default_rng([attrs.seed, attrs.index, 11])
@@ -138,8 +139,9 @@ def render_song_v2(song: Song, plan: SoundPlan, stems: bool = False) -> tuple[Re
         tracks[role] = _level(audio, _role_db(role, attrs.genre) + mix_db)
     mix = sum(tracks.values())
     lead = tracks.get("lead") if stems else None
-    bus = bus_board(plan.production)
+    bus, effects["bus"] = bus_board(plan.production)
+    settle(plan.production, effects)
     mix = master(bus(mix.astype(np.float32), sr), plan.production, sr)
     if lead is not None:
-        lead = master(bus_board(plan.production)(lead.astype(np.float32), sr), plan.production, sr)
+        lead = master(bus_board(plan.production)[0](lead.astype(np.float32), sr), plan.production, sr)
     return Rendered(mix, lead, sr), {"effects": effects, "loudness_lufs": round(loudness(mix, sr), 2)}
