@@ -3,7 +3,7 @@
     musiclm-studio corpus build --out DIR --clips N --seconds 10 --seed S --workers W [--stems] [--genres ...] [--version 2]
     musiclm-studio corpus preview --out DIR [--n 4]
     musiclm-studio corpus stats DIR [--png PATH]
-    musiclm-studio corpus check DIR [--n 200]
+    musiclm-studio corpus check DIR [--n 200] [--split heldout]
     musiclm-studio corpus import FOLDER --out DIR [--captions FILE] [--seconds 10]
 
 ``register(sub)`` adds the group to the main parser; every command returns an exit status and
@@ -56,7 +56,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .truth import check_corpus
 
-    print(check_corpus(args.dir, n=args.n, seed=args.seed, progress=not args.quiet).text())
+    print(check_corpus(args.dir, n=args.n, seed=args.seed, progress=not args.quiet, split=args.split).text())
     return 0
 
 
@@ -107,6 +107,7 @@ def register(sub) -> None:
     c.add_argument("dir")
     c.add_argument("--n", type=int, default=200)
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--split", default=None, help="only this split (train, valid, test, heldout)")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_check)
 
