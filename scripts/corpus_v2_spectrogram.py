@@ -13,7 +13,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 from musiclm_studio.data.attributes import sample_attributes  # noqa: E402
 from musiclm_studio.data.composer import compose  # noqa: E402

@@ -76,7 +76,7 @@ def plan_sound(song: Song) -> SoundPlan:
 
 
 def _train_sources(song: Song, roles: list[str], rng) -> tuple[dict, Optional[str]]:
-    attrs = song.attributes
+    """Each role's source in the training world, and the vocals (when a voice source is registered)."""
     melodic = available_sources("train", "melodic")
     fonts = [n for n in melodic if SOURCES[n].kind == "both"]
     recorded = [n for n in melodic if SOURCES[n].programs]  # sampled instruments for some programs
