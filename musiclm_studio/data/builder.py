@@ -62,17 +62,32 @@ def read_metadata(folder: str) -> list[dict]:
     return rows
 
 
-def make_clip(seed: int, index: int, seconds: float, stems: bool, options: BuildOptions, folder: str) -> dict:
-    """Compose, render and write clip ``index``; returns its metadata row."""
+def make_clip(seed: int, index: int, seconds: float, stems: bool, options: BuildOptions, folder: str,
+              version: int = 1) -> dict:
+    """Compose, render and write clip ``index``; returns its metadata row.
+
+    Version 1 renders with the FluidR3 path of ``renderer`` (unchanged, byte for byte); version 2
+    plays the same song through ``render_v2`` (sources per track, humanised, produced, a held-out world).
+    """
     from ..audio import save_audio
 
     attrs = sample_attributes(seed, index, options)
     song = compose(attrs, seconds)
-    rendered = render_song(song, get_renderer(), stems=stems)
+    split, extra = split_of(index), {}
+    if version == 2:
+        from .render_v2 import CORPUS_VERSION, plan_sound, render_song_v2
+
+        plan = plan_sound(song)
+        rendered, done = render_song_v2(song, plan, stems=stems)
+        split = "heldout" if plan.world == "heldout" else split
+        extra = {"corpus_version": CORPUS_VERSION, **plan.to_dict(), **done}
+    else:
+        rendered = render_song(song, get_renderer(), stems=stems)
     caption, aspects = describe(attrs)
-    row = {"path": f"audio/{index:06d}.wav", "caption": caption, "aspects": aspects, "split": split_of(index),
+    row = {"path": f"audio/{index:06d}.wav", "caption": caption, "aspects": aspects, "split": split,
            "seed": seed, "index": index, "seconds": seconds, "sample_rate": rendered.sample_rate}
     row.update(_attribute_fields(attrs, song))
+    row.update(extra)
     files = {row["path"]: rendered.mix}
     if stems:
         row["lead_path"] = f"stems/{index:06d}_lead.wav"
@@ -113,6 +128,8 @@ def _check_folder(out: str, manifest: dict) -> list[dict]:
         with open(path, encoding="utf-8") as f:
             existing = json.load(f)
         changed = [k for k in manifest if existing.get(k) != manifest[k]]
+        if existing.get("version", 1) != manifest.get("version", 1):
+            changed = ["version"] + [k for k in changed if k != "version"]
         if changed:
             raise ValueError(f"{out!r} holds a corpus built with other options ({', '.join(changed)}: "
                              f"{[existing.get(k) for k in changed]}); resume with the same options or use a new --out.")
@@ -137,23 +154,32 @@ def _init_worker(args: tuple, child: bool = True) -> None:
 
 
 def _work(index: int) -> dict:
-    seed, seconds, stems, options, out = _WORKER["args"]
-    return make_clip(seed, index, seconds, stems, options, out)
+    seed, seconds, stems, options, out, version = _WORKER["args"]
+    return make_clip(seed, index, seconds, stems, options, out, version)
 
 
 def build_corpus(out: str, clips: int, seconds: float = 10.0, seed: int = 0, workers: int = 1,
                  stems: bool = False, genres: Optional[list[str]] = None, leads: Optional[list[str]] = None,
-                 tempo: Optional[tuple[float, float]] = None, progress: bool = True) -> BuildReport:
-    """Make (or complete) a corpus of ``clips`` clips of ``seconds`` each in ``out``."""
+                 tempo: Optional[tuple[float, float]] = None, progress: bool = True, version: int = 1) -> BuildReport:
+    """Make (or complete) a corpus of ``clips`` clips of ``seconds`` each in ``out``.
+
+    ``version=1`` is the shipped corpus (one SoundFont; bytes unchanged); ``version=2`` the wider
+    world of ``render_v2``, whose manifest names the corpus version, its sound sources (licence,
+    world) and the held-out ones.
+    """
     if clips < 1:
         raise ValueError("--clips must be at least 1.")
     if not 1.0 <= seconds <= 60.0:
         raise ValueError("--seconds must be between 1 and 60.")
     if workers < 1:
         raise ValueError("--workers must be at least 1.")
+    if version not in (1, 2):
+        raise ValueError("--version must be 1 (the shipped corpus) or 2 (more sound sources, produced).")
     options = BuildOptions(genres=genres, leads=leads, tempo=tuple(tempo) if tempo else None)
     manifest = {"format": FORMAT_VERSION, "seed": seed, "seconds": seconds, "stems": stems, "genres": genres,
                 "leads": leads, "tempo": list(tempo) if tempo else None, "sample_rate": SAMPLE_RATE}
+    if version == 2:
+        manifest.update(_sources_manifest())
     start = time.time()
     kept = _check_folder(out, manifest)
     done = {row["index"] for row in kept}
@@ -162,10 +188,23 @@ def build_corpus(out: str, clips: int, seconds: float = 10.0, seed: int = 0, wor
     with open(os.path.join(out, MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest | {"soundfont": os.path.basename(get_renderer().soundfont)}, f, indent=2)
     _rewrite_metadata(out, kept)
-    rows = _run(todo, (seed, seconds, stems, options, out), workers, progress)
+    if version == 2 and todo:
+        from .sources import preload_soundfonts
+
+        preload_soundfonts()  # once, before the workers fork (MuseScore General's sf3 takes seconds)
+    rows = _run(todo, (seed, seconds, stems, options, out, version), workers, progress)
     _rewrite_metadata(out, kept + rows)
     return BuildReport(out, len(rows), len([r for r in kept if r["index"] < clips]), len(kept) + len(rows),
                        time.time() - start)
+
+
+def _sources_manifest() -> dict:
+    """Corpus v2's version, installed sound sources (kind, world, licence, origin) and held-out names."""
+    from .render_v2 import CORPUS_VERSION, HELDOUT_SHARE
+    from .sources import SOURCES, available_sources, heldout_sources
+
+    return {"version": CORPUS_VERSION, "heldout_share": HELDOUT_SHARE, "heldout_sources": heldout_sources(),
+            "sound_sources": {n: SOURCES[n].as_manifest() for n in available_sources()}}
 
 
 def _run(todo: list[int], args: tuple, workers: int, progress: bool) -> list[dict]:

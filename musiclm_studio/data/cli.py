@@ -1,9 +1,9 @@
 """The ``corpus`` command group: build, preview, stats, check, import.
 
-    musiclm-studio corpus build --out DIR --clips N --seconds 10 --seed S --workers W [--stems] [--genres ...]
+    musiclm-studio corpus build --out DIR --clips N --seconds 10 --seed S --workers W [--stems] [--genres ...] [--version 2]
     musiclm-studio corpus preview --out DIR [--n 4]
     musiclm-studio corpus stats DIR [--png PATH]
-    musiclm-studio corpus check DIR [--n 200]
+    musiclm-studio corpus check DIR [--n 200] [--split heldout]
     musiclm-studio corpus import FOLDER --out DIR [--captions FILE] [--seconds 10]
 
 ``register(sub)`` adds the group to the main parser; every command returns an exit status and
@@ -27,7 +27,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     report = build_corpus(args.out, args.clips, seconds=args.seconds, seed=args.seed, workers=args.workers,
                           stems=args.stems, genres=_names(args.genres), leads=_names(args.leads),
-                          tempo=args.tempo, progress=not args.quiet)
+                          tempo=args.tempo, progress=not args.quiet, version=args.corpus_version)
     print(f"{args.out}: {report.built} clips made, {report.kept} kept from before, {report.total} in total "
           f"({report.seconds:.1f} s)")
     return 0
@@ -56,7 +56,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .truth import check_corpus
 
-    print(check_corpus(args.dir, n=args.n, seed=args.seed, progress=not args.quiet).text())
+    print(check_corpus(args.dir, n=args.n, seed=args.seed, progress=not args.quiet, split=args.split).text())
     return 0
 
 
@@ -83,6 +83,9 @@ def register(sub) -> None:
     b.add_argument("--genres", nargs="+", help="restrict to these genres (default: all)")
     b.add_argument("--leads", nargs="+", help="restrict lead instruments (names such as 'flute' 'alto sax')")
     b.add_argument("--tempo", type=float, nargs=2, metavar=("MIN", "MAX"), help="bpm range")
+    b.add_argument("--version", dest="corpus_version", type=int, default=1, choices=(1, 2),
+                   help="corpus version: 1 = one SoundFont (the shipped model's), 2 = several sound sources, "
+                        "humanised, produced, with a held-out world (split 'heldout')")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_build)
 
@@ -104,6 +107,7 @@ def register(sub) -> None:
     c.add_argument("dir")
     c.add_argument("--n", type=int, default=200)
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--split", default=None, help="only this split (train, valid, test, heldout)")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_check)
 

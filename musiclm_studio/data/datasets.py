@@ -19,7 +19,7 @@ from ..audio import prepare_audio
 from .builder import read_metadata
 from .user_data import UserAudioFolder, to_corpus  # noqa: F401 - re-exported
 
-SPLITS = ("train", "valid", "test")
+SPLITS = ("train", "valid", "test", "heldout")  # heldout: corpus v2's held-out world, never trained on
 
 
 class CorpusDataset(torch.utils.data.Dataset):

@@ -64,15 +64,17 @@ class Renderer:
         self.synth = tinysoundfont.Synth(samplerate=sample_rate)
         self.sfid = self.synth.sfload(soundfont)
 
-    def render_track(self, track, seconds: float) -> np.ndarray:
-        """One instrument -> mono float32 [S]."""
+    def render_track(self, track, seconds: float, bank: Optional[int] = None,
+                     preset: Optional[int] = None) -> np.ndarray:
+        """One instrument -> mono float32 [S] (``bank`` / ``preset`` override the GM choice)."""
         total = int(round(seconds * self.sample_rate))
         chan = 9 if track.is_drum else 0
         synth = self.synth
         synth.sounds_off()
         synth.generate_simple(self.sample_rate // 10)  # let cut-off voices of the last pass die out
         synth.control_change(chan, 121, 0)  # reset all controllers
-        synth.program_select(chan, self.sfid, 128 if track.is_drum else 0, track.program, track.is_drum)
+        bank = (128 if track.is_drum else 0) if bank is None else bank
+        synth.program_select(chan, self.sfid, bank, track.program if preset is None else preset, track.is_drum)
         if not track.is_drum:
             synth.pitchbend_range(chan, 12)
             synth.pitchbend(chan, 8192)
@@ -194,9 +196,14 @@ def _finish(audio: np.ndarray, sr: int, target_db: float = -20.0, peak: float = 
     level = float(np.sqrt(np.mean(x ** 2)))
     if level >= SILENCE_RMS:
         x *= 10 ** (target_db / 20) / level
-        top = float(np.abs(x).max())
-        if top > peak:
-            x *= peak / top
+    return peak_and_fade(x, sr, peak)
+
+
+def peak_and_fade(x: np.ndarray, sr: int, peak: float = 0.98) -> np.ndarray:
+    """Scale float64 audio so its peak is at most ``peak``, fade the last 20 ms -> float32."""
+    top = float(np.abs(x).max())
+    if top > peak:
+        x *= peak / top
     fade = int(0.02 * sr)
     x[-fade:] *= np.linspace(1.0, 0.0, fade)
     return x.astype(np.float32)

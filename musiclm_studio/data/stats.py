@@ -1,7 +1,8 @@
 """Diversity report of a corpus: counts per attribute and a mel-spectrogram contact sheet.
 
 ``corpus_stats`` counts clips per genre, lead instrument, lead family, tempo bucket, mode,
-metre, drums / no drums, energy, mood, section and split, and sums the audio duration.
+metre, drums / no drums, energy, mood, section and split (and for corpus v2: world, the sound
+sources of melodic and drum tracks, groove template and vocals), and sums the audio duration.
 ``contact_sheet`` draws log-mel spectrograms of a sample of clips in a grid, each titled with
 its genre, tempo, key and drums, so a glance shows whether the corpus looks like music.
 """
@@ -17,7 +18,8 @@ import numpy as np
 from .builder import read_metadata
 
 TEMPO_BUCKETS = ((0, 80, "<80"), (80, 100, "80-99"), (100, 120, "100-119"), (120, 140, "120-139"), (140, 999, ">=140"))
-FIELDS = ("genre", "lead_name", "lead_family", "tempo", "mode", "metre", "drums", "energy", "mood", "section", "split")
+FIELDS = ("genre", "lead_name", "lead_family", "tempo", "mode", "metre", "drums", "energy", "mood", "section", "split",
+          "world", "source", "drum source", "groove", "vocals")  # the last five: corpus v2 rows only
 
 
 @dataclass
@@ -48,6 +50,12 @@ def corpus_stats(folder: str) -> CorpusStats:
             values = [tempo_bucket(r["bpm"]) for r in rows if "bpm" in r]
         elif name == "drums":
             values = ["drums" if r["drums"] else "no drums" for r in rows if "drums" in r]
+        elif name in ("source", "drum source"):  # melodic tracks' sources, the drum track's source
+            values = [s for r in rows for role, s in r.get("sources", {}).items() if (role == "drums") == (name != "source")]
+        elif name == "groove":
+            values = [r["performance"]["groove"] for r in rows if "performance" in r]
+        elif name == "vocals":
+            values = [r["vocals"] or "none" for r in rows if "vocals" in r]
         else:
             values = [r[name] for r in rows if name in r]
         if values:

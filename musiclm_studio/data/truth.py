@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -63,13 +64,16 @@ def measure_clip(folder: str, row: dict) -> dict:
             "mode": row["mode"], "estimated_tempo": tempo}
 
 
-def check_corpus(folder: str, n: int = 200, seed: int = 0, progress: bool = True) -> TruthReport:
-    """Measure ``n`` randomly chosen clips of the corpus in ``folder``."""
+def check_corpus(folder: str, n: int = 200, seed: int = 0, progress: bool = True,
+                 split: Optional[str] = None) -> TruthReport:
+    """Measure ``n`` randomly chosen clips of the corpus in ``folder`` (of one ``split`` if given,
+    e.g. ``heldout`` for corpus v2's held-out world)."""
     from tqdm import tqdm
 
-    rows = [r for r in read_metadata(folder) if "bpm" in r and "drums" in r]
+    rows = [r for r in read_metadata(folder) if "bpm" in r and "drums" in r and split in (None, r.get("split"))]
     if not rows:
-        raise ValueError(f"{folder!r} has no generated clips with attributes to check.")
+        raise ValueError(f"{folder!r} has no generated clips with attributes to check"
+                         + (f" in split {split!r}." if split else "."))
     picks = np.random.default_rng(seed).choice(len(rows), size=min(n, len(rows)), replace=False)
     results = [measure_clip(folder, rows[int(k)]) for k in tqdm(picks, desc="check", disable=not progress)]
     return summarise(results)

@@ -1,0 +1,169 @@
+"""Corpus v2 sound: every sound source plays, v2 builds are deterministic, the held-out world stays out
+of training, and corpus v1 is byte-for-byte what the shipped model was trained on."""
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pretty_midi")
+pytest.importorskip("tinysoundfont")
+pedalboard = pytest.importorskip("pedalboard", reason="corpus v2 needs pedalboard (pip install -e .[train])")
+pytest.importorskip("pyloudnorm", reason="corpus v2 needs pyloudnorm (pip install -e .[train])")
+
+import pretty_midi  # noqa: E402
+
+from musiclm_studio.data import sources as S  # noqa: E402
+from musiclm_studio.data.builder import build_corpus, read_metadata  # noqa: E402
+from musiclm_studio.data.renderer import SOUNDFONT_CANDIDATES  # noqa: E402
+
+FLUID = any(os.path.isfile(p) for p in SOUNDFONT_CANDIDATES)
+# sha256 of the WAVs of `build_corpus(out, 3, seconds=4.0, seed=7)` made by the v1 code before corpus v2
+V1_HASHES = ["d649a88a69f7042390b2b85fed90e4b4cff053f1e2368c4ed56fd330595be5ea",
+             "57e5a9b276d658d88270c681ed049f327103d71497708877512c2b2af762b025",
+             "7771dc5753ee903e96390f6956c9f08ea4e837f9c40458d0443e38c26bb0eb29"]
+
+
+def _track(spec):
+    if spec.kind == "drums":
+        track = pretty_midi.Instrument(0, is_drum=True, name="drums")
+        for k, pitch in enumerate([36, 42, 38, 42, 36, 46, 38, 49]):
+            track.notes.append(pretty_midi.Note(40 + 10 * k, pitch, 0.2 * k, 0.2 * k + 0.1))
+    else:
+        track = pretty_midi.Instrument(0, name="lead")
+        for k, pitch in enumerate([60, 64, 67, 72]):
+            track.notes.append(pretty_midi.Note(90, pitch, 0.35 * k, 0.35 * k + 0.3))
+    return track
+
+
+@pytest.mark.parametrize("name", [n for n in S.SOURCES if n != "voice"])
+def test_each_source_renders_deterministic_audio(name):
+    spec = S.SOURCES[name]
+    if not spec.available():
+        pytest.skip(f"{name} needs {spec.path} ({spec.origin}); `make system-deps` installs it")
+    source = S.get_source(name)
+    track = _track(spec)
+    first, second = source.render(track, 1.6, seed=3), source.render(track, 1.6, seed=3)
+    assert first.dtype == np.float32 and first.shape == (int(1.6 * 24_000),)
+    assert np.isfinite(first).all() and np.sqrt(np.mean(first ** 2)) > 1e-3
+    assert first.tobytes() == second.tobytes()
+    if spec.kind == "drums":
+        assert {36, 38, 42} <= source.notes
+
+
+class _Hum:
+    """A stand-in for the voice module's source: a quiet tone where the lead's notes are."""
+
+    def __init__(self):
+        self.voices = []
+
+    def render(self, track, seconds, seed=0, voice=None):
+        self.voices.append(voice)
+        out = np.zeros(int(seconds * 24_000), np.float32)
+        for note in track.notes:
+            out[int(note.start * 24_000): int(note.end * 24_000)] = 0.1
+        return out
+
+
+def test_registry_takes_a_voice_like_source():
+    with pytest.raises(ValueError, match="world"):
+        S.register_source(S.SourceSpec("bad", "melodic", "somewhere", "none", "test", factory=lambda s: _Hum()))
+    if not FLUID:
+        pytest.skip("planning training clips needs a training SoundFont (make system-deps)")
+    from musiclm_studio.data.attributes import sample_attributes
+    from musiclm_studio.data.composer import compose
+    from musiclm_studio.data.render_v2 import VOCALS, plan_sound, render_song_v2
+
+    previous = S.unregister_source("voice")
+    S.register_source(S.SourceSpec("voice", "melodic", "train", "none", "test", factory=lambda spec: _Hum()))
+    try:
+        plans = [(i, plan_sound(compose(sample_attributes(1, i), 2.0))) for i in range(30)]
+        sung = [(i, p) for i, p in plans if p.vocals]
+        assert sung and all(p.vocals in VOCALS and p.sources["lead"] == "voice" for _, p in sung)
+        assert all(p.sources.get("lead") != "voice" for _, p in plans if not p.vocals)
+        index, plan = sung[0]
+        rendered, _ = render_song_v2(compose(sample_attributes(1, index), 2.0), plan)
+        assert S.get_source("voice").voices == [plan.vocals] and np.abs(rendered.mix).max() > 0.01
+    finally:
+        S.unregister_source("voice")
+        if previous is not None:
+            S.register_source(previous)
+
+
+@pytest.mark.skipif(not FLUID, reason="the v1 hashes were made with FluidR3 (apt-get install fluid-soundfont-gm)")
+def test_v1_corpus_is_unchanged(tmp_path):
+    build_corpus(str(tmp_path), 3, seconds=4.0, seed=7, progress=False)
+    got = [hashlib.sha256((tmp_path / "audio" / f"{i:06d}.wav").read_bytes()).hexdigest() for i in range(3)]
+    assert got == V1_HASHES
+    assert "version" not in json.loads((tmp_path / "corpus.json").read_text())
+
+
+@pytest.mark.skipif(not FLUID, reason="needs FluidR3 (apt-get install fluid-soundfont-gm)")
+def test_v2_build_is_deterministic_and_recorded(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        build_corpus(str(out), 3, seconds=3.0, seed=11, progress=False, version=2)
+    for i in range(3):
+        assert (a / "audio" / f"{i:06d}.wav").read_bytes() == (b / "audio" / f"{i:06d}.wav").read_bytes()
+    manifest = json.loads((a / "corpus.json").read_text())
+    assert manifest["version"] == 2 and manifest["heldout_sources"] == ["timgm6mb"]
+    assert set(manifest["sound_sources"]) >= {"fluidr3", "timgm6mb"}
+    for row in read_metadata(str(a)):
+        assert row["corpus_version"] == 2 and row["world"] in ("train", "heldout")
+        assert set(row["effects"]) == set(row["sources"]) | {"bus"} and row["vocals"] in (None, "female", "male", "choir")
+        assert row["production"]["delay"] == ("delay" in row["effects"].get("lead", []))
+        assert {"groove", "timing_ms"} <= set(row["performance"])
+        assert row["loudness_lufs"] <= row["production"]["lufs"] + 0.5  # at the target, or under it (peak guard)
+    with pytest.raises(ValueError, match="version"):
+        build_corpus(str(a), 3, seconds=3.0, seed=11, progress=False, version=1)
+
+
+def test_heldout_source_never_in_a_training_split():
+    from musiclm_studio.data.attributes import sample_attributes
+    from musiclm_studio.data.builder import split_of
+    from musiclm_studio.data.composer import compose
+    from musiclm_studio.data.render_v2 import plan_sound, world_of
+
+    heldout = set(S.heldout_sources())
+    assert heldout and all(S.SOURCES[n].world == "heldout" for n in heldout)
+    worlds = [world_of(i) for i in range(400)]
+    assert 5 <= worlds.count("heldout") <= 40  # ~5 %
+    if not FLUID:
+        pytest.skip("planning training clips needs a training SoundFont (make system-deps)")
+    for index in range(60):
+        plan = plan_sound(compose(sample_attributes(5, index), 2.0))
+        split = "heldout" if plan.world == "heldout" else split_of(index)
+        used = set(plan.sources.values())
+        if split in ("train", "valid", "test"):
+            assert not used & heldout, (index, plan.sources)
+        else:
+            assert used <= heldout
+
+
+def test_humanise_moves_notes_but_keeps_the_grid():
+    from musiclm_studio.data.attributes import sample_attributes
+    from musiclm_studio.data.composer import compose
+    from musiclm_studio.data.humanise import humanise, sample_performance
+
+    song, plain = compose(sample_attributes(2, 4), 6.0), compose(sample_attributes(2, 4), 6.0)
+    rng = np.random.default_rng(0)
+    humanise(song, sample_performance("rock", rng), rng)
+    before = [n.start for t in plain.midi.instruments for n in t.notes]
+    after = [n.start for t in song.midi.instruments for n in t.notes]
+    shifts = np.abs(np.array(after) - np.array(before))
+    assert shifts.max() > 1e-3 and shifts.max() < 0.06
+
+
+def test_long_clips_are_arranged():
+    from musiclm_studio.data.attributes import sample_attributes
+    from musiclm_studio.data.composer import compose
+    from musiclm_studio.data.humanise import arrange, sample_performance
+
+    attrs = sample_attributes(0, 9)  # a latin verse with drums
+    song = compose(attrs, 30.0)
+    crashes = sum(n.pitch == 49 for n in song.track("drums").notes)
+    done = arrange(song, sample_performance(attrs.genre, np.random.default_rng(0)))
+    assert done["crash_bars"] and sum(n.pitch == 49 for n in song.track("drums").notes) == crashes + len(done["crash_bars"])
+    assert arrange(compose(attrs, 10.0), sample_performance(attrs.genre, np.random.default_rng(0))) == {}
