@@ -51,8 +51,10 @@ def defaults(parser: argparse.ArgumentParser) -> list[str]:
             value = "required"
         elif action.default is None:
             value = "none"
+        elif isinstance(action.default, (list, tuple)):
+            value = " ".join(map(str, action.default))
         else:
-            value = " ".join(map(str, action.default)) if isinstance(action.default, (list, tuple)) else str(action.default)
+            value = str(action.default)
         rows.append(f"| `{', '.join(action.option_strings)}` | `{value}` |")
     return ["| option | default |", "|---|---|", *rows, ""] if rows else []
 
