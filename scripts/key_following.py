@@ -1,4 +1,6 @@
-"""Do a pipeline's LMs play in the key they are told? (the check behind the model card's "A key the LMs play in")
+"""Do a pipeline's LMs play in the key they are told?
+
+The check behind "A key the LMs play in" in docs/experiments/model_card_history.md.
 
 For the first N held-out clips' first two aspect tags as prompts, generate 10 s told each of C major, A
 minor, F# minor and Eb major (the same seed per prompt), and read the key back: from the decoded audio with

@@ -4,8 +4,8 @@
 quantizer (12 levels of 1024 codes: the first 4 are MusicLM's coarse tokens, the other 8 the
 fine tokens) -> ConvNeXt decoder -> per-frame magnitude and phase -> inverse STFT -> audio.
 Predicting STFT frames instead of samples trains several times faster per CPU hour than a
-waveform decoder (see ARCHITECTURE.md, section 2). Quantizer dropout trains every prefix of
-levels, so the coarse tokens alone decode to recognisable audio.
+waveform decoder (see docs/architecture.md, "What replaces the paper's parts"). Quantizer
+dropout trains every prefix of levels, so the coarse tokens alone decode to recognisable audio.
 """
 
 from __future__ import annotations
