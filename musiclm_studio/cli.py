@@ -29,10 +29,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .generation import parse_story
 
     prompt = args.prompt if args.prompt else parse_story(args.story)
-    from .sampling_args import from_flag
+    from .sampling_args import DEFAULTS, from_flag
 
     temperature, guidance = from_flag(args.temperature), from_flag(args.guidance)
-    out = pipe(prompt, melody=args.melody, duration_s=args.duration, temperature=temperature, top_k=args.top_k,
+    top_k = DEFAULTS["top_k"] if args.top_k is None else args.top_k
+    out = pipe(prompt, melody=args.melody, duration_s=args.duration, temperature=temperature, top_k=top_k,
                top_p=args.top_p, guidance_scale=guidance, seed=args.seed, num_candidates=args.candidates,
                continuation=args.continuation, bpm=args.bpm, key=args.key)
     for notice in out.notices:
@@ -83,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--melody", default=None, help="audio file of a hummed / played melody to follow")
     g.add_argument("--continuation", default=None, help="audio file to continue")
     g.add_argument("--temperature", type=float, nargs="+", default=None, help="one value or semantic coarse fine")
-    g.add_argument("--top-k", type=int, default=250)
+    g.add_argument("--top-k", type=int, default=None,
+                   help="sample from the k likeliest tokens (0: off; default: sampling_args.DEFAULTS)")
     g.add_argument("--top-p", type=float, default=None)
     g.add_argument("--guidance", type=float, nargs="+", default=None,
                    help="classifier-free guidance, one value or semantic coarse fine (1 = off; default 3 1 1)")

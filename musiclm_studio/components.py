@@ -32,7 +32,7 @@ COMPONENT_TYPES = {
     "critic": (CriticConfig, AttributeCritic),
 }
 OPTIONAL_COMPONENTS = ("critic",)  # a pipeline may leave these out (config None)
-PIPELINE_KEYS = ("name", "max_duration_s", "window_s", "overlap_s", "num_candidates", "output_level_db")
+PIPELINE_KEYS = ("name", "max_duration_s", "overlap_s", "num_candidates", "output_level_db", "sings")
 
 
 @dataclass

@@ -12,6 +12,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+TEMPO_RANGE = (40.0, 200.0)
+"""bpm: the tempo range the critic reads (its bins) and that a call's ``bpm`` and the beat grid accept;
+the corpus spans 41-180."""
+
 STAGES = ("conditioning", "semantic", "coarse", "fine", "decode")
 """The order in which the pipeline runs; reused by callbacks, progress bars and UIs."""
 
@@ -218,8 +222,8 @@ class CriticConfig(ConfigMixin):
     n_heads: int = 4
     dropout: float = 0.1
     tempo_bins: int = 33
-    min_bpm: float = 40.0
-    max_bpm: float = 200.0
+    min_bpm: float = TEMPO_RANGE[0]
+    max_bpm: float = TEMPO_RANGE[1]
     families: list[str] = field(default_factory=lambda: list(LEAD_FAMILIES))
     # how much each attribute's vote counts: the audio side's skill on validation clips over always
     # guessing the commonest value (0 = no better, 1 = always right); set by the trainer
@@ -251,13 +255,19 @@ class PipelineConfig(ConfigMixin):
     critic: Optional[CriticConfig] = None  # optional: ranks candidates by the attributes the prompt asks for
     name: str = "musiclm-studio"
     max_duration_s: float = 60.0
-    window_s: float = 10.0  # generation window; long generations stride by window_s - overlap_s
     overlap_s: float = 5.0
     num_candidates: int = 1  # sampled per generation unless the caller says; one is kept (see the critic)
+    sings: bool = False  # trained on clips with (wordless) voices; else prompts asking for one get a notice
     # RMS dBFS the output is brought to by a slow causal gain (audio.auto_gain); None: the codec's
     # own level. -21 is the middle of the corpus's 10-s window loudness (-22 to -20: -20 dBFS RMS,
     # less where the peak limit bit), which the codec alone drifts from over long generations
     output_level_db: Optional[float] = -21.0
+
+    @property
+    def window_s(self) -> float:
+        """The generation window in seconds: the LMs' training window (``max_frames``); long generations
+        stride by ``window_s - overlap_s``."""
+        return self.coarse_lm.max_frames / self.coarse_lm.frame_rate
 
     def __post_init__(self):
         from .sampling_args import check_num_candidates  # the same bounds as a call's
@@ -328,8 +338,21 @@ def stage_lm_configs(
     return semantic_lm, coarse_lm, fine_lm
 
 
+PRESETS = ("tiny", "tiny-full", "small", "paper")
+
+
 def preset(name: str) -> PipelineConfig:
-    """Return the pipeline config of a named preset: ``tiny``, ``small`` or ``paper``."""
+    """Return the pipeline config of a named preset: ``tiny`` (the test fixture), ``tiny-full`` (tiny
+    with what the shipped model has besides: an attribute critic, and semantic and coarse LMs that
+    hear a beat grid and a key; the debug fixture of those default paths), ``small`` or ``paper``."""
+    if name == "tiny-full":
+        config = preset("tiny")
+        for lm in (config.semantic_lm, config.coarse_lm):
+            lm.conditions = [*lm.conditions, beat_stream(), key_stream()]
+        config.critic = CriticConfig(vocab_size=config.codec.codebook_size, num_levels=config.codec.num_coarse_quantizers,
+                                     frame_rate=config.coarse_lm.frame_rate, d_model=16, n_layers=1, n_heads=2)
+        config.name, config.num_candidates = "musiclm-studio-tiny-full", 2
+        return config
     if name == "tiny":
         codec = CodecConfig(n_mels=32, encoder_dim=32, encoder_layers=1, latent_dim=16, decoder_dim=32,
                             decoder_layers=1, codebook_size=64, codebook_dim=16)
@@ -338,23 +361,23 @@ def preset(name: str) -> PipelineConfig:
         semantic = SemanticTokenizerConfig(n_fft=1024, n_mels=32, n_mfcc=8, context=1, codebook_size=32,
                                            onset_bands=2, onset_weight=2.0)
         sizes = dict(d_model=32, n_layers=2, n_heads=2, window_s=2.0)
-        window, overlap = 2.0, 1.0
+        overlap = 1.0
     elif name == "small":
         codec, mulan = CodecConfig(), MuLanConfig(chroma=True)
         semantic = SemanticTokenizerConfig(onset_bands=3, onset_weight=2.0)
         sizes = dict(d_model=256, n_layers=4, n_heads=4, window_s=10.0)
-        window, overlap = 10.0, 5.0
+        overlap = 5.0
     elif name == "paper":
         codec = CodecConfig(encoder_dim=512, encoder_layers=8, latent_dim=256, decoder_dim=768,
                             decoder_layers=12, codebook_dim=256)
         mulan = MuLanConfig(chroma=True, audio_dim=768, audio_layers=12, audio_heads=12)
         semantic = SemanticTokenizerConfig(onset_bands=3, onset_weight=2.0)
         sizes = dict(d_model=1024, n_layers=24, n_heads=16, window_s=30.0)
-        window, overlap = 30.0, 15.0
+        overlap = 15.0
     else:
-        raise ValueError(f"Unknown preset {name!r}; choose one of: tiny, small, paper.")
+        raise ValueError(f"Unknown preset {name!r}; choose one of: {', '.join(PRESETS)}.")
     melody = MelodyConfig()
     semantic_lm, coarse_lm, fine_lm = stage_lm_configs(codec, mulan, melody, semantic, **sizes)
     return PipelineConfig(codec=codec, mulan=mulan, melody=melody, semantic_tokenizer=semantic,
                           semantic_lm=semantic_lm, coarse_lm=coarse_lm, fine_lm=fine_lm,
-                          name=f"musiclm-studio-{name}", window_s=window, overlap_s=overlap)
+                          name=f"musiclm-studio-{name}", overlap_s=overlap)

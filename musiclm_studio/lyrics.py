@@ -37,3 +37,20 @@ def asks_for_words(prompt: str) -> str | None:
         if not _NEGATED.search(before):
             return NOTICE
     return None
+
+
+NO_VOICES = ("This model was trained without voices: the singer, choir or lyrics the prompt asks for are not "
+             "sung (corpus v2 adds wordless voices; see docs/corpus.md).")
+_ASKS_VOICE = re.compile(rf"\b{_VOICE}\b|\bchoir(?:s|al)?\b|\bchant(?:s|ing)?\b|\bhumming\b", re.IGNORECASE)
+
+
+def voice_notice(prompt: str, sings: bool) -> str | None:
+    """What a pipeline tells a prompt that asks for a voice: ``NO_VOICES`` where its model was trained
+    without voices (``sings`` False) and the prompt asks for one, or for words; ``NOTICE`` where it sings
+    wordless vowels and the prompt asks for words; else None."""
+    if sings:
+        return asks_for_words(prompt)
+    for found in _ASKS_VOICE.finditer(prompt or ""):
+        if not _NEGATED.search(prompt[max(0, found.start() - 40):found.start()]):
+            return NO_VOICES
+    return NO_VOICES if asks_for_words(prompt) else None

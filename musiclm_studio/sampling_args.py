@@ -13,6 +13,8 @@ from typing import Optional, Sequence, Union
 
 import torch
 
+from .config import TEMPO_RANGE
+
 PAPER_TEMPERATURES = {"semantic": 1.0, "coarse": 0.95, "fine": 0.4}
 DEFAULT_TEMPERATURES = {"semantic": 1.0, "coarse": 0.95, "fine": 0.7}
 """The paper's values, except fine: our small fine LM at 0.4 smooths drum transients away (measured
@@ -33,7 +35,7 @@ LIMITS = {
     "top_p": (0.0, 1.0),
     "guidance_scale": (0.0, 10.0),
     "num_candidates": (1, 8),
-    "bpm": (40.0, 200.0),  # the tempo range the critic reads and the corpus spans (41-180)
+    "bpm": TEMPO_RANGE,
 }
 
 DEFAULTS = {"duration_s": 10.0, "top_k": 250, "top_p": 1.0, "guidance_scale": DEFAULT_GUIDANCE["semantic"],
@@ -46,7 +48,7 @@ class SamplingArgs:
     """Validated sampling settings; ``for_stage`` gives the keyword arguments of one stage."""
 
     temperatures: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TEMPERATURES))
-    top_k: Optional[int] = 250
+    top_k: Optional[int] = DEFAULTS["top_k"]
     top_p: Optional[float] = None
     guidance: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GUIDANCE))
     generator: Optional[torch.Generator] = None

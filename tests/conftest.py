@@ -24,6 +24,17 @@ def tiny_pipe():
 
 
 @pytest.fixture(scope="session")
+def tiny_full_pipe():
+    """The debug fixture of the shipped model's default paths: tiny, with an attribute critic and
+    semantic and coarse LMs that hear a beat grid and a key (untrained, seconds to build)."""
+    from musiclm_studio.pipeline import MusicLMPipeline
+
+    pipe = MusicLMPipeline.from_config("tiny-full", seed=0)
+    pipe.show_progress = False
+    return pipe
+
+
+@pytest.fixture(scope="session")
 def default_pipe():
     from musiclm_studio.pipeline import MusicLMPipeline
 

@@ -266,3 +266,15 @@ def test_untrained_pipeline_says_so(tiny_pipe):
     out = run(tiny_pipe, duration_s=1.0)
     assert not tiny_pipe.trained and any("untrained" in n.lower() for n in out.notices)
     assert math.isfinite(out.mulan_score)
+
+
+def test_a_prompt_asking_for_a_voice_is_told_what_the_model_cannot_sing(tiny_pipe):
+    from musiclm_studio.lyrics import NO_VOICES, NOTICE, voice_notice
+
+    # the shipped model was trained without voices (config.sings False): a singer gets a notice
+    assert not tiny_pipe.config.sings
+    assert NO_VOICES in tiny_pipe.encode_conditioning("a pop song with a female vocalist").notices
+    assert NO_VOICES not in tiny_pipe.encode_conditioning("an instrumental pop song, no vocals").notices
+    # a model that sings wordless vowels is silent about voices and says so only of words
+    assert voice_notice("a choir singing softly", sings=True) is None
+    assert voice_notice("a rapper with clever lyrics", sings=True) == NOTICE

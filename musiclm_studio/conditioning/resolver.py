@@ -17,6 +17,7 @@ import torch
 
 from ..audio import prepare_audio
 from ..generation import Segment, per_segment
+from ..lyrics import voice_notice
 from ..models.critic import ATTRIBUTE_NAMES, read_attribute_tokens, set_asked_tempo
 from ..modules.beat_grid import beat_tokens
 from ..modules.musical_key import NO_KEY, key_mode, key_name, key_token, stated_key
@@ -64,6 +65,7 @@ def encode(pipe: "MusicLMPipeline", story: list[tuple[str, Optional[float]]], me
     features = mulan.text_features(texts)  # validates the prompts
     embeddings = mulan.embed_text(texts, features=features)
     notices = [] if pipe.trained else [UNTRAINED_NOTICE.format(names=", ".join(pipe.untrained_components))]
+    notices += list(dict.fromkeys(n for n in (voice_notice(t, pipe.config.sings) for t in texts) if n))
     melody_tokens = None
     if melody is not None:
         prepared = prepare_audio(melody, melody_sample_rate, target_sample_rate=pipe.config.melody.sample_rate,

@@ -41,7 +41,7 @@ ROWS = ("real", "codec", "fine", "coarse", "audio_mulan", "text")
 @torch.no_grad()
 def stage_audio(pipe, clip: torch.Tensor, caption: str, seconds: float, seed: int) -> dict[str, torch.Tensor]:
     """One real clip [S] at the pipeline's rate -> audio [S'] per row of ``ROWS``."""
-    from ..sampling_args import check_sampling_args
+    from ..sampling_args import DEFAULTS, check_sampling_args
 
     clip = clip[: int(seconds * pipe.sample_rate)].float()
     real = pipe.tokenize_audio(clip, pipe.sample_rate)
@@ -49,7 +49,7 @@ def stage_audio(pipe, clip: torch.Tensor, caption: str, seconds: float, seed: in
     semantic, coarse, fine = (t.to(device) for t in (real.semantic, real.coarse, real.fine))
 
     def args():  # the pipeline's default sampling, one generator per row so rows do not share draws
-        a = check_sampling_args(seconds, None, 250, None, None, 1, pipe.config.max_duration_s)
+        a = check_sampling_args(seconds, None, DEFAULTS["top_k"], None, None, 1, pipe.config.max_duration_s)
         a.generator = torch.Generator().manual_seed(seed)
         return a
 
@@ -117,7 +117,7 @@ def semantic_tempo_report(pipe, rows: list[dict], clips: list[torch.Tensor], sec
                           log=print) -> dict:
     """Tempo and mode followed by semantic tokens alone (rows of ``SEMANTIC_ROWS``), each over the clips
     whose caption asks for it; ``chance``: the text row scored against the next such clip's request."""
-    from ..sampling_args import check_sampling_args
+    from ..sampling_args import DEFAULTS, check_sampling_args
 
     tokenizer, mulan = pipe.components.semantic_tokenizer, pipe.components.mulan
     picked = [(row, clip) for row, clip in zip(rows, clips) if {"tempo", "mode"} & set(_needed(_asked(row)))]
@@ -127,7 +127,7 @@ def semantic_tempo_report(pipe, rows: list[dict], clips: list[torch.Tensor], sec
     start = time.perf_counter()
     for n, (row, clip) in enumerate(picked):
         clip = clip[: int(seconds * pipe.sample_rate)].float()
-        sampling = check_sampling_args(seconds, None, 250, None, None, 1, pipe.config.max_duration_s)
+        sampling = check_sampling_args(seconds, None, DEFAULTS["top_k"], None, None, 1, pipe.config.max_duration_s)
         generator = torch.Generator().manual_seed(seed + n)
         text = pipe.encode_conditioning(row["caption"], duration_s=seconds, generator=generator)
         heard = dataclasses.replace(text, mulan_tokens=mulan.tokenize(mulan.embed_audio(clip[None].to(pipe.device))))
