@@ -26,7 +26,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise ValueError("Give either a prompt or --story segments (not both, not neither).")
     pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device, int8=False if args.no_int8 else None)
     pipe.show_progress = not args.quiet
-    from .generation import parse_story
+    from .windowing import parse_story
 
     prompt = args.prompt if args.prompt else parse_story(args.story)
     from .sampling_args import DEFAULTS, from_flag

@@ -16,9 +16,9 @@ from .config import (CodecConfig, ConditionStream, CriticConfig, MelodyConfig, M
 from .models.codec import SoundStreamCodec
 from .models.critic import AttributeCritic
 from .models.lm import StageLM, build_stage_lm
-from .models.melody import MelodyTokenizer
+from .models.melody_tokenizer import MelodyTokenizer
 from .models.mulan import MuLan
-from .models.semantic import SemanticTokenizer
+from .models.semantic_tokenizer import SemanticTokenizer
 
 # component name -> (config class, model builder: config -> module); the order is the data flow
 COMPONENT_TYPES = {

@@ -12,9 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-TEMPO_RANGE = (40.0, 200.0)
-"""bpm: the tempo range the critic reads (its bins) and that a call's ``bpm`` and the beat grid accept;
-the corpus spans 41-180."""
+from .sampling_args import LIMITS, check_num_candidates
 
 STAGES = ("conditioning", "semantic", "coarse", "fine", "decode")
 """The order in which the pipeline runs; reused by callbacks, progress bars and UIs."""
@@ -94,7 +92,7 @@ class MelodyConfig(ConfigMixin):
     frame_rate: int = 25
     fmin: float = 65.0  # C2
     fmax: float = 2100.0  # C7
-    method: str = "auto"  # "pyin" (monophonic), "chroma" (polyphonic) or "auto" (both, see models/melody.py)
+    method: str = "auto"  # "pyin" (monophonic), "chroma" (polyphonic) or "auto" (both, see models/melody_tokenizer.py)
 
     @property
     def vocab_size(self) -> int:
@@ -160,16 +158,16 @@ class ConditionStream(ConfigMixin):
 
 def beat_stream(dropout: float = 0.1) -> ConditionStream:
     """The aligned stream through which a stage LM hears the beat grid of the tempo a prompt asks for:
-    the phase of each frame within its beat, or "no tempo" (``modules.beat_grid``)."""
-    from .modules.beat_grid import BEAT_BINS
+    the phase of each frame within its beat, or "no tempo" (``vocab.beat_grid``)."""
+    from .vocab.beat_grid import BEAT_BINS
 
     return ConditionStream("beat", BEAT_BINS + 1, mode="aligned", dropout=dropout)
 
 
 def key_stream(dropout: float = 0.1) -> ConditionStream:
     """The aligned stream through which a stage LM hears the key a prompt asks for, at every frame:
-    a tonic and mode, or "no key" (``modules.musical_key``)."""
-    from .modules.musical_key import KEY_TOKENS
+    a tonic and mode, or "no key" (``vocab.musical_key``)."""
+    from .vocab.musical_key import KEY_TOKENS
 
     return ConditionStream("key", KEY_TOKENS, mode="aligned", dropout=dropout)
 
@@ -222,8 +220,8 @@ class CriticConfig(ConfigMixin):
     n_heads: int = 4
     dropout: float = 0.1
     tempo_bins: int = 33
-    min_bpm: float = TEMPO_RANGE[0]
-    max_bpm: float = TEMPO_RANGE[1]
+    min_bpm: float = LIMITS["bpm"][0]  # the tempo range a call's bpm accepts
+    max_bpm: float = LIMITS["bpm"][1]
     families: list[str] = field(default_factory=lambda: list(LEAD_FAMILIES))
     # how much each attribute's vote counts: the audio side's skill on validation clips over always
     # guessing the commonest value (0 = no better, 1 = always right); set by the trainer
@@ -270,9 +268,7 @@ class PipelineConfig(ConfigMixin):
         return self.coarse_lm.max_frames / self.coarse_lm.frame_rate
 
     def __post_init__(self):
-        from .sampling_args import check_num_candidates  # the same bounds as a call's
-
-        check_num_candidates(self.num_candidates)
+        check_num_candidates(self.num_candidates)  # the same bounds as a call's
         if self.output_level_db is not None and not -40.0 <= self.output_level_db <= -6.0:
             raise ValueError(f"output_level_db must be between -40 and -6 dBFS (or None for the codec's own "
                              f"level), got {self.output_level_db}.")

@@ -120,7 +120,7 @@ class Conditioning:
     notices: list[str] = field(default_factory=list)
     attribute_tokens: Optional[torch.Tensor] = None  # [N, 4] what each prompt asks, for LMs that condition on it
     tempo_bpm: Optional[list[Optional[float]]] = None  # each segment's beat grid, for LMs that hear one (None: none)
-    key_tokens: Optional[list[int]] = None  # each segment's key (modules.musical_key), for LMs that hear one
+    key_tokens: Optional[list[int]] = None  # each segment's key (vocab.musical_key), for LMs that hear one
     duration_s: Optional[float] = None
     opening: Optional[TokenStreams] = None
 

@@ -28,8 +28,8 @@ from .conditioning import GenerationRequest
 from .conditioning import request as requests
 from .conditioning import resolver as resolving
 from .config import STAGES, PipelineConfig, preset
-from .generation import Segment, generate_windowed
-from .modules.musical_key import key_mode
+from .windowing import Segment, generate_windowed
+from .vocab.musical_key import key_mode
 from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
 from .sampling_args import DEFAULTS, SamplingArgs
 

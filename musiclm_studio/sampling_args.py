@@ -13,8 +13,6 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from .config import TEMPO_RANGE
-
 PAPER_TEMPERATURES = {"semantic": 1.0, "coarse": 0.95, "fine": 0.4}
 DEFAULT_TEMPERATURES = {"semantic": 1.0, "coarse": 0.95, "fine": 0.7}
 """The paper's values, except fine: our small fine LM at 0.4 smooths drum transients away (measured
@@ -35,7 +33,7 @@ LIMITS = {
     "top_p": (0.0, 1.0),
     "guidance_scale": (0.0, 10.0),
     "num_candidates": (1, 8),
-    "bpm": TEMPO_RANGE,
+    "bpm": (40.0, 200.0),  # the tempo range the critic reads (its bins) and the beat grid accepts; the corpus spans 41-180
 }
 
 DEFAULTS = {"duration_s": 10.0, "top_k": 250, "top_p": 1.0, "guidance_scale": DEFAULT_GUIDANCE["semantic"],
@@ -117,8 +115,8 @@ def check_bpm(bpm, heard: bool = True) -> float:
 
 def check_key(key, heard: bool = True) -> tuple[Optional[int], str]:
     """A key for LMs that hear one (``heard``: the pipeline has such LMs): 'A minor', 'F# major', or
-    'minor' / 'major' on any tonic -> (tonic or None, mode) (``modules.musical_key.parse_key``)."""
-    from .modules.musical_key import parse_key
+    'minor' / 'major' on any tonic -> (tonic or None, mode) (``vocab.musical_key.parse_key``)."""
+    from .vocab.musical_key import parse_key
 
     if not heard:
         raise ValueError("key names the key that LMs trained with --key play in, and this pipeline's LMs hear "
@@ -126,15 +124,6 @@ def check_key(key, heard: bool = True) -> tuple[Optional[int], str]:
     if not isinstance(key, str):
         raise ValueError(f"key must be text such as 'A minor', 'F# major' or 'minor', got {key!r}.")
     return parse_key(key)
-
-
-def stated_tempo(text: str) -> Optional[float]:
-    """The bpm a prompt states as a number ('... at 94 BPM') where it lies within ``LIMITS["bpm"]``, else None."""
-    from .data.captions import stated_bpm
-
-    bpm = stated_bpm(text)
-    low, high = LIMITS["bpm"]
-    return bpm if bpm is not None and low <= bpm <= high else None
 
 
 def check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, num_candidates,

@@ -20,8 +20,8 @@ import time
 import torch
 
 from musiclm_studio.data.theory import NOTE_NAMES
-from musiclm_studio.eval.analysis import estimate_key_mode, key_scores
-from musiclm_studio.modules.musical_key import key_token
+from musiclm_studio.analysis import estimate_key_mode, key_scores
+from musiclm_studio.vocab.musical_key import key_token
 from musiclm_studio.pipeline import MusicLMPipeline
 from musiclm_studio.sampling_args import check_sampling_args
 

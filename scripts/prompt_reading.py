@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from musiclm_studio.data.genres import GENRES
-from musiclm_studio.eval.analysis import estimate_tempo, tempo_agrees
+from musiclm_studio.analysis import estimate_tempo, tempo_agrees
 from musiclm_studio.models.critic import read_attribute_tokens
-from musiclm_studio.modules.musical_key import key_name, key_token, parse_key
+from musiclm_studio.vocab.musical_key import key_name, key_token, parse_key
 from musiclm_studio.pipeline import MusicLMPipeline
 
 BANDS = {"slow": (0, 95), "moderate": (96, 119), "fast": (120, 1000)}  # what each class must be read as (bpm)
@@ -131,7 +131,7 @@ def other_checks(pipe: MusicLMPipeline) -> dict:
             out[label]["before"] = float(np.mean([m == want for m, (_, want) in zip(modes, cases)]))
         if label.startswith("number") or label == "negation":
             before = critic_bpms(pipe, texts)
-            from musiclm_studio.sampling_args import stated_tempo
+            from musiclm_studio.conditioning.prompt_reader import stated_tempo
 
             old = [{"tempo": stated_tempo(t) or b} for t, b in zip(texts, before)]  # the old rule: a number, else the critic
             out[label]["before"] = float(np.mean([check(r, want) for r, (_, want) in zip(old, cases)]))
@@ -150,7 +150,7 @@ def audio_check(pipe: MusicLMPipeline, n: int, seconds: float, before: bool = Fa
         bpm = critic_bpms(pipe, [text])[0] if before else None
         out = pipe(text, duration_s=seconds, seed=k, bpm=bpm)
         asked = out.asked[0]["tempo"] if out.asked else None
-        read = estimate_tempo(out.audio[0].numpy(), out.sample_rate)
+        read = estimate_tempo(out.audio.numpy(), out.sample_rate)
         band = BANDS[name]
         rows.append({"class": name, "prompt": text, "asked_bpm": asked, "audio_bpm": round(read, 1),
                      "strict": in_band(read, band),

@@ -13,7 +13,7 @@ from musiclm_studio.data.captions import (describe, requested, stated_bpm, state
 from musiclm_studio.data.captions_v2 import (FAMILIES, HELD_OUT_FAMILY, describe_v2, effects_of, is_held_out,
                                              spell_key)
 from musiclm_studio.lyrics import asks_for_words
-from musiclm_studio.modules.musical_key import stated_key
+from musiclm_studio.vocab.musical_key import stated_key
 
 MUSICCAPS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "musiccaps", "captions.csv")
 

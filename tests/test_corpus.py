@@ -189,7 +189,7 @@ def test_truth_rates_on_200_clips(tmp_path, request):
 
 
 def test_a_tempo_stated_as_a_number_is_read_from_the_prompt_and_nothing_else_is():
-    from musiclm_studio.sampling_args import stated_tempo
+    from musiclm_studio.conditioning.prompt_reader import stated_tempo
 
     said = {"rock, 94 BPM, major": 94.0, "It runs at 120 bpm.": 120.0, "a tempo of 72 beats per minute": 72.0,
             "an 85-bpm groove": 85.0, "played at 132.5 BPM": 132.5, "a fast 1990s song": None, "1000 bpm": None,
@@ -200,8 +200,8 @@ def test_a_tempo_stated_as_a_number_is_read_from_the_prompt_and_nothing_else_is(
 
 def test_a_key_is_read_from_what_a_prompt_or_a_caller_names_and_corpus_captions_read_true(corpus):
     from musiclm_studio.data.theory import NOTE_NAMES
-    from musiclm_studio.generation import per_segment
-    from musiclm_studio.modules.musical_key import NO_KEY, key_name, key_token, parse_key, stated_key
+    from musiclm_studio.windowing import per_segment
+    from musiclm_studio.vocab.musical_key import NO_KEY, key_name, key_token, parse_key, stated_key
 
     said = {"It is in F# minor.": (6, "minor"), "The piece is in the key of Bb major.": (10, "major"),
             "in E♭ major": (3, "major"), "a C-sharp minor ballad": (1, "minor"), "Amin groove": (9, "minor"),

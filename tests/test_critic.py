@@ -207,7 +207,7 @@ def test_lms_that_hear_what_the_prompt_asks_train_ship_with_a_critic_and_follow_
 
 
 def test_lms_that_hear_a_beat_grid_learn_each_clips_grid_and_lay_the_asked_tempo_per_story_segment(setup, tmp_path):
-    from musiclm_studio.modules.beat_grid import BEAT_BINS, beat_tokens
+    from musiclm_studio.vocab.beat_grid import BEAT_BINS, beat_tokens
 
     root = setup
     pipe = _lm_that_ships_with_a_critic(root, tmp_path, "coarse", "beat", beat=True)
@@ -259,7 +259,7 @@ def test_lms_that_hear_a_key_learn_each_clips_key_and_play_in_the_key_each_story
     from musiclm_studio.config import preset
     from musiclm_studio.data.builder import read_metadata
     from musiclm_studio.data.theory import NOTE_NAMES
-    from musiclm_studio.modules.musical_key import NO_KEY, key_token
+    from musiclm_studio.vocab.musical_key import NO_KEY, key_token
     from musiclm_studio.train.lm import LMRunConfig, clip_streams, train_lm
 
     root = setup

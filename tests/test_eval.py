@@ -8,10 +8,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from musiclm_studio.eval.analysis import estimate_tempo, percussive_ratio, tempo_agrees
+from musiclm_studio.analysis import estimate_tempo, percussive_ratio, tempo_agrees
 from musiclm_studio.eval.fad import GaussianStats, fad, frechet_distance
 from musiclm_studio.eval.adherence import drum_threshold
-from musiclm_studio.eval.generation import EvalConfig, Generation, evaluate, load_prompts, load_reference
+from musiclm_studio.eval.harness import EvalConfig, Generation, evaluate, load_prompts, load_reference
 from musiclm_studio.eval.metrics import chroma_cosine, diversity_report, melody_set, rotate, stability_report
 from musiclm_studio.eval.synth import DEFAULT_TUNE, drum_loop, hummed_melody, pink_noise
 from musiclm_studio.pipeline import MusicLMPipeline
@@ -348,7 +348,7 @@ def test_the_beat_of_a_drum_loop_reads_from_its_semantic_tokens(tiny_pipe):
     from dataclasses import replace
 
     from musiclm_studio.eval.stages import token_tempo
-    from musiclm_studio.models.semantic import SemanticTokenizer
+    from musiclm_studio.models.semantic_tokenizer import SemanticTokenizer
 
     config = replace(tiny_pipe.components.semantic_tokenizer.config, onset_bands=3, onset_weight=2.0)
     tokenizer = SemanticTokenizer(config)
@@ -363,7 +363,7 @@ def test_the_beat_of_a_drum_loop_reads_from_its_semantic_tokens(tiny_pipe):
 
 def test_the_mode_of_a_tune_reads_from_its_semantic_tokens(tiny_pipe):
     from musiclm_studio.eval.stages import token_mode
-    from musiclm_studio.models.semantic import SemanticTokenizer
+    from musiclm_studio.models.semantic_tokenizer import SemanticTokenizer
 
     tokenizer = SemanticTokenizer(tiny_pipe.components.semantic_tokenizer.config)
     arpeggio = {mode: [(60, 0.4), (60 + third, 0.4), (67, 0.4), (72, 0.4), (67, 0.4), (60 + third, 0.4)] * 3 + [(60, 1.0)]

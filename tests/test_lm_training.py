@@ -187,7 +187,7 @@ def test_a_retrained_mulan_ships_with_lms_trained_on_its_tokens(setup, tmp_path)
 
 
 def test_a_refitted_semantic_tokenizer_recomputes_only_the_semantic_stream(setup, tmp_path):
-    from musiclm_studio.models.semantic import SemanticTokenizer
+    from musiclm_studio.models.semantic_tokenizer import SemanticTokenizer
     from musiclm_studio import hub
 
     root, sets = setup

@@ -5,7 +5,7 @@ import torch
 from musiclm_studio.config import MelodyConfig
 from musiclm_studio.eval.melody_eval import agreement, notes_to_tokens, tune_tokens
 from musiclm_studio.eval.synth import DEFAULT_TUNE, hummed_melody
-from musiclm_studio.models.melody import UNVOICED, MelodyTokenizer
+from musiclm_studio.models.melody_tokenizer import UNVOICED, MelodyTokenizer
 
 SR = 24_000
 

@@ -8,8 +8,8 @@ import torch
 from musiclm_studio.config import preset
 from musiclm_studio.models.codec import SoundStreamCodec
 from musiclm_studio.models.lm import StageLM
-from musiclm_studio.models.melody import UNVOICED, MelodyTokenizer
-from musiclm_studio.models.semantic import SemanticTokenizer
+from musiclm_studio.models.melody_tokenizer import UNVOICED, MelodyTokenizer
+from musiclm_studio.models.semantic_tokenizer import SemanticTokenizer
 
 SR = 24_000
 

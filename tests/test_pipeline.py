@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from musiclm_studio.generation import window_plan
+from musiclm_studio.windowing import window_plan
 from musiclm_studio.pipeline import MusicLMPipeline
 
 SR = 24_000

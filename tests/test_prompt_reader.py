@@ -4,7 +4,7 @@ wherever they sit in the sentence; mood words that name a mode. Pure text rules:
 import pytest
 
 from musiclm_studio.data.genres import GENRES
-from musiclm_studio.prompt_reader import TEMPO_CLASSES, read_mode, read_tempo, tempo_class
+from musiclm_studio.conditioning.prompt_reader import TEMPO_CLASSES, read_mode, read_tempo, tempo_class
 
 SLOW, FAST = (0, 95), (120, 1000)
 PHRASINGS = {  # a few per tempo class; the benchmark (scripts/prompt_reading.py) has the full set

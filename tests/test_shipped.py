@@ -91,7 +91,7 @@ def test_no_drums_prompt_is_measurably_less_percussive_than_a_drum_heavy_one(def
     import numpy as np
     import pytest
 
-    from musiclm_studio.eval.analysis import percussive_ratio
+    from musiclm_studio.analysis import percussive_ratio
 
     if {"semantic_lm", "coarse_lm"} & set(default_pipe.untrained_components):
         pytest.skip("the shipped LMs are untrained")
@@ -113,7 +113,7 @@ def test_shipped_lms_play_on_the_beat_grid_of_the_asked_tempo(default_pipe):
     ``bpm`` is laid as it is, and the audio's tempo (read as ``eval`` does) moves with it."""
     import numpy as np
 
-    from musiclm_studio.eval.analysis import estimate_tempo, tempo_agrees
+    from musiclm_studio.analysis import estimate_tempo, tempo_agrees
 
     for lm in (default_pipe.components.semantic_lm, default_pipe.components.coarse_lm):
         assert "beat" in lm.conditions
@@ -133,7 +133,7 @@ def test_shipped_lms_play_in_the_key_asked(default_pipe):
     it is, and the audio's pitch classes lean to it (read as ``eval`` reads a key)."""
     import numpy as np
 
-    from musiclm_studio.eval.analysis import chroma_profiles, key_scores
+    from musiclm_studio.analysis import chroma_profiles, key_scores
 
     for lm in (default_pipe.components.semantic_lm, default_pipe.components.coarse_lm):
         assert "key" in lm.conditions

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Optional
 import torch
 
 from ..audio import prepare_audio
-from ..generation import Segment, per_segment
+from ..windowing import Segment, per_segment
 from ..lyrics import voice_notice
 from ..models.critic import ATTRIBUTE_NAMES, read_attribute_tokens, set_asked_tempo
-from ..modules.beat_grid import beat_tokens
-from ..modules.musical_key import NO_KEY, key_mode, key_name, key_token, stated_key
+from ..vocab.beat_grid import beat_tokens
+from ..vocab.musical_key import NO_KEY, key_mode, key_name, key_token, stated_key
 from ..outputs import Conditioning, TokenStreams
-from ..prompt_reader import read_mode, read_tempo
+from .prompt_reader import read_mode, read_tempo
 from .request import GenerationRequest
 
 if TYPE_CHECKING:
@@ -130,8 +130,8 @@ def segments(cond: Conditioning, frame_rate: float, total: int, batch: int,
 def aligned_streams(cond: Conditioning, lm: torch.nn.Module, parts: list[Segment], total: int, batch: int,
                     device: torch.device) -> dict[str, torch.Tensor]:
     """The aligned streams [B, total] ``lm`` hears of what each story segment asks: the beat grid
-    of its tempo (``Conditioning.tempo_bpm``; ``modules.beat_grid``, the phase counting from the
-    clip's first frame) and its key (``Conditioning.key_tokens``; ``modules.musical_key``)."""
+    of its tempo (``Conditioning.tempo_bpm``; ``vocab.beat_grid``, the phase counting from the
+    clip's first frame) and its key (``Conditioning.key_tokens``; ``vocab.musical_key``)."""
     ends, out = [s.end for s in parts], {}
     if "beat" in lm.conditions:
         out["beat"] = beat_tokens(per_segment(cond.tempo_bpm or [], ends, total, 0.0), lm.config.frame_rate)

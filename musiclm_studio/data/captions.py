@@ -20,7 +20,7 @@ import numpy as np
 from .attributes import Attributes
 from .instruments import DRUM_KITS, instrument
 from .theory import NOTE_NAMES
-from ..modules.musical_key import stated_key
+from ..vocab.musical_key import stated_key
 
 MOOD_WORDS = {
     "calm": ("calm", "relaxed", "serene"), "peaceful": ("peaceful", "tranquil"), "dreamy": ("dreamy", "ethereal"),

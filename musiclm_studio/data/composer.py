@@ -20,7 +20,7 @@ from .accompaniment import Frame, bass_part, comp_part
 from .attributes import Attributes
 from .drums import drum_part, groove_for
 from .instruments import instrument
-from .melody import melody_part
+from .motifs import melody_part
 from .theory import METRES, parse_progression, swing_position
 
 ROLES = ("lead", "harmony", "pad", "bass", "drums")

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..eval.analysis import (NOTE_NAMES, auc, estimate_key_mode, estimate_tempo, percussive_ratio,
+from ..analysis import (NOTE_NAMES, auc, estimate_key_mode, estimate_tempo, percussive_ratio,
                              tempo_agrees)
 from .builder import read_metadata
 

@@ -14,12 +14,21 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 import torch
 
-from ..data.captions import requested
-from .analysis import estimate_key_mode, estimate_tempo, percussive_ratio, tempo_agrees, tempo_in_band, to_mono_numpy
+from ..data.captions import TEMPO_BANDS, requested
+from ..analysis import estimate_key_mode, estimate_tempo, percussive_ratio, tempo_agrees, to_mono_numpy
 from .mulan import ATTRIBUTES, embed_texts
 
 if TYPE_CHECKING:
-    from .generation import PromptItem, Reference
+    from .harness import PromptItem, Reference
+
+
+def tempo_in_band(estimated: float, word: str, tol: float = 0.08) -> bool:
+    """True when ``estimated`` bpm lies in the band of tempo ``word`` (``TEMPO_BANDS``), widened by
+    ``tol``. No half / double time here: a doubled slow tempo is a fast one."""
+    if word not in TEMPO_BANDS:
+        raise ValueError(f"Unknown tempo word {word!r}; use one of {sorted(TEMPO_BANDS)}.")
+    low, high = TEMPO_BANDS[word]
+    return estimated > 0 and low * (1 - tol) <= estimated <= high * (1 + tol)
 
 
 def _asked(row: dict) -> dict:

@@ -23,7 +23,7 @@ def _check_seconds(seconds: list[float]) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..pipeline import MusicLMPipeline
-    from .generation import EvalConfig, PipelineSystem, evaluate, load_prompts, load_reference
+    from .harness import EvalConfig, PipelineSystem, evaluate, load_prompts, load_reference
     from .report import markdown, write_report
 
     _check_seconds([args.seconds])

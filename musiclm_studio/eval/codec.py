@@ -3,7 +3,7 @@
 For each clip: multi-resolution mel distance (the training loss's L1 of log-mels), STFT
 distance (spectral convergence + log-magnitude), SI-SDR (dB), and what the harmony keeps: the
 cosine between the treble chroma of the decode and of the original, and whether the key-mode
-analyser (``eval.analysis``, the one that scores generations) reads the same mode in both. Opus runs through
+analyser (``analysis``, the one that scores generations) reads the same mode in both. Opus runs through
 libsndfile (``soundfile`` OGG/OPUS at 48 kHz); its bitrate is set by a bisection over
 ``compression_level`` on each clip and the measured file size is reported (it includes Ogg
 framing). Per-level codebook usage is measured over the whole held-out set.
@@ -48,7 +48,7 @@ class Distances:
         self._reference: tuple[torch.Tensor, int, np.ndarray, str] | None = None
 
     def _harmony(self, audio: torch.Tensor) -> tuple[np.ndarray, str]:
-        from .analysis import chroma_profiles, key_from_profiles
+        from ..analysis import chroma_profiles, key_from_profiles
 
         treble, bass = chroma_profiles(audio.numpy(), self.sample_rate)
         return treble, key_from_profiles(treble, bass)[1]

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from ..models.melody import UNVOICED, MelodyTokenizer, notes_to_tokens
+from ..models.melody_tokenizer import UNVOICED, MelodyTokenizer, notes_to_tokens
 from .synth import DEFAULT_TUNE, hummed_melody
 
 

@@ -4,7 +4,7 @@
 melody's voiced frames, taking the best of small time lags (MusicGen's melody metric, made
 tolerant to a fraction of a second of misalignment); ``melody_set`` synthesises hummed and
 whistled test melodies; ``diversity_report`` measures MuLan-embedding spread across seeds and
-prompts. Used by ``eval/generation.py``.
+prompts. Used by ``eval/harness.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .analysis import to_mono_numpy
+from ..analysis import to_mono_numpy
 from .mulan import embed_clips
 from .synth import DEFAULT_TUNE, hummed_melody
 
@@ -99,7 +99,7 @@ def stability_report(long_clips: list, reference_clips: list, sample_rate: int, 
     is the share of generated windows whose every statistic lies inside it (1.0 = no window
     drifted to silence or noise).
     """
-    from .analysis import WINDOW_STATS, window_stats
+    from ..analysis import WINDOW_STATS, window_stats
 
     reference = [s for clip in reference_clips for s in window_stats(clip, sample_rate, window_s)]
     windows = [window_stats(clip, sample_rate, window_s) for clip in long_clips]

@@ -15,7 +15,7 @@ import os
 import re
 from typing import Optional
 
-from .generation import EvalResult
+from .harness import EvalResult
 
 SUMMARY_FILE = "eval_summary.json"
 

@@ -21,8 +21,8 @@ from typing import Optional
 import torch
 
 from .. import hub
-from ..models.melody import PITCH_CLASSES
-from .analysis import NOTE_NAMES
+from ..models.melody_tokenizer import PITCH_CLASSES
+from ..analysis import NOTE_NAMES
 
 # root spellings: the corpus's flats (NOTE_NAMES), sharps (PITCH_CLASSES) and the rarer enharmonics
 _PITCH = {name: n for names in (NOTE_NAMES, PITCH_CLASSES) for n, name in enumerate(names)} | {

@@ -31,7 +31,7 @@ import time
 import numpy as np
 import torch
 
-from .analysis import envelope_tempo, key_scores, percussive_ratio
+from ..analysis import envelope_tempo, key_scores, percussive_ratio
 from .adherence import CHECKED, _asked, _needed, _rate, attribute_checks, check_reading, drum_threshold
 from .mulan import embed_clips
 

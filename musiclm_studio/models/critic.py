@@ -40,7 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import CriticConfig
-from ..modules.musical_key import MODES
+from ..vocab.musical_key import MODES
 
 ATTRIBUTE_NAMES = ("tempo", "mode", "drums", "lead_family")
 

@@ -149,7 +149,7 @@ def _subset(y: Labels, index) -> Labels:
 def accuracy(model: AttributeCritic, clips: list[torch.Tensor], text: torch.Tensor, y: Labels) -> dict[str, float]:
     """Validation accuracy per attribute on whole clips (audio side, ``AttributeCritic.read``) and captions
     (text side; tempo and mode over the captions that state them, tempo as the band of the most likely bin)."""
-    from ..eval.analysis import tempo_agrees
+    from ..analysis import tempo_agrees
 
     model.eval()
     heard = {k: [] for k in ("tempo", "mode", "drums", "lead_family")}
@@ -178,7 +178,7 @@ def skill_weights(model: AttributeCritic, scores: dict[str, float], y: Labels) -
     """Per attribute, the audio side's validation accuracy (``scores`` from ``accuracy``) as a skill score
     over always guessing the commonest value: (accuracy - baseline) / (1 - baseline), floored at 0. For
     tempo the baseline is the bpm (bin centre) that agrees with the most clips, half / double allowed."""
-    from ..eval.analysis import tempo_agrees
+    from ..analysis import tempo_agrees
 
     common = {"mode": y.mode, "drums": y.drums, "lead_family": y.family}
     baseline = {name: float(values.bincount().max()) / len(values) for name, values in common.items()}

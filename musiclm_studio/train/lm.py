@@ -14,10 +14,10 @@ tempo, mode, drums and lead family (read from the corpus rows each cache was bui
 the crops; at generation the pipeline's attribute critic reads them from the prompt, so such
 LMs ship with a critic (see ``models.critic``). With ``--beat --data CORPORA`` they hear each
 clip's beat grid instead (or as well): the phase of every frame within the beat of the clip's
-true tempo, as an aligned ``beat`` stream (``modules.beat_grid``), "no tempo" in a share
+true tempo, as an aligned ``beat`` stream (``vocab.beat_grid``), "no tempo" in a share
 ``--unstated`` of the crops; at generation the grid follows the tempo the critic reads from the
 prompt. With ``--key`` they hear each clip's key (tonic and mode) at every frame, as an aligned
-``key`` stream (``modules.musical_key``), "no key" in a share ``--unstated`` of the crops; at
+``key`` stream (``vocab.musical_key``), "no key" in a share ``--unstated`` of the crops; at
 generation it is the key the prompt names, or its mode on a tonic drawn from the seed.
 
 Validation cross-entropy on the valid split is logged with the training loss (for LMs
@@ -40,8 +40,8 @@ from ..config import CriticConfig, beat_stream, key_stream, preset
 from ..models.critic import attribute_tokens, bin_bpms, tempo_bin
 from ..models.lm import StageLM, build_stage_lm
 from ..data.theory import NOTE_NAMES
-from ..modules.beat_grid import beat_tokens
-from ..modules.musical_key import NO_KEY, key_token
+from ..vocab.beat_grid import beat_tokens
+from ..vocab.musical_key import NO_KEY, key_token
 from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed, unwrap
 from .data import corpus_entries
 from .tokens import TokenSet, cache_folders, load_caches, paired_corpora
@@ -86,7 +86,7 @@ class ClipAttributes:
 @dataclass
 class ClipBeats:
     """Per clip of a token cache, its true bpm [N] (0: unknown); ``pick`` lays the beat grid of
-    crops (``modules.beat_grid``), "no tempo" in a share ``unstated`` of them."""
+    crops (``vocab.beat_grid``), "no tempo" in a share ``unstated`` of them."""
 
     bpm: torch.Tensor
     frame_rate: float  # of the LM's frames
@@ -104,7 +104,7 @@ class ClipBeats:
 
 @dataclass
 class ClipKeys:
-    """Per clip of a token cache, its key token [N] (``modules.musical_key``); ``pick`` repeats it
+    """Per clip of a token cache, its key token [N] (``vocab.musical_key``); ``pick`` repeats it
     over a crop's frames, "no key" in a share ``unstated`` of the crops."""
 
     tokens: torch.Tensor

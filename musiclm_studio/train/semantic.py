@@ -19,7 +19,7 @@ import torch
 
 from .. import hub
 from ..config import preset
-from ..models.semantic import SemanticTokenizer
+from ..models.semantic_tokenizer import SemanticTokenizer
 from .data import corpus_entries, load_clips
 
 

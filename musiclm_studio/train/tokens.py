@@ -179,7 +179,7 @@ def _crop(audio: torch.Tensor, length: int, generator: torch.Generator) -> torch
 def _melody(pipe, row: dict, frames: int) -> torch.Tensor:
     """Melody tokens of a clip's lead: from its MIDI notes when the corpus has them (exact),
     else from the lead stem through the melody tokenizer, else all unvoiced."""
-    from ..models.melody import UNVOICED, notes_to_tokens
+    from ..models.melody_tokenizer import UNVOICED, notes_to_tokens
 
     if row.get("lead_notes"):
         return notes_to_tokens(row["lead_notes"], frames, pipe.config.melody.frame_rate)

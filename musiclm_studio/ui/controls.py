@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..config import STAGES, TOKEN_STREAMS
-from ..generation import parse_story as parse_story_lines
+from ..windowing import parse_story as parse_story_lines
 from ..data.theory import NOTE_NAMES
-from ..modules.musical_key import MODES
+from ..vocab.musical_key import MODES
 from ..sampling_args import DEFAULT_TEMPERATURES, DEFAULTS, LIMITS, PAPER_TEMPERATURES
 
 

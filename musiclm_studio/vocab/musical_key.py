@@ -3,7 +3,7 @@
 Each corpus clip keeps one key, which its semantic and acoustic tokens carry only as a blur of
 pitch classes, so an LM told "minor" once in a prefix is left to infer which notes that means.
 Heard at every frame, as an aligned stream, the key is as plain to it as the beat grid
-(``modules.beat_grid``): training shows each clip's true key ("no key" in a share of crops); at
+(``vocab.beat_grid``): training shows each clip's true key ("no key" in a share of crops); at
 generation the pipeline names the key each story segment asks for: the ``key`` a caller gives,
 else one its prompt states ('in F# minor'), else its mode word ('a minor tonality') or the mode
 the critic reads from its mood, on a tonic drawn from the generation's seed.
@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from ..data.theory import NOTE_NAMES
 
+NOTE_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # the names keys are shown with
 MODES = ("major", "minor")
 NO_KEY = 24
 KEY_TOKENS = 25  # 12 tonics x 2 modes, and "no key"

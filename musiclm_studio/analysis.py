@@ -3,7 +3,7 @@
 Used by the corpus truth checks and by the evaluation of generated music. Every function takes
 a mono waveform (numpy array or torch tensor, [S] or [C, S]) and its sample rate.
 ``estimate_tempo`` is librosa's beat tracker; ``tempo_agrees`` accepts half / double time;
-``tempo_in_band`` checks the band of a tempo word; ``estimate_key_mode`` correlates the clip's
+``estimate_key_mode`` correlates the clip's
 mean chroma with the Krumhansl-Schmuckler major and minor profiles in all twelve keys (with a
 bass-register tonic cue); ``percussive_ratio`` is the share of spectral energy that
 harmonic-percussive source separation assigns to the percussive part.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.theory import NOTE_NAMES  # re-exported: the analysers name keys as the corpus does
+from .vocab.musical_key import NOTE_NAMES  # re-exported: the analysers name keys as the corpus does
 KS_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KS_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
@@ -56,17 +56,6 @@ def tempo_agrees(estimated: float, stated: float, tol: float = 0.08,
     if estimated <= 0 or stated <= 0:
         return False
     return any(abs(estimated - stated * r) <= tol * stated * r for r in ratios)
-
-
-def tempo_in_band(estimated: float, word: str, tol: float = 0.08) -> bool:
-    """True when ``estimated`` bpm lies in the band of tempo ``word`` (``TEMPO_BANDS``), widened by
-    ``tol``. No half / double time here: a doubled slow tempo is a fast one."""
-    from ..data.captions import TEMPO_BANDS
-
-    if word not in TEMPO_BANDS:
-        raise ValueError(f"Unknown tempo word {word!r}; use one of {sorted(TEMPO_BANDS)}.")
-    low, high = TEMPO_BANDS[word]
-    return estimated > 0 and low * (1 - tol) <= estimated <= high * (1 + tol)
 
 
 def chroma_profiles(audio, sr: int) -> tuple[np.ndarray, np.ndarray]:

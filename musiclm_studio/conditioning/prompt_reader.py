@@ -26,8 +26,9 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from .data.genres import GENRES
-from .sampling_args import LIMITS, stated_tempo
+from ..data.genres import GENRES
+from ..data.captions import stated_bpm
+from ..sampling_args import LIMITS
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,13 @@ def tempo_class(text: str) -> Optional[str]:
     text = text or ""
     found = _matches(text, _PLAIN_RE) or _matches(text, _FEEL_RE)
     return found[0][1] if found else None
+
+
+def stated_tempo(text: str) -> Optional[float]:
+    """The bpm a prompt states as '94 BPM' / '72 beats per minute' where it lies within ``LIMITS["bpm"]``, else None."""
+    bpm = stated_bpm(text)
+    low, high = LIMITS["bpm"]
+    return bpm if bpm is not None and low <= bpm <= high else None
 
 
 def stated_number(text: str) -> Optional[float]:
