@@ -15,6 +15,7 @@ and reports progress through one callback of ``StageEvent``s.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import random
 import time
@@ -31,7 +32,8 @@ from .models.critic import ATTRIBUTE_NAMES, read_attribute_tokens, set_asked_tem
 from .modules.beat_grid import beat_tokens
 from .modules.musical_key import NO_KEY, key_mode, key_name, key_token, stated_key
 from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
-from .sampling_args import SamplingArgs, check_bpm, check_key, check_sampling_args, stated_tempo
+from .sampling_args import (SamplingArgs, check_bpm, check_key, check_sampling_args, check_seed, check_story,
+                            stated_tempo)
 
 Prompt = Union[str, Sequence[tuple[str, float]]]  # a prompt, or story mode: [(prompt, seconds), ...]
 Callback = Callable[[StageEvent], None]
@@ -153,7 +155,8 @@ class MusicLMPipeline:
         melody_tokens = None
         if melody is not None:
             prepared = prepare_audio(melody, melody_sample_rate, target_sample_rate=self.config.melody.sample_rate,
-                                     max_seconds=self.config.max_duration_s, allow_silent=False, name="melody")
+                                     max_seconds=min(self.config.max_duration_s, duration_s or math.inf),
+                                     allow_silent=False, name="melody")  # only what the clip plays is read
             notices += prepared.notices
             melody_tokens = self.components.melody(prepared.audio)[None].to(self.device)  # [1, Tm]
         beat, hears_key = self._lms_hear("beat"), self._lms_hear("key")
@@ -455,13 +458,14 @@ class MusicLMPipeline:
         candidate is decoded and the best MuLan score is kept.
         """
         if not isinstance(prompt, str):
-            prompt = [(text, float(seconds)) for text, seconds in prompt]
+            prompt = check_story(prompt, self.config.max_duration_s)
             duration_s = sum(seconds for _, seconds in prompt) if prompt else 0.0
         num_candidates = self.config.num_candidates if num_candidates is None else num_candidates
         args = check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, num_candidates,
                                    self.config.max_duration_s)
         if generator is None:
-            seed = random.randrange(2**31) if seed is None else int(seed)
+            seed = check_seed(seed)
+            seed = random.randrange(2**31) if seed is None else seed
             generator = torch.Generator().manual_seed(seed)
         args.generator = generator
         timings, B = {}, num_candidates
