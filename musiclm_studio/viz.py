@@ -206,11 +206,11 @@ def _stream_dict(tokens: TokensLike) -> dict[str, Optional[torch.Tensor]]:
 
 
 def plot_token_streams(tokens: TokensLike, pipe=None, *, palettes: Optional[dict] = None, fig=None,
-                       duration_s: Optional[float] = None, streams=TOKEN_STREAMS):
+                       duration_s: Optional[float] = None, streams=TOKEN_STREAMS, pending: str = "waiting"):
     """One row of axes per token stream (mulan, melody, semantic, coarse, fine); returns the figure.
 
     ``tokens`` is a ``TokenStreams`` or a dict of stream -> tensor (partial streams are fine:
-    empty rows say "waiting"); ``duration_s`` fixes the time axis so live updates grow to the right.
+    empty rows say ``pending``, e.g. "waiting"); ``duration_s`` fixes the time axis so live updates grow to the right.
     """
     palettes = palettes if palettes is not None else token_palettes(pipe)
     rates, found = frame_rates(pipe), _stream_dict(tokens)
@@ -224,16 +224,17 @@ def plot_token_streams(tokens: TokensLike, pipe=None, *, palettes: Optional[dict
         if name == "melody" and stream is not None and clip_s is not None:  # the melody on the clip's time axis
             stream = torch.as_tensor(stream)[..., : max(1, round(clip_s * rates[name]))]
         axis_s = clip_s if name == "melody" and stream is not None else duration_s
-        _draw_stream(ax, name, stream, palettes[name], rates.get(name), axis_s)
+        _draw_stream(ax, name, stream, palettes[name], rates.get(name), axis_s, pending)
     axes[-1, 0].set_xlabel("seconds")
     fig.suptitle("token streams", fontsize=10)
     return fig
 
 
-def _draw_stream(ax, name: str, tokens: Optional[torch.Tensor], palette: torch.Tensor, rate, duration_s) -> None:
+def _draw_stream(ax, name: str, tokens: Optional[torch.Tensor], palette: torch.Tensor, rate, duration_s,
+                 pending: str = "waiting") -> None:
     ax.set_yticks([])
     if tokens is None or tokens.numel() == 0:
-        ax.text(0.5, 0.5, f"{name}: none" if duration_s is None else f"{name}: waiting", transform=ax.transAxes,
+        ax.text(0.5, 0.5, f"{name}: none" if duration_s is None else f"{name}: {pending}", transform=ax.transAxes,
                 ha="center", va="center", color="0.4")
         ax.set_xticks([])
         ax.set_ylabel(name, rotation=0, ha="right", va="center")

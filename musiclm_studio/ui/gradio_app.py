@@ -29,7 +29,7 @@ import gradio as gr
 
 from .. import viz
 from ..audio import save_audio
-from ..config import STAGES
+from ..config import STAGES, TOKEN_STREAMS
 from ..sampling_args import DEFAULTS
 from . import controls
 
@@ -207,8 +207,9 @@ class GenerateHandler:
         return None, None, None, image, summary, "Stopped.", gr.update()
 
     def _token_image_partial(self, streams: dict, total_s: float):
-        return viz.figure_to_array(viz.plot_token_streams(streams, self.pipe, palettes=self.palettes,
-                                                          duration_s=total_s))
+        shown = tuple(s for s in TOKEN_STREAMS if s != "melody" or s in streams)  # the live streams hold no melody
+        return viz.figure_to_array(viz.plot_token_streams(streams, self.pipe, palettes=self.palettes, streams=shown,
+                                                          duration_s=total_s, pending="not made (stopped)"))
 
     def _finish(self, result: dict, skip, streams: Optional[dict] = None, total_s: float = 0.0) -> tuple:
         error = result.get("error")
