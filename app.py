@@ -4,7 +4,8 @@ Environment: ``MUSICLM_PIPELINE`` (a saved pipeline folder or Hub id; default: t
 ``assets/``), ``GRADIO_SERVER_NAME`` / ``HOST`` (default 127.0.0.1, or 0.0.0.0 on a Space),
 ``GRADIO_SERVER_PORT`` / ``PORT`` (default 7860), ``MUSICLM_DEVICE`` (e.g. cuda), and the
 server's limits (``ui.gradio_app.ServeLimits``): ``MUSICLM_MAX_UPLOAD_MB``, ``MUSICLM_OUTPUT_TTL_S``,
-``MUSICLM_MAX_OUTPUTS``, ``MUSICLM_QUEUE_SIZE``, ``MUSICLM_MAX_STORY_SEGMENTS``, ``MUSICLM_MIN_SEGMENT_S``.
+``MUSICLM_MAX_OUTPUTS``, ``MUSICLM_QUEUE_SIZE``, ``MUSICLM_MAX_BATCH_SIZE``, ``MUSICLM_MAX_STORY_SEGMENTS``,
+``MUSICLM_MIN_SEGMENT_S``.
 The same limits are flags: ``python app.py --max-upload-mb 20 --output-ttl-s 3600 ...`` (``--help``).
 """
 
@@ -24,6 +25,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--output-ttl-s", type=float, help="delete generated files after this many seconds (3600)")
     parser.add_argument("--max-outputs", type=int, help="keep at most this many generations' files (100)")
     parser.add_argument("--queue-size", type=int, help="requests that may wait in the queue (64)")
+    parser.add_argument("--max-batch-size", type=int, help="users' requests generated as one batch (16)")
+    parser.add_argument("--no-batching", action="store_true", help="one request at a time (--max-batch-size 1)")
     parser.add_argument("--max-story-segments", type=int, help="story mode: most segments (16)")
     parser.add_argument("--min-segment-s", type=float, help="story mode: shortest segment in seconds (1)")
     return parser.parse_args(argv)
@@ -35,7 +38,8 @@ def main(argv=None) -> None:
         if getattr(args, name) is not None:
             os.environ[env] = str(getattr(args, name))
     limits = ServeLimits.from_env(max_upload_mb=args.max_upload_mb, output_ttl_s=args.output_ttl_s,
-                                  max_outputs=args.max_outputs, queue_size=args.queue_size)
+                                  max_outputs=args.max_outputs, queue_size=args.queue_size,
+                                  max_batch_size=1 if args.no_batching else args.max_batch_size)
     on_space = bool(os.environ.get("SPACE_ID"))
     host = os.environ.get("GRADIO_SERVER_NAME") or os.environ.get("HOST") or ("0.0.0.0" if on_space else "127.0.0.1")
     port = int(os.environ.get("GRADIO_SERVER_PORT") or os.environ.get("PORT") or 7860)

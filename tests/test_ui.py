@@ -85,7 +85,7 @@ def test_demo_has_the_controls_and_a_limited_queue(demo):
     assert {"prompt", "generate", "stop", "audio", "token-streams", "spectrogram", "melody", "seed"} <= ids
     assert all(name in ids for name in controls.CONTROLS)
     generate = [fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "generate"]
-    assert generate and generate[0].concurrency_limit == 1
+    assert generate and generate[0].concurrency_limit == demo.limits.max_batch_size == demo.handler.batcher.max_batch_size
 
 
 def test_generate_streams_tokens_then_returns_everything(demo, tiny_pipe):
@@ -212,7 +212,7 @@ def test_server_bugs_are_logged_with_their_traceback(demo, caplog, monkeypatch):
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom at /srv/secret/place.py")
-    monkeypatch.setattr(demo.handler, "pipe", type("P", (), {"__call__": broken, "config": demo.handler.pipe.config})())
+    monkeypatch.setattr(demo.handler.batcher, "pipe", type("P", (), {"__call__": broken})())
     with caplog.at_level(logging.INFO, logger="musiclm_studio.ui.gradio_app"):
         with pytest.raises(gr.Error, match="Generation failed \\(RuntimeError\\)") as error:
             run(demo)
@@ -332,3 +332,60 @@ def test_widgets_construct_and_generate(tiny_pipe):
     assert all(bar.value == 1.0 for bar in studio.bars.values())
     assert studio.generate(prompt="  ") is None and "empty" in studio.error.value
     assert studio.generate(prompt="ok", top_p=0.0) is None and "top_p" in studio.error.value
+
+
+def test_concurrent_requests_run_as_one_batch(tiny_pipe, tmp_path):
+    import threading
+
+    from musiclm_studio.ui.gradio_app import ServeLimits
+
+    demo = build_demo(tiny_pipe, limits=ServeLimits(max_batch_size=4), output_dir=str(tmp_path))
+    prompts = ["a calm piano piece", "loud rock drums", "a slow ambient pad", "funky bass"]
+    results = {}
+
+    def one(prompt):
+        results[prompt] = run(demo, prompt=prompt, randomise_seed=True, duration_s=1.0, num_candidates=2)[-1]
+    threads = [threading.Thread(target=one, args=(p,)) for p in prompts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert set(results) == set(prompts) and all(r[0].endswith(".wav") for r in results.values())
+    assert demo.handler.batcher.batch_sizes == [4]  # one pipeline call for all four
+    assert all("one batch with 3 other requests" in r[5] for r in results.values())
+    assert all(isinstance(r[6], dict) for r in results.values())  # no seed claimed for a batched clip
+    # a fixed seed, a story or a refused prompt runs alone, with its own message
+    assert run(demo, seed=5, duration_s=1.0)[-1][6] == 5 and demo.handler.batcher.batch_sizes[-1] == 1
+    with pytest.raises(gr.Error, match="empty"):
+        run(demo, prompt=" ", randomise_seed=True)
+
+
+def test_batched_outputs_match_their_prompts(tiny_pipe):
+    from musiclm_studio.batch import generate_batch
+
+    outs = generate_batch(tiny_pipe, ["a calm piano piece", "", "loud rock drums"], duration_s=1.0, num_candidates=2,
+                          seed=3)
+    assert isinstance(outs[1], ValueError) and "empty" in str(outs[1])
+    for out, prompt in zip((outs[0], outs[2]), ("a calm piano piece", "loud rock drums")):
+        assert out.audio.shape == (tiny_pipe.sample_rate,) and out.seed is None
+        assert out.tokens.fine.shape[0] == 1 and out.candidates.semantic.shape[0] == 2
+        alone = tiny_pipe.encode_conditioning(prompt, duration_s=1.0)
+        assert torch_equal(out.tokens.mulan, alone.mulan_tokens[:1])  # each row kept its own prompt
+    again = generate_batch(tiny_pipe, ["a calm piano piece", "", "loud rock drums"], duration_s=1.0, num_candidates=2,
+                           seed=3)
+    assert torch_equal(again[2].tokens.coarse, outs[2].tokens.coarse)  # same batch + seed, same tokens
+
+
+def test_serial_queue_when_batching_is_off(tiny_pipe, tmp_path):
+    from musiclm_studio.ui.gradio_app import ServeLimits
+
+    demo = build_demo(tiny_pipe, limits=ServeLimits(max_batch_size=1), output_dir=str(tmp_path))
+    assert run(demo, randomise_seed=True, duration_s=0.5)[-1][0].endswith(".wav")
+    assert run(demo, randomise_seed=True, duration_s=0.5)[-1][0].endswith(".wav")
+    assert demo.handler.batcher.batch_sizes == [1, 1]  # one request per pipeline call
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return torch.equal(torch.as_tensor(a).cpu(), torch.as_tensor(b).cpu())

@@ -1,10 +1,11 @@
 """The Gradio studio: ``build_demo(pipe)`` returns the app, ``launch(pipe, ...)`` serves it.
 
-The controls come from ``ui/controls.py``. Generation runs the pipeline in a worker thread; its
-callback keeps the newest ``StageEvent`` per stage for a generator that drives ``gr.Progress`` and
-redraws the token-stream image as tokens arrive, then yields the audio, spectrogram, MuLan
-score and timings. The Stop button sets a per-session flag that the callback checks, so the
-worker ends at its next step and the stream ends with "Stopped.", the previous clip cleared and
+The controls come from ``ui/controls.py``. Requests go to the micro-batcher (``ui/batcher.py``),
+whose worker thread runs the pipeline, users' compatible requests as one batch; its callback keeps
+the newest ``StageEvent`` per stage for a generator that drives ``gr.Progress`` and redraws the
+token-stream image as tokens arrive, then yields the audio, spectrogram, MuLan score and timings.
+The Stop button sets a per-session flag that the callback checks, so the run ends at its next
+step (a batch when all its users stopped) and the stream ends with "Stopped.", the previous clip cleared and
 the tokens made so far drawn with labels. Every ``ValueError`` becomes a ``gr.Error`` with its
 message (server paths shortened to file names) and one log line; anything else is logged with
 its traceback and reported briefly, so a bad input never takes the server down.
@@ -32,14 +33,11 @@ from ..audio import save_audio
 from ..config import STAGES, TOKEN_STREAMS
 from ..sampling_args import DEFAULTS
 from . import controls
+from .batcher import MicroBatcher, Stopped
 
 log = logging.getLogger(__name__)
 REDRAW_S = 0.5  # at most one live token image per this many seconds (drawing costs CPU)
 POLL_S = 0.25  # how often the UI thread looks at the newest pipeline event
-
-
-class Stopped(Exception):
-    """Raised from the pipeline callback when the user pressed Stop."""
 
 
 @dataclass
@@ -50,6 +48,7 @@ class ServeLimits:
     output_ttl_s: float = 3600.0  # generated WAV / PNG files older than this are deleted
     max_outputs: int = 100  # and at most this many generations' files are kept
     queue_size: int = 64  # requests waiting beyond this get "Queue is full"
+    max_batch_size: int = 16  # users' compatible requests generated as one batch (1: one at a time)
 
     @classmethod
     def from_env(cls, **overrides) -> "ServeLimits":
@@ -108,6 +107,7 @@ class GenerateHandler:
         self.palettes = viz.token_palettes(pipe)
         self.output_dir = output_dir or os.path.join(tempfile.gettempdir(), "musiclm-studio")
         self.limits = limits or ServeLimits()
+        self.batcher = MicroBatcher(pipe, max_batch_size=self.limits.max_batch_size)
         self._stops: dict[str, threading.Event] = {}
 
     # ---- helpers ----------------------------------------------------------------------
@@ -116,19 +116,6 @@ class GenerateHandler:
 
     def _spectrogram_image(self, audio, sample_rate: int):
         return viz.figure_to_array(viz.plot_spectrogram(audio, sample_rate, pipe=self.pipe).figure)
-
-    def _run(self, kwargs: dict, latest: dict, stop: threading.Event, done: threading.Event, result: dict) -> None:
-        def callback(event):  # keep only the newest event per stage: no queue, no wake-ups
-            if stop.is_set():
-                raise Stopped()
-            latest[event.stage] = event
-
-        try:
-            result["output"] = self.pipe(**kwargs, callback=callback)
-        except BaseException as error:  # noqa: BLE001 - handed to the UI thread, which reports it
-            result["error"] = error
-        finally:
-            done.set()
 
     def _files(self, out) -> tuple[str, str]:
         folder = tempfile.mkdtemp(prefix="gen-", dir=_makedirs(self.output_dir))
@@ -157,29 +144,27 @@ class GenerateHandler:
         except ValueError as error:
             raise _user_error(str(error)) from None
         session = getattr(request, "session_hash", None) or "local"
-        stop = self._stops[session] = threading.Event()
-        latest, done, result, streams = {}, threading.Event(), {}, {}
-        worker = threading.Thread(target=self._run, args=(kwargs, latest, stop, done, result), daemon=True)
-        worker.start()
+        job = self.batcher.submit(kwargs)
+        self._stops[session] = job.stop
+        streams: dict[str, Any] = {}
         segments = kwargs["prompt"] if not isinstance(kwargs["prompt"], str) else None
         total_s = sum(seconds for _, seconds in segments) if segments else duration_s
         skip = gr.update()
         try:
-            yield from self._follow(latest, done, progress, total_s, skip, streams)
+            yield from self._follow(job, progress, total_s, skip, streams)
         finally:
-            stop.set()  # a closed / cancelled stream stops the worker too
-            worker.join(timeout=60)
-            if self._stops.get(session) is stop:
+            job.stop.set()  # a closed / cancelled stream stops the job too
+            if self._stops.get(session) is job.stop:
                 del self._stops[session]
-        yield self._finish(result, skip, streams, total_s)
+        yield self._finish(job.result, skip, streams, total_s)
 
-    def _follow(self, latest: dict, done: threading.Event, progress, total_s, skip, streams: dict) -> Iterator[tuple]:
-        """Poll the newest events (a sleeping reader leaves the CPU and the GIL to the worker); ``streams``
-        collects the tokens so far."""
+    def _follow(self, job, progress, total_s, skip, streams: dict) -> Iterator[tuple]:
+        """Poll the job's newest events (a sleeping reader leaves the CPU and the GIL to the worker) until
+        it is done or stopped; ``streams`` collects the tokens so far."""
         seen, last_draw = set(), 0.0
-        progress(0.0, desc="conditioning")
-        while not done.wait(POLL_S):
-            snapshot = dict(latest)
+        progress(0.0, desc="waiting for the batch ahead" if job.result.get("batch_size") is None else "conditioning")
+        while not job.done.wait(POLL_S) and not job.stop.is_set():
+            snapshot = dict(job.latest)
             if not snapshot:
                 continue
             stage = max(snapshot, key=STAGES.index)
@@ -213,7 +198,7 @@ class GenerateHandler:
 
     def _finish(self, result: dict, skip, streams: Optional[dict] = None, total_s: float = 0.0) -> tuple:
         error = result.get("error")
-        if isinstance(error, Stopped):
+        if "output" not in result and (error is None or isinstance(error, Stopped)):
             return self._stopped(streams or {}, total_s)
         if isinstance(error, ValueError):
             raise _user_error(str(error))
@@ -223,9 +208,13 @@ class GenerateHandler:
                            "the details.", print_exception=False)
         out = result["output"]
         wav, png = self._files(out)
-        notices = "\n".join(f"- {n}" for n in out.notices) or "No notices."
+        others = result.get("batch_size", 1) - 1
+        batched = ([f"Generated in one batch with {others} other request{'s' * (others > 1)}, so no seed repeats "
+                    "it: untick 'Random seed each time' for a clip you can repeat."] if others else [])
+        notices = "\n".join(f"- {n}" for n in out.notices + batched) or "No notices."
         return (wav, [wav, png], self._spectrogram_image(out.audio, out.sample_rate),
-                self._token_image(out.tokens), controls.summary_markdown(out), notices, out.seed)
+                self._token_image(out.tokens), controls.summary_markdown(out), notices,
+                out.seed if out.seed is not None else skip)
 
     def stop(self, request: gr.Request = None) -> str:
         """Ask this session's running generation to stop; on an idle page there is nothing to stop."""
@@ -258,10 +247,12 @@ def _component(control: controls.Control, pipe):
                       placeholder=controls.STORY_PLACEHOLDER if c.name == "story" else controls.PROMPT_PLACEHOLDER)
 
 
-def build_demo(pipe, concurrency_limit: int = 1, limits: Optional[ServeLimits] = None,
-               output_dir: Optional[str] = None) -> gr.Blocks:
-    """The studio app for a loaded ``MusicLMPipeline`` (queue set, not launched)."""
+def build_demo(pipe, limits: Optional[ServeLimits] = None, output_dir: Optional[str] = None) -> gr.Blocks:
+    """The studio app for a loaded ``MusicLMPipeline`` (queue set, not launched). Up to
+    ``limits.max_batch_size`` requests are taken at once; the micro-batcher runs them one pipeline
+    call at a time, compatible ones as one batch (``ui/batcher.py``)."""
     limits = limits or ServeLimits.from_env()
+    concurrency_limit = limits.max_batch_size
     handler = GenerateHandler(pipe, output_dir=output_dir, limits=limits)
     C = controls.CONTROLS
     ttl = int(limits.output_ttl_s)  # Gradio's own copies of the outputs expire with ours
