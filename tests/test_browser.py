@@ -152,7 +152,7 @@ def test_stop_on_an_idle_page_then_mid_run(page, tmp_path):
     page.locator("#generate").click()
     page.wait_for_function("document.querySelector('#summary')?.innerText.includes('MuLan score')", timeout=120_000)
     assert "Stopping" not in _text(page, "notices") and "Nothing to stop" not in _text(page, "notices")
-    assert page.locator("#audio audio[src]").count() >= 1
+    page.locator("#audio audio[src]").first.wait_for(state="attached", timeout=30_000)
     _set_duration(page, 30)
     page.locator("#generate").click()
     page.wait_for_function("document.querySelector('#notices')?.innerText.includes('Generating')", timeout=60_000)

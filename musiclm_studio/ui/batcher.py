@@ -12,6 +12,7 @@ ends one job at once (its batch goes on for the others, and stops when every job
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from ..batch import generate_batch
 from ..models.text import check_prompts
 
 
+log = logging.getLogger(__name__)
 IDLE_S = 1.0  # the worker thread ends after this long without work
 
 
@@ -124,6 +126,8 @@ class MicroBatcher:
             if not group:
                 continue
             self.batch_sizes.append(len(group))
+            if len(group) > 1:
+                log.info("generating %d requests as one batch", len(group))
             for job in group:
                 job.result["batch_size"] = len(group)
             try:

@@ -312,7 +312,8 @@ def launch(pipe, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
     ``prevent_thread_lock``; then returns the running app, ``demo.close()`` stops it)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     if not logging.getLogger().handlers:  # one line per refused input, tracebacks for server bugs
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("musiclm_studio").setLevel(logging.INFO)
     limits = limits or ServeLimits.from_env()
     pipe.show_progress = False
     pipe.encode_conditioning("warm-up")  # load the text tower now, so the first click is fast
