@@ -25,7 +25,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--output-ttl-s", type=float, help="delete generated files after this many seconds (3600)")
     parser.add_argument("--max-outputs", type=int, help="keep at most this many generations' files (100)")
     parser.add_argument("--queue-size", type=int, help="requests that may wait in the queue (64)")
-    parser.add_argument("--max-batch-size", type=int, help="users' requests generated as one batch (16)")
+    parser.add_argument("--max-batch-size", type=int, help="users' requests generated as one batch (8)")
     parser.add_argument("--no-batching", action="store_true", help="one request at a time (--max-batch-size 1)")
     parser.add_argument("--max-story-segments", type=int, help="story mode: most segments (16)")
     parser.add_argument("--min-segment-s", type=float, help="story mode: shortest segment in seconds (1)")

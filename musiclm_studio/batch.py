@@ -5,9 +5,11 @@ candidates as one batch. ``generate_batch`` runs N prompts x C candidates as one
 rows: every row keeps its own prompt's MuLan tokens (and attributes, beat grid and key, where
 the LMs hear them) as prefix conditioning, each prompt's candidates are ranked among
 themselves (the attribute critic after the coarse stage, else MuLan after decoding), and only
-the chosen rows go through the fine LM and the codec. On a 2-core CPU a step of the LMs costs
-about the same for 4 rows as for 1 (``modules/sampling.py``: per-step overhead dominates), so
-a server that batches its users' requests serves them several times faster (``scripts/load_bench.py``).
+the chosen rows go through the fine LM and the codec. Measured on the 2-core machine (shared
+with other jobs, so only roughly): 5-s clips with 4 candidates took 4.2 s alone through
+``pipe(...)``, and 2.5 / 2.0 / 1.7 s per prompt in batches of 2 / 4 / 8 prompts; one batch of
+16 prompts (64 rows) was slower per prompt than one at a time (the app's default batch is 8;
+``scripts/load_bench.py`` measures the served app).
 
 One generator draws every row, so a row's music depends on its batch: outputs carry
 ``seed=None`` (not reproducible alone). Melody, story and continuation requests take the

@@ -69,13 +69,15 @@ class PeakRSS:
         self._thread.join(timeout=5)
 
 
-def start_server(batched: bool, log_path: str, queue_size: int, timeout_s: float = 300):
+def start_server(batched: bool, log_path: str, queue_size: int, max_batch_size=None, timeout_s: float = 300):
     port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", GRADIO_SERVER_NAME="127.0.0.1",
                GRADIO_SERVER_PORT=str(port), PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     args = [sys.executable, os.path.join(ROOT, "app.py"), "--queue-size", str(queue_size)]
     if not batched:
         args.append("--no-batching")
+    elif max_batch_size:
+        args += ["--max-batch-size", str(max_batch_size)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -134,6 +136,7 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=int, nargs="+", default=[8, 16, 24])
     parser.add_argument("--seconds", type=float, default=5.0, help="clip length of every request")
     parser.add_argument("--modes", nargs="+", default=["batched", "serial"], choices=["batched", "serial"])
+    parser.add_argument("--max-batch-size", type=int, default=None, help="the batched server's (default: the app's)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one request may take")
     parser.add_argument("--out", default=None, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
@@ -142,7 +145,8 @@ def main(argv=None) -> int:
     rows = []
     for mode in args.modes:
         log_path = os.path.join(tempfile.gettempdir(), f"load-bench-{mode}.log")
-        process, url = start_server(mode == "batched", log_path, queue_size=max(args.users) + 8)
+        process, url = start_server(mode == "batched", log_path, queue_size=max(args.users) + 8,
+                                    max_batch_size=args.max_batch_size)
         try:
             print(f"{mode}: server pid {process.pid} on {url}; warm-up request", flush=True)
             one_request(url, EXAMPLE_PROMPTS[0], args.seconds, args.timeout)

@@ -354,6 +354,7 @@ def test_concurrent_requests_run_as_one_batch(tiny_pipe, tmp_path):
     assert demo.handler.batcher.batch_sizes == [4]  # one pipeline call for all four
     assert all("one batch with 3 other requests" in r[5] for r in results.values())
     assert all(isinstance(r[6], dict) for r in results.values())  # no seed claimed for a batched clip
+    assert all(r[0].endswith("musiclm.wav") for r in results.values())
     # a fixed seed, a story or a refused prompt runs alone, with its own message
     assert run(demo, seed=5, duration_s=1.0)[-1][6] == 5 and demo.handler.batcher.batch_sizes[-1] == 1
     with pytest.raises(gr.Error, match="empty"):
@@ -389,3 +390,24 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return torch.equal(torch.as_tensor(a).cpu(), torch.as_tensor(b).cpu())
+
+
+def test_uploads_over_the_limit_are_refused(tiny_pipe, tmp_path):
+    import socket
+
+    import httpx
+
+    from musiclm_studio.ui.gradio_app import ServeLimits, launch
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = launch(tiny_pipe, port=port, limits=ServeLimits(max_upload_mb=0.05), prevent_thread_lock=True, quiet=True)
+    try:
+        url = f"http://127.0.0.1:{port}/gradio_api/upload"
+        small = httpx.post(url, files={"files": ("small.wav", b"x" * 10_000)}, timeout=30)
+        big = httpx.post(url, files={"files": ("big.wav", b"x" * 200_000)}, timeout=30)
+    finally:
+        demo.close()
+    assert small.status_code == 200
+    assert big.status_code == 413 and "maximum allowed size" in big.text

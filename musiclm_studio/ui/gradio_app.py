@@ -48,7 +48,7 @@ class ServeLimits:
     output_ttl_s: float = 3600.0  # generated WAV / PNG files older than this are deleted
     max_outputs: int = 100  # and at most this many generations' files are kept
     queue_size: int = 64  # requests waiting beyond this get "Queue is full"
-    max_batch_size: int = 16  # users' compatible requests generated as one batch (1: one at a time)
+    max_batch_size: int = 8  # users' compatible requests generated as one batch (1: one at a time)
 
     @classmethod
     def from_env(cls, **overrides) -> "ServeLimits":
@@ -119,9 +119,9 @@ class GenerateHandler:
 
     def _files(self, out) -> tuple[str, str]:
         folder = tempfile.mkdtemp(prefix="gen-", dir=_makedirs(self.output_dir))
-        wav = save_audio(os.path.join(folder, f"musiclm-seed{out.seed}.wav"), out.audio, out.sample_rate)
-        png = viz.save_overview_png(os.path.join(folder, f"musiclm-seed{out.seed}.png"), out.audio, out.sample_rate,
-                                    out.tokens, pipe=self.pipe)
+        stem = os.path.join(folder, "musiclm" if out.seed is None else f"musiclm-seed{out.seed}")  # batched: no seed
+        wav = save_audio(stem + ".wav", out.audio, out.sample_rate)
+        png = viz.save_overview_png(stem + ".png", out.audio, out.sample_rate, out.tokens, pipe=self.pipe)
         prune_outputs(self.output_dir, self.limits.output_ttl_s, self.limits.max_outputs)
         return str(wav), png
 
