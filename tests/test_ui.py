@@ -392,10 +392,12 @@ def torch_equal(a, b) -> bool:
     return torch.equal(torch.as_tensor(a).cpu(), torch.as_tensor(b).cpu())
 
 
-def test_uploads_over_the_limit_are_refused(tiny_pipe, tmp_path):
+def test_served_app_refuses_big_uploads_and_nan_seeds_with_messages(tiny_pipe, tmp_path, capfd):
+    import json
     import socket
 
     import httpx
+    from gradio_client import Client
 
     from musiclm_studio.ui.gradio_app import ServeLimits, launch
 
@@ -407,7 +409,21 @@ def test_uploads_over_the_limit_are_refused(tiny_pipe, tmp_path):
         url = f"http://127.0.0.1:{port}/gradio_api/upload"
         small = httpx.post(url, files={"files": ("small.wav", b"x" * 10_000)}, timeout=30)
         big = httpx.post(url, files={"files": ("big.wav", b"x" * 200_000)}, timeout=30)
+        # the Python client cannot send NaN; raw HTTP can (TESTING.md)
+        values = [SETTINGS[n] for n in controls.SETTINGS[2:]]
+        values[controls.SETTINGS[2:].index("seed")] = float("nan")
+        call = httpx.post(f"http://127.0.0.1:{port}/gradio_api/call/generate",
+                          content=json.dumps({"data": ["x", "", None, *values]}),
+                          headers={"Content-Type": "application/json"}, timeout=30)
+        events = httpx.get(f"http://127.0.0.1:{port}/gradio_api/call/generate/{call.json()['event_id']}",
+                           timeout=120).text
+        api = Client(f"http://127.0.0.1:{port}/", verbose=False).view_api(return_format="dict", print_info=False)
     finally:
         demo.close()
     assert small.status_code == 200
     assert big.status_code == 413 and "maximum allowed size" in big.text
+    assert "event: error" in events and "seed must be a whole number" in events
+    generate = api["named_endpoints"]["/generate"]
+    assert not [p["parameter_name"] for p in generate["parameters"] if not p["parameter_has_default"]]
+    assert not [r["label"] for r in generate["returns"] if r["label"].startswith("value_")]
+    assert "Traceback" not in capfd.readouterr().err  # a refused input logs one line, no traceback
