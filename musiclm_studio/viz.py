@@ -292,5 +292,6 @@ def save_overview_png(path: str, audio, sample_rate: int, tokens: TokensLike, pi
 
 
 __all__ = ["mel_filterbank", "mel_spectrogram_db", "pca_colours", "hash_colours", "melody_colours",
-           "token_palettes", "token_rgb", "token_image", "token_strip_image", "frame_rates", "clip_seconds", "plot_spectrogram", "plot_token_streams",
+           "token_palettes", "token_rgb", "token_image", "token_strip_image", "frame_rates", "clip_seconds",
+           "plot_spectrogram", "plot_token_streams",
            "overview_figure", "figure_to_array", "array_to_png", "save_overview_png"]

@@ -123,7 +123,8 @@ def run_level(url: str, pid: int, users: int, seconds: float, prompts: list[str]
 def markdown(rows: list[dict], seconds: float) -> str:
     def s(v):
         return "-" if v is None else f"{v:.1f}"
-    lines = [f"| mode | users x {seconds:g}-s clips | completed | latency min / median / max (s) | server peak RSS (MB) |",
+    lines = [f"| mode | users x {seconds:g}-s clips | completed | latency min / median / max (s) "
+             "| server peak RSS (MB) |",
              "|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['mode']} | {r['users']} | {r['completed']} / {r['users']} | {s(r['latency_min_s'])} / "

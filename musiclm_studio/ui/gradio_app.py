@@ -36,7 +36,7 @@ from . import controls
 from .batcher import MicroBatcher, Stopped
 
 log = logging.getLogger(__name__)
-REDRAW_S = 0.5  # at most one live token image per this many seconds (drawing costs CPU)
+REDRAW_S = 0.5  # at most one live token image per this many seconds (x the batch size: drawing costs CPU)
 POLL_S = 0.25  # how often the UI thread looks at the newest pipeline event
 
 
@@ -127,12 +127,14 @@ class GenerateHandler:
 
     # ---- the callbacks ----------------------------------------------------------------
     def generate(self, prompt: str = "", story: str = "", melody: Optional[str] = None,
-                 duration_s: float = DEFAULTS["duration_s"], temperature_semantic: float = DEFAULTS["temperature_semantic"],
+                 duration_s: float = DEFAULTS["duration_s"],
+                 temperature_semantic: float = DEFAULTS["temperature_semantic"],
                  temperature_coarse: float = DEFAULTS["temperature_coarse"],
                  temperature_fine: float = DEFAULTS["temperature_fine"], top_k: float = DEFAULTS["top_k"],
                  top_p: float = DEFAULTS["top_p"], guidance_scale: float = DEFAULTS["guidance_scale"],
                  seed: Optional[float] = 0, randomise_seed: bool = True, num_candidates: Optional[float] = None,
-                 bpm: float = 0.0, key: str = "", progress=gr.Progress(), request: gr.Request = None) -> Iterator[tuple]:
+                 bpm: float = 0.0, key: str = "", progress=gr.Progress(),
+                 request: gr.Request = None) -> Iterator[tuple]:
         """Yield (audio, files, spectrogram, tokens, summary, notices, seed) updates while generating.
 
         The defaults are the app's own, so HTTP API callers may leave out any setting (melody too)."""
@@ -173,7 +175,9 @@ class GenerateHandler:
             if "conditioning" in snapshot:
                 streams["mulan"] = snapshot["conditioning"].tokens[None]  # [1, N, 12]
             streams.update({s: snapshot[s].tokens for s in ("semantic", "coarse", "fine") if s in snapshot})
-            due = stage not in seen or time.perf_counter() - last_draw > REDRAW_S
+            # each live image is encoded and sent per user: a batch of n redraws n times less often, so the
+            # server draws about as much for a batch as for one request
+            due = stage not in seen or time.perf_counter() - last_draw > REDRAW_S * job.result.get("batch_size", 1)
             seen.add(stage)
             if due and stage != "decode":
                 last_draw = time.perf_counter()
