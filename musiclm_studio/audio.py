@@ -39,21 +39,28 @@ class PreparedAudio:
         return self.audio.numel() / self.sample_rate
 
 
-def read_audio_file(path: Union[str, os.PathLike]) -> tuple[np.ndarray, int]:
-    """Read an audio file as float32 [S, C] (soundfile first, librosa/audioread for mp3 etc.)."""
+def read_audio_file(path: Union[str, os.PathLike], max_seconds: float | None = None) -> tuple[np.ndarray, int, float]:
+    """Read an audio file as float32 [S, C] (soundfile first, librosa/audioread for mp3 etc.) ->
+    (data, sample rate, the file's whole length in seconds). With ``max_seconds`` only the first
+    ``max_seconds`` are read and decoded (soundfile seeks; librosa stops decoding there)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"Audio file not found: {path!r}. Check the path.")
     try:
-        data, sr = sf.read(path, dtype="float32", always_2d=True)
-        return data, int(sr)
+        info = sf.info(path)
+        frames = -1 if max_seconds is None else min(info.frames, int(math.ceil(max_seconds * info.samplerate)))
+        data, sr = sf.read(path, frames=frames, dtype="float32", always_2d=True)
+        return data, int(sr), info.frames / info.samplerate
     except Exception as sf_error:  # noqa: BLE001 - fall back to librosa for formats soundfile lacks
         try:
             import librosa
 
-            data, sr = librosa.load(path, sr=None, mono=False)
+            data, sr = librosa.load(path, sr=None, mono=False, duration=max_seconds)
             data = np.atleast_2d(data).T.astype(np.float32)
-            return data, int(sr)
+            seconds = data.shape[0] / sr
+            if max_seconds is not None and seconds >= max_seconds - 1.0 / sr:
+                seconds = float(librosa.get_duration(path=path))
+            return data, int(sr), seconds
         except Exception as error:  # noqa: BLE001
             raise ValueError(
                 f"Could not read {os.path.basename(path)!r} as audio ({sf_error}; {error}). "
@@ -84,11 +91,13 @@ def prepare_audio(
     """Turn a path, array or tensor into mono float32 at ``target_sample_rate``.
 
     Arrays and tensors may be [S], [C, S] or [S, C] (the shorter axis is channels) and need
-    ``sample_rate``. Long input is trimmed to ``max_seconds`` with a notice.
+    ``sample_rate``. Long input is trimmed to ``max_seconds`` with a notice; a file is trimmed as
+    it is read, so a long upload costs no more than its first ``max_seconds``.
     """
     notices: list[str] = []
+    file_seconds = None
     if isinstance(audio, (str, os.PathLike)):
-        data, sample_rate = read_audio_file(audio)
+        data, sample_rate, file_seconds = read_audio_file(audio, max_seconds)
         wave = torch.from_numpy(data.T.copy())  # [C, S]
     else:
         if sample_rate is None:
@@ -111,11 +120,10 @@ def prepare_audio(
     if wave.shape[0] > 1:
         notices.append(f"{name}: {wave.shape[0]} channels downmixed to mono.")
     wave = wave.mean(0)
-    if max_seconds is not None and wave.numel() > max_seconds * sample_rate:
-        notices.append(
-            f"{name}: {wave.numel() / sample_rate:.1f} s is longer than {max_seconds:g} s; "
-            f"only the first {max_seconds:g} s are used."
-        )
+    seconds = file_seconds if file_seconds is not None else wave.numel() / sample_rate
+    if max_seconds is not None and seconds > max_seconds:
+        notices.append(f"{name}: {seconds:.1f} s is longer than {max_seconds:g} s; only the first {max_seconds:g} s "
+                       "are used.")
         wave = wave[: int(max_seconds * sample_rate)]
     if sample_rate != target_sample_rate:
         notices.append(f"{name}: resampled from {sample_rate} Hz to {target_sample_rate} Hz.")

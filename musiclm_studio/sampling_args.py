@@ -8,6 +8,7 @@ Bad values raise ``ValueError`` with a message that says what to do.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
@@ -35,6 +36,13 @@ LIMITS = {
     "num_candidates": (1, 8),
     "bpm": (40.0, 200.0),  # the tempo range the critic reads (its bins) and the beat grid accepts; the corpus spans 41-180
 }
+
+SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer
+
+STORY_LIMITS_ENV = {"max_story_segments": ("MUSICLM_MAX_STORY_SEGMENTS", 16),
+                    "min_segment_s": ("MUSICLM_MIN_SEGMENT_S", LIMITS["duration_s"][0])}
+"""Story-mode limits: at most 16 segments, each at least as long as the shortest clip (a 500-part story
+line helps nobody); a server sets its own through these environment variables, read at every call."""
 
 DEFAULTS = {"duration_s": 10.0, "top_k": 250, "top_p": 1.0, "guidance_scale": DEFAULT_GUIDANCE["semantic"],
             "num_candidates": 1,
@@ -95,6 +103,69 @@ def from_flag(values: Optional[Sequence[float]]) -> Union[float, Sequence[float]
 def check_temperatures(temperature: Union[float, Sequence[float], dict, None]) -> dict[str, float]:
     """Temperatures per stage (see ``per_stage``); None = ``DEFAULT_TEMPERATURES`` (1.0 / 0.95 / 0.7)."""
     return per_stage("temperature", temperature, DEFAULT_TEMPERATURES)
+
+
+def check_seed(seed) -> Optional[int]:
+    """None (draw one) or a whole number from 0 to ``SEED_MAX``; floats that are whole are accepted."""
+    if seed is None:
+        return None
+    message = f"seed must be a whole number from 0 to {SEED_MAX} (2**63 - 1), got {seed!r}."
+    if isinstance(seed, bool):
+        raise ValueError(message)
+    if isinstance(seed, float):
+        if not math.isfinite(seed) or not seed.is_integer():
+            raise ValueError(message)
+        seed = int(seed)
+    try:
+        seed = int(seed) if not isinstance(seed, str) else int(seed.strip())
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if not 0 <= seed <= SEED_MAX:
+        raise ValueError(message)
+    return seed
+
+
+def story_limits() -> tuple[int, float]:
+    """(max segments, min seconds per segment), from ``STORY_LIMITS_ENV``."""
+    values = []
+    for name, (env, default) in STORY_LIMITS_ENV.items():
+        raw = os.environ.get(env)
+        try:
+            value = type(default)(raw) if raw else default
+        except ValueError:
+            raise ValueError(f"{env} must be a number, got {raw!r}.") from None
+        values.append(value)
+    return values[0], values[1]
+
+
+def check_story(story, max_duration_s: float) -> list[tuple[str, float]]:
+    """Story segments [(prompt, seconds), ...] -> checked, with messages about the story, not one clip:
+    at most ``story_limits()[0]`` segments of at least ``story_limits()[1]`` s each, in all at most
+    ``max_duration_s``."""
+    max_segments, min_seconds = story_limits()
+    segments = []
+    for i, item in enumerate(story):
+        try:
+            text, seconds = item
+        except (TypeError, ValueError):
+            raise ValueError(f"Story segment {i + 1} must be a (prompt, seconds) pair, got {item!r}.") from None
+        try:
+            seconds = float(seconds)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds < min_seconds:
+            raise ValueError(f"Story segment {i + 1} ({str(text)[:40]!r}) lasts {seconds:g} s; each segment must last "
+                             f"at least {min_seconds:g} s, e.g. '5: calm piano intro'.")
+        segments.append((text, seconds))
+    if len(segments) > max_segments:
+        raise ValueError(f"The story has {len(segments)} segments ({sum(s for _, s in segments):g} s in all); at most "
+                         f"{max_segments} segments are allowed. "
+                         "Merge some segments.")
+    total = sum(seconds for _, seconds in segments)
+    if total > max_duration_s:
+        raise ValueError(f"The story lasts {total:g} s in all ({len(segments)} segments); the cap is "
+                         f"{max_duration_s:g} s. Shorten its segments.")
+    return segments
 
 
 def check_num_candidates(num_candidates) -> int:

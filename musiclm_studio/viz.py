@@ -157,8 +157,7 @@ def token_strip_image(tokens: TokensLike, palettes: dict, pipe=None, *, duration
     found, rates = _stream_dict(tokens), frame_rates(pipe)
     device = palettes["coarse"].device
     if duration_s is None:
-        lengths = [t.shape[-1] / rates[n] for n, t in found.items() if t is not None and n in rates]
-        duration_s = max(lengths, default=1.0)
+        duration_s = clip_seconds(found, rates) or 1.0
     bands = []
     for name in TOKEN_STREAMS:
         tokens, palette = found.get(name), palettes[name]
@@ -178,6 +177,15 @@ def token_strip_image(tokens: TokensLike, palettes: dict, pipe=None, *, duration
 
 
 # ---- drawing ------------------------------------------------------------------------------
+def clip_seconds(found: dict, rates: dict) -> Optional[float]:
+    """The clip's length: its longest generated stream (semantic, coarse, fine) in seconds; the
+    melody alone only when nothing else is there (a melody file may be longer than the clip)."""
+    def longest(names):
+        lengths = [found[n].shape[-1] / rates[n] for n in names if found.get(n) is not None and found[n].numel()]
+        return max(lengths, default=None)
+    return longest(("semantic", "coarse", "fine")) or longest(("melody",))
+
+
 def plot_spectrogram(audio, sample_rate: int, ax=None, pipe=None, device=None, title: str = "mel spectrogram (dB)"):
     """Draw ``mel_spectrogram_db`` of audio [S] onto ``ax`` (a new figure if None); returns the axes."""
     ax = ax if ax is not None else plt.figure(figsize=(10, 3), layout="constrained").add_subplot()
@@ -198,11 +206,11 @@ def _stream_dict(tokens: TokensLike) -> dict[str, Optional[torch.Tensor]]:
 
 
 def plot_token_streams(tokens: TokensLike, pipe=None, *, palettes: Optional[dict] = None, fig=None,
-                       duration_s: Optional[float] = None, streams=TOKEN_STREAMS):
+                       duration_s: Optional[float] = None, streams=TOKEN_STREAMS, pending: str = "waiting"):
     """One row of axes per token stream (mulan, melody, semantic, coarse, fine); returns the figure.
 
     ``tokens`` is a ``TokenStreams`` or a dict of stream -> tensor (partial streams are fine:
-    empty rows say "waiting"); ``duration_s`` fixes the time axis so live updates grow to the right.
+    empty rows say ``pending``, e.g. "waiting"); ``duration_s`` fixes the time axis so live updates grow to the right.
     """
     palettes = palettes if palettes is not None else token_palettes(pipe)
     rates, found = frame_rates(pipe), _stream_dict(tokens)
@@ -210,17 +218,23 @@ def plot_token_streams(tokens: TokensLike, pipe=None, *, palettes: Optional[dict
     fig = fig if fig is not None else plt.figure(figsize=(10, 0.9 * sum(heights[s] for s in streams) + 1.0),
                                                        layout="constrained")
     axes = fig.subplots(len(streams), 1, gridspec_kw={"height_ratios": [heights[s] for s in streams]}, squeeze=False)
+    clip_s = duration_s if duration_s is not None else clip_seconds(found, rates)
     for ax, name in zip(axes[:, 0], streams):
-        _draw_stream(ax, name, found.get(name), palettes[name], rates.get(name), duration_s)
+        stream = found.get(name)
+        if name == "melody" and stream is not None and clip_s is not None:  # the melody on the clip's time axis
+            stream = torch.as_tensor(stream)[..., : max(1, round(clip_s * rates[name]))]
+        axis_s = clip_s if name == "melody" and stream is not None else duration_s
+        _draw_stream(ax, name, stream, palettes[name], rates.get(name), axis_s, pending)
     axes[-1, 0].set_xlabel("seconds")
     fig.suptitle("token streams", fontsize=10)
     return fig
 
 
-def _draw_stream(ax, name: str, tokens: Optional[torch.Tensor], palette: torch.Tensor, rate, duration_s) -> None:
+def _draw_stream(ax, name: str, tokens: Optional[torch.Tensor], palette: torch.Tensor, rate, duration_s,
+                 pending: str = "waiting") -> None:
     ax.set_yticks([])
     if tokens is None or tokens.numel() == 0:
-        ax.text(0.5, 0.5, f"{name}: none" if duration_s is None else f"{name}: waiting", transform=ax.transAxes,
+        ax.text(0.5, 0.5, f"{name}: none" if duration_s is None else f"{name}: {pending}", transform=ax.transAxes,
                 ha="center", va="center", color="0.4")
         ax.set_xticks([])
         ax.set_ylabel(name, rotation=0, ha="right", va="center")
@@ -278,5 +292,6 @@ def save_overview_png(path: str, audio, sample_rate: int, tokens: TokensLike, pi
 
 
 __all__ = ["mel_filterbank", "mel_spectrogram_db", "pca_colours", "hash_colours", "melody_colours",
-           "token_palettes", "token_rgb", "token_image", "token_strip_image", "frame_rates", "plot_spectrogram", "plot_token_streams",
+           "token_palettes", "token_rgb", "token_image", "token_strip_image", "frame_rates", "clip_seconds",
+           "plot_spectrogram", "plot_token_streams",
            "overview_figure", "figure_to_array", "array_to_png", "save_overview_png"]

@@ -9,7 +9,7 @@ from typing import Optional, Sequence, Union
 import torch
 
 from ..audio import AudioLike
-from ..sampling_args import SamplingArgs, check_bpm, check_key, check_sampling_args
+from ..sampling_args import SamplingArgs, check_bpm, check_key, check_sampling_args, check_seed, check_story
 
 Prompt = Union[str, Sequence[tuple[str, float]]]  # a prompt, or story mode: [(prompt, seconds), ...]
 
@@ -43,7 +43,7 @@ def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, t
     if isinstance(prompt, str):
         story = [(prompt, duration_s)]
     else:
-        story = [(text, float(seconds)) for text, seconds in prompt]
+        story = check_story(prompt, pipe.config.max_duration_s)
         duration_s = sum(seconds for _, seconds in story) if story else 0.0
     if not story:
         raise ValueError("Story mode needs at least one (prompt, seconds) segment.")
@@ -59,7 +59,8 @@ def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, t
     bpm = None if bpm is None else check_bpm(bpm, pipe.lms_hear("beat"))
     key = None if key is None else check_key(key, pipe.lms_hear("key"))
     if generator is None:
-        seed = random.randrange(2**31) if seed is None else int(seed)
+        seed = check_seed(seed)
+        seed = random.randrange(2**31) if seed is None else seed
         generator = torch.Generator().manual_seed(seed)
     sampling.generator = generator
     return GenerationRequest(story, duration_s, sampling, seed, num_candidates, melody, melody_sample_rate,

@@ -68,8 +68,10 @@ def encode(pipe: "MusicLMPipeline", story: list[tuple[str, Optional[float]]], me
     notices += list(dict.fromkeys(n for n in (voice_notice(t, pipe.config.sings) for t in texts) if n))
     melody_tokens = None
     if melody is not None:
+        clip_s = sum(s for _, s in story if s is not None) or pipe.config.max_duration_s
         prepared = prepare_audio(melody, melody_sample_rate, target_sample_rate=pipe.config.melody.sample_rate,
-                                 max_seconds=pipe.config.max_duration_s, allow_silent=False, name="melody")
+                                 max_seconds=min(pipe.config.max_duration_s, clip_s), allow_silent=False,
+                                 name="melody")  # only what the clip plays is read
         notices += prepared.notices
         melody_tokens = pipe.components.melody(prepared.audio)[None].to(pipe.device)  # [1, Tm]
     beat, hears_key = pipe.lms_hear("beat"), pipe.lms_hear("key")

@@ -10,7 +10,7 @@ with random weights: the same compute per step as the real model, no download. N
 streams audio, so "first audio" is the time until the first waveform exists (for ours, the
 pipeline's ``decode`` event; for MusicGen, ``generate`` returning its decoded audio).
 
-    musiclm-studio bench --seconds 10 30 [--pipeline DIR] [--no-musicgen] [--out bench.json]
+    musiclm-studio bench --seconds 10 30 [--pipeline DIR] [--no-musicgen] [--out bench.json]   (files only with --out)
 """
 
 from __future__ import annotations
@@ -246,6 +246,18 @@ def bench_report(rows: list[BenchRow]) -> dict:
     return {"rows": [asdict(r) for r in rows], "speedup_vs_musicgen_small": speedups(rows),
             "float_over_int8": int8_speedups(rows), "candidates_over_one": candidate_costs(rows),
             "cpu_threads": rows[0].threads if rows else None, "torch": torch.__version__}
+
+
+def write_bench(rows: list[BenchRow], out: str) -> list[str]:
+    """Write ``bench_report`` as JSON to ``out`` and the markdown table beside it (.md); returns both paths."""
+    folder = os.path.dirname(os.path.abspath(out))
+    os.makedirs(folder, exist_ok=True)
+    table_path = os.path.splitext(out)[0] + ".md"
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(bench_report(rows), f, indent=2)
+    with open(table_path, "w", encoding="utf-8") as f:
+        f.write(markdown_table(rows))
+    return [out, table_path]
 
 
 if __name__ == "__main__":  # worker mode: python -m musiclm_studio.eval.bench --worker '{case json}'

@@ -2,7 +2,7 @@
 
     musiclm-studio eval --pipeline DIR --prompts corpus:DIR|musiccaps|FILE.jsonl --out DIR
                         [--seconds 10 --limit N --data CORPUS --write-summary]
-    musiclm-studio bench [--seconds 10 30] [--pipeline DIR] [--no-musicgen] [--out bench.json]
+    musiclm-studio bench [--seconds 10 30] [--pipeline DIR] [--no-musicgen] [--out bench.json]   (prints; --out also writes)
 
 ``--data`` names the corpus whose held-out clips are the reference audio (FAD, MCC ceiling,
 real-clip attribute rates); with ``--prompts corpus:DIR`` it defaults to that corpus.
@@ -11,7 +11,6 @@ real-clip attribute rates); with ``--prompts corpus:DIR`` it defaults to that co
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
@@ -72,7 +71,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_cases, bench_report, markdown_table, run_bench
+    from .bench import bench_cases, markdown_table, run_bench, write_bench
 
     _check_seconds(args.seconds)
     if args.layouts:
@@ -87,14 +86,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cases = bench_cases(args.seconds, pipeline=args.pipeline, musicgen=not args.no_musicgen, devices=args.device,
                         guidance_scale=args.guidance, threads=args.threads)
     rows = run_bench(cases)
-    table = markdown_table(rows)
-    print("\n" + table)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(bench_report(rows), f, indent=2)
-    with open(os.path.splitext(args.out)[0] + ".md", "w", encoding="utf-8") as f:
-        f.write(table)
-    print(f"wrote {args.out} and {os.path.splitext(args.out)[0]}.md")
+    print("\n" + markdown_table(rows))
+    if args.out:  # files only when asked for
+        print("wrote " + " and ".join(write_bench(rows, args.out)))
     return 0
 
 
@@ -137,5 +131,5 @@ def register(sub) -> None:
     b.add_argument("--threads", type=int, default=None, help="CPU threads for torch in every case (default: torch's)")
     b.add_argument("--layouts", action="store_true",
                    help="instead: time the coarse / fine LMs with the delay pattern against MusicLM's flattened layout")
-    b.add_argument("--out", default="bench.json", help="JSON path (a .md table is written beside it)")
+    b.add_argument("--out", default=None, help="also write this JSON file and a .md table beside it (default: print only)")
     b.set_defaults(func=cmd_bench)

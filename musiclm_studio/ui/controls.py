@@ -17,7 +17,7 @@ from ..config import STAGES, TOKEN_STREAMS
 from ..windowing import parse_story as parse_story_lines
 from ..data.theory import NOTE_NAMES
 from ..vocab.musical_key import MODES
-from ..sampling_args import DEFAULT_TEMPERATURES, DEFAULTS, LIMITS, PAPER_TEMPERATURES
+from ..sampling_args import DEFAULT_TEMPERATURES, DEFAULTS, LIMITS, PAPER_TEMPERATURES, SEED_MAX
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ CONTROLS: dict[str, Control] = {c.name: c for c in (
     Control("guidance_scale", "Guidance scale", "float", DEFAULTS["guidance_scale"], *LIMITS["guidance_scale"], 0.1,
             "Classifier-free guidance of the semantic stage: how strongly to follow the prompt (1 = off, higher = "
             "closer, less varied). The acoustic stages stay unguided, which keeps drums crisp."),
-    Control("seed", "Seed", "seed", 0, info="Same seed + same settings = the same music."),
+    Control("seed", "Seed", "seed", 0, 0, SEED_MAX, 1,
+            f"A whole number from 0 to {SEED_MAX} (2**63 - 1). Same seed + same settings = the same music."),
     Control("randomise_seed", "Random seed each time", "bool", True,
             info="Draw a new seed per generation; the seed used is shown so you can repeat it."),
     Control("num_candidates", "Candidates", "int", DEFAULTS["num_candidates"], *LIMITS["num_candidates"], 1,
@@ -109,6 +110,10 @@ EXAMPLES: list[tuple[str, str]] = [
 ]
 EXAMPLE_PROMPTS = [prompt for prompt, _ in EXAMPLES]
 
+# grey hints in empty boxes: neutral words, never a prompt that makes an empty box look filled in
+PROMPT_PLACEHOLDER = "Describe the music you want (or pick an example below)"
+STORY_PLACEHOLDER = "SECONDS: prompt, one segment per line"
+
 
 def parse_story(text: str) -> Optional[list[tuple[str, float]]]:
     """Story text ('SECONDS: prompt' per line) -> [(prompt, seconds), ...]; None when empty."""
@@ -151,12 +156,13 @@ def model_status(pipe) -> str:
 
 
 def asked_text(asked: list[dict]) -> str:
-    """What the LMs were told each story segment's prompt asks: '120 bpm · A minor · drums · piano lead'."""
+    """What the LMs were told each story segment's prompt asks: '120 bpm · A minor · drums · piano lead'.
+    A segment that states none of these is still conditioned on: its words reach the LMs as MuLan tokens."""
     def one(said: dict) -> str:
         parts = [f"{said['tempo']} bpm" if said["tempo"] else "", said.get("key") or said["mode"] or "",
                  "" if said["drums"] is None else ("drums" if said["drums"] else "no drums"),
                  f"{said['lead_family']} lead" if said["lead_family"] else ""]
-        return " · ".join(p for p in parts if p) or "nothing it can condition on"
+        return " · ".join(p for p in parts if p) or "no tempo or key (the words steer the music through MuLan)"
     return " / ".join(one(said) for said in asked)
 
 

@@ -1,46 +1,113 @@
 """The Gradio studio: ``build_demo(pipe)`` returns the app, ``launch(pipe, ...)`` serves it.
 
-The controls come from ``ui/controls.py``. Generation runs the pipeline in a worker thread; its
-callback keeps the newest ``StageEvent`` per stage for a generator that drives ``gr.Progress`` and
-redraws the token-stream image as tokens arrive, then yields the audio, spectrogram, MuLan
-score and timings. The Stop button sets a per-session flag that the callback checks, so the
-worker ends at its next step and the stream ends normally with "Stopped.". Every ``ValueError`` from the pipeline becomes a ``gr.Error``
-with its message; nothing else escapes either, so a bad input never takes the server down.
+The controls come from ``ui/controls.py``. Requests go to the micro-batcher (``ui/batcher.py``),
+whose worker thread runs the pipeline, users' compatible requests as one batch; its callback keeps
+the newest ``StageEvent`` per stage for a generator that drives ``gr.Progress`` and redraws the
+token-stream image as tokens arrive, then yields the audio, spectrogram, MuLan score and timings.
+The Stop button sets a per-session flag that the callback checks, so the run ends at its next
+step (a batch when all its users stopped) and the stream ends with "Stopped.", the previous clip cleared and
+the tokens made so far drawn with labels. Every ``ValueError`` becomes a ``gr.Error`` with its
+message (server paths shortened to file names) and one log line; anything else is logged with
+its traceback and reported briefly, so a bad input never takes the server down.
+
+``ServeLimits`` holds what a public server needs bounded (upload size, kept output files, queue
+length), from ``MUSICLM_*`` environment variables or ``app.py`` flags (README, "Limits").
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import shutil
 import tempfile
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Iterator, Optional
 
 import gradio as gr
 
 from .. import viz
 from ..audio import save_audio
-from ..config import STAGES
+from ..config import STAGES, TOKEN_STREAMS
+from ..sampling_args import DEFAULTS
 from . import controls
+from .batcher import MicroBatcher, Stopped
 
 log = logging.getLogger(__name__)
-REDRAW_S = 0.5  # at most one live token image per this many seconds (drawing costs CPU)
+REDRAW_S = 0.5  # at most one live token image per this many seconds (x the batch size: drawing costs CPU)
 POLL_S = 0.25  # how often the UI thread looks at the newest pipeline event
 
 
-class Stopped(Exception):
-    """Raised from the pipeline callback when the user pressed Stop."""
+@dataclass
+class ServeLimits:
+    """What a public server keeps bounded; ``from_env`` reads ``MUSICLM_<FIELD>`` (upper case)."""
+
+    max_upload_mb: float = 20.0  # melody uploads (Gradio refuses bigger files before they reach us)
+    output_ttl_s: float = 3600.0  # generated WAV / PNG files older than this are deleted
+    max_outputs: int = 100  # and at most this many generations' files are kept
+    queue_size: int = 64  # requests waiting beyond this get "Queue is full"
+    max_batch_size: int = 8  # users' compatible requests generated as one batch (1: one at a time)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "ServeLimits":
+        values = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"MUSICLM_{f.name.upper()}")
+            if overrides.get(f.name) is not None:
+                values[f.name] = overrides[f.name]
+            elif raw:
+                try:
+                    values[f.name] = type(f.default)(raw)
+                except ValueError:
+                    raise ValueError(f"MUSICLM_{f.name.upper()} must be a number, got {raw!r}.") from None
+        limits = cls(**values)
+        if min(limits.max_upload_mb, limits.output_ttl_s, limits.max_outputs, limits.queue_size) <= 0:
+            raise ValueError(f"Serve limits must be positive, got {limits}.")
+        return limits
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s'\"\\/:,;()]+)+[\\/]([^\s'\"\\/:,;()]+)")
+
+
+def public_message(message: str) -> str:
+    """An error message for the browser: absolute paths (server temp folders) cut to their file name."""
+    return _PATH.sub(r"\1", message)
+
+
+def _user_error(message: str) -> gr.Error:
+    """A refused input: one log line, no traceback, the message (paths cut) for the user."""
+    message = public_message(message)
+    log.info("input refused: %s", message.replace("\n", " "))
+    return gr.Error(message, print_exception=False)
+
+
+def prune_outputs(folder: str, ttl_s: float, max_count: int) -> int:
+    """Delete the ``gen-*`` folders in ``folder`` older than ``ttl_s`` or beyond the newest ``max_count``;
+    returns how many were deleted."""
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith("gen-") and e.is_dir()]
+    except FileNotFoundError:
+        return 0
+    entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
+    now, removed = time.time(), 0
+    for i, entry in enumerate(entries):
+        if i >= max_count or now - entry.stat().st_mtime > ttl_s:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 class GenerateHandler:
     """The app's generate and stop callbacks for one pipeline (one handler per demo)."""
 
-    def __init__(self, pipe, output_dir: Optional[str] = None):
+    def __init__(self, pipe, output_dir: Optional[str] = None, limits: Optional[ServeLimits] = None):
         self.pipe = pipe
         self.palettes = viz.token_palettes(pipe)
         self.output_dir = output_dir or os.path.join(tempfile.gettempdir(), "musiclm-studio")
+        self.limits = limits or ServeLimits()
+        self.batcher = MicroBatcher(pipe, max_batch_size=self.limits.max_batch_size)
         self._stops: dict[str, threading.Event] = {}
 
     # ---- helpers ----------------------------------------------------------------------
@@ -50,61 +117,56 @@ class GenerateHandler:
     def _spectrogram_image(self, audio, sample_rate: int):
         return viz.figure_to_array(viz.plot_spectrogram(audio, sample_rate, pipe=self.pipe).figure)
 
-    def _run(self, kwargs: dict, latest: dict, stop: threading.Event, done: threading.Event, result: dict) -> None:
-        def callback(event):  # keep only the newest event per stage: no queue, no wake-ups
-            if stop.is_set():
-                raise Stopped()
-            latest[event.stage] = event
-
-        try:
-            result["output"] = self.pipe(**kwargs, callback=callback)
-        except BaseException as error:  # noqa: BLE001 - handed to the UI thread, which reports it
-            result["error"] = error
-        finally:
-            done.set()
-
     def _files(self, out) -> tuple[str, str]:
         folder = tempfile.mkdtemp(prefix="gen-", dir=_makedirs(self.output_dir))
-        wav = save_audio(os.path.join(folder, f"musiclm-seed{out.seed}.wav"), out.audio, out.sample_rate)
-        png = viz.save_overview_png(os.path.join(folder, f"musiclm-seed{out.seed}.png"), out.audio, out.sample_rate,
-                                    out.tokens, pipe=self.pipe)
+        stem = os.path.join(folder, "musiclm" if out.seed is None else f"musiclm-seed{out.seed}")  # batched: no seed
+        wav = save_audio(stem + ".wav", out.audio, out.sample_rate)
+        png = viz.save_overview_png(stem + ".png", out.audio, out.sample_rate, out.tokens, pipe=self.pipe)
+        prune_outputs(self.output_dir, self.limits.output_ttl_s, self.limits.max_outputs)
         return str(wav), png
 
     # ---- the callbacks ----------------------------------------------------------------
-    def generate(self, prompt: str, story: str, melody: Optional[str], duration_s: float, temperature_semantic: float,
-                 temperature_coarse: float, temperature_fine: float, top_k: float, top_p: float,
-                 guidance_scale: float, seed: Optional[float], randomise_seed: bool, num_candidates: float,
-                 bpm: float, key: str, progress=gr.Progress(), request: gr.Request = None) -> Iterator[tuple]:
-        """Yield (audio, files, spectrogram, tokens, summary, notices, seed) updates while generating."""
+    def generate(self, prompt: str = "", story: str = "", melody: Optional[str] = None,
+                 duration_s: float = DEFAULTS["duration_s"],
+                 temperature_semantic: float = DEFAULTS["temperature_semantic"],
+                 temperature_coarse: float = DEFAULTS["temperature_coarse"],
+                 temperature_fine: float = DEFAULTS["temperature_fine"], top_k: float = DEFAULTS["top_k"],
+                 top_p: float = DEFAULTS["top_p"], guidance_scale: float = DEFAULTS["guidance_scale"],
+                 seed: Optional[float] = 0, randomise_seed: bool = True, num_candidates: Optional[float] = None,
+                 bpm: float = 0.0, key: str = "", progress=gr.Progress(),
+                 request: gr.Request = None) -> Iterator[tuple]:
+        """Yield (audio, files, spectrogram, tokens, summary, notices, seed) updates while generating.
+
+        The defaults are the app's own, so HTTP API callers may leave out any setting (melody too)."""
         values = dict(locals())
+        if values["num_candidates"] is None:
+            values["num_candidates"] = self.pipe.config.num_candidates
         try:
             kwargs = controls.pipeline_kwargs({k: values[k] for k in controls.SETTINGS}, melody=melody or None)
         except ValueError as error:
-            raise gr.Error(str(error)) from None
+            raise _user_error(str(error)) from None
         session = getattr(request, "session_hash", None) or "local"
-        stop = self._stops[session] = threading.Event()
-        latest, done, result = {}, threading.Event(), {}
-        worker = threading.Thread(target=self._run, args=(kwargs, latest, stop, done, result), daemon=True)
-        worker.start()
+        job = self.batcher.submit(kwargs)
+        self._stops[session] = job.stop
+        streams: dict[str, Any] = {}
         segments = kwargs["prompt"] if not isinstance(kwargs["prompt"], str) else None
         total_s = sum(seconds for _, seconds in segments) if segments else duration_s
         skip = gr.update()
         try:
-            yield from self._follow(latest, done, progress, total_s, skip)
+            yield from self._follow(job, progress, total_s, skip, streams)
         finally:
-            stop.set()  # a closed / cancelled stream stops the worker too
-            worker.join(timeout=60)
-            if self._stops.get(session) is stop:
+            job.stop.set()  # a closed / cancelled stream stops the job too
+            if self._stops.get(session) is job.stop:
                 del self._stops[session]
-        yield self._finish(result, skip)
+        yield self._finish(job.result, skip, streams, total_s)
 
-    def _follow(self, latest: dict, done: threading.Event, progress, total_s, skip) -> Iterator[tuple]:
-        """Poll the newest events (a sleeping reader leaves the CPU and the GIL to the worker)."""
-        streams: dict[str, Any] = {}
+    def _follow(self, job, progress, total_s, skip, streams: dict) -> Iterator[tuple]:
+        """Poll the job's newest events (a sleeping reader leaves the CPU and the GIL to the worker) until
+        it is done or stopped; ``streams`` collects the tokens so far."""
         seen, last_draw = set(), 0.0
-        progress(0.0, desc="conditioning")
-        while not done.wait(POLL_S):
-            snapshot = dict(latest)
+        progress(0.0, desc="waiting for the batch ahead" if job.result.get("batch_size") is None else "conditioning")
+        while not job.done.wait(POLL_S) and not job.stop.is_set():
+            snapshot = dict(job.latest)
             if not snapshot:
                 continue
             stage = max(snapshot, key=STAGES.index)
@@ -113,33 +175,58 @@ class GenerateHandler:
             if "conditioning" in snapshot:
                 streams["mulan"] = snapshot["conditioning"].tokens[None]  # [1, N, 12]
             streams.update({s: snapshot[s].tokens for s in ("semantic", "coarse", "fine") if s in snapshot})
-            due = stage not in seen or time.perf_counter() - last_draw > REDRAW_S
+            # each live image is encoded and sent per user: a batch of n redraws n times less often, so the
+            # server draws about as much for a batch as for one request
+            due = stage not in seen or time.perf_counter() - last_draw > REDRAW_S * job.result.get("batch_size", 1)
             seen.add(stage)
             if due and stage != "decode":
                 last_draw = time.perf_counter()
                 live = viz.token_strip_image(streams, self.palettes, self.pipe, duration_s=total_s)
                 yield skip, skip, skip, live, skip, f"Generating: {stage} …", skip
 
-    def _finish(self, result: dict, skip) -> tuple:
+    def _stopped(self, streams: dict, total_s: float) -> tuple:
+        """What Stop leaves: no audio, spectrogram or files of an earlier clip; the tokens made so far,
+        drawn with labels on the clip's time axis, and a summary that says they are partial."""
+        made = {name: tokens for name, tokens in streams.items() if name != "decode"}
+        image = (self._token_image_partial(made, total_s) if any(n != "mulan" for n in made) else None)
+        seconds = max((made[n].shape[-1] / rate for n, rate in viz.frame_rates(self.pipe).items() if n in made),
+                      default=0.0)
+        summary = (f"**Stopped** after {seconds:.1f} of {total_s:g} s of tokens: the token streams above are "
+                   "partial, no audio was made." if image is not None else "**Stopped** before any tokens were made.")
+        return None, None, None, image, summary, "Stopped.", gr.update()
+
+    def _token_image_partial(self, streams: dict, total_s: float):
+        shown = tuple(s for s in TOKEN_STREAMS if s != "melody" or s in streams)  # the live streams hold no melody
+        return viz.figure_to_array(viz.plot_token_streams(streams, self.pipe, palettes=self.palettes, streams=shown,
+                                                          duration_s=total_s, pending="not made (stopped)"))
+
+    def _finish(self, result: dict, skip, streams: Optional[dict] = None, total_s: float = 0.0) -> tuple:
         error = result.get("error")
-        if isinstance(error, Stopped):
-            return skip, skip, skip, skip, skip, "Stopped.", skip
+        if "output" not in result and (error is None or isinstance(error, Stopped)):
+            return self._stopped(streams or {}, total_s)
         if isinstance(error, ValueError):
-            raise gr.Error(str(error))
+            raise _user_error(str(error))
         if error is not None:
             log.error("generation failed", exc_info=error)
-            raise gr.Error(f"Generation failed ({type(error).__name__}: {error}). Try other settings.")
+            raise gr.Error(f"Generation failed ({type(error).__name__}). Try other settings; the server log has "
+                           "the details.", print_exception=False)
         out = result["output"]
         wav, png = self._files(out)
-        notices = "\n".join(f"- {n}" for n in out.notices) or "No notices."
+        others = result.get("batch_size", 1) - 1
+        batched = ([f"Generated in one batch with {others} other request{'s' * (others > 1)}, so no seed repeats "
+                    "it: untick 'Random seed each time' for a clip you can repeat."] if others else [])
+        notices = "\n".join(f"- {n}" for n in out.notices + batched) or "No notices."
         return (wav, [wav, png], self._spectrogram_image(out.audio, out.sample_rate),
-                self._token_image(out.tokens), controls.summary_markdown(out), notices, out.seed)
+                self._token_image(out.tokens), controls.summary_markdown(out), notices,
+                out.seed if out.seed is not None else skip)
 
     def stop(self, request: gr.Request = None) -> str:
+        """Ask this session's running generation to stop; on an idle page there is nothing to stop."""
         session = getattr(request, "session_hash", None) or "local"
         if session in self._stops:
             self._stops[session].set()
-        return "Stopping…"
+            return "Stopping…"
+        return "Nothing to stop: no generation is running."
 
 
 def _makedirs(path: str) -> str:
@@ -153,23 +240,27 @@ def _component(control: controls.Control, pipe):
     if c.kind == "float" or c.kind == "int":
         return gr.Slider(c.minimum, c.maximum, value=c.default, step=c.step, label=c.label, info=c.info,
                          elem_id=c.name)
-    if c.kind == "seed":
-        return gr.Number(value=c.default, precision=0, label=c.label, info=c.info, elem_id=c.name, minimum=0)
+    if c.kind == "seed":  # no precision: Gradio's rounding would fail on NaN with no message; check_seed says why
+        return gr.Number(value=c.default, label=c.label, info=c.info, elem_id=c.name, step=1)
     if c.kind == "bool":
         return gr.Checkbox(value=c.default, label=c.label, info=c.info, elem_id=c.name)
     if c.kind == "choice":
         return gr.Dropdown(choices=list(c.choices), value=c.default, label=c.label, info=c.info, elem_id=c.name)
     lines = 4 if c.name == "story" else 2
     return gr.Textbox(value=c.default, label=c.label, info=c.info, lines=lines, elem_id=c.name,
-                      placeholder="5: calm piano intro\n5: drums and bass come in" if c.name == "story" else
-                      controls.EXAMPLE_PROMPTS[0])
+                      placeholder=controls.STORY_PLACEHOLDER if c.name == "story" else controls.PROMPT_PLACEHOLDER)
 
 
-def build_demo(pipe, concurrency_limit: int = 1) -> gr.Blocks:
-    """The studio app for a loaded ``MusicLMPipeline`` (queue set, not launched)."""
-    handler = GenerateHandler(pipe)
+def build_demo(pipe, limits: Optional[ServeLimits] = None, output_dir: Optional[str] = None) -> gr.Blocks:
+    """The studio app for a loaded ``MusicLMPipeline`` (queue set, not launched). Up to
+    ``limits.max_batch_size`` requests are taken at once; the micro-batcher runs them one pipeline
+    call at a time, compatible ones as one batch (``ui/batcher.py``)."""
+    limits = limits or ServeLimits.from_env()
+    concurrency_limit = limits.max_batch_size
+    handler = GenerateHandler(pipe, output_dir=output_dir, limits=limits)
     C = controls.CONTROLS
-    with gr.Blocks(title="MusicLM Studio", delete_cache=(3600, 7200)) as demo:
+    ttl = int(limits.output_ttl_s)  # Gradio's own copies of the outputs expire with ours
+    with gr.Blocks(title="MusicLM Studio", delete_cache=(max(60, min(ttl, 3600)), ttl)) as demo:
         gr.Markdown("# MusicLM Studio\nText (and an optional melody) to music, with every token stream on show.")
         gr.Markdown(controls.model_status(pipe), elem_id="model-status")
         widgets: dict[str, Any] = {}
@@ -202,25 +293,36 @@ def build_demo(pipe, concurrency_limit: int = 1) -> gr.Blocks:
                                   interactive=False, elem_id="token-streams")
                 spectrogram = gr.Image(label="Mel spectrogram (dB)", type="numpy", interactive=False,
                                        elem_id="spectrogram")
-                summary = gr.Markdown(elem_id="summary")
-                notices = gr.Markdown(elem_id="notices")
+                summary = gr.Markdown(elem_id="summary", label="Summary", show_label=False)
+                notices = gr.Markdown(elem_id="notices", label="Notices", show_label=False)
                 files = gr.File(label="Download (WAV + overview PNG)", file_count="multiple", elem_id="files")
         with gr.Accordion("About this model", open=False):
             gr.Markdown(controls.about_markdown(pipe))
         inputs = [widgets["prompt"], widgets["story"], melody] + [widgets[n] for n in controls.SETTINGS[2:]]
         outputs = [audio, files, spectrogram, tokens, summary, notices, widgets["seed"]]
         events = [generate.click, widgets["prompt"].submit]
-        gr.on(events, handler.generate, inputs, outputs, concurrency_limit=concurrency_limit,
+        gr.on(events, handler.generate, inputs, outputs, concurrency_limit=concurrency_limit, api_name="generate",
               concurrency_id="generate", show_progress_on=[audio])  # the token image stays visible
-        stop.click(handler.stop, None, notices, queue=False)  # the worker stops at its next step
-    demo.queue(max_size=16, default_concurrency_limit=concurrency_limit)
+        stop.click(handler.stop, None, notices, queue=False, api_name="stop")  # the worker stops at its next step
+    demo.queue(max_size=limits.queue_size, default_concurrency_limit=concurrency_limit)
+    demo.limits = limits
     demo.handler = handler  # the Python callables, for tests and notebooks
     return demo
 
 
-def launch(pipe, host: str = "127.0.0.1", port: int = 7860, share: bool = False, **kwargs) -> None:
-    """Build the app for ``pipe`` and serve it (blocks until the server stops)."""
+def launch(pipe, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+           limits: Optional[ServeLimits] = None, prevent_thread_lock: bool = False, **kwargs) -> gr.Blocks:
+    """Build the app for ``pipe`` and serve it (blocks until the server stops, unless
+    ``prevent_thread_lock``; then returns the running app, ``demo.close()`` stops it)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    if not logging.getLogger().handlers:  # one line per refused input, tracebacks for server bugs
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("musiclm_studio").setLevel(logging.INFO)
+    limits = limits or ServeLimits.from_env()
     pipe.show_progress = False
     pipe.encode_conditioning("warm-up")  # load the text tower now, so the first click is fast
-    build_demo(pipe).launch(server_name=host, server_port=port, share=share, ssr_mode=False, **kwargs)
+    demo = build_demo(pipe, limits=limits)
+    demo.launch(server_name=host, server_port=port, share=share, ssr_mode=False,
+                max_file_size=int(limits.max_upload_mb * 1024 * 1024), prevent_thread_lock=prevent_thread_lock,
+                **kwargs)
+    return demo

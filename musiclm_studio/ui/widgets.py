@@ -41,8 +41,8 @@ def _widget(control: controls.Control, pipe):
     if c.kind == "choice":
         return W.Dropdown(options=list(c.choices), value=c.default, **common)
     if c.name == "story":
-        return W.Textarea(value=c.default, placeholder="5: calm piano intro\n5: drums and bass come in", **common)
-    return W.Textarea(value=c.default, placeholder=controls.EXAMPLE_PROMPTS[0], rows=2, **common)
+        return W.Textarea(value=c.default, placeholder=controls.STORY_PLACEHOLDER, **common)
+    return W.Textarea(value=c.default, placeholder=controls.PROMPT_PLACEHOLDER, rows=2, **common)
 
 
 class Studio:
