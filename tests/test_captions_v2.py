@@ -133,6 +133,8 @@ def test_the_held_out_family_is_kept_out_of_train_and_valid():
     for split in ("test", "heldout"):  # about half: the held-out phrasing's evaluation set
         assert 150 <= families[split].count(HELD_OUT_FAMILY) <= 250, split
     assert family_for(sample_attributes(4, 7), "test") == family_for(sample_attributes(4, 7), "test")
+    reworded = {family_for(sample_attributes(4, 7), "train", v) for v in range(1, 30)}  # training re-wordings
+    assert reworded == set(FAMILIES) - {HELD_OUT_FAMILY}
 
 
 def test_keys_spelt_every_way_are_read():

@@ -138,12 +138,13 @@ def effects_of(attrs) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def family_for(attrs, split: str) -> str:
-    """The phrasing family of a corpus clip's caption, from (seed, index) and its split: never
+def family_for(attrs, split: str, variant: int = 0) -> str:
+    """The phrasing family of a corpus clip's caption, from (seed, index, variant) and its split: never
     ``HELD_OUT_FAMILY`` in ``train`` / ``valid``; ``HELD_OUT_FAMILY`` for ``HELD_OUT_SHARE`` of the
     clips of ``test`` and ``heldout`` (held-out phrasing; with the held-out world: the held-out
-    evaluation set), the trained families by ``FAMILY_WEIGHTS`` otherwise."""
-    rng = np.random.default_rng([attrs.seed, attrs.index, 6])
+    evaluation set), the trained families by ``FAMILY_WEIGHTS`` otherwise. Training re-wordings of a
+    clip: ``describe_v2(attrs, v, family_for(attrs, "train", v))``."""
+    rng = np.random.default_rng([attrs.seed, attrs.index, 6] + ([variant] if variant else []))
     if split in EVALUATION_SPLITS and rng.random() < HELD_OUT_SHARE:
         return HELD_OUT_FAMILY
     trained = [(f, w) for f, w in zip(FAMILIES, FAMILY_WEIGHTS) if not is_held_out(f)]
