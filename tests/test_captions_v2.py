@@ -10,8 +10,8 @@ import pytest
 from musiclm_studio.data.attributes import sample_attributes
 from musiclm_studio.data.captions import (describe, requested, stated_bpm, stated_drums, stated_tempo_bands,
                                           tempo_word)
-from musiclm_studio.data.captions_v2 import (FAMILIES, HELD_OUT_FAMILY, describe_v2, effects_of, is_held_out,
-                                             spell_key)
+from musiclm_studio.data.captions_v2 import (FAMILIES, HELD_OUT_FAMILY, describe_v2, effects_of, family_for,
+                                             is_held_out, spell_key)
 from musiclm_studio.lyrics import asks_for_words
 from musiclm_studio.vocab.musical_key import stated_key
 
@@ -110,6 +110,31 @@ def test_production_words_follow_the_effects_attributes():
     texts = [describe_v2(dry, v).text for v in range(30)]
     assert any("delay" in t for t in texts) and any("compress" in t for t in texts)
     assert not any("chorus" in t for t in texts)
+
+
+def test_effects_are_read_from_the_v2_production_record():
+    attrs = sample_attributes(0, 2)
+    attrs.production = {"reverb": 0.5, "lowpass_hz": 3200.0, "delay": True, "chorus": False, "distortion": True}
+    attrs.effects = {"lead": ["highpass", "shelf", "delay"], "harmony": ["distortion"], "bass": ["compressor"],
+                     "bus": ["highpass", "lowpass", "distortion", "compressor", "reverb"]}
+    assert effects_of(attrs) == ["reverb", "lo-fi", "distortion", "delay"]  # compression is not stated
+    attrs.production = {"reverb": 0.2, "lowpass_hz": None}
+    attrs.effects = {"lead": [], "pad": ["chorus"], "bus": ["distortion", "reverb"]}  # bus drive: lo-fi colour only
+    assert effects_of(attrs) == ["chorus"]
+    texts = [describe_v2(attrs, v).text for v in range(20)]
+    assert any("chorus" in t for t in texts) and not any(re.search(r"reverb|distort|delay", t) for t in texts)
+
+
+def test_the_held_out_family_is_kept_out_of_train_and_valid():
+    families = {split: [family_for(a, split) for a in _clips(400, seed=4)] for split in ("train", "valid", "test",
+                                                                                       "heldout")}
+    assert HELD_OUT_FAMILY not in families["train"] + families["valid"]
+    assert set(families["train"]) == set(FAMILIES) - {HELD_OUT_FAMILY}
+    for split in ("test", "heldout"):  # about half: the held-out phrasing's evaluation set
+        assert 150 <= families[split].count(HELD_OUT_FAMILY) <= 250, split
+    assert family_for(sample_attributes(4, 7), "test") == family_for(sample_attributes(4, 7), "test")
+    reworded = {family_for(sample_attributes(4, 7), "train", v) for v in range(1, 30)}  # training re-wordings
+    assert reworded == set(FAMILIES) - {HELD_OUT_FAMILY}
 
 
 def test_keys_spelt_every_way_are_read():

@@ -124,3 +124,15 @@ def test_the_lyrics_notice_answers_prompts_asking_for_words_only():
     assert [p for p in ASKS if asks_for_words(p) != NOTICE] == []
     assert [p for p in WORDLESS if asks_for_words(p) is not None] == []
     assert "wordless" in NOTICE and "lyrics" in NOTICE
+
+
+def test_the_corpus_voice_source_sings_the_lead_track():
+    """Corpus v2's ``voice`` source (the lead track of a composed song, pretty_midi notes) follows it."""
+    pytest.importorskip("pretty_midi")
+    from musiclm_studio.data.attributes import sample_attributes
+    from musiclm_studio.data.composer import compose
+    from musiclm_studio.data.sources import get_source
+
+    song = compose(sample_attributes(0, 1), 6.0)
+    audio = get_source("voice").render(song.track("lead"), 6.0, seed=2, voice="female")
+    assert audio.shape == (6 * SR,) and _pitch_class_agreement(audio, song.lead_notes) >= 0.85

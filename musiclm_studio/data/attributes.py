@@ -18,6 +18,7 @@ from .instruments import DRUM_KITS, instrument, program_by_name
 from .theory import METRES
 
 TEMPO_LIMITS = (40, 220)
+V2_FIELDS = ("vocals", "production", "effects")  # a corpus v2 row's sound plan that its caption states
 ENERGIES = ("low", "medium", "high")
 SECTIONS = ("intro", "verse", "chorus", "build")
 SECTION_WEIGHTS = (0.2, 0.35, 0.3, 0.15)
@@ -117,8 +118,12 @@ class Attributes:
         missing = names - set(row) - {"seed", "index"}
         if missing:
             raise ValueError(f"Metadata row lacks attributes {sorted(missing)}; is it from a built corpus?")
-        return cls(**{k: row[k] for k in names if k in row}, tonic=row["tonic_pc"],
-                   progression=tuple(row["progression"]), extra={"glides": row.get("glides", 0)})
+        attrs = cls(**{k: row[k] for k in names if k in row}, tonic=row["tonic_pc"],
+                    progression=tuple(row["progression"]), extra={"glides": row.get("glides", 0)})
+        for name in V2_FIELDS:  # corpus v2: what caption v2 reads besides the fields (not in v1 rows)
+            if name in row:
+                setattr(attrs, name, row[name])
+        return attrs
 
 
 def sample_attributes(seed: int, index: int, options: Optional[BuildOptions] = None) -> Attributes:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .attributes import BuildOptions, sample_attributes
+from .attributes import V2_FIELDS, BuildOptions, sample_attributes
 from .captions import describe
 from .composer import compose
 from .instruments import instrument
@@ -66,8 +66,9 @@ def make_clip(seed: int, index: int, seconds: float, stems: bool, options: Build
               version: int = 1) -> dict:
     """Compose, render and write clip ``index``; returns its metadata row.
 
-    Version 1 renders with the FluidR3 path of ``renderer`` (unchanged, byte for byte); version 2
-    plays the same song through ``render_v2`` (sources per track, humanised, produced, a held-out world).
+    Version 1 renders with the FluidR3 path of ``renderer`` (unchanged, byte for byte) and writes the v1
+    caption; version 2 plays the same song through ``render_v2`` (sources per track, vocals, humanised,
+    produced, a held-out world) and writes caption v2 of it (``caption_family`` in the row).
     """
     from ..audio import save_audio
 
@@ -81,9 +82,10 @@ def make_clip(seed: int, index: int, seconds: float, stems: bool, options: Build
         rendered, done = render_song_v2(song, plan, stems=stems)
         split = "heldout" if plan.world == "heldout" else split
         extra = {"corpus_version": CORPUS_VERSION, **plan.to_dict(), **done}
+        caption, aspects, extra["caption_family"] = _caption_v2(attrs, extra, split)
     else:
         rendered = render_song(song, get_renderer(), stems=stems)
-    caption, aspects = describe(attrs)
+        caption, aspects = describe(attrs)
     row = {"path": f"audio/{index:06d}.wav", "caption": caption, "aspects": aspects, "split": split,
            "seed": seed, "index": index, "seconds": seconds, "sample_rate": rendered.sample_rate}
     row.update(_attribute_fields(attrs, song))
@@ -98,6 +100,17 @@ def make_clip(seed: int, index: int, seconds: float, stems: bool, options: Build
     for rel, audio in files.items():
         _write_atomic(os.path.join(folder, rel), lambda p, a=audio: save_audio(p, a, rendered.sample_rate))
     return row
+
+
+def _caption_v2(attrs, extra: dict, split: str) -> tuple[str, list[str], str]:
+    """Caption v2 of a v2 clip: its vocals and production record (``attributes.V2_FIELDS``) set on the
+    attributes, in the phrasing family ``family_for`` gives its split. Returns (text, aspects, family)."""
+    from .captions_v2 import describe_v2, family_for
+
+    for name in V2_FIELDS:
+        setattr(attrs, name, extra[name])
+    caption = describe_v2(attrs, 0, family_for(attrs, split))
+    return caption.text, caption.aspects, caption.family
 
 
 def _attribute_fields(attrs, song) -> dict:

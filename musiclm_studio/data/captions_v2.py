@@ -15,8 +15,10 @@ minute") or a word in its band ("laid-back tempo", "andante"); the key spelled e
 major", "Bb major", "B♭ maj", "in the key of b flat minor") or only its mode; no drums / without
 vocals as negations. The lead instrument and drums / no drums are in every caption. Wordless
 voices (an optional ``vocals`` attribute: "female", "male", "choir") are said to sing vowels,
-never words; production words (reverb, delay, chorus, distortion, compression, lo-fi) appear only
-for effects the attributes record. ``HELD_OUT_FAMILY`` is never used for training.
+never words; production words (reverb, delay, chorus, distortion, lo-fi) appear only for effects
+the attributes record (``effects_of``: v1's fields, or corpus v2's production record).
+``HELD_OUT_FAMILY`` is never used for training: ``family_for`` gives corpus clips of train / valid
+the other families only, and half of the test split and of the held-out world the held-out one.
 """
 
 from __future__ import annotations
@@ -95,12 +97,16 @@ EFFECT_WORDS = {
 }
 EFFECT_ALIASES = {"compressor": "compression", "compressed": "compression", "distorted": "distortion",
                   "overdrive": "distortion", "amp": "distortion", "lofi": "lo-fi", "echo": "delay"}
+REVERB_AUDIBLE = 0.35  # the clip's reverb amount from which captions say "reverb" (as in v1)
+CHAIN_EFFECTS = ("distortion", "delay", "chorus")  # plugins on a track chain that captions name
+EVALUATION_SPLITS, HELD_OUT_SHARE = ("test", "heldout"), 0.5
 NO_DRUMS_V2 = ("no drums", "no percussion", "without drums", "without any percussion", "drumless")
 _TEMPO_VOCAB = re.compile(r"\b(slow|fast|uptempo|brisk|quick|unhurried|tempo|pace|bpm)\b", re.IGNORECASE)
 
 
 def vocals_of(attrs) -> str | None:
-    """The clip's wordless voice ("female", "male", "choir") or None; works before the attribute exists."""
+    """The clip's wordless voice ("female", "male", "choir") or None, from its ``vocals`` attribute
+    (corpus v2 sets it on the attributes from the clip's sound plan)."""
     vocals = getattr(attrs, "vocals", None)
     return vocals if vocals in VOCAL_WORDS else None
 
@@ -108,17 +114,42 @@ def vocals_of(attrs) -> str | None:
 def effects_of(attrs) -> list[str]:
     """The production effects the attributes say are audible, as ``EFFECT_WORDS`` names.
 
-    Reads the v1 fields (reverb >= 0.35, lofi, a distorted guitar) and, where present, an
-    ``effects`` attribute: a list of names or a {name: amount} dict (amounts 0 / False = absent)."""
-    found = ["reverb"] * (getattr(attrs, "reverb", 0.0) >= 0.35) + ["lo-fi"] * bool(getattr(attrs, "lofi", False))
-    found += ["distortion"] * bool(getattr(attrs, "distorted", False))
+    Reads the v1 fields (reverb >= ``REVERB_AUDIBLE``, lofi, a distorted guitar) and, where present,
+    corpus v2's production record as ``render_v2`` writes it to the metadata: ``production`` (the
+    ``production.Production`` fields: ``reverb``, ``lowpass_hz`` for lo-fi) and ``effects`` (chain ->
+    pedalboard plugin names: "distortion", "delay", "chorus" on a track chain). ``effects`` may also
+    be a list of effect names or a {name: amount} dict (amounts 0 / False = absent). Compression on
+    a chain is not an audible effect (a 2-4:1 compressor on a track or the bus), so it is not read."""
+    production = getattr(attrs, "production", None) or {}
+    production = production if isinstance(production, dict) else production.to_dict()
+    reverb = production.get("reverb", getattr(attrs, "reverb", 0.0))
+    lofi = production["lowpass_hz"] is not None if "lowpass_hz" in production else getattr(attrs, "lofi", False)
+    found = ["reverb"] * (reverb >= REVERB_AUDIBLE) + ["lo-fi"] * bool(lofi)
     extra = getattr(attrs, "effects", None) or ()
+    if isinstance(extra, dict) and extra and all(isinstance(v, (list, tuple)) for v in extra.values()):
+        on_tracks = {name for chain, names in extra.items() if chain != "bus" for name in names}
+        return found + [name for name in CHAIN_EFFECTS if name in on_tracks]
+    found += ["distortion"] * bool(getattr(attrs, "distorted", False))
     names = [k for k, v in extra.items() if v] if isinstance(extra, dict) else list(extra)
     for name in names:
         name = EFFECT_ALIASES.get(str(name).lower(), str(name).lower())
         if name in EFFECT_WORDS:
             found.append(name)
     return list(dict.fromkeys(found))
+
+
+def family_for(attrs, split: str, variant: int = 0) -> str:
+    """The phrasing family of a corpus clip's caption, from (seed, index, variant) and its split: never
+    ``HELD_OUT_FAMILY`` in ``train`` / ``valid``; ``HELD_OUT_FAMILY`` for ``HELD_OUT_SHARE`` of the
+    clips of ``test`` and ``heldout`` (held-out phrasing; with the held-out world: the held-out
+    evaluation set), the trained families by ``FAMILY_WEIGHTS`` otherwise. Training re-wordings of a
+    clip: ``describe_v2(attrs, v, family_for(attrs, "train", v))``."""
+    rng = np.random.default_rng([attrs.seed, attrs.index, 6] + ([variant] if variant else []))
+    if split in EVALUATION_SPLITS and rng.random() < HELD_OUT_SHARE:
+        return HELD_OUT_FAMILY
+    trained = [(f, w) for f, w in zip(FAMILIES, FAMILY_WEIGHTS) if not is_held_out(f)]
+    weights = np.array([w for _, w in trained])
+    return trained[int(rng.choice(len(trained), p=weights / weights.sum()))][0]
 
 
 def spell_key(tonic: int, mode: str, rng) -> str:

@@ -1,7 +1,7 @@
 """Production for corpus v2: Spotify's ``pedalboard`` per track and on the bus, ``pyloudnorm`` loudness.
 
 ``sample_production`` draws, per clip and from its genre, what a mix engineer would do: EQ
-(high-pass and a shelf tilt per track), compression on the drums / bass and glue on the bus,
+(high-pass and a shelf tilt per track), compression on the drums / bass / vocals and glue on the bus,
 chorus on pads and comping, a tempo-synced delay on the lead, amp distortion on overdriven and
 distorted guitars (and a little drive on lo-fi), a lo-fi band-limit and bit-crush, a reverb whose
 amount is the clip's ``reverb`` attribute (so captions that mention reverb stay true), a limiter
@@ -84,7 +84,7 @@ def track_board(role: str, program: Optional[int], production: Production, bpm: 
     if role in ("lead", "harmony") and program in DISTORTED_PROGRAMS:
         plugins += [pb.Distortion(drive_db=production.drive_db), pb.LowpassFilter(6500)]
         names += ["distortion"]
-    if role in ("drums", "bass") and (role != "drums" or production.drum_compressor):
+    if role in ("drums", "bass", "vocals") and (role != "drums" or production.drum_compressor):
         plugins.append(pb.Compressor(threshold_db=-18, ratio=4 if role == "drums" else 3, attack_ms=5, release_ms=80))
         names.append("compressor")
     if production.chorus and role in ("pad", "harmony"):

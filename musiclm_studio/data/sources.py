@@ -6,9 +6,9 @@ the registry: a ``SourceSpec`` per name says what the source can play (``melodic
 ``both``), its drum style (``gm``: any General MIDI kit; ``acoustic`` / ``electronic`` recorded
 kits), which world it belongs to (``train``, or ``heldout``: never in a training split), its
 licence and where it comes from. Sources are built lazily, once per process (``get_source``),
-and only when their files are installed (``available``). ``register_source`` adds more: the
-wordless voice of ``musiclm_studio.data.voice`` registers itself here as ``voice`` when that
-module is importable, so a voice is just another source for the lead.
+and only when their files are installed (``available``). ``register_source`` adds more. The
+wordless voice of ``musiclm_studio.data.voice`` is the source ``voice`` (``VoiceSource``): it sings
+the lead line of clips with vocals.
 
 Built in: the FluidR3 and MuseScore General SoundFonts (MIT; train), TimGM6mb (GPL-2, shipped with
 pretty_midi; the held-out world), the Salamander Grand Piano (CC-BY-3.0, npm, for the piano), the
@@ -246,20 +246,14 @@ def _register_builtins() -> None:
 
 
 def _register_voice() -> None:
-    """The wordless voice, when ``musiclm_studio.data.voice`` exists (another branch writes it)."""
-    try:
-        from . import voice  # noqa: F401
-    except ImportError:
-        return
-    if hasattr(voice, "register"):
-        voice.register(register_source)  # the module may describe itself
-    elif hasattr(voice, "render_voice"):
-        register_source(SourceSpec("voice", "melodic", "train", "own code (formant synthesis)",
-                                   "musiclm_studio.data.voice", factory=lambda spec: VoiceSource()))
+    """The wordless formant voice (``musiclm_studio.data.voice``) as the source ``voice``."""
+    register_source(SourceSpec("voice", "melodic", "train", "own code (formant synthesis)",
+                               "musiclm_studio.data.voice", factory=lambda spec: VoiceSource()))
 
 
 class VoiceSource:
-    """Adapter: a lead track sung by ``voice.render_voice(notes, sample_rate, voice, seed)``."""
+    """A melody sung by ``voice.render_voice`` ("female", "male" or "choir"; the lead line of a clip
+    with vocals). The voice is chosen per call, its performance (vowels, vibrato, drift) by ``seed``."""
 
     def __init__(self, voice: str = "female"):
         self.voice = voice
@@ -267,11 +261,7 @@ class VoiceSource:
     def render(self, track, seconds: float, seed: int = 0, voice: Optional[str] = None) -> np.ndarray:
         from .voice import render_voice
 
-        notes = [(n.start, n.end, n.pitch, n.velocity) for n in track.notes]
-        audio = np.asarray(render_voice(notes, SAMPLE_RATE, voice or self.voice, seed), np.float32)
-        out = np.zeros(int(round(seconds * SAMPLE_RATE)), np.float32)
-        out[: min(len(out), len(audio))] = audio[: len(out)]
-        return out
+        return render_voice(track.notes, seconds, sample_rate=SAMPLE_RATE, voice=voice or self.voice, seed=seed)
 
 
 _register_builtins()

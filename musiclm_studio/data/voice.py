@@ -95,7 +95,7 @@ def render_voice(notes, seconds: float, sample_rate: int = 24000, voice: str = "
         return np.zeros(n, np.float32)
     rng = np.random.default_rng([seed, 23])
     if voice == "choir":
-            out = _choir(table, n, sample_rate, seed, vowels or str(rng.choice(["u", "o", "a", "ou", "ao"])))
+        out = _choir(table, n, sample_rate, seed, vowels or str(rng.choice(["u", "o", "a", "ou", "ao"])))
     else:
         singer = SINGERS[voice]
         excitation, f0, index = _excitation(table, n, sample_rate, singer, rng, detune=0.0)
