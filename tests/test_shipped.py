@@ -4,6 +4,7 @@ These tests load ``assets/musiclm-small`` exactly as ``MusicLMPipeline.from_pret
 for a user (offline), so CI exercises the model that ships.
 """
 
+import pytest
 import torch
 
 from musiclm_studio import hub
@@ -74,7 +75,7 @@ def test_shipped_codec_reconstructs_music_it_never_saw():
     from musiclm_studio.models.codec import SoundStreamCodec
 
     if "codec" in hub.read_json(f"{hub.DEFAULT_PIPELINE}/pipeline.json")["untrained"]:
-        return  # nothing trained ships yet
+        pytest.skip("the shipped codec is untrained: there is no trained reconstruction to measure")
     clip = torch.from_numpy(karplus_strong()[: 2 * SR])
     trained = load_codec(None)
     torch.manual_seed(0)
@@ -89,7 +90,6 @@ def test_shipped_codec_reconstructs_music_it_never_saw():
 def test_no_drums_prompt_is_measurably_less_percussive_than_a_drum_heavy_one(default_pipe):
     """The trained LMs follow the prompt: HPSS percussive share, averaged over seeds."""
     import numpy as np
-    import pytest
 
     from musiclm_studio.analysis import percussive_ratio
 
@@ -173,8 +173,6 @@ def test_shipped_outputs_for_a_fixed_seed_stay_bit_identical(default_pipe):
     audio and every token stream, recorded by ``tests/reference_outputs.py``. Float kernels differ
     between CPU instruction sets and torch versions, so the digests hold where they were recorded."""
     import json
-
-    import pytest
 
     from reference_outputs import PATH, environment, routes
 
