@@ -195,7 +195,7 @@ def test_lms_that_hear_what_the_prompt_asks_train_ship_with_a_critic_and_follow_
     generate = lm.generate
     lm.generate = lambda conditions, frames, **k: (heard.append(conditions["attributes"])
                                                    or generate(conditions, frames, **k))
-    out = pipe([("a fast rock song with drums", 1.0), ("a slow piano piece", 1.0)], seed=0, num_candidates=2)
+    out = pipe([("a rock song with drums", 1.0), ("a piano piece", 1.0)], seed=0, num_candidates=2)
     assert out.audio.shape == (2 * SR,) and len(heard) == 2  # the windows break where the segments do
     assert torch.equal(heard[0], asked[:1].expand(2, -1)) and torch.equal(heard[1], asked[1:].expand(2, -1))
     assert "attributes" not in pipe.components.coarse_lm.conditions  # this coarse LM was trained without them
@@ -217,7 +217,7 @@ def test_lms_that_hear_a_beat_grid_learn_each_clips_grid_and_lay_the_asked_tempo
     lm, heard = pipe.components.coarse_lm, []
     generate = lm.generate
     lm.generate = lambda conditions, frames, **k: heard.append(conditions["beat"]) or generate(conditions, frames, **k)
-    out = pipe([("a song at 89 bpm", 1.0), ("a slow piano piece", 1.0)], seed=0, num_candidates=1)
+    out = pipe([("a song at 89 bpm", 1.0), ("a piano piece", 1.0)], seed=0, num_candidates=1)
     rate = lm.config.frame_rate
     assert out.asked[0]["tempo"] == 89 and len(heard) == 2  # the windows break where the segments do
     assert torch.equal(heard[0][0], beat_tokens(torch.full((round(rate),), 89.0), rate))  # the grid of the asked bpm
