@@ -3,16 +3,14 @@
 import json
 
 import pytest
-import soundfile as sf
 import torch
 
 from musiclm_studio.config import CriticConfig
-from musiclm_studio.eval.synth import drum_loop, hummed_melody
+from musiclm_studio.eval.synth import drum_loop
 from musiclm_studio.models.critic import AttributeCritic
 from musiclm_studio.pipeline import MusicLMPipeline
 from musiclm_studio.train.assemble import assemble
 from musiclm_studio.train.critic import CriticRunConfig, train_critic
-from musiclm_studio.train.tokens import TokenCacheConfig, build_token_cache
 
 SR = 24_000
 
@@ -54,28 +52,9 @@ def test_a_real_critic_reads_clips_of_any_length():
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("critic")
-    corpus = root / "corpus"
-    (corpus / "audio").mkdir(parents=True)
-    rows = []
-    for i in range(6):
-        drums = i % 2 == 0
-        audio = drum_loop(seconds=3, seed=i) if drums else hummed_melody(seed=i)[: 3 * SR]
-        sf.write(corpus / "audio" / f"{i}.wav", audio, SR)
-        caption = ("a fast rock song with drums, 140 bpm, in a minor key" if drums
-                   else "a slow piano piece with no drums")
-        rows.append({"path": f"audio/{i}.wav", "caption": caption, "split": "valid" if i >= 4 else "train",
-                     "bpm": 140 if drums else 70, "mode": "minor" if drums else "major", "drums": drums,
-                     **({"tonic": "A" if drums else "F#"} if i else {}),  # a corpus may not name every tonic
-                     "lead_family": "guitar" if drums else "piano"})
-    (corpus / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    pipe = MusicLMPipeline.from_config("tiny", seed=0)
-    pipe.components.untrained = set()  # pretend everything is trained: the plumbing is what is tested
-    pipe.save_pretrained(str(root / "pipe"))
-    build_token_cache(TokenCacheConfig(out=str(root / "tokens"), pipeline=str(root / "pipe"), data=str(corpus),
-                                       mulan_windows=1))
-    return root
+def setup(synthetic_tokens):
+    """The folder holding the shared synthetic ``corpus``, the tiny ``pipe`` and their ``tokens``."""
+    return synthetic_tokens[0]
 
 
 def test_the_critic_trains_logs_validation_accuracy_and_resumes(setup, tmp_path):
@@ -130,7 +109,7 @@ def test_the_critic_trains_on_several_caches_paired_with_their_corpora(setup, tm
                           pipeline=str(root / "pipe"), steps=1, batch_size=2, d_model=16, warmup=1)
     train_critic(run)
     captions = load_file(str(tmp_path / "captions.safetensors"))
-    assert captions["train"].shape[0] == 2 * 4 and captions["valid"].shape[0] == 2  # train joined, valid the first's
+    assert captions["train"].shape[0] == 2 * 5 and captions["valid"].shape[0] == 1  # train joined, valid the first's
     run.data, run.out = corpus, str(tmp_path / "unpaired")
     with pytest.raises(ValueError, match="2 caches and --data 1 corpora"):
         train_critic(run)
