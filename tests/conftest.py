@@ -35,6 +35,54 @@ def tiny_full_pipe():
 
 
 @pytest.fixture(scope="session")
+def synthetic_corpus(tmp_path_factory):
+    """A corpus folder (``audio/`` + ``metadata.jsonl``) of six 3-s synthetic clips the trainers read:
+    drum loops (even clips: a fast minor rock song with drums, 140 bpm, tonic A, guitar lead) alternating
+    with hummed lines (odd clips: a slow major piano piece without drums, 70 bpm, tonic F#, MIDI
+    ``lead_notes``). Clip 0 names no tonic (a corpus may not name every tonic); clip 5 is the valid split."""
+    import json
+
+    import soundfile as sf
+
+    from musiclm_studio.eval.synth import drum_loop, hummed_melody
+
+    sr = 24_000
+    folder = tmp_path_factory.mktemp("synthetic") / "corpus"
+    (folder / "audio").mkdir(parents=True)
+    rows = []
+    for i in range(6):
+        drums = i % 2 == 0
+        audio = drum_loop(seconds=3, seed=i) if drums else hummed_melody(seed=i)[: 3 * sr]
+        sf.write(folder / "audio" / f"{i}.wav", audio, sr)
+        caption = ("a fast rock song with drums, 140 bpm, in a minor key" if drums
+                   else "a slow piano piece with no drums")
+        rows.append({"path": f"audio/{i}.wav", "caption": caption, "split": "valid" if i == 5 else "train",
+                     "bpm": 140 if drums else 70, "mode": "minor" if drums else "major", "drums": drums,
+                     **({"tonic": "A" if drums else "F#"} if i else {}),
+                     "lead_family": "guitar" if drums else "piano",
+                     "lead_notes": [] if drums else [[0.0, 0.5, 60 + i], [0.5, 1.5, 64]]})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def synthetic_tokens(synthetic_corpus):
+    """``synthetic_corpus``'s token cache: returns (root, token sets by split), where ``root`` holds
+    ``corpus``, ``pipe`` (the tiny pipeline, its tokenizers taken as trained: the plumbing is what is
+    tested) and ``tokens`` (built with it, two MuLan windows per clip). Read-only for the tests."""
+    from musiclm_studio.pipeline import MusicLMPipeline
+    from musiclm_studio.train.tokens import TokenCacheConfig, build_token_cache
+
+    root = synthetic_corpus.parent
+    pipe = MusicLMPipeline.from_config("tiny", seed=0)
+    pipe.components.untrained = set()
+    pipe.save_pretrained(str(root / "pipe"))
+    sets = build_token_cache(TokenCacheConfig(out=str(root / "tokens"), pipeline=str(root / "pipe"),
+                                              data=str(synthetic_corpus), mulan_windows=2))
+    return root, sets
+
+
+@pytest.fixture(scope="session")
 def default_pipe():
     from musiclm_studio.pipeline import MusicLMPipeline
 

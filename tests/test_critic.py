@@ -3,16 +3,14 @@
 import json
 
 import pytest
-import soundfile as sf
 import torch
 
 from musiclm_studio.config import CriticConfig
-from musiclm_studio.eval.synth import drum_loop, hummed_melody
+from musiclm_studio.eval.synth import drum_loop
 from musiclm_studio.models.critic import AttributeCritic
 from musiclm_studio.pipeline import MusicLMPipeline
 from musiclm_studio.train.assemble import assemble
 from musiclm_studio.train.critic import CriticRunConfig, train_critic
-from musiclm_studio.train.tokens import TokenCacheConfig, build_token_cache
 
 SR = 24_000
 
@@ -54,28 +52,9 @@ def test_a_real_critic_reads_clips_of_any_length():
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("critic")
-    corpus = root / "corpus"
-    (corpus / "audio").mkdir(parents=True)
-    rows = []
-    for i in range(6):
-        drums = i % 2 == 0
-        audio = drum_loop(seconds=3, seed=i) if drums else hummed_melody(seed=i)[: 3 * SR]
-        sf.write(corpus / "audio" / f"{i}.wav", audio, SR)
-        caption = ("a fast rock song with drums, 140 bpm, in a minor key" if drums
-                   else "a slow piano piece with no drums")
-        rows.append({"path": f"audio/{i}.wav", "caption": caption, "split": "valid" if i >= 4 else "train",
-                     "bpm": 140 if drums else 70, "mode": "minor" if drums else "major", "drums": drums,
-                     **({"tonic": "A" if drums else "F#"} if i else {}),  # a corpus may not name every tonic
-                     "lead_family": "guitar" if drums else "piano"})
-    (corpus / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    pipe = MusicLMPipeline.from_config("tiny", seed=0)
-    pipe.components.untrained = set()  # pretend everything is trained: the plumbing is what is tested
-    pipe.save_pretrained(str(root / "pipe"))
-    build_token_cache(TokenCacheConfig(out=str(root / "tokens"), pipeline=str(root / "pipe"), data=str(corpus),
-                                       mulan_windows=1))
-    return root
+def setup(synthetic_tokens):
+    """The folder holding the shared synthetic ``corpus``, the tiny ``pipe`` and their ``tokens``."""
+    return synthetic_tokens[0]
 
 
 def test_the_critic_trains_logs_validation_accuracy_and_resumes(setup, tmp_path):
@@ -130,7 +109,7 @@ def test_the_critic_trains_on_several_caches_paired_with_their_corpora(setup, tm
                           pipeline=str(root / "pipe"), steps=1, batch_size=2, d_model=16, warmup=1)
     train_critic(run)
     captions = load_file(str(tmp_path / "captions.safetensors"))
-    assert captions["train"].shape[0] == 2 * 4 and captions["valid"].shape[0] == 2  # train joined, valid the first's
+    assert captions["train"].shape[0] == 2 * 5 and captions["valid"].shape[0] == 1  # train joined, valid the first's
     run.data, run.out = corpus, str(tmp_path / "unpaired")
     with pytest.raises(ValueError, match="2 caches and --data 1 corpora"):
         train_critic(run)
@@ -195,7 +174,7 @@ def test_lms_that_hear_what_the_prompt_asks_train_ship_with_a_critic_and_follow_
     generate = lm.generate
     lm.generate = lambda conditions, frames, **k: (heard.append(conditions["attributes"])
                                                    or generate(conditions, frames, **k))
-    out = pipe([("a fast rock song with drums", 1.0), ("a slow piano piece", 1.0)], seed=0, num_candidates=2)
+    out = pipe([("a rock song with drums", 1.0), ("a piano piece", 1.0)], seed=0, num_candidates=2)
     assert out.audio.shape == (2 * SR,) and len(heard) == 2  # the windows break where the segments do
     assert torch.equal(heard[0], asked[:1].expand(2, -1)) and torch.equal(heard[1], asked[1:].expand(2, -1))
     assert "attributes" not in pipe.components.coarse_lm.conditions  # this coarse LM was trained without them
@@ -206,113 +185,223 @@ def test_lms_that_hear_what_the_prompt_asks_train_ship_with_a_critic_and_follow_
     assert f"**Heard in the prompt:** {heard_text}" in summary_markdown(out)
 
 
-def test_lms_that_hear_a_beat_grid_learn_each_clips_grid_and_lay_the_asked_tempo_per_story_segment(setup, tmp_path):
-    from musiclm_studio.vocab.beat_grid import BEAT_BINS, beat_tokens
-
-    root = setup
-    pipe = _lm_that_ships_with_a_critic(root, tmp_path, "coarse", "beat", beat=True)
-    assert "attributes" not in pipe.components.coarse_lm.conditions
-    asked = torch.tensor([[16, 34, 37, 41], [33, 35, 38, 40]])  # tempo bin 16 (89 bpm), then no tempo
-    pipe.components.critic.asked_tokens = lambda features: asked[: features.shape[0]]
+def _spy_on(pipe, monkeypatch, stream: str, asked: torch.Tensor) -> list:
+    """Rig ``pipe``'s critic to read the i-th prompt as ``asked[i]`` and return the list that records
+    the ``stream`` condition its coarse LM is given on each generate call (both undone after the test)."""
+    monkeypatch.setattr(pipe.components.critic, "asked_tokens", lambda features: asked[: features.shape[0]])
     lm, heard = pipe.components.coarse_lm, []
     generate = lm.generate
-    lm.generate = lambda conditions, frames, **k: heard.append(conditions["beat"]) or generate(conditions, frames, **k)
-    out = pipe([("a song at 89 bpm", 1.0), ("a slow piano piece", 1.0)], seed=0, num_candidates=1)
-    rate = lm.config.frame_rate
+    monkeypatch.setattr(lm, "generate", lambda conditions, frames, **k: heard.append(conditions[stream])
+                        or generate(conditions, frames, **k))
+    return heard
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """One second of audio to continue from."""
+    return torch.from_numpy(drum_loop(seconds=1, seed=0))
+
+
+# --- a coarse LM that hears a beat grid (trained and assembled with a critic once for the module) ---
+
+
+@pytest.fixture(scope="module")
+def beat_pipe(setup, tmp_path_factory):
+    return _lm_that_ships_with_a_critic(setup, tmp_path_factory.mktemp("beat"), "coarse", "beat", beat=True)
+
+
+@pytest.fixture
+def beat_heard(beat_pipe, monkeypatch):
+    # tempo bin 16 (89 bpm), then no tempo
+    return _spy_on(beat_pipe, monkeypatch, "beat", torch.tensor([[16, 34, 37, 41], [33, 35, 38, 40]]))
+
+
+def test_an_lm_trained_with_only_a_beat_grid_hears_no_attributes(beat_pipe):
+    assert "attributes" not in beat_pipe.components.coarse_lm.conditions
+
+
+def test_a_beat_grid_lm_lays_the_asked_tempo_per_story_segment_and_none_where_none_is_asked(beat_pipe, beat_heard):
+    from musiclm_studio.vocab.beat_grid import BEAT_BINS, beat_tokens
+
+    heard, rate = beat_heard, beat_pipe.components.coarse_lm.config.frame_rate
+    out = beat_pipe([("a song at 89 bpm", 1.0), ("a piano piece", 1.0)], seed=0, num_candidates=1)
     assert out.asked[0]["tempo"] == 89 and len(heard) == 2  # the windows break where the segments do
     assert torch.equal(heard[0][0], beat_tokens(torch.full((round(rate),), 89.0), rate))  # the grid of the asked bpm
     grid = beat_tokens(torch.tensor([89.0] * round(rate) + [0.0] * round(rate)), rate)
     assert torch.equal(heard[1][0], grid[-heard[1].shape[-1]:])  # its context keeps the first grid; then none
     assert (heard[1][0, -round(rate):] == BEAT_BINS).all()  # no tempo asked: no grid
-    heard.clear()
-    pipe("a song at 89 bpm", duration_s=1.5, seed=0, continuation=out.audio[: SR // 2],
-         continuation_sample_rate=SR, num_candidates=1)
-    assert heard and all((h == BEAT_BINS).all() for h in heard)  # a continuation keeps its own audio's tempo
-    heard.clear()
-    list(pipe.stream("a song at 89 bpm", duration_s=1.0, chunk_s=0.5, seed=0))  # each chunk grows the same grid
-    assert len(heard) == 2 and torch.equal(heard[-1][0], beat_tokens(torch.full((round(rate),), 89.0), rate))
-    heard.clear()
-    out = pipe("a slow piano piece at 97 BPM", duration_s=1.0, seed=0, num_candidates=1)  # a number beats the critic
-    assert torch.equal(heard[0][0], beat_tokens(torch.full((round(rate),), 97.0), rate)) and out.asked[0]["tempo"] == 97
+
+
+def test_a_beat_grid_lm_continuing_audio_keeps_that_audios_tempo(beat_pipe, beat_heard, clip):
+    from musiclm_studio.vocab.beat_grid import BEAT_BINS
+
+    beat_pipe("a song at 89 bpm", duration_s=1.5, seed=0, continuation=clip[: SR // 2],
+              continuation_sample_rate=SR, num_candidates=1)
+    assert beat_heard and all((h == BEAT_BINS).all() for h in beat_heard)  # no grid laid over it
+
+
+def test_a_beat_grid_lm_streaming_grows_the_same_grid_each_chunk(beat_pipe, beat_heard):
+    from musiclm_studio.vocab.beat_grid import beat_tokens
+
+    rate = beat_pipe.components.coarse_lm.config.frame_rate
+    list(beat_pipe.stream("a song at 89 bpm", duration_s=1.0, chunk_s=0.5, seed=0))
+    assert len(beat_heard) == 2 and torch.equal(beat_heard[-1][0], beat_tokens(torch.full((round(rate),), 89.0), rate))
+
+
+def test_a_bpm_in_the_prompt_beats_the_critics_reading_and_is_all_a_grid_lm_is_told(beat_pipe, beat_heard):
+    from musiclm_studio.vocab.beat_grid import beat_tokens
+
+    rate = beat_pipe.components.coarse_lm.config.frame_rate
+    out = beat_pipe("a slow piano piece at 97 BPM", duration_s=1.0, seed=0, num_candidates=1)
+    assert torch.equal(beat_heard[0][0], beat_tokens(torch.full((round(rate),), 97.0), rate))
     assert out.asked[0] == {"tempo": 97, "mode": None, "drums": None, "lead_family": None}  # all these LMs hear
-    critic, told = pipe.components.critic, []
+
+
+def test_a_beat_grid_lms_candidates_are_ranked_by_the_grids_tempo(beat_pipe, beat_heard, monkeypatch):
+    critic, told = beat_pipe.components.critic, []
     score = critic.score
-    critic.score = lambda features, codes, bpm=None, mode=None: told.append(bpm) or score(features, codes, bpm)
-    pipe("a slow piano piece at 97 BPM", duration_s=1.0, seed=0, num_candidates=2)
-    assert told == [97.0]  # the candidates are ranked by the grid's tempo, not the critic's reading of it
-    features, codes = pipe.components.mulan.text_features(["a slow piano piece"]), out.candidates.coarse
-    critic.config.weights = {**critic.config.weights, "tempo": 1.0}  # this 1-step critic's vote is 0
+    monkeypatch.setattr(critic, "score", lambda features, codes, bpm=None, mode=None: told.append(bpm)
+                        or score(features, codes, bpm))
+    out = beat_pipe("a slow piano piece at 97 BPM", duration_s=1.0, seed=0, num_candidates=2)
+    assert told == [97.0]  # not the critic's reading of the prompt
+    features, codes = beat_pipe.components.mulan.text_features(["a slow piano piece"]), out.candidates.coarse
+    monkeypatch.setattr(critic.config, "weights", {**critic.config.weights, "tempo": 1.0})  # this 1-step critic's vote is 0
     assert not torch.equal(score(features, codes, 60.0), score(features, codes, 180.0))
-    heard.clear()
-    out = pipe("a slow piano piece", duration_s=1.0, seed=0, bpm=132.5, num_candidates=1)  # a tempo of one's own
-    assert torch.equal(heard[0][0], beat_tokens(torch.full((round(rate),), 132.5), rate)) and out.asked[0]["tempo"] == 132
-    for bad, message in ((300, "bpm must be between 40 and 200"), ("fast", "bpm must be a number")):
-        with pytest.raises(ValueError, match=message):
-            pipe("x", duration_s=1.0, bpm=bad)
+
+
+def test_a_bpm_passed_to_a_beat_grid_lm_lays_that_tempo(beat_pipe, beat_heard):
+    from musiclm_studio.vocab.beat_grid import beat_tokens
+
+    rate = beat_pipe.components.coarse_lm.config.frame_rate
+    out = beat_pipe("a slow piano piece", duration_s=1.0, seed=0, bpm=132.5, num_candidates=1)
+    assert torch.equal(beat_heard[0][0], beat_tokens(torch.full((round(rate),), 132.5), rate))
+    assert out.asked[0]["tempo"] == 132
+
+
+@pytest.mark.parametrize("bad, message", [(300, "bpm must be between 40 and 200"), ("fast", "bpm must be a number")])
+def test_a_beat_grid_lm_refuses_a_bpm_out_of_range_or_not_a_number(beat_pipe, bad, message):
+    with pytest.raises(ValueError, match=message):
+        beat_pipe("x", duration_s=1.0, bpm=bad)
+
+
+def test_a_beat_grid_lm_refuses_a_bpm_when_continuing(beat_pipe, clip):
     with pytest.raises(ValueError, match="leave bpm out when continuing"):
-        pipe("x", duration_s=1.5, bpm=120, continuation=out.audio, continuation_sample_rate=SR)
-    with pytest.raises(ValueError, match="ask for the tempo in the prompt"):  # LMs without a grid
-        MusicLMPipeline.from_pretrained(str(root / "pipe"), int8=False)("x", duration_s=1.0, bpm=120)
+        beat_pipe("x", duration_s=1.5, bpm=120, continuation=clip, continuation_sample_rate=SR)
 
 
-def test_lms_that_hear_a_key_learn_each_clips_key_and_play_in_the_key_each_story_segment_asks(setup, tmp_path):
+def test_lms_without_a_beat_grid_refuse_a_bpm(setup):
+    with pytest.raises(ValueError, match="ask for the tempo in the prompt"):
+        MusicLMPipeline.from_pretrained(str(setup / "pipe"), int8=False)("x", duration_s=1.0, bpm=120)
+
+
+# --- a coarse LM that hears a key (trained and assembled with a critic once for the module) ---
+
+
+def test_an_lm_that_hears_a_key_is_told_each_training_clips_key_and_no_key_where_the_tonic_is_unknown(setup):
     from musiclm_studio.config import preset
     from musiclm_studio.data.builder import read_metadata
     from musiclm_studio.data.theory import NOTE_NAMES
+    from musiclm_studio.train.lm import LMRunConfig, clip_streams
     from musiclm_studio.vocab.musical_key import NO_KEY, key_token
-    from musiclm_studio.train.lm import LMRunConfig, clip_streams, train_lm
 
-    root = setup
-    run = LMRunConfig(out="", stage="semantic", tokens=str(root / "tokens"), data=str(root / "corpus"), key=True)
-    rows = [r for r in read_metadata(str(root / "corpus")) if r["split"] == "train"]
+    run = LMRunConfig(out="", stage="semantic", tokens=str(setup / "tokens"), data=str(setup / "corpus"), key=True)
+    rows = [r for r in read_metadata(str(setup / "corpus")) if r["split"] == "train"]
     told = clip_streams(run, "train", len(rows), preset("tiny").semantic_lm, 0.0)["key"]
     true = [key_token(NOTE_NAMES.index(r["tonic"]) if "tonic" in r else None, r["mode"]) for r in rows]
-    assert told.tokens.tolist() == true and true[0] == NO_KEY  # its true key, "no key" where its tonic is unknown
+    assert told.tokens.tolist() == true and true[0] == NO_KEY
+
+
+def test_a_condition_dropout_naming_no_stream_of_the_lm_is_refused(setup, tmp_path):
+    from musiclm_studio.train.lm import LMRunConfig, train_lm
+
     with pytest.raises(ValueError, match="names no stream of this LM"):
-        train_lm(LMRunConfig(out=str(tmp_path / "bad"), stage="coarse", tokens=str(root / "tokens"), preset="tiny",
+        train_lm(LMRunConfig(out=str(tmp_path / "bad"), stage="coarse", tokens=str(setup / "tokens"), preset="tiny",
                              condition_dropout="lyrics=0.4"))
-    pipe = _lm_that_ships_with_a_critic(root, tmp_path, "coarse", "key", beat=True, key=True,
+
+
+@pytest.fixture(scope="module")
+def key_pipe(setup, tmp_path_factory):
+    return _lm_that_ships_with_a_critic(setup, tmp_path_factory.mktemp("key"), "coarse", "key", beat=True, key=True,
                                         condition_dropout="mulan=0.4")
-    assert {s.name: s.dropout for s in pipe.components.coarse_lm.config.conditions}["mulan"] == 0.4
-    asked = torch.tensor([[16, 34, 37, 41], [16, 36, 38, 40], [16, 36, 38, 40]])  # mode major, then unstated
-    pipe.components.critic.asked_tokens = lambda features: asked[: features.shape[0]]
-    lm, heard = pipe.components.coarse_lm, []
-    generate = lm.generate
-    lm.generate = lambda conditions, frames, **k: heard.append(conditions["key"]) or generate(conditions, frames, **k)
-    out = pipe([("a song in F# minor", 1.0), ("then a major tonality", 1.0), ("a song", 1.0)], seed=0, num_candidates=1)
-    rate = round(lm.config.frame_rate)
-    keys = torch.cat([h[0, -rate:] for h in heard])  # the windows break where the segments do
+
+
+@pytest.fixture
+def key_heard(key_pipe, monkeypatch):
+    # mode minor, then major, then unstated
+    return _spy_on(key_pipe, monkeypatch, "key", torch.tensor([[16, 34, 37, 41], [16, 36, 38, 40], [16, 36, 38, 40]]))
+
+
+def test_an_lm_trained_with_a_condition_dropout_keeps_it_in_its_config(key_pipe):
+    assert {s.name: s.dropout for s in key_pipe.components.coarse_lm.config.conditions}["mulan"] == 0.4
+
+
+def test_a_key_lm_plays_in_the_key_each_story_segment_asks(key_pipe, key_heard):
+    from musiclm_studio.vocab.musical_key import NO_KEY, key_token
+
+    out = key_pipe([("a song in F# minor", 1.0), ("then a major tonality", 1.0), ("a song", 1.0)], seed=0,
+                   num_candidates=1)
+    rate = round(key_pipe.components.coarse_lm.config.frame_rate)
+    keys = torch.cat([h[0, -rate:] for h in key_heard])  # the windows break where the segments do
     assert keys.tolist() == [key_token(6, "minor")] * rate + [key_token(6, "major")] * rate + [NO_KEY] * rate
     assert [a["key"] for a in out.asked] == ["F# minor", "F# major", None]  # the tonic named stays; no mode, no key
     assert [a["mode"] for a in out.asked] == ["minor", "major", None]
-    heard.clear()
-    pipe("a calm piano piece", duration_s=1.0, seed=0, num_candidates=1)  # the critic's mode on a tonic of the seed
-    drawn = heard[0][0, 0].item()
-    assert drawn // 12 == 0 and (heard[0] == drawn).all()
-    for seed in (0, 1, 2, 3):
-        heard.clear()
-        out = pipe("a calm piano piece", duration_s=1.0, seed=seed, key="minor", num_candidates=1)
-        assert (heard[0] == heard[0][0, 0]).all() and heard[0][0, 0].item() // 12 == 1
-        assert out.asked[0]["key"].endswith("minor")
-    heard.clear()
-    out = pipe("a song in F# minor", duration_s=1.0, seed=0, key="bb major", num_candidates=1)  # the caller's key wins
-    assert (heard[0] == key_token(10, "major")).all() and out.asked[0]["key"] == "Bb major"
-    heard.clear()
-    list(pipe.stream("a song in F# minor", duration_s=1.0, chunk_s=0.5, seed=0))
-    assert len(heard) == 2 and all((h == key_token(6, "minor")).all() for h in heard)
-    critic, told_mode = pipe.components.critic, []
+
+
+def test_a_key_lm_given_only_the_critics_mode_plays_it_on_one_tonic_drawn_from_the_seed(key_pipe, key_heard):
+    key_pipe("a calm piano piece", duration_s=1.0, seed=0, num_candidates=1)
+    drawn = key_heard[0][0, 0].item()
+    assert drawn // 12 == 0 and (key_heard[0] == drawn).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_key_lm_asked_only_a_mode_plays_it_on_one_tonic(key_pipe, key_heard, seed):
+    out = key_pipe("a calm piano piece", duration_s=1.0, seed=seed, key="minor", num_candidates=1)
+    assert (key_heard[0] == key_heard[0][0, 0]).all() and key_heard[0][0, 0].item() // 12 == 1
+    assert out.asked[0]["key"].endswith("minor")
+
+
+def test_the_callers_key_beats_the_key_the_prompt_names(key_pipe, key_heard):
+    from musiclm_studio.vocab.musical_key import key_token
+
+    out = key_pipe("a song in F# minor", duration_s=1.0, seed=0, key="bb major", num_candidates=1)
+    assert (key_heard[0] == key_token(10, "major")).all() and out.asked[0]["key"] == "Bb major"
+
+
+def test_a_key_lm_streaming_keeps_the_key_in_each_chunk(key_pipe, key_heard):
+    from musiclm_studio.vocab.musical_key import key_token
+
+    list(key_pipe.stream("a song in F# minor", duration_s=1.0, chunk_s=0.5, seed=0))
+    assert len(key_heard) == 2 and all((h == key_token(6, "minor")).all() for h in key_heard)
+
+
+def test_a_key_lms_candidates_are_ranked_by_the_keys_mode(key_pipe, key_heard, monkeypatch):
+    critic, told_mode = key_pipe.components.critic, []
     score = critic.score
-    critic.score = lambda features, codes, bpm=None, mode=None: told_mode.append(mode) or score(features, codes, bpm)
-    pipe("a song in F# minor", duration_s=1.0, seed=0, num_candidates=2)
-    assert told_mode == ["minor"]  # the candidates are ranked by the key's mode
-    heard.clear()
-    pipe("a song in F# minor", duration_s=1.5, seed=0, continuation=out.audio[: SR // 2], continuation_sample_rate=SR,
-         num_candidates=1)
-    assert heard and all((h == NO_KEY).all() for h in heard)  # a continuation keeps its own audio's key
+    monkeypatch.setattr(critic, "score", lambda features, codes, bpm=None, mode=None: told_mode.append(mode)
+                        or score(features, codes, bpm))
+    key_pipe("a song in F# minor", duration_s=1.0, seed=0, num_candidates=2)
+    assert told_mode == ["minor"]
+
+
+def test_a_key_lm_continuing_audio_keeps_that_audios_key(key_pipe, key_heard, clip):
+    from musiclm_studio.vocab.musical_key import NO_KEY
+
+    key_pipe("a song in F# minor", duration_s=1.5, seed=0, continuation=clip[: SR // 2], continuation_sample_rate=SR,
+             num_candidates=1)
+    assert key_heard and all((h == NO_KEY).all() for h in key_heard)  # no key laid over it
+
+
+def test_a_key_lm_refuses_a_key_when_continuing(key_pipe, clip):
     with pytest.raises(ValueError, match="leave key out when continuing"):
-        pipe("x", duration_s=1.5, key="A minor", continuation=out.audio, continuation_sample_rate=SR)
-    for bad in ("H minor", 7):
-        with pytest.raises(ValueError, match="key must"):
-            pipe("x", duration_s=1.0, key=bad)
-    with pytest.raises(ValueError, match="ask for it in the prompt"):  # LMs that hear no key
-        MusicLMPipeline.from_pretrained(str(root / "pipe"), int8=False)("x", duration_s=1.0, key="A minor")
+        key_pipe("x", duration_s=1.5, key="A minor", continuation=clip, continuation_sample_rate=SR)
+
+
+@pytest.mark.parametrize("bad", ["H minor", 7])
+def test_a_key_lm_refuses_a_key_that_names_no_key(key_pipe, bad):
+    with pytest.raises(ValueError, match="key must"):
+        key_pipe("x", duration_s=1.0, key=bad)
+
+
+def test_lms_that_hear_no_key_refuse_a_key(setup):
+    with pytest.raises(ValueError, match="ask for it in the prompt"):
+        MusicLMPipeline.from_pretrained(str(setup / "pipe"), int8=False)("x", duration_s=1.0, key="A minor")

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import soundfile as sf
 import torch
 
 from musiclm_studio.eval.synth import drum_loop, hummed_melody
@@ -15,24 +14,10 @@ SR = 24_000
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lm")
-    corpus = root / "corpus"
-    (corpus / "audio").mkdir(parents=True)
-    rows = []
-    for i in range(6):
-        audio = hummed_melody(seed=i)[: 3 * SR] if i % 2 else drum_loop(seconds=3, seed=i)
-        sf.write(corpus / "audio" / f"{i}.wav", audio, SR)
-        notes = [[0.0, 0.5, 60 + i], [0.5, 1.5, 64]] if i % 2 else []
-        rows.append({"path": f"audio/{i}.wav", "caption": "x", "split": "valid" if i == 5 else "train",
-                     "lead_notes": notes})
-    (corpus / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    pipe = MusicLMPipeline.from_config("tiny", seed=0)
-    pipe.components.untrained = set()  # pretend the tokenizers are trained: the plumbing is what is tested
-    pipe.save_pretrained(str(root / "pipe"))
-    sets = build_token_cache(TokenCacheConfig(out=str(root / "tokens"), pipeline=str(root / "pipe"),
-                                              data=str(corpus), mulan_windows=2))
-    return root, sets
+def setup(synthetic_tokens):
+    """(root, token sets): the shared synthetic ``corpus`` (5 train clips, 1 valid), the tiny ``pipe`` and
+    their ``tokens``."""
+    return synthetic_tokens
 
 
 def test_token_cache_streams_line_up(setup):
