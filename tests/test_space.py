@@ -94,7 +94,9 @@ def test_model_dry_run_writes_the_card_with_the_hub_metadata(capsys):
     assert card.data.library_name == "musiclm-studio" and card.data.license == "apache-2.0"
     assert card.data.pipeline_tag == "text-to-audio" and card.data.datasets == ["someone/corpus-v1"]
     assert "musiclm" in card.data.tags
-    assert card.text.strip() == open(os.path.join(PIPELINE, "README.md")).read().strip()  # the card itself, unchanged
+    own = ModelCard(open(os.path.join(PIPELINE, "README.md")).read())
+    assert card.text.strip() == own.text.strip()  # the card itself, unchanged (its own metadata block merged)
+    assert card.data.language == own.data.language and set(own.data.tags) <= set(card.data.tags)
     assert all(files[f"{c}/model.safetensors"].lfs for c in ("codec", "mulan", "semantic_lm", "coarse_lm", "fine_lm"))
     # a card that already has a metadata block keeps its own keys; the tags merge
     merged = ModelCard(publish.model_card("---\nlicense: mit\ntags:\n- mine\n---\n# Card\n", "apache-2.0"))

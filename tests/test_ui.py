@@ -164,8 +164,8 @@ def test_seed_range_and_clear_messages(demo, tiny_pipe):
 
 @pytest.mark.parametrize("story, message", [
     ("\n".join(["1: piano"] * 500), r"The story has 500 segments \(500 s in all\); at most 16"),
-    ("0: x", r"Story segment 1 \('x'\) lasts 0 s; each segment must last at least 1 s"),
-    ("\n".join(["0.1: piano"] * 500), "at least 1 s"),
+    ("0: x", r"Story segment 1 \('x'\) lasts 0 s; each segment must last at least 0.5 s"),
+    ("\n".join(["0.1: piano"] * 500), "at least 0.5 s"),  # the shortest clip (LIMITS)
     ("30: a\n31: b", r"The story lasts 61 s in all \(2 segments\)"),
 ])
 def test_story_errors_name_the_story(demo, story, message):
