@@ -157,7 +157,7 @@ def check_contracts(config: PipelineConfig, c: Components) -> None:
                             "rebuild the token cache with this MuLan and retrain the LM")
     probe = None
     for name in ("semantic_lm", "coarse_lm"):
-        expected = getattr(config, name).semantic_probe
+        expected = getattr(config, name).semantic_tokenizer_fingerprint
         if expected is None or name in c.untrained or "semantic_tokenizer" in c.untrained:
             continue
         probe = probe or c.semantic_tokenizer.probe_tokens()

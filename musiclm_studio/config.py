@@ -27,8 +27,11 @@ class ConfigMixin:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    RENAMED: dict[str, str] = {}  # old key -> new field name, so that saved configs keep loading
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]):
+        data = {cls.RENAMED.get(key, key): value for key, value in data.items()}
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(data) - set(known)
         if unknown:
@@ -191,7 +194,9 @@ class StageLMConfig(ConfigMixin):
     dropout: float = 0.0
     max_frames: int = 500  # training window in target frames; longer output slides windows
     layout: str = "delay"  # "delay" or "levelwise" (see models.lm)
-    semantic_probe: Optional[list[int]] = None  # the trained-on semantic tokenizer's probe_tokens()
+    # the tokens of a fixed test signal from the semantic tokenizer this LM was trained on (its identity)
+    semantic_tokenizer_fingerprint: Optional[list[int]] = None
+    RENAMED = {"semantic_probe": "semantic_tokenizer_fingerprint"}  # its name until session 16
 
     def __post_init__(self):
         if self.layout not in LM_LAYOUTS:

@@ -427,3 +427,14 @@ def test_served_app_refuses_big_uploads_and_nan_seeds_with_messages(tiny_pipe, t
     assert not [p["parameter_name"] for p in generate["parameters"] if not p["parameter_has_default"]]
     assert not [r["label"] for r in generate["returns"] if r["label"].startswith("value_")]
     assert "Traceback" not in capfd.readouterr().err  # a refused input logs one line, no traceback
+
+
+def test_the_duration_control_offers_the_pipelines_own_cap(tiny_pipe):
+    import dataclasses
+
+    from musiclm_studio.ui.controls import CONTROLS, control_for
+
+    capped = dataclasses.replace(tiny_pipe.config, max_duration_s=20.0)
+    duration = control_for(CONTROLS["duration_s"], type("P", (), {"config": capped})())
+    assert duration.maximum == 20.0 and duration.default <= 20.0
+    assert control_for(CONTROLS["duration_s"], tiny_pipe).maximum == tiny_pipe.config.max_duration_s

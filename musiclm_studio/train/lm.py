@@ -247,7 +247,7 @@ def train_lm(run: LMRunConfig) -> StageLM:
                                  f"{run.stage} LM embeds: rebuild it with musiclm-studio train tokens ...")
             model.set_codebook(stream.name, train.mulan_codebook.to(device))
     if run.stage in ("semantic", "coarse") and train.semantic_probe is not None:
-        config = replace(config, semantic_probe=train.semantic_probe.tolist())  # the tokenizer it learns
+        config = replace(config, semantic_tokenizer_fingerprint=train.semantic_probe.tolist())  # the tokenizer it learns
         model.config = config
     valid = load_caches(cache_folders(run.tokens)[0], "valid", required=False)  # the first cache's: comparable runs
     told = {split: clip_streams(run, split, cache.lengths.numel(), config, unstated) if cache is not None else {}

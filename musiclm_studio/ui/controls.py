@@ -10,7 +10,7 @@ our own. ``model_status`` and ``about_markdown`` describe the loaded pipeline in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from ..config import STAGES, TOKEN_STREAMS
@@ -83,6 +83,16 @@ CONTROLS: dict[str, Control] = {c.name: c for c in (
 def control_default(control: Control, pipe) -> Any:
     """A control's starting value for this pipeline: its own candidate count, else the shared default."""
     return pipe.config.num_candidates if control.name == "num_candidates" else control.default
+
+
+def control_for(control: Control, pipe) -> Control:
+    """A control as this pipeline offers it: its own default (``control_default``) and, for the
+    duration, its own cap (``PipelineConfig.max_duration_s``) where that is below the shared limit."""
+    control = replace(control, default=control_default(control, pipe))
+    if control.name == "duration_s":
+        top = min(control.maximum, pipe.config.max_duration_s)
+        control = replace(control, maximum=top, default=min(control.default, top))
+    return control
 
 
 # the order of the generation inputs in both UIs (melody audio is handled by each UI)

@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any, Iterator, Optional
 
 import gradio as gr
@@ -236,7 +236,7 @@ def _makedirs(path: str) -> str:
 
 def _component(control: controls.Control, pipe):
     """The Gradio component of one shared control definition, starting at its value for ``pipe``."""
-    c = replace(control, default=controls.control_default(control, pipe))
+    c = controls.control_for(control, pipe)
     if c.kind == "float" or c.kind == "int":
         return gr.Slider(c.minimum, c.maximum, value=c.default, step=c.step, label=c.label, info=c.info,
                          elem_id=c.name)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import replace
 from typing import Any, Optional
 
 import ipywidgets as W
@@ -27,7 +26,7 @@ REDRAW_S = 0.5  # at most one live token picture per this many seconds
 
 def _widget(control: controls.Control, pipe):
     """The ipywidget of one shared control definition, starting at its value for ``pipe``."""
-    c = replace(control, default=controls.control_default(control, pipe))
+    c = controls.control_for(control, pipe)
     style, layout = {"description_width": "150px"}, W.Layout(width="95%")
     common = dict(description=c.label, tooltip=c.info, style=style, layout=layout)
     if c.kind == "float":
