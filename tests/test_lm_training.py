@@ -204,13 +204,13 @@ def test_a_refitted_semantic_tokenizer_recomputes_only_the_semantic_stream(setup
 
     lm = train_lm(LMRunConfig(out=str(tmp_path / "lm"), stage="coarse", tokens=str(tmp_path / "tokens"), preset="tiny",
                               steps=1, batch_size=2, crop_s=1.0, log_every=1, save_every=100, warmup=1))
-    assert lm.config.semantic_probe == tok.probe_tokens() != sets["train"].semantic_probe.tolist()
+    assert lm.config.semantic_tokenizer_fingerprint == tok.probe_tokens() != sets["train"].semantic_probe.tolist()
     with pytest.raises(ValueError, match="another semantic tokenizer"):
         assemble(str(root / "pipe"), str(tmp_path / "o1"), {"coarse_lm": str(tmp_path / "lm")}, dtype="float32")
     assemble(str(root / "pipe"), str(tmp_path / "o2"),
              {"coarse_lm": str(tmp_path / "lm"), "semantic_tokenizer": str(tmp_path / "sem")}, dtype="bfloat16")
     assert MusicLMPipeline.from_pretrained(str(tmp_path / "o2")).components.semantic_tokenizer.probe_tokens() == \
-        lm.config.semantic_probe  # the identity survives bf16 storage
+        lm.config.semantic_tokenizer_fingerprint  # the identity survives bf16 storage
 
 
 def test_cli_sub_command_fixes_the_stage(setup, tmp_path):
