@@ -21,14 +21,17 @@ from musiclm_studio.ui.gradio_app import ServeLimits, launch  # noqa: E402
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve the MusicLM Studio app (flags override MUSICLM_* variables).")
-    parser.add_argument("--max-upload-mb", type=float, help="largest melody upload in MB (default 20)")
-    parser.add_argument("--output-ttl-s", type=float, help="delete generated files after this many seconds (3600)")
-    parser.add_argument("--max-outputs", type=int, help="keep at most this many generations' files (100)")
-    parser.add_argument("--queue-size", type=int, help="requests that may wait in the queue (64)")
-    parser.add_argument("--max-batch-size", type=int, help="users' requests generated as one batch (8)")
+    d, story = ServeLimits(), {name: default for name, (_, default) in STORY_LIMITS_ENV.items()}
+    parser.add_argument("--max-upload-mb", type=float, help=f"largest melody upload in MB (default {d.max_upload_mb:g})")
+    parser.add_argument("--output-ttl-s", type=float, help=f"delete generated files after this many seconds ({d.output_ttl_s:g})")
+    parser.add_argument("--max-outputs", type=int, help=f"keep at most this many generations' files ({d.max_outputs})")
+    parser.add_argument("--queue-size", type=int, help=f"requests that may wait in the queue ({d.queue_size})")
+    parser.add_argument("--max-batch-size", type=int, help=f"users' requests generated as one batch ({d.max_batch_size})")
     parser.add_argument("--no-batching", action="store_true", help="one request at a time (--max-batch-size 1)")
-    parser.add_argument("--max-story-segments", type=int, help="story mode: most segments (16)")
-    parser.add_argument("--min-segment-s", type=float, help="story mode: shortest segment in seconds (1)")
+    parser.add_argument("--max-story-segments", type=int,
+                        help=f"story mode: most segments ({story['max_story_segments']})")
+    parser.add_argument("--min-segment-s", type=float,
+                        help=f"story mode: shortest segment in seconds ({story['min_segment_s']:g})")
     return parser.parse_args(argv)
 
 

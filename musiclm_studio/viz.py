@@ -283,6 +283,13 @@ def array_to_png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def stack_images(*images: np.ndarray) -> np.ndarray:
+    """RGB uint8 arrays [H, W, 3] one above the other, narrower ones padded with white on the right."""
+    width = max(image.shape[1] for image in images)
+    return np.concatenate([np.pad(image, ((0, 0), (0, width - image.shape[1]), (0, 0)), constant_values=255)
+                           for image in images])
+
+
 def save_overview_png(path: str, audio, sample_rate: int, tokens: TokensLike, pipe=None, dpi: int = 100) -> str:
     """Write ``overview_figure`` as a PNG; returns the path."""
     fig = overview_figure(audio, sample_rate, tokens, pipe)
@@ -294,4 +301,4 @@ def save_overview_png(path: str, audio, sample_rate: int, tokens: TokensLike, pi
 __all__ = ["mel_filterbank", "mel_spectrogram_db", "pca_colours", "hash_colours", "melody_colours",
            "token_palettes", "token_rgb", "token_image", "token_strip_image", "frame_rates", "clip_seconds",
            "plot_spectrogram", "plot_token_streams",
-           "overview_figure", "figure_to_array", "array_to_png", "save_overview_png"]
+           "overview_figure", "figure_to_array", "array_to_png", "stack_images", "save_overview_png"]

@@ -90,3 +90,13 @@ def test_plot_token_streams_accepts_partial_and_story_tokens(tiny_pipe):
     assert fig.axes[2].get_xlim()[1] == pytest.approx(2.0)  # the live time axis is fixed to the duration
     array = viz.figure_to_array(fig)
     assert array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 3
+
+
+def test_stacked_images_keep_both_and_pad_the_narrower_with_white():
+    import numpy as np
+
+    from musiclm_studio.viz import stack_images
+
+    wide, narrow = np.zeros((4, 6, 3), np.uint8), np.full((2, 3, 3), 7, np.uint8)
+    out = stack_images(wide, narrow)
+    assert out.shape == (6, 6, 3) and (out[:4] == 0).all() and (out[4:, :3] == 7).all() and (out[4:, 3:] == 255).all()

@@ -75,7 +75,7 @@ def _rows(tokens, index: int, count: int):
 class MicroBatcher:
     """Runs jobs on ``pipe`` one call at a time, merging compatible ones (see the module docstring)."""
 
-    def __init__(self, pipe, max_batch_size: int = 8, wait_s: float = 0.25):
+    def __init__(self, pipe, max_batch_size: int = 16, wait_s: float = 0.25):
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}.")
         self.pipe, self.max_batch_size, self.wait_s = pipe, max_batch_size, wait_s
