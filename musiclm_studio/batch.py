@@ -19,7 +19,7 @@ of the result list; the others are generated.
 
 from __future__ import annotations
 
-import random
+import dataclasses
 import time
 from typing import Optional, Union
 
@@ -27,7 +27,7 @@ import torch
 
 from .conditioning.resolver import aligned_streams
 from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
-from .sampling_args import DEFAULTS, check_sampling_args, check_seed
+from .sampling_args import DEFAULTS
 from .windowing import Segment
 
 
@@ -54,19 +54,20 @@ def generate_batch(pipe, prompts: list[str], *, duration_s: float = 10.0, temper
                    num_candidates: Optional[int] = None, bpm: Optional[float] = None, key: Optional[str] = None,
                    callback=None) -> list[Union[MusicLMOutput, ValueError]]:
     """Generate one clip per prompt (same settings as ``pipe(prompt, ...)``) in one batch; a refused
-    prompt's place holds its ``ValueError``. ``callback`` gets ``StageEvent``s with every row's
+    prompt's place holds its ``ValueError`` (a bad shared setting raises it for the whole call). ``callback`` gets ``StageEvent``s with every row's
     tokens (row i*C + c: prompt i, candidate c; conditioning: one MuLan row per prompt)."""
-    C = pipe.config.num_candidates if num_candidates is None else num_candidates
-    args = check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, C, pipe.config.max_duration_s)
-    seed = check_seed(seed)
-    args.generator = torch.Generator().manual_seed(random.randrange(2**31) if seed is None else seed)
+    # the settings every prompt shares, checked once as the pipeline checks a call's (one generator for all rows)
+    shared = pipe.check_inputs(prompts[0] if prompts else "", duration_s=duration_s, temperature=temperature,
+                               top_k=top_k, top_p=top_p, guidance_scale=guidance_scale, seed=seed,
+                               num_candidates=num_candidates, bpm=bpm, key=key)
+    C, args = shared.num_candidates, shared.sampling
     clock, timings = time.perf_counter(), {}
     # 1. conditioning, prompt by prompt (each one checked on its own)
     results: list = [None] * len(prompts)
     conds, rows = [], []
     for i, prompt in enumerate(prompts):
         try:
-            conds.append(pipe.encode_conditioning(prompt, None, None, duration_s, bpm, key, args.generator))
+            conds.append(pipe.resolve_conditioning(dataclasses.replace(shared, story=[(prompt, duration_s)])))
             rows.append(i)
         except ValueError as error:
             results[i] = error

@@ -142,6 +142,9 @@ def check_story(story, max_duration_s: float) -> list[tuple[str, float]]:
     """Story segments [(prompt, seconds), ...] -> checked, with messages about the story, not one clip:
     at most ``story_limits()[0]`` segments of at least ``story_limits()[1]`` s each, in all at most
     ``max_duration_s``."""
+    story = list(story)
+    if not story:
+        raise ValueError("Story mode needs at least one (prompt, seconds) segment.")
     max_segments, min_seconds = story_limits()
     segments = []
     for i, item in enumerate(story):

@@ -71,13 +71,13 @@ _PLAIN = {
              "high[- ]tempo", "double[- ]time", "allegro", "hurried"],
     "very fast": ["presto", "prestissimo", "vivace", "vivacissimo", "breakneck", "blistering(?:ly fast)?",
                   "blazing(?:ly)?(?: fast)?", "lightning[- ]fast", "frantic", "frenetic", "hyper[- ]?fast"],
+    "upbeat": ["medium[- ]fast"],  # 'the tempo is medium fast': a plain word, of the upbeat band
 }
 # Feel words: taken only where no plain word says the tempo ('a relaxed but fast bossa nova' is fast).
 _FEEL = {
     "slow": ["laid[- ]?back", "relaxed", "relaxing", "leisurely", "unhurried", "unrushed", "languid", "lazy"],
     "upbeat": ["upbeat", "up[- ]?tempo", "lively", "brisk", "peppy"],
 }
-_PLAIN["upbeat"] = ["medium[- ]fast"]  # 'the tempo is medium fast': a plain word, of the upbeat band
 _INTENSIFIER = r"(?:very|really|extremely|super|incredibly|insanely|exceptionally|quite|so)[ -]"
 _OUTER = {"slow": "very slow", "fast": "very fast", "upbeat": "fast"}
 _NEGATION = re.compile(r"\b(?:not|never|no|nor|neither|without|\w+n't)\b(?:\s+\w+){0,2}\s*$")

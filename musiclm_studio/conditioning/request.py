@@ -44,9 +44,7 @@ def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, t
         story = [(prompt, duration_s)]
     else:
         story = check_story(prompt, pipe.config.max_duration_s)
-        duration_s = sum(seconds for _, seconds in story) if story else 0.0
-    if not story:
-        raise ValueError("Story mode needs at least one (prompt, seconds) segment.")
+        duration_s = sum(seconds for _, seconds in story)
     num_candidates = pipe.config.num_candidates if num_candidates is None else num_candidates
     sampling = check_sampling_args(duration_s, temperature, top_k, top_p, guidance_scale, num_candidates,
                                    pipe.config.max_duration_s)
