@@ -154,6 +154,28 @@ def normalize_loudness(audio: torch.Tensor, target_rms_db: float = -20.0, peak: 
     return out
 
 
+def match_level(audio: torch.Tensor, seam: int, sample_rate: int, window_s: float = 2.0, ramp_s: float = 0.05,
+                max_db: float = 12.0) -> torch.Tensor:
+    """Audio [..., S] with everything from sample ``seam`` on scaled so that the ``window_s`` after the
+    seam has the RMS of the ``window_s`` before it (at most +-``max_db``), the gain ramping in over
+    ``ramp_s``: a continuation joins its opening at the opening's level. Silence on either side
+    leaves the audio as it is."""
+    width = int(round(window_s * sample_rate))
+    before, after = audio[..., max(0, seam - width): seam], audio[..., seam: seam + width]
+    if before.shape[-1] == 0 or after.shape[-1] == 0:
+        return audio
+    level_before = before.double().pow(2).mean(-1, keepdim=True).sqrt()
+    level_after = after.double().pow(2).mean(-1, keepdim=True).sqrt()
+    gain_db = 20 * torch.log10(level_before.clamp(min=SILENCE_RMS) / level_after.clamp(min=SILENCE_RMS))
+    gain_db = torch.where((level_before < SILENCE_RMS) | (level_after < SILENCE_RMS), 0.0, gain_db)
+    gain = 10 ** (gain_db.clamp(-max_db, max_db) / 20)
+    ramp = torch.clamp(torch.arange(audio.shape[-1] - seam, dtype=torch.float64) / max(1, round(ramp_s * sample_rate)),
+                       max=1.0)
+    out = audio.clone()
+    out[..., seam:] = (audio[..., seam:].double() * (1 + (gain - 1) * ramp)).to(audio.dtype)
+    return out
+
+
 def auto_gain(audio: torch.Tensor, sample_rate: int, target_db: float = -21.0, time_constant_s: float = 2.0,
               max_boost_db: float = 12.0, max_cut_db: float = 24.0, knee: float = 0.9) -> torch.Tensor:
     """Bring audio [..., S] to ``target_db`` RMS with a slow, causal gain, then soft-limit the peaks.
