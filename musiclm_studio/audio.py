@@ -157,23 +157,28 @@ def normalize_loudness(audio: torch.Tensor, target_rms_db: float = -20.0, peak: 
 def match_level(audio: torch.Tensor, seam: int, sample_rate: int, window_s: float = 2.0, ramp_s: float = 0.05,
                 max_db: float = 12.0) -> torch.Tensor:
     """Audio [..., S] with everything from sample ``seam`` on scaled so that the ``window_s`` after the
-    seam has the RMS of the ``window_s`` before it (at most +-``max_db``), the gain ramping in over
-    ``ramp_s``: a continuation joins its opening at the opening's level. Silence on either side
-    leaves the audio as it is."""
+    seam has the loudness (ITU-R BS.1770, K-weighted, with pyloudnorm) of the ``window_s`` before it,
+    at most +-``max_db``, the gain ramping in over ``ramp_s``: a continuation joins its opening at
+    the opening's level. Silence on either side leaves a row as it is."""
+    import pyloudnorm
+
     width = int(round(window_s * sample_rate))
-    before, after = audio[..., max(0, seam - width): seam], audio[..., seam: seam + width]
-    if before.shape[-1] == 0 or after.shape[-1] == 0:
+    if seam <= 0 or seam >= audio.shape[-1]:
         return audio
-    level_before = before.double().pow(2).mean(-1, keepdim=True).sqrt()
-    level_after = after.double().pow(2).mean(-1, keepdim=True).sqrt()
-    gain_db = 20 * torch.log10(level_before.clamp(min=SILENCE_RMS) / level_after.clamp(min=SILENCE_RMS))
-    gain_db = torch.where((level_before < SILENCE_RMS) | (level_after < SILENCE_RMS), 0.0, gain_db)
-    gain = 10 ** (gain_db.clamp(-max_db, max_db) / 20)
-    ramp = torch.clamp(torch.arange(audio.shape[-1] - seam, dtype=torch.float64) / max(1, round(ramp_s * sample_rate)),
-                       max=1.0)
-    out = audio.clone()
-    out[..., seam:] = (audio[..., seam:].double() * (1 + (gain - 1) * ramp)).to(audio.dtype)
-    return out
+    meter = pyloudnorm.Meter(sample_rate, block_size=min(0.4, window_s))
+    rows = audio.reshape(-1, audio.shape[-1])
+    gains = []
+    for row in rows.detach().cpu().double().numpy():
+        before = meter.integrated_loudness(row[max(0, seam - width): seam])
+        after = meter.integrated_loudness(row[seam: seam + width])
+        ok = np.isfinite(before) and np.isfinite(after)
+        gains.append(10 ** (float(np.clip(before - after, -max_db, max_db)) / 20) if ok else 1.0)
+    gain = torch.tensor(gains, dtype=torch.float64, device=audio.device)[:, None]
+    ramp = torch.clamp(torch.arange(audio.shape[-1] - seam, dtype=torch.float64, device=audio.device)
+                       / max(1, round(ramp_s * sample_rate)), max=1.0)
+    out = rows.clone()
+    out[:, seam:] = (rows[:, seam:].double() * (1 + (gain - 1) * ramp)).to(audio.dtype)
+    return out.reshape(audio.shape)
 
 
 def auto_gain(audio: torch.Tensor, sample_rate: int, target_db: float = -21.0, time_constant_s: float = 2.0,
