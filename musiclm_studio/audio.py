@@ -154,7 +154,7 @@ def normalize_loudness(audio: torch.Tensor, target_rms_db: float = -20.0, peak: 
     return out
 
 
-def match_level(audio: torch.Tensor, seam: int, sample_rate: int, window_s: float = 2.0, ramp_s: float = 0.05,
+def match_level(audio: torch.Tensor, seam: int, sample_rate: int, window_s: float = 1.0, ramp_s: float = 0.05,
                 max_db: float = 12.0) -> torch.Tensor:
     """Audio [..., S] with everything from sample ``seam`` on scaled so that the ``window_s`` after the
     seam has the loudness (ITU-R BS.1770, K-weighted, with pyloudnorm) of the ``window_s`` before it,

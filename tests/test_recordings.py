@@ -118,3 +118,19 @@ def test_a_continuation_hears_its_own_beat_grid_and_key(tiny_full_pipe):
         frame = int((0.25 + 0.6 * k) * lm.config.frame_rate)
         phase = int(beat[frame])
         assert min(phase, BEAT_BINS - phase) <= 2, (k, phase)
+
+
+def test_a_continuation_joins_its_opening_at_the_openings_loudness():
+    import torch
+
+    from musiclm_studio.audio import match_level
+    from musiclm_studio.eval.continuation import seam_jump_db
+
+    quiet, loud = groove(3.0, 120.0, 0.1), groove(3.0, 90.0, 0.2, chord=(60, 64, 67), seed=1)
+    spliced = torch.from_numpy(np.stack([np.concatenate([quiet * 0.3, loud]), np.concatenate([quiet, quiet])]))
+    assert seam_jump_db(spliced[0].numpy(), SR, 3.0) > 6
+    matched = match_level(spliced, 3 * SR, SR)
+    assert seam_jump_db(matched[0].numpy(), SR, 3.0) < 1.0
+    assert torch.equal(matched[:, : 3 * SR], spliced[:, : 3 * SR])  # the opening is untouched
+    silent = torch.zeros(1, 6 * SR)
+    assert torch.equal(match_level(silent, 3 * SR, SR), silent)
