@@ -275,8 +275,11 @@ def load_components(folder: str) -> tuple[PipelineConfig, Components]:
     listed = index.get("components", list(COMPONENT_TYPES))
     folders = {name: os.path.join(folder, name) for name in COMPONENT_TYPES
                if name not in OPTIONAL_COMPONENTS or name in listed}
+    untrained = set(index.get("untrained", []))
     if "critic" in folders and is_joint_critic(folders["critic"]):  # saved before the reader was split off
         folders["attribute_reader"] = folders["critic"]
+        if "critic" in untrained:
+            untrained.add("attribute_reader")  # the reader was the untrained critic's text side
     configs = {name: component_config(sub, name) for name, sub in folders.items()}
     config = PipelineConfig(**configs, **{k: index[k] for k in PIPELINE_KEYS if k in index})
     seed = index.get("placeholder_seed")
@@ -285,8 +288,8 @@ def load_components(folder: str) -> tuple[PipelineConfig, Components]:
         components = Components.build(config)
     for name, module in components.modules().items():
         weights = os.path.join(folders[name], "model.safetensors")
-        if seed is not None and name in index.get("untrained", []) and not os.path.exists(weights):
+        if seed is not None and name in untrained and not os.path.exists(weights):
             continue  # a labelled placeholder: keep the seeded initialisation
         load_weights(folders[name], name, module)
-    components.untrained = set(index.get("untrained", []))
+    components.untrained = untrained
     return config, components.to(torch.device("cpu"))
