@@ -4,9 +4,10 @@ Per story segment: MuLan tokens of its prompt; for LMs that hear a beat grid, it
 else a number or tempo words in the prompt, ``prompt_reader``, the words moving the attribute
 reader's reading of the genre's typical tempo into their band; else that reading); for LMs that hear
 a key, its key (``key``, else one the prompt names, else its mode word or mood, else the attribute
-reader's reading, on a tonic drawn from the generator); the attribute tokens (``models.attribute_reader``)
-for LMs that hear them. A
-continuation's opening tokens replace the grid and the key: its audio keeps its own.
+reader's reading, on a tonic drawn from the generator); the attribute tokens
+(``models.attribute_reader``) for LMs that hear them. A continuation's opening tokens replace the
+grid and the key: its audio keeps its own. Several prompts sampled as one batch (``generate_batch``)
+give ``segments`` and ``aligned_streams`` a list of conditionings: their rows in order.
 """
 
 from __future__ import annotations
