@@ -11,8 +11,9 @@ from typing import Optional
 import torch
 
 from . import hub
-from .config import (CodecConfig, ConditionStream, CriticConfig, MelodyConfig, MuLanConfig, PipelineConfig,
-                     SemanticTokenizerConfig, StageLMConfig, beat_stream, key_stream)
+from .config import (AttributeReaderConfig, AttributeValues, CodecConfig, ConditionStream, CriticConfig, MelodyConfig,
+                     MuLanConfig, PipelineConfig, SemanticTokenizerConfig, StageLMConfig, beat_stream, key_stream)
+from .models.attribute_reader import AttributeReader
 from .models.codec import SoundStreamCodec
 from .models.critic import AttributeCritic
 from .models.lm import StageLM, build_stage_lm
@@ -20,7 +21,8 @@ from .models.melody_tokenizer import MelodyTokenizer
 from .models.mulan import MuLan
 from .models.semantic_tokenizer import SemanticTokenizer
 
-# component name -> (config class, model builder: config -> module); the order is the data flow
+# component name -> (config class, model builder: config -> module); the order is the data flow, the
+# optional ones last (built in this order from one seed: a component added later leaves the others' weights)
 COMPONENT_TYPES = {
     "mulan": (MuLanConfig, MuLan),
     "melody": (MelodyConfig, MelodyTokenizer),
@@ -30,8 +32,12 @@ COMPONENT_TYPES = {
     "fine_lm": (StageLMConfig, build_stage_lm),
     "codec": (CodecConfig, SoundStreamCodec),
     "critic": (CriticConfig, AttributeCritic),
+    "attribute_reader": (AttributeReaderConfig, AttributeReader),
 }
-OPTIONAL_COMPONENTS = ("critic",)  # a pipeline may leave these out (config None)
+OPTIONAL_COMPONENTS = ("critic", "attribute_reader")  # a pipeline may leave these out (config None)
+# A critic saved before its attribute reader was split off it held both in one folder ("critic"):
+# the weights each side takes from it, by name. Its config.json holds both sides' keys.
+JOINT_CRITIC = {"critic": ("tokens.", "audio_heads.", "tempo_from_lags."), "attribute_reader": ("text.", "text_heads.")}
 PIPELINE_KEYS = ("name", "max_duration_s", "overlap_s", "num_candidates", "output_level_db", "sings")
 
 
@@ -45,6 +51,7 @@ class Components:
     fine_lm: StageLM
     codec: SoundStreamCodec
     critic: Optional[AttributeCritic] = None
+    attribute_reader: Optional[AttributeReader] = None
     untrained: set[str] = field(default_factory=set)  # components still at their random initialisation
     float_lms: dict = field(default_factory=dict)  # float originals of int8-quantized LMs (see quantize_lms)
 
@@ -127,24 +134,20 @@ def check_contracts(config: PipelineConfig, c: Components) -> None:
     streams = {"mulan": config.mulan.codebook_size, "melody": config.melody.vocab_size,
                "semantic": sem.codebook_size, "coarse": codec.codebook_size}
     streams["beat"], streams["key"] = beat_stream().vocab_size, key_stream().vocab_size
-    critic = config.critic
-    if critic is not None:
-        streams["attributes"] = critic.attribute_stream().vocab_size
+    critic, reader = config.critic, config.attribute_reader
+    if reader is not None:
+        streams["attributes"] = reader.attribute_stream().vocab_size
     heard = {"attributes": "what the prompt asks (tempo, mode, drums, lead family)",
              "beat": "the beat grid of the tempo the prompt asks for"}
     for name in ("semantic_lm", "coarse_lm", "fine_lm"):
         for s in getattr(config, name).conditions:
-            if s.name in heard and critic is None:
-                problems.append(f"{name} conditions on {heard[s.name]}, which the attribute critic reads from the "
-                                "prompt: assemble the critic it was trained with "
-                                "(musiclm-studio assemble --component critic=RUN)")
+            if s.name in heard and reader is None:
+                problems.append(f"{name} conditions on {heard[s.name]}, which the attribute reader reads from the "
+                                "prompt: assemble the reader it was trained with "
+                                "(musiclm-studio assemble --component attribute_reader=RUN)")
             elif streams.get(s.name) != s.vocab_size:
                 problems.append(f"{name} condition {s.name!r} has vocab {s.vocab_size}, its source has {streams.get(s.name)}")
-    if critic is not None and ((critic.vocab_size, critic.num_levels, float(critic.frame_rate), critic.text_dim)
-                               != (codec.codebook_size, codec.num_coarse_quantizers, acoustic_rate, config.mulan.text_dim)):
-        problems.append(f"critic reads {critic.num_levels} x {critic.vocab_size} tokens at {critic.frame_rate} Hz and "
-                        f"{critic.text_dim}-d text features; the codec's coarse levels are {codec.num_coarse_quantizers} x "
-                        f"{codec.codebook_size} at {acoustic_rate} Hz and MuLan's text encoder gives {config.mulan.text_dim}-d")
+    problems += _attribute_contracts(config, acoustic_rate)
     if acoustic_rate % sem.frame_rate:
         problems.append(f"acoustic frame rate {acoustic_rate} is not a multiple of the semantic {sem.frame_rate}")
     for lm, stream in c.mulan_code_streams():
@@ -172,22 +175,71 @@ def check_contracts(config: PipelineConfig, c: Components) -> None:
         raise ValueError("The pipeline's components do not fit together:\n- " + "\n- ".join(problems))
 
 
+def _attribute_contracts(config: PipelineConfig, acoustic_rate: float) -> list[str]:
+    """The critic reads the codec's coarse levels and scores them against what the reader reads from
+    MuLan's text features, over the same attribute values."""
+    codec, critic, reader, problems = config.codec, config.critic, config.attribute_reader, []
+    if critic is not None and reader is None:
+        problems.append("the attribute critic scores candidates against what the attribute reader reads from the "
+                        "prompt: assemble the reader trained with it (musiclm-studio assemble --component "
+                        "attribute_reader=RUN)")
+    if critic is not None and ((critic.vocab_size, critic.num_levels, float(critic.frame_rate))
+                               != (codec.codebook_size, codec.num_coarse_quantizers, acoustic_rate)):
+        problems.append(f"critic reads {critic.num_levels} x {critic.vocab_size} tokens at {critic.frame_rate} Hz; the "
+                        f"codec's coarse levels are {codec.num_coarse_quantizers} x {codec.codebook_size} at {acoustic_rate} Hz")
+    if reader is not None and reader.text_dim != config.mulan.text_dim:
+        problems.append(f"attribute reader reads {reader.text_dim}-d text features; MuLan's text encoder gives "
+                        f"{config.mulan.text_dim}-d")
+    values = [f.name for f in fields(AttributeValues)]
+    if critic is not None and reader is not None and any(getattr(critic, v) != getattr(reader, v) for v in values):
+        problems.append("the attribute critic and reader read different values (tempo bins, bpm range or lead "
+                        "families): assemble the two trained together")
+    return problems
+
+
+def is_joint_critic(folder: str) -> bool:
+    """Whether ``folder`` holds a critic saved with its attribute reader in one (``JOINT_CRITIC``)."""
+    path = os.path.join(folder, "config.json")
+    return os.path.isfile(path) and {"text_dim", "vocab_size"} <= set(hub.read_json(path))
+
+
 def trained_folder(path: str | None, name: str) -> str:
-    """The folder holding a component's trained weights: ``path/name`` (a pipeline), ``path/last``
-    (a training run) or ``path`` itself (a component folder); None = the shipped pipeline."""
+    """The folder holding a component's trained weights: ``path/name`` (a pipeline), ``path/name/last``
+    or ``path/last`` (a training run), or ``path`` itself (a component folder); None = the shipped
+    pipeline. The attribute reader may also sit in a joint critic folder (``JOINT_CRITIC``)."""
     folder = hub.DEFAULT_PIPELINE if path is None else path
-    for candidate in (os.path.join(folder, name), os.path.join(folder, "last"), folder):
-        if os.path.isfile(os.path.join(candidate, "model.safetensors")):
+    candidates = [os.path.join(folder, name), os.path.join(folder, name, "last"), os.path.join(folder, "last"), folder]
+    if name == "attribute_reader":
+        candidates += [c for c in (os.path.join(folder, "critic"), os.path.join(folder, "critic", "last"))
+                       if is_joint_critic(c)]
+    for candidate in candidates:
+        if os.path.isfile(os.path.join(candidate, "model.safetensors")) and (
+                name in JOINT_CRITIC or not is_joint_critic(candidate)):
             return candidate
     raise ValueError(f"No trained {name} weights under {folder!r}: pass a pipeline, a {name} folder or a "
                      "training run folder (see musiclm-studio train --help).")
 
 
+def component_config(folder: str, name: str):
+    """A component's config from its folder's config.json; a joint critic folder gives either side's."""
+    config_cls = COMPONENT_TYPES[name][0]
+    data = hub.read_json(os.path.join(folder, "config.json"))
+    if name in JOINT_CRITIC and is_joint_critic(folder):
+        data = {key: value for key, value in data.items() if key in {f.name for f in fields(config_cls)}}
+    return config_cls.from_dict(data)
+
+
+def load_weights(folder: str, name: str, module: torch.nn.Module) -> torch.nn.Module:
+    """A component's model.safetensors into ``module``; a joint critic folder gives either side's weights."""
+    joint = name in JOINT_CRITIC and is_joint_critic(folder)
+    return hub.load_state(folder, module, JOINT_CRITIC[name] if joint else None)
+
+
 def load_trained(name: str, path: str | None = None) -> torch.nn.Module:
     """One trained component (see ``trained_folder``), built from its config.json, in eval mode."""
     folder = trained_folder(path, name)
-    config_cls, build = COMPONENT_TYPES[name]
-    return hub.load_state(folder, build(hub.load_config(folder, config_cls))).eval()
+    build = COMPONENT_TYPES[name][1]
+    return load_weights(folder, name, build(component_config(folder, name))).eval()
 
 
 def present(config: PipelineConfig) -> list[str]:
@@ -221,17 +273,23 @@ def load_components(folder: str) -> tuple[PipelineConfig, Components]:
     if index.get("version", 0) > hub.VERSION:
         raise ValueError(f"{folder!r} was saved by a newer version (format {index['version']}); upgrade musiclm-studio.")
     listed = index.get("components", list(COMPONENT_TYPES))
-    configs = {name: hub.load_config(os.path.join(folder, name), cfg) for name, (cfg, _) in COMPONENT_TYPES.items()
+    folders = {name: os.path.join(folder, name) for name in COMPONENT_TYPES
                if name not in OPTIONAL_COMPONENTS or name in listed}
+    untrained = set(index.get("untrained", []))
+    if "critic" in folders and is_joint_critic(folders["critic"]):  # saved before the reader was split off
+        folders["attribute_reader"] = folders["critic"]
+        if "critic" in untrained:
+            untrained.add("attribute_reader")  # the reader was the untrained critic's text side
+    configs = {name: component_config(sub, name) for name, sub in folders.items()}
     config = PipelineConfig(**configs, **{k: index[k] for k in PIPELINE_KEYS if k in index})
     seed = index.get("placeholder_seed")
     with torch.random.fork_rng(devices=[]):  # the caller's global RNG is left as it was
         torch.manual_seed(0 if seed is None else seed)  # placeholders: the same weights as from_config(seed)
         components = Components.build(config)
     for name, module in components.modules().items():
-        weights = os.path.join(folder, name, "model.safetensors")
-        if seed is not None and name in index.get("untrained", []) and not os.path.exists(weights):
+        weights = os.path.join(folders[name], "model.safetensors")
+        if seed is not None and name in untrained and not os.path.exists(weights):
             continue  # a labelled placeholder: keep the seeded initialisation
-        hub.load_state(os.path.join(folder, name), module)
-    components.untrained = set(index.get("untrained", []))
+        load_weights(folders[name], name, module)
+    components.untrained = untrained
     return config, components.to(torch.device("cpu"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .sampling_args import LIMITS, check_num_candidates
+from .vocab.attributes import attribute_values
 
 STAGES = ("conditioning", "semantic", "coarse", "fine", "decode")
 """The order in which the pipeline runs; reused by callbacks, progress bars and UIs."""
@@ -211,37 +212,52 @@ LEAD_FAMILIES = ("brass", "chromatic percussion", "guitar", "organ", "piano", "p
 
 
 @dataclass
-class CriticConfig(ConfigMixin):
-    """The attribute critic: coarse codec tokens and the prompt's sentence-encoder features (MuLan's
-    frozen text encoder) -> tempo, mode, drums, lead family (see ``models.critic``). Optional in a
-    pipeline; it ranks candidates."""
+class AttributeValues(ConfigMixin):
+    """The values of the attributes a prompt asks and a clip shows (``vocab.attributes``): tempo in
+    ``tempo_bins`` log-spaced bins, the mode, drums, the lead family. The attribute reader and the
+    critic read the same ones (the pipeline checks that they agree)."""
 
-    vocab_size: int = 1024
-    num_levels: int = 4  # the coarse codec levels
-    frame_rate: float = 50.0
-    text_dim: int = 384  # MuLan's frozen sentence-encoder features (its text_dim)
-    d_model: int = 128
-    n_layers: int = 2
-    n_heads: int = 4
-    dropout: float = 0.1
     tempo_bins: int = 33
     min_bpm: float = LIMITS["bpm"][0]  # the tempo range a call's bpm accepts
     max_bpm: float = LIMITS["bpm"][1]
     families: list[str] = field(default_factory=lambda: list(LEAD_FAMILIES))
+
+
+@dataclass
+class AttributeReaderConfig(AttributeValues):
+    """The attribute reader: the prompt's sentence-encoder features (MuLan's frozen text encoder) ->
+    what it asks for: tempo, mode, drums, lead family, tempo and mode possibly unstated (see
+    ``models.attribute_reader``). Its values are the ``attributes`` stream stage LMs may hear."""
+
+    text_dim: int = 384  # MuLan's frozen sentence-encoder features (its text_dim)
+    d_model: int = 128
+    dropout: float = 0.1
+
+    def attribute_stream(self, dropout: float = 0.1) -> "ConditionStream":
+        """The prefix stream through which a stage LM hears what the prompt asks, as this reader reads it:
+        four tokens (tempo bin, mode, drums, lead family), each with one more value for "unstated" (see
+        ``vocab.attributes.attribute_tokens``)."""
+        size = sum(n + 1 for n in attribute_values(self).values())
+        return ConditionStream("attributes", size, fixed_length=4, dropout=dropout, broadcast=True)
+
+
+@dataclass
+class CriticConfig(AttributeValues):
+    """The attribute critic: a candidate's coarse codec tokens -> tempo, mode, drums, lead family it
+    shows, scored against what the attribute reader reads from the prompt (see ``models.critic``).
+    Optional in a pipeline; it ranks candidates."""
+
+    vocab_size: int = 1024
+    num_levels: int = 4  # the coarse codec levels
+    frame_rate: float = 50.0
+    d_model: int = 128
+    n_layers: int = 2
+    n_heads: int = 4
+    dropout: float = 0.1
     # how much each attribute's vote counts: the audio side's skill on validation clips over always
     # guessing the commonest value (0 = no better, 1 = always right); set by the trainer
     weights: dict[str, float] = field(default_factory=lambda: {"tempo": 1.0, "mode": 1.0, "drums": 1.0,
                                                                "lead_family": 1.0})
-
-    def attribute_sizes(self) -> dict[str, int]:
-        """Values per attribute in the stage LMs' ``attributes`` stream (tempo bin, mode, drums, lead
-        family), each with one more value for "unstated" (see ``models.critic.attribute_tokens``)."""
-        return {"tempo": self.tempo_bins + 1, "mode": 3, "drums": 3, "lead_family": len(self.families) + 1}
-
-    def attribute_stream(self, dropout: float = 0.1) -> "ConditionStream":
-        """The prefix stream through which a stage LM hears what the prompt asks, as this critic reads it."""
-        return ConditionStream("attributes", sum(self.attribute_sizes().values()), fixed_length=4, dropout=dropout,
-                               broadcast=True)
 
 
 @dataclass
@@ -256,6 +272,7 @@ class PipelineConfig(ConfigMixin):
     coarse_lm: StageLMConfig = field(default_factory=lambda: StageLMConfig(name="coarse"))
     fine_lm: StageLMConfig = field(default_factory=lambda: StageLMConfig(name="fine"))
     critic: Optional[CriticConfig] = None  # optional: ranks candidates by the attributes the prompt asks for
+    attribute_reader: Optional[AttributeReaderConfig] = None  # optional: reads those attributes from the prompt
     name: str = "musiclm-studio"
     max_duration_s: float = 60.0
     overlap_s: float = 5.0
@@ -289,6 +306,7 @@ _SUBCONFIGS = {
     ("PipelineConfig", "coarse_lm"): StageLMConfig,
     ("PipelineConfig", "fine_lm"): StageLMConfig,
     ("PipelineConfig", "critic"): CriticConfig,
+    ("PipelineConfig", "attribute_reader"): AttributeReaderConfig,
 }
 
 
@@ -344,14 +362,15 @@ PRESETS = ("tiny", "tiny-full", "small", "paper")
 
 def preset(name: str) -> PipelineConfig:
     """Return the pipeline config of a named preset: ``tiny`` (the test fixture), ``tiny-full`` (tiny
-    with what the shipped model has besides: an attribute critic, and semantic and coarse LMs that
-    hear a beat grid and a key; the debug fixture of those default paths), ``small`` or ``paper``."""
+    with what the shipped model has besides: an attribute reader and critic, and semantic and coarse LMs
+    that hear a beat grid and a key; the debug fixture of those default paths), ``small`` or ``paper``."""
     if name == "tiny-full":
         config = preset("tiny")
         for lm in (config.semantic_lm, config.coarse_lm):
             lm.conditions = [*lm.conditions, beat_stream(), key_stream()]
         config.critic = CriticConfig(vocab_size=config.codec.codebook_size, num_levels=config.codec.num_coarse_quantizers,
                                      frame_rate=config.coarse_lm.frame_rate, d_model=16, n_layers=1, n_heads=2)
+        config.attribute_reader = AttributeReaderConfig(text_dim=config.mulan.text_dim, d_model=16)
         config.name, config.num_candidates = "musiclm-studio-tiny-full", 2
         return config
     if name == "tiny":

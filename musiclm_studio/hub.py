@@ -111,9 +111,12 @@ def _read_weights(folder: str) -> dict[str, torch.Tensor]:
         raise ValueError(f"Could not read {path!r} ({error}); the file is corrupt. Save or copy it again.") from error
 
 
-def load_state(folder: str, module: torch.nn.Module) -> torch.nn.Module:
-    """Load model.safetensors into ``module`` (strict; dtypes converted to the module's)."""
+def load_state(folder: str, module: torch.nn.Module, prefixes: tuple[str, ...] | None = None) -> torch.nn.Module:
+    """Load model.safetensors into ``module`` (strict; dtypes converted to the module's). ``prefixes``:
+    take only the tensors whose names start with one of them (a folder holding two components)."""
     state, own = _read_weights(folder), module.state_dict()
+    if prefixes is not None:
+        state = {k: v for k, v in state.items() if k.startswith(prefixes)}
     state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
     try:
         module.load_state_dict(state, strict=True)

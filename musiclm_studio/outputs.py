@@ -42,8 +42,8 @@ class TokenStreams:
 class StageEvent:
     """One progress report: ``step`` of ``total`` in ``stage``, with the stream so far.
 
-    tokens: the stage's tokens generated so far ([B, T] or [B, Q, T]), or the audio for
-    "decode"; ``None`` when there is nothing to show yet.
+    tokens: the stage's tokens generated so far ([B, T] or [B, Q, T]), or the audio of the
+    decoded candidates for "decode" ([K, S]); ``None`` when there is nothing to show yet.
     """
 
     stage: str

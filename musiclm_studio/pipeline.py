@@ -31,14 +31,24 @@ from .config import STAGES, PipelineConfig, preset
 from .windowing import Segment, generate_windowed
 from .vocab.musical_key import key_mode
 from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
-from .sampling_args import DEFAULTS, SamplingArgs
+from .sampling_args import DEFAULTS, SamplingArgs, check_story
 
 Prompt = requests.Prompt  # a prompt, or story mode: [(prompt, seconds), ...]
+Conditionings = resolving.Conditionings  # one prompt's conditioning, or several sampled as one batch
 Callback = Callable[[StageEvent], None]
 
 
 class StageTimer(dict):
-    """Seconds per stage: ``with timer("coarse"): ...`` records how long the block took."""
+    """Seconds per stage: ``with timer("coarse"): ...`` records how long the block took; ``stop()``
+    records the ``total`` since the timer was made."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = time.perf_counter()
+
+    def stop(self) -> dict[str, float]:
+        self["total"] = time.perf_counter() - self.started
+        return dict(self)
 
     @contextmanager
     def __call__(self, stage: str):
@@ -162,9 +172,7 @@ class MusicLMPipeline:
         LMs that hear a beat grid, each segment's tempo: ``bpm`` if given, else what its prompt asks;
         for LMs that hear a key, each segment's key: ``key`` ('A minor', or 'minor' on any tonic) if
         given, else what its prompt asks (``conditioning.resolver.resolve``)."""
-        story = [(prompt, duration_s)] if isinstance(prompt, str) else list(prompt)
-        if not story:
-            raise ValueError("Story mode needs at least one (prompt, seconds) segment.")
+        story = [(prompt, duration_s)] if isinstance(prompt, str) else check_story(prompt, self.config.max_duration_s)
         bpm = None if bpm is None else requests.check_bpm(bpm, self.lms_hear("beat"))
         key = None if key is None else requests.check_key(key, self.lms_hear("key"))
         return resolving.encode(self, story, melody, melody_sample_rate, bpm, key, generator)
@@ -204,33 +212,40 @@ class MusicLMPipeline:
                 bar.close()
 
     # ---- 2-4. the three LMs -----------------------------------------------------------
-    def generate_semantic(self, conditioning: Conditioning, duration_s: float, *, batch_size: int = 1,
+    def generate_semantic(self, conditioning: Conditionings, duration_s: float, *, batch_size: int = 1,
                           prompt_tokens: Optional[torch.Tensor] = None, sampling: Optional[SamplingArgs] = None,
                           callback: Optional[Callback] = None) -> torch.Tensor:
-        """MuLan (+ melody) tokens -> semantic tokens [B, Ts] at 25 Hz."""
+        """MuLan (+ melody) tokens -> semantic tokens [B, Ts] at 25 Hz; ``batch_size`` rows per
+        conditioning (a list of them: several prompts sampled as one batch, in order)."""
         lm = self.components.semantic_lm
+        conds = [conditioning] if isinstance(conditioning, Conditioning) else list(conditioning)
         total = round(duration_s * lm.config.frame_rate)
-        melody = conditioning.melody_tokens
-        if melody is not None:  # loop a short melody over the whole duration
-            melody = melody.repeat(1, -(-total // melody.shape[-1]))[:, :total].expand(batch_size, -1)
+        melody = resolving.batch_rows([self._looped_melody(c, total, batch_size) for c in conds])
         prompt = prompt_tokens[:, None] if prompt_tokens is not None else None
-        segments = resolving.segments(conditioning, lm.config.frame_rate, total, batch_size, lm)
-        aligned = {"melody": melody, **resolving.aligned_streams(conditioning, lm, segments, total, batch_size,
-                                                                 self.device)}
-        tokens = self._run_stage("semantic", lm, total, segments, aligned, prompt, batch_size,
+        segments = resolving.segments(conds, lm.config.frame_rate, total, batch_size, lm)
+        aligned = {"melody": melody, **resolving.aligned_streams(conds, lm, segments, total, batch_size, self.device)}
+        tokens = self._run_stage("semantic", lm, total, segments, aligned, prompt, len(conds) * batch_size,
                                  sampling or SamplingArgs(), callback)
         return tokens[:, 0]
 
-    def generate_coarse(self, conditioning: Conditioning, semantic_tokens: torch.Tensor, *,
+    @staticmethod
+    def _looped_melody(conditioning: Conditioning, total: int, batch: int) -> Optional[torch.Tensor]:
+        """The melody tokens [batch, total], a short melody looped over the whole duration; None without one."""
+        melody = conditioning.melody_tokens
+        return None if melody is None else melody.repeat(1, -(-total // melody.shape[-1]))[:, :total].expand(batch, -1)
+
+    def generate_coarse(self, conditioning: Conditionings, semantic_tokens: torch.Tensor, *,
                         prompt_tokens: Optional[torch.Tensor] = None, sampling: Optional[SamplingArgs] = None,
                         callback: Optional[Callback] = None) -> torch.Tensor:
-        """MuLan + semantic tokens -> coarse acoustic tokens [B, 4, Ta] at 50 Hz."""
+        """MuLan + semantic tokens -> coarse acoustic tokens [B, 4, Ta] at 50 Hz (a list of conditionings:
+        an equal share of the rows each, in order)."""
         lm = self.components.coarse_lm
+        conds = [conditioning] if isinstance(conditioning, Conditioning) else list(conditioning)
         batch = semantic_tokens.shape[0]
         total = round(semantic_tokens.shape[-1] / self.config.semantic_tokenizer.frame_rate * lm.config.frame_rate)
-        segments = resolving.segments(conditioning, lm.config.frame_rate, total, batch, lm)
-        aligned = {"semantic": semantic_tokens, **resolving.aligned_streams(conditioning, lm, segments, total, batch,
-                                                                            self.device)}
+        segments = resolving.segments(conds, lm.config.frame_rate, total, batch // len(conds), lm)
+        aligned = {"semantic": semantic_tokens, **resolving.aligned_streams(conds, lm, segments, total,
+                                                                            batch // len(conds), self.device)}
         return self._run_stage("coarse", lm, total, segments, aligned, prompt_tokens, batch,
                                sampling or SamplingArgs(), callback)
 
@@ -302,10 +317,10 @@ class MusicLMPipeline:
         A story scores each segment's frames against its own prompt, its tempo against the beat grid
         and its mode against the key the LMs were given where these were laid; segments too short to
         hear a beat in (under 2 s) are left out."""
-        critic = self.components.critic
+        critic, reader = self.components.critic, self.components.attribute_reader
         if critic is None:
             raise ValueError("This pipeline has no attribute critic; assemble one in (musiclm-studio train critic, "
-                             "then musiclm-studio assemble --component critic=RUN).")
+                             "then musiclm-studio assemble --component critic=RUN --component attribute_reader=RUN).")
         B, total = coarse_tokens.shape[0], coarse_tokens.shape[-1]
         segments = resolving.segments(conditioning, critic.config.frame_rate, total, 1)
         scores, start = torch.zeros(B, device=coarse_tokens.device), 0
@@ -314,7 +329,8 @@ class MusicLMPipeline:
                 part = coarse_tokens[..., start: segment.end].to(self.device)
                 bpm = conditioning.tempo_bpm[i] if conditioning.tempo_bpm else None  # the grid's, where laid
                 mode = key_mode(conditioning.key_tokens[i]) if conditioning.key_tokens else None  # the key's
-                scores = scores + critic.score(conditioning.text_features[i].to(self.device), part, bpm, mode)
+                asked = reader.asked(conditioning.text_features[i].to(self.device))  # what this segment asks
+                scores = scores + critic.score(asked, part, bpm, mode)
             start = segment.end
         return scores.cpu()
 
@@ -368,7 +384,7 @@ class MusicLMPipeline:
         stages such as ``{"semantic": 5}``; the default guides the semantic stage only (3, 1, 1;
         see ``sampling_args.DEFAULT_GUIDANCE``). ``continuation`` audio is kept as the opening and
         continued. ``bpm`` sets the tempo of the beat grid that LMs trained with ``--beat`` follow
-        (default: the tempo each prompt asks for, as the critic reads it; a continuation keeps its
+        (default: the tempo each prompt asks for, as its words or the attribute reader say; a continuation keeps its
         audio's own beat). ``key`` ('A minor', 'F# major', or 'minor' / 'major' on a tonic drawn from
         the seed) sets the key that LMs trained with ``--key`` play in (default: the key, else the mode,
         each prompt asks for; a continuation keeps its audio's key). ``num_candidates`` (default: the pipeline's
@@ -382,37 +398,53 @@ class MusicLMPipeline:
             guidance_scale=guidance_scale, seed=seed, generator=generator, num_candidates=num_candidates,
             melody=melody, melody_sample_rate=melody_sample_rate, continuation=continuation,
             continuation_sample_rate=continuation_sample_rate, bpm=bpm, key=key)
-        timer, B, sampling, clock = StageTimer(), request.num_candidates, request.sampling, time.perf_counter()
+        timer = StageTimer()
         # 1. conditioning: what the prompt asks, resolved once (MuLan tokens, melody, beat grid, key, opening)
         with timer("conditioning"):
             cond = self.resolve_conditioning(request)
-        self._report(callback, "conditioning", cond.mulan_tokens)
-        # 2. semantic tokens [B, Ts], continuing the opening's where there is one
+        # 2-7. the stages, the candidates sampled as one batch (``generate_batch`` runs several prompts through them)
+        return self.generate_resolved([cond], request, timer, callback)[0]
+
+    @torch.no_grad()
+    def generate_resolved(self, conditionings: list[Conditioning], request: GenerationRequest,
+                          timer: Optional[StageTimer] = None, callback: Optional[Callback] = None) -> list[MusicLMOutput]:
+        """Steps 2-7 of ``__call__`` for resolved prompts sampled as one batch: ``request.num_candidates``
+        rows per conditioning, each keeping its own prompt's conditioning, one generator for all
+        (``request.sampling``); one output per conditioning. Their story segments must end together."""
+        conds, timer, B, sampling = conditionings, timer or StageTimer(), request.num_candidates, request.sampling
+        self._report(callback, "conditioning", torch.cat([c.mulan_tokens for c in conds]))
+        # 2. semantic tokens [N*B, Ts], continuing each opening where there is one
         with timer("semantic"):
-            semantic = self.generate_semantic(cond, cond.duration_s, batch_size=B, sampling=sampling, callback=callback,
-                                              prompt_tokens=cond.opening_tokens("semantic", B))
-        # 3. coarse acoustic tokens [B, 4, Ta]
+            semantic = self.generate_semantic(conds, conds[0].duration_s, batch_size=B, sampling=sampling,
+                                              callback=callback, prompt_tokens=self._openings(conds, "semantic", B))
+        # 3. coarse acoustic tokens [N*B, 4, Ta]
         with timer("coarse"):
-            coarse = self.generate_coarse(cond, semantic, prompt_tokens=cond.opening_tokens("coarse", B),
+            coarse = self.generate_coarse(conds, semantic, prompt_tokens=self._openings(conds, "coarse", B),
                                           sampling=sampling, callback=callback)
-        # 4. with an attribute critic, only the candidate that best shows what the prompt asks goes on
+        # 4. with an attribute critic, only each prompt's candidate that best shows what it asks goes on
         with timer("critic"):
-            critic_scores = self.rank_candidates(cond, coarse).tolist() if self.ranks_coarse(B) else None
-        kept = [max(range(B), key=critic_scores.__getitem__)] if critic_scores else list(range(B))
-        # 5. fine acoustic tokens [K, 8, Ta] of the kept candidates
+            critic_scores = [self.rank_candidates(c, coarse[n * B:(n + 1) * B]).tolist() for n, c in enumerate(conds)] \
+                if self.ranks_coarse(B) else None
+        kept = ([[max(range(B), key=scores.__getitem__)] for scores in critic_scores] if critic_scores
+                else [list(range(B))] * len(conds))  # per prompt, its candidates that go on
+        rows, K = [n * B + k for n, ks in enumerate(kept) for k in ks], len(kept[0])
+        # 5. fine acoustic tokens [N*K, 8, Ta] of the kept candidates
         with timer("fine"):
-            fine = self.generate_fine(coarse[kept], prompt_tokens=cond.opening_tokens("fine", len(kept)),
-                                      sampling=sampling, callback=callback)
-        # 6. decode to audio [K, S], and MuLan's score of each
+            fine = self.generate_fine(coarse[rows], prompt_tokens=self._openings(conds, "fine", K), sampling=sampling,
+                                      callback=callback)
+        # 6. decode to audio [N*K, S], and MuLan's score of each against its prompt
         with timer("decode"):
-            audio = self.decode(coarse[kept], fine, opening=cond.opening)
-        self._report(callback, "decode", audio[0])
-        mulan_scores = self.score(cond.prompts[0], audio).tolist()
-        # 7. one candidate: the critic's, else the best MuLan score
-        chosen = self.select_candidates(kept, critic_scores, mulan_scores)
-        timer["total"] = time.perf_counter() - clock
-        return self._output(request, cond, semantic, coarse, fine, audio, kept, chosen, critic_scores, mulan_scores,
-                            dict(timer))
+            audio = self.decode(coarse[rows], fine, opening=conds[0].opening)  # one batch: openings alike
+        self._report(callback, "decode", audio)
+        mulan_scores = [self.score(c.prompts[0], audio[n * K:(n + 1) * K]).tolist() for n, c in enumerate(conds)]
+        timings = timer.stop()
+        # 7. per prompt, one candidate (the critic's, else the best MuLan score) and its output
+        outputs = []
+        for n, cond in enumerate(conds):
+            rows_of, kept_of = slice(n * B, (n + 1) * B), slice(n * K, (n + 1) * K)  # its rows, its kept rows
+            outputs.append(self._output(request, cond, semantic[rows_of], coarse[rows_of], fine[kept_of], audio[kept_of],
+                                        kept[n], critic_scores[n] if critic_scores else None, mulan_scores[n], timings))
+        return outputs
 
     # ---- the pieces of __call__ after the stages ------------------------------------------
     def ranks_coarse(self, num_candidates: int) -> bool:
@@ -428,14 +460,19 @@ class MusicLMPipeline:
         return kept[max(range(len(kept)), key=mulan_scores.__getitem__)]
 
     @staticmethod
+    def _openings(conditionings: list[Conditioning], stream: str, batch: int) -> Optional[torch.Tensor]:
+        """Each conditioning's continuation opening of ``stream`` for its ``batch`` rows, as one batch (or None)."""
+        return resolving.batch_rows([c.opening_tokens(stream, batch) for c in conditionings])
+
+    @staticmethod
     def _report(callback: Optional[Callback], stage: str, tokens: torch.Tensor) -> None:
         if callback is not None:
             callback(StageEvent(stage, 1, 1, tokens.cpu()))
 
     def _output(self, request: GenerationRequest, cond: Conditioning, semantic, coarse, fine, audio, kept: list[int],
-                chosen: int, critic_scores: Optional[list[float]], mulan_scores: list[float],
-                timings: dict[str, float]) -> MusicLMOutput:
-        """One output shape on every route (see ``MusicLMOutput``)."""
+                critic_scores: Optional[list[float]], mulan_scores: list[float], timings: dict[str, float]) -> MusicLMOutput:
+        """One prompt's output, one shape on every route (see ``MusicLMOutput``): its rows of each stage."""
+        chosen = self.select_candidates(kept, critic_scores, mulan_scores)
         B, k = semantic.shape[0], kept.index(chosen)
         mulan = cond.mulan_tokens.cpu()[None].expand(B, -1, -1)  # [B, segments, 12]
         candidates = TokenStreams(mulan[:, 0] if mulan.shape[1] == 1 else mulan,

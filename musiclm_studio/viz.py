@@ -5,8 +5,10 @@ id of every stream an RGB colour so that similar codes look alike (a 3-d PCA pro
 codebook vectors from ``pipe.codebook_vectors()``; without a pipeline, a fixed hash colouring;
 melody tokens are pitch classes on a colour wheel); ``token_image`` turns a stream into an
 image. The ``plot_*`` functions draw onto matplotlib axes (Agg backend, no display needed) and
-work alone in notebooks; ``overview_figure`` / ``save_overview_png`` draw the spectrogram above
-every token stream, as the CLI writes next to each WAV. This module imports no model code: it
+work alone in notebooks; ``spectrogram_image`` / ``token_streams_image`` render them as the app and
+the widgets show them, and ``write_overview_png`` stacks those two images into the overview PNG
+the app offers and the CLI writes next to each WAV (``save_overview_png`` draws them first);
+``overview_figure`` draws the same in one figure for notebooks. This module imports no model code: it
 only reads ``pipe.codebook_vectors()``, ``pipe.device`` and ``pipe.config``'s frame rates.
 """
 
@@ -290,15 +292,33 @@ def stack_images(*images: np.ndarray) -> np.ndarray:
                            for image in images])
 
 
-def save_overview_png(path: str, audio, sample_rate: int, tokens: TokensLike, pipe=None, dpi: int = 100) -> str:
-    """Write ``overview_figure`` as a PNG; returns the path."""
-    fig = overview_figure(audio, sample_rate, tokens, pipe)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+def spectrogram_image(audio, sample_rate: int, pipe=None) -> np.ndarray:
+    """``plot_spectrogram`` as an RGB uint8 array [H, W, 3], as the app and the widgets show it."""
+    return figure_to_array(plot_spectrogram(audio, sample_rate, pipe=pipe).figure)
+
+
+def token_streams_image(tokens: TokensLike, pipe=None, *, palettes: Optional[dict] = None) -> np.ndarray:
+    """``plot_token_streams`` as an RGB uint8 array [H, W, 3], as the app and the widgets show it."""
+    return figure_to_array(plot_token_streams(tokens, pipe, palettes=palettes))
+
+
+def write_overview_png(path: str, spectrogram: np.ndarray, tokens: np.ndarray) -> str:
+    """The overview PNG: a spectrogram image above a token-stream image (``spectrogram_image``,
+    ``token_streams_image``: the ones already drawn for a page); returns the path."""
+    with open(path, "wb") as f:
+        f.write(array_to_png(stack_images(spectrogram, tokens)))
     return path
+
+
+def save_overview_png(path: str, audio, sample_rate: int, tokens: TokensLike, pipe=None, *,
+                      palettes: Optional[dict] = None) -> str:
+    """Draw the spectrogram and token-stream images and write them as the overview PNG (``write_overview_png``)."""
+    return write_overview_png(path, spectrogram_image(audio, sample_rate, pipe),
+                              token_streams_image(tokens, pipe, palettes=palettes))
 
 
 __all__ = ["mel_filterbank", "mel_spectrogram_db", "pca_colours", "hash_colours", "melody_colours",
            "token_palettes", "token_rgb", "token_image", "token_strip_image", "frame_rates", "clip_seconds",
            "plot_spectrogram", "plot_token_streams",
-           "overview_figure", "figure_to_array", "array_to_png", "stack_images", "save_overview_png"]
+           "overview_figure", "figure_to_array", "array_to_png", "stack_images", "spectrogram_image",
+           "token_streams_image", "write_overview_png", "save_overview_png"]

@@ -7,7 +7,7 @@ the other four only, and its rates are the ones the targets are judged on. Besid
 numbers, a number against a word, negations, and keys and modes spelled in words.
 
 Prints, per family and tempo class, the share of prompts read into the class's band by the
-critic's text side alone (what the pipeline did before ``prompt_reader``) and by the pipeline
+attribute reader alone (what the pipeline did before ``prompt_reader``; once the critic's text side) and by the pipeline
 now (``encode_conditioning`` -> ``asked``). With ``--audio N`` it also generates N prompts of the
 held-out family (half slow, half fast; ``--seconds`` each) and reads their tempo the way ``eval``
 does: strictly in the band, with half / double time allowed, and against the asked bpm.
@@ -27,7 +27,7 @@ import torch
 
 from musiclm_studio.data.genres import GENRES
 from musiclm_studio.analysis import estimate_tempo, tempo_agrees
-from musiclm_studio.models.critic import read_attribute_tokens
+from musiclm_studio.vocab.attributes import read_attribute_tokens
 from musiclm_studio.vocab.musical_key import key_name, key_token, parse_key
 from musiclm_studio.pipeline import MusicLMPipeline
 
@@ -81,11 +81,11 @@ MOODS = [(f"a {w} {g} song", m) for g, (w, m) in zip(GENRES, itertools.cycle(
      ("melancholic", "minor"), ("joyful", "major")]))]
 
 
-def critic_bpms(pipe: MusicLMPipeline, texts: list[str]) -> list:
-    """The bpm the critic's text side alone reads from each prompt (None: unstated)."""
-    critic = pipe.components.critic
+def reader_bpms(pipe: MusicLMPipeline, texts: list[str]) -> list:
+    """The bpm the attribute reader alone reads from each prompt (None: unstated)."""
+    reader = pipe.components.attribute_reader
     features = pipe.components.mulan.text_features(texts)
-    return [r["tempo"] for r in read_attribute_tokens(critic.config, critic.asked_tokens(features.to(pipe.device)).cpu())]
+    return [r["tempo"] for r in read_attribute_tokens(reader.config, reader.asked_tokens(features.to(pipe.device)).cpu())]
 
 
 def pipeline_reading(pipe: MusicLMPipeline, texts: list[str]) -> list[dict]:
@@ -101,7 +101,7 @@ def reading_table(pipe: MusicLMPipeline) -> dict:
     rows = {}
     for family, (name, band) in itertools.product(FAMILIES, BANDS.items()):
         texts = phrasings(family, name)
-        before = critic_bpms(pipe, texts)
+        before = reader_bpms(pipe, texts)
         after = [r["tempo"] for r in pipeline_reading(pipe, texts)]
         rows[f"{family} / {name}"] = {"n": len(texts), "before": float(np.mean([in_band(b, band) for b in before])),
                                       "after": float(np.mean([in_band(b, band) for b in after])),
@@ -125,12 +125,12 @@ def other_checks(pipe: MusicLMPipeline) -> dict:
         out[label] = {"n": len(ok), "after": float(np.mean(ok)),
                       "misses": [f"{t} -> {r}" for (t, _), r, k in zip(cases, read, ok) if not k][:5]}
         if label == "mood -> mode":
-            critic = pipe.components.critic
-            tokens = critic.asked_tokens(pipe.components.mulan.text_features(texts).to(pipe.device)).cpu()
-            modes = [r["mode"] for r in read_attribute_tokens(critic.config, tokens)]
+            reader = pipe.components.attribute_reader
+            tokens = reader.asked_tokens(pipe.components.mulan.text_features(texts).to(pipe.device)).cpu()
+            modes = [r["mode"] for r in read_attribute_tokens(reader.config, tokens)]
             out[label]["before"] = float(np.mean([m == want for m, (_, want) in zip(modes, cases)]))
         if label.startswith("number") or label == "negation":
-            before = critic_bpms(pipe, texts)
+            before = reader_bpms(pipe, texts)
             from musiclm_studio.conditioning.prompt_reader import stated_tempo
 
             old = [{"tempo": stated_tempo(t) or b} for t, b in zip(texts, before)]  # the old rule: a number, else the critic
@@ -147,7 +147,7 @@ def audio_check(pipe: MusicLMPipeline, n: int, seconds: float, before: bool = Fa
             [("fast", t) for t in rng.choice(fast, n - n // 2, replace=False)]
     rows, t0 = [], time.time()
     for k, (name, text) in enumerate(picks):
-        bpm = critic_bpms(pipe, [text])[0] if before else None
+        bpm = reader_bpms(pipe, [text])[0] if before else None
         out = pipe(text, duration_s=seconds, seed=k, bpm=bpm)
         asked = out.asked[0]["tempo"] if out.asked else None
         read = estimate_tempo(out.audio.numpy(), out.sample_rate)

@@ -34,35 +34,43 @@ def tiny_full_pipe():
     return pipe
 
 
+def write_corpus(folder, clips):
+    """Write a corpus folder the trainers and evaluations read, ``audio/`` (24 kHz WAVs) and
+    ``metadata.jsonl``, from (file name, audio, row) per clip (the row's ``path`` is added): one
+    writer for the tests' synthetic corpora. Returns ``folder``."""
+    import json
+
+    import soundfile as sf
+
+    (folder / "audio").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, audio, row in clips:
+        sf.write(folder / "audio" / name, audio, 24_000)
+        rows.append({"path": f"audio/{name}", **row})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def synthetic_corpus(tmp_path_factory):
     """A corpus folder (``audio/`` + ``metadata.jsonl``) of six 3-s synthetic clips the trainers read:
     drum loops (even clips: a fast minor rock song with drums, 140 bpm, tonic A, guitar lead) alternating
     with hummed lines (odd clips: a slow major piano piece without drums, 70 bpm, tonic F#, MIDI
     ``lead_notes``). Clip 0 names no tonic (a corpus may not name every tonic); clip 5 is the valid split."""
-    import json
-
-    import soundfile as sf
-
     from musiclm_studio.eval.synth import drum_loop, hummed_melody
 
-    sr = 24_000
-    folder = tmp_path_factory.mktemp("synthetic") / "corpus"
-    (folder / "audio").mkdir(parents=True)
-    rows = []
+    clips = []
     for i in range(6):
         drums = i % 2 == 0
-        audio = drum_loop(seconds=3, seed=i) if drums else hummed_melody(seed=i)[: 3 * sr]
-        sf.write(folder / "audio" / f"{i}.wav", audio, sr)
+        audio = drum_loop(seconds=3, seed=i) if drums else hummed_melody(seed=i)[: 3 * 24_000]
         caption = ("a fast rock song with drums, 140 bpm, in a minor key" if drums
                    else "a slow piano piece with no drums")
-        rows.append({"path": f"audio/{i}.wav", "caption": caption, "split": "valid" if i == 5 else "train",
-                     "bpm": 140 if drums else 70, "mode": "minor" if drums else "major", "drums": drums,
-                     **({"tonic": "A" if drums else "F#"} if i else {}),
-                     "lead_family": "guitar" if drums else "piano",
-                     "lead_notes": [] if drums else [[0.0, 0.5, 60 + i], [0.5, 1.5, 64]]})
-    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return folder
+        clips.append((f"{i}.wav", audio, {
+            "caption": caption, "split": "valid" if i == 5 else "train",
+            "bpm": 140 if drums else 70, "mode": "minor" if drums else "major", "drums": drums,
+            **({"tonic": "A" if drums else "F#"} if i else {}), "lead_family": "guitar" if drums else "piano",
+            "lead_notes": [] if drums else [[0.0, 0.5, 60 + i], [0.5, 1.5, 64]]}))
+    return write_corpus(tmp_path_factory.mktemp("synthetic") / "corpus", clips)
 
 
 @pytest.fixture(scope="session")

@@ -78,3 +78,24 @@ def test_the_same_seed_gives_the_same_music_and_the_callers_rng_is_untouched(tin
     torch.manual_seed(123)
     MusicLMPipeline.from_config("tiny", seed=5)  # building (or loading) a pipeline leaves the global RNG as it was
     assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("story, message", [([], "at least one"), ([("a song", 0.1)], "each segment must last")])
+def test_the_stage_methods_check_a_story_as_a_call_does(tiny_full_pipe, story, message, monkeypatch):
+    def must_not_run(*args, **kw):
+        raise AssertionError("a model ran before the story was checked")
+
+    monkeypatch.setattr(tiny_full_pipe.components.mulan, "text_features", must_not_run)
+    for entry in (tiny_full_pipe, tiny_full_pipe.encode_conditioning):  # one check serves both
+        with pytest.raises(ValueError, match=message):
+            entry(story)
+
+
+def test_a_batch_of_one_prompt_is_the_call_with_the_same_seed(tiny_full_pipe):
+    from musiclm_studio.batch import generate_batch
+
+    alone = tiny_full_pipe("a fast rock song in A minor", duration_s=1.0, seed=3)
+    batched = generate_batch(tiny_full_pipe, ["a fast rock song in A minor"], duration_s=1.0, seed=3)[0]
+    assert torch.equal(batched.audio, alone.audio) and batched.scores == alone.scores  # the same steps
+    assert torch.equal(batched.candidates.coarse, alone.candidates.coarse) and batched.chosen == alone.chosen
+    assert batched.asked == alone.asked and batched.seed is None and alone.seed == 3

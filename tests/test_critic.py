@@ -1,12 +1,14 @@
-"""The attribute critic: its scoring, its trainer, and candidates chosen by it in the pipeline (tiny preset)."""
+"""The attribute critic and reader: scoring, reading, their trainer, and candidates chosen by the critic in
+the pipeline (tiny preset)."""
 
 import json
 
 import pytest
 import torch
 
-from musiclm_studio.config import CriticConfig
+from musiclm_studio.config import AttributeReaderConfig, CriticConfig
 from musiclm_studio.eval.synth import drum_loop
+from musiclm_studio.models.attribute_reader import AttributeReader
 from musiclm_studio.models.critic import AttributeCritic
 from musiclm_studio.pipeline import MusicLMPipeline
 from musiclm_studio.train.assemble import assemble
@@ -15,13 +17,17 @@ from musiclm_studio.train.critic import CriticRunConfig, train_critic
 SR = 24_000
 
 
-def rigged_critic(heard: dict, asked: dict) -> AttributeCritic:
-    """A critic whose two sides return the given probabilities (as log-probabilities)."""
+def rigged_critic(heard: dict) -> AttributeCritic:
+    """A critic that hears the given probabilities in the candidates (as log-probabilities)."""
     critic = AttributeCritic(CriticConfig(d_model=16, n_heads=2, n_layers=1, tempo_bins=3, min_bpm=60, max_bpm=180,
-                                          families=["piano", "guitar"], text_dim=8))
+                                          families=["piano", "guitar"]))
     critic.audio_logits = lambda codes: {k: torch.tensor(v).log() for k, v in heard.items()}
-    critic.text_logits = lambda emb: {k: torch.tensor([v]).log() for k, v in asked.items()}
     return critic
+
+
+def asked(probabilities: dict) -> dict:
+    """What a prompt asks, as ``AttributeReader.asked`` gives it: per attribute, probabilities."""
+    return {k: torch.tensor(v) for k, v in probabilities.items()}
 
 
 def test_the_critic_prefers_the_candidate_that_shows_what_is_asked_and_ignores_what_is_unstated():
@@ -30,23 +36,24 @@ def test_the_critic_prefers_the_candidate_that_shows_what_is_asked_and_ignores_w
              "drums": [[0.5, 0.5], [0.5, 0.5]], "lead_family": [[0.5, 0.5], [0.5, 0.5]]}
     fast = {"tempo": [0.0, 0.0, 1.0, 0.0], "mode": [0.0, 0.0, 1.0], "drums": [0.5, 0.5], "lead_family": [0.5, 0.5]}
     codes = torch.zeros(2, 4, 100, dtype=torch.long)
-    scores = rigged_critic(heard, fast).score(torch.zeros(8), codes)
+    scores = rigged_critic(heard).score(asked(fast), codes)
     assert scores[1] > scores[0]
     # the same prompt asking for major instead: mode now counts, and outweighs nothing else
     major = fast | {"tempo": [0.0, 0.0, 0.0, 1.0], "mode": [1.0, 0.0, 0.0]}  # tempo unstated
-    scores = rigged_critic(heard, major).score(torch.zeros(8), codes)
+    scores = rigged_critic(heard).score(asked(major), codes)
     assert scores[0] > scores[1]
     # a prompt that states neither leaves the candidates tied
     neither = fast | {"tempo": [0.0, 0.0, 0.0, 1.0], "mode": [0.0, 0.0, 1.0]}
-    scores = rigged_critic(heard, neither).score(torch.zeros(8), codes)
+    scores = rigged_critic(heard).score(asked(neither), codes)
     assert torch.allclose(scores[0], scores[1])
 
 
 def test_a_real_critic_reads_clips_of_any_length():
-    critic = AttributeCritic(CriticConfig(d_model=16, n_heads=2, n_layers=1, vocab_size=64, text_dim=16)).eval()
+    critic = AttributeCritic(CriticConfig(d_model=16, n_heads=2, n_layers=1, vocab_size=64)).eval()
+    reader = AttributeReader(AttributeReaderConfig(d_model=16, text_dim=16)).eval()
     for frames in (20, 500):  # shorter than the slowest beat period, and 10 s
         codes = torch.randint(0, 64, (3, 4, frames))
-        assert critic.score(torch.randn(16), codes).shape == (3,)
+        assert critic.score(reader.asked(torch.randn(16)), codes).shape == (3,)
         read = critic.read(codes)
         assert len(read) == 3 and 39.9 < read[0]["bpm"] < 200.1 and read[0]["mode"] in ("major", "minor")
 
@@ -61,14 +68,16 @@ def test_the_critic_trains_logs_validation_accuracy_and_resumes(setup, tmp_path)
     root = setup
     run = CriticRunConfig(out=str(tmp_path), tokens=str(root / "tokens"), data=str(root / "corpus"),
                           pipeline=str(root / "pipe"), steps=2, batch_size=2, d_model=16, log_every=2, warmup=1)
-    model = train_critic(run)
-    log = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
-    assert log["step"] == 2 and log["loss"] > 0
-    assert 0 <= log["audio_drums"] <= 1 and 0 <= log["text_lead_family"] <= 1
-    assert model.config.vocab_size == 64 and model.config.text_dim == 384  # sized from the pipeline
+    model, reader = train_critic(run)
+    log = {name: json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[-1])
+           for name in ("critic", "attribute_reader")}  # each side is its own run
+    assert log["critic"]["step"] == 2 and log["critic"]["loss"] > 0 and log["attribute_reader"]["loss"] > 0
+    assert 0 <= log["critic"]["audio_drums"] <= 1 and 0 <= log["attribute_reader"]["text_lead_family"] <= 1
+    assert model.config.vocab_size == 64 and reader.config.text_dim == 384  # sized from the pipeline
     run.steps = 3
     train_critic(run)
-    assert int(torch.load(tmp_path / "last" / "train_state.pt", weights_only=True)["step"]) == 3
+    for name in ("critic", "attribute_reader"):
+        assert int(torch.load(tmp_path / name / "last" / "train_state.pt", weights_only=True)["step"]) == 3
     assert (tmp_path / "captions.safetensors").exists()  # caption embeddings computed once
 
 
@@ -77,8 +86,11 @@ def test_candidates_chosen_by_the_critic_run_the_fine_stage_once(setup, tmp_path
     run = CriticRunConfig(out=str(tmp_path / "run"), tokens=str(root / "tokens"), data=str(root / "corpus"),
                           pipeline=str(root / "pipe"), steps=1, batch_size=2, d_model=16, warmup=1)
     train_critic(run)
-    assemble(str(root / "pipe"), str(tmp_path / "with_critic"), {"critic": str(tmp_path / "run")}, dtype="float32")
-    assert "critic" in json.loads((tmp_path / "with_critic" / "pipeline.json").read_text())["components"]
+    with pytest.raises(ValueError, match="attribute reader"):  # the critic scores against what the reader reads
+        assemble(str(root / "pipe"), str(tmp_path / "no_reader"), {"critic": run.out}, dtype="float32")
+    assemble(str(root / "pipe"), str(tmp_path / "with_critic"), {"critic": run.out, "attribute_reader": run.out},
+             dtype="float32")
+    assert {"critic", "attribute_reader"} <= set(json.loads((tmp_path / "with_critic" / "pipeline.json").read_text())["components"])
     pipe = MusicLMPipeline.from_pretrained(str(tmp_path / "with_critic"), int8=False)
     pipe.show_progress = False
     assert pipe.components.critic is not None
@@ -116,9 +128,9 @@ def test_the_critic_trains_on_several_caches_paired_with_their_corpora(setup, tm
 
 
 def test_attribute_tokens_say_what_a_prompt_asks_and_leave_the_rest_unstated():
-    from musiclm_studio.models.critic import attribute_tokens, read_attribute_tokens, tempo_bin
+    from musiclm_studio.vocab.attributes import attribute_tokens, read_attribute_tokens, tempo_bin
 
-    config = CriticConfig()
+    config = AttributeReaderConfig()
     none = torch.tensor([-1, -1])
     tokens = attribute_tokens(config, tempo_bin(config, torch.tensor([120.0, 0.0])), torch.tensor([1, -1]),
                               torch.tensor([1, 0]), torch.tensor([config.families.index("piano"), -1]))
@@ -129,17 +141,18 @@ def test_attribute_tokens_say_what_a_prompt_asks_and_leave_the_rest_unstated():
     assert read[1] == {"tempo": None, "mode": None, "drums": False, "lead_family": None}
     unstated = attribute_tokens(config, none, none, none, none)
     assert len(set(unstated.flatten().tolist()) | set(tokens.flatten().tolist())) == 4 + 4 + 1  # one vocabulary
-    # the critic's text side: tempo and mode stated unless "unstated" is likelier; drums / family when sure
-    critic = rigged_critic({}, {"tempo": [0.0, 0.0, 0.9, 0.1], "mode": [0.2, 0.1, 0.7], "drums": [0.4, 0.6],
-                                "lead_family": [0.1, 0.9]})
-    critic.config.families = ["piano", "guitar"]
-    said = read_attribute_tokens(critic.config, critic.asked_tokens(torch.zeros(8)))[0]
+    # the attribute reader: tempo and mode stated unless "unstated" is likelier; drums / family when sure
+    reader = AttributeReader(AttributeReaderConfig(d_model=16, tempo_bins=3, min_bpm=60, max_bpm=180,
+                                                   families=["piano", "guitar"], text_dim=8))
+    probabilities = {"tempo": [0.0, 0.0, 0.9, 0.1], "mode": [0.2, 0.1, 0.7], "drums": [0.4, 0.6], "lead_family": [0.1, 0.9]}
+    reader.text_logits = lambda features: {k: torch.tensor([v]).log() for k, v in probabilities.items()}
+    said = read_attribute_tokens(reader.config, reader.asked_tokens(torch.zeros(8)))[0]
     assert said == {"tempo": 180, "mode": None, "drums": None, "lead_family": "guitar"}
 
 
 def _lm_that_ships_with_a_critic(root, tmp_path, stage: str, stream: str, **flag) -> MusicLMPipeline:
     """Train a tiny ``stage`` LM with ``flag`` (--attributes / --beat), check what it logs and refuses, and
-    assemble it with a critic (which it needs: the critic reads the prompt for it)."""
+    assemble it with a critic and reader (which it needs: the reader reads the prompt for it)."""
     from dataclasses import replace
 
     from musiclm_studio.train.lm import LMRunConfig, train_lm
@@ -155,12 +168,13 @@ def _lm_that_ships_with_a_critic(root, tmp_path, stage: str, stream: str, **flag
         train_lm(replace(run, data=None, out=str(tmp_path / "x")))
     with pytest.raises(ValueError, match="fine LM hears only coarse"):
         train_lm(replace(run, stage="fine", out=str(tmp_path / "y")))
-    with pytest.raises(ValueError, match="attribute critic"):  # it cannot ship without the critic that reads prompts
+    with pytest.raises(ValueError, match="attribute reader"):  # it cannot ship without the reader of prompts
         assemble(str(root / "pipe"), str(tmp_path / "no_critic"), {f"{stage}_lm": run.out}, dtype="float32")
     train_critic(CriticRunConfig(out=str(tmp_path / "critic"), tokens=tokens, data=corpus, pipeline=str(root / "pipe"),
                                  steps=1, batch_size=2, d_model=16, warmup=1))
-    assemble(str(root / "pipe"), str(tmp_path / "pipe"), {f"{stage}_lm": run.out, "critic": str(tmp_path / "critic")},
-             dtype="float32")
+    critic = str(tmp_path / "critic")
+    assemble(str(root / "pipe"), str(tmp_path / "pipe"), {f"{stage}_lm": run.out, "critic": critic,
+                                                          "attribute_reader": critic}, dtype="float32")
     pipe = MusicLMPipeline.from_pretrained(str(tmp_path / "pipe"), int8=False)
     pipe.show_progress = False
     return pipe
@@ -169,7 +183,7 @@ def _lm_that_ships_with_a_critic(root, tmp_path, stage: str, stream: str, **flag
 def test_lms_that_hear_what_the_prompt_asks_train_ship_with_a_critic_and_follow_each_story_segment(setup, tmp_path):
     pipe = _lm_that_ships_with_a_critic(setup, tmp_path, "semantic", "attributes", attributes=True)
     asked = torch.tensor([[5, 34, 37, 41], [33, 35, 38, 40]])  # two prompts that ask different things
-    pipe.components.critic.asked_tokens = lambda features: asked[: features.shape[0]]
+    pipe.components.attribute_reader.asked_tokens = lambda features: asked[: features.shape[0]]
     lm, heard = pipe.components.semantic_lm, []
     generate = lm.generate
     lm.generate = lambda conditions, frames, **k: (heard.append(conditions["attributes"])
@@ -186,9 +200,9 @@ def test_lms_that_hear_what_the_prompt_asks_train_ship_with_a_critic_and_follow_
 
 
 def _spy_on(pipe, monkeypatch, stream: str, asked: torch.Tensor) -> list:
-    """Rig ``pipe``'s critic to read the i-th prompt as ``asked[i]`` and return the list that records
+    """Rig ``pipe``'s attribute reader to read the i-th prompt as ``asked[i]`` and return the list that records
     the ``stream`` condition its coarse LM is given on each generate call (both undone after the test)."""
-    monkeypatch.setattr(pipe.components.critic, "asked_tokens", lambda features: asked[: features.shape[0]])
+    monkeypatch.setattr(pipe.components.attribute_reader, "asked_tokens", lambda features: asked[: features.shape[0]])
     lm, heard = pipe.components.coarse_lm, []
     generate = lm.generate
     monkeypatch.setattr(lm, "generate", lambda conditions, frames, **k: heard.append(conditions[stream])
@@ -260,13 +274,14 @@ def test_a_bpm_in_the_prompt_beats_the_critics_reading_and_is_all_a_grid_lm_is_t
 def test_a_beat_grid_lms_candidates_are_ranked_by_the_grids_tempo(beat_pipe, beat_heard, monkeypatch):
     critic, told = beat_pipe.components.critic, []
     score = critic.score
-    monkeypatch.setattr(critic, "score", lambda features, codes, bpm=None, mode=None: told.append(bpm)
-                        or score(features, codes, bpm))
+    monkeypatch.setattr(critic, "score", lambda asked, codes, bpm=None, mode=None: told.append(bpm)
+                        or score(asked, codes, bpm))
     out = beat_pipe("a slow piano piece at 97 BPM", duration_s=1.0, seed=0, num_candidates=2)
-    assert told == [97.0]  # not the critic's reading of the prompt
+    assert told == [97.0]  # not the reader's reading of the prompt
     features, codes = beat_pipe.components.mulan.text_features(["a slow piano piece"]), out.candidates.coarse
+    asked = beat_pipe.components.attribute_reader.asked(features)
     monkeypatch.setattr(critic.config, "weights", {**critic.config.weights, "tempo": 1.0})  # this 1-step critic's vote is 0
-    assert not torch.equal(score(features, codes, 60.0), score(features, codes, 180.0))
+    assert not torch.equal(score(asked, codes, 60.0), score(asked, codes, 180.0))
 
 
 def test_a_bpm_passed_to_a_beat_grid_lm_lays_that_tempo(beat_pipe, beat_heard):
@@ -377,8 +392,8 @@ def test_a_key_lm_streaming_keeps_the_key_in_each_chunk(key_pipe, key_heard):
 def test_a_key_lms_candidates_are_ranked_by_the_keys_mode(key_pipe, key_heard, monkeypatch):
     critic, told_mode = key_pipe.components.critic, []
     score = critic.score
-    monkeypatch.setattr(critic, "score", lambda features, codes, bpm=None, mode=None: told_mode.append(mode)
-                        or score(features, codes, bpm))
+    monkeypatch.setattr(critic, "score", lambda asked, codes, bpm=None, mode=None: told_mode.append(mode)
+                        or score(asked, codes, bpm))
     key_pipe("a song in F# minor", duration_s=1.0, seed=0, num_candidates=2)
     assert told_mode == ["minor"]
 
@@ -405,3 +420,35 @@ def test_a_key_lm_refuses_a_key_that_names_no_key(key_pipe, bad):
 def test_lms_that_hear_no_key_refuse_a_key(setup):
     with pytest.raises(ValueError, match="ask for it in the prompt"):
         MusicLMPipeline.from_pretrained(str(setup / "pipe"), int8=False)("x", duration_s=1.0, key="A minor")
+
+
+def test_a_pipeline_saved_with_the_reader_inside_the_critic_loads_and_generates_the_same(tiny_full_pipe, tmp_path):
+    """Pipelines saved before the attribute reader was split off the critic hold both in one ``critic``
+    folder (one config.json, one model.safetensors): they load, each side taking its own weights."""
+    from safetensors.torch import load_file, save_file
+
+    from musiclm_studio.components import load_trained
+
+    tiny_full_pipe.save_pretrained(str(tmp_path / "split"))
+    tiny_full_pipe.save_pretrained(str(tmp_path / "joint"))
+    critic, reader = tmp_path / "joint" / "critic", tmp_path / "joint" / "attribute_reader"
+    weights = load_file(str(critic / "model.safetensors")) | load_file(str(reader / "model.safetensors"))
+    save_file(weights, str(critic / "model.safetensors"))
+    config = json.loads((reader / "config.json").read_text()) | json.loads((critic / "config.json").read_text())
+    (critic / "config.json").write_text(json.dumps(config))
+    for f in reader.iterdir():
+        f.unlink()
+    reader.rmdir()
+    index = json.loads((tmp_path / "joint" / "pipeline.json").read_text())
+    index["components"].remove("attribute_reader")
+    (tmp_path / "joint" / "pipeline.json").write_text(json.dumps(index))
+    outs = []
+    for folder in ("split", "joint"):
+        pipe = MusicLMPipeline.from_pretrained(str(tmp_path / folder), int8=False)
+        pipe.show_progress = False
+        assert pipe.config.attribute_reader == tiny_full_pipe.config.attribute_reader
+        outs.append(pipe("a fast rock song", duration_s=1.0, seed=0))
+    assert outs[1].chosen_by == "critic" and outs[0].scores == outs[1].scores
+    assert torch.equal(outs[0].audio, outs[1].audio)
+    assert load_trained("attribute_reader", str(tmp_path / "joint")).config == tiny_full_pipe.config.attribute_reader
+    assert load_trained("critic", str(critic)).config == tiny_full_pipe.config.critic

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from musiclm_studio.analysis import estimate_tempo, percussive_ratio, tempo_agrees
@@ -31,9 +30,9 @@ def one_thread():
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """Six 3-s test clips: drum loops at known tempi alternating with hummed major-key melodies."""
-    folder = tmp_path_factory.mktemp("corpus")
-    (folder / "audio").mkdir()
-    rows = []
+    from conftest import write_corpus
+
+    clips = []
     for i in range(6):
         if i % 2 == 0:
             bpm = 100 + 10 * i
@@ -44,10 +43,8 @@ def corpus(tmp_path_factory):
             audio = hummed_melody([(p + i, s) for p, s in DEFAULT_TUNE], seed=i)[: 3 * SR]
             row = {"caption": f"a soft hummed melody in a major key, no drums, take {i}", "drums": False, "mode": "major",
                    "lead_family": "voice" if i % 4 == 1 else "whistle"}
-        sf.write(folder / "audio" / f"{i:03d}.wav", audio, SR)
-        rows.append(row | {"path": f"audio/{i:03d}.wav", "split": "test", "genre": "test"})
-    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return folder
+        clips.append((f"{i:03d}.wav", audio, row | {"split": "test", "genre": "test"}))
+    return write_corpus(tmp_path_factory.mktemp("corpus"), clips)
 
 
 # ---- FAD --------------------------------------------------------------------------------

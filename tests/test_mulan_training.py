@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-import soundfile as sf
 import torch
 
 from musiclm_studio.eval.synth import drum_loop, hummed_melody
@@ -16,19 +15,17 @@ SR = 24_000
 
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("corpus")
-    (folder / "audio").mkdir()
-    rows = []
+    from conftest import write_corpus
+
+    clips = []
     for i in range(12):
         hum = i % 2 == 0
         audio = hummed_melody(seed=i)[: 2 * SR] if hum else drum_loop(seconds=2, seed=i, bpm=90 + i)
-        sf.write(folder / "audio" / f"{i:03d}.wav", audio, SR)
         caption = "a soft hummed melody, no drums" if hum else "a punchy drum loop with kick and snare"
         aspects = ["humming", "no drums"] if hum else ["drums", "percussion"]
-        rows.append({"path": f"audio/{i:03d}.wav", "caption": caption, "aspects": aspects, "drums": not hum,
-                     "split": "valid" if i >= 10 else "train"})
-    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return folder
+        clips.append((f"{i:03d}.wav", audio, {"caption": caption, "aspects": aspects, "drums": not hum,
+                                               "split": "valid" if i >= 10 else "train"}))
+    return write_corpus(tmp_path_factory.mktemp("corpus"), clips)
 
 
 def test_clip_texts_offer_caption_and_tags():

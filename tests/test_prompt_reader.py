@@ -21,7 +21,7 @@ PHRASINGS = {  # a few per tempo class; the benchmark (scripts/prompt_reading.py
 @pytest.mark.parametrize("genre", GENRES)
 def test_tempo_words_are_read_into_their_band_whatever_the_genre(genre, band):
     for template in PHRASINGS[band]:
-        # the genre's typical tempo, as the critic reads it, is moved into the band the words ask for
+        # the genre's typical tempo, as the attribute reader reads it, is moved into the band the words ask for
         for typical in (None, 60.0, 100.0, 180.0):
             bpm = read_tempo(template.format(g=genre), typical)
             assert bpm is not None and band[0] <= bpm <= band[1], (template, genre, typical, bpm)
@@ -69,6 +69,6 @@ def test_plain_words_beat_feel_words_and_parts_are_not_tempi():
 def test_mood_words_name_a_mode_only_when_they_agree():
     assert read_mode("a happy, bright pop song") == "major"
     assert read_mode("a dark and melancholic piano piece") == "minor"
-    assert read_mode("a sad song with a happy ending") is None  # both: the critic decides
+    assert read_mode("a sad song with a happy ending") is None  # both: the attribute reader decides
     assert read_mode("a song that is not sad") == "major"
     assert read_mode("a rock song with drums") is None

@@ -35,16 +35,17 @@ def test_default_generates_real_audio_with_sane_token_streams(default_pipe):
 
 
 def test_shipped_critic_reads_what_a_prompt_asks_and_hears_drums():
-    """The critic's text side reads drums / no drums and a tempo word; its audio side tells the codec
+    """The attribute reader reads drums / no drums and a tempo word; the critic tells the codec
     tokens of a drum loop from those of a hummed melody (synthetic audio it never trained on)."""
     from musiclm_studio.components import load_trained
     from musiclm_studio.eval.synth import drum_loop, hummed_melody
     from musiclm_studio.pipeline import MusicLMPipeline
 
     pipe = MusicLMPipeline.from_pretrained(int8=False)
-    critic, mulan = pipe.components.critic, pipe.components.mulan
+    critic, reader, mulan = pipe.components.critic, pipe.components.attribute_reader, pipe.components.mulan
     assert critic is not None and critic.config == load_trained("critic").config
-    asked = critic.text_logits(mulan.text_features(["a rock song with loud drums, fast tempo",
+    assert reader is not None and reader.config == load_trained("attribute_reader").config
+    asked = reader.text_logits(mulan.text_features(["a rock song with loud drums, fast tempo",
                                                     "a slow solo piano piece with no drums"]))
     drums = asked["drums"].softmax(-1)[:, 1]
     assert drums[0] > 0.5 > drums[1], drums

@@ -80,6 +80,10 @@ def test_overview_png_with_and_without_pipe(tmp_path, tiny_pipe, tiny_out):
     for path in (with_pipe, alone):
         image = viz.plt.imread(path)
         assert image.shape[0] > 500 and image.shape[1] > 500 and image[..., :3].std() > 0.05
+    # the CLI's overview is the app's: the spectrogram and token images the page shows, stacked
+    shown = viz.stack_images(viz.spectrogram_image(tiny_out.audio, tiny_out.sample_rate, tiny_pipe),
+                             viz.token_streams_image(tiny_out.tokens, tiny_pipe))
+    assert np.array_equal((viz.plt.imread(with_pipe)[..., :3] * 255).round().astype(np.uint8), shown)
 
 
 def test_plot_token_streams_accepts_partial_and_story_tokens(tiny_pipe):

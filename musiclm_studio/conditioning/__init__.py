@@ -4,7 +4,7 @@
 segments, sampling settings with their generator, candidates, melody, continuation, tempo, key);
 ``resolve`` turns a request into the ``Conditioning`` every stage reads: MuLan tokens per story
 segment, melody tokens, the beat grid's tempo and the key per segment (from ``bpm`` / ``key``, the
-prompt's words, or the critic's reading), the attributes for LMs that hear them, and the opening
+prompt's words, or the attribute reader's), the attributes for LMs that hear them, and the opening
 tokens of a continuation. Every entry point (``__call__``, ``stream``) goes through both.
 """
 

@@ -1,11 +1,11 @@
-"""What a prompt's words say about tempo and mood, read by rules, before the critic's guess.
+"""What a prompt's words say about tempo and mood, read by rules, before the attribute reader's guess.
 
-The critic's text side (``models.critic``) reads tempo and mode from MiniLM sentence features,
+The attribute reader (``models.attribute_reader``) reads tempo and mode from MiniLM sentence features,
 learnt on the corpus's captions. Those features are dominated by the genre, so a genre's typical
 tempo in the corpus wins over the word: "a slow rock" was read as 200 bpm, "a relaxed bossa nova,
 slow tempo" as 164 (``scripts/prompt_reading.py``: before this module, 19-67 % of slow- or
 fast-word prompts were read into their band). The words are few and their meaning is fixed,
-so rules read them here, and the critic's reading stays for what no word states:
+so rules read them here, and the reader's reading stays for what no word states:
 
 - a number ('94 bpm', 'a tempo of 120') is taken as it is (``read_tempo``);
 - else a tempo word sets a band (``TEMPO_CLASSES``): plain words (slow, fast, mid-tempo, quick,
@@ -13,10 +13,10 @@ so rules read them here, and the critic's reading stays for what no word states:
   laid-back, leisurely, upbeat, lively), the first of each in the text; an intensifier ('very
   slow') moves to the outer class, a negation ('not too fast', "isn't slow") to the band on the
   other side of the middle; a word that describes a part, not the tempo ('fast arpeggios', 'a
-  slow attack', 'a slow build'), is skipped. The bpm laid is the critic's reading (the genre's
+  slow attack', 'a slow build'), is skipped. The bpm laid is the reader's reading (the genre's
   typical tempo) moved into the band, else the band's middle;
 - mood words that name a mode's colour (happy, bright / sad, dark, melancholic) give the mode
-  where the prompt names none (``read_mode``), instead of the critic's reading.
+  where the prompt names none (``read_mode``), instead of the reader's reading.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class TempoClass:
     high: float
 
     def bpm(self, typical: Optional[float]) -> float:
-        """``typical`` (the genre's tempo the critic reads) moved into the band; the band's middle without it."""
+        """``typical`` (the genre's tempo the attribute reader reads) moved into the band; the band's middle without it."""
         if typical is None:
             return round(math.sqrt(self.low * self.high))
         return float(min(max(typical, self.low), self.high))
@@ -141,7 +141,7 @@ def stated_number(text: str) -> Optional[float]:
 
 def read_tempo(text: str, typical: Optional[float] = None) -> Optional[float]:
     """The bpm a prompt asks for: a stated number, else its tempo words' band (``typical``, the genre's
-    tempo the critic reads, moved into it), else None (the caller keeps ``typical``)."""
+    tempo the attribute reader reads, moved into it), else None (the caller keeps ``typical``)."""
     number = stated_number(text)
     if number is not None:
         return number

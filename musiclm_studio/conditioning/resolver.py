@@ -1,18 +1,20 @@
 """A request -> the ``Conditioning`` every stage reads, and how each stage LM hears it.
 
 Per story segment: MuLan tokens of its prompt; for LMs that hear a beat grid, its tempo (``bpm``,
-else a number or tempo words in the prompt, ``prompt_reader``, the words moving the critic's
-reading of the genre's typical tempo into their band; else that reading); for LMs that hear a key,
-its key (``key``, else one the prompt names, else its mode word or mood, else the critic's reading,
-on a tonic drawn from the generator); the critic's attribute tokens for LMs that hear them. A
-continuation's grid and key are its own audio's, read by the analysers (``analysis.read_beat_grid``,
-``read_key``): its tempo and first beat, its key where one fits well.
+else a number or tempo words in the prompt, ``prompt_reader``, the words moving the attribute
+reader's reading of the genre's typical tempo into their band; else that reading); for LMs that hear
+a key, its key (``key``, else one the prompt names, else its mode word or mood, else the attribute
+reader's reading, on a tonic drawn from the generator); the attribute tokens
+(``models.attribute_reader``) for LMs that hear them. A continuation's grid and key are its own
+audio's, read by the analysers (``analysis.read_beat_grid``, ``read_key``): its tempo and first beat,
+its key where one fits well. Several prompts sampled as one batch (``generate_batch``)
+give ``segments`` and ``aligned_streams`` a list of conditionings: their rows in order.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import torch
 
@@ -20,7 +22,7 @@ from ..analysis import read_beat_grid, read_key
 from ..audio import prepare_audio
 from ..windowing import Segment, per_segment
 from ..lyrics import voice_notice
-from ..models.critic import ATTRIBUTE_NAMES, read_attribute_tokens, set_asked_tempo
+from ..vocab.attributes import ATTRIBUTE_NAMES, read_attribute_tokens, set_asked_tempo
 from ..vocab.beat_grid import beat_tokens
 from ..vocab.musical_key import NO_KEY, key_mode, key_name, key_token, stated_key
 from ..outputs import Conditioning, TokenStreams
@@ -91,15 +93,15 @@ def encode(pipe: "MusicLMPipeline", story: list[tuple[str, Optional[float]]], me
         melody_tokens = pipe.components.melody(prepared.audio)[None].to(pipe.device)  # [1, Tm]
     beat, hears_key = pipe.lms_hear("beat"), pipe.lms_hear("key")
     attributes, read, tempo = None, None, None
-    if (beat or pipe.lms_hear("attributes") or hears_key) and pipe.components.critic is not None:
-        critic = pipe.components.critic  # check_contracts: one exists where the LMs hear attributes or a grid
-        guessed = critic.asked_tokens(features.to(pipe.device))
+    reader = pipe.components.attribute_reader  # check_contracts: one exists where the LMs hear attributes or a grid
+    if (beat or pipe.lms_hear("attributes") or hears_key) and reader is not None:
+        guessed = reader.asked_tokens(features.to(pipe.device))
         # a tempo given is taken as it is; else the prompt's number or tempo words (prompt_reader), the
-        # words moving the critic's reading (the genre's typical tempo) into their band; else that reading
-        typical = read_attribute_tokens(critic.config, guessed.cpu())
+        # words moving the reader's reading (the genre's typical tempo) into their band; else that reading
+        typical = read_attribute_tokens(reader.config, guessed.cpu())
         stated = [bpm if bpm is not None else read_tempo(text, said["tempo"]) for text, said in zip(texts, typical)]
-        attributes = set_asked_tempo(critic.config, guessed, stated)
-        read = read_attribute_tokens(critic.config, attributes.cpu())
+        attributes = set_asked_tempo(reader.config, guessed, stated)
+        read = read_attribute_tokens(reader.config, attributes.cpu())
         if beat:
             tempo = [exact if exact is not None else said["tempo"] for exact, said in zip(stated, read)]
     keys = segment_keys(texts, key, read, generator) if hears_key else None
@@ -112,7 +114,7 @@ def segment_keys(texts: list[str], key: Optional[tuple], read: Optional[list[dic
                  generator: Optional[torch.Generator]) -> list[int]:
     """Each segment's key token: ``key`` (tonic or None, mode) if given, else the key its prompt
     states, else its mode word, else the mode its mood words name (``prompt_reader.read_mode``), else
-    the mode the critic reads from it (``read``). A mode without a tonic keeps the tonic last named
+    the mode the attribute reader reads from it (``read``). A mode without a tonic keeps the tonic last named
     (the first one named, before any is), else one drawn from ``generator``, so a story that changes
     mode keeps its tonic. No mode: "no key", the LMs choose."""
     asked_keys = [key if key is not None else stated_key(text) for text in texts]
@@ -121,42 +123,58 @@ def segment_keys(texts: list[str], key: Optional[tuple], read: Optional[list[dic
     out = []
     for i, (asked_tonic, mode) in enumerate(asked_keys):
         tonic = tonic if asked_tonic is None else asked_tonic
-        if mode is None:  # the mode its mood words name, else the critic's reading
+        if mode is None:  # the mode its mood words name, else the attribute reader's
             mode = read_mode(texts[i]) or (read[i]["mode"] if read is not None else None)
         out.append(key_token(tonic, mode))
     return out
 
 
-def segments(cond: Conditioning, frame_rate: float, total: int, batch: int,
+Conditionings = Union[Conditioning, Sequence[Conditioning]]  # one prompt's, or several sampled as one batch
+
+
+def batch_rows(rows: Sequence[Optional[torch.Tensor]]) -> Optional[torch.Tensor]:
+    """Several prompts' rows as one batch, in order (None where they have none)."""
+    if rows[0] is None:
+        return None
+    return rows[0] if len(rows) == 1 else torch.cat(list(rows))
+
+
+def segments(cond: Conditionings, frame_rate: float, total: int, batch: int,
              lm: Optional[torch.nn.Module] = None) -> list[Segment]:
     """Each story segment's last frame and prefix conditioning: its MuLan tokens, and what its prompt
-    asks (``attributes``) where ``lm`` conditions on that."""
+    asks (``attributes``) where ``lm`` conditions on that; ``batch`` rows per conditioning (several
+    conditionings: their segments end together)."""
+    conds = [cond] if isinstance(cond, Conditioning) else list(cond)
     out, end = [], 0.0
-    attributes = cond.attribute_tokens if lm is not None and "attributes" in lm.conditions else None
-    for i, seconds in enumerate(cond.seconds):
+    attributes = lm is not None and "attributes" in lm.conditions and conds[0].attribute_tokens is not None
+    for i, seconds in enumerate(conds[0].seconds):
         end = end + seconds if seconds is not None else total / frame_rate
-        last = i == len(cond.seconds) - 1
+        last = i == len(conds[0].seconds) - 1
         frames = total if last else min(total, round(end * frame_rate))
-        prefix = {"mulan": cond.mulan_tokens[i: i + 1].expand(batch, -1)}
-        if attributes is not None:
-            prefix["attributes"] = attributes[i: i + 1].expand(batch, -1)
+        prefix = {"mulan": batch_rows([c.mulan_tokens[i: i + 1].expand(batch, -1) for c in conds])}
+        if attributes:
+            prefix["attributes"] = batch_rows([c.attribute_tokens[i: i + 1].expand(batch, -1) for c in conds])
         out.append(Segment(frames, prefix))
     return out
 
 
-def aligned_streams(cond: Conditioning, lm: torch.nn.Module, parts: list[Segment], total: int, batch: int,
+def aligned_streams(cond: Conditionings, lm: torch.nn.Module, parts: list[Segment], total: int, batch: int,
                     device: torch.device) -> dict[str, torch.Tensor]:
     """The aligned streams [B, total] ``lm`` hears of what each story segment asks: the beat grid
     of its tempo (``Conditioning.tempo_bpm``; ``vocab.beat_grid``, the phase counting from the
-    clip's first frame, or from a continuation's first beat) and its key (``Conditioning.key_tokens``; ``vocab.musical_key``)."""
+    clip's first frame, or from a continuation's first beat) and its key (``Conditioning.key_tokens``; ``vocab.musical_key``); ``batch``
+    rows per conditioning."""
     ends, out = [s.end for s in parts], {}
-    if "beat" in lm.conditions:
-        bpm = per_segment(cond.tempo_bpm or [], ends, total, 0.0)
-        offset = -cond.beat_start_s * float(bpm[0]) / 60.0  # a continuation's grid has a beat where its audio does
-        out["beat"] = beat_tokens(bpm, lm.config.frame_rate, offset_beats=offset)
-    if "key" in lm.conditions:
-        out["key"] = per_segment(cond.key_tokens or [], ends, total, NO_KEY)
-    return {name: told[None].expand(batch, -1).to(device) for name, told in out.items()}
+    for c in [cond] if isinstance(cond, Conditioning) else cond:
+        if "beat" in lm.conditions:
+            bpm = per_segment(c.tempo_bpm or [], ends, total, 0.0)
+            offset = -c.beat_start_s * float(bpm[0]) / 60.0  # a continuation's grid has a beat where its audio does
+            beat = beat_tokens(bpm, lm.config.frame_rate, offset_beats=offset)
+            out.setdefault("beat", []).append(beat[None].expand(batch, -1).to(device))
+        if "key" in lm.conditions:
+            key = per_segment(c.key_tokens or [], ends, total, NO_KEY)
+            out.setdefault("key", []).append(key[None].expand(batch, -1).to(device))
+    return {name: batch_rows(rows) for name, rows in out.items()}
 
 
 def asked(pipe: "MusicLMPipeline", cond: Conditioning) -> list[dict]:
@@ -166,7 +184,7 @@ def asked(pipe: "MusicLMPipeline", cond: Conditioning) -> list[dict]:
     if cond.attribute_tokens is None and cond.key_tokens is None:
         return []
     if cond.attribute_tokens is not None:
-        said = read_attribute_tokens(pipe.components.critic.config, cond.attribute_tokens.cpu())
+        said = read_attribute_tokens(pipe.components.attribute_reader.config, cond.attribute_tokens.cpu())
     else:
         said = [dict.fromkeys(ATTRIBUTE_NAMES) for _ in cond.prompts]
     told_all = pipe.lms_hear("attributes")

@@ -19,7 +19,7 @@ from dataclasses import replace
 import torch
 
 from .. import hub
-from ..components import COMPONENT_TYPES, check_contracts, trained_folder
+from ..components import COMPONENT_TYPES, check_contracts, component_config, load_weights, trained_folder
 
 
 def assemble(base: str | None, out: str, components: dict[str, str], dtype: str = "float16",
@@ -36,10 +36,9 @@ def assemble(base: str | None, out: str, components: dict[str, str], dtype: str 
         if name not in COMPONENT_TYPES:
             raise ValueError(f"Unknown component {name!r}; choose from {sorted(COMPONENT_TYPES)}.")
         folder = trained_folder(path, name)
-        config_cls, build = COMPONENT_TYPES[name]
-        config = hub.load_config(folder, config_cls)
-        module = build(config).to(pipe.device)
-        hub.load_state(folder, module)
+        config = component_config(folder, name)
+        module = COMPONENT_TYPES[name][1](config).to(pipe.device)
+        load_weights(folder, name, module)
         setattr(pipe.config, name, config)
         pipe.components.mark_trained(name, module.eval())
     try:

@@ -27,7 +27,7 @@ TRAINERS = {
     "coarse-lm": ("the coarse LM (MuLan + semantic -> codec levels 1-4)", "lm", "LMRunConfig", "train_lm",
                   {"stage": "coarse"}),
     "fine-lm": ("the fine LM (coarse -> codec levels 5-12)", "lm", "LMRunConfig", "train_lm", {"stage": "fine"}),
-    "critic": ("the attribute critic that ranks candidates (coarse tokens + MuLan text -> tempo, mode, drums, "
+    "critic": ("the attribute critic that ranks candidates and the reader of what a prompt asks (coarse tokens / MuLan text -> tempo, mode, drums, "
                "lead family)", "critic", "CriticRunConfig", "train_critic", {}),
 }
 

@@ -1,4 +1,4 @@
-"""Train the attribute critic: ``musiclm-studio train critic``.
+"""Train the attribute critic and its attribute reader: ``musiclm-studio train critic``.
 
     musiclm-studio train critic --tokens tokens/v2 --data corpus/v1 --out runs/critic --steps 3000
     musiclm-studio train critic --tokens tokens/v1,tokens/extra --data corpus/v1,corpus/extra ...  # several
@@ -6,27 +6,35 @@
 Several caches pair with as many corpora, in order: their train splits are joined, and validation uses
 the first pair's (as the LM trainers do).
 
-Audio side: the coarse codec levels of a token cache (built by ``train tokens`` from the same
-corpus, so its clips line up with the corpus rows) against each clip's true tempo, mode, drums
-and lead family, in random 6-10 s crops with 10 % of the tokens replaced at random (generated
-tokens are noisier than a real clip's). Text side: the features of each clip's caption from the
-pipeline's MuLan text encoder (the frozen sentence encoder, before MuLan's projection) against what the caption asks (``data.captions.requested``: a stated bpm, a tempo
-word's band, a mode, or "unstated"). The features are computed once and cached in the run folder. Validation accuracies per attribute are logged to metrics.jsonl.
+The critic (``models.critic``): the coarse codec levels of a token cache (built by ``train tokens``
+from the same corpus, so its clips line up with the corpus rows) against each clip's true tempo,
+mode, drums and lead family, in random 6-10 s crops with 10 % of the tokens replaced at random
+(generated tokens are noisier than a real clip's). The reader (``models.attribute_reader``): the
+features of each clip's caption from the pipeline's MuLan text encoder (the frozen sentence
+encoder, before MuLan's projection) against what the caption asks (``data.captions.requested``: a
+stated bpm, a tempo word's band, a mode, or "unstated"). The features are computed once and cached
+in the run folder. The two share the batches and nothing else: each has its own optimizer and is
+saved as its own run, ``<out>/critic`` and ``<out>/attribute_reader`` (``assemble --component
+critic=<out> --component attribute_reader=<out>``), with its validation accuracies per attribute
+in its metrics.jsonl.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
 from .. import hub
-from ..config import CriticConfig
+from ..config import AttributeReaderConfig, CriticConfig
 from ..data.captions import TEMPO_BANDS, requested
-from ..models.critic import MODES, AttributeCritic, tempo_target
+from ..models.attribute_reader import AttributeReader
+from ..models.critic import AttributeCritic
+from ..vocab.attributes import bin_bpms, tempo_target
+from ..vocab.musical_key import MODES
 from .common import RunConfig, RunState, optimizer_step, progress_bar, setup_distributed
 from .data import corpus_entries
 from .tokens import TokenSet, paired_corpora
@@ -68,7 +76,7 @@ class Labels:
     text_mode: torch.Tensor  # [N] index into MODES, or len(MODES) = unstated
 
 
-def labels(rows: list[dict], config: CriticConfig, centres: torch.Tensor) -> Labels:
+def labels(rows: list[dict], config: AttributeReaderConfig | CriticConfig, centres: torch.Tensor) -> Labels:
     unknown = sorted({r.get("lead_family") for r in rows} - set(config.families))
     if unknown or any(r.get("mode") not in MODES or r.get("bpm") is None for r in rows):
         raise ValueError(f"The corpus rows need bpm, mode (major / minor), drums and a lead family in {config.families}"
@@ -129,14 +137,18 @@ def crop_batch(clips: list[torch.Tensor], index: list[int], frames: int, noise: 
     return x
 
 
-def critic_loss(model: AttributeCritic, codes: torch.Tensor, text: torch.Tensor, y: Labels,
-                centres: torch.Tensor) -> torch.Tensor:
+def critic_loss(model: AttributeCritic, codes: torch.Tensor, y: Labels, centres: torch.Tensor) -> torch.Tensor:
+    """The critic's loss: what each crop's coarse tokens show against the clip's true values."""
     audio = model.audio_logits(codes)
-    asked = model.text_logits(text)
     loss = -(tempo_target(y.bpm, centres) * audio["tempo"].log_softmax(-1)).sum(-1).mean()
     loss = loss + F.cross_entropy(audio["mode"], y.mode) + F.cross_entropy(audio["drums"], y.drums)
-    loss = loss + F.cross_entropy(audio["lead_family"], y.family)
-    loss = loss - (y.text_tempo * asked["tempo"].log_softmax(-1)).sum(-1).mean()
+    return loss + F.cross_entropy(audio["lead_family"], y.family)
+
+
+def reader_loss(model: AttributeReader, text: torch.Tensor, y: Labels) -> torch.Tensor:
+    """The reader's loss: what it reads from each caption's features against what the caption asks."""
+    asked = model.text_logits(text)
+    loss = -(y.text_tempo * asked["tempo"].log_softmax(-1)).sum(-1).mean()
     loss = loss + F.cross_entropy(asked["mode"], y.text_mode) + F.cross_entropy(asked["drums"], y.drums)
     return loss + F.cross_entropy(asked["lead_family"], y.family)
 
@@ -146,9 +158,8 @@ def _subset(y: Labels, index) -> Labels:
 
 
 @torch.no_grad()
-def accuracy(model: AttributeCritic, clips: list[torch.Tensor], text: torch.Tensor, y: Labels) -> dict[str, float]:
-    """Validation accuracy per attribute on whole clips (audio side, ``AttributeCritic.read``) and captions
-    (text side; tempo and mode over the captions that state them, tempo as the band of the most likely bin)."""
+def accuracy(model: AttributeCritic, clips: list[torch.Tensor], y: Labels) -> dict[str, float]:
+    """The critic's validation accuracy per attribute on whole clips (``AttributeCritic.read``)."""
     from ..analysis import tempo_agrees
 
     model.eval()
@@ -159,19 +170,26 @@ def accuracy(model: AttributeCritic, clips: list[torch.Tensor], text: torch.Tens
         heard["mode"].append(read["mode"] == MODES[int(y.mode[i])])
         heard["drums"].append(read["drums"] == bool(y.drums[i]))
         heard["lead_family"].append(read["lead_family"] == model.config.families[int(y.family[i])])
-    out = {f"audio_{k}": float(torch.tensor(v, dtype=torch.float).mean()) for k, v in heard.items()}
+    model.train()
+    return {f"audio_{k}": float(torch.tensor(v, dtype=torch.float).mean()) for k, v in heard.items()}
+
+
+@torch.no_grad()
+def reading_accuracy(model: AttributeReader, text: torch.Tensor, y: Labels) -> dict[str, float]:
+    """The reader's validation accuracy per attribute on captions (tempo and mode over the captions that
+    state them, tempo as the band of the most likely bin)."""
+    model.eval()
     asked = model.text_logits(text)
     stated_tempo = y.text_tempo[:, -1] < 0.5
     stated_mode = y.text_mode < len(MODES)
     tempo_hit = (y.text_tempo.gather(1, asked["tempo"].argmax(-1, keepdim=True))[:, 0] > 0)
-    out |= {"text_tempo": float(tempo_hit[stated_tempo].float().mean()),
+    model.train()
+    return {"text_tempo": float(tempo_hit[stated_tempo].float().mean()),
             "text_tempo_stated": float(((asked["tempo"].argmax(-1) < model.config.tempo_bins) == stated_tempo).float().mean()),
             "text_mode": float((asked["mode"].argmax(-1) == y.text_mode).float().mean()),
             "text_mode_when_stated": float((asked["mode"][:, :len(MODES)].argmax(-1) == y.text_mode)[stated_mode].float().mean()),
             "text_drums": float((asked["drums"].argmax(-1) == y.drums).float().mean()),
             "text_lead_family": float((asked["lead_family"].argmax(-1) == y.family).float().mean())}
-    model.train()
-    return out
 
 
 def skill_weights(model: AttributeCritic, scores: dict[str, float], y: Labels) -> dict[str, float]:
@@ -207,7 +225,8 @@ def caption_features(run: CriticRunConfig, mulan, rows: dict[str, list[dict]]) -
     return out
 
 
-def train_critic(run: CriticRunConfig) -> AttributeCritic:
+def train_critic(run: CriticRunConfig) -> tuple[AttributeCritic, AttributeReader]:
+    """Train the critic and its reader side by side on the same batches; save each as its own run."""
     from ..pipeline import MusicLMPipeline
 
     device, rank, _ = setup_distributed(run.device)
@@ -215,45 +234,58 @@ def train_critic(run: CriticRunConfig) -> AttributeCritic:
     pipe = MusicLMPipeline.from_pretrained(run.pipeline, int8=False)
     codec = pipe.config.codec
     config = CriticConfig(vocab_size=codec.codebook_size, num_levels=codec.num_coarse_quantizers,
-                          frame_rate=codec.sample_rate / codec.hop_length, text_dim=pipe.config.mulan.text_dim,
-                          d_model=run.d_model)
+                          frame_rate=codec.sample_rate / codec.hop_length, d_model=run.d_model)
+    reader_config = AttributeReaderConfig(text_dim=pipe.config.mulan.text_dim, d_model=run.d_model)
     rows, clips = {}, {}
     for split in ("train", "valid"):
         rows[split], clips[split] = paired_clips(run.tokens, run.data, split, config.num_levels)
     text = caption_features(run, pipe.components.mulan, rows)
-    model = AttributeCritic(config)
-    centres = model.bin_bpms()
+    model, reader = AttributeCritic(config), AttributeReader(reader_config)
+    centres = bin_bpms(config)
     y = {split: labels(rows[split], config, centres) for split in rows}
-    optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, weight_decay=run.weight_decay)
-    state = RunState(run, rank)
-    step = state.restore(model, optimizer, "critic")
-    model.to(device).train()
+    sides = {"critic": model, "attribute_reader": reader}
+    optimizers = {name: torch.optim.AdamW(m.parameters(), lr=run.lr, weight_decay=run.weight_decay)
+                  for name, m in sides.items()}
+    states = {name: RunState(replace(run, out=os.path.join(run.out, name)), rank) for name in sides}
+    steps = {name: states[name].restore(m, optimizers[name], name) for name, m in sides.items()}
+    step = min(steps.values())
+    for m in sides.values():
+        m.to(device).train()
     generator = torch.Generator().manual_seed(run.seed + step)
     full = max(c.shape[1] for c in clips["train"])
     shortest = min(int(config.frame_rate * run.min_crop_s), full)
     bar = progress_bar(run, step, rank, "critic")
-    state.begin()
-    while step < run.steps and not state.out_of_time():
+    for state in states.values():
+        state.begin()
+    while step < run.steps and not states["critic"].out_of_time():
         index = torch.randint(0, len(clips["train"]), (run.batch_size,), generator=generator)
         frames = int(torch.randint(shortest, full + 1, (), generator=generator))
         codes = crop_batch(clips["train"], index.tolist(), frames, run.token_noise, config.vocab_size, generator).to(device)
-        loss = critic_loss(model, codes, text["train"][index].to(device), _subset(y["train"], index), centres.to(device))
-        optimizer_step(optimizer, loss, model.parameters(), run, step)
+        batch = _subset(y["train"], index)
+        losses = {"critic": critic_loss(model, codes, batch, centres.to(device)),
+                  "attribute_reader": reader_loss(reader, text["train"][index].to(device), batch)}
+        for name, loss in losses.items():
+            optimizer_step(optimizers[name], loss, sides[name].parameters(), run, step)
         step += 1
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{losses['critic'].item():.3f}", reader=f"{losses['attribute_reader'].item():.3f}")
         if step % run.log_every == 0 or step == run.steps:
-            state.log(step, loss=round(loss.item(), 4),
-                      **{k: round(v, 4) for k, v in accuracy(model, clips["valid"], text["valid"], y["valid"]).items()})
+            scores = {"critic": accuracy(model, clips["valid"], y["valid"]),
+                      "attribute_reader": reading_accuracy(reader, text["valid"], y["valid"])}
+            for name, state in states.items():
+                state.log(step, loss=round(losses[name].item(), 4), **{k: round(v, 4) for k, v in scores[name].items()})
         if step % run.save_every == 0:
-            state.save(model, config, optimizer, step)
-    scores = accuracy(model, clips["valid"], text["valid"], y["valid"])
+            states["critic"].save(model, config, optimizers["critic"], step)
+            states["attribute_reader"].save(reader, reader_config, optimizers["attribute_reader"], step)
+    scores = accuracy(model, clips["valid"], y["valid"])
     config.weights = skill_weights(model, scores, y["valid"])
-    state.save(model, config, optimizer, step)
+    scores |= reading_accuracy(reader, text["valid"], y["valid"])
+    states["critic"].save(model, config, optimizers["critic"], step)
+    states["attribute_reader"].save(reader, reader_config, optimizers["attribute_reader"], step)
     if bar is not None:
         bar.close()
-    print(f"saved {state.last} at step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
-          + f"; vote weights {config.weights}")
+    print(f"saved {states['critic'].last} and {states['attribute_reader'].last} at step {step}: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()) + f"; vote weights {config.weights}")
     hub.write_json(os.path.join(run.out, "valid.json"), scores | {"weights": config.weights})
-    return model
+    return model, reader

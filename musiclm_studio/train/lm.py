@@ -11,12 +11,12 @@ configured rates so that classifier-free guidance works at sampling time:
 With ``--attributes --data CORPORA`` the semantic and coarse LMs also hear each clip's true
 tempo, mode, drums and lead family (read from the corpus rows each cache was built from) as an
 ``attributes`` prefix stream, each attribute shown as "unstated" in a share ``--unstated`` of
-the crops; at generation the pipeline's attribute critic reads them from the prompt, so such
-LMs ship with a critic (see ``models.critic``). With ``--beat --data CORPORA`` they hear each
-clip's beat grid instead (or as well): the phase of every frame within the beat of the clip's
+the crops; at generation the pipeline's attribute reader reads them from the prompt, so such
+LMs ship with a reader (see ``models.attribute_reader``). With ``--beat --data CORPORA`` they hear
+each clip's beat grid instead (or as well): the phase of every frame within the beat of the clip's
 true tempo, as an aligned ``beat`` stream (``vocab.beat_grid``), "no tempo" in a share
-``--unstated`` of the crops; at generation the grid follows the tempo the critic reads from the
-prompt. With ``--key`` they hear each clip's key (tonic and mode) at every frame, as an aligned
+``--unstated`` of the crops; at generation the grid follows the tempo the prompt asks (its words,
+else the reader's reading). With ``--key`` they hear each clip's key (tonic and mode) at every frame, as an aligned
 ``key`` stream (``vocab.musical_key``), "no key" in a share ``--unstated`` of the crops; at
 generation it is the key the prompt names, or its mode on a tonic drawn from the seed.
 
@@ -36,8 +36,8 @@ from typing import Optional
 import torch
 
 from .. import hub
-from ..config import CriticConfig, beat_stream, key_stream, preset
-from ..models.critic import attribute_tokens, bin_bpms, tempo_bin
+from ..config import AttributeReaderConfig, beat_stream, key_stream, preset
+from ..vocab.attributes import attribute_tokens, bin_bpms, tempo_bin
 from ..models.lm import StageLM, build_stage_lm
 from ..data.theory import NOTE_NAMES
 from ..vocab.beat_grid import beat_tokens
@@ -167,7 +167,7 @@ def clip_streams(run: LMRunConfig, split: str, clips: int, config, unstated: flo
     if run.attributes:
         from .critic import labels
 
-        vocabulary = CriticConfig()  # the attribute values, as the shipped critic reads them from a prompt
+        vocabulary = AttributeReaderConfig()  # the attribute values, as the shipped reader reads them from a prompt
         y = labels(rows, vocabulary, bin_bpms(vocabulary))
         none = attribute_tokens(vocabulary, *torch.full((4, 1), -1))[0]
         out["attributes"] = ClipAttributes(
@@ -224,7 +224,7 @@ def train_lm(run: LMRunConfig) -> StageLM:
         config = replace(config, dropout=run.dropout)
     if run.layout is not None:
         config = replace(config, layout=run.layout)
-    vocabulary = CriticConfig()  # the attribute values, as the shipped critic reads them from a prompt
+    vocabulary = AttributeReaderConfig()  # the attribute values, as the shipped reader reads them from a prompt
     for flag, wanted, stream in (("--attributes", run.attributes, vocabulary.attribute_stream()),
                                  ("--beat", run.beat, beat_stream()), ("--key", run.key, key_stream())):
         if not wanted:

@@ -112,10 +112,10 @@ class GenerateHandler:
 
     # ---- helpers ----------------------------------------------------------------------
     def _token_image(self, tokens):
-        return viz.figure_to_array(viz.plot_token_streams(tokens, self.pipe, palettes=self.palettes))
+        return viz.token_streams_image(tokens, self.pipe, palettes=self.palettes)
 
     def _spectrogram_image(self, audio, sample_rate: int):
-        return viz.figure_to_array(viz.plot_spectrogram(audio, sample_rate, pipe=self.pipe).figure)
+        return viz.spectrogram_image(audio, sample_rate, self.pipe)
 
     def _files(self, out, spectrogram, tokens) -> tuple[str, str]:
         """The clip's WAV and an overview PNG: the spectrogram and token images already drawn for the page,
@@ -123,9 +123,7 @@ class GenerateHandler:
         folder = tempfile.mkdtemp(prefix="gen-", dir=_makedirs(self.output_dir))
         stem = os.path.join(folder, "musiclm" if out.seed is None else f"musiclm-seed{out.seed}")  # batched: no seed
         wav = save_audio(stem + ".wav", out.audio, out.sample_rate)
-        png = stem + ".png"
-        with open(png, "wb") as f:
-            f.write(viz.array_to_png(viz.stack_images(spectrogram, tokens)))
+        png = viz.write_overview_png(stem + ".png", spectrogram, tokens)  # the CLI's overview too
         prune_outputs(self.output_dir, self.limits.output_ttl_s, self.limits.max_outputs)
         return str(wav), png
 

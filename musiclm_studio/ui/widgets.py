@@ -145,10 +145,8 @@ class Studio:
         with tempfile.TemporaryDirectory() as folder:
             with open(save_audio(os.path.join(folder, "clip.wav"), out.audio, out.sample_rate), "rb") as f:
                 self.audio.value = f.read()
-        self.tokens.value = viz.array_to_png(viz.figure_to_array(viz.plot_token_streams(out.tokens, self.pipe,
-                                                                                         palettes=self.palettes)))
-        self.spectrogram.value = viz.array_to_png(viz.figure_to_array(
-            viz.plot_spectrogram(out.audio, out.sample_rate, pipe=self.pipe).figure))
+        self.tokens.value = viz.array_to_png(viz.token_streams_image(out.tokens, self.pipe, palettes=self.palettes))
+        self.spectrogram.value = viz.array_to_png(viz.spectrogram_image(out.audio, out.sample_rate, self.pipe))
         self.controls["seed"].value = out.seed if out.seed is not None else self.controls["seed"].value
         self.summary.value = _markdown_html(controls.summary_markdown(out)) + "".join(
             f"<br><i>{notice}</i>" for notice in out.notices)
