@@ -334,6 +334,14 @@ class MusicLMPipeline:
 
         return stream_generation(self, prompt, **kwargs)
 
+    def jam(self, prompt: Optional[str] = None, **kwargs):
+        """An endless jam you steer while it plays: a ``jam.JamSession`` whose ``next_chunk()`` gives the next
+        ``chunk_s`` seconds (sample-exact joins, bounded context) and whose ``set(...)`` changes the prompt or
+        a prompt mix, tempo, key, temperature, top-k or guidance from the next chunk on (``jam.start_jam``)."""
+        from .jam import start_jam
+
+        return start_jam(self, prompt, **kwargs)
+
     # ---- the whole chain --------------------------------------------------------------
     @torch.no_grad()
     def __call__(
