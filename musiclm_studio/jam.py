@@ -37,6 +37,7 @@ import torch
 from .audio import CausalGain
 from .conditioning import resolver as resolving
 from .outputs import TokenStreams
+from .pipeline import StageTimer
 from .sampling_args import DEFAULTS, SamplingArgs, check_limit
 from .streaming import decoder_lookahead
 from .vocab.beat_grid import phase_tokens
@@ -44,6 +45,10 @@ from .vocab.musical_key import NO_KEY, key_name, stated_key
 from .windowing import Segment, generate_windowed
 
 BEATS_PER_BAR = 4
+FINE_CONTEXT_S = 1.0
+"""The fine LM's context in a jam (at most ``context_s``): it reads its whole window both ways, 8
+passes, so its cost grows with the window; on the shipped model a 2-s chunk's fine pass took 0.33 CPU
+seconds with 5 s of context and 0.14 with 1 s (one thread)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ class JamChunk:
     cpu_s: float
     index: int
     settings: dict
+    timings: dict = dataclasses.field(default_factory=dict)  # wall seconds per stage of this chunk
 
 
 class BeatClock:
@@ -255,7 +261,8 @@ class JamSession:
         """``new`` more frames of ``stage`` after its tail, with the last ``context_s`` seconds of the
         tail as the prompt; ``upstream`` names the stream it hears aligned (coarse: semantic, fine: coarse)."""
         tail, start = self.streams[stage], self._start(stage)
-        context = min(tail.shape[-1], round(self.context_s * lm.config.frame_rate), lm.config.max_frames // 2)
+        seconds = min(self.context_s, FINE_CONTEXT_S) if stage == "fine" else self.context_s
+        context = min(tail.shape[-1], round(seconds * lm.config.frame_rate), lm.config.max_frames // 2)
         context -= context % self.ratio if stage != "semantic" else 0  # keep the semantic stream in step
         first, total = start + tail.shape[-1] - context, context + new  # the window's frames (absolute)
         aligned = self._aligned(lm, first, total)
@@ -293,12 +300,15 @@ class JamSession:
             new = need - self.frames
             before, grid, _ = self.clock.advance(new)
             self._extend_history(before, grid, plan.key_token, new)
-            tokens = self._generate(plan, new)
-            audio = self._decode(end)
+            timer = StageTimer()
+            tokens = self._generate(plan, new, timer)
+            with timer("decode"):
+                audio = self._decode(end)
             self._trim(end)
             chunk = JamChunk(audio, self.sample_rate, self.emitted / self.sample_rate, tokens,
                              time.perf_counter() - clock, time.process_time() - cpu, self.index,
-                             {**plan.settings.as_dict(), "bpm_heard": plan.tempo, "key_heard": key_name(plan.key_token)})
+                             {**plan.settings.as_dict(), "bpm_heard": plan.tempo, "key_heard": key_name(plan.key_token)},
+                             dict(timer))
             self.emitted, self.index = end, self.index + 1
             return chunk
 
@@ -307,14 +317,17 @@ class JamSession:
         self.history["grid"] = torch.cat([self.history["grid"], grid])
         self.history["key"] = torch.cat([self.history["key"], torch.full((new,), key_token, dtype=torch.long)])
 
-    def _generate(self, plan: _Plan, new: int) -> TokenStreams:
+    def _generate(self, plan: _Plan, new: int, timer) -> TokenStreams:
         """3-5. the three LMs continue their tails by ``new`` acoustic frames (``new / ratio`` semantic ones)."""
         c = self.pipe.components
-        semantic = self._continue("semantic", c.semantic_lm, new // self.ratio, plan)
+        with timer("semantic"):
+            semantic = self._continue("semantic", c.semantic_lm, new // self.ratio, plan)
         self.streams["semantic"] = torch.cat([self.streams["semantic"], semantic], -1)
-        coarse = self._continue("coarse", c.coarse_lm, new, plan, "semantic")
+        with timer("coarse"):
+            coarse = self._continue("coarse", c.coarse_lm, new, plan, "semantic")
         self.streams["coarse"] = torch.cat([self.streams["coarse"], coarse], -1)
-        fine = self._continue("fine", c.fine_lm, new, plan, "coarse")
+        with timer("fine"):
+            fine = self._continue("fine", c.fine_lm, new, plan, "coarse")
         self.streams["fine"] = torch.cat([self.streams["fine"], fine], -1)
         return TokenStreams(mulan=plan.conditioning.mulan_tokens[:1].cpu(), semantic=semantic[:, 0].cpu(),
                             coarse=coarse.cpu(), fine=fine.cpu())
