@@ -5,7 +5,7 @@
 time as a ratio of the chunk's length (wall and CPU seconds), the underruns of a player that starts
 as soon as the first chunk is ready and plays each chunk when the one before has finished (an
 underrun: a chunk not ready when its turn comes; the player then waits for it), and the process's
-resident memory at minute 1 and at the end. The load average is printed beside the figures: on a
+resident memory at minute 1 and at the end (``jam.Playback`` is the player). The load average is printed beside the figures: on a
 shared machine they are pessimistic; rerun the same command on a quiet one.
 """
 
@@ -62,21 +62,11 @@ class JamBench:
         return self.rss_end_mb - self.rss_minute1_mb
 
 
-def playback_underruns(ready_s: list[float], chunk_s: float) -> tuple[int, float]:
-    """(underruns, seconds stalled) of a player that starts when chunk 0 is ready (``ready_s[i]``: when
-    chunk i was ready) and starts chunk i when chunk i-1 has played, or when chunk i is ready if later."""
-    underruns, stalled, play_at = 0, 0.0, ready_s[0] if ready_s else 0.0
-    for ready in ready_s:
-        if ready > play_at + 1e-9:
-            underruns, stalled, play_at = underruns + 1, stalled + ready - play_at, ready
-        play_at += chunk_s
-    return underruns, stalled
-
-
 def run_jam_bench(minutes: float = 5.0, chunk_s: float = 2.0, change_every_s: float = 20.0, seed: int = 0,
                   pipeline: Optional[str] = None, threads: Optional[int] = 2, context_s: Optional[float] = None,
                   int8: Optional[bool] = None, log=print) -> JamBench:
     """Run the scripted jam in this process (see the module docstring) and return its figures."""
+    from ..jam import Playback
     from ..jam_script import ScriptChange, scripted_chunks
     from ..pipeline import MusicLMPipeline
 
@@ -89,10 +79,11 @@ def run_jam_bench(minutes: float = 5.0, chunk_s: float = 2.0, change_every_s: fl
     seconds = minutes * 60.0
     changes = [ScriptChange(t, {"prompt": BENCH_PROMPTS[i % len(BENCH_PROMPTS)]})
                for i, t in enumerate(np.arange(change_every_s, seconds, change_every_s), start=1)]
-    walls, cpus, ready, rss_minute1 = [], [], [], None
+    walls, cpus, rss_minute1, player, first_chunk_s = [], [], None, Playback(chunk_s), 0.0
     clock = time.perf_counter()
     for chunk in scripted_chunks(session, changes, seconds):
-        ready.append(time.perf_counter() - clock)
+        player.ready(time.perf_counter() - clock)
+        first_chunk_s = first_chunk_s if chunk.index else time.perf_counter() - clock
         walls.append(chunk.elapsed_s / chunk_s)
         cpus.append(chunk.cpu_s / chunk_s)
         end_s = chunk.start_s + chunk_s
@@ -102,9 +93,8 @@ def run_jam_bench(minutes: float = 5.0, chunk_s: float = 2.0, change_every_s: fl
             log(f"jam bench: {end_s:6.0f} s of audio, chunk {chunk.index}: {walls[-1]:.2f} x chunk length "
                 f"(cpu {cpus[-1]:.2f}), rss {rss_mb():.0f} MB, load {os.getloadavg()[0]:.1f}")
     session.close()
-    underruns, stalled = playback_underruns(ready, chunk_s)
     return JamBench(minutes, chunk_s, torch.get_num_threads(), len(walls), *_percentiles(walls),
-                    *_percentiles(cpus)[:2], underruns, stalled, ready[0], rss_minute1, rss_mb(),
+                    *_percentiles(cpus)[:2], player.underruns, player.stalled_s, first_chunk_s, rss_minute1, rss_mb(),
                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, load_start, list(os.getloadavg()),
                     pipe.int8, len(changes))
 
