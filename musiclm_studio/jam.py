@@ -28,6 +28,7 @@ import dataclasses
 import math
 import random
 import threading
+from collections import deque
 import time
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Optional
@@ -36,6 +37,7 @@ import torch
 
 from .audio import CausalGain
 from .conditioning import resolver as resolving
+from .conditioning.prompt_mix import reading_text
 from .outputs import TokenStreams
 from .pipeline import StageTimer
 from .sampling_args import DEFAULTS, SamplingArgs, check_limit
@@ -106,6 +108,7 @@ class BeatClock:
         self.beats = 0.0  # beats elapsed before it (kept modulo a bar)
         self.bpm: Optional[float] = None  # None: no grid
         self.pending: Optional[tuple[int, Optional[float]]] = None  # (first frame, bpm) of a scheduled tempo
+        self.changes: deque[tuple[int, Optional[float]]] = deque(maxlen=64)  # the latest (first frame, bpm) laid
 
     def retempo(self, bpm: Optional[float]) -> None:
         """Play ``bpm`` from the next bar line on (at once when no grid runs yet, or to stop the grid)."""
@@ -123,6 +126,7 @@ class BeatClock:
         for i in range(frames):
             if self.pending is not None and self.frame + i >= self.pending[0]:
                 self.bpm, self.pending = self.pending[1], None
+                self.changes.append((self.frame + i, self.bpm))
             bpms.append(self.bpm)
         per_frame = torch.tensor([(b or 0.0) / 60.0 / self.frame_rate for b in bpms], dtype=torch.float64)
         before = self.beats + torch.cumsum(per_frame, 0) - per_frame
@@ -220,9 +224,10 @@ class JamSession:
             generator=self.generator, num_candidates=1, bpm=settings.bpm, key=settings.key)
         text = request.story[0][0]
         key = request.key
-        named_tonic = (key is not None and key[0] is not None) or stated_key(text)[0] is not None
+        stated = stated_key(reading_text(text))  # a mix: its heaviest part's words (prompt_mix)
+        named_tonic = (key is not None and key[0] is not None) or stated[0] is not None
         if pipe.lms_hear("key") and not named_tonic and self._tonic is not None:  # the jam keeps its tonic
-            key = (self._tonic, key[1] if key is not None else stated_key(text)[1])
+            key = (self._tonic, key[1] if key is not None else stated[1])
         tonic_draw = torch.Generator().manual_seed(self.seed)  # a key's tonic where nothing names one
         cond = resolving.encode(pipe, [(text, None)], bpm=request.bpm, key=key, generator=tonic_draw)
         key_token = cond.key_tokens[0] if cond.key_tokens else NO_KEY

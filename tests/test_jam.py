@@ -196,3 +196,24 @@ def test_shipped_jam_joins_and_follows_a_prompt_change():
     whole = pipe.decode(_streams(chunks, "coarse"), _streams(chunks, "fine"))[0]
     torch.testing.assert_close(audio, whole[: audio.numel()], atol=1e-4, rtol=0)
     assert chunks[2].settings["bpm_heard"] == 140
+
+
+def test_prompt_mix_at_weight_one_and_zero_is_the_single_prompt(tiny_full_pipe):
+    single = tiny_full_pipe.jam("a rock song", chunk_s=0.5, seed=4)
+    mixed = tiny_full_pipe.jam(prompts={"a rock song": 1.0, "a slow piano ballad": 0.0}, chunk_s=0.5, seed=4)
+    a, b = [single.next_chunk() for _ in range(2)], [mixed.next_chunk() for _ in range(2)]
+    assert torch.equal(_audio(a), _audio(b))
+    mixed.set(prompts={"a rock song": 0.5, "a slow piano ballad": 0.5})
+    assert mixed.next_chunk().settings["prompts"] == {"a rock song": 0.5, "a slow piano ballad": 0.5}
+    assert not torch.equal(mixed.check_settings(mixed.settings).conditioning.mulan_tokens,
+                           single.check_settings(single.settings).conditioning.mulan_tokens)
+
+
+@pytest.mark.parametrize("prompts", [{"a": 0.0, "b": 0.0}, {"a": -0.5, "b": 1.0}, {"a": 1, "b": 1, "c": 1, "d": 1, "e": 1},
+                                     {"a": float("nan")}, {}])
+def test_bad_prompt_mixes_raise_and_the_jam_plays_on(tiny_full_pipe, prompts):
+    jam = tiny_full_pipe.jam("a rock song", chunk_s=0.5, seed=0)
+    jam.next_chunk()
+    with pytest.raises(ValueError):
+        jam.set(prompts=prompts)
+    assert jam.settings.prompt == "a rock song" and jam.next_chunk().settings["prompt"] == "a rock song"
