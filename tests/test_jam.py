@@ -217,3 +217,47 @@ def test_bad_prompt_mixes_raise_and_the_jam_plays_on(tiny_full_pipe, prompts):
     with pytest.raises(ValueError):
         jam.set(prompts=prompts)
     assert jam.settings.prompt == "a rock song" and jam.next_chunk().settings["prompt"] == "a rock song"
+
+
+def test_app_jam_handler_streams_applies_and_stops(tiny_full_pipe):
+    import io
+
+    import soundfile as sf
+
+    from musiclm_studio.ui.jam_controls import JAM_CONTROLS, jam_changes
+    from musiclm_studio.ui.jam_tab import JamHandler
+
+    handler = JamHandler(tiny_full_pipe)
+    values = {name: c.default for name, c in JAM_CONTROLS.items()}
+    values.update(prompt_1="a rock song", chunk_s=0.5, weight_2=0.5, prompt_2="")  # an empty part is left out
+    assert jam_changes(values)["prompt"] == "a rock song"
+    stream = handler.start(**values)
+    wav, image, status = next(stream)
+    audio, rate = sf.read(io.BytesIO(wav))
+    assert rate == SR and len(audio) == SR // 2 and image.ndim == 3 and "underruns 0" in status
+    assert handler.update(**{**values, "bpm": 300.0}).startswith("Not applied")
+    assert handler.update(**{**values, "prompt_2": "a slow piano ballad", "weight_2": 0.5}) == "Applied from the next chunk."
+    assert handler.playing == 1
+    assert handler.stop() == "Stopping…"
+    rest = list(stream)
+    assert rest[-1][2].startswith("Stopped.") and handler.playing == 0
+    assert handler.stop() == "No jam is playing."
+
+
+def test_widget_jam_plays_and_stops(tiny_full_pipe):
+    import time
+
+    from musiclm_studio.ui.widgets import Studio
+
+    jam = Studio(tiny_full_pipe).jam("a rock song")
+    jam.controls["chunk_s"].value = 0.5
+    assert jam.start()
+    deadline = time.time() + 60
+    while jam.monitor.player.chunks < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    jam.controls["bpm"].value = 90.0  # applied to the playing jam
+    assert jam.session.settings.bpm == 90.0 and jam.error.value == ""
+    jam.stop()
+    assert jam.session.closed and len(jam.audio.value) > 0 and jam.recording().numel() >= SR
+    jam.controls["key"].value = "major"
+    assert not jam.apply()  # nothing playing
