@@ -47,6 +47,11 @@ from .vocab.musical_key import NO_KEY, key_name, stated_key
 from .windowing import Segment, generate_windowed
 
 BEATS_PER_BAR = 4
+CHANGE_CONTEXT_S = 1.0
+CHANGE_CHUNKS = 2
+"""After a prompt change the semantic LM continues only the last ``change_context_s`` seconds (default
+``CHANGE_CONTEXT_S``) of its tokens for ``CHANGE_CHUNKS`` chunks, so the new prompt is not outweighed
+by 5 s of the old composition (None: the full context throughout)."""
 FINE_CONTEXT_S = 1.0
 """The fine LM's context in a jam (at most ``context_s``): it reads its whole window both ways, 8
 passes, so its cost grows with the window; on the shipped model a 2-s chunk's fine pass took 0.33 CPU
@@ -150,12 +155,14 @@ class JamSession:
     """An endless jam (see the module docstring): ``next_chunk()``, ``set(...)``, iteration, ``close()``."""
 
     def __init__(self, pipe, settings: JamSettings, *, chunk_s: float = 2.0, seed: int = 0,
-                 context_s: Optional[float] = None):
+                 context_s: Optional[float] = None, change_context_s: Optional[float] = CHANGE_CONTEXT_S):
         from .sampling_args import check_seed
 
         self.pipe = pipe
         self.chunk_s = check_limit("chunk_s", chunk_s)
         self.context_s = check_limit("context_s", pipe.config.overlap_s if context_s is None else context_s)
+        self.change_context_s = None if change_context_s is None else check_limit("context_s", change_context_s)
+        self._fresh = 0  # chunks left whose semantic context is cut to change_context_s after a prompt change
         seed = check_seed(seed)
         self.seed = random.randrange(2**31) if seed is None else seed
         self.sample_rate = pipe.sample_rate
@@ -267,6 +274,8 @@ class JamSession:
         tail as the prompt; ``upstream`` names the stream it hears aligned (coarse: semantic, fine: coarse)."""
         tail, start = self.streams[stage], self._start(stage)
         seconds = min(self.context_s, FINE_CONTEXT_S) if stage == "fine" else self.context_s
+        if stage == "semantic" and self._fresh > 0:  # a new prompt: less of the old composition to continue
+            seconds = min(seconds, self.change_context_s)
         context = min(tail.shape[-1], round(seconds * lm.config.frame_rate), lm.config.max_frames // 2)
         context -= context % self.ratio if stage != "semantic" else 0  # keep the semantic stream in step
         first, total = start + tail.shape[-1] - context, context + new  # the window's frames (absolute)
@@ -296,6 +305,8 @@ class JamSession:
             clock, cpu = time.perf_counter(), time.process_time()
             with self._lock:  # 1. settings accepted since the last chunk take effect now
                 if self._pending is not None:
+                    if self._pending.conditioning.prompts != self._plan.conditioning.prompts:
+                        self._fresh = CHANGE_CHUNKS if self.change_context_s is not None else 0
                     self._plan, self._pending = self._pending, None
                 plan = self._plan
             self.clock.retempo(plan.tempo)
@@ -314,7 +325,7 @@ class JamSession:
                              time.perf_counter() - clock, time.process_time() - cpu, self.index,
                              {**plan.settings.as_dict(), "bpm_heard": plan.tempo, "key_heard": key_name(plan.key_token)},
                              dict(timer))
-            self.emitted, self.index = end, self.index + 1
+            self.emitted, self.index, self._fresh = end, self.index + 1, max(0, self._fresh - 1)
             return chunk
 
     def _extend_history(self, before, grid, key_token: int, new: int) -> None:
@@ -421,11 +432,12 @@ def _as_pairs(prompts) -> tuple[tuple[str, float], ...]:
 def start_jam(pipe, prompt: Optional[str] = None, *, prompts: Optional[Mapping[str, float]] = None,
               chunk_s: float = 2.0, seed: int = 0, bpm: Optional[float] = None, key: Optional[str] = None,
               temperature=None, top_k: Optional[int] = DEFAULTS["top_k"], guidance_scale=None,
-              context_s: Optional[float] = None) -> JamSession:
+              context_s: Optional[float] = None, change_context_s: Optional[float] = CHANGE_CONTEXT_S) -> JamSession:
     """A new ``JamSession`` (what ``MusicLMPipeline.jam`` returns); every argument checked first."""
     settings = JamSettings(prompt, None if prompts is None else _as_pairs(prompts), bpm, key, temperature, top_k,
                            guidance_scale)
-    return JamSession(pipe, settings, chunk_s=chunk_s, seed=seed, context_s=context_s)
+    return JamSession(pipe, settings, chunk_s=chunk_s, seed=seed, context_s=context_s,
+                      change_context_s=change_context_s)
 
 
 __all__ = ["JamSession", "JamChunk", "JamSettings", "BeatClock", "Playback", "start_jam"]

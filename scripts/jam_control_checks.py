@@ -64,10 +64,10 @@ def tempo_check(pipe, changes: int, every: int, chunk_s: float, seed: int) -> di
                for who in ("new", "old") for bars in (1, 2)}}
 
 
-def drum_check(pipe, trials: int, chunk_s: float) -> dict:
+def drum_check(pipe, trials: int, chunk_s: float, **jam_args) -> dict:
     rows = []
     for seed in range(trials):
-        jam = pipe.jam(NO_DRUMS, chunk_s=chunk_s, seed=seed)
+        jam = pipe.jam(NO_DRUMS, chunk_s=chunk_s, seed=seed, **jam_args)
         before = [percussive_ratio(jam.next_chunk().audio.numpy(), jam.sample_rate) for _ in range(2)]
         jam.set(prompt=DRUMS)
         after = [percussive_ratio(jam.next_chunk().audio.numpy(), jam.sample_rate) for _ in range(3)]
@@ -94,14 +94,20 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=3, help="chunks between tempo changes")
     parser.add_argument("--drum-trials", type=int, default=10)
     parser.add_argument("--chunk", type=float, default=2.0)
+    parser.add_argument("--change-context", type=float, default=1.0,
+                        help="the jam's change_context_s (0: None, the full context throughout)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     pipe = MusicLMPipeline.from_pretrained(args.pipeline)
     pipe.show_progress = False
     clock, load = time.perf_counter(), os.getloadavg()
-    drums = drum_check(pipe, args.drum_trials, args.chunk) if args.drum_trials else {"rows": [], "rate": None}
-    print(f"drums detected within 2 chunks: {drums['rate']} ({len(drums['rows'])} trials)", flush=True)
+    change = {"change_context_s": args.change_context or None}
+    drums = drum_check(pipe, args.drum_trials, args.chunk, **change) if args.drum_trials else {"rows": [], "rate": None}
+    print(f"drums detected within 2 chunks: {drums['rate']} ({len(drums['rows'])} trials, {change}): "
+          f"{json.dumps(drums['rows'])}", flush=True)
+    if not args.tempo_changes:
+        return
     tempo = tempo_check(pipe, args.tempo_changes, args.every, args.chunk, seed=0)
     for bars in (1, 2):
         print(f"tempo changes heard in the first {bars} bar(s): new tempo {tempo[f'new_{bars}bar_rate']:.2f}, "
