@@ -79,7 +79,7 @@ def cmd_jam_bench(args: argparse.Namespace) -> int:
     if not args.minutes > 0:
         raise ValueError("--minutes must be positive, e.g. --minutes 5.")
     row = run_jam_bench(args.minutes, chunk_s=args.chunk, change_every_s=args.change_every, pipeline=args.pipeline,
-                        threads=args.threads or 2, context_s=args.context)
+                        threads=args.threads or 2, context_s=args.context, record=args.record)
     print("\n" + jam_table(row))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
@@ -158,4 +158,5 @@ def register(sub) -> None:
     b.add_argument("--chunk", type=float, default=2.0, help="--jam: seconds per chunk (default 2)")
     b.add_argument("--change-every", type=float, default=20.0, help="--jam: seconds between prompt changes (default 20)")
     b.add_argument("--context", type=float, default=None, help="--jam: seconds of context (default: the pipeline's)")
+    b.add_argument("--record", default=None, help="--jam: also write the jam to this WAV (+ a spectrogram PNG)")
     b.set_defaults(func=cmd_bench)

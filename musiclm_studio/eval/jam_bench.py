@@ -64,8 +64,9 @@ class JamBench:
 
 def run_jam_bench(minutes: float = 5.0, chunk_s: float = 2.0, change_every_s: float = 20.0, seed: int = 0,
                   pipeline: Optional[str] = None, threads: Optional[int] = 2, context_s: Optional[float] = None,
-                  int8: Optional[bool] = None, log=print) -> JamBench:
-    """Run the scripted jam in this process (see the module docstring) and return its figures."""
+                  int8: Optional[bool] = None, record: Optional[str] = None, log=print) -> JamBench:
+    """Run the scripted jam in this process (see the module docstring) and return its figures;
+    ``record``: also write its audio to this WAV, and the spectrogram with the changes marked beside it."""
     from ..jam import Playback
     from ..jam_script import ScriptChange, scripted_chunks
     from ..pipeline import MusicLMPipeline
@@ -80,9 +81,12 @@ def run_jam_bench(minutes: float = 5.0, chunk_s: float = 2.0, change_every_s: fl
     changes = [ScriptChange(t, {"prompt": BENCH_PROMPTS[i % len(BENCH_PROMPTS)]})
                for i, t in enumerate(np.arange(change_every_s, seconds, change_every_s), start=1)]
     walls, cpus, rss_minute1, player, first_chunk_s = [], [], None, Playback(chunk_s), 0.0
+    wav = _recorder(record, session.sample_rate)
     clock = time.perf_counter()
     for chunk in scripted_chunks(session, changes, seconds):
         player.ready(time.perf_counter() - clock)
+        if wav is not None:
+            wav.write(chunk.audio.clamp(-1, 1).numpy())
         first_chunk_s = first_chunk_s if chunk.index else time.perf_counter() - clock
         walls.append(chunk.elapsed_s / chunk_s)
         cpus.append(chunk.cpu_s / chunk_s)
@@ -93,10 +97,31 @@ def run_jam_bench(minutes: float = 5.0, chunk_s: float = 2.0, change_every_s: fl
             log(f"jam bench: {end_s:6.0f} s of audio, chunk {chunk.index}: {walls[-1]:.2f} x chunk length "
                 f"(cpu {cpus[-1]:.2f}), rss {rss_mb():.0f} MB, load {os.getloadavg()[0]:.1f}")
     session.close()
+    rss_end = rss_mb()  # before the recording's spectrogram (matplotlib) is drawn
+    if wav is not None:
+        _finish_recording(wav, record, [(c.at_s, c.controls["prompt"][:28]) for c in changes], log)
     return JamBench(minutes, chunk_s, torch.get_num_threads(), len(walls), *_percentiles(walls),
-                    *_percentiles(cpus)[:2], player.underruns, player.stalled_s, first_chunk_s, rss_minute1, rss_mb(),
+                    *_percentiles(cpus)[:2], player.underruns, player.stalled_s, first_chunk_s, rss_minute1, rss_end,
                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, load_start, list(os.getloadavg()),
                     pipe.int8, len(changes))
+
+
+def _recorder(path: Optional[str], sample_rate: int):
+    if path is None:
+        return None
+    import soundfile as sf
+
+    return sf.SoundFile(path, "w", samplerate=sample_rate, channels=1, subtype="PCM_16")
+
+
+def _finish_recording(wav, path: str, marks: list, log) -> None:
+    import soundfile as sf
+
+    from ..jam_script import save_jam_png
+
+    wav.close()
+    audio, rate = sf.read(path, dtype="float32")
+    log(f"wrote {path} and " + save_jam_png(os.path.splitext(path)[0] + ".png", audio, rate, marks))
 
 
 def _percentiles(values: list[float]) -> tuple[float, float, float]:
