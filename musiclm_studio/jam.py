@@ -38,8 +38,7 @@ import torch
 from .audio import CausalGain
 from .conditioning import resolver as resolving
 from .conditioning.prompt_mix import reading_text
-from .outputs import TokenStreams
-from .pipeline import StageTimer
+from .outputs import StageTimer, TokenStreams
 from .sampling_args import DEFAULTS, SamplingArgs, check_limit
 from .streaming import decoder_lookahead
 from .vocab.beat_grid import phase_tokens

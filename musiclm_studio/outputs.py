@@ -6,6 +6,8 @@ Shapes use B batch, Q levels, T frames, S samples. Token streams are kept on the
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -55,6 +57,18 @@ class StageEvent:
     @property
     def fraction(self) -> float:
         return self.step / self.total if self.total else 1.0
+
+
+class StageTimer(dict):
+    """Seconds per stage: ``with timer("coarse"): ...`` records how long the block took (``timings``)."""
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[stage] = time.perf_counter() - start
 
 
 @dataclass

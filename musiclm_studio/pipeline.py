@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
 from typing import Callable, Optional, Sequence, Union
 
 import torch
@@ -31,23 +30,11 @@ from .conditioning import resolver as resolving
 from .config import STAGES, PipelineConfig, preset
 from .windowing import Segment, generate_windowed
 from .vocab.musical_key import key_mode
-from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
+from .outputs import Conditioning, MusicLMOutput, StageEvent, StageTimer, TokenStreams
 from .sampling_args import DEFAULTS, SamplingArgs
 
 Prompt = requests.Prompt  # a prompt, or story mode: [(prompt, seconds), ...]
 Callback = Callable[[StageEvent], None]
-
-
-class StageTimer(dict):
-    """Seconds per stage: ``with timer("coarse"): ...`` records how long the block took."""
-
-    @contextmanager
-    def __call__(self, stage: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self[stage] = time.perf_counter() - start
 
 
 class MusicLMPipeline:
