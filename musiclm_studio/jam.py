@@ -392,36 +392,6 @@ class JamSession:
         self.close()
 
 
-class Playback:
-    """The clock of a player that plays a jam's chunks in real time, for pacing and underruns.
-
-    It starts playing when the first chunk is ready and starts each next chunk when the one before
-    has played, or, when that chunk is not ready yet (an underrun), as soon as it is. ``wait_s``
-    tells a generator how long to wait so that it stays at most ``ahead`` chunks ahead of playback
-    (a control change is then heard after at most that many chunks).
-    """
-
-    def __init__(self, chunk_s: float):
-        self.chunk_s = chunk_s
-        self.next_play: Optional[float] = None  # when the next chunk is due to start playing
-        self.chunks, self.underruns, self.stalled_s = 0, 0, 0.0
-
-    def ready(self, now: float) -> None:
-        """A chunk became ready at ``now`` (seconds on any steady clock)."""
-        if self.next_play is None:
-            self.next_play = now
-        elif now > self.next_play:
-            self.underruns, self.stalled_s, self.next_play = self.underruns + 1, self.stalled_s + now - self.next_play, now
-        self.next_play += self.chunk_s
-        self.chunks += 1
-
-    def wait_s(self, now: float, ahead: float) -> float:
-        """Seconds to wait before making the next chunk so that playback has at most ``ahead`` chunks queued."""
-        if self.next_play is None:
-            return 0.0
-        return max(0.0, self.next_play - ahead * self.chunk_s - now)
-
-
 def _as_pairs(prompts) -> tuple[tuple[str, float], ...]:
     if not isinstance(prompts, Mapping):
         raise ValueError("prompts must be a dict of prompt -> weight, e.g. {'jazz trio': 0.7, 'techno': 0.3}.")
@@ -439,4 +409,4 @@ def start_jam(pipe, prompt: Optional[str] = None, *, prompts: Optional[Mapping[s
                       change_context_s=change_context_s)
 
 
-__all__ = ["JamSession", "JamChunk", "JamSettings", "BeatClock", "Playback", "start_jam"]
+__all__ = ["JamSession", "JamChunk", "JamSettings", "BeatClock", "start_jam"]

@@ -1,4 +1,4 @@
-"""Timed control changes for a reproducible jam, and the loop that records one.
+"""Timed control changes for a reproducible jam, the loop that records one, and a player's clock.
 
 A script is JSON: a list (or ``{"changes": [...]}``) of changes, each ``{"at_s": SECONDS, CONTROL:
 VALUE, ...}`` with the controls of ``JamSession.set`` (prompt, prompts, bpm, key, temperature,
@@ -87,6 +87,36 @@ def scripted_chunks(session: JamSession, changes: list[ScriptChange], seconds: O
             if on_change is not None:
                 on_change(change, start_s)
         yield session.next_chunk()
+
+
+class Playback:
+    """The clock of a player that plays a jam's chunks in real time, for pacing and underruns.
+
+    It starts playing when the first chunk is ready and starts each next chunk when the one before
+    has played, or, when that chunk is not ready yet (an underrun), as soon as it is. ``wait_s``
+    tells a generator how long to wait so that it stays at most ``ahead`` chunks ahead of playback
+    (a control change is then heard after at most that many chunks).
+    """
+
+    def __init__(self, chunk_s: float):
+        self.chunk_s = chunk_s
+        self.next_play: Optional[float] = None  # when the next chunk is due to start playing
+        self.chunks, self.underruns, self.stalled_s = 0, 0, 0.0
+
+    def ready(self, now: float) -> None:
+        """A chunk became ready at ``now`` (seconds on any steady clock)."""
+        if self.next_play is None:
+            self.next_play = now
+        elif now > self.next_play:
+            self.underruns, self.stalled_s, self.next_play = self.underruns + 1, self.stalled_s + now - self.next_play, now
+        self.next_play += self.chunk_s
+        self.chunks += 1
+
+    def wait_s(self, now: float, ahead: float) -> float:
+        """Seconds to wait before making the next chunk so that playback has at most ``ahead`` chunks queued."""
+        if self.next_play is None:
+            return 0.0
+        return max(0.0, self.next_play - ahead * self.chunk_s - now)
 
 
 def save_jam_png(path: str, audio, sample_rate: int, marks: list[tuple[float, str]]) -> str:

@@ -5,8 +5,9 @@
 time as a ratio of the chunk's length (wall and CPU seconds), the underruns of a player that starts
 as soon as the first chunk is ready and plays each chunk when the one before has finished (an
 underrun: a chunk not ready when its turn comes; the player then waits for it), and the process's
-resident memory at minute 1 and at the end (``jam.Playback`` is the player). The load average is printed beside the figures: on a
-shared machine they are pessimistic; rerun the same command on a quiet one.
+resident memory at minute 1 and at the end (``jam_script.Playback`` is the player). The load
+average is printed beside the figures: on a shared machine they are pessimistic; rerun the same
+command on a quiet one.
 """
 
 from __future__ import annotations
@@ -67,8 +68,7 @@ def run_jam_bench(minutes: float = 5.0, chunk_s: float = 2.0, change_every_s: fl
                   int8: Optional[bool] = None, record: Optional[str] = None, log=print) -> JamBench:
     """Run the scripted jam in this process (see the module docstring) and return its figures;
     ``record``: also write its audio to this WAV, and the spectrogram with the changes marked beside it."""
-    from ..jam import Playback
-    from ..jam_script import ScriptChange, scripted_chunks
+    from ..jam_script import Playback, ScriptChange, scripted_chunks
     from ..pipeline import MusicLMPipeline
 
     if threads:

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from .. import viz
-from ..jam import JamChunk, Playback
+from ..jam import JamChunk
+from ..jam_script import Playback
 from ..outputs import TokenStreams
 from ..sampling_args import DEFAULTS, LIMITS
 from .controls import CONTROLS, Control
@@ -65,7 +66,7 @@ def jam_changes(values: dict[str, Any]) -> dict[str, Any]:
 class JamMonitor:
     """What a front end shows of a playing jam: the last ``TOKEN_WINDOW_S`` seconds of tokens as a
     picture, and a status line with the headroom (generation time / chunk length) and the underruns
-    of a player that started with the first chunk (``jam.Playback``)."""
+    of a player that started with the first chunk (``jam_script.Playback``)."""
 
     def __init__(self, pipe, chunk_s: float, palettes=None):
         self.pipe, self.chunk_s = pipe, chunk_s
