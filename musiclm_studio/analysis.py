@@ -82,11 +82,14 @@ def read_beat_grid(audio, sr: int, min_beats: int = 4) -> tuple[float, float]:
     return (bpm, float(beats[0])) if bpm > 0 else (0.0, 0.0)
 
 
-def read_key(audio, sr: int, min_fit: float = 0.5, min_contrast: float = 0.4) -> tuple[Optional[int], Optional[str], float]:
+def read_key(audio, sr: int, min_fit: float = 0.5, min_contrast: float = 0.4,
+             min_seconds: float = 2.0) -> tuple[Optional[int], Optional[str], float]:
     """(tonic index, mode, fit): ``estimate_key_mode``'s key where the pitch classes stand out
     (treble chroma contrast (max - min) / max at least ``min_contrast``: noise has about 0.1-0.2,
     tonal music 0.7-1.0) and the Krumhansl-Schmuckler profile fits at least ``min_fit``
-    (correlation); else (None, None, fit): no key read with confidence."""
+    (correlation) over at least ``min_seconds``; else (None, None, fit): no key read with confidence."""
+    if to_mono_numpy(audio).size < min_seconds * sr:
+        return None, None, float("nan")
     treble, bass = chroma_profiles(audio, sr)
     _, _, fits = key_scores(treble)
     mode, tonic = np.unravel_index(int(np.argmax(fits + bass[None, :])), fits.shape)

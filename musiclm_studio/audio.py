@@ -192,34 +192,58 @@ def auto_gain(audio: torch.Tensor, sample_rate: int, target_db: float = -21.0, t
     as audio is appended (what streaming needs). The gain is clamped to ``+max_boost_db`` /
     ``-max_cut_db``: near-silence stays quiet rather than becoming amplified noise. Above ``knee`` a
     tanh curve bends peaks below 1.0. Dynamics slower than the time constant are levelled out.
+    ``CausalGain`` applies the same gain to audio that arrives piece by piece (the jam).
     """
-    if audio.shape[-1] == 0:
-        return audio
-    hop = max(1, int(round(0.02 * sample_rate)))
-    x = audio.double()
-    blocks = -(-x.shape[-1] // hop)
-    padded = torch.nn.functional.pad(x, (0, blocks * hop - x.shape[-1]))
-    counts = torch.full((blocks,), float(hop), dtype=torch.float64, device=x.device)
-    counts[-1] = x.shape[-1] - (blocks - 1) * hop  # the last block may be short
-    power = ((padded.view(*x.shape[:-1], blocks, hop) ** 2).sum(-1) / counts).cpu().numpy()
-    a = math.exp(-hop / (time_constant_s * sample_rate))
-    running = np.empty_like(power)
-    level = np.full(power.shape[:-1], 10 ** (target_db / 10))  # start as if already at the target
-    for k in range(blocks):  # a one-pole low-pass over blocks (3,000 for 60 s: a few ms)
-        level = a * level + (1 - a) * power[..., k]
-        running[..., k] = level
-    level_db = 10 * np.log10(np.maximum(running, 1e-12))
-    gain_db = np.clip(target_db - level_db, -max_cut_db, max_boost_db)
-    # block k's samples ramp from the gain at the end of block k-2 to that at the end of block k-1
-    # (0 dB before the first: the prior is the target)
-    ends = np.concatenate([np.zeros(gain_db.shape[:-1] + (2,)), gain_db[..., :-1]], axis=-1)
-    ramp = np.arange(hop) / hop
-    curve = ends[..., :-1, None] + (ends[..., 1:, None] - ends[..., :-1, None]) * ramp
-    gain = torch.from_numpy(10 ** (curve.reshape(*x.shape[:-1], blocks * hop)[..., : x.shape[-1]] / 20)).to(x.device)
-    y = x * gain
-    over = y.abs() > knee
-    bent = torch.sign(y) * (knee + (1 - knee) * torch.tanh((y.abs() - knee) / (1 - knee)))
-    return torch.where(over, bent, y).to(audio.dtype)
+    return CausalGain(sample_rate, target_db, time_constant_s, max_boost_db, max_cut_db, knee)(audio)
+
+
+class CausalGain:
+    """``auto_gain`` for audio that arrives in pieces: calling it on consecutive pieces [..., S_i]
+    gives the samples ``auto_gain`` gives the whole. Its state (the running level, the last two
+    block gains and the samples of the unfinished block) is a few numbers, whatever the length."""
+
+    def __init__(self, sample_rate: int, target_db: float = -21.0, time_constant_s: float = 2.0,
+                 max_boost_db: float = 12.0, max_cut_db: float = 24.0, knee: float = 0.9):
+        self.hop = max(1, int(round(0.02 * sample_rate)))
+        self.a = math.exp(-self.hop / (time_constant_s * sample_rate))
+        self.target_db, self.max_boost_db, self.max_cut_db, self.knee = target_db, max_boost_db, max_cut_db, knee
+        self.level = None  # running power after the last whole block (None: the target, as if already there)
+        self.ends = None  # gains (dB) at the ends of the two blocks before the unfinished one
+        self.pending = None  # samples of the unfinished block, already emitted
+
+    def _block_gains(self, power: np.ndarray) -> np.ndarray:
+        """The gain (dB) read at the end of each whole block [..., N], the running level moved on."""
+        running = np.empty_like(power)
+        for k in range(power.shape[-1]):  # a one-pole low-pass over blocks (3,000 for 60 s: a few ms)
+            self.level = self.a * self.level + (1 - self.a) * power[..., k]
+            running[..., k] = self.level
+        level_db = 10 * np.log10(np.maximum(running, 1e-12))
+        return np.clip(self.target_db - level_db, -self.max_cut_db, self.max_boost_db)
+
+    def __call__(self, audio: torch.Tensor) -> torch.Tensor:
+        if audio.shape[-1] == 0:
+            return audio
+        hop, batch = self.hop, audio.shape[:-1]
+        if self.level is None:
+            self.level = np.full(batch, 10 ** (self.target_db / 10))
+            self.ends = np.zeros(batch + (2,))  # 0 dB before the first block: the prior is the target
+            self.pending = audio.new_zeros(*batch, 0).double()
+        done = self.pending.shape[-1]  # samples of the first block already emitted
+        x = torch.cat([self.pending, audio.double()], -1)
+        blocks = x.shape[-1] // hop
+        power = (x[..., : blocks * hop].reshape(*batch, blocks, hop) ** 2).sum(-1) / float(hop)
+        # block m's samples ramp from the gain at the end of block m-2 to that at the end of block m-1
+        ends = np.concatenate([self.ends, self._block_gains(power.cpu().numpy())], axis=-1)
+        whole = -(-x.shape[-1] // hop)
+        ramp = np.arange(hop) / hop
+        curve = ends[..., :whole, None] + (ends[..., 1: whole + 1, None] - ends[..., :whole, None]) * ramp
+        curve = curve.reshape(*batch, whole * hop)[..., done: x.shape[-1]]
+        gain = torch.from_numpy(10 ** (curve / 20)).to(x.device)
+        self.ends, self.pending = ends[..., blocks: blocks + 2], x[..., blocks * hop:]
+        y = x[..., done:] * gain
+        over = y.abs() > self.knee
+        bent = torch.sign(y) * (self.knee + (1 - self.knee) * torch.tanh((y.abs() - self.knee) / (1 - self.knee)))
+        return torch.where(over, bent, y).to(audio.dtype)
 
 
 def save_audio(path: Union[str, os.PathLike], audio: torch.Tensor | np.ndarray, sample_rate: int) -> str:

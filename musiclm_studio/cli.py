@@ -6,6 +6,7 @@
     musiclm-studio corpus build --out DIR --clips N ...      (see musiclm_studio/data/cli.py)
     musiclm-studio init --preset small --out DIR            (a fresh, untrained pipeline)
     musiclm-studio hub push-space --repo USER/NAME --dry-run (see musiclm_studio/publish.py)
+    musiclm-studio jam "a funk groove" --minutes 5 --out jam.wav [--script changes.json]   (see jam_script.py)
 
 Every sub-command is a small function that calls the pipeline's public API; user errors
 print one clear line and exit with status 2.
@@ -133,11 +134,12 @@ def _optional_commands():
     from .eval.mulan_cli import register as mulan
     from .eval.semantic_probe import register as semantic
     from .eval.stages import register as stages
+    from .jam_script import register as jam
     from .publish import register as publish
     from .train.assemble import register as assemble
     from .train.cli import register as train
 
-    return [corpus, train, codec, mulan, semantic, melody, assemble, evaluation, stages, publish]
+    return [corpus, train, codec, mulan, semantic, melody, assemble, evaluation, stages, publish, jam]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,8 @@ Shapes use B batch, Q levels, T frames, S samples. Token streams are kept on the
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -55,6 +57,27 @@ class StageEvent:
     @property
     def fraction(self) -> float:
         return self.step / self.total if self.total else 1.0
+
+
+class StageTimer(dict):
+    """Seconds per stage: ``with timer("coarse"): ...`` records how long the block took (``timings``);
+    ``stop()`` records the ``total`` since the timer was made."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = time.perf_counter()
+
+    def stop(self) -> dict[str, float]:
+        self["total"] = time.perf_counter() - self.started
+        return dict(self)
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[stage] = time.perf_counter() - start
 
 
 @dataclass
@@ -125,6 +148,7 @@ class Conditioning:
     duration_s: Optional[float] = None
     opening: Optional[TokenStreams] = None
     beat_start_s: float = 0.0  # where the beat grid has a beat: 0 (the first frame), or a continuation's first beat
+    negative_mulan_tokens: Optional[torch.Tensor] = None  # [1, 12] a negative prompt's, for guidance (None: null)
 
     def opening_tokens(self, stream: str, batch: int) -> Optional[torch.Tensor]:
         """The opening's ``stream`` ("semantic", "coarse", "fine") for ``batch`` candidates, or None."""

@@ -15,8 +15,6 @@ and reports progress through one callback of ``StageEvent``s.
 from __future__ import annotations
 
 import os
-import time
-from contextlib import contextmanager
 from typing import Callable, Optional, Sequence, Union
 
 import torch
@@ -25,38 +23,18 @@ from . import hub
 from .audio import AudioLike, auto_gain, match_level, prepare_audio
 from .components import Components, check_contracts, load_components, save_components
 from .conditioning import GenerationRequest
+from .conditioning import prompt_mix
 from .conditioning import request as requests
 from .conditioning import resolver as resolving
 from .config import STAGES, PipelineConfig, preset
 from .windowing import Segment, generate_windowed
 from .vocab.musical_key import key_mode
-from .outputs import Conditioning, MusicLMOutput, StageEvent, TokenStreams
+from .outputs import Conditioning, MusicLMOutput, StageEvent, StageTimer, TokenStreams
 from .sampling_args import DEFAULTS, SamplingArgs, check_story
 
 Prompt = requests.Prompt  # a prompt, or story mode: [(prompt, seconds), ...]
 Conditionings = resolving.Conditionings  # one prompt's conditioning, or several sampled as one batch
 Callback = Callable[[StageEvent], None]
-
-
-class StageTimer(dict):
-    """Seconds per stage: ``with timer("coarse"): ...`` records how long the block took; ``stop()``
-    records the ``total`` since the timer was made."""
-
-    def __init__(self):
-        super().__init__()
-        self.started = time.perf_counter()
-
-    def stop(self) -> dict[str, float]:
-        self["total"] = time.perf_counter() - self.started
-        return dict(self)
-
-    @contextmanager
-    def __call__(self, stage: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self[stage] = time.perf_counter() - start
 
 
 class MusicLMPipeline:
@@ -341,10 +319,14 @@ class MusicLMPipeline:
 
     @torch.no_grad()
     def score(self, prompt: str, audio: torch.Tensor) -> torch.Tensor:
-        """MuLan text-audio cosine for one prompt and audio [B, S] -> [B]."""
-        return self.components.mulan.score(prompt, audio.to(self.device))
+        """MuLan text-audio cosine for one prompt (a weighted mix: its mixed embedding) and audio [B, S] -> [B]."""
+        mix = prompt_mix.parse_prompt(prompt)
+        if mix.single:
+            return self.components.mulan.score(mix.texts[0], audio.to(self.device))
+        _, embedding = prompt_mix.embed(self.components.mulan, [prompt])
+        return (embedding * self.components.mulan.embed_audio(audio.to(self.device))).sum(-1)
 
-    def stream(self, prompt: Prompt, **kwargs):
+    def stream(self, prompt: Optional[Prompt] = None, **kwargs):
         """Generate chunk by chunk: yields ``AudioChunk``s (see ``streaming.stream_generation``).
 
         Takes the keyword arguments of ``__call__`` (one candidate) plus ``chunk_s``; the first
@@ -354,11 +336,19 @@ class MusicLMPipeline:
 
         return stream_generation(self, prompt, **kwargs)
 
+    def jam(self, prompt: Optional[str] = None, **kwargs):
+        """An endless jam you steer while it plays: a ``jam.JamSession`` whose ``next_chunk()`` gives the next
+        ``chunk_s`` seconds (sample-exact joins, bounded context) and whose ``set(...)`` changes the prompt or
+        a prompt mix, tempo, key, temperature, top-k or guidance from the next chunk on (``jam.start_jam``)."""
+        from .jam import start_jam
+
+        return start_jam(self, prompt, **kwargs)
+
     # ---- the whole chain --------------------------------------------------------------
     @torch.no_grad()
     def __call__(
         self,
-        prompt: Prompt,
+        prompt: Optional[Prompt] = None,
         *,
         melody: Optional[AudioLike] = None,
         melody_sample_rate: Optional[int] = None,
@@ -374,6 +364,8 @@ class MusicLMPipeline:
         continuation_sample_rate: Optional[int] = None,
         bpm: Optional[float] = None,
         key: Optional[str] = None,
+        prompts: Optional[dict[str, float]] = None,
+        negative_prompt: Optional[str] = None,
         callback: Optional[Callback] = None,
     ) -> MusicLMOutput:
         """Generate music for a prompt (or a story: [(prompt, seconds), ...]).
@@ -387,7 +379,10 @@ class MusicLMPipeline:
         (default: the tempo each prompt asks for, as its words or the attribute reader say; a continuation keeps its
         audio's own beat). ``key`` ('A minor', 'F# major', or 'minor' / 'major' on a tonic drawn from
         the seed) sets the key that LMs trained with ``--key`` play in (default: the key, else the mode,
-        each prompt asks for; a continuation keeps its audio's key). ``num_candidates`` (default: the pipeline's
+        each prompt asks for; a continuation keeps its audio's key). A prompt 'jazz trio:0.7 | techno:0.3',
+        or ``prompts={"jazz trio": 0.7, "techno": 0.3}``, mixes up to 4 prompts in MuLan's embedding
+        space (``conditioning.prompt_mix``). ``negative_prompt`` ('drums') takes the place of the null
+        conditioning in classifier-free guidance, steering away from it. ``num_candidates`` (default: the pipeline's
         ``config.num_candidates``, 4 for the shipped model) are sampled as one batch. With
         an attribute critic the candidate that best shows what the prompt asks is kept after the
         coarse stage and only it goes through the fine stage and the codec; without one, every
@@ -397,7 +392,8 @@ class MusicLMPipeline:
             prompt, duration_s=duration_s, temperature=temperature, top_k=top_k, top_p=top_p,
             guidance_scale=guidance_scale, seed=seed, generator=generator, num_candidates=num_candidates,
             melody=melody, melody_sample_rate=melody_sample_rate, continuation=continuation,
-            continuation_sample_rate=continuation_sample_rate, bpm=bpm, key=key)
+            continuation_sample_rate=continuation_sample_rate, bpm=bpm, key=key, prompts=prompts,
+            negative_prompt=negative_prompt)
         timer = StageTimer()
         # 1. conditioning: what the prompt asks, resolved once (MuLan tokens, melody, beat grid, key, opening)
         with timer("conditioning"):

@@ -34,7 +34,9 @@ LIMITS = {
     "top_p": (0.0, 1.0),
     "guidance_scale": (0.0, 10.0),
     "num_candidates": (1, 8),
-    "bpm": (40.0, 200.0),  # the tempo range the critic reads (its bins) and the beat grid accepts; the corpus spans 41-180
+    "bpm": (40.0, 200.0),
+    "chunk_s": (0.5, 10.0),  # the jam's chunk length (jam.py)
+    "context_s": (0.5, 10.0),  # the jam's context: seconds of its own tokens each chunk continues  # the tempo range the critic reads (its bins) and the beat grid accepts; the corpus spans 41-180
 }
 
 SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer
@@ -72,6 +74,11 @@ def _finite(name: str, value, low: float, high: float) -> float:
     if not math.isfinite(value) or not low <= value <= high:
         raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}.")
     return value
+
+
+def check_limit(name: str, value) -> float:
+    """A number within ``LIMITS[name]``."""
+    return _finite(name, value, *LIMITS[name])
 
 
 def per_stage(name: str, value: Union[float, Sequence[float], dict, None], defaults: dict[str, float]) -> dict[str, float]:

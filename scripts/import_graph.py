@@ -15,7 +15,7 @@ import sys
 
 LAYERS = {"modules": 0, "vocab": 0, "config": 0, "sampling_args": 0, "outputs": 0, "audio": 0, "hub": 0, "viz": 0,
           "lyrics": 0, "models": 1, "data": 1, "analysis": 1, "components": 2, "generation": 2, "windowing": 2, "conditioning": 2,
-          "prompt_reader": 2, "streaming": 2, "batch": 2, "pipeline": 2, "train": 3, "eval": 3, "ui": 4, "cli": 4, "publish": 4}
+          "prompt_reader": 2, "streaming": 2, "batch": 2, "pipeline": 2, "jam": 2, "jam_script": 2, "train": 3, "eval": 3, "ui": 4, "cli": 4, "publish": 4}
 
 
 def modules(root: str) -> dict[str, str]:

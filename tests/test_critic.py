@@ -399,8 +399,12 @@ def test_a_key_lms_candidates_are_ranked_by_the_keys_mode(key_pipe, key_heard, m
 
 
 def test_a_key_lm_continuing_audio_keeps_that_audios_key(key_pipe, key_heard, clip):
+    """The LMs hear the key the analysers read in the continued audio (half a second: too short to
+    read one, so "no key"), never the prompt's."""
+    from musiclm_studio.analysis import read_key
     from musiclm_studio.vocab.musical_key import NO_KEY
 
+    assert read_key(clip[: SR // 2], SR)[1] is None
     key_pipe("a song in F# minor", duration_s=1.5, seed=0, continuation=clip[: SR // 2], continuation_sample_rate=SR,
              num_candidates=1)
     assert key_heard and all((h == NO_KEY).all() for h in key_heard)  # no key laid over it

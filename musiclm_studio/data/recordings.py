@@ -189,7 +189,7 @@ def analyse_clip(clip: np.ndarray, beats_in_clip: np.ndarray, sample_rate: int =
     tonic, mode, fit = read_key(clip, sample_rate, KEY_MIN_FIT)
     ratio = percussive_ratio(clip, sample_rate)
     return {"bpm": round(steady_bpm(beats_in_clip, BEAT_MAX_SPREAD), 2),
-            "tonic": None if tonic is None else NOTE_NAMES[tonic], "mode": mode, "key_fit": round(fit, 3),
+            "tonic": None if tonic is None else NOTE_NAMES[tonic], "mode": mode, "key_fit": round(fit, 3) if np.isfinite(fit) else None,
             "drums": bool(ratio > DRUM_RATIO), "percussive_ratio": round(ratio, 3),
             "lufs": round(loudness(clip, sample_rate), 2)}
 

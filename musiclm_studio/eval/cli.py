@@ -3,6 +3,7 @@
     musiclm-studio eval --pipeline DIR --prompts corpus:DIR|musiccaps|FILE.jsonl --out DIR
                         [--seconds 10 --limit N --data CORPUS --write-summary]
     musiclm-studio bench [--seconds 10 30] [--pipeline DIR] [--no-musicgen] [--out bench.json]   (prints; --out also writes)
+    musiclm-studio bench --jam --minutes 5 [--chunk 2] [--threads 2]   (the jam: eval/jam_bench.py)
 
 ``--data`` names the corpus whose held-out clips are the reference audio (FAD, MCC ceiling,
 real-clip attribute rates); with ``--prompts corpus:DIR`` it defaults to that corpus.
@@ -70,9 +71,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jam_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .jam_bench import jam_report, jam_table, run_jam_bench
+
+    if not args.minutes > 0:
+        raise ValueError("--minutes must be positive, e.g. --minutes 5.")
+    row = run_jam_bench(args.minutes, chunk_s=args.chunk, change_every_s=args.change_every, pipeline=args.pipeline,
+                        threads=args.threads or 2, context_s=args.context, record=args.record)
+    print("\n" + jam_table(row))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(jam_report(row), f, indent=2)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench_cases, markdown_table, run_bench, write_bench
 
+    if args.jam:
+        return cmd_jam_bench(args)
     _check_seconds(args.seconds)
     if args.layouts:
         import torch
@@ -132,4 +152,11 @@ def register(sub) -> None:
     b.add_argument("--layouts", action="store_true",
                    help="instead: time the coarse / fine LMs with the delay pattern against MusicLM's flattened layout")
     b.add_argument("--out", default=None, help="also write this JSON file and a .md table beside it (default: print only)")
+    b.add_argument("--jam", action="store_true",
+                   help="instead: a scripted jam (eval/jam_bench.py): generation time per chunk, underruns, memory")
+    b.add_argument("--minutes", type=float, default=5.0, help="--jam: minutes of audio (default 5)")
+    b.add_argument("--chunk", type=float, default=2.0, help="--jam: seconds per chunk (default 2)")
+    b.add_argument("--change-every", type=float, default=20.0, help="--jam: seconds between prompt changes (default 20)")
+    b.add_argument("--context", type=float, default=None, help="--jam: seconds of context (default: the pipeline's)")
+    b.add_argument("--record", default=None, help="--jam: also write the jam to this WAV (+ a spectrogram PNG)")
     b.set_defaults(func=cmd_bench)

@@ -34,6 +34,7 @@ from ..config import STAGES, TOKEN_STREAMS
 from ..sampling_args import DEFAULTS
 from . import controls
 from .batcher import MicroBatcher, Stopped
+from .jam_tab import add_jam_tab
 
 log = logging.getLogger(__name__)
 REDRAW_S = 0.5  # at most one live token image per this many seconds (x the batch size: drawing costs CPU)
@@ -301,6 +302,7 @@ def build_demo(pipe, limits: Optional[ServeLimits] = None, output_dir: Optional[
                 files = gr.File(label="Download (WAV + overview PNG)", file_count="multiple", elem_id="files")
         with gr.Accordion("About this model", open=False):
             gr.Markdown(controls.about_markdown(pipe))
+        jam = add_jam_tab(pipe)  # endless music steered while it plays (ui/jam_tab.py)
         inputs = [widgets["prompt"], widgets["story"], melody] + [widgets[n] for n in controls.SETTINGS[2:]]
         outputs = [audio, files, spectrogram, tokens, summary, notices, widgets["seed"]]
         events = [generate.click, widgets["prompt"].submit]
@@ -310,6 +312,7 @@ def build_demo(pipe, limits: Optional[ServeLimits] = None, output_dir: Optional[
     demo.queue(max_size=limits.queue_size, default_concurrency_limit=concurrency_limit)
     demo.limits = limits
     demo.handler = handler  # the Python callables, for tests and notebooks
+    demo.jam_handler = jam
     return demo
 
 

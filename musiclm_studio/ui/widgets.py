@@ -152,6 +152,12 @@ class Studio:
             f"<br><i>{notice}</i>" for notice in out.notices)
         self.status.value = "Done."
 
+    def jam(self, prompt: Optional[str] = None):
+        """The jam for this pipeline (``ui/jam_widget.Jam``), starting from this studio's prompt; display it."""
+        from .jam_widget import Jam
+
+        return Jam(self.pipe, prompt or self.controls["prompt"].value or "a funky groove with drums and slap bass")
+
     def display(self) -> W.Widget:
         """Show the studio in the notebook (and return its root widget)."""
         from IPython.display import display

@@ -33,6 +33,12 @@ def beat_tokens(bpm: torch.Tensor, frame_rate: float, start_frame: int = 0, bins
         before = before + start_frame * beats_per_frame[..., :1]
     if offset_beats:
         before = before + offset_beats
-    phase = torch.floor(torch.remainder(before, 1.0) * bins).long().clamp(0, bins - 1)
+    return phase_tokens(before, stated, bins)
+
+
+def phase_tokens(beats_before: torch.Tensor, stated: torch.Tensor, bins: int = BEAT_BINS) -> torch.Tensor:
+    """Beat-phase tokens [..., T] from the beats elapsed before each frame [..., T]; ``bins`` where
+    ``stated`` is False (no tempo there). The jam keeps its own running beat count (``jam.BeatClock``)."""
+    phase = torch.floor(torch.remainder(beats_before, 1.0) * bins).long().clamp(0, bins - 1)
     return torch.where(stated, phase, torch.full_like(phase, bins))
 
