@@ -123,6 +123,7 @@ class Conditioning:
     key_tokens: Optional[list[int]] = None  # each segment's key (vocab.musical_key), for LMs that hear one
     duration_s: Optional[float] = None
     opening: Optional[TokenStreams] = None
+    negative_mulan_tokens: Optional[torch.Tensor] = None  # [1, 12] a negative prompt's, for guidance (None: null)
 
     def opening_tokens(self, stream: str, batch: int) -> Optional[torch.Tensor]:
         """The opening's ``stream`` ("semantic", "coarse", "fine") for ``batch`` candidates, or None."""

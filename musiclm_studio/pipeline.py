@@ -25,6 +25,7 @@ from . import hub
 from .audio import AudioLike, auto_gain, prepare_audio
 from .components import Components, check_contracts, load_components, save_components
 from .conditioning import GenerationRequest
+from .conditioning import prompt_mix
 from .conditioning import request as requests
 from .conditioning import resolver as resolving
 from .config import STAGES, PipelineConfig, preset
@@ -321,10 +322,14 @@ class MusicLMPipeline:
 
     @torch.no_grad()
     def score(self, prompt: str, audio: torch.Tensor) -> torch.Tensor:
-        """MuLan text-audio cosine for one prompt and audio [B, S] -> [B]."""
-        return self.components.mulan.score(prompt, audio.to(self.device))
+        """MuLan text-audio cosine for one prompt (a weighted mix: its mixed embedding) and audio [B, S] -> [B]."""
+        mix = prompt_mix.parse_prompt(prompt)
+        if mix.single:
+            return self.components.mulan.score(mix.texts[0], audio.to(self.device))
+        _, embedding = prompt_mix.embed(self.components.mulan, [prompt])
+        return (embedding * self.components.mulan.embed_audio(audio.to(self.device))).sum(-1)
 
-    def stream(self, prompt: Prompt, **kwargs):
+    def stream(self, prompt: Optional[Prompt] = None, **kwargs):
         """Generate chunk by chunk: yields ``AudioChunk``s (see ``streaming.stream_generation``).
 
         Takes the keyword arguments of ``__call__`` (one candidate) plus ``chunk_s``; the first
@@ -338,7 +343,7 @@ class MusicLMPipeline:
     @torch.no_grad()
     def __call__(
         self,
-        prompt: Prompt,
+        prompt: Optional[Prompt] = None,
         *,
         melody: Optional[AudioLike] = None,
         melody_sample_rate: Optional[int] = None,
@@ -354,6 +359,8 @@ class MusicLMPipeline:
         continuation_sample_rate: Optional[int] = None,
         bpm: Optional[float] = None,
         key: Optional[str] = None,
+        prompts: Optional[dict[str, float]] = None,
+        negative_prompt: Optional[str] = None,
         callback: Optional[Callback] = None,
     ) -> MusicLMOutput:
         """Generate music for a prompt (or a story: [(prompt, seconds), ...]).
@@ -367,7 +374,10 @@ class MusicLMPipeline:
         (default: the tempo each prompt asks for, as the critic reads it; a continuation keeps its
         audio's own beat). ``key`` ('A minor', 'F# major', or 'minor' / 'major' on a tonic drawn from
         the seed) sets the key that LMs trained with ``--key`` play in (default: the key, else the mode,
-        each prompt asks for; a continuation keeps its audio's key). ``num_candidates`` (default: the pipeline's
+        each prompt asks for; a continuation keeps its audio's key). A prompt 'jazz trio:0.7 | techno:0.3',
+        or ``prompts={"jazz trio": 0.7, "techno": 0.3}``, mixes up to 4 prompts in MuLan's embedding
+        space (``conditioning.prompt_mix``). ``negative_prompt`` ('drums') takes the place of the null
+        conditioning in classifier-free guidance, steering away from it. ``num_candidates`` (default: the pipeline's
         ``config.num_candidates``, 4 for the shipped model) are sampled as one batch. With
         an attribute critic the candidate that best shows what the prompt asks is kept after the
         coarse stage and only it goes through the fine stage and the codec; without one, every
@@ -377,7 +387,8 @@ class MusicLMPipeline:
             prompt, duration_s=duration_s, temperature=temperature, top_k=top_k, top_p=top_p,
             guidance_scale=guidance_scale, seed=seed, generator=generator, num_candidates=num_candidates,
             melody=melody, melody_sample_rate=melody_sample_rate, continuation=continuation,
-            continuation_sample_rate=continuation_sample_rate, bpm=bpm, key=key)
+            continuation_sample_rate=continuation_sample_rate, bpm=bpm, key=key, prompts=prompts,
+            negative_prompt=negative_prompt)
         timer, B, sampling, clock = StageTimer(), request.num_candidates, request.sampling, time.perf_counter()
         # 1. conditioning: what the prompt asks, resolved once (MuLan tokens, melody, beat grid, key, opening)
         with timer("conditioning"):

@@ -57,7 +57,7 @@ def chunk_ends(duration_s: float, chunk_s: float, first_s: Optional[float] = Non
 @torch.no_grad()
 def stream_generation(
     pipe,
-    prompt: Union[str, Sequence[tuple[str, float]]],
+    prompt: Union[str, Sequence[tuple[str, float]], None] = None,
     *,
     duration_s: float = 10.0,
     chunk_s: float = 2.0,
@@ -71,13 +71,16 @@ def stream_generation(
     generator: Optional[torch.Generator] = None,
     bpm: Optional[float] = None,
     key: Optional[str] = None,
+    prompts: Optional[dict[str, float]] = None,
+    negative_prompt: Optional[str] = None,
     callback=None,
 ) -> Iterator[AudioChunk]:
     """Yield ``AudioChunk``s whose audio, concatenated, is the whole clip."""
     clock = time.perf_counter()
     request = pipe.check_inputs(prompt, duration_s=duration_s, temperature=temperature, top_k=top_k, top_p=top_p,
                                 guidance_scale=guidance_scale, seed=seed, generator=generator, num_candidates=1,
-                                melody=melody, melody_sample_rate=melody_sample_rate, bpm=bpm, key=key)
+                                melody=melody, melody_sample_rate=melody_sample_rate, bpm=bpm, key=key,
+                                prompts=prompts, negative_prompt=negative_prompt)
     args, seed, duration_s = request.sampling, request.seed, request.duration_s
     # 1. conditioning once; then grow every stream chunk by chunk
     cond = pipe.resolve_conditioning(request)

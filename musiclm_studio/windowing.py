@@ -11,7 +11,7 @@ the music across the change. A continuation prompt is simply the first generated
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import torch
@@ -23,10 +23,13 @@ FrameCallback = Callable[[int, int, torch.Tensor], None]  # (frames done, total 
 
 @dataclass
 class Segment:
-    """Frames [previous end, end) use ``prefix`` (e.g. {"mulan": [B, 12]}) as prefix conditioning."""
+    """Frames [previous end, end) use ``prefix`` (e.g. {"mulan": [B, 12]}) as prefix conditioning;
+    ``negative`` (e.g. a negative prompt's {"mulan": [B, 12]}) replaces those streams' null
+    embedding in the unconditional rows of classifier-free guidance."""
 
     end: int
     prefix: dict[str, torch.Tensor]
+    negative: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def per_segment(values: list, ends: list[int], total: int, fill) -> torch.Tensor:
@@ -121,7 +124,7 @@ def generate_windowed(
                 callback(so_far.shape[-1], total_frames, so_far)
 
         new = lm.generate(conditions, new_end - context_start, batch_size=out.shape[0],
-                          prompt=context if context.shape[-1] else None,
+                          prompt=context if context.shape[-1] else None, negative=segment.negative or None,
                           callback=report if callback is not None else None, **sampling)
         out = torch.cat([out, new[..., context.shape[-1]:]], -1)
         if callback is not None:

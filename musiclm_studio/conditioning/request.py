@@ -9,6 +9,7 @@ from typing import Optional, Sequence, Union
 import torch
 
 from ..audio import AudioLike
+from .prompt_mix import check_negative_prompt, mix_label, parse_prompt
 from ..sampling_args import SamplingArgs, check_bpm, check_key, check_sampling_args, check_seed, check_story
 
 Prompt = Union[str, Sequence[tuple[str, float]]]  # a prompt, or story mode: [(prompt, seconds), ...]
@@ -31,15 +32,25 @@ class GenerationRequest:
     continuation_sample_rate: Optional[int] = None
     bpm: Optional[float] = None
     key: Optional[tuple[Optional[int], str]] = None  # (tonic or None, mode)
+    negative_prompt: Optional[str] = None  # the unconditional branch of guidance (None: the null conditioning)
 
 
 def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, top_k=None, top_p=None,
                  guidance_scale=None, seed=None, generator: Optional[torch.Generator] = None,
                  num_candidates: Optional[int] = None, melody: Optional[AudioLike] = None,
                  melody_sample_rate: Optional[int] = None, continuation: Optional[AudioLike] = None,
-                 continuation_sample_rate: Optional[int] = None, bpm=None, key=None) -> GenerationRequest:
+                 continuation_sample_rate: Optional[int] = None, bpm=None, key=None, prompts=None,
+                 negative_prompt: Optional[str] = None) -> GenerationRequest:
     """Check a generation's arguments against ``pipe`` (its limits and what its LMs hear); raise
-    ``ValueError`` saying what to do on the first bad one."""
+    ``ValueError`` saying what to do on the first bad one. ``prompts`` ({text: weight}) stands for
+    the prompt as a weighted mix (``prompt_mix``); ``negative_prompt`` replaces the null conditioning
+    of classifier-free guidance."""
+    if prompts is not None:
+        if prompt is not None and prompt != "":
+            raise ValueError("Give either a prompt or prompts={text: weight}, not both.")
+        prompt = mix_label(prompts)
+    if prompt is None:
+        raise ValueError("Describe the music: give a prompt, e.g. 'a calm piano piece', or prompts={text: weight}.")
     if isinstance(prompt, str):
         story = [(prompt, duration_s)]
     else:
@@ -54,6 +65,9 @@ def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, t
     if continuation is not None and key is not None:
         raise ValueError("key names the key the LMs play in, and continued audio keeps its own: leave key out "
                          "when continuing.")
+    for text, _ in story:
+        parse_prompt(text)  # a mix's syntax and weights
+    negative_prompt = check_negative_prompt(negative_prompt, guides_text(pipe, sampling))
     bpm = None if bpm is None else check_bpm(bpm, pipe.lms_hear("beat"))
     key = None if key is None else check_key(key, pipe.lms_hear("key"))
     if generator is None:
@@ -62,4 +76,12 @@ def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, t
         generator = torch.Generator().manual_seed(seed)
     sampling.generator = generator
     return GenerationRequest(story, duration_s, sampling, seed, num_candidates, melody, melody_sample_rate,
-                             continuation, continuation_sample_rate, bpm, key)
+                             continuation, continuation_sample_rate, bpm, key, negative_prompt)
+
+
+def guides_text(pipe, sampling: SamplingArgs) -> bool:
+    """Whether some stage LM that can drop its MuLan tokens is sampled with guidance != 1 (where a
+    negative prompt replaces the dropped tokens)."""
+    lms = {"semantic": pipe.components.semantic_lm, "coarse": pipe.components.coarse_lm}
+    return any(sampling.guidance[stage] != 1.0 and any(s.name == "mulan" and s.dropout > 0 for s in lm.config.conditions)
+               for stage, lm in lms.items())

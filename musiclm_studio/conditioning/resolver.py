@@ -6,6 +6,10 @@ reading of the genre's typical tempo into their band; else that reading); for LM
 its key (``key``, else one the prompt names, else its mode word or mood, else the critic's reading,
 on a tonic drawn from the generator); the critic's attribute tokens for LMs that hear them. A
 continuation's opening tokens replace the grid and the key: its audio keeps its own.
+
+A weighted prompt ('jazz trio:0.7 | techno:0.3') is mixed in MuLan's embedding space and read by
+the critic and the prompt reader as ``prompt_mix`` says; a negative prompt's MuLan tokens take the
+place of the null MuLan tokens in the unconditional rows of classifier-free guidance.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ..models.critic import ATTRIBUTE_NAMES, read_attribute_tokens, set_asked_te
 from ..vocab.beat_grid import beat_tokens
 from ..vocab.musical_key import NO_KEY, key_mode, key_name, key_token, stated_key
 from ..outputs import Conditioning, TokenStreams
+from .prompt_mix import embed, reading_text
 from .prompt_reader import read_mode, read_tempo
 from .request import GenerationRequest
 
@@ -45,6 +50,9 @@ def resolve(pipe: "MusicLMPipeline", request: GenerationRequest) -> Conditioning
     story = request.story if len(request.story) > 1 else [(request.story[0][0], duration_s)]
     cond = encode(pipe, story, request.melody, request.melody_sample_rate, request.bpm, request.key,
                   request.sampling.generator)
+    if request.negative_prompt is not None:  # its MuLan tokens replace the null ones in guidance
+        _, negative = embed(pipe.components.mulan, [request.negative_prompt])
+        cond = dataclasses.replace(cond, negative_mulan_tokens=pipe.components.mulan.tokenize(negative))
     if opening is None:
         return dataclasses.replace(cond, duration_s=duration_s)
     # the continued audio keeps its own beat and key: the LMs get no grid and no key
@@ -60,10 +68,10 @@ def encode(pipe: "MusicLMPipeline", story: list[tuple[str, Optional[float]]], me
     """Story segments [(prompt, seconds)] -> MuLan embeddings and tokens per segment; melody -> melody
     tokens; each segment's tempo and key for LMs that hear them (``bpm`` / ``key`` already checked)."""
     texts = [text for text, _ in story]
+    reading = [reading_text(text) for text in texts]  # a mix's heaviest part (prompt_mix); else the text
     seconds = [float(s) if s is not None else None for _, s in story]
     mulan = pipe.components.mulan
-    features = mulan.text_features(texts)  # validates the prompts
-    embeddings = mulan.embed_text(texts, features=features)
+    features, embeddings = embed(mulan, texts)  # validates the prompts; a mix is mixed here
     notices = [] if pipe.trained else [UNTRAINED_NOTICE.format(names=", ".join(pipe.untrained_components))]
     notices += list(dict.fromkeys(n for n in (voice_notice(t, pipe.config.sings) for t in texts) if n))
     melody_tokens = None
@@ -82,12 +90,12 @@ def encode(pipe: "MusicLMPipeline", story: list[tuple[str, Optional[float]]], me
         # a tempo given is taken as it is; else the prompt's number or tempo words (prompt_reader), the
         # words moving the critic's reading (the genre's typical tempo) into their band; else that reading
         typical = read_attribute_tokens(critic.config, guessed.cpu())
-        stated = [bpm if bpm is not None else read_tempo(text, said["tempo"]) for text, said in zip(texts, typical)]
+        stated = [bpm if bpm is not None else read_tempo(text, said["tempo"]) for text, said in zip(reading, typical)]
         attributes = set_asked_tempo(critic.config, guessed, stated)
         read = read_attribute_tokens(critic.config, attributes.cpu())
         if beat:
             tempo = [exact if exact is not None else said["tempo"] for exact, said in zip(stated, read)]
-    keys = segment_keys(texts, key, read, generator) if hears_key else None
+    keys = segment_keys(reading, key, read, generator) if hears_key else None
     return Conditioning(prompts=texts, seconds=seconds, text_embeddings=embeddings, text_features=features,
                         mulan_tokens=mulan.tokenize(embeddings), melody_tokens=melody_tokens, notices=notices,
                         attribute_tokens=attributes, tempo_bpm=tempo, key_tokens=keys)
@@ -115,9 +123,13 @@ def segment_keys(texts: list[str], key: Optional[tuple], read: Optional[list[dic
 def segments(cond: Conditioning, frame_rate: float, total: int, batch: int,
              lm: Optional[torch.nn.Module] = None) -> list[Segment]:
     """Each story segment's last frame and prefix conditioning: its MuLan tokens, and what its prompt
-    asks (``attributes``) where ``lm`` conditions on that."""
+    asks (``attributes``) where ``lm`` conditions on that; a negative prompt's MuLan tokens for
+    guidance's unconditional rows (``Segment.negative``)."""
     out, end = [], 0.0
     attributes = cond.attribute_tokens if lm is not None and "attributes" in lm.conditions else None
+    negative = {}  # a negative prompt's MuLan tokens, for the unconditional rows of guidance
+    if cond.negative_mulan_tokens is not None and lm is not None and "mulan" in lm.conditions:
+        negative["mulan"] = cond.negative_mulan_tokens.expand(batch, -1)
     for i, seconds in enumerate(cond.seconds):
         end = end + seconds if seconds is not None else total / frame_rate
         last = i == len(cond.seconds) - 1
@@ -125,7 +137,7 @@ def segments(cond: Conditioning, frame_rate: float, total: int, batch: int,
         prefix = {"mulan": cond.mulan_tokens[i: i + 1].expand(batch, -1)}
         if attributes is not None:
             prefix["attributes"] = attributes[i: i + 1].expand(batch, -1)
-        out.append(Segment(frames, prefix))
+        out.append(Segment(frames, prefix, negative))
     return out
 
 

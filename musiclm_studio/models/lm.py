@@ -233,16 +233,20 @@ class StageLM(nn.Module):
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1), ignore_index=-100)
 
     # ---- sampling -----------------------------------------------------------------------
-    def _sampling_conditions(self, conditions: dict, batch: int, guidance_scale: float, steps: int):
+    def _sampling_conditions(self, conditions: dict, batch: int, guidance_scale: float, steps: int,
+                             negative: Optional[dict] = None):
         """(guided, prefix [R, P, D], aligned [R, steps, D]) for sampling ``batch`` rows: with guidance
-        R = 2 * batch, the second half with every droppable stream at its null embedding."""
+        R = 2 * batch, the second half with every droppable stream at its null embedding, except the
+        streams of ``negative`` (a negative prompt's {"mulan": [B, 12]}), which take those tokens."""
         guided = guidance_scale != 1.0 and any(s.dropout > 0 for s in self.config.conditions)
         rows = 2 * batch if guided else batch
-        conds = {k: (torch.cat([v, v]) if guided else v) for k, v in conditions.items() if v is not None}
+        negative = negative or {}
+        conds = {k: (torch.cat([v, negative.get(k, v)]) if guided else v) for k, v in conditions.items() if v is not None}
         drop = None
         if guided:
             null = torch.arange(rows, device=self.bos.device) >= batch
-            drop = {s.name: null if s.dropout > 0 else torch.zeros_like(null) for s in self.config.conditions}
+            drop = {s.name: null if s.dropout > 0 and s.name not in negative else torch.zeros_like(null)
+                    for s in self.config.conditions}
         return guided, self.embed_prefix(conds, drop, rows), self.embed_aligned(conds, drop, rows, steps)
 
     @torch.no_grad()
@@ -260,8 +264,10 @@ class StageLM(nn.Module):
         generator: Optional[torch.Generator] = None,
         callback: Optional[StepCallback] = None,
         use_cache: bool = True,
+        negative: Optional[dict] = None,
     ) -> torch.Tensor:
-        """Sample [B, Q, num_frames] tokens; ``prompt`` [B, Q, Tp] forces the first Tp frames."""
+        """Sample [B, Q, num_frames] tokens; ``prompt`` [B, Q, Tp] forces the first Tp frames;
+        ``negative`` conditions guidance's unconditional rows (``_sampling_conditions``)."""
         self._check_conditions(conditions)
         Q, B = self.config.num_levels, batch_size
         S = num_frames + Q - 1
@@ -274,7 +280,7 @@ class StageLM(nn.Module):
         forced = delay_mask(Q, Tp, device) if Tp else None
 
         # 1. conditioning, doubled for classifier-free guidance (second half: droppable streams null)
-        guided, prefix, aligned = self._sampling_conditions(conditions, B, guidance_scale, S)
+        guided, prefix, aligned = self._sampling_conditions(conditions, B, guidance_scale, S, negative)
         rows, P = prefix.shape[0], prefix.shape[1]
         cache = self.transformer.new_cache(rows, P + S, device, prefix.dtype) if use_cache else None
 
@@ -396,6 +402,7 @@ class LevelwiseLM(StageLM):
         generator: Optional[torch.Generator] = None,
         callback: Optional[StepCallback] = None,
         use_cache: bool = True,  # no cache to use: each pass reads the whole window
+        negative: Optional[dict] = None,
     ) -> torch.Tensor:
         """Sample [B, Q, num_frames] tokens level by level; ``prompt`` [B, Q, Tp] forces the first Tp frames."""
         self._check_conditions(conditions)
@@ -405,7 +412,7 @@ class LevelwiseLM(StageLM):
         Tp = 0 if prompt is None else min(prompt.shape[-1], T)
         if Tp:
             tokens[:, :, :Tp] = prompt[:, :, :Tp]
-        guided, prefix, aligned = self._sampling_conditions(conditions, B, guidance_scale, T)
+        guided, prefix, aligned = self._sampling_conditions(conditions, B, guidance_scale, T, negative)
         rows = prefix.shape[0]
         for q in range(Q):
             levels = torch.full((rows,), q, dtype=torch.long, device=device)
