@@ -121,5 +121,5 @@ def generate_batch(pipe, prompts: list[str], *, duration_s: float = 10.0, temper
         results[i] = MusicLMOutput(audio=audio[best].float().cpu(), sample_rate=pipe.sample_rate, tokens=tokens,
                                    candidates=candidates, chosen=chosen, scores=critic_scores[n] if critic else scores,
                                    chosen_by=by, mulan_score=scores[mine.index(best)], timings=dict(timings),
-                                   notices=cond.notices, seed=None, asked=pipe.asked(cond))
+                                   notices=cond.notices, seed=None, asked=pipe.asked(cond), conditioning=cond)
     return results

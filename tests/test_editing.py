@@ -1,0 +1,104 @@
+"""Editing what was made: variations keep their stream, repaint keeps the audio outside its region,
+extend keeps the clip as its first part; bad edits raise ValueErrors that say what to do."""
+
+import math
+
+import pytest
+import torch
+
+from musiclm_studio import editing
+
+SEMANTIC_RATE, ACOUSTIC_RATE = 25, 50
+
+
+@pytest.fixture(scope="module")
+def clip(tiny_full_pipe):
+    return tiny_full_pipe("a rock song with drums", duration_s=3.0, seed=0)
+
+
+def test_vary_keeps_the_semantic_tokens_and_resamples_the_sound(tiny_full_pipe, clip):
+    pipe = tiny_full_pipe
+    out = pipe.vary(clip, keep="semantic", seed=1)
+    assert torch.equal(out.tokens.semantic, clip.tokens.semantic)
+    assert not torch.equal(out.tokens.coarse, clip.tokens.coarse)
+    assert out.audio.shape == clip.audio.shape and torch.isfinite(out.audio).all()
+    other = pipe.vary(clip, keep="semantic", prompt="a string quartet", seed=1)
+    assert torch.equal(other.tokens.semantic, clip.tokens.semantic)
+    assert not torch.equal(other.tokens.mulan, clip.tokens.mulan)  # the new prompt's MuLan tokens
+    assert other.conditioning.prompts == ["a string quartet"]
+    again = pipe.vary(clip, keep="semantic", prompt="a string quartet", seed=1)
+    assert torch.equal(again.audio, other.audio)  # one seed, one result
+    mixed = pipe.vary(clip, prompt="a string quartet:0.5 | a rock song with drums:0.5", seed=1, negative_prompt="drums")
+    assert torch.equal(mixed.tokens.semantic, clip.tokens.semantic)
+
+
+def test_vary_keeping_coarse_resamples_only_the_fine_tokens(tiny_full_pipe, clip):
+    out = tiny_full_pipe.vary(clip, keep="coarse", seed=2)
+    assert torch.equal(out.tokens.coarse, clip.tokens.coarse) and torch.equal(out.tokens.semantic, clip.tokens.semantic)
+    assert not torch.equal(out.tokens.fine, clip.tokens.fine)
+    with pytest.raises(ValueError, match="fine tokens, which do not hear the prompt"):
+        tiny_full_pipe.vary(clip, keep="coarse", prompt="jazz")
+    with pytest.raises(ValueError, match="keep must be one of"):
+        tiny_full_pipe.vary(clip, keep="fine")
+
+
+def test_repaint_changes_the_region_and_leaves_every_other_sample(tiny_full_pipe, clip):
+    pipe = tiny_full_pipe
+    hop = pipe.config.codec.hop_length
+    start_s, end_s = 1.0, 1.8
+    out = pipe.repaint(clip, start_s, end_s, prompt="a calm flute solo", seed=3)
+    assert out.audio.shape == clip.audio.shape
+    fade = round(editing.CROSSFADE_S * ACOUSTIC_RATE)
+    first = int(start_s * SEMANTIC_RATE) * 2  # the region starts on a semantic frame
+    end = math.ceil(end_s * ACOUSTIC_RATE)
+    frames = clip.tokens.coarse.shape[-1]
+    seam = next(f for f in editing.beat_frames(pipe, out.conditioning, frames) if f >= end and f + fade <= frames)
+    assert torch.equal(out.audio[: (first - fade) * hop], clip.audio[: (first - fade) * hop])
+    assert torch.equal(out.audio[(seam + fade) * hop:], clip.audio[(seam + fade) * hop:])
+    assert not torch.equal(out.audio[first * hop: end * hop], clip.audio[first * hop: end * hop])
+    # tokens: the prefix kept, the region new, the original's again after the seam
+    assert torch.equal(out.tokens.semantic[:, : first // 2], clip.tokens.semantic[:, : first // 2])
+    assert torch.equal(out.tokens.coarse[..., :first], clip.tokens.coarse[..., :first])
+    assert torch.equal(out.tokens.coarse[..., seam:], clip.tokens.coarse[..., seam:])
+    assert not torch.equal(out.tokens.coarse[..., first:end], clip.tokens.coarse[..., first:end])
+    assert out.conditioning.prompts == ["a rock song with drums", "a calm flute solo", "a rock song with drums"]
+    # a repaint to the clip's end has no seam after it; one from the start no prefix
+    tail = pipe.repaint(out, 2.0, 3.0, seed=4)
+    assert torch.equal(tail.audio[: (100 - fade) * hop], out.audio[: (100 - fade) * hop])
+    head = pipe.repaint(clip, 0.0, 1.0, seed=5)
+    assert torch.equal(head.tokens.coarse[..., 120:], clip.tokens.coarse[..., 120:])
+
+
+def test_extend_keeps_the_clip_and_continues_its_tokens(tiny_full_pipe, clip):
+    pipe = tiny_full_pipe
+    out = pipe.extend(clip, 1.6, seed=6)
+    assert out.audio.shape[-1] == clip.audio.shape[-1] + int(1.6 * pipe.sample_rate)
+    assert torch.equal(out.audio[: clip.audio.numel()], clip.audio)
+    for name in ("semantic", "coarse", "fine"):
+        kept = getattr(clip.tokens, name)
+        assert torch.equal(getattr(out.tokens, name)[..., : kept.shape[-1]], kept)
+    story = pipe.extend(clip, 1.0, prompt="a jazz piano", seed=6)
+    assert story.conditioning.prompts == ["a rock song with drums", "a jazz piano"]
+    assert story.tokens.mulan.shape == (1, 2, 12)
+    again = pipe.extend(story, 1.0, seed=7)  # an edit's output is edited again
+    assert torch.equal(again.audio[: story.audio.numel()], story.audio)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda p, c: p.repaint(c, 2.0, 4.0), "outside the clip"),
+    (lambda p, c: p.repaint(c, -1.0, 1.0), "outside the clip"),
+    (lambda p, c: p.repaint(c, 1.0, 1.0), "empty"),
+    (lambda p, c: p.repaint(c, 1.0, 1.2), "too short"),
+    (lambda p, c: p.repaint(c, "a", 1.2), "numbers of seconds"),
+    (lambda p, c: p.extend(c, 0.0), "at least"),
+    (lambda p, c: p.extend(c, -2.0), "at least"),
+    (lambda p, c: p.extend(c, 58.0), "passes the cap"),
+    (lambda p, c: p.vary(c.audio), "MusicLMOutput"),
+    (lambda p, c: p.extend("song.wav", 2.0), "MusicLMOutput"),
+    (lambda p, c: p.vary(c, seed=-1), "seed"),
+    (lambda p, c: p.vary(c, prompt=""), "prompt is empty"),
+    (lambda p, c: p.vary(c, prompt="a:-1 | b"), ">= 0"),
+])
+def test_bad_edits_raise_saying_what_to_do(tiny_full_pipe, clip, call, words):
+    with pytest.raises(ValueError, match=words):
+        call(tiny_full_pipe, clip)
