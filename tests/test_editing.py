@@ -102,3 +102,46 @@ def test_extend_keeps_the_clip_and_continues_its_tokens(tiny_full_pipe, clip):
 def test_bad_edits_raise_saying_what_to_do(tiny_full_pipe, clip, call, words):
     with pytest.raises(ValueError, match=words):
         call(tiny_full_pipe, clip)
+
+
+def test_a_saved_output_loads_back_bit_for_bit_and_edits_alike(tiny_full_pipe, clip, tmp_path):
+    from musiclm_studio.output_io import load_output, save_output
+
+    wav, tokens = save_output(tmp_path / "song.wav", clip)
+    assert tokens.endswith("song.tokens.safetensors")
+    back = load_output(wav)
+    assert torch.equal(back.audio, clip.audio) and back.seed == clip.seed and back.sample_rate == clip.sample_rate
+    for name in ("mulan", "semantic", "coarse", "fine"):
+        assert torch.equal(getattr(back.tokens, name), getattr(clip.tokens, name))
+    assert back.conditioning.prompts == clip.conditioning.prompts
+    assert back.conditioning.tempo_bpm == clip.conditioning.tempo_bpm
+    a, b = tiny_full_pipe.extend(clip, 1.0, seed=8), tiny_full_pipe.extend(back, 1.0, seed=8)
+    assert torch.equal(a.audio, b.audio)
+    (tmp_path / "lone.wav").write_bytes(b"RIFF")
+    with pytest.raises(ValueError, match="tokens file"):
+        load_output(tmp_path / "lone.wav")
+
+
+def test_cli_generates_then_varies_repaints_and_extends_a_saved_output(tiny_full_pipe, tmp_path):
+    from musiclm_studio.cli import main
+    from musiclm_studio.output_io import load_output
+
+    folder = str(tmp_path / "pipe")
+    tiny_full_pipe.save_pretrained(folder)
+    common = ["--pipeline", folder, "--quiet", "--no-png", "--candidates", "1"]
+    song = str(tmp_path / "song.wav")
+    assert main(["generate", "jazz trio:0.7 | techno:0.3", "--duration", "2", "--seed", "0", "--out", song,
+                 "--negative-prompt", "drums", *common]) == 0
+    assert main(["vary", song, "--keep", "semantic", "--prompt", "a string quartet", "--seed", "1",
+                 "--out", str(tmp_path / "v.wav"), *common]) == 0
+    assert main(["repaint", song, "--start", "0.5", "--end", "1.2", "--seed", "2", "--out", str(tmp_path / "r.wav"),
+                 *common]) == 0
+    assert main(["extend", str(tmp_path / "r.wav"), "--seconds", "1", "--seed", "3", "--out", str(tmp_path / "e.wav"),
+                 *common]) == 0
+    original, varied = load_output(song), load_output(tmp_path / "v.wav")
+    assert torch.equal(varied.tokens.semantic, original.tokens.semantic)
+    extended, repainted = load_output(tmp_path / "e.wav"), load_output(tmp_path / "r.wav")
+    assert torch.equal(extended.audio[: repainted.audio.numel()], repainted.audio)
+    assert extended.duration_s == pytest.approx(3.0)
+    assert main(["extend", song, "--seconds", "-1", "--out", str(tmp_path / "x.wav"), *common]) == 2
+    assert main(["vary", str(tmp_path / "missing.wav"), *common]) == 2
