@@ -182,6 +182,15 @@ def beat_frames(pipe, cond: Conditioning, frames: int) -> list[int]:
     return [0] + [f for f in range(1, frames) if whole[f] > whole[f - 1]]
 
 
+def seam_frame(pipe, cond: Conditioning, end_s: float, frames: int, fade: int) -> int:
+    """The acoustic frame where a repaint of a region ending at ``end_s`` fades back to the original:
+    the first beat at or after it that leaves room for the fade, else ``end_s``'s frame; ``frames``
+    (the clip's end: no seam) when the fade does not fit."""
+    end = min(frames, math.ceil(end_s * pipe.config.coarse_lm.frame_rate))
+    fallback = end if end + fade <= frames else frames
+    return next((f for f in beat_frames(pipe, cond, frames) if end <= f and f + fade <= frames), fallback)
+
+
 # ---- the acoustic stages, ranked over a span --------------------------------------------------
 def acoustic(pipe, cond: Conditioning, semantic: torch.Tensor, request, callback, timer, *,
              coarse_prompt: Optional[torch.Tensor] = None, fine_prompt: Optional[torch.Tensor] = None,
@@ -296,7 +305,7 @@ def repaint(pipe, out: MusicLMOutput, start_s: float, end_s: float, prompt: Opti
     s_sem = int(start_s * c.semantic_tokenizer.frame_rate)
     a_ac, e_ac = s_sem * ratio, min(Ta, math.ceil(end_s * c.coarse_lm.frame_rate))
     xf = round(crossfade_s * c.coarse_lm.frame_rate)
-    seam = next((f for f in beat_frames(pipe, cond, Ta) if e_ac <= f and f + xf <= Ta), e_ac if e_ac + xf <= Ta else Ta)
+    seam = seam_frame(pipe, cond, end_s, Ta, xf)
     tail = seam < Ta  # the original resumes after the region
     e_sem = min(Ts, math.ceil(seam / ratio))
     lookahead = -(-_decoder_lookahead(pipe) // hop)

@@ -52,7 +52,8 @@ def test_repaint_changes_the_region_and_leaves_every_other_sample(tiny_full_pipe
     first = int(start_s * SEMANTIC_RATE) * 2  # the region starts on a semantic frame
     end = math.ceil(end_s * ACOUSTIC_RATE)
     frames = clip.tokens.coarse.shape[-1]
-    seam = next(f for f in editing.beat_frames(pipe, out.conditioning, frames) if f >= end and f + fade <= frames)
+    seam = editing.seam_frame(pipe, out.conditioning, end_s, frames, fade)
+    assert seam >= end and seam in editing.beat_frames(pipe, out.conditioning, frames)  # on a beat of the grid
     assert torch.equal(out.audio[: (first - fade) * hop], clip.audio[: (first - fade) * hop])
     assert torch.equal(out.audio[(seam + fade) * hop:], clip.audio[(seam + fade) * hop:])
     assert not torch.equal(out.audio[first * hop: end * hop], clip.audio[first * hop: end * hop])

@@ -34,6 +34,7 @@ from ..config import STAGES, TOKEN_STREAMS
 from ..sampling_args import DEFAULTS
 from . import controls
 from .batcher import MicroBatcher, Stopped
+from .edit_panel import EditPanel
 
 log = logging.getLogger(__name__)
 REDRAW_S = 0.5  # at most one live token image per this many seconds (x the batch size: drawing costs CPU)
@@ -109,6 +110,11 @@ class GenerateHandler:
         self.limits = limits or ServeLimits()
         self.batcher = MicroBatcher(pipe, max_batch_size=self.limits.max_batch_size)
         self._stops: dict[str, threading.Event] = {}
+        self._outputs: dict[str, Any] = {}  # each session's last generated output, for the Edit area
+
+    def last_output(self, session: str):
+        """This session's last generated ``MusicLMOutput`` (None when its last run made none)."""
+        return self._outputs.get(session)
 
     # ---- helpers ----------------------------------------------------------------------
     def _token_image(self, tokens):
@@ -162,6 +168,11 @@ class GenerateHandler:
             job.stop.set()  # a closed / cancelled stream stops the job too
             if self._stops.get(session) is job.stop:
                 del self._stops[session]
+        self._outputs.pop(session, None)
+        if "output" in job.result:
+            self._outputs[session] = job.result["output"]
+            while len(self._outputs) > self.limits.max_outputs:  # the oldest sessions' go first
+                self._outputs.pop(next(iter(self._outputs)))
         yield self._finish(job.result, skip, streams, total_s)
 
     def _follow(self, job, progress, total_s, skip, streams: dict) -> Iterator[tuple]:
@@ -301,17 +312,20 @@ def build_demo(pipe, limits: Optional[ServeLimits] = None, output_dir: Optional[
                 summary = gr.Markdown(elem_id="summary", label="Summary", show_label=False)
                 notices = gr.Markdown(elem_id="notices", label="Notices", show_label=False)
                 files = gr.File(label="Download (WAV + overview PNG)", file_count="multiple", elem_id="files")
+                edit = EditPanel(pipe, handler).build()
         with gr.Accordion("About this model", open=False):
             gr.Markdown(controls.about_markdown(pipe))
         inputs = [widgets["prompt"], widgets["story"], melody] + [widgets[n] for n in controls.SETTINGS[2:]]
         outputs = [audio, files, spectrogram, tokens, summary, notices, widgets["seed"]]
         events = [generate.click, widgets["prompt"].submit]
-        gr.on(events, handler.generate, inputs, outputs, concurrency_limit=concurrency_limit, api_name="generate",
-              concurrency_id="generate", show_progress_on=[audio])  # the token image stays visible
+        generated = gr.on(events, handler.generate, inputs, outputs, concurrency_limit=concurrency_limit,
+                          api_name="generate", concurrency_id="generate", show_progress_on=[audio])  # tokens stay visible
+        edit.wire(generated)
         stop.click(handler.stop, None, notices, queue=False, api_name="stop")  # the worker stops at its next step
     demo.queue(max_size=limits.queue_size, default_concurrency_limit=concurrency_limit)
     demo.limits = limits
     demo.handler = handler  # the Python callables, for tests and notebooks
+    demo.edit_panel = edit
     return demo
 
 

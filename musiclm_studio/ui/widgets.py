@@ -5,6 +5,9 @@ and a live token picture fed by the pipeline callback while generating, then an 
 the spectrogram and the labelled token-stream figure. ``Studio.generate()`` runs one generation
 from the current control values (the Generate button calls it) and returns the
 ``MusicLMOutput``; a ``ValueError`` from the pipeline is shown in the error line, not raised.
+The Edit box below the result applies the app's edit actions (``edit_actions``: vary, repaint,
+extend) to the version shown: ``Studio.edit(action, ...)``, ``Studio.undo()`` and the versions
+dropdown move through the clip's history (``Studio.history``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import ipywidgets as W
 from .. import viz
 from ..audio import save_audio
 from ..config import STAGES
-from . import controls
+from . import controls, edit_actions
+from .edit_actions import ACTIONS, EditHistory
 
 REDRAW_S = 0.5  # at most one live token picture per this many seconds
 
@@ -65,8 +69,35 @@ class Studio:
         self.spectrogram = W.Image(format="png", layout=W.Layout(max_width="900px"))
         self.audio = W.Audio(format="wav", autoplay=False, loop=False)
         self.summary = W.HTML()
-        self.output = None  # the last MusicLMOutput
+        self.output = None  # the MusicLMOutput shown (the current version)
+        self.history: Optional[EditHistory] = None
+        self._build_edit_box()
         self.widget = self._layout()
+
+    def _build_edit_box(self) -> None:
+        style, layout = {"description_width": "150px"}, W.Layout(width="95%")
+        self.edit_controls = {
+            "action": W.Dropdown(options=[(label, key) for key, label in ACTIONS.items()], value="vary",
+                                 description="Action", style=style, layout=layout),
+            "prompt": W.Text(value="", placeholder="empty: the clip's own prompt", description="New prompt",
+                             style=style, layout=layout),
+            "start_s": W.FloatText(value=2.0, description="Repaint start (s)", style=style),
+            "end_s": W.FloatText(value=4.0, description="Repaint end (s)", style=style),
+            "seconds": W.FloatText(value=5.0, description="Extend by (s)", style=style),
+            "seed": W.Text(value="", placeholder="empty: random", description="Seed", style=style),
+        }
+        self.edit_button = W.Button(description="Apply to the current version", button_style="primary")
+        self.edit_button.on_click(lambda _: self.edit())
+        self.undo_button = W.Button(description="Undo")
+        self.undo_button.on_click(lambda _: self.undo())
+        self.versions = W.Dropdown(options=[], description="Versions", style=style, layout=layout)
+        self._listing = False  # True while the versions list is being refilled (not a user's pick)
+        self.versions.observe(lambda change: None if self._listing or change["new"] is None else self.go(change["new"]),
+                              names="value")
+        self.edit_status = W.HTML("Generate a clip first: edits apply to the clip shown.")
+        self.edit_box = W.VBox([W.HTML(f"<b>Edit this clip</b><br><small>{edit_actions.ACTION_HELP}</small>"),
+                                *self.edit_controls.values(), W.HBox([self.edit_button, self.undo_button]),
+                                self.versions, self.edit_status])
 
     def _layout(self) -> W.Widget:
         c = self.controls
@@ -79,7 +110,7 @@ class Studio:
                        W.HTML(f"<small>{_markdown_html(controls.MUSICCAPS_ATTRIBUTION)}</small>"), c["duration_s"],
                        c["bpm"], c["key"], extras, self.generate_button, self.error], layout=W.Layout(width="45%"))
         right = W.VBox([W.VBox(list(self.bars.values())), self.status, self.audio, self.tokens, self.spectrogram,
-                        self.summary], layout=W.Layout(width="55%"))
+                        self.summary, self.edit_box], layout=W.Layout(width="55%"))
         return W.HBox([left, right])
 
     def _use_example(self, change) -> None:
@@ -137,8 +168,61 @@ class Studio:
         finally:
             if melody is not None:
                 os.remove(melody)
+        self.history = EditHistory(out)
         self._show(out)
+        self._show_history()
         return out
+
+    # ---- editing ------------------------------------------------------------------------------
+    def edit(self, action: Optional[str] = None, **overrides):
+        """Apply an edit action to the version shown (``overrides`` set the edit controls first, e.g.
+        ``edit("repaint", start_s=1, end_s=3, prompt="a drum break")``); returns the new output or None."""
+        c = self.edit_controls
+        if action is not None:
+            c["action"].value = action
+        for name, value in overrides.items():
+            c[name].value = value
+        if self.history is None:
+            self.edit_status.value = "<b style='color:#c00'>Generate a clip first: edits apply to the clip shown.</b>"
+            return None
+        try:
+            seed = c["seed"].value.strip()
+            version = self.history.apply(self.pipe, c["action"].value, prompt=c["prompt"].value, start_s=c["start_s"].value,
+                                         end_s=c["end_s"].value, seconds=c["seconds"].value, seed=seed or None,
+                                         callback=self._callback({}, self.output.duration_s))
+        except ValueError as error:
+            self.edit_status.value = f"<b style='color:#c00'>{error}</b>"
+            return None
+        self._show(version.output)
+        self._show_history()
+        return version.output
+
+    def undo(self):
+        """Back to the version the one shown was made from; returns its output."""
+        if self.history is None:
+            return None
+        version = self.history.undo()
+        self._show(version.output)
+        self._show_history()
+        return version.output
+
+    def go(self, index: int):
+        """Show version ``index`` (0 = the generated clip); further edits apply to it."""
+        if self.history is None or index == self.history.current:
+            return None
+        version = self.history.go(index)
+        self._show(version.output)
+        self._show_history()
+        return version.output
+
+    def _show_history(self) -> None:
+        self._listing = True
+        try:
+            self.versions.options = [(label, i) for i, label in enumerate(self.history.labels())]
+            self.versions.value = self.history.current
+        finally:
+            self._listing = False
+        self.edit_status.value = _markdown_html(edit_actions.changes_markdown(self.history, self.pipe))
 
     def _show(self, out) -> None:
         self.output = out
