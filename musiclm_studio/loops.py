@@ -151,7 +151,8 @@ def loop_from(source, bars: int = 4, *, sample_rate: Optional[int] = None, bpm: 
     if output is not None:
         audio, sample_rate = output.audio, output.sample_rate
     else:
-        audio = prepare_audio(source, sample_rate, target_sample_rate=sample_rate or 24_000, name="audio").audio
+        prepared = prepare_audio(source, sample_rate, target_sample_rate=sample_rate or 24_000, name="audio")
+        audio, sample_rate = prepared.audio, prepared.sample_rate
     grid = grid_tempo(output)
     origin, tempo_from = 0.0, "grid"
     if grid is None or (bpm is not None and abs(bpm - grid) > 1e-6):

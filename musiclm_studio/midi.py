@@ -172,6 +172,31 @@ def notes_of(midi, drums: bool = False) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
 
 
+def note_scores(reference, estimate, *, onset_tolerance: float = 0.05, offset_ratio: float = 0.2) -> dict:
+    """mir_eval note precision / recall / F1 of ``estimate`` against ``reference`` (each a ``PrettyMIDI``
+    or note rows (onset s, offset s, pitch, ...)): onset-only ("onset_*": pitch within 50 cents and
+    onset within ``onset_tolerance``) and with offsets ("offset_*": also the offset within
+    ``offset_ratio`` of the note's length, at least 50 ms), mir_eval's standard settings."""
+    import mir_eval
+
+    def intervals_pitches(notes):
+        rows = notes_of(notes) if hasattr(notes, "instruments") else np.asarray(notes, np.float64)
+        rows = rows.reshape(-1, rows.shape[-1] if rows.size else 3)
+        rows = rows[rows[:, 1] > rows[:, 0]]  # mir_eval needs positive durations
+        return rows[:, :2], 440.0 * 2.0 ** ((rows[:, 2] - 69.0) / 12.0)
+
+    (ri, rp), (ei, ep) = intervals_pitches(reference), intervals_pitches(estimate)
+    out = {}
+    for name, ratio in (("onset", None), ("offset", offset_ratio)):
+        if len(ri) == 0 or len(ei) == 0:
+            p = r = f = 0.0
+        else:
+            p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
+                ri, rp, ei, ep, onset_tolerance=onset_tolerance, offset_ratio=ratio)
+        out.update({f"{name}_precision": float(p), f"{name}_recall": float(r), f"{name}_f1": float(f)})
+    return out
+
+
 def save_midi(midi, path: str) -> str:
     """Write a ``PrettyMIDI`` to ``path`` (folders made as needed); returns the path."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -181,4 +206,4 @@ def save_midi(midi, path: str) -> str:
 
 
 __all__ = ["MAX_SECONDS", "MidiUnavailable", "available", "unavailable_reason", "transcribe", "model_output",
-           "load_for_transcription", "notes_of", "save_midi"]
+           "load_for_transcription", "notes_of", "note_scores", "save_midi"]
