@@ -4,7 +4,10 @@ A loop is ``bars`` bars of ``beats_per_bar`` beats at ``bpm``, cut from a clip a
 (``start_s``). Its first ``crossfade`` samples are an equal-power crossfade *from* the audio that
 followed the loop's end in the clip *into* the loop's own start, so that playing end -> start is
 the clip's own continuous audio across the wrap (no step at all), and the join is one short fade
-starting on the downbeat (a beat boundary), from the next bar's downbeat into the first's.
+starting on the downbeat (a beat boundary), from the next bar's downbeat into the first's. Where
+the loop's last beat is louder or quieter than its first (a build, or the output level still
+settling after the clip's start), a slow gain ramp across the loop evens them out, so the wrap
+does not jump in loudness either (``level_match``).
 
 ``generate_loop`` (``pipe.loop``) makes one from a prompt: the shipped model's LMs hear a beat grid
 that starts at the clip's first sample (``vocab.beat_grid``), so the pipeline is asked for the
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from .pipeline import MusicLMPipeline
 
 MAX_BARS = 64
+MAX_RAMP_DB = 6.0  # the largest level difference between a loop's last beat and its first that level matching evens out
 DEFAULT_CROSSFADE_BEATS = 0.25  # a sixteenth: long enough to hide the join, short enough not to blur the downbeat
 
 
@@ -47,7 +51,7 @@ class Loop:
 
     ``start_s``: where in the source clip it starts; ``crossfade_s``: the fade at its start;
     ``tempo_from``: "grid" (the beat grid the LMs played on), "given" or "librosa" (read from the
-    audio); ``output``: the generation it was cut from, where there is one."""
+    audio); ``ramp_db``: the gain ramp level matching applied across it (0 at the start); ``output``: the generation it was cut from, where there is one."""
 
     audio: torch.Tensor
     sample_rate: int
@@ -57,6 +61,7 @@ class Loop:
     start_s: float = 0.0
     crossfade_s: float = 0.0
     tempo_from: str = "given"
+    ramp_db: float = 0.0
     prompt: Optional[str] = None
     seed: Optional[int] = None
     output: Optional["MusicLMOutput"] = field(default=None, repr=False)
@@ -108,10 +113,15 @@ def loop_seconds(bars: int, bpm: float, beats_per_bar: int = 4) -> float:
 
 # ---- cutting ------------------------------------------------------------------------------------
 def make_loop(audio: AudioLike, sample_rate: Optional[int], *, bpm: float, bars: int, beats_per_bar: int = 4,
-              start_s: float = 0.0, crossfade_beats: float = DEFAULT_CROSSFADE_BEATS,
+              start_s: float = 0.0, crossfade_beats: float = DEFAULT_CROSSFADE_BEATS, level_match: bool = True,
               tempo_from: str = "given") -> Loop:
     """Cut ``bars`` bars at ``bpm`` from ``start_s`` (a bar line) and fold what follows into the start
-    (see the module docstring). The clip must hold the loop plus its crossfade after ``start_s``."""
+    (see the module docstring). The clip must hold the loop plus its crossfade after ``start_s``.
+
+    ``level_match``: where the last beat is louder or quieter than the first (a build, or the output
+    level still settling), a slow gain ramp across the loop (linear in dB, at most ``MAX_RAMP_DB``)
+    brings its end to its start's level, so the wrap does not jump in loudness; the audio folded into
+    the start continues the ramp, so the wrap stays continuous sample by sample."""
     check_loop(bars, beats_per_bar, crossfade_beats)
     bpm = check_bpm(bpm)
     if isinstance(start_s, bool) or not isinstance(start_s, (int, float)) or not math.isfinite(start_s) \
@@ -120,24 +130,29 @@ def make_loop(audio: AudioLike, sample_rate: Optional[int], *, bpm: float, bars:
     wave = prepare_audio(audio, sample_rate, target_sample_rate=sample_rate or 24_000, name="audio")
     x, sr = wave.audio, wave.sample_rate
     n = round(loop_seconds(bars, bpm, beats_per_bar) * sr)
-    fade = round(crossfade_beats * 60.0 / bpm * sr)
+    fade, beat = round(crossfade_beats * 60.0 / bpm * sr), round(60.0 / bpm * sr)
     start = round(start_s * sr)
     if start + n + fade > x.numel():
         raise ValueError(f"A {bars}-bar loop at {bpm:g} bpm with its crossfade needs {(n + fade) / sr:.2f} s after "
                          f"{start_s:.2f} s; the clip has {max(0, x.numel() - start) / sr:.2f} s there. "
                          "Ask for fewer bars, a faster tempo or a longer clip.")
-    part = x[start: start + n + fade]
+    part = x[start: start + n + fade].double()
+    ramp_db = 0.0
+    if level_match and n >= 2 * beat:  # first beat's level minus last beat's, in dB
+        level = lambda a: 10 * math.log10(float(a.pow(2).mean()) + 1e-12)  # noqa: E731
+        ramp_db = max(-MAX_RAMP_DB, min(MAX_RAMP_DB, level(part[:beat]) - level(part[n - beat: n])))
+        part = part * 10 ** (ramp_db / 20 * torch.arange(n + fade, dtype=torch.float64) / n)
     out = part[:n].clone()
     if fade:
         t = (torch.arange(fade, dtype=torch.float64) + 0.5) / fade
         fade_in, fade_out = torch.sin(0.5 * math.pi * t), torch.cos(0.5 * math.pi * t)  # equal power
-        out[:fade] = (part[:fade].double() * fade_in + part[n: n + fade].double() * fade_out).float()
-    return Loop(out, sr, bpm, bars, beats_per_bar, start / sr, fade / sr, tempo_from)
+        out[:fade] = part[:fade] * fade_in + part[n: n + fade] * fade_out
+    return Loop(out.float(), sr, bpm, bars, beats_per_bar, start / sr, fade / sr, tempo_from, ramp_db=ramp_db)
 
 
 def loop_from(source, bars: int = 4, *, sample_rate: Optional[int] = None, bpm: Optional[float] = None,
               beats_per_bar: int = 4, start_bar: Optional[int] = None,
-              crossfade_beats: float = DEFAULT_CROSSFADE_BEATS) -> Loop:
+              crossfade_beats: float = DEFAULT_CROSSFADE_BEATS, level_match: bool = True) -> Loop:
     """A loop from any ``MusicLMOutput`` (or audio with its ``sample_rate``).
 
     Where the LMs played on a beat grid (an output whose ``asked`` names one tempo), the loop is cut on
@@ -167,7 +182,7 @@ def loop_from(source, bars: int = 4, *, sample_rate: Optional[int] = None, bpm: 
         start_bar = 1 if need <= audio.numel() / sample_rate else 0
     start_s = origin + loop_seconds(start_bar, bpm, beats_per_bar)
     loop = make_loop(audio, sample_rate, bpm=bpm, bars=bars, beats_per_bar=beats_per_bar, start_s=start_s,
-                     crossfade_beats=crossfade_beats, tempo_from=tempo_from)
+                     crossfade_beats=crossfade_beats, level_match=level_match, tempo_from=tempo_from)
     if output is not None:
         loop.output, loop.seed = output, output.seed
     return loop
@@ -196,7 +211,7 @@ def first_beat(audio, sample_rate: int) -> tuple[float, float]:
 
 def generate_loop(pipe: "MusicLMPipeline", prompt: str, *, bars: int = 4, bpm: Optional[float] = None,
                   beats_per_bar: int = 4, start_bar: int = 1, crossfade_beats: float = DEFAULT_CROSSFADE_BEATS,
-                  seed: Optional[int] = None, **kwargs) -> Loop:
+                  level_match: bool = True, seed: Optional[int] = None, **kwargs) -> Loop:
     """Generate ``start_bar + bars`` bars (plus the crossfade) on a beat grid at ``bpm`` and cut the loop
     on it. ``bpm`` None: the tempo the prompt asks for (as the pipeline reads it), rounded. Other keyword
     arguments go to the pipeline's ``__call__`` (temperature, guidance_scale, num_candidates, key, ...)."""
@@ -223,7 +238,7 @@ def generate_loop(pipe: "MusicLMPipeline", prompt: str, *, bars: int = 4, bpm: O
     out = pipe(prompt, duration_s=duration, bpm=bpm, seed=seed, **kwargs)
     loop = make_loop(out.audio, out.sample_rate, bpm=bpm, bars=bars, beats_per_bar=beats_per_bar,
                      start_s=loop_seconds(start_bar, bpm, beats_per_bar), crossfade_beats=crossfade_beats,
-                     tempo_from="grid")
+                     level_match=level_match, tempo_from="grid")
     loop.prompt, loop.seed, loop.output = prompt, out.seed, out
     return loop
 
@@ -231,13 +246,13 @@ def generate_loop(pipe: "MusicLMPipeline", prompt: str, *, bars: int = 4, bpm: O
 # ---- measuring the seam -------------------------------------------------------------------------
 @dataclass
 class SeamReport:
-    """The wrap (last sample -> first) against the loop's inside; dB are RMS levels of 50-ms windows.
+    """The wrap (last sample -> first) against the loop's inside, at its beat lines.
 
-    step_at_wrap / step_p99: |x[0] - x[-1]| and the 99th percentile of |x[t+1] - x[t]| inside.
-    level_jump_db: the level change from the 50 ms before the wrap to the 50 ms after it;
-    level_jump_db_inside: the same at every beat line inside the loop (median, max).
-    spectral_jump: distance between the log-mel spectra of those windows (dB, RMS over 40 bands);
-    spectral_jump_inside: the same at the beat lines inside (median, max).
+    step_at_wrap / step_p99: |x[0] - x[-1]| and the 99th percentile of |x[t+1] - x[t]| inside (a click).
+    level_jump_db: the RMS level change from the beat before the wrap to the beat after it (loudness);
+    level_jump_db_inside: the same across every beat line inside the loop (median, max).
+    spectral_jump: the RMS difference (dB over 40 mel bands) of the mean spectra of those two beats
+    (timbre); spectral_jump_inside: the same across the beat lines inside (median, max).
     tempo_bpm: librosa's tempo of the loop played four times; tempo_agrees: within 8 % of the loop's
     bpm, half / double allowed (``analysis.tempo_agrees``)."""
 
@@ -254,36 +269,39 @@ class SeamReport:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def measure_seam(audio, sample_rate: int, bpm: float, beats_per_bar: int = 4, window_s: float = 0.05) -> SeamReport:
-    """How the loop's wrap compares with its beat lines inside (see ``SeamReport``)."""
+def measure_seam(audio, sample_rate: int, bpm: float, beats_per_bar: int = 4) -> SeamReport:
+    """How the loop's wrap compares with its beat lines inside (see ``SeamReport``); the loop holds whole beats."""
     import librosa
 
     x = to_mono_numpy(audio).astype(np.float64)
-    n, w = x.size, max(8, round(window_s * sample_rate))
-    beat = 60.0 / bpm * sample_rate
-    if n < 2 * w or beat <= w:
-        raise ValueError("The loop is too short to measure: it needs more than two 50-ms windows and beats longer "
-                         "than 50 ms.")
-    tiled = np.concatenate([x, x])
-    mel = librosa.filters.mel(sr=sample_rate, n_fft=w, n_mels=40)
-    window = np.hanning(w)
+    n, beat = x.size, 60.0 / bpm * sample_rate
+    beats = int(round(n / beat))
+    if beats < 2:
+        raise ValueError("A loop needs at least two beats to compare its wrap with its inside.")
+    tiled = np.concatenate([x, x])  # the wrap sits at n
+    n_fft = 2048
+    mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=40)
 
-    def sides(b: int) -> tuple[float, float]:  # (level jump dB, spectral jump dB) across position b of tiled
-        before, after = tiled[b - w: b], tiled[b: b + w]
-        level = [10 * np.log10(np.mean(s ** 2) + 1e-12) for s in (before, after)]
-        spectra = [10 * np.log10(mel @ np.abs(np.fft.rfft(s * window)) ** 2 + 1e-10) for s in (before, after)]
-        return abs(level[1] - level[0]), float(np.sqrt(np.mean((spectra[1] - spectra[0]) ** 2)))
+    def beat_at(k: int) -> tuple[float, np.ndarray]:  # (RMS dB, mean mel power dB) of beat k of the tiled loop
+        part = tiled[round(k * beat): round((k + 1) * beat)]
+        power = np.abs(librosa.stft(part, n_fft=n_fft, hop_length=512)) ** 2
+        return 10 * np.log10(np.mean(part ** 2) + 1e-12), 10 * np.log10(mel @ power.mean(1) + 1e-10)
 
-    inside = [sides(round(k * beat)) for k in range(1, int(n // beat)) if round(k * beat) + w <= n - 1]
-    wrap_level, wrap_spectral = sides(n)
-    levels, spectral = np.array([i[0] for i in inside] or [0.0]), np.array([i[1] for i in inside] or [0.0])
+    measured = [beat_at(k) for k in range(beats + 1)]  # beats 0 .. beats-1 of the loop, then beat 0 again
+
+    def jump(k: int) -> tuple[float, float]:  # across the line between beat k-1 and beat k
+        (l0, s0), (l1, s1) = measured[k - 1], measured[k]
+        return abs(l1 - l0), float(np.sqrt(np.mean((s1 - s0) ** 2)))
+
+    inside = np.array([jump(k) for k in range(1, beats)])
+    wrap = jump(beats)
     steps = np.abs(np.diff(x))
     tempo = estimate_tempo(np.tile(x, 4), sample_rate)
     return SeamReport(step_at_wrap=float(abs(x[0] - x[-1])), step_p99=float(np.percentile(steps, 99)),
-                      level_jump_db=float(wrap_level),
-                      level_jump_db_inside=(float(np.median(levels)), float(levels.max())),
-                      spectral_jump=wrap_spectral,
-                      spectral_jump_inside=(float(np.median(spectral)), float(spectral.max())),
+                      level_jump_db=float(wrap[0]),
+                      level_jump_db_inside=(float(np.median(inside[:, 0])), float(inside[:, 0].max())),
+                      spectral_jump=float(wrap[1]),
+                      spectral_jump_inside=(float(np.median(inside[:, 1])), float(inside[:, 1].max())),
                       tempo_bpm=tempo, tempo_agrees=tempo_agrees(tempo, bpm))
 
 
