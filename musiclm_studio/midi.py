@@ -8,8 +8,8 @@ windowing (``inference.window_audio_file`` / ``unwrap_output``) and note creatio
 without TensorFlow. Only the ONNX session is ours, so that it honours ``torch.get_num_threads()``.
 
 Why ``pip install --no-deps basic-pitch``: on Linux with Python >= 3.11 the wheel requires
-``tensorflow<2.15.1`` (about 500 MB, and it would pin numpy below 2), although inference with the
-ONNX file needs none of it. ``make setup`` installs it without dependencies and then the light ones
+``tensorflow<2.15.1``, a whole second deep-learning framework that inference with the ONNX file
+never imports. ``make setup`` installs it without dependencies and then the light ones
 it really imports (the ``midi`` extra: onnxruntime, mir_eval, resampy, pretty_midi); resampy is
 taken at 0.4.3 or later because 0.4.2 imports ``pkg_resources``, gone from recent setuptools
 (basic-pitch's own pin says < 0.4.3; it only uses resampy for sonification). Without these
@@ -30,7 +30,7 @@ import torch
 
 from .audio import AudioLike, prepare_audio, read_audio_file
 
-MAX_SECONDS = 600.0  # longest clip transcribe takes (Basic Pitch runs ~30x real time on one core)
+MAX_SECONDS = 600.0  # longest clip transcribe takes (about 1 s per 10 s of audio on the shared 2-core machine)
 INSTALL_HINT = ("MIDI export needs Spotify's basic-pitch (without its TensorFlow requirement) and onnxruntime: "
                 "run `pip install \"musiclm-studio[midi]\" && pip install --no-deps \"basic-pitch==0.4.0\"` "
                 "(`make setup` does this).")
