@@ -8,6 +8,8 @@
     musiclm-studio corpus build --out DIR --clips N ...      (see musiclm_studio/data/cli.py)
     musiclm-studio init --preset small --out DIR            (a fresh, untrained pipeline)
     musiclm-studio hub push-space --repo USER/NAME --dry-run (see musiclm_studio/publish.py)
+    musiclm-studio midi song.wav --out song.mid             (see musiclm_studio/export_cli.py)
+    musiclm-studio loop "funky drums and bass" --bars 4 --bpm 120 --out loops/
 
 Every sub-command is a small function that calls the pipeline's public API; user errors
 print one clear line and exit with status 2.
@@ -124,11 +126,12 @@ def _optional_commands():
     from .eval.mulan_cli import register as mulan
     from .eval.semantic_probe import register as semantic
     from .eval.stages import register as stages
+    from .export_cli import register as exports
     from .publish import register as publish
     from .train.assemble import register as assemble
     from .train.cli import register as train
 
-    return [edit, corpus, train, codec, mulan, semantic, melody, assemble, evaluation, stages, publish]
+    return [edit, corpus, train, codec, mulan, semantic, melody, assemble, evaluation, stages, publish, exports]
 
 
 def main(argv: list[str] | None = None) -> int:

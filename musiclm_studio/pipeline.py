@@ -371,6 +371,14 @@ class MusicLMPipeline:
 
         return editing.extend(self, out, seconds, prompt, callback=callback, **sampling)
 
+    def loop(self, prompt: str, *, bars: int = 4, bpm: Optional[float] = None, seed: Optional[int] = None, **kwargs):
+        """A seamless, bar-aligned loop of ``bars`` bars at ``bpm`` (default: the prompt's tempo) for producers:
+        returns a ``loops.Loop`` (``.save(folder)`` writes a WAV with the tempo in its name and metadata).
+        Other keyword arguments: ``loops.generate_loop``'s and ``__call__``'s."""
+        from .loops import generate_loop
+
+        return generate_loop(self, prompt, bars=bars, bpm=bpm, seed=seed, **kwargs)
+
     # ---- the whole chain --------------------------------------------------------------
     @torch.no_grad()
     def __call__(

@@ -43,6 +43,11 @@ def test_the_edit_area_edits_the_generated_clip_and_goes_back(demo, tiny_full_pi
     history, choices, summary, wav1, *_, files = panel.go(history, history.labels()[0])
     assert history.output is first and wav1 == wav
     assert len([f for f in files if f.endswith(".wav")]) == 3 and all(os.path.isfile(f) for f in files)
+    from musiclm_studio import midi
+
+    if midi.available():  # "Download MIDI of this version": the handler's export on the version shown
+        path, roll, note = demo.handler.midi(wav1)
+        assert path.endswith(".mid") and roll.ndim == 3 and note
     history, *_ = panel.apply(history, "extend", "", 0, 0, 1.0, 7)  # edits apply to the version shown
     assert torch.equal(history.output.audio[: first.audio.numel()], first.audio)
     with pytest.raises(gr.Error, match="outside the clip"):

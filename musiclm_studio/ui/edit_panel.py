@@ -6,7 +6,8 @@ generate handler keeps each session's last output). Each version's WAV (and its 
 ``musiclm-studio vary / repaint / extend``) is saved and listed for download; the history
 dropdown and Undo go back to any version, and further edits apply to the version shown. The
 token view draws the version's streams: a kept stream is the very tokens it came from, and the
-summary line says which streams an edit left unchanged. The logic lives in ``edit_actions``.
+summary line says which streams an edit left unchanged. "Download MIDI of this version" transcribes
+the version shown and draws its piano roll (``ui/exports.py``). The logic lives in ``edit_actions``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import Optional
 
 import gradio as gr
 
-from .. import viz
+from .. import midi, viz
 from ..config import STAGES
 from ..output_io import save_output
-from . import edit_actions
+from . import edit_actions, exports
 from .edit_actions import ACTIONS, EditHistory
 
 NO_CLIP = "Generate a clip first: edits apply to the clip above."
@@ -65,6 +66,13 @@ class EditPanel:
             self.spectrogram = gr.Image(label="Its spectrogram", type="numpy", interactive=False,
                                         elem_id="edit-spectrogram")
             self.files = gr.File(label="Every version (WAV + tokens)", file_count="multiple", elem_id="edit-files")
+            with gr.Row():
+                self.midi_button = gr.Button("Download MIDI of this version", elem_id="edit-midi",
+                                             interactive=midi.available())
+                self.midi_file = gr.File(label="MIDI", elem_id="edit-midi-file")
+            self.midi_note = gr.Markdown(exports.midi_status(), elem_id="edit-midi-note")
+            self.piano_roll = gr.Image(label="Piano roll of this version", type="numpy", interactive=False,
+                                       elem_id="edit-piano-roll")
         self._events()
         return self
 
@@ -77,6 +85,9 @@ class EditPanel:
                                 concurrency_id="edit", show_progress_on=[self.audio])
         self.undo_button.click(self.undo, [self.state], self._views(), api_name="edit_undo")
         self.history.input(self.go, [self.state, self.history], self._views(), api_name="edit_go")
+        # the generate handler's MIDI export (ui/exports.py), on the version shown
+        self.midi_button.click(self.handler.midi, self.audio, [self.midi_file, self.piano_roll, self.midi_note],
+                               api_name="edit_midi")
 
     def wire(self, generate_event) -> None:
         """Start a history from each finished generation (``generate_event``: the generate event)."""

@@ -19,10 +19,10 @@ from typing import Any, Optional
 
 import ipywidgets as W
 
-from .. import viz
+from .. import midi, viz
 from ..audio import save_audio
 from ..config import STAGES
-from . import controls, edit_actions
+from . import controls, edit_actions, exports
 from .edit_actions import ACTIONS, EditHistory
 
 REDRAW_S = 0.5  # at most one live token picture per this many seconds
@@ -72,6 +72,15 @@ class Studio:
         self.output = None  # the MusicLMOutput shown (the current version)
         self.history: Optional[EditHistory] = None
         self._build_edit_box()
+        self.midi_button = W.Button(description="MIDI", icon="music", disabled=not midi.available(),
+                                    tooltip="transcribe the clip to MIDI (Basic Pitch)")
+        self.midi_button.on_click(lambda _: self.export_midi())
+        self.loop_bars = W.IntSlider(value=4, min=1, max=16, description="Loop bars")
+        self.loop_button = W.Button(description="Loop", icon="repeat", tooltip="a seamless loop on the beat grid")
+        self.loop_button.on_click(lambda _: self.export_loop())
+        self.export_note = W.HTML(_markdown_html(exports.midi_status()))
+        self.piano_roll = W.Image(format="png", layout=W.Layout(max_width="900px"))
+        self.export_dir: Optional[str] = None  # made at the first export
         self.widget = self._layout()
 
     def _build_edit_box(self) -> None:
@@ -109,8 +118,10 @@ class Studio:
         left = W.VBox([W.HTML(_markdown_html(controls.model_status(self.pipe))), c["prompt"], self.examples,
                        W.HTML(f"<small>{_markdown_html(controls.MUSICCAPS_ATTRIBUTION)}</small>"), c["duration_s"],
                        c["bpm"], c["key"], extras, self.generate_button, self.error], layout=W.Layout(width="45%"))
+        exporting = W.VBox([W.HBox([self.midi_button, self.loop_bars, self.loop_button]), self.export_note,
+                            self.piano_roll])
         right = W.VBox([W.VBox(list(self.bars.values())), self.status, self.audio, self.tokens, self.spectrogram,
-                        self.summary, self.edit_box], layout=W.Layout(width="55%"))
+                        self.summary, exporting, self.edit_box], layout=W.Layout(width="55%"))
         return W.HBox([left, right])
 
     def _use_example(self, change) -> None:
@@ -237,6 +248,37 @@ class Studio:
         self.summary.value = _markdown_html(controls.summary_markdown(out)) + "".join(
             f"<br><i>{notice}</i>" for notice in out.notices)
         self.status.value = "Done."
+
+    def _export_folder(self) -> str:
+        self.export_dir = self.export_dir or tempfile.mkdtemp(prefix="musiclm-studio-")
+        return self.export_dir
+
+    def export_midi(self) -> Optional[exports.MidiResult]:
+        """The last clip as MIDI (the MIDI button): writes the .mid, shows the piano roll; returns the result."""
+        self.error.value = ""
+        try:
+            out = self.output
+            result = exports.export_midi(None if out is None else out.audio, None if out is None else out.sample_rate,
+                                         self._export_folder(), "musiclm" if out is None or out.seed is None
+                                         else f"musiclm-seed{out.seed}")
+        except ValueError as error:
+            self.error.value = f"<b style='color:#c00'>{error}</b>"
+            return None
+        self.export_note.value = result.message + (f"<br>MIDI file: <code>{result.path}</code>" if result.path else "")
+        if result.image is not None:
+            self.piano_roll.value = viz.array_to_png(result.image)
+        return result
+
+    def export_loop(self) -> Optional[str]:
+        """A loop of the last clip on its beat grid (the Loop button): writes the WAV; returns its path."""
+        self.error.value = ""
+        try:
+            path, message = exports.export_loop(self.output, self.loop_bars.value, self._export_folder())
+        except ValueError as error:
+            self.error.value = f"<b style='color:#c00'>{error}</b>"
+            return None
+        self.export_note.value = f"{message}<br>Loop file: <code>{path}</code>"
+        return path
 
     def display(self) -> W.Widget:
         """Show the studio in the notebook (and return its root widget)."""
