@@ -147,7 +147,7 @@ def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> d
                                    "critic_drums_negative": critic_read(pipe, negative.tokens.coarse)["drums"]})
         # 4. cost: each edit against generating its own length from scratch (the first ``cost_trials``)
         if i >= cost_trials:
-            print(json.dumps({k: v[-1] for k, v in result.items() if isinstance(v, list) and v}), flush=True)
+            print(json.dumps({k: v[-1] for k, v in result.items() if isinstance(v, list) and k != "cost"}), flush=True)
             continue
         _, t_region = timed(lambda: pipe(region_prompt, duration_s=(seam * hop - a) / sr, seed=400 + i))
         extended, t_extend = timed(lambda: pipe.extend(original, 4.0, seed=500 + i))
@@ -199,6 +199,20 @@ def summary(r: dict) -> dict:
     }
 
 
+def from_log(path: str) -> dict:
+    """The result of the trials a (stopped) run printed, one JSON line each, with its summary."""
+    result = {"variation": [], "repaint": [], "negative": [], "cost": []}
+    for line in open(path):
+        if line.startswith('{"variation"'):
+            row = json.loads(line)
+            for name in result:
+                if name in row and not (name == "cost" and result[name] and result[name][-1] == row[name]):
+                    result[name].append(row[name])  # a trial past --cost-trials repeats the last cost row
+    result["trials"] = len(result["variation"])
+    result["summary"] = summary(result)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
@@ -206,9 +220,10 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/editing_targets.json")
     parser.add_argument("--png-dir", default=None)
     parser.add_argument("--cost-trials", type=int, default=5, help="trials that also time generating from scratch")
+    parser.add_argument("--from-log", default=None, help="summarise the trials a stopped run printed to this log")
     args = parser.parse_args()
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    result = run(args.trials, args.seconds, args.png_dir, args.cost_trials)
+    result = from_log(args.from_log) if args.from_log else run(args.trials, args.seconds, args.png_dir, args.cost_trials)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     print(json.dumps(result["summary"], indent=1))

@@ -146,3 +146,23 @@ def test_cli_generates_then_varies_repaints_and_extends_a_saved_output(tiny_full
     assert extended.duration_s == pytest.approx(3.0)
     assert main(["extend", song, "--seconds", "-1", "--out", str(tmp_path / "x.wav"), *common]) == 2
     assert main(["vary", str(tmp_path / "missing.wav"), *common]) == 2
+
+
+@pytest.mark.slow
+def test_edits_on_the_shipped_model(default_pipe):
+    """The shipped model end to end: kept tokens, untouched samples outside a repaint, an extension's
+    first part, and a negative prompt that changes what guidance steers from."""
+    pipe = default_pipe
+    out = pipe("a rock song with drums", duration_s=4.0, seed=0)
+    varied = pipe.vary(out, prompt="a string quartet", seed=1)
+    assert torch.equal(varied.tokens.semantic, out.tokens.semantic)
+    assert not torch.equal(varied.tokens.coarse, out.tokens.coarse)
+    hop, fade = pipe.config.codec.hop_length, round(editing.CROSSFADE_S * ACOUSTIC_RATE)
+    repainted = pipe.repaint(out, 1.0, 2.0, prompt="a calm piano", seed=2)
+    seam = editing.seam_frame(pipe, repainted.conditioning, 2.0, out.tokens.coarse.shape[-1], fade)
+    assert torch.equal(repainted.audio[: (50 - fade) * hop], out.audio[: (50 - fade) * hop])
+    assert torch.equal(repainted.audio[(seam + fade) * hop:], out.audio[(seam + fade) * hop:])
+    extended = pipe.extend(out, 2.0, seed=3)
+    assert torch.equal(extended.audio[: out.audio.numel()], out.audio) and extended.duration_s == pytest.approx(6.0)
+    negative = pipe("a rock song with drums", duration_s=4.0, seed=0, negative_prompt="drums")
+    assert not torch.equal(negative.tokens.semantic, out.tokens.semantic)
