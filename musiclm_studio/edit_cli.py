@@ -86,30 +86,27 @@ def add_sampling_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _edit_parser(sub, name: str, help: str, prompt_help: str, func) -> argparse.ArgumentParser:
+    """One edit command: the source, its own arguments (added by the caller), --prompt, --out and the shared flags."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("source", help="a WAV written by generate or an edit (its .tokens.safetensors beside it), "
+                                  "or that tokens file")
+    p.add_argument("--prompt", default=None, help=prompt_help)
+    p.add_argument("--out", default=f"{name}.wav")
+    add_sampling_flags(p)
+    p.set_defaults(func=func)
+    return p
+
+
 def register(sub) -> None:
-    source_help = "a WAV written by generate or an edit (its .tokens.safetensors beside it), or that tokens file"
-    v = sub.add_parser("vary", help="a variation of a saved output: keep its semantic (or coarse) tokens, re-sample the rest")
-    v.add_argument("source", help=source_help)
+    v = _edit_parser(sub, "vary", "a variation of a saved output: keep its semantic (or coarse) tokens, re-sample the rest",
+                     "another prompt for the re-sampled stages (default: the clip's own)", cmd_vary)
     v.add_argument("--keep", default="semantic", choices=("semantic", "coarse"),
                    help="semantic: keep the composition, re-sample the sound; coarse: re-sample only the fine detail")
-    v.add_argument("--prompt", default=None, help="another prompt for the re-sampled stages (default: the clip's own)")
-    v.add_argument("--out", default="variation.wav")
-    add_sampling_flags(v)
-    v.set_defaults(func=cmd_vary)
-
-    r = sub.add_parser("repaint", help="re-sample a region of a saved output; the rest of its audio is kept")
-    r.add_argument("source", help=source_help)
+    r = _edit_parser(sub, "repaint", "re-sample a region of a saved output; the rest of its audio is kept",
+                     "a prompt for the region (default: the clip's own)", cmd_repaint)
     r.add_argument("--start", type=float, required=True, help="region start (seconds)")
     r.add_argument("--end", type=float, required=True, help="region end (seconds); the seam moves to the next beat")
-    r.add_argument("--prompt", default=None, help="a prompt for the region (default: the clip's own)")
-    r.add_argument("--out", default="repainted.wav")
-    add_sampling_flags(r)
-    r.set_defaults(func=cmd_repaint)
-
-    e = sub.add_parser("extend", help="continue a saved output from its tokens; its audio is kept as the start")
-    e.add_argument("source", help=source_help)
+    e = _edit_parser(sub, "extend", "continue a saved output from its tokens; its audio is kept as the start",
+                     "a prompt for the new part (default: the clip's own)", cmd_extend)
     e.add_argument("--seconds", type=float, required=True, help="how many seconds to add")
-    e.add_argument("--prompt", default=None, help="a prompt for the new part (default: the clip's own)")
-    e.add_argument("--out", default="extended.wav")
-    add_sampling_flags(e)
-    e.set_defaults(func=cmd_extend)
