@@ -167,11 +167,19 @@ def segment_at(cond: Conditioning, time_s: float, total_s: float) -> int:
     return len(cond.prompts) - 1
 
 
-def beat_frames(pipe, cond: Conditioning, frames: int) -> list[int]:
-    """The acoustic frames on which a beat of the LMs' grid falls (empty where they hear none)."""
-    if cond.tempo_bpm is None or all(b is None for b in cond.tempo_bpm):
-        return []
+def beat_frames(pipe, cond: Conditioning, frames: int, audio: Optional[torch.Tensor] = None) -> list[int]:
+    """The acoustic frames on which a beat of the LMs' grid falls; where they hear none, the beats
+    librosa's tracker finds in ``audio`` (empty without audio or beats)."""
     rate = pipe.config.coarse_lm.frame_rate
+    if cond.tempo_bpm is None or all(b is None for b in cond.tempo_bpm):
+        if audio is None:
+            return []
+        import librosa
+
+        from .analysis import to_mono_numpy
+
+        _, times = librosa.beat.beat_track(y=to_mono_numpy(audio), sr=pipe.sample_rate, hop_length=512, units="time")
+        return sorted({min(frames - 1, round(float(t) * rate)) for t in times})
     ends, start = [], 0.0
     for _, seconds in story_of(cond, frames / rate):
         start += seconds
@@ -182,13 +190,15 @@ def beat_frames(pipe, cond: Conditioning, frames: int) -> list[int]:
     return [0] + [f for f in range(1, frames) if whole[f] > whole[f - 1]]
 
 
-def seam_frame(pipe, cond: Conditioning, end_s: float, frames: int, fade: int) -> int:
+def seam_frame(pipe, cond: Conditioning, end_s: float, frames: int, fade: int,
+               audio: Optional[torch.Tensor] = None) -> int:
     """The acoustic frame where a repaint of a region ending at ``end_s`` fades back to the original:
-    the first beat at or after it that leaves room for the fade, else ``end_s``'s frame; ``frames``
-    (the clip's end: no seam) when the fade does not fit."""
+    the first beat (``beat_frames``; of ``audio`` where the LMs hear no grid) at or after it that
+    leaves room for the fade, else ``end_s``'s frame; ``frames`` (the clip's end: no seam) when the
+    fade does not fit."""
     end = min(frames, math.ceil(end_s * pipe.config.coarse_lm.frame_rate))
     fallback = end if end + fade <= frames else frames
-    return next((f for f in beat_frames(pipe, cond, frames) if end <= f and f + fade <= frames), fallback)
+    return next((f for f in beat_frames(pipe, cond, frames, audio) if end <= f and f + fade <= frames), fallback)
 
 
 # ---- the acoustic stages, ranked over a span --------------------------------------------------
@@ -305,7 +315,7 @@ def repaint(pipe, out: MusicLMOutput, start_s: float, end_s: float, prompt: Opti
     s_sem = int(start_s * c.semantic_tokenizer.frame_rate)
     a_ac, e_ac = s_sem * ratio, min(Ta, math.ceil(end_s * c.coarse_lm.frame_rate))
     xf = round(crossfade_s * c.coarse_lm.frame_rate)
-    seam = seam_frame(pipe, cond, end_s, Ta, xf)
+    seam = seam_frame(pipe, cond, end_s, Ta, xf, out.audio)
     tail = seam < Ta  # the original resumes after the region
     e_sem = min(Ts, math.ceil(seam / ratio))
     lookahead = -(-_decoder_lookahead(pipe) // hop)

@@ -122,8 +122,9 @@ def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> d
         differs = (repainted.audio != original.audio).nonzero()
         first, last = int(differs.min()), int(differs.max())
         a = int(start_s * 25) * 2 * hop
-        seam = editing.seam_frame(pipe, repainted.conditioning, end_s, frames, fade)
-        beats = editing.beat_frames(pipe, repainted.conditioning, frames)
+        seam = editing.seam_frame(pipe, repainted.conditioning, end_s, frames, fade, original.audio)
+        beats = editing.beat_frames(pipe, repainted.conditioning, frames, original.audio)
+        grid = repainted.conditioning.tempo_bpm is not None and any(repainted.conditioning.tempo_bpm)
         region = slice(a, seam * hop)
         s_new = pipe.score(region_prompt, repainted.audio[region][None]).item()
         s_old = pipe.score(region_prompt, original.audio[region][None]).item()
@@ -133,7 +134,8 @@ def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> d
             save_pngs(pipe, png_dir, original, varied, repainted, a, seam * hop)
         result["repaint"].append({"prompt": region_prompt, "first_changed_s": first / sr, "last_changed_s": last / sr,
                                   "outside_identical": first >= a - fade * hop and last < (seam + fade) * hop,
-                                  "seam_on_beat": seam in beats, "seam_s": seam * hop / sr,
+                                  "seam_on_beat": seam in beats, "beats_from": "grid" if grid else "librosa",
+                                  "seam_s": seam * hop / sr,
                                   "mulan_new": s_new, "mulan_original": s_old,
                                   "seam_jump_db": jumps, "original_jump_db": baseline})
         # 3. negative prompt "drums", same seed with and without
@@ -220,9 +222,10 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/editing_targets.json")
     parser.add_argument("--png-dir", default=None)
     parser.add_argument("--cost-trials", type=int, default=5, help="trials that also time generating from scratch")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 on a machine shared with others)")
     parser.add_argument("--from-log", default=None, help="summarise the trials a stopped run printed to this log")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(args.threads)
     result = from_log(args.from_log) if args.from_log else run(args.trials, args.seconds, args.png_dir, args.cost_trials)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)

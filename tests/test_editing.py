@@ -52,7 +52,7 @@ def test_repaint_changes_the_region_and_leaves_every_other_sample(tiny_full_pipe
     first = int(start_s * SEMANTIC_RATE) * 2  # the region starts on a semantic frame
     end = math.ceil(end_s * ACOUSTIC_RATE)
     frames = clip.tokens.coarse.shape[-1]
-    seam = editing.seam_frame(pipe, out.conditioning, end_s, frames, fade)
+    seam = editing.seam_frame(pipe, out.conditioning, end_s, frames, fade, clip.audio)
     assert seam >= end and seam in editing.beat_frames(pipe, out.conditioning, frames)  # on a beat of the grid
     assert torch.equal(out.audio[: (first - fade) * hop], clip.audio[: (first - fade) * hop])
     assert torch.equal(out.audio[(seam + fade) * hop:], clip.audio[(seam + fade) * hop:])
@@ -68,6 +68,17 @@ def test_repaint_changes_the_region_and_leaves_every_other_sample(tiny_full_pipe
     assert torch.equal(tail.audio[: (100 - fade) * hop], out.audio[: (100 - fade) * hop])
     head = pipe.repaint(clip, 0.0, 1.0, seed=5)
     assert torch.equal(head.tokens.coarse[..., 120:], clip.tokens.coarse[..., 120:])
+
+
+def test_without_a_beat_grid_the_seam_is_on_a_tracked_beat(tiny_pipe):
+    out = tiny_pipe("a rock song", duration_s=3.0, seed=0)
+    assert out.conditioning.tempo_bpm is None  # the tiny LMs hear no grid
+    repainted = tiny_pipe.repaint(out, 0.5, 1.5, seed=1)
+    hop, fade, frames = tiny_pipe.config.codec.hop_length, round(editing.CROSSFADE_S * ACOUSTIC_RATE), 150
+    beats = editing.beat_frames(tiny_pipe, repainted.conditioning, frames, out.audio)
+    seam = editing.seam_frame(tiny_pipe, repainted.conditioning, 1.5, frames, fade, out.audio)
+    assert seam in beats or (seam == 75 and not [b for b in beats if 75 <= b <= frames - fade])
+    assert torch.equal(repainted.audio[(seam + fade) * hop:], out.audio[(seam + fade) * hop:])
 
 
 def test_extend_keeps_the_clip_and_continues_its_tokens(tiny_full_pipe, clip):
@@ -159,7 +170,7 @@ def test_edits_on_the_shipped_model(default_pipe):
     assert not torch.equal(varied.tokens.coarse, out.tokens.coarse)
     hop, fade = pipe.config.codec.hop_length, round(editing.CROSSFADE_S * ACOUSTIC_RATE)
     repainted = pipe.repaint(out, 1.0, 2.0, prompt="a calm piano", seed=2)
-    seam = editing.seam_frame(pipe, repainted.conditioning, 2.0, out.tokens.coarse.shape[-1], fade)
+    seam = editing.seam_frame(pipe, repainted.conditioning, 2.0, out.tokens.coarse.shape[-1], fade, out.audio)
     assert torch.equal(repainted.audio[: (50 - fade) * hop], out.audio[: (50 - fade) * hop])
     assert torch.equal(repainted.audio[(seam + fade) * hop:], out.audio[(seam + fade) * hop:])
     extended = pipe.extend(out, 2.0, seed=3)
