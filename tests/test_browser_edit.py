@@ -30,7 +30,8 @@ def test_generate_repaint_undo_and_download_midi(serve_app, tmp_path):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(url, wait_until="networkidle", timeout=60_000)
+            page.goto(url, wait_until="load", timeout=180_000)
+            page.locator("#generate").wait_for(state="visible", timeout=180_000)
             page.locator("#prompt textarea").fill("a rock song with drums and electric guitar")
             duration = page.locator("#duration_s input[type=number]")
             duration.fill("3")
