@@ -17,7 +17,9 @@ $(VENV)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH)"
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e ".[midi]"
+	# basic-pitch (MIDI export) requires tensorflow on Linux, which its ONNX model does not need: no deps
+	$(PIP) install --quiet --no-deps "basic-pitch==0.4.0"
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed

@@ -255,3 +255,42 @@ def save_audio(path: Union[str, os.PathLike], audio: torch.Tensor | np.ndarray, 
     subtype = "PCM_16" if path.lower().endswith(".wav") else None
     sf.write(path, array, sample_rate, subtype=subtype)
     return path
+
+
+# ---- RIFF chunks (loop metadata in WAV files) ------------------------------------------------
+def append_wav_chunks(path: Union[str, os.PathLike], chunks: list[tuple[bytes, bytes]]) -> str:
+    """Append RIFF chunks [(4-byte id, payload)] to a WAV file (after its data) and fix the RIFF size.
+
+    Readers skip chunks they do not know; DAWs read tempo from ``acid``, loop points from ``smpl``
+    and text from ``LIST``/``INFO``. Odd payloads get the pad byte RIFF asks for."""
+    import struct
+
+    path = os.fspath(path)
+    with open(path, "r+b") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            raise ValueError(f"{path} is not a RIFF/WAVE file; write it with save_audio(..., '.wav') first.")
+        f.seek(0, os.SEEK_END)
+        for chunk_id, payload in chunks:
+            assert len(chunk_id) == 4, chunk_id
+            f.write(chunk_id + struct.pack("<I", len(payload)) + payload + (b"\0" if len(payload) % 2 else b""))
+        size = f.tell() - 8
+        f.seek(4)
+        f.write(struct.pack("<I", size))
+    return path
+
+
+def read_wav_chunks(path: Union[str, os.PathLike]) -> dict[bytes, bytes]:
+    """Every top-level chunk of a WAV file {id: payload} (the last one of an id wins)."""
+    import struct
+
+    with open(os.fspath(path), "rb") as f:
+        data = f.read()
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError(f"{os.fspath(path)} is not a RIFF/WAVE file.")
+    chunks, pos = {}, 12
+    while pos + 8 <= len(data):
+        chunk_id, size = data[pos: pos + 4], struct.unpack("<I", data[pos + 4: pos + 8])[0]
+        chunks[chunk_id] = data[pos + 8: pos + 8 + size]
+        pos += 8 + size + (size % 2)
+    return chunks

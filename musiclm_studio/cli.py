@@ -2,11 +2,15 @@
 
     musiclm-studio generate "a calm piano piece, slow" --duration 10 --seed 0 --out song.wav
     musiclm-studio generate --story "5:calm piano intro" "5:drums come in" --out story.wav
+    musiclm-studio generate "jazz trio:0.7 | techno:0.3" --negative-prompt drums --out mix.wav
+    musiclm-studio vary | repaint | extend song.wav ...       (edit a saved output; see edit_cli.py)
     musiclm-studio serve [--pipeline DIR] [--host 127.0.0.1] [--port 7860]
     musiclm-studio corpus build --out DIR --clips N ...      (see musiclm_studio/data/cli.py)
     musiclm-studio init --preset small --out DIR            (a fresh, untrained pipeline)
     musiclm-studio hub push-space --repo USER/NAME --dry-run (see musiclm_studio/publish.py)
     musiclm-studio jam "a funk groove" --minutes 5 --out jam.wav [--script changes.json]   (see jam_script.py)
+    musiclm-studio midi song.wav --out song.mid             (see musiclm_studio/export_cli.py)
+    musiclm-studio loop "funky drums and bass" --bars 4 --bpm 120 --out loops/
 
 Every sub-command is a small function that calls the pipeline's public API; user errors
 print one clear line and exit with status 2.
@@ -20,7 +24,7 @@ import sys
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .audio import save_audio
+    from .output_io import save_output
     from .pipeline import MusicLMPipeline
 
     if bool(args.prompt) == bool(args.story):
@@ -36,10 +40,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     top_k = DEFAULTS["top_k"] if args.top_k is None else args.top_k
     out = pipe(prompt, melody=args.melody, duration_s=args.duration, temperature=temperature, top_k=top_k,
                top_p=args.top_p, guidance_scale=guidance, seed=args.seed, num_candidates=args.candidates,
-               continuation=args.continuation, bpm=args.bpm, key=args.key)
+               continuation=args.continuation, bpm=args.bpm, key=args.key, negative_prompt=args.negative_prompt)
     for notice in out.notices:
         print(f"note: {notice}", file=sys.stderr)
-    path = save_audio(args.out, out.audio, out.sample_rate)
+    path, _ = save_output(args.out, out)  # the WAV, and its tokens beside it for vary / repaint / extend
     print(f"wrote {path} ({out.duration_s:.1f} s at {out.sample_rate} Hz, seed {out.seed}, "
           f"MuLan score {out.mulan_score:.3f}, {out.timings['total']:.1f} s: RTF {out.real_time_factor:.2f})")
     if not args.no_png:
@@ -72,36 +76,24 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .edit_cli import add_sampling_flags
+
     parser = argparse.ArgumentParser(prog="musiclm-studio", description="MusicLM Studio: text to music, offline.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="generate music from a prompt (or a story) and write a WAV + PNG")
-    g.add_argument("prompt", nargs="?", help="what the music should sound like")
+    g.add_argument("prompt", nargs="?", help="what the music should sound like; 'jazz trio:0.7 | techno:0.3' mixes prompts")
     g.add_argument("--story", nargs="+", metavar="SECONDS:PROMPT", help="story mode: segments with their own prompts")
     g.add_argument("--duration", type=float, default=10.0, help="seconds of audio (default 10)")
-    g.add_argument("--seed", type=int, default=None)
-    g.add_argument("--out", default="song.wav")
-    g.add_argument("--pipeline", default=None, help="saved pipeline folder or Hub id (default: the shipped model)")
+    g.add_argument("--out", default="song.wav", help="the WAV; its tokens go beside it as .tokens.safetensors")
     g.add_argument("--melody", default=None, help="audio file of a hummed / played melody to follow")
     g.add_argument("--continuation", default=None, help="audio file to continue")
-    g.add_argument("--temperature", type=float, nargs="+", default=None, help="one value or semantic coarse fine")
-    g.add_argument("--top-k", type=int, default=None,
-                   help="sample from the k likeliest tokens (0: off; default: sampling_args.DEFAULTS)")
-    g.add_argument("--top-p", type=float, default=None)
-    g.add_argument("--guidance", type=float, nargs="+", default=None,
-                   help="classifier-free guidance, one value or semantic coarse fine (1 = off; default 3 1 1)")
-    g.add_argument("--candidates", type=int, default=None,
-                   help="sample N and keep the one that best shows the prompt (the attribute critic, else MuLan); "
-                        "default: the pipeline's (4 for the shipped model)")
     g.add_argument("--bpm", type=float, default=None,
                    help="the tempo of the beat grid that LMs trained with --beat play on (default: what the prompt asks)")
     g.add_argument("--key", default=None,
                    help="the key that LMs trained with --key play in: 'A minor', 'F# major', or 'minor' / 'major' on "
                         "a tonic drawn from the seed (default: the key, else the mode, the prompt asks for)")
-    g.add_argument("--device", default=None)
-    g.add_argument("--no-int8", action="store_true", help="keep the LMs in float on a CPU (default: int8 weights)")
-    g.add_argument("--no-png", action="store_true", help="skip the spectrogram / token PNG")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_sampling_flags(g)
     g.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("serve", help="launch the Gradio studio")
@@ -128,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _optional_commands():
     """Command groups that live beside their code (corpus, train, eval)."""
     from .data.cli import register as corpus
+    from .edit_cli import register as edit
     from .eval.cli import register as evaluation
     from .eval.codec_cli import register as codec
     from .eval.melody_eval import register as melody
@@ -135,11 +128,12 @@ def _optional_commands():
     from .eval.semantic_probe import register as semantic
     from .eval.stages import register as stages
     from .jam_script import register as jam
+    from .export_cli import register as exports
     from .publish import register as publish
     from .train.assemble import register as assemble
     from .train.cli import register as train
 
-    return [corpus, train, codec, mulan, semantic, melody, assemble, evaluation, stages, publish, jam]
+    return [edit, corpus, train, codec, mulan, semantic, melody, assemble, evaluation, stages, publish, exports, jam]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -99,6 +99,8 @@ class MusicLMOutput:
     asked: per story segment, the tempo (bpm), mode, drums and lead family the LMs were told the
         prompt asks for (None = unstated), and the key ('A minor') for LMs that hear one, when they
         condition on these (else empty).
+    conditioning: the resolved conditioning of the clip (per story segment; a continuation's opening
+        is part of the clip's tokens and is left out), which ``vary`` / ``repaint`` / ``extend`` reuse.
     """
 
     audio: torch.Tensor
@@ -113,6 +115,7 @@ class MusicLMOutput:
     notices: list[str] = field(default_factory=list)
     seed: Optional[int] = None  # the seed that reproduces this output (None with a caller's generator)
     asked: list[dict] = field(default_factory=list)
+    conditioning: Optional["Conditioning"] = None  # what the LMs were given: edits (``editing``) start from it
 
     @property
     def duration_s(self) -> float:

@@ -14,6 +14,7 @@ and reports progress through one callback of ``StageEvent``s.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Callable, Optional, Sequence, Union
 
@@ -344,6 +345,45 @@ class MusicLMPipeline:
 
         return start_jam(self, prompt, **kwargs)
 
+    # ---- editing what was made (``editing``) ------------------------------------------
+    @torch.no_grad()
+    def vary(self, out: MusicLMOutput, keep: str = "semantic", prompt: Optional[str] = None,
+             callback: Optional[Callback] = None, **sampling) -> MusicLMOutput:
+        """A variation of ``out``: keep its semantic tokens (the composition) and re-sample the coarse and
+        fine stages, optionally under another ``prompt``; or ``keep="coarse"`` and re-sample the fine
+        tokens only. ``sampling``: ``__call__``'s seed, temperature, top_k, top_p, guidance_scale,
+        num_candidates, negative_prompt."""
+        from . import editing
+
+        return editing.vary(self, out, keep, prompt, callback=callback, **sampling)
+
+    @torch.no_grad()
+    def repaint(self, out: MusicLMOutput, start_s: float, end_s: float, prompt: Optional[str] = None,
+                callback: Optional[Callback] = None, **sampling) -> MusicLMOutput:
+        """Re-sample [start_s, end_s) of ``out`` with the tokens before it as the prefix (optionally under
+        another ``prompt``), back to the original on a beat with a crossfade (``editing.repaint``);
+        every sample outside the region and its two fades is the original's."""
+        from . import editing
+
+        return editing.repaint(self, out, start_s, end_s, prompt, callback=callback, **sampling)
+
+    @torch.no_grad()
+    def extend(self, out: MusicLMOutput, seconds: float, prompt: Optional[str] = None,
+               callback: Optional[Callback] = None, **sampling) -> MusicLMOutput:
+        """``out`` continued for ``seconds`` from its own tokens (optionally under another ``prompt``);
+        its audio is kept unchanged as the first part."""
+        from . import editing
+
+        return editing.extend(self, out, seconds, prompt, callback=callback, **sampling)
+
+    def loop(self, prompt: str, *, bars: int = 4, bpm: Optional[float] = None, seed: Optional[int] = None, **kwargs):
+        """A seamless, bar-aligned loop of ``bars`` bars at ``bpm`` (default: the prompt's tempo) for producers:
+        returns a ``loops.Loop`` (``.save(folder)`` writes a WAV with the tempo in its name and metadata).
+        Other keyword arguments: ``loops.generate_loop``'s and ``__call__``'s."""
+        from .loops import generate_loop
+
+        return generate_loop(self, prompt, bars=bars, bpm=bpm, seed=seed, **kwargs)
+
     # ---- the whole chain --------------------------------------------------------------
     @torch.no_grad()
     def __call__(
@@ -480,4 +520,4 @@ class MusicLMPipeline:
         return MusicLMOutput(audio=audio[k].float().cpu(), sample_rate=self.sample_rate, tokens=tokens,
                              candidates=candidates, chosen=chosen, scores=critic_scores or mulan_scores, chosen_by=by,
                              mulan_score=mulan_scores[k], timings=timings, notices=cond.notices, seed=request.seed,
-                             asked=self.asked(cond))
+                             asked=self.asked(cond), conditioning=dataclasses.replace(cond, opening=None))

@@ -269,6 +269,52 @@ def overview_figure(audio, sample_rate: int, tokens: TokensLike, pipe=None, *, p
     return fig
 
 
+# ---- piano roll ---------------------------------------------------------------------------
+def note_rows(notes) -> list[np.ndarray]:
+    """A ``pretty_midi.PrettyMIDI`` (one array per non-drum instrument) or note rows [N, >=3]
+    (onset s, offset s, MIDI pitch, ...) -> a list of float arrays [N, 3]."""
+    if hasattr(notes, "instruments"):
+        return [np.asarray([(n.start, n.end, n.pitch) for n in inst.notes], np.float64).reshape(-1, 3)
+                for inst in notes.instruments if not inst.is_drum]
+    return [np.asarray(notes, np.float64).reshape(-1, np.shape(notes)[-1] if np.size(notes) else 3)[:, :3]]
+
+
+def plot_piano_roll(notes, ax=None, *, reference=None, duration_s: Optional[float] = None,
+                    title: str = "piano roll (transcribed notes)"):
+    """Draw notes as bars (time on x, MIDI pitch on y, one colour per instrument) onto ``ax`` (a new
+    figure if None); ``reference`` notes (e.g. the true MIDI) are drawn as black outlines on top."""
+    ax = ax if ax is not None else plt.figure(figsize=(10, 3.2), layout="constrained").add_subplot()
+    tracks, ref = note_rows(notes), note_rows(reference) if reference is not None else []
+    found = [t for t in tracks + ref if len(t)]
+    colours = plt.get_cmap("tab10")
+    for i, track in enumerate(tracks):
+        for onset, offset, pitch in track:
+            ax.add_patch(plt.Rectangle((onset, pitch - 0.4), max(offset - onset, 0.01), 0.8, color=colours(i % 10),
+                                       alpha=0.85, linewidth=0))
+    for track in ref:
+        for onset, offset, pitch in track:
+            ax.add_patch(plt.Rectangle((onset, pitch - 0.45), max(offset - onset, 0.01), 0.9, fill=False,
+                                       edgecolor="black", linewidth=0.6))
+    low = min((t[:, 2].min() for t in found), default=60.0) - 2
+    high = max((t[:, 2].max() for t in found), default=72.0) + 2
+    end = max([t[:, 1].max() for t in found] + [duration_s or 0.0, 1.0])
+    ax.set(xlim=(0, end), ylim=(low, high), xlabel="seconds", ylabel="pitch", title=title)
+    octaves = [p for p in range(int(np.ceil(low)), int(high) + 1) if p % 12 == 0]
+    ax.set_yticks(octaves, labels=[f"C{p // 12 - 1}" for p in octaves])
+    ax.grid(axis="y", color="0.9", linewidth=0.5)
+    if not found:
+        ax.text(0.5, 0.5, "no notes", transform=ax.transAxes, ha="center", va="center", color="0.4")
+    return ax
+
+
+def piano_roll(notes, *, reference=None, duration_s: Optional[float] = None, width_in: float = 10.0,
+               dpi: int = 90) -> np.ndarray:
+    """``plot_piano_roll`` as an RGB uint8 image [H, W, 3] for the app and the widgets."""
+    fig = plt.figure(figsize=(width_in, 3.2), layout="constrained")
+    plot_piano_roll(notes, fig.add_subplot(), reference=reference, duration_s=duration_s)
+    return figure_to_array(fig, dpi)
+
+
 def figure_to_array(fig, dpi: int = 90) -> np.ndarray:
     """Render a figure to an RGB uint8 array [H, W, 3] and close it (for UIs)."""
     buffer = io.BytesIO()
@@ -319,6 +365,6 @@ def save_overview_png(path: str, audio, sample_rate: int, tokens: TokensLike, pi
 
 __all__ = ["mel_filterbank", "mel_spectrogram_db", "pca_colours", "hash_colours", "melody_colours",
            "token_palettes", "token_rgb", "token_image", "token_strip_image", "frame_rates", "clip_seconds",
-           "plot_spectrogram", "plot_token_streams",
+           "plot_spectrogram", "plot_token_streams", "note_rows", "plot_piano_roll", "piano_roll",
            "overview_figure", "figure_to_array", "array_to_png", "stack_images", "spectrogram_image",
            "token_streams_image", "write_overview_png", "save_overview_png"]

@@ -28,13 +28,14 @@ from typing import Any, Iterator, Optional
 
 import gradio as gr
 
-from .. import viz
+from .. import midi, viz
 from ..audio import save_audio
 from ..config import STAGES, TOKEN_STREAMS
 from ..sampling_args import DEFAULTS
-from . import controls
+from . import controls, exports
 from .batcher import MicroBatcher, Stopped
 from .jam_tab import add_jam_tab
+from .edit_panel import EditPanel
 
 log = logging.getLogger(__name__)
 REDRAW_S = 0.5  # at most one live token image per this many seconds (x the batch size: drawing costs CPU)
@@ -110,6 +111,11 @@ class GenerateHandler:
         self.limits = limits or ServeLimits()
         self.batcher = MicroBatcher(pipe, max_batch_size=self.limits.max_batch_size)
         self._stops: dict[str, threading.Event] = {}
+        self._outputs: dict[str, Any] = {}  # each session's last generated output, for the Edit area
+
+    def last_output(self, session: str):
+        """This session's last generated ``MusicLMOutput`` (None when its last run made none)."""
+        return self._outputs.get(session)
 
     # ---- helpers ----------------------------------------------------------------------
     def _token_image(self, tokens):
@@ -161,6 +167,11 @@ class GenerateHandler:
             job.stop.set()  # a closed / cancelled stream stops the job too
             if self._stops.get(session) is job.stop:
                 del self._stops[session]
+        self._outputs.pop(session, None)
+        if "output" in job.result:
+            self._outputs[session] = job.result["output"]
+            while len(self._outputs) > self.limits.max_outputs:  # the oldest sessions' go first
+                self._outputs.pop(next(iter(self._outputs)))
         yield self._finish(job.result, skip, streams, total_s)
 
     def _follow(self, job, progress, total_s, skip, streams: dict) -> Iterator[tuple]:
@@ -223,6 +234,26 @@ class GenerateHandler:
         notices = "\n".join(f"- {n}" for n in out.notices + batched) or "No notices."
         return (wav, [wav, png], spectrogram, tokens, controls.summary_markdown(out), notices,
                 out.seed if out.seed is not None else skip)
+
+    def midi(self, audio_path: Optional[str]) -> tuple:
+        """The current clip as MIDI: (file to download, piano roll, message); without basic-pitch the message says
+        what to install."""
+        try:
+            result = exports.export_midi(audio_path, None, tempfile.mkdtemp(prefix="midi-", dir=_makedirs(self.output_dir)))
+        except ValueError as error:
+            raise _user_error(str(error)) from None
+        prune_outputs(self.output_dir, self.limits.output_ttl_s, self.limits.max_outputs)
+        return result.path, result.image, result.message
+
+    def loop(self, audio_path: Optional[str], bars: float = 4) -> tuple:
+        """A loop of the current clip, on the beats librosa finds: (WAV to download, message)."""
+        try:
+            path, message = exports.export_loop(audio_path, int(bars),
+                                                tempfile.mkdtemp(prefix="loop-", dir=_makedirs(self.output_dir)))
+        except ValueError as error:
+            raise _user_error(str(error)) from None
+        prune_outputs(self.output_dir, self.limits.output_ttl_s, self.limits.max_outputs)
+        return path, message
 
     def stop(self, request: gr.Request = None) -> str:
         """Ask this session's running generation to stop; on an idle page there is nothing to stop."""
@@ -300,19 +331,33 @@ def build_demo(pipe, limits: Optional[ServeLimits] = None, output_dir: Optional[
                 summary = gr.Markdown(elem_id="summary", label="Summary", show_label=False)
                 notices = gr.Markdown(elem_id="notices", label="Notices", show_label=False)
                 files = gr.File(label="Download (WAV + overview PNG)", file_count="multiple", elem_id="files")
+                with gr.Accordion("MIDI and loop", open=False):
+                    gr.Markdown(exports.midi_status(), elem_id="midi-status")
+                    with gr.Row():
+                        midi_button = gr.Button("Transcribe to MIDI", elem_id="midi", interactive=midi.available())
+                        loop_bars = gr.Slider(1, 16, value=4, step=1, label="Loop bars", elem_id="loop-bars")
+                        loop_button = gr.Button("Make loop", elem_id="loop")
+                    export_file = gr.File(label="Download MIDI / loop", elem_id="export-file")
+                    roll = gr.Image(label="Piano roll", type="numpy", interactive=False, elem_id="piano-roll")
+                    export_note = gr.Markdown(elem_id="export-note")
+                edit = EditPanel(pipe, handler).build()
         with gr.Accordion("About this model", open=False):
             gr.Markdown(controls.about_markdown(pipe))
         jam = add_jam_tab(pipe)  # endless music steered while it plays (ui/jam_tab.py)
         inputs = [widgets["prompt"], widgets["story"], melody] + [widgets[n] for n in controls.SETTINGS[2:]]
         outputs = [audio, files, spectrogram, tokens, summary, notices, widgets["seed"]]
         events = [generate.click, widgets["prompt"].submit]
-        gr.on(events, handler.generate, inputs, outputs, concurrency_limit=concurrency_limit, api_name="generate",
-              concurrency_id="generate", show_progress_on=[audio])  # the token image stays visible
+        generated = gr.on(events, handler.generate, inputs, outputs, concurrency_limit=concurrency_limit,
+                          api_name="generate", concurrency_id="generate", show_progress_on=[audio])  # tokens stay visible
+        edit.wire(generated)
+        midi_button.click(handler.midi, audio, [export_file, roll, export_note], api_name="midi")
+        loop_button.click(handler.loop, [audio, loop_bars], [export_file, export_note], api_name="loop")
         stop.click(handler.stop, None, notices, queue=False, api_name="stop")  # the worker stops at its next step
     demo.queue(max_size=limits.queue_size, default_concurrency_limit=concurrency_limit)
     demo.limits = limits
     demo.handler = handler  # the Python callables, for tests and notebooks
     demo.jam_handler = jam
+    demo.edit_panel = edit
     return demo
 
 

@@ -1,0 +1,236 @@
+"""Measure issue 25's editing targets on the shipped model (docs/experiments/editing.md has the numbers).
+
+    python scripts/editing_targets.py [--trials 20] [--seconds 6] [--out /tmp/editing_targets.json] [--png-dir docs/img]
+
+- variation keeping the semantic tokens under another prompt: frame-wise chroma cosine to the
+  original (librosa chroma_cqt, 0.17-s frames, mean over frames), and whether the critic's audio
+  side hears the lead family the new prompt asks for (and heard it in the original);
+- repaint of [2, 4) s under another prompt: samples outside the region and its fades equal; MuLan
+  score of the new prompt on the region, repainted against original; loudness jump at the seams
+  (RMS dB of the 0.25 s after each seam minus that before it, absolute), beside the same measure
+  at the same places in the original;
+- negative prompt "drums" on prompts that leave drums open: the percussive share (HPSS) and the
+  critic's drum probability, same seed with and without;
+- cost: each edit's wall time against generating its own length from scratch (the first
+  ``--cost-trials``; on a shared machine wall times are noisy, so the medians of ratios are reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from musiclm_studio import editing  # noqa: E402
+from musiclm_studio.analysis import percussive_ratio  # noqa: E402
+from musiclm_studio.pipeline import MusicLMPipeline  # noqa: E402
+
+# (original prompt, new prompt, the lead family the new prompt asks for)
+VARIATIONS = [
+    ("a pop song with a bright piano lead", "a pop song played by a string section", "strings"),
+    ("a calm folk song with acoustic guitar", "a calm folk song played on a church organ", "organ"),
+    ("a jazz ballad with a saxophone lead", "a jazz ballad with a piano lead", "piano"),
+    ("an upbeat rock song with electric guitar", "an upbeat rock song with a brass section lead", "brass"),
+    ("a cinematic piece with strings", "a cinematic piece with a synth lead", "synth"),
+    ("a bossa nova with nylon guitar", "a bossa nova with a flute melody", "pipe"),
+    ("a blues with an electric guitar lead", "a blues with a harmonica and organ lead", "organ"),
+    ("a lo-fi hip hop beat with electric piano", "a lo-fi hip hop beat with a guitar melody", "guitar"),
+    ("a classical piano piece", "a classical piece for string quartet", "strings"),
+    ("a country song with acoustic guitar", "a country song with a piano lead", "piano"),
+    ("an ambient track with synth pads", "an ambient track with a soft piano", "piano"),
+    ("a funk groove with a clavinet", "a funk groove with a brass section", "brass"),
+    ("a reggae tune with an organ skank", "a reggae tune with a guitar lead", "guitar"),
+    ("a house track with a synth lead", "a house track with a piano riff", "piano"),
+    ("a waltz played on piano", "a waltz played by strings", "strings"),
+    ("a latin tune with a trumpet lead", "a latin tune with a marimba lead", "chromatic percussion"),
+    ("a metal song with distorted guitars", "a metal song with a synth lead", "synth"),
+    ("a folk ballad with a fiddle", "a folk ballad with a clarinet lead", "reed"),
+    ("a techno track with a synth lead", "a techno track with an organ lead", "organ"),
+    ("a gentle lullaby on a music box", "a gentle lullaby on an acoustic guitar", "guitar"),
+]
+OPEN_DRUMS = ["a jazz tune", "a pop song", "a rock song", "a funk groove", "a bossa nova", "a country song",
+              "a reggae tune", "a blues", "a latin tune", "a house track", "a folk song", "a soul ballad",
+              "a lo-fi hip hop track", "a disco song", "a techno track", "an indie pop song", "a swing tune",
+              "a hip hop beat", "a metal song", "a cinematic piece"]
+REPAINT_PROMPTS = ["a loud drum break", "a calm solo piano", "a string section swell", "a distorted guitar riff",
+                   "a soft flute melody"]
+
+
+def chroma_cosine(a: torch.Tensor, b: torch.Tensor, sr: int) -> float:
+    import librosa
+
+    ca = librosa.feature.chroma_cqt(y=a.numpy().astype(np.float32), sr=sr, hop_length=4096)
+    cb = librosa.feature.chroma_cqt(y=b.numpy().astype(np.float32), sr=sr, hop_length=4096)
+    n = min(ca.shape[1], cb.shape[1])
+    ca, cb = ca[:, :n], cb[:, :n]
+    cos = (ca * cb).sum(0) / (np.linalg.norm(ca, axis=0) * np.linalg.norm(cb, axis=0) + 1e-9)
+    return float(cos.mean())
+
+
+def level_db(audio: torch.Tensor) -> float:
+    return float(10 * torch.log10(audio.double().pow(2).mean().clamp(min=1e-12)))
+
+
+def seam_jump(audio: torch.Tensor, at: int, sr: int, window_s: float = 0.25) -> float:
+    w = int(window_s * sr)
+    return abs(level_db(audio[at: at + w]) - level_db(audio[max(0, at - w): at]))
+
+
+def critic_read(pipe, coarse: torch.Tensor) -> dict:
+    critic = pipe.components.critic
+    with torch.no_grad():
+        heard = critic.audio_logits(coarse.to(pipe.device))
+    return {"family": critic.config.families[int(heard["lead_family"][0].argmax())],
+            "drums": float(heard["drums"].softmax(-1)[0, 1])}
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> dict:
+    pipe = MusicLMPipeline.from_pretrained()
+    pipe.show_progress = False
+    sr, hop = pipe.sample_rate, pipe.config.codec.hop_length
+    result = {"trials": trials, "seconds": seconds, "variation": [], "repaint": [], "negative": [], "cost": []}
+    for i in range(trials):
+        original_prompt, new_prompt, family = VARIATIONS[i % len(VARIATIONS)]
+        original, t_gen = timed(lambda: pipe(original_prompt, duration_s=seconds, seed=i))
+        # 1. variation keeping the semantic tokens, under the new prompt
+        varied, t_vary = timed(lambda: pipe.vary(original, keep="semantic", prompt=new_prompt, seed=100 + i))
+        assert torch.equal(varied.tokens.semantic, original.tokens.semantic)
+        before, after = critic_read(pipe, original.tokens.coarse), critic_read(pipe, varied.tokens.coarse)
+        result["variation"].append({"prompt": original_prompt, "new": new_prompt, "asked": family,
+                                    "chroma_cosine": chroma_cosine(original.audio, varied.audio, sr),
+                                    "family_before": before["family"], "family_after": after["family"]})
+        # 2. repaint [2, 4) s under another prompt
+        region_prompt = REPAINT_PROMPTS[i % len(REPAINT_PROMPTS)]
+        start_s, end_s = 2.0, 4.0
+        repainted, t_repaint = timed(lambda: pipe.repaint(original, start_s, end_s, prompt=region_prompt, seed=200 + i))
+        fade = round(editing.CROSSFADE_S * pipe.config.coarse_lm.frame_rate)
+        frames = original.tokens.coarse.shape[-1]
+        differs = (repainted.audio != original.audio).nonzero()
+        first, last = int(differs.min()), int(differs.max())
+        a = int(start_s * 25) * 2 * hop
+        seam = editing.seam_frame(pipe, repainted.conditioning, end_s, frames, fade, original.audio)
+        beats = editing.beat_frames(pipe, repainted.conditioning, frames, original.audio)
+        grid = repainted.conditioning.tempo_bpm is not None and any(repainted.conditioning.tempo_bpm)
+        region = slice(a, seam * hop)
+        s_new = pipe.score(region_prompt, repainted.audio[region][None]).item()
+        s_old = pipe.score(region_prompt, original.audio[region][None]).item()
+        jumps = [seam_jump(repainted.audio, a, sr), seam_jump(repainted.audio, (seam + fade) * hop, sr)]
+        baseline = [seam_jump(original.audio, a, sr), seam_jump(original.audio, (seam + fade) * hop, sr)]
+        if png_dir and i == 0:
+            save_pngs(pipe, png_dir, original, varied, repainted, a, seam * hop)
+        result["repaint"].append({"prompt": region_prompt, "first_changed_s": first / sr, "last_changed_s": last / sr,
+                                  "outside_identical": first >= a - fade * hop and last < (seam + fade) * hop,
+                                  "seam_on_beat": seam in beats, "beats_from": "grid" if grid else "librosa",
+                                  "seam_s": seam * hop / sr,
+                                  "mulan_new": s_new, "mulan_original": s_old,
+                                  "seam_jump_db": jumps, "original_jump_db": baseline})
+        # 3. negative prompt "drums", same seed with and without
+        open_prompt = OPEN_DRUMS[i % len(OPEN_DRUMS)]
+        plain = pipe(open_prompt, duration_s=seconds, seed=300 + i)
+        negative = pipe(open_prompt, duration_s=seconds, seed=300 + i, negative_prompt="drums")
+        result["negative"].append({"prompt": open_prompt,
+                                   "percussive_plain": percussive_ratio(plain.audio.numpy(), sr),
+                                   "percussive_negative": percussive_ratio(negative.audio.numpy(), sr),
+                                   "critic_drums_plain": critic_read(pipe, plain.tokens.coarse)["drums"],
+                                   "critic_drums_negative": critic_read(pipe, negative.tokens.coarse)["drums"]})
+        # 4. cost: each edit against generating its own length from scratch (the first ``cost_trials``)
+        if i >= cost_trials:
+            print(json.dumps({k: v[-1] for k, v in result.items() if isinstance(v, list) and k != "cost"}), flush=True)
+            continue
+        _, t_region = timed(lambda: pipe(region_prompt, duration_s=(seam * hop - a) / sr, seed=400 + i))
+        extended, t_extend = timed(lambda: pipe.extend(original, 4.0, seed=500 + i))
+        assert torch.equal(extended.audio[: original.audio.numel()], original.audio)
+        _, t_four = timed(lambda: pipe(original_prompt, duration_s=4.0, seed=500 + i))
+        result["cost"].append({"generate_s": t_gen, "vary_s": t_vary, "repaint_s": t_repaint,
+                               "generate_region_s": t_region, "extend_4s_s": t_extend, "generate_4s_s": t_four})
+        print(json.dumps({k: v[-1] for k, v in result.items() if isinstance(v, list)}), flush=True)
+    result["summary"] = summary(result)
+    return result
+
+
+def save_pngs(pipe, folder, original, varied, repainted, start, seam) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from musiclm_studio import viz
+
+    os.makedirs(folder, exist_ok=True)
+    for name, out in (("original", original), ("variation", varied), ("repaint", repainted)):
+        figure = viz.plot_spectrogram(out.audio, out.sample_rate, pipe=pipe).figure
+        if name == "repaint":
+            for x in (start / out.sample_rate, seam / out.sample_rate):
+                figure.axes[0].axvline(x, color="white", linestyle="--", linewidth=1)
+        figure.savefig(os.path.join(folder, f"editing_{name}.png"), dpi=60, bbox_inches="tight")
+
+
+def summary(r: dict) -> dict:
+    v, p, n, c = r["variation"], r["repaint"], r["negative"], r["cost"]
+    med = statistics.median
+    return {
+        "variation_chroma_cosine_median": med(x["chroma_cosine"] for x in v),
+        "variation_chroma_cosine_min": min(x["chroma_cosine"] for x in v),
+        "variation_chroma_at_least_0.6": sum(x["chroma_cosine"] >= 0.6 for x in v) / len(v),
+        "variation_family_as_asked": sum(x["family_after"] == x["asked"] for x in v) / len(v),
+        "original_family_as_asked": sum(x["family_before"] == x["asked"] for x in v) / len(v),
+        "repaint_outside_identical": sum(x["outside_identical"] for x in p) / len(p),
+        "repaint_seam_on_beat": sum(x["seam_on_beat"] for x in p) / len(p),
+        "repaint_mulan_rises": sum(x["mulan_new"] > x["mulan_original"] for x in p) / len(p),
+        "repaint_seam_jump_db_median": med(j for x in p for j in x["seam_jump_db"]),
+        "original_jump_db_median_same_places": med(j for x in p for j in x["original_jump_db"]),
+        "negative_percussive_falls": sum(x["percussive_negative"] < x["percussive_plain"] for x in n) / len(n),
+        "negative_critic_drums_falls": sum(x["critic_drums_negative"] < x["critic_drums_plain"] for x in n) / len(n),
+        "negative_percussive_median": [med(x["percussive_plain"] for x in n), med(x["percussive_negative"] for x in n)],
+        "cost_vary_over_generate_median": med(x["vary_s"] / x["generate_s"] for x in c),
+        "cost_repaint_over_generate_region_median": med(x["repaint_s"] / x["generate_region_s"] for x in c),
+        "cost_extend_over_generate_4s_median": med(x["extend_4s_s"] / x["generate_4s_s"] for x in c),
+        "cost_seconds_median": {k: med(x[k] for x in c) for k in c[0]},
+    }
+
+
+def from_log(path: str) -> dict:
+    """The result of the trials a (stopped) run printed, one JSON line each, with its summary."""
+    result = {"variation": [], "repaint": [], "negative": [], "cost": []}
+    for line in open(path):
+        if line.startswith('{"variation"'):
+            row = json.loads(line)
+            for name in result:
+                if name in row and not (name == "cost" and result[name] and result[name][-1] == row[name]):
+                    result[name].append(row[name])  # a trial past --cost-trials repeats the last cost row
+    result["trials"] = len(result["variation"])
+    result["summary"] = summary(result)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--out", default="/tmp/editing_targets.json")
+    parser.add_argument("--png-dir", default=None)
+    parser.add_argument("--cost-trials", type=int, default=5, help="trials that also time generating from scratch")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 on a machine shared with others)")
+    parser.add_argument("--from-log", default=None, help="summarise the trials a stopped run printed to this log")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    result = from_log(args.from_log) if args.from_log else run(args.trials, args.seconds, args.png_dir, args.cost_trials)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps(result["summary"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
