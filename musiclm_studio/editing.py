@@ -233,9 +233,8 @@ def finish(pipe, request, cond: Conditioning, semantic, coarse, fine, audio, kep
            timer, clock: float, notice: str) -> MusicLMOutput:
     """The edit's ``MusicLMOutput`` (``pipe._output``'s shape), MuLan-scored against ``score_prompt``."""
     mulan_scores = pipe.score(score_prompt, audio).tolist()
-    chosen = pipe.select_candidates(kept, scores, mulan_scores)
     timer["total"] = time.perf_counter() - clock
-    out = pipe._output(request, cond, semantic, coarse, fine, audio, kept, chosen, scores, mulan_scores,  # noqa: SLF001
+    out = pipe._output(request, cond, semantic, coarse, fine, audio, kept, scores, mulan_scores,  # noqa: SLF001
                        dict(timer))
     out.notices = [notice] + out.notices
     return out
@@ -245,7 +244,7 @@ def finish(pipe, request, cond: Conditioning, semantic, coarse, fine, audio, kep
 def vary(pipe, out: MusicLMOutput, keep: str = "semantic", prompt: Optional[str] = None, callback=None,
          **sampling) -> MusicLMOutput:
     """Keep ``out``'s semantic tokens (or coarse tokens) and re-sample the stages after them."""
-    from .pipeline import StageTimer
+    from .outputs import StageTimer
 
     check_source(pipe, out)
     if keep not in KEEPS:
@@ -298,7 +297,7 @@ def check_region(out: MusicLMOutput, start_s, end_s) -> tuple[float, float]:
 def repaint(pipe, out: MusicLMOutput, start_s: float, end_s: float, prompt: Optional[str] = None,
             crossfade_s: float = CROSSFADE_S, callback=None, **sampling) -> MusicLMOutput:
     """Re-sample [start_s, end_s) of ``out`` (see the module docstring); the rest of the audio is kept."""
-    from .pipeline import StageTimer
+    from .outputs import StageTimer
 
     check_source(pipe, out)
     start_s, end_s = check_region(out, start_s, end_s)
@@ -372,7 +371,7 @@ def extend(pipe, out: MusicLMOutput, seconds: float, prompt: Optional[str] = Non
            **sampling) -> MusicLMOutput:
     """Continue ``out`` for ``seconds`` (to whole semantic frames) from its own tokens; its audio is kept
     as the first part."""
-    from .pipeline import StageTimer
+    from .outputs import StageTimer
 
     check_source(pipe, out)
     try:
