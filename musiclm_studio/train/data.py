@@ -3,7 +3,9 @@
 ``load_clips`` reads one split of a built corpus (``metadata.jsonl`` with a ``split`` and a
 relative audio path per line) or every audio file of a plain folder, as mono float16 at the
 model's sample rate (10 s at 24 kHz is 480 kB, so a 1,000-clip corpus fits in ~0.5 GB).
-Under DDP each rank takes every ``world``-th clip. ``CropSampler`` draws random fixed-length
+``load_split`` can give a rank every ``world``-th clip; the trainers instead give every rank the
+whole split and a slice of each global batch (``common.rank_rows``), and stream sharded corpora
+(``data.shards``) when a split does not fit in memory. ``CropSampler`` draws random fixed-length
 crops with its own generator, so a resumed run does not replay the same batches.
 """
 
@@ -80,12 +82,14 @@ class CropSampler:
         self.clips, self.crop = clips, crop
         self.generator = torch.Generator().manual_seed(seed)
 
-    def batch(self, size: int) -> torch.Tensor:
+    def batch(self, size: int, rows: slice = slice(None)) -> torch.Tensor:
+        """Crops [B, crop] of a batch of ``size``, or only its ``rows`` (a rank's slice: the draws are the same)."""
         picks = torch.randint(0, len(self.clips), (size,), generator=self.generator).tolist()
-        out = torch.zeros(size, self.crop)
-        for i, k in enumerate(picks):
-            clip = self.clips[k]
-            start = int(torch.randint(0, max(1, clip.numel() - self.crop + 1), (1,), generator=self.generator))
-            piece = clip[start: start + self.crop].float()
+        starts = [int(torch.randint(0, max(1, self.clips[k].numel() - self.crop + 1), (1,), generator=self.generator))
+                  for k in picks]
+        chosen = list(zip(picks, starts))[rows]
+        out = torch.zeros(len(chosen), self.crop)
+        for i, (k, start) in enumerate(chosen):
+            piece = self.clips[k][start: start + self.crop].float()
             out[i, : piece.numel()] = piece
         return out
