@@ -100,6 +100,16 @@ def _reduced(tensor: torch.Tensor, op=None) -> torch.Tensor:
     return on.cpu()
 
 
+def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """Every rank's rows of ``x`` [B / world, ...] in rank order, gradients flowing back to each rank's own
+    (a contrastive loss then sees the whole global batch's negatives); ``x`` itself for one process."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    from torch.distributed._functional_collectives import all_gather_single_autograd
+
+    return all_gather_single_autograd(x.contiguous(), 0, dist.group.WORLD)
+
+
 def rank_spread(model: torch.nn.Module) -> float:
     """The largest difference between ranks of any weight's sum or absolute sum: 0.0 when every rank holds
     the same weights (DDP's invariant), 0.0 for one process; under FSDP (ranks hold different shards) the
@@ -165,6 +175,9 @@ def prepare(model: torch.nn.Module, make_optimizer, state: "RunState", component
         raise ValueError("--fsdp shards a model over the ranks of torchrun: launch with "
                          "torchrun --nproc_per_node N -m musiclm_studio.cli train ...")
     step, saved = state.restore_weights(model, component)
+    with torch.no_grad():  # FSDP keeps each rank's own slice: start every rank from rank 0's weights (DDP does too)
+        for tensor in [*model.parameters(), *model.buffers()]:
+            dist.broadcast(tensor.data, 0)
     shard(model, fsdp_methods)
     optimizer = make_optimizer(model)
     if saved is not None:

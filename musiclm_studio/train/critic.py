@@ -27,9 +27,10 @@ from .. import hub
 from ..config import CriticConfig
 from ..data.captions import TEMPO_BANDS, requested
 from ..models.critic import MODES, AttributeCritic, tempo_target
-from .common import RunConfig, RunState, optimizer_step, progress_bar, setup_distributed
+from .common import (RunConfig, RunState, mean_across_ranks, optimizer_step, prepare, progress_bar, rank_rows,
+                     rank_spread, setup_distributed)
 from .data import corpus_entries
-from .tokens import TokenSet, paired_corpora
+from .tokens import TokenSet, load_split_cache, paired_corpora
 
 
 @dataclass
@@ -104,7 +105,7 @@ def paired_clips(tokens: str, data: str, split: str, levels: int) -> tuple[list[
     """The corpus rows and coarse codes of ``split`` from caches ``tokens`` ("A" or "A,B") paired in order
     with the corpora ``data`` they were built from. The train split joins every pair; valid uses the first."""
     pairs = paired_corpora(tokens, data, split)
-    sets = [TokenSet.load(os.path.join(folder, f"{split}.safetensors")) for folder, _ in pairs]
+    sets = [load_split_cache(folder, split) for folder, _ in pairs]
     TokenSet.check_compatible(sets, [folder for folder, _ in pairs])
     rows, clips = [], []
     for (folder, corpus), cache in zip(pairs, sets):
@@ -189,12 +190,13 @@ def skill_weights(model: AttributeCritic, scores: dict[str, float], y: Labels) -
 
 
 @torch.no_grad()
-def caption_features(run: CriticRunConfig, mulan, rows: dict[str, list[dict]]) -> dict[str, torch.Tensor]:
-    """MuLan's frozen sentence-encoder features of every caption, cached in <out>/captions.safetensors."""
+def caption_features(run: CriticRunConfig, mulan, rows: dict[str, list[dict]], rank: int = 0) -> dict[str, torch.Tensor]:
+    """MuLan's frozen sentence-encoder features of every caption, cached in <out>/captions.safetensors
+    (written by rank 0)."""
     from safetensors.torch import load_file, save_file
 
     path = os.path.join(run.out, "captions.safetensors")
-    if os.path.isfile(path):
+    if rank == 0 and os.path.isfile(path):  # other ranks compute their own (rank 0 may be writing it)
         stored = load_file(path)
         if all(k in stored and stored[k].shape[0] == len(v) for k, v in rows.items()):
             return stored
@@ -202,15 +204,16 @@ def caption_features(run: CriticRunConfig, mulan, rows: dict[str, list[dict]]) -
     for split, split_rows in rows.items():
         texts = [r["caption"] for r in split_rows]
         out[split] = torch.cat([mulan.text_features(texts[s: s + 128]).float().cpu() for s in range(0, len(texts), 128)])
-    os.makedirs(run.out, exist_ok=True)
-    save_file(out, path)
+    if rank == 0:
+        os.makedirs(run.out, exist_ok=True)
+        save_file(out, path)
     return out
 
 
 def train_critic(run: CriticRunConfig) -> AttributeCritic:
     from ..pipeline import MusicLMPipeline
 
-    device, rank, _ = setup_distributed(run.device)
+    device, rank, world = setup_distributed(run.device)
     torch.manual_seed(run.seed)
     pipe = MusicLMPipeline.from_pretrained(run.pipeline, int8=False)
     codec = pipe.config.codec
@@ -220,15 +223,18 @@ def train_critic(run: CriticRunConfig) -> AttributeCritic:
     rows, clips = {}, {}
     for split in ("train", "valid"):
         rows[split], clips[split] = paired_clips(run.tokens, run.data, split, config.num_levels)
-    text = caption_features(run, pipe.components.mulan, rows)
+    text = caption_features(run, pipe.components.mulan, rows, rank)
     model = AttributeCritic(config)
     centres = model.bin_bpms()
     y = {split: labels(rows[split], config, centres) for split in rows}
-    optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, weight_decay=run.weight_decay)
     state = RunState(run, rank)
-    step = state.restore(model, optimizer, "critic")
+    # the critic trains through audio_logits / text_logits, not forward (DDP's hook): gradients averaged by hand
+    model, optimizer, step = prepare(model, lambda m: torch.optim.AdamW(m.parameters(), lr=run.lr,
+                                                                        weight_decay=run.weight_decay),
+                                     state, "critic", 1)
     model.to(device).train()
-    generator = torch.Generator().manual_seed(run.seed + step)
+    generator = torch.Generator().manual_seed(run.seed + step)  # alike on every rank: one global batch
+    mine = rank_rows(run.batch_size, rank, world)
     full = max(c.shape[1] for c in clips["train"])
     shortest = min(int(config.frame_rate * run.min_crop_s), full)
     bar = progress_bar(run, step, rank, "critic")
@@ -236,15 +242,17 @@ def train_critic(run: CriticRunConfig) -> AttributeCritic:
     while step < run.steps and not state.out_of_time():
         index = torch.randint(0, len(clips["train"]), (run.batch_size,), generator=generator)
         frames = int(torch.randint(shortest, full + 1, (), generator=generator))
-        codes = crop_batch(clips["train"], index.tolist(), frames, run.token_noise, config.vocab_size, generator).to(device)
-        loss = critic_loss(model, codes, text["train"][index].to(device), _subset(y["train"], index), centres.to(device))
-        optimizer_step(optimizer, loss, model.parameters(), run, step)
+        codes = crop_batch(clips["train"], index.tolist(), frames, run.token_noise, config.vocab_size, generator)
+        index = index[mine]  # this rank's rows of the global batch
+        loss = critic_loss(model, codes[mine].to(device), text["train"][index].to(device), _subset(y["train"], index),
+                           centres.to(device))
+        optimizer_step(optimizer, loss, model.parameters(), run, step, average=world > 1)
         step += 1
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
         if step % run.log_every == 0 or step == run.steps:
-            state.log(step, loss=round(loss.item(), 4),
+            state.log(step, loss=round(mean_across_ranks(loss.item()), 4), rank_spread=rank_spread(model),
                       **{k: round(v, 4) for k, v in accuracy(model, clips["valid"], text["valid"], y["valid"]).items()})
         if step % run.save_every == 0:
             state.save(model, config, optimizer, step)
@@ -253,6 +261,8 @@ def train_critic(run: CriticRunConfig) -> AttributeCritic:
     state.save(model, config, optimizer, step)
     if bar is not None:
         bar.close()
+    if rank != 0:
+        return model
     print(f"saved {state.last} at step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
           + f"; vote weights {config.weights}")
     hub.write_json(os.path.join(run.out, "valid.json"), scores | {"weights": config.weights})

@@ -49,16 +49,24 @@ def corpus_entries(folder: str, split: Optional[str] = None) -> list[dict]:
 
 def load_split(folder: str, split: Optional[str], sample_rate: int, limit: Optional[int] = None,
                rank: int = 0, world: int = 1) -> tuple[list[dict], list[torch.Tensor]]:
-    """Metadata rows and mono float16 audio [S] of one split (every ``world``-th from ``rank``).
+    """Metadata rows and mono float16 audio [S] of one split (of its first ``limit`` clips, every ``world``-th
+    from ``rank``).
 
     Unreadable or silent files are skipped with a printed reason; rows and clips stay aligned.
     """
-    entries = corpus_entries(folder, split)[rank::world]
+    entries = corpus_entries(folder, split)
     if limit:
         entries = entries[:limit]
+    entries = entries[rank::world]
     if not entries:
         raise ValueError(f"No training audio found in {folder!r} (split {split!r}). Build a corpus first: "
                          "musiclm-studio corpus build --out DIR --clips N")
+    return load_rows(entries, sample_rate)
+
+
+def load_rows(entries: list[dict], sample_rate: int) -> tuple[list[dict], list[torch.Tensor]]:
+    """The audio of corpus rows (``corpus_entries``) as mono float16 [S]; unreadable or silent files are
+    skipped with a printed reason (rows and clips stay aligned)."""
     rows, clips = [], []
     for row in entries:
         try:
