@@ -105,3 +105,21 @@ def test_token_caches_are_written_as_shards_and_read_joined(synthetic_tokens, tm
     joined = load_caches(str(tmp_path / "tokens"), "train")
     assert torch.equal(joined.codes, whole["train"].codes) and torch.equal(joined.semantic, whole["train"].semantic)
     assert torch.equal(joined.lengths, whole["train"].lengths) and torch.equal(sets["train"].codes, joined.codes)
+
+
+def test_a_sharded_corpus_tokenizes_shard_by_shard_and_feeds_the_in_memory_trainers(synthetic_tokens, tmp_path):
+    from musiclm_studio.train.data import corpus_entries, load_split
+    from musiclm_studio.train.tokens import TokenCacheConfig, build_token_cache
+
+    root, whole = synthetic_tokens
+    shard_corpus(str(root / "corpus"), str(tmp_path / "sharded"), clips_per_shard=3)
+    sets = build_token_cache(TokenCacheConfig(out=str(tmp_path / "tokens"), pipeline=str(root / "pipe"),
+                                              data=str(tmp_path / "sharded"), mulan_windows=2))
+    assert sorted(os.listdir(tmp_path / "tokens")) == ["train-000000.safetensors", "train-000001.safetensors",
+                                                        "valid-000000.safetensors"]
+    # the same clips in the same order (16-bit audio: the codec and semantic tokens may differ on a few frames)
+    assert torch.equal(sets["train"].lengths, whole["train"].lengths)
+    assert (sets["train"].semantic == whole["train"].semantic).float().mean() > 0.9
+    rows, clips = load_split(str(tmp_path / "sharded"), "train", SR, limit=4, rank=1, world=2)
+    assert [r["caption"] for r in rows] == [r["caption"] for r in corpus_entries(str(root / "corpus"), "train")[1:4:2]]
+    assert len(clips) == 2 and len(corpus_entries(str(tmp_path / "sharded"), "valid")) == 1

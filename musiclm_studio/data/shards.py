@@ -141,7 +141,7 @@ def _decode(sample: dict, sample_rate: int) -> dict:
     from ..audio import prepare_audio
 
     audio, rate = sf.read(io.BytesIO(sample["flac"]), dtype="float32")
-    row = json.loads(sample["json"])
+    row = {**json.loads(sample["json"]), "key": sample["__key__"]}
     return {"key": sample["__key__"], "row": row,
             "audio": prepare_audio(audio, rate, target_sample_rate=sample_rate, name=sample["__key__"]).audio}
 
@@ -161,6 +161,39 @@ def stream(folder: str, split: str, sample_rate: int, rank: int = 0, world: int 
         stages.append(wds.shuffle(shuffle_buffer, rng=random.Random(seed + 7 * (epoch or 0))))
     stages.append(wds.map(lambda sample: _decode(sample, sample_rate)))
     return wds.DataPipeline(*stages)
+
+
+def read_shard(url: str, sample_rate: int) -> tuple[list[dict], list[torch.Tensor]]:
+    """The rows and mono float16 clips [S] of one shard, in order."""
+    import webdataset as wds
+
+    items = list(wds.DataPipeline(wds.SimpleShardList([url]), wds.tarfile_to_samples(),
+                                  wds.map(lambda sample: _decode(sample, sample_rate))))
+    return [item["row"] for item in items], [item["audio"].half() for item in items]
+
+
+def load_split(folder: str, split: str, sample_rate: int, limit: Optional[int] = None, rank: int = 0,
+               world: int = 1) -> tuple[list[dict], list[torch.Tensor]]:
+    """A sharded split held in memory, as ``train.data.load_split`` holds a folder's: the rows and clips of
+    its first ``limit`` clips (shards read in order until there are enough), every ``world``-th from ``rank``."""
+    rows, clips = [], []
+    for url in shard_urls(folder, split):
+        if limit and len(rows) >= limit:
+            break
+        more_rows, more_clips = read_shard(url, sample_rate)
+        rows, clips = rows + more_rows, clips + more_clips
+    rows, clips = rows[: limit or None], clips[: limit or None]
+    return rows[rank::world], clips[rank::world]
+
+
+def split_rows(folder: str, split: str) -> list[dict]:
+    """The metadata rows of a sharded split, in order (the audio is read past, not decoded)."""
+    import webdataset as wds
+
+    if split not in read_index(folder)["splits"]:
+        return []
+    samples = wds.DataPipeline(wds.SimpleShardList(shard_urls(folder, split)), wds.tarfile_to_samples())
+    return [{**json.loads(sample["json"]), "key": sample["__key__"]} for sample in samples]
 
 
 class StreamingCropSampler:

@@ -25,7 +25,13 @@ PATH_KEYS = ("path", "audio", "file", "audio_path")
 
 
 def corpus_entries(folder: str, split: Optional[str] = None) -> list[dict]:
-    """Metadata rows of a corpus (with an absolute ``path``), or one row per audio file."""
+    """Metadata rows of a corpus (with an absolute ``path``), or one row per audio file; for a sharded
+    corpus (``data.shards``) the rows of ``split`` with their shard ``key`` instead of a path."""
+    from ..data.shards import is_sharded, read_index, split_rows
+
+    if is_sharded(folder):
+        splits = [split] if split is not None else list(read_index(folder)["splits"])
+        return [row for name in splits for row in split_rows(folder, name)]
     meta = os.path.join(folder, "metadata.jsonl")
     if not os.path.isfile(meta):
         files = sorted(f for f in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
@@ -50,10 +56,16 @@ def corpus_entries(folder: str, split: Optional[str] = None) -> list[dict]:
 def load_split(folder: str, split: Optional[str], sample_rate: int, limit: Optional[int] = None,
                rank: int = 0, world: int = 1) -> tuple[list[dict], list[torch.Tensor]]:
     """Metadata rows and mono float16 audio [S] of one split (of its first ``limit`` clips, every ``world``-th
-    from ``rank``).
+    from ``rank``), from a corpus folder or a sharded corpus (``data.shards``, read shard by shard).
 
     Unreadable or silent files are skipped with a printed reason; rows and clips stay aligned.
     """
+    from ..data import shards
+
+    if shards.is_sharded(folder):
+        if split not in shards.read_index(folder)["splits"]:
+            raise ValueError(f"The sharded corpus {folder!r} has no split {split!r}.")
+        return shards.load_split(folder, split, sample_rate, limit, rank, world)
     entries = corpus_entries(folder, split)
     if limit:
         entries = entries[:limit]

@@ -45,20 +45,24 @@ def _features(tokenizer: SemanticTokenizer, clips: list[torch.Tensor], device, s
     return torch.cat([tokenizer.features(c.float().to(device)[None], standardize=standardize)[0] for c in clips])
 
 
+def _clip_id(row: dict) -> str:
+    return row.get("path") or row["key"]  # a folder corpus's file, or a sharded corpus's key
+
+
 @torch.no_grad()
 def _all_features(tokenizer: SemanticTokenizer, run: SemanticFitConfig, device, rank: int, world: int) -> torch.Tensor:
     """Unstandardised feature frames of the training clips, in clip order; under torchrun each rank
     computes every ``world``-th clip's and all ranks receive all of them."""
     rows, clips = load_split(run.data, "train", tokenizer.config.sample_rate, limit=run.max_clips, rank=rank,
                              world=world)
-    mine = [(row["path"], _features(tokenizer, [clip], device, False).cpu()) for row, clip in zip(rows, clips)]
+    mine = [(_clip_id(row), _features(tokenizer, [clip], device, False).cpu()) for row, clip in zip(rows, clips)]
     if world == 1:
         return torch.cat([f for _, f in mine]).to(device)
     import torch.distributed as dist
 
     everyone = [None] * world
     dist.all_gather_object(everyone, mine)
-    order = {row["path"]: n for n, row in enumerate(corpus_entries(run.data, "train"))}
+    order = {_clip_id(row): n for n, row in enumerate(corpus_entries(run.data, "train"))}
     found = sorted((pair for part in everyone for pair in part), key=lambda pair: order[pair[0]])
     return torch.cat([f for _, f in found]).to(device)
 

@@ -19,7 +19,8 @@ MuLan tokens come from the *audio* tower, as in the paper: the LMs never see tex
 
 With ``--clips-per-shard N`` a split is written as shards ``<split>-000000.safetensors``, ... of N
 clips each (in corpus order; every reader joins them), and under ``torchrun --nproc_per_node W``
-each rank tokenizes every W-th shard (without the flag, one shard a rank): W times faster.
+each rank tokenizes every W-th shard (without the flag, one shard a rank): W times faster. A
+sharded corpus (``data.shards``) gives one token shard per corpus shard, read shard by shard.
 """
 
 from __future__ import annotations
@@ -235,7 +236,9 @@ def build_token_cache(run: TokenCacheConfig) -> dict[str, TokenSet]:
     if needed:
         raise ValueError(f"The pipeline's {sorted(needed)} are untrained: train them before caching tokens.")
     os.makedirs(run.out, exist_ok=True)
-    if run.clips_per_shard is not None or world > 1:
+    from ..data.shards import is_sharded
+
+    if run.clips_per_shard is not None or world > 1 or is_sharded(run.data):
         return _build_shards(pipe, run, rank, world)
     sets = {}
     for split in run.splits.split(","):
@@ -256,11 +259,7 @@ def build_token_cache(run: TokenCacheConfig) -> dict[str, TokenSet]:
 def _build_shards(pipe, run: TokenCacheConfig, rank: int, world: int) -> dict[str, TokenSet]:
     """Each split as shards of ``clips_per_shard`` clips (default: one a rank), this rank tokenizing every
     ``world``-th; returns the joined splits (every rank waits for all shards)."""
-    import math
-
     import torch.distributed as dist
-
-    from .data import corpus_entries, load_rows
 
     if run.reuse:
         raise ValueError("--reuse recomputes the semantic stream of a whole cache: run it without --clips-per-shard "
@@ -269,13 +268,8 @@ def _build_shards(pipe, run: TokenCacheConfig, rank: int, world: int) -> dict[st
         raise ValueError(f"--clips-per-shard must be at least 1 (got {run.clips_per_shard}).")
     sets = {}
     for split in run.splits.split(","):
-        entries = corpus_entries(run.data, split)[: run.max_clips or None]
-        if not entries:
-            raise ValueError(f"No clips in split {split!r} of {run.data!r}.")
-        per = run.clips_per_shard or math.ceil(len(entries) / world)
-        starts = list(range(0, len(entries), per))
-        for k in range(rank, len(starts), world):
-            rows, clips = load_rows(entries[starts[k]: starts[k] + per], pipe.sample_rate)
+        for k, load in _shard_loaders(run, split, pipe.sample_rate, world)[rank::world]:
+            rows, clips = load()
             for row in rows:
                 row["root"] = run.data
             tokenize_split(pipe, rows, clips, run.mulan_windows, seed=k).save(
@@ -284,6 +278,29 @@ def _build_shards(pipe, run: TokenCacheConfig, rank: int, world: int) -> dict[st
             dist.barrier()
         sets[split] = load_split_cache(run.out, split)
         if rank == 0:
-            print(f"{split}: {sets[split].lengths.numel()} clips in {len(starts)} shards, "
+            print(f"{split}: {sets[split].lengths.numel()} clips in {len(split_files(run.out, split))} shards, "
                   f"{int(sets[split].lengths.sum())} semantic frames")
     return sets
+
+
+def _shard_loaders(run: TokenCacheConfig, split: str, sample_rate: int, world: int) -> list[tuple[int, object]]:
+    """(shard number, function giving its rows and clips) for every token shard of ``split``: one per
+    shard of a sharded corpus (token shard k holds corpus shard k's clips), else blocks of
+    ``clips_per_shard`` corpus rows (default: one block a rank)."""
+    import math
+
+    from ..data import shards as corpus_shards
+    from .data import corpus_entries, load_rows
+
+    if corpus_shards.is_sharded(run.data):
+        if run.max_clips:
+            raise ValueError("--max-clips reads the first clips of a corpus folder; a sharded corpus is tokenized "
+                             "shard by shard: drop --max-clips.")
+        urls = corpus_shards.shard_urls(run.data, split)
+        return [(k, lambda url=url: corpus_shards.read_shard(url, sample_rate)) for k, url in enumerate(urls)]
+    entries = corpus_entries(run.data, split)[: run.max_clips or None]
+    if not entries:
+        raise ValueError(f"No clips in split {split!r} of {run.data!r}.")
+    per = run.clips_per_shard or math.ceil(len(entries) / world)
+    return [(k, lambda start=start: load_rows(entries[start: start + per], sample_rate))
+            for k, start in enumerate(range(0, len(entries), per))]
