@@ -45,6 +45,8 @@ def assert_same_run(single, ranks, atol: float, loss: str = "loss") -> None:
     w1, w2 = (load_file(os.path.join(out, "last", "model.safetensors")) for out in (single, ranks))
     assert w1.keys() == w2.keys()
     worst = max(float((w1[k].float() - w2[k].float()).abs().max()) for k in w1)
+    loss_gap = max(abs(b[loss] - a[loss]) / abs(a[loss]) for a, b in zip(one, two))
+    print(f"{os.path.basename(ranks)} vs one process: {loss} relative gap {loss_gap:.1e}, weights {worst:.1e}")
     assert worst < atol, worst
     assert sorted(os.listdir(ranks)) == sorted(os.listdir(single))  # no second copy, no leftover .tmp
 
