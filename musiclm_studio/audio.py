@@ -154,6 +154,33 @@ def normalize_loudness(audio: torch.Tensor, target_rms_db: float = -20.0, peak: 
     return out
 
 
+def match_level(audio: torch.Tensor, seam: int, sample_rate: int, window_s: float = 2.0, ramp_s: float = 0.05,
+                max_db: float = 12.0) -> torch.Tensor:
+    """Audio [..., S] with everything from sample ``seam`` on scaled so that the ``window_s`` after the
+    seam has the loudness (ITU-R BS.1770, K-weighted, with pyloudnorm) of the ``window_s`` before it,
+    at most +-``max_db``, the gain ramping in over ``ramp_s``: a continuation joins its opening at
+    the opening's level. Silence on either side leaves a row as it is."""
+    import pyloudnorm
+
+    width = int(round(window_s * sample_rate))
+    if seam <= 0 or seam >= audio.shape[-1]:
+        return audio
+    meter = pyloudnorm.Meter(sample_rate, block_size=min(0.4, window_s))
+    rows = audio.reshape(-1, audio.shape[-1])
+    gains = []
+    for row in rows.detach().cpu().double().numpy():
+        before = meter.integrated_loudness(row[max(0, seam - width): seam])
+        after = meter.integrated_loudness(row[seam: seam + width])
+        ok = np.isfinite(before) and np.isfinite(after)
+        gains.append(10 ** (float(np.clip(before - after, -max_db, max_db)) / 20) if ok else 1.0)
+    gain = torch.tensor(gains, dtype=torch.float64, device=audio.device)[:, None]
+    ramp = torch.clamp(torch.arange(audio.shape[-1] - seam, dtype=torch.float64, device=audio.device)
+                       / max(1, round(ramp_s * sample_rate)), max=1.0)
+    out = rows.clone()
+    out[:, seam:] = (rows[:, seam:].double() * (1 + (gain - 1) * ramp)).to(audio.dtype)
+    return out.reshape(audio.shape)
+
+
 def auto_gain(audio: torch.Tensor, sample_rate: int, target_db: float = -21.0, time_constant_s: float = 2.0,
               max_boost_db: float = 12.0, max_cut_db: float = 24.0, knee: float = 0.9) -> torch.Tensor:
     """Bring audio [..., S] to ``target_db`` RMS with a slow, causal gain, then soft-limit the peaks.

@@ -108,7 +108,8 @@ class Conditioning:
     text_features: [N, D] the frozen sentence encoder's features they were projected from;
     melody_tokens: [1, Tm] or None; seconds: each segment's length (None = the whole clip);
     duration_s: the whole clip's length (a continuation's opening included); opening: a
-    continuation's tokens [1, ...], which the LMs continue.
+    continuation's tokens [1, ...], which the LMs continue; beat_start_s: the time of a beat on the
+    grid (0, or a continuation's first beat as heard).
     """
 
     prompts: list[str]
@@ -123,6 +124,7 @@ class Conditioning:
     key_tokens: Optional[list[int]] = None  # each segment's key (vocab.musical_key), for LMs that hear one
     duration_s: Optional[float] = None
     opening: Optional[TokenStreams] = None
+    beat_start_s: float = 0.0  # where the beat grid has a beat: 0 (the first frame), or a continuation's first beat
 
     def opening_tokens(self, stream: str, batch: int) -> Optional[torch.Tensor]:
         """The opening's ``stream`` ("semantic", "coarse", "fine") for ``batch`` candidates, or None."""

@@ -22,7 +22,7 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 
 from . import hub
-from .audio import AudioLike, auto_gain, prepare_audio
+from .audio import AudioLike, auto_gain, match_level, prepare_audio
 from .components import Components, check_contracts, load_components, save_components
 from .conditioning import GenerationRequest
 from .conditioning import request as requests
@@ -244,16 +244,20 @@ class MusicLMPipeline:
                                sampling or SamplingArgs(), callback)
 
     # ---- 5. decode --------------------------------------------------------------------
-    def decode(self, coarse_tokens: torch.Tensor, fine_tokens: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def decode(self, coarse_tokens: torch.Tensor, fine_tokens: Optional[torch.Tensor] = None,
+               opening: Optional[TokenStreams] = None) -> torch.Tensor:
         """Codec levels -> audio [B, S] in [-1, 1] (coarse alone decodes too, at lower quality).
 
         The audio is brought to ``config.output_level_db`` by ``audio.auto_gain`` (slow and causal,
         so a decoded prefix keeps its samples as more is decoded); with None it keeps the codec's
-        own level and is only scaled down if it would clip.
+        own level and is only scaled down if it would clip. After a continuation's ``opening`` the
+        new audio first takes the opening's level (``audio.match_level``), so the seam does not jump.
         """
         codes = coarse_tokens if fine_tokens is None else torch.cat([coarse_tokens, fine_tokens], 1)
         with torch.no_grad():
             audio = self.components.codec.decode(codes.to(self.device))
+        if opening is not None:
+            audio = match_level(audio, opening.coarse.shape[-1] * self.config.codec.hop_length, self.sample_rate)
         if self.config.output_level_db is not None:
             return auto_gain(audio, self.sample_rate, self.config.output_level_db)
         peak = audio.abs().amax(-1, keepdim=True)
@@ -401,7 +405,7 @@ class MusicLMPipeline:
                                       sampling=sampling, callback=callback)
         # 6. decode to audio [K, S], and MuLan's score of each
         with timer("decode"):
-            audio = self.decode(coarse[kept], fine)
+            audio = self.decode(coarse[kept], fine, opening=cond.opening)
         self._report(callback, "decode", audio[0])
         mulan_scores = self.score(cond.prompts[0], audio).tolist()
         # 7. one candidate: the critic's, else the best MuLan score

@@ -5,7 +5,8 @@ else a number or tempo words in the prompt, ``prompt_reader``, the words moving 
 reading of the genre's typical tempo into their band; else that reading); for LMs that hear a key,
 its key (``key``, else one the prompt names, else its mode word or mood, else the critic's reading,
 on a tonic drawn from the generator); the critic's attribute tokens for LMs that hear them. A
-continuation's opening tokens replace the grid and the key: its audio keeps its own.
+continuation's grid and key are its own audio's, read by the analysers (``analysis.read_beat_grid``,
+``read_key``): its tempo and first beat, its key where one fits well.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Optional
 
 import torch
 
+from ..analysis import read_beat_grid, read_key
 from ..audio import prepare_audio
 from ..windowing import Segment, per_segment
 from ..lyrics import voice_notice
@@ -47,11 +49,24 @@ def resolve(pipe: "MusicLMPipeline", request: GenerationRequest) -> Conditioning
                   request.sampling.generator)
     if opening is None:
         return dataclasses.replace(cond, duration_s=duration_s)
-    # the continued audio keeps its own beat and key: the LMs get no grid and no key
-    n = len(cond.prompts)
-    return dataclasses.replace(cond, duration_s=duration_s, opening=opening,
-                               tempo_bpm=None if cond.tempo_bpm is None else [None] * n,
-                               key_tokens=None if cond.key_tokens is None else [NO_KEY] * n)
+    # the continued audio keeps its own beat grid and key, read from it: the LMs hear those
+    n, opening_s = len(cond.prompts), opening.semantic.shape[-1] / pipe.config.semantic_tokenizer.frame_rate
+    bpm, first_beat_s, key = opening_grid_and_key(request.continuation, request.continuation_sample_rate, opening_s,
+                                                  pipe.sample_rate)
+    return dataclasses.replace(cond, duration_s=duration_s, opening=opening, beat_start_s=first_beat_s,
+                               tempo_bpm=None if cond.tempo_bpm is None else [bpm or None] * n,
+                               key_tokens=None if cond.key_tokens is None else [key] * n)
+
+
+def opening_grid_and_key(audio, sample_rate: Optional[int], seconds: float, target_rate: int) -> tuple[float, float, int]:
+    """A continuation's own beat grid and key, read from its first ``seconds`` (``analysis``):
+    (bpm or 0.0 where no steady beat is heard, the first beat's time in s, key token or "no key"
+    where no key fits well)."""
+    prepared = prepare_audio(audio, sample_rate, target_sample_rate=target_rate, max_seconds=seconds,
+                             name="continuation")
+    bpm, first_beat_s = read_beat_grid(prepared.audio, target_rate)
+    tonic, mode, _ = read_key(prepared.audio, target_rate)
+    return bpm, first_beat_s, NO_KEY if mode is None else key_token(tonic, mode)
 
 
 def encode(pipe: "MusicLMPipeline", story: list[tuple[str, Optional[float]]], melody=None, melody_sample_rate=None,
@@ -133,10 +148,12 @@ def aligned_streams(cond: Conditioning, lm: torch.nn.Module, parts: list[Segment
                     device: torch.device) -> dict[str, torch.Tensor]:
     """The aligned streams [B, total] ``lm`` hears of what each story segment asks: the beat grid
     of its tempo (``Conditioning.tempo_bpm``; ``vocab.beat_grid``, the phase counting from the
-    clip's first frame) and its key (``Conditioning.key_tokens``; ``vocab.musical_key``)."""
+    clip's first frame, or from a continuation's first beat) and its key (``Conditioning.key_tokens``; ``vocab.musical_key``)."""
     ends, out = [s.end for s in parts], {}
     if "beat" in lm.conditions:
-        out["beat"] = beat_tokens(per_segment(cond.tempo_bpm or [], ends, total, 0.0), lm.config.frame_rate)
+        bpm = per_segment(cond.tempo_bpm or [], ends, total, 0.0)
+        offset = -cond.beat_start_s * float(bpm[0]) / 60.0  # a continuation's grid has a beat where its audio does
+        out["beat"] = beat_tokens(bpm, lm.config.frame_rate, offset_beats=offset)
     if "key" in lm.conditions:
         out["key"] = per_segment(cond.key_tokens or [], ends, total, NO_KEY)
     return {name: told[None].expand(batch, -1).to(device) for name, told in out.items()}

@@ -88,6 +88,17 @@ def cmd_shard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recordings(args: argparse.Namespace) -> int:
+    from .recordings import import_recordings
+
+    manifest = import_recordings(args.out, packages=_names(args.packages) if args.packages else None,
+                                 clip_s=args.seconds, every_s=args.every_s, max_per_track=args.max_per_track,
+                                 workers=args.workers, progress=not args.quiet)
+    print(f"{sum(t['clips'] for t in manifest['tracks'])} clips from {len(manifest['tracks'])} tracks: "
+          + ", ".join(f"{k} {v}" for k, v in manifest["splits"].items()))
+    return 0
+
+
 def register(sub) -> None:
     """Add ``corpus`` and its sub-commands to the main CLI's sub-parsers."""
     corpus = sub.add_parser("corpus", help="build and inspect the procedural, captioned training corpus")
@@ -145,3 +156,15 @@ def register(sub) -> None:
     h.add_argument("--out", required=True, help="where DIR/shards/index.json and the .tar shards go")
     h.add_argument("--clips-per-shard", type=int, default=256)
     h.set_defaults(func=cmd_shard)
+
+    r = commands.add_parser("recordings", help="cut Debian's free game soundtracks into beat-aligned clips tagged by "
+                                               "the analysers (tempo, key, drums, loudness); no captions needed")
+    r.add_argument("--out", required=True)
+    r.add_argument("--packages", nargs="+", help="soundtrack packages (default: every installed one; "
+                                                 "nexuiz-, warzone2100- and drascula-music are refused: reserved)")
+    r.add_argument("--seconds", type=float, default=10.0, help="clip length")
+    r.add_argument("--every-s", type=float, default=20.0, help="a clip every this many seconds of a track")
+    r.add_argument("--max-per-track", type=int, default=None)
+    r.add_argument("--workers", type=int, default=1)
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=cmd_recordings)

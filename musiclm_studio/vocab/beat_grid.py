@@ -15,12 +15,15 @@ import torch
 BEAT_BINS = 16  # phase steps per beat: sixteenths at 4 per beat, twice over
 
 
-def beat_tokens(bpm: torch.Tensor, frame_rate: float, start_frame: int = 0, bins: int = BEAT_BINS) -> torch.Tensor:
+def beat_tokens(bpm: torch.Tensor, frame_rate: float, start_frame: int = 0, bins: int = BEAT_BINS,
+                offset_beats: float = 0.0) -> torch.Tensor:
     """Beat-phase tokens [..., T] from a bpm per frame [..., T] (<= 0 or NaN: no tempo there).
 
     Frame t's phase counts beats from frame 0 of the clip, or from ``start_frame`` frames before
     the first frame given (a crop's offset); a constant tempo gives ``bins * t * bpm / 60 / rate``
     modulo ``bins``. Where the tempo changes the phase runs on, so the grid never jumps.
+    ``offset_beats`` is the phase (in beats) frame 0 already has: recorded audio whose first beat
+    falls at ``b`` seconds has ``-b * bpm / 60``.
     """
     bpm = torch.nan_to_num(bpm.float(), nan=0.0)
     stated = bpm > 0
@@ -28,6 +31,8 @@ def beat_tokens(bpm: torch.Tensor, frame_rate: float, start_frame: int = 0, bins
     before = torch.cumsum(beats_per_frame, -1) - beats_per_frame  # beats elapsed before each frame
     if start_frame:
         before = before + start_frame * beats_per_frame[..., :1]
+    if offset_beats:
+        before = before + offset_beats
     phase = torch.floor(torch.remainder(before, 1.0) * bins).long().clamp(0, bins - 1)
     return torch.where(stated, phase, torch.full_like(phase, bins))
 
