@@ -11,7 +11,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: studio test setup setup-dev browser-deps system-deps sample-deps recordings-deps clean
+.PHONY: studio test setup setup-dev browser-deps system-deps sample-deps recordings-deps eval-deps clean
 
 $(VENV)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,14 @@ recordings-deps:
 
 studio: $(VENV)/.installed
 	$(PY) app.py
+
+# The [eval] tools: Microsoft's fadtk (FAD in VGGish / CLAP / EnCodec / MERT space, and our MuLan's).
+# fadtk declares numpy<2, transformers<5, torchvision, laion-clap, msclap, encodec and nnaudio: a plain
+# install would downgrade numpy and transformers and pull a torchvision that pins another torch, so it
+# goes in without its deps. It also imports torchaudio, which must be the build for this torch
+# (pip install torchaudio==<torch version> where PyPI has it; none for torch 2.13 yet: see docs/scale.md).
+eval-deps: $(VENV)/.installed
+	$(PIP) install --quiet --no-deps "fadtk==1.1.0" "hypy-utils>=1.0.19"
 
 test: $(VENV)/.installed-dev system-deps sample-deps
 	$(PY) -m pytest -m "not slow" --timeout 900 -q

@@ -62,14 +62,15 @@ def read_json(path: str) -> dict[str, Any]:
         raise ValueError(f"{path!r} is not valid JSON ({error}); the checkpoint is corrupt.") from error
 
 
-def save_component(folder: str, config, module: torch.nn.Module | None = None, dtype: torch.dtype | None = None) -> None:
-    """Write config.json (+ model.safetensors for modules with state)."""
+def save_component(folder: str, config, module: torch.nn.Module | None = None, dtype: torch.dtype | None = None,
+                   state: dict[str, torch.Tensor] | None = None) -> None:
+    """Write config.json (+ model.safetensors for modules with state, or of the weights ``state``)."""
     os.makedirs(folder, exist_ok=True)
     write_json(os.path.join(folder, "config.json"), config.to_dict())
-    if module is None:
+    if module is None and state is None:
         return
-    state = {}
-    for name, tensor in module.state_dict().items():
+    weights, state = (module.state_dict() if module is not None else state), {}
+    for name, tensor in weights.items():
         tensor = tensor.detach().cpu()
         if dtype is not None and tensor.is_floating_point():
             tensor = tensor.to(dtype)

@@ -4,7 +4,8 @@
     musiclm-studio corpus preview --out DIR [--n 4]
     musiclm-studio corpus stats DIR [--png PATH]
     musiclm-studio corpus check DIR [--n 200] [--split heldout]
-    musiclm-studio corpus import FOLDER --out DIR [--captions FILE] [--seconds 10]
+    musiclm-studio corpus import FOLDER --out DIR [--captions FILE] [--seconds 10] [--clips-per-shard N]
+    musiclm-studio corpus shard --data CORPUS --out DIR [--clips-per-shard 256]
 
 ``register(sub)`` adds the group to the main parser; every command returns an exit status and
 user errors raise ``ValueError`` (printed by the main CLI as one line, exit status 2).
@@ -63,8 +64,27 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from .user_data import to_corpus
 
-    report = to_corpus(args.folder, args.out, captions=args.captions, seconds=args.seconds)
+    report = to_corpus(args.folder, args.out, captions=args.captions, seconds=args.seconds,
+                       clips_per_shard=args.clips_per_shard)
     print(report.summary())
+    if args.clips_per_shard:
+        _print_index(args.out)
+    return 0
+
+
+def _print_index(out: str) -> None:
+    from .shards import read_index
+
+    index = read_index(out)
+    print(f"{out}/shards: {index['clips']} clips; " + ", ".join(
+        f"{split} {sum(s['clips'] for s in shards)} in {len(shards)} shards" for split, shards in index["splits"].items()))
+
+
+def cmd_shard(args: argparse.Namespace) -> int:
+    from .shards import shard_corpus
+
+    shard_corpus(args.data, args.out, clips_per_shard=args.clips_per_shard)
+    _print_index(args.out)
     return 0
 
 
@@ -127,7 +147,15 @@ def register(sub) -> None:
     i.add_argument("--out", required=True)
     i.add_argument("--captions", default=None, help="CSV or JSONL (MusicCaps columns accepted)")
     i.add_argument("--seconds", type=float, default=None, help="cut long files into clips of this length")
+    i.add_argument("--clips-per-shard", type=int, default=None,
+                   help="write WebDataset tar shards of this many clips (DIR/shards) instead of WAV files")
     i.set_defaults(func=cmd_import)
+
+    h = commands.add_parser("shard", help="write a corpus as WebDataset tar shards that trainers stream")
+    h.add_argument("--data", required=True, help="a corpus folder (metadata.jsonl + audio) or a folder of audio files")
+    h.add_argument("--out", required=True, help="where DIR/shards/index.json and the .tar shards go")
+    h.add_argument("--clips-per-shard", type=int, default=256)
+    h.set_defaults(func=cmd_shard)
 
     r = commands.add_parser("recordings", help="cut Debian's free game soundtracks into beat-aligned clips tagged by "
                                                "the analysers (tempo, key, drums, loudness); no captions needed")

@@ -1,11 +1,14 @@
 """A user's own folder of music (wav / flac / ogg / mp3) with captions from a CSV or JSONL file.
 
-Caption files may use MusicCaps column names (``ytid``, ``caption``, ``aspect_list``) or
-``file`` / ``path`` / ``audio`` / ``filename`` with ``caption`` / ``text``; a row matches an
-audio file by relative path, file name or file stem. Every file is decoded once when the folder
+Caption files may use MusicCaps column names (``ytid``, ``start_s``, ``end_s``, ``caption``,
+``aspect_list``) or ``file`` / ``path`` / ``audio`` / ``filename`` with ``caption`` / ``text``; a row
+matches an audio file by relative path, file name or file stem (``<ytid>.wav`` for MusicCaps). A
+MusicCaps file longer than its clip (the whole video's audio) is cut to ``start_s``..``end_s``; a file
+of the clip's length is taken as already cut. Every file is decoded once when the folder
 is opened: unreadable, empty or silent files are skipped, files without a caption are kept with
 an empty caption, and all of it is listed in ``report`` (never an exception for bad files).
-``to_corpus`` writes the folder in the corpus layout (24 kHz mono WAV + ``metadata.jsonl``).
+``to_corpus`` writes the folder in the corpus layout (24 kHz mono WAV + ``metadata.jsonl``), or
+with ``clips_per_shard`` as WebDataset shards that stream (``data.shards``).
 """
 
 from __future__ import annotations
@@ -64,8 +67,33 @@ def read_captions(path: str) -> dict[str, dict]:
         raise ValueError(f"{path!r} needs a file column ({', '.join(KEY_COLUMNS)}) and a caption column "
                          f"({', '.join(CAPTION_COLUMNS)}); it has {list(rows[0])}.")
     aspects = next((columns[c] for c in ASPECT_COLUMNS if c in columns), None)
-    return {str(r[key]).strip(): {"caption": str(r[text] or "").strip(), "aspects": _aspects(r.get(aspects))}
+    return {str(r[key]).strip(): {"caption": str(r[text] or "").strip(), "aspects": _aspects(r.get(aspects)),
+                                  **_clip_span(r, path)}
             for r in rows if r.get(key)}
+
+
+def _clip_span(row: dict, path: str) -> dict:
+    """MusicCaps's ``start_s`` / ``end_s`` of a row as floats ({} when the file has no such columns)."""
+    if row.get("start_s") in (None, "") or row.get("end_s") in (None, ""):
+        return {}
+    try:
+        start, end = float(row["start_s"]), float(row["end_s"])
+    except (TypeError, ValueError):
+        raise ValueError(f"{path!r}: start_s / end_s must be seconds, got {row['start_s']!r} / {row['end_s']!r}.") from None
+    if not 0 <= start < end:
+        raise ValueError(f"{path!r}: a row has start_s {start:g} and end_s {end:g}; it needs 0 <= start_s < end_s.")
+    return {"start_s": start, "end_s": end}
+
+
+def cut_to_span(audio: torch.Tensor, entry: dict, sample_rate: int) -> torch.Tensor:
+    """The clip ``start_s``..``end_s`` of a file holding more than it (at least a second more); the audio
+    as it is when it is the clip already or the row names no span."""
+    if "start_s" not in entry:
+        return audio
+    span = entry["end_s"] - entry["start_s"]
+    if audio.numel() < (span + 1.0) * sample_rate:
+        return audio
+    return audio[int(entry["start_s"] * sample_rate): int(entry["end_s"] * sample_rate)]
 
 
 def _aspects(value) -> list[str]:
@@ -102,23 +130,25 @@ class UserAudioFolder(torch.utils.data.Dataset):
 
     def _add(self, path: str, table: dict, used: set) -> None:
         rel = os.path.relpath(path, self.folder)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        key = next((k for k in (rel, os.path.basename(path), stem) if k in table), None)
+        entry = table.get(key, {"caption": "", "aspects": []})
         try:
-            audio = prepare_audio(path, target_sample_rate=self.sample_rate, name=rel).audio
+            audio = cut_to_span(prepare_audio(path, target_sample_rate=self.sample_rate, name=rel).audio, entry,
+                                self.sample_rate)
         except ValueError as error:
             self.report.skipped.append((rel, str(error)))
             return
         if is_silent(audio):
             self.report.skipped.append((rel, "silent"))
             return
-        stem = os.path.splitext(os.path.basename(path))[0]
-        key = next((k for k in (rel, os.path.basename(path), stem) if k in table), None)
-        entry = table.get(key, {"caption": "", "aspects": []})
         if key is None or not entry["caption"]:
             self.report.missing_captions.append(rel)
         else:
             used.add(key)
         self.items.append({"source": rel, "caption": entry["caption"], "aspects": entry["aspects"],
-                           "seconds": audio.numel() / self.sample_rate})
+                           "seconds": audio.numel() / self.sample_rate,
+                           **{k: entry[k] for k in ("start_s", "end_s") if k in entry}})
 
     def __len__(self) -> int:
         return len(self.items)
@@ -126,29 +156,47 @@ class UserAudioFolder(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         row = self.items[i]
         audio = prepare_audio(os.path.join(self.folder, row["source"]), target_sample_rate=self.sample_rate).audio
-        return {"audio": audio, "caption": row["caption"], "row": row}
+        return {"audio": cut_to_span(audio, row, self.sample_rate), "caption": row["caption"], "row": row}
 
 
-def to_corpus(folder: str, out: str, captions: Optional[str] = None, seconds: Optional[float] = None) -> FolderReport:
-    """Write a user folder as a corpus (optionally cut into ``seconds``-long clips)."""
-    from .builder import METADATA, split_of
+def folder_clips(data: UserAudioFolder, seconds: Optional[float] = None):
+    """(corpus row, loudness-normalised clip) of every usable piece of a user folder, cut into
+    ``seconds``-long clips when given (pieces under a second, or silent, are dropped)."""
+    from .builder import split_of
 
-    data = UserAudioFolder(folder, captions)
-    if os.path.isfile(os.path.join(out, METADATA)):
-        raise ValueError(f"{out!r} already holds a metadata.jsonl; choose a new folder.")
-    rows, index = [], 0
+    index = 0
     for item in data:
         audio, step = item["audio"], int((seconds or 0) * data.sample_rate) or item["audio"].numel()
         for start in range(0, audio.numel(), step):
             piece = audio[start: start + step]
             if piece.numel() < data.sample_rate or is_silent(piece):
                 continue
-            rel = f"audio/{index:06d}.wav"
-            save_audio(os.path.join(out, rel), normalize_loudness(piece), data.sample_rate)
-            rows.append({"path": rel, "caption": item["caption"], "aspects": item["row"]["aspects"],
-                         "split": split_of(index), "index": index, "source": item["row"]["source"],
-                         "offset_s": start / data.sample_rate})
+            row = item["row"]
+            yield ({"caption": item["caption"], "aspects": row["aspects"], "split": split_of(index), "index": index,
+                    "source": row["source"], "offset_s": row.get("start_s", 0.0) + start / data.sample_rate},
+                   normalize_loudness(piece))
             index += 1
+
+
+def to_corpus(folder: str, out: str, captions: Optional[str] = None, seconds: Optional[float] = None,
+              clips_per_shard: Optional[int] = None) -> FolderReport:
+    """Write a user folder as a corpus (optionally cut into ``seconds``-long clips): WAV files and
+    ``metadata.jsonl``, or with ``clips_per_shard`` WebDataset shards (``data.shards``)."""
+    from .builder import METADATA
+
+    data = UserAudioFolder(folder, captions)
+    if clips_per_shard is not None:
+        from .shards import write_shards
+
+        write_shards(folder_clips(data, seconds), out, data.sample_rate, clips_per_shard)
+        return data.report
+    if os.path.isfile(os.path.join(out, METADATA)):
+        raise ValueError(f"{out!r} already holds a metadata.jsonl; choose a new folder.")
+    rows = []
+    for row, piece in folder_clips(data, seconds):
+        rel = f"audio/{row['index']:06d}.wav"
+        save_audio(os.path.join(out, rel), piece, data.sample_rate)
+        rows.append({"path": rel, **row})
     with open(os.path.join(out, METADATA), "w", encoding="utf-8") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
     return data.report

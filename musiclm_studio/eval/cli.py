@@ -2,8 +2,10 @@
 
     musiclm-studio eval --pipeline DIR --prompts corpus:DIR|musiccaps|FILE.jsonl --out DIR
                         [--seconds 10 --limit N --data CORPUS --write-summary]
+                        [--fad-embedding mulan vggish ...]
     musiclm-studio bench [--seconds 10 30] [--pipeline DIR] [--no-musicgen] [--out bench.json]   (prints; --out also writes)
     musiclm-studio bench --jam --minutes 5 [--chunk 2] [--threads 2]   (the jam: eval/jam_bench.py)
+    musiclm-studio fad --reference DIR --generated DIR --fad-embedding mulan vggish ... [--pipeline DIR] [--out F.json]
 
 ``--data`` names the corpus whose held-out clips are the reference audio (FAD, MCC ceiling,
 real-clip attribute rates); with ``--prompts corpus:DIR`` it defaults to that corpus.
@@ -14,6 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import time
+
+from .fadtk_bridge import EMBEDDINGS
 
 
 def _check_seconds(seconds: list[float]) -> None:
@@ -47,7 +51,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config = EvalConfig(seconds=args.seconds, seed=args.seed, guidance_scale=guidance,
                         baseline_limit=args.baselines, melodies=args.melodies,
                         long_seconds=args.long_seconds, long_prompts=args.long_prompts,
-                        num_candidates=pipe.config.num_candidates if args.candidates is None else args.candidates)
+                        num_candidates=pipe.config.num_candidates if args.candidates is None else args.candidates,
+                        fad_embeddings=tuple(args.fad_embedding or ()), fad_dir=os.path.join(args.out, "fad"))
     name = pipe.config.name if args.pipeline is None else f"{pipe.config.name} ({args.pipeline})"
     judge = None
     if args.judge:
@@ -84,6 +89,21 @@ def cmd_jam_bench(args: argparse.Namespace) -> int:
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(jam_report(row), f, indent=2)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_fad(args: argparse.Namespace) -> int:
+    import json
+
+    from .fadtk_bridge import fad_command, fad_table
+
+    results = fad_command(args.reference, args.generated, args.fad_embedding, args.pipeline, args.device)
+    print(fad_table(results))
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump([r.to_dict() for r in results], f, indent=1)
         print(f"wrote {args.out}")
     return 0
 
@@ -140,7 +160,20 @@ def register(sub) -> None:
                    help="a pipeline (or MuLan run / component folder) whose MuLan reads MCC, FAD, lead family and "
                         "diversity (default: the evaluated pipeline's own); give runs you compare one judge")
     e.add_argument("--write-summary", action="store_true", help="also write <pipeline>/eval_summary.json for the app")
+    e.add_argument("--fad-embedding", nargs="+", choices=EMBEDDINGS, default=None, metavar="NAME",
+                   help=f"also FAD through Microsoft's fadtk in these embeddings ({', '.join(EMBEDDINGS)}); needs the "
+                        "[eval] extra, and the weights of all but mulan")
     e.set_defaults(func=cmd_eval)
+
+    d = sub.add_parser("fad", help="FAD of a folder of generated clips against reference clips, through fadtk")
+    d.add_argument("--reference", required=True, help="folder of reference clips (e.g. MusicCaps audio you downloaded)")
+    d.add_argument("--generated", required=True, help="folder of generated clips")
+    d.add_argument("--fad-embedding", nargs="+", choices=EMBEDDINGS, default=["mulan"], metavar="NAME",
+                   help=f"embedding spaces: {', '.join(EMBEDDINGS)} (mulan: the pipeline's own, offline)")
+    d.add_argument("--pipeline", default=None, help="whose MuLan for the mulan embedding (default: the shipped model)")
+    d.add_argument("--device", default=None)
+    d.add_argument("--out", default=None, help="also write the results as JSON here")
+    d.set_defaults(func=cmd_fad)
 
     b = sub.add_parser("bench", help="real-time factor, first audio and peak memory next to MusicGen-small")
     b.add_argument("--seconds", type=float, nargs="+", default=[10.0], help="audio durations (e.g. 10 30)")

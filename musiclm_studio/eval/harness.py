@@ -69,6 +69,8 @@ class EvalConfig:
     long_seconds: float = 60.0  # long generations checked for drift to silence or noise
     long_prompts: int = 6  # how many (0 = none); 6 x 6 windows: one generation alone is noise
     num_candidates: int = 1  # per prompt; the pipeline keeps one (see MusicLMPipeline.__call__)
+    fad_embeddings: tuple = ()  # also FAD through fadtk in these spaces (eval.fadtk_bridge.EMBEDDINGS)
+    fad_dir: Optional[str] = None  # where the clips fadtk reads are written (a fresh folder)
 
 
 @dataclass
@@ -307,6 +309,13 @@ def evaluate(system, items: list[PromptItem], reference: Optional[Reference] = N
                         notices=list(getattr(system, "notices", [])))
     result.mcc = mcc_report(mulan, [i.text for i in items], gen_emb, reference, ref_emb)
     result.fad = fad_report(gen_emb, ref_emb, embed(resynthesized), embed(unconditional))
+    if config.fad_embeddings:
+        if reference is None or not config.fad_dir:
+            result.notices.append("--fad-embedding needs reference clips (--data) and an output folder: no fadtk FAD.")
+        else:
+            from .fadtk_bridge import fadtk_folders
+
+            result.fad["fadtk"] = fadtk_folders(audio, reference.clips, sr, config.fad_dir, config.fad_embeddings, mulan)
     result.adherence = adherence_report(mulan, items, audio, gen_emb, reference, ref_emb, sr)
     result.melody = melody_report(melodies, melody_out, sr)
     result.diversity = diversity_report(mulan, groups)

@@ -61,6 +61,11 @@ def markdown(result: EvalResult) -> str:
           f"against another melody {_fmt(result.melody.get('mismatched'))} ({result.melody.get('count', 0)} melodies)"],
          ["diversity across seeds (1 - cos)", result.diversity.get("across_seeds"),
           f"across prompts {_fmt(result.diversity.get('across_prompts'))}"]]))
+    if f.get("fadtk"):
+        from .fadtk_bridge import FadResult, fad_table
+
+        parts.append("\n## FAD through fadtk (lower is better; each row names its embedding)\n\n"
+                     + fad_table([FadResult(**r) for r in f["fadtk"]]) + "\n")
     st = result.stability
     if st.get("windows"):
         lengths = ", ".join(f"{len(w) * st['window_s']:g} s" for w in st["windows"])

@@ -32,9 +32,29 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 20, generator: torch.Generator 
     return centroids
 
 
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 def _all_reduce(tensor: torch.Tensor) -> torch.Tensor:
-    if dist.is_available() and dist.is_initialized():
+    if _distributed():
         dist.all_reduce(tensor)
+    return tensor
+
+
+def _all_gather(x: torch.Tensor) -> torch.Tensor:
+    """Every rank's [N, D] rows, in rank order (one process: ``x``)."""
+    if not _distributed():
+        return x
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
+
+
+def _from_rank0(tensor: torch.Tensor) -> torch.Tensor:
+    """Rank 0's ``tensor`` on every rank (what must agree between ranks: codebooks, the number of levels)."""
+    if _distributed():
+        dist.broadcast(tensor, 0)
     return tensor
 
 
@@ -69,8 +89,8 @@ class VectorQuantizer(nn.Module):
     @torch.no_grad()
     def update(self, x: torch.Tensor, codes: torch.Tensor) -> None:
         """EMA step on a batch [N, D] with its codes [N]; replaces dead codes from the batch."""
-        if not bool(self.initialized):
-            self.codebook.copy_(kmeans(x.float(), self.codebook_size, iters=10))
+        if not bool(self.initialized):  # under DDP: k-means on every rank's batch, rank 0's result
+            self.codebook.copy_(_from_rank0(kmeans(_all_gather(x.float()), self.codebook_size, iters=10)))
             self.ema_sum.copy_(self.codebook)
             self.ema_count.fill_(1.0)
             self.initialized.fill_(True)
@@ -84,9 +104,7 @@ class VectorQuantizer(nn.Module):
         dead = self.ema_count < self.dead_threshold * (1 - self.decay)
         if dead.any():
             pick = torch.randint(0, x.shape[0], (int(dead.sum()),), device=x.device)
-            fresh = x[pick].float()
-            if dist.is_available() and dist.is_initialized():
-                dist.broadcast(fresh, 0)
+            fresh = _from_rank0(x[pick].float().contiguous())
             self.codebook[dead] = fresh
             self.ema_sum[dead] = fresh
             self.ema_count[dead] = 1.0
@@ -105,10 +123,14 @@ class ResidualVectorQuantizer(nn.Module):
         self.levels = nn.ModuleList(VectorQuantizer(dim, codebook_size) for _ in range(num_quantizers))
 
     def draw_levels(self, levels: int) -> int:
-        """Quantizer dropout: ``levels``, or with probability ``quantizer_dropout`` a random prefix length."""
-        if self.quantizer_dropout > 0 and torch.rand(()) < self.quantizer_dropout:
-            return int(torch.randint(1, self.num_quantizers + 1, ()))
-        return levels
+        """Quantizer dropout: ``levels``, or with probability ``quantizer_dropout`` a random prefix length
+        (under DDP rank 0's draw: every rank must update as many codebooks)."""
+        if self.quantizer_dropout <= 0:
+            return levels
+        drawn = levels
+        if torch.rand(()) < self.quantizer_dropout:
+            drawn = int(torch.randint(1, self.num_quantizers + 1, ()))
+        return int(_from_rank0(torch.tensor([drawn], device=self.levels[0].codebook.device)))
 
     def forward(self, x: torch.Tensor, num_levels: int | None = None):
         # x: [B, D, T]; nearest-code search in fp32 even under bf16 autocast

@@ -2,6 +2,7 @@
 
     musiclm-studio train codec --data corpus/v1 --out runs/codec --steps 20000 --max-minutes 60
 
+``musiclm-studio train estimate --preset paper`` prints what a preset costs (``train.estimate``).
 Every trainer resumes from ``--out``/last by default, can start from committed weights with
 ``--init-from DIR``, runs bf16 autocast on CPU or CUDA, and runs DDP unchanged under
 ``torchrun --nproc_per_node N -m musiclm_studio.cli train ...``. Flags mirror the fields of
@@ -56,3 +57,32 @@ def register(sub) -> None:
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         add_arguments(parser, config_cls(out=""), skip=set(fixed))
         parser.set_defaults(func=_runner(module, config_cls, entry, fixed))
+    e = kinds.add_parser("estimate", help="parameters, memory and measured step times of a preset's components, "
+                         "with GPU step-time estimates", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    e.add_argument("--preset", default="paper")
+    e.add_argument("--components", nargs="+", default=None, help="default: codec mulan semantic_lm coarse_lm fine_lm")
+    e.add_argument("--batch", type=int, default=1, help="clips in the measured (reduced) batch")
+    e.add_argument("--seconds", type=float, default=1.0, help="seconds of audio per clip in the measured batch")
+    e.add_argument("--steps", type=int, default=3, help="optimizer steps measured (the first is a warm-up)")
+    e.add_argument("--out", default=None, help="also write the rows as JSON here")
+    e.set_defaults(func=_estimate)
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    import json
+
+    from .estimate import COMPONENTS, estimate_table, measure
+
+    unknown = set(args.components or ()) - set(COMPONENTS)
+    if unknown:
+        raise ValueError(f"Unknown components {sorted(unknown)}; choose from {', '.join(COMPONENTS)}.")
+    rows = []
+    for component in args.components or COMPONENTS:
+        rows.append(measure(component, args.preset, args.batch, args.seconds, args.steps))
+        print(f"{component}: {rows[-1].parameters / 1e6:.1f} M parameters, {rows[-1].measured_step_s:.2f} s a step",
+              flush=True)
+    print(estimate_table(rows))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump([r.to_dict() for r in rows], f, indent=1)
+    return 0

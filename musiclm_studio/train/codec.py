@@ -3,8 +3,9 @@
 Objective: multi-resolution mel L1 (weight 15) + multi-resolution STFT (weight 1) +
 RVQ commitment (weight 1); codebooks are EMA-updated, k-means initialised, with dead-code
 replacement, and quantizer dropout trains every prefix of levels. Batches are random crops
-of corpus training clips held in memory. bf16 autocast on CPU or CUDA; resumable; DDP under
-torchrun. Every ``save_every`` steps the latest weights land in ``RUN/last`` (a component
+of corpus training clips held in memory, or streamed from a sharded corpus (``--data`` a folder
+of ``shards/``, see ``data.shards``). bf16 autocast on CPU or CUDA; resumable; DDP under
+torchrun (``--batch-size`` the global batch, each rank training on its slice). Every ``save_every`` steps the latest weights land in ``RUN/last`` (a component
 folder the pipeline can load).
 """
 
@@ -17,7 +18,8 @@ import torch
 
 from ..config import CodecConfig, preset
 from ..models.codec import SoundStreamCodec
-from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed, unwrap
+from .common import (RunConfig, RunState, autocast, mean_across_ranks, optimizer_step, prepare, progress_bar,
+                     rank_rows, rank_spread, setup_distributed, unwrap)
 from .data import CropSampler, load_clips
 from .losses import MultiResolutionMelLoss, MultiResolutionSTFTLoss, PitchLoss
 
@@ -44,19 +46,19 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
     model.quantizer.quantizer_dropout = run.quantizer_dropout
     if run.decoder_only and not run.init_from:
         raise ValueError("--decoder-only retrains the decoder of a trained codec: give --init-from DIR.")
-    trained = model.decoder if run.decoder_only else model
-    optimizer = torch.optim.AdamW(trained.parameters(), lr=run.lr, betas=(0.8, 0.99), weight_decay=run.weight_decay)
-    state = RunState(run, rank)
-    step = state.restore(model, optimizer, "codec")
     if run.decoder_only:
         for module in (model.encoder, model.quantizer):
             module.requires_grad_(False)
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model)
+    state = RunState(run, rank)
+    # the decoder-only pass does not go through forward (DDP's hook): its gradients are averaged by hand
+    model, optimizer, step = prepare(
+        model, lambda m: torch.optim.AdamW((m.decoder if run.decoder_only else m).parameters(), lr=run.lr,
+                                           betas=(0.8, 0.99), weight_decay=run.weight_decay),
+        state, "codec", 1 if run.decoder_only else world)
     mel_loss, stft_loss = MultiResolutionMelLoss(config.sample_rate).to(device), MultiResolutionSTFTLoss().to(device)
     pitch_loss = PitchLoss(config.sample_rate).to(device)
-    clips = load_clips(run.data, "train", config.sample_rate, limit=run.max_clips, rank=rank, world=world)
-    sampler = CropSampler(clips, int(run.crop_s * config.sample_rate), seed=run.seed + 1000 * rank + step)
+    crop, rows = int(run.crop_s * config.sample_rate), rank_rows(run.batch_size, rank, world)
+    sampler = crop_sampler(run, config.sample_rate, crop, step, rank, world)
     bar = progress_bar(run, step, rank, "codec")
     model.train()
     if run.decoder_only:
@@ -64,7 +66,7 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
     tick, last_logged = time.time(), step
     state.begin()
     while step < run.steps and not state.out_of_time():
-        audio = sampler.batch(run.batch_size).to(device)  # [B, S]
+        audio = sampler.batch(run.batch_size, rows).to(device)  # [B / world, S]: this rank's rows
         with autocast(device, run.bf16):
             if run.decoder_only:
                 recon, codes, commit = _decode_frozen(unwrap(model), audio)
@@ -74,20 +76,33 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
         loss = run.mel_weight * mel + run.stft_weight * stft + run.commit_weight * commit.float()
         pitch = pitch_loss(recon.float(), audio) if run.pitch_weight > 0 else torch.zeros(())
         loss = loss + run.pitch_weight * pitch
-        optimizer_step(optimizer, loss, model.parameters(), run, step)
+        optimizer_step(optimizer, loss, model.parameters(), run, step, average=run.decoder_only and world > 1)
         step += 1
         if bar is not None:
             bar.update(1)
             bar.set_postfix(mel=f"{mel.item():.3f}")
         if step % run.log_every == 0:
             usage = unwrap(model).quantizer.usage(codes).mean().item()
-            state.log(step, loss=loss.item(), mel=mel.item(), stft=stft.item(), pitch=pitch.item(), commit=commit.item(),
-                      levels=codes.shape[1], usage=round(usage, 3), steps_per_s=round((step - last_logged) / (time.time() - tick), 2))
+            means = {name: mean_across_ranks(value.item()) for name, value in
+                     (("loss", loss), ("mel", mel), ("stft", stft), ("pitch", pitch), ("commit", commit))}
+            state.log(step, **means, levels=codes.shape[1], usage=round(usage, 3), rank_spread=rank_spread(model),
+                      steps_per_s=round((step - last_logged) / (time.time() - tick), 2))
             tick, last_logged = time.time(), step
         if step % run.save_every == 0:
             state.save(unwrap(model), config, optimizer, step)
     state.save(unwrap(model), config, optimizer, step)
     return unwrap(model).eval()
+
+
+def crop_sampler(run: CodecRunConfig, sample_rate: int, crop: int, step: int, rank: int, world: int):
+    """Random crops of the training split: of clips held in memory (every rank holds the split and draws
+    the same global batches), or of a sharded corpus streamed by this rank (``data.shards``)."""
+    from ..data.shards import StreamingCropSampler, is_sharded
+
+    if is_sharded(run.data):
+        return StreamingCropSampler(run.data, "train", sample_rate, crop, seed=run.seed + step, rank=rank, world=world)
+    clips = load_clips(run.data, "train", sample_rate, limit=run.max_clips)
+    return CropSampler(clips, crop, seed=run.seed + step)
 
 
 def _decode_frozen(model: SoundStreamCodec, audio: torch.Tensor):

@@ -9,7 +9,15 @@ A run folder holds::
 
 ``--resume`` (the default) continues from ``<out>/last``; ``--init-from DIR`` starts from a
 component folder (e.g. the committed weights in ``assets/``) with a fresh optimizer, so a
-run can go on across sessions and machines. Under ``torchrun`` the same script runs DDP.
+run can go on across sessions and machines.
+
+Under ``torchrun --nproc_per_node N`` the same script runs data-parallel (gloo on CPU, NCCL on
+GPUs). ``--batch-size`` is then the *global* batch: every rank draws the same global batch from
+identically seeded generators and trains on its own contiguous slice of it (``rank_rows``), so a
+run on N ranks sees the batches a single process with the same ``--batch-size`` sees, and its
+logged losses are means over all ranks. ``prepare`` wraps a model in DDP, or with ``fsdp`` shards
+it with FSDP (``torch.distributed.fsdp.fully_shard``); checkpoints are gathered and written by
+rank 0 only; ``rank_spread`` (logged) is how far the ranks' weights are apart (0 when in sync).
 """
 
 from __future__ import annotations
@@ -66,6 +74,122 @@ def setup_distributed(device: Optional[str]) -> tuple[torch.device, int, int]:
     return torch.device(device), rank, world
 
 
+def rank_rows(batch_size: int, rank: int, world: int) -> slice:
+    """This rank's contiguous rows of a global batch of ``batch_size`` (all rows for one process)."""
+    if batch_size % world:
+        raise ValueError(f"--batch-size {batch_size} is the global batch of all {world} ranks: use a multiple of {world}.")
+    per = batch_size // world
+    return slice(rank * per, (rank + 1) * per)
+
+
+def mean_across_ranks(value: float) -> float:
+    """The mean of a per-rank scalar (a loss on the rank's slice) over all ranks; itself for one process."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    return float(_reduced(torch.tensor([float(value)], dtype=torch.float64))) / dist.get_world_size()
+
+
+def _collective_device() -> torch.device:
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def _reduced(tensor: torch.Tensor, op=None) -> torch.Tensor:
+    """``tensor`` all-reduced (sum, or ``op``) on the backend's device, returned on the CPU."""
+    on = tensor.to(_collective_device())
+    dist.all_reduce(on, op=op or dist.ReduceOp.SUM)
+    return on.cpu()
+
+
+def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """Every rank's rows of ``x`` [B / world, ...] in rank order, gradients flowing back to each rank's own
+    (a contrastive loss then sees the whole global batch's negatives); ``x`` itself for one process."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    from torch.distributed._functional_collectives import all_gather_single_autograd
+
+    return all_gather_single_autograd(x.contiguous(), 0, dist.group.WORLD)
+
+
+def rank_spread(model: torch.nn.Module) -> float:
+    """The largest difference between ranks of any weight's sum or absolute sum: 0.0 when every rank holds
+    the same weights (DDP's invariant), 0.0 for one process; under FSDP (ranks hold different shards) the
+    full weights are compared as every rank gathers them."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return 0.0
+    state = full_state_dict(model, everywhere=True) if is_sharded(model) else unwrap(model).state_dict()
+    fingerprint = torch.stack([torch.stack([t.detach().double().sum(), t.detach().double().abs().sum()])
+                               for t in state.values() if t.is_floating_point()]).flatten().cpu()
+    high = _reduced(fingerprint.clone(), dist.ReduceOp.MAX)
+    low = _reduced(fingerprint.clone(), dist.ReduceOp.MIN)
+    return float((high - low).abs().max())
+
+
+def is_sharded(model: torch.nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def shard(model: torch.nn.Module, methods: tuple[str, ...] = ()) -> torch.nn.Module:
+    """FSDP (``fully_shard``): each Transformer block, then the rest of the model; ``methods`` (e.g. ``loss``)
+    gather the weights like ``forward`` does."""
+    from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
+
+    for module in model.modules():
+        for block in getattr(module, "blocks", []):
+            fully_shard(block)
+    fully_shard(model)
+    for name in methods:
+        register_fsdp_forward_method(model, name)
+    return model
+
+
+def full_state_dict(model: torch.nn.Module, everywhere: bool = False) -> dict:
+    """The whole model's weights on the CPU. Under FSDP a collective (every rank must call it); the result
+    is on rank 0 only unless ``everywhere``."""
+    if not is_sharded(model):
+        return unwrap(model).state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=not everywhere)
+    state = get_model_state_dict(model, options=options)
+    return {k: v.cpu() for k, v in state.items()}
+
+
+def prepare(model: torch.nn.Module, make_optimizer, state: "RunState", component: str, world: int,
+            fsdp: bool = False, find_unused_parameters: bool = False, fsdp_methods: tuple[str, ...] = ()):
+    """Restore a run (``--resume`` / ``--init-from``), wrap the model for data parallelism and build its
+    optimizer: returns (the model to call, the optimizer, the step to start at).
+
+    One process: the model itself. ``torchrun``: DDP, or with ``fsdp`` the model sharded in place
+    (``shard``; its optimizer is built on the shards and restored from the gathered state that
+    ``RunState.save`` wrote).
+    """
+    if not fsdp:
+        optimizer = make_optimizer(model)
+        step = state.restore(model, optimizer, component)
+        if world > 1:
+            model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=find_unused_parameters)
+        return model, optimizer, step
+    if not (dist.is_available() and dist.is_initialized()):
+        raise ValueError("--fsdp shards a model over the ranks of torchrun: launch with "
+                         "torchrun --nproc_per_node N -m musiclm_studio.cli train ...")
+    step, saved = state.restore_weights(model, component)
+    with torch.no_grad():  # FSDP keeps each rank's own slice: start every rank from rank 0's weights (DDP does too)
+        for tensor in [*model.parameters(), *model.buffers()]:
+            dist.broadcast(tensor.data, 0)
+    shard(model, fsdp_methods)
+    optimizer = make_optimizer(model)
+    if saved is not None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        if not saved.get("optimizer_by_name"):
+            raise ValueError(f"{state.last} was saved without --fsdp: resume it without --fsdp, or start a new "
+                             "--out with --init-from it.")
+        set_optimizer_state_dict(model, optimizer, saved["optimizer"], options=StateDictOptions(full_state_dict=True))
+    return model, optimizer, step
+
+
 @functools.cache
 def bf16_is_native(device_type: str, cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Whether bf16 math runs in hardware: a CUDA GPU that supports it, or a CPU with AMX or
@@ -120,30 +244,52 @@ class RunState:
         ``--init-from`` may be a component folder, a training run (its ``last/``) or a whole
         pipeline such as ``assets/musiclm-small`` (its ``component`` sub-folder).
         """
+        step, saved = self.restore_weights(model, component)
+        if saved is not None:
+            if saved.get("optimizer_by_name"):
+                raise ValueError(f"{self.last} was saved by an --fsdp run: resume it with --fsdp under torchrun.")
+            optimizer.load_state_dict(saved["optimizer"])
+        return step
+
+    def restore_weights(self, model: torch.nn.Module, component: str) -> tuple[int, Optional[dict]]:
+        """The weights half of ``restore``: (step, the saved training state to resume, or None)."""
         if self.run.resume and os.path.isfile(os.path.join(self.last, "model.safetensors")):
             hub.load_state(self.last, model)
             state = torch.load(os.path.join(self.last, "train_state.pt"), weights_only=True)
-            optimizer.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["rng"])
             self.started -= 60 * float(state.get("minutes", torch.tensor(0.0)))  # wall time spans sessions
-            print(f"resumed from {self.last} at step {int(state['step'])}")
-            return int(state["step"])
+            if self.rank == 0:
+                print(f"resumed from {self.last} at step {int(state['step'])}")
+            return int(state["step"]), state
         if self.run.init_from:
             from ..components import trained_folder
 
             folder = trained_folder(self.run.init_from, component)
             missing = hub.load_matching(folder, model)
-            print(f"initialised from {folder}" + (f"; newly initialised: {', '.join(missing)}" if missing else ""))
-        return 0
+            if self.rank == 0:
+                print(f"initialised from {folder}" + (f"; newly initialised: {', '.join(missing)}" if missing else ""))
+        return 0, None
 
     def save(self, model: torch.nn.Module, config, optimizer: torch.optim.Optimizer, step: int) -> None:
+        """Write <out>/last (rank 0 only; under FSDP every rank must call it: the shards are gathered)."""
+        extra = {}
+        if is_sharded(model):
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+            weights = full_state_dict(model)
+            options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            extra = {"optimizer": get_optimizer_state_dict(model, optimizer, options=options),
+                     "optimizer_by_name": torch.tensor(True)}
         if self.rank != 0:
             return
         tmp = self.last + ".tmp"
-        hub.save_component(tmp, config, model)
+        if is_sharded(model):
+            hub.save_component(tmp, config, state=weights)
+        else:
+            hub.save_component(tmp, config, model)
         minutes = torch.tensor((time.time() - self.started) / 60)
         torch.save({"optimizer": optimizer.state_dict(), "step": torch.tensor(step), "rng": torch.get_rng_state(),
-                    "minutes": minutes},
+                    "minutes": minutes, **extra},
                    os.path.join(tmp, "train_state.pt"))
         if os.path.isdir(self.last):
             os.replace(self.last, self.last + ".old")
@@ -168,12 +314,18 @@ class RunState:
         return self.run.max_minutes is not None and (time.time() - self.session_started) / 60 >= self.run.max_minutes
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters, run: RunConfig, step: int) -> None:
-    """Cosine-scheduled learning rate, backward, gradient clipping and one optimizer step."""
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters, run: RunConfig, step: int,
+                   average: bool = False) -> None:
+    """Cosine-scheduled learning rate, backward, gradient clipping and one optimizer step. With ``average``
+    the gradients are averaged over the ranks here (for a model trained without DDP's wrapper)."""
     for group in optimizer.param_groups:
         group["lr"] = cosine_lr(step, run.lr, run.warmup, run.steps)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    parameters = [p for p in parameters if p.grad is not None]
+    if average and dist.is_available() and dist.is_initialized():
+        for p in parameters:
+            p.grad.copy_(_reduced(p.grad).to(p.grad.device) / dist.get_world_size())
     torch.nn.utils.clip_grad_norm_(parameters, run.grad_clip)
     optimizer.step()
 
@@ -188,7 +340,8 @@ def progress_bar(run: RunConfig, step: int, rank: int, desc: str):
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, "module") else model
+    """The model inside a DDP wrapper (an FSDP model is sharded in place: itself)."""
+    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
 
 def _flag_type(hint) -> type:

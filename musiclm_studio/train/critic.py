@@ -35,9 +35,10 @@ from ..models.attribute_reader import AttributeReader
 from ..models.critic import AttributeCritic
 from ..vocab.attributes import bin_bpms, tempo_target
 from ..vocab.musical_key import MODES
-from .common import RunConfig, RunState, optimizer_step, progress_bar, setup_distributed
+from .common import (RunConfig, RunState, mean_across_ranks, optimizer_step, prepare, progress_bar, rank_rows,
+                     rank_spread, setup_distributed)
 from .data import corpus_entries
-from .tokens import TokenSet, paired_corpora
+from .tokens import TokenSet, load_split_cache, paired_corpora
 
 
 @dataclass
@@ -112,7 +113,7 @@ def paired_clips(tokens: str, data: str, split: str, levels: int) -> tuple[list[
     """The corpus rows and coarse codes of ``split`` from caches ``tokens`` ("A" or "A,B") paired in order
     with the corpora ``data`` they were built from. The train split joins every pair; valid uses the first."""
     pairs = paired_corpora(tokens, data, split)
-    sets = [TokenSet.load(os.path.join(folder, f"{split}.safetensors")) for folder, _ in pairs]
+    sets = [load_split_cache(folder, split) for folder, _ in pairs]
     TokenSet.check_compatible(sets, [folder for folder, _ in pairs])
     rows, clips = [], []
     for (folder, corpus), cache in zip(pairs, sets):
@@ -207,12 +208,13 @@ def skill_weights(model: AttributeCritic, scores: dict[str, float], y: Labels) -
 
 
 @torch.no_grad()
-def caption_features(run: CriticRunConfig, mulan, rows: dict[str, list[dict]]) -> dict[str, torch.Tensor]:
-    """MuLan's frozen sentence-encoder features of every caption, cached in <out>/captions.safetensors."""
+def caption_features(run: CriticRunConfig, mulan, rows: dict[str, list[dict]], rank: int = 0) -> dict[str, torch.Tensor]:
+    """MuLan's frozen sentence-encoder features of every caption, cached in <out>/captions.safetensors
+    (written by rank 0)."""
     from safetensors.torch import load_file, save_file
 
     path = os.path.join(run.out, "captions.safetensors")
-    if os.path.isfile(path):
+    if rank == 0 and os.path.isfile(path):  # other ranks compute their own (rank 0 may be writing it)
         stored = load_file(path)
         if all(k in stored and stored[k].shape[0] == len(v) for k, v in rows.items()):
             return stored
@@ -220,8 +222,9 @@ def caption_features(run: CriticRunConfig, mulan, rows: dict[str, list[dict]]) -
     for split, split_rows in rows.items():
         texts = [r["caption"] for r in split_rows]
         out[split] = torch.cat([mulan.text_features(texts[s: s + 128]).float().cpu() for s in range(0, len(texts), 128)])
-    os.makedirs(run.out, exist_ok=True)
-    save_file(out, path)
+    if rank == 0:
+        os.makedirs(run.out, exist_ok=True)
+        save_file(out, path)
     return out
 
 
@@ -229,7 +232,7 @@ def train_critic(run: CriticRunConfig) -> tuple[AttributeCritic, AttributeReader
     """Train the critic and its reader side by side on the same batches; save each as its own run."""
     from ..pipeline import MusicLMPipeline
 
-    device, rank, _ = setup_distributed(run.device)
+    device, rank, world = setup_distributed(run.device)
     torch.manual_seed(run.seed)
     pipe = MusicLMPipeline.from_pretrained(run.pipeline, int8=False)
     codec = pipe.config.codec
@@ -239,19 +242,21 @@ def train_critic(run: CriticRunConfig) -> tuple[AttributeCritic, AttributeReader
     rows, clips = {}, {}
     for split in ("train", "valid"):
         rows[split], clips[split] = paired_clips(run.tokens, run.data, split, config.num_levels)
-    text = caption_features(run, pipe.components.mulan, rows)
+    text = caption_features(run, pipe.components.mulan, rows, rank)
     model, reader = AttributeCritic(config), AttributeReader(reader_config)
     centres = bin_bpms(config)
     y = {split: labels(rows[split], config, centres) for split in rows}
-    sides = {"critic": model, "attribute_reader": reader}
-    optimizers = {name: torch.optim.AdamW(m.parameters(), lr=run.lr, weight_decay=run.weight_decay)
-                  for name, m in sides.items()}
-    states = {name: RunState(replace(run, out=os.path.join(run.out, name)), rank) for name in sides}
-    steps = {name: states[name].restore(m, optimizers[name], name) for name, m in sides.items()}
-    step = min(steps.values())
+    states = {name: RunState(replace(run, out=os.path.join(run.out, name)), rank) for name in ("critic", "attribute_reader")}
+    # both train through their own methods, not forward (DDP's hook): gradients averaged by hand (``prepare`` with 1)
+    prepared = {name: prepare(m, lambda m: torch.optim.AdamW(m.parameters(), lr=run.lr, weight_decay=run.weight_decay),
+                              states[name], name, 1) for name, m in (("critic", model), ("attribute_reader", reader))}
+    sides = {name: p[0] for name, p in prepared.items()}
+    optimizers = {name: p[1] for name, p in prepared.items()}
+    step = min(p[2] for p in prepared.values())
     for m in sides.values():
         m.to(device).train()
-    generator = torch.Generator().manual_seed(run.seed + step)
+    generator = torch.Generator().manual_seed(run.seed + step)  # alike on every rank: one global batch
+    mine = rank_rows(run.batch_size, rank, world)
     full = max(c.shape[1] for c in clips["train"])
     shortest = min(int(config.frame_rate * run.min_crop_s), full)
     bar = progress_bar(run, step, rank, "critic")
@@ -260,12 +265,13 @@ def train_critic(run: CriticRunConfig) -> tuple[AttributeCritic, AttributeReader
     while step < run.steps and not states["critic"].out_of_time():
         index = torch.randint(0, len(clips["train"]), (run.batch_size,), generator=generator)
         frames = int(torch.randint(shortest, full + 1, (), generator=generator))
-        codes = crop_batch(clips["train"], index.tolist(), frames, run.token_noise, config.vocab_size, generator).to(device)
+        codes = crop_batch(clips["train"], index.tolist(), frames, run.token_noise, config.vocab_size, generator)
+        index = index[mine]  # this rank's rows of the global batch
         batch = _subset(y["train"], index)
-        losses = {"critic": critic_loss(model, codes, batch, centres.to(device)),
+        losses = {"critic": critic_loss(model, codes[mine].to(device), batch, centres.to(device)),
                   "attribute_reader": reader_loss(reader, text["train"][index].to(device), batch)}
         for name, loss in losses.items():
-            optimizer_step(optimizers[name], loss, sides[name].parameters(), run, step)
+            optimizer_step(optimizers[name], loss, sides[name].parameters(), run, step, average=world > 1)
         step += 1
         if bar is not None:
             bar.update(1)
@@ -274,7 +280,8 @@ def train_critic(run: CriticRunConfig) -> tuple[AttributeCritic, AttributeReader
             scores = {"critic": accuracy(model, clips["valid"], y["valid"]),
                       "attribute_reader": reading_accuracy(reader, text["valid"], y["valid"])}
             for name, state in states.items():
-                state.log(step, loss=round(losses[name].item(), 4), **{k: round(v, 4) for k, v in scores[name].items()})
+                state.log(step, loss=round(mean_across_ranks(losses[name].item()), 4), rank_spread=rank_spread(sides[name]),
+                          **{k: round(v, 4) for k, v in scores[name].items()})
         if step % run.save_every == 0:
             states["critic"].save(model, config, optimizers["critic"], step)
             states["attribute_reader"].save(reader, reader_config, optimizers["attribute_reader"], step)
@@ -285,6 +292,8 @@ def train_critic(run: CriticRunConfig) -> tuple[AttributeCritic, AttributeReader
     states["attribute_reader"].save(reader, reader_config, optimizers["attribute_reader"], step)
     if bar is not None:
         bar.close()
+    if rank != 0:
+        return model, reader
     print(f"saved {states['critic'].last} and {states['attribute_reader'].last} at step {step}: "
           + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()) + f"; vote weights {config.weights}")
     hub.write_json(os.path.join(run.out, "valid.json"), scores | {"weights": config.weights})

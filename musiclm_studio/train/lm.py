@@ -42,7 +42,8 @@ from ..models.lm import StageLM, build_stage_lm
 from ..data.theory import NOTE_NAMES
 from ..vocab.beat_grid import beat_tokens
 from ..vocab.musical_key import NO_KEY, key_token
-from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed, unwrap
+from .common import (RunConfig, RunState, autocast, full_state_dict, mean_across_ranks, optimizer_step, prepare,
+                     progress_bar, rank_rows, rank_spread, setup_distributed, unwrap)
 from .data import corpus_entries
 from .tokens import TokenSet, cache_folders, load_caches, paired_corpora
 
@@ -64,6 +65,8 @@ class LMRunConfig(RunConfig):
     condition_dropout: Optional[str] = None  # "mulan=0.4,key=0.1": conditioning dropout per stream instead of the preset's
     data: Optional[str] = None  # with --attributes / --beat / --key: the corpus of each cache ("C,D" for "A,B")
     unstated: float = 0.5  # with --attributes / --beat / --key: the chance that each is unstated in a crop
+    fsdp: bool = False  # under torchrun: shard the LM over the ranks (FSDP) instead of copying it (DDP)
+    compile: bool = False  # torch.compile the training forward (GPU: faster after a slow first step)
 
 
 @dataclass
@@ -236,26 +239,29 @@ def train_lm(run: LMRunConfig) -> StageLM:
     if run.condition_dropout:
         config = replace(config, conditions=with_dropout(config.conditions, run.condition_dropout))
     model = build_stage_lm(config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.9, 0.95), weight_decay=run.weight_decay)
     state = RunState(run, rank)
-    step = state.restore(model, optimizer, f"{run.stage}_lm")
+    # a levelwise LM trains one level head per row, so some heads sit out a step
+    model, optimizer, step = prepare(
+        model, lambda m: torch.optim.AdamW(m.parameters(), lr=run.lr, betas=(0.9, 0.95), weight_decay=run.weight_decay),
+        state, f"{run.stage}_lm", world, fsdp=run.fsdp, find_unused_parameters=config.layout == "levelwise",
+        fsdp_methods=("loss",))
+    lm = unwrap(model)  # the StageLM itself (FSDP shards it in place)
     train = load_caches(run.tokens, "train")
     for stream in config.conditions:
         if stream.codebook_dim:  # embed MuLan tokens through the code vectors that made them
             if train.mulan_codebook is None:
                 raise ValueError(f"The token cache {run.tokens!r} predates stored MuLan code vectors, which the "
                                  f"{run.stage} LM embeds: rebuild it with musiclm-studio train tokens ...")
-            model.set_codebook(stream.name, train.mulan_codebook.to(device))
+            lm.set_codebook(stream.name, train.mulan_codebook.to(device))
     if run.stage in ("semantic", "coarse") and train.semantic_probe is not None:
         config = replace(config, semantic_tokenizer_fingerprint=train.semantic_probe.tolist())  # the tokenizer it learns
-        model.config = config
+        lm.config = config
     valid = load_caches(cache_folders(run.tokens)[0], "valid", required=False)  # the first cache's: comparable runs
     told = {split: clip_streams(run, split, cache.lengths.numel(), config, unstated) if cache is not None else {}
             for split, cache, unstated in (("train", train, run.unstated), ("valid", valid, 0.0))}
-    # a levelwise LM trains one level head per row, so some heads sit out a step
-    ddp = (torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=config.layout == "levelwise")
-           if world > 1 else model)
-    generator = torch.Generator().manual_seed(run.seed + 7919 * step + rank)
+    forward = torch.compile(model) if run.compile else model
+    generator = torch.Generator().manual_seed(run.seed + 7919 * step)  # alike on every rank: one global batch
+    rows = rank_rows(run.batch_size, rank, world)
     frames = int(run.crop_s * pipeline_config.semantic_tokenizer.frame_rate)
     num_coarse = pipeline_config.codec.num_coarse_quantizers
     bar = progress_bar(run, step, rank, f"{run.stage}-lm")
@@ -265,35 +271,39 @@ def train_lm(run: LMRunConfig) -> StageLM:
     state.begin()
     while step < run.steps and not state.out_of_time():
         targets, conditions = crop_batch(train, run.stage, run.batch_size, frames, generator, num_coarse,
-                                         told["train"])
-        targets, conditions = targets.to(device), {k: v.to(device) for k, v in conditions.items()}
+                                         told["train"])  # the global batch; this rank trains on its rows
+        targets, conditions = targets[rows].to(device), {k: v[rows].to(device) for k, v in conditions.items()}
         with autocast(device, run.bf16):
-            loss = ddp(targets, conditions, model.random_drop(targets.shape[0], device), return_loss=True)
+            loss = forward(targets, conditions, lm.random_drop(targets.shape[0], device), return_loss=True)
         optimizer_step(optimizer, loss, model.parameters(), run, step)
         step += 1
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
         if step % run.log_every == 0:
-            metrics = {"loss": loss.item()}
-            if valid is not None:
-                metrics.update(validation_loss(model, valid, run, frames, num_coarse, device, told["valid"]))
-                best = save_if_best(unwrap(model), config, run, rank, step, metrics["valid_loss"], best)
-            state.log(step, **metrics, steps_per_s=round((step - last_logged) / (time.time() - tick), 3))
+            metrics = {"loss": mean_across_ranks(loss.item())}
+            if valid is not None:  # every rank alike (the same weights and crops): FSDP needs all to take part
+                metrics.update(validation_loss(lm, valid, run, frames, num_coarse, device, told["valid"]))
+                best = save_if_best(lm, config, run, rank, step, metrics["valid_loss"], best)
+            state.log(step, **metrics, rank_spread=rank_spread(model),
+                      steps_per_s=round((step - last_logged) / (time.time() - tick), 3))
             tick, last_logged = time.time(), step
         if step % run.save_every == 0:
-            state.save(unwrap(model), config, optimizer, step)
-    state.save(unwrap(model), config, optimizer, step)
-    return unwrap(model).eval()
+            state.save(lm, config, optimizer, step)
+    state.save(lm, config, optimizer, step)
+    return lm.eval()
 
 
 def save_if_best(model: StageLM, config, run: LMRunConfig, rank: int, step: int, valid_loss: float, best: float) -> float:
-    """Keep the weights of the lowest validation loss in <out>/best (small corpora overfit)."""
-    if rank != 0 or valid_loss >= best:
+    """Keep the weights of the lowest validation loss in <out>/best (small corpora overfit). Every rank
+    calls it (under FSDP the weights are gathered); rank 0 writes."""
+    if valid_loss >= best:
         return best
-    folder = os.path.join(run.out, "best")
-    hub.save_component(folder, config, model)
-    hub.write_json(os.path.join(folder, "best.json"), {"step": step, "valid_loss": valid_loss})
+    weights = full_state_dict(model)
+    if rank == 0:
+        folder = os.path.join(run.out, "best")
+        hub.save_component(folder, config, state=weights)
+        hub.write_json(os.path.join(folder, "best.json"), {"step": step, "valid_loss": valid_loss})
     return valid_loss
 
 

@@ -23,7 +23,8 @@ import torch
 
 from ..config import MuLanConfig, preset
 from ..models.mulan import MuLan
-from .common import RunConfig, RunState, autocast, optimizer_step, progress_bar, setup_distributed
+from .common import (RunConfig, RunState, autocast, gather_with_grad, mean_across_ranks, optimizer_step, prepare,
+                     progress_bar, rank_rows, rank_spread, setup_distributed)
 from .data import corpus_entries, load_split
 
 HARD_NEGATIVES = ("mode", "tempo", "drums")  # facts made false in counterfactual captions
@@ -156,10 +157,10 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     config: MuLanConfig = preset(run.preset).mulan
     model = MuLan(config).to(device)
     trainable = [p for n, p in model.named_parameters() if not n.startswith("quantizer")]
-    optimizer = torch.optim.AdamW(trainable, lr=run.lr, weight_decay=run.weight_decay)
     state = RunState(run, rank)
-    step = state.restore(model, optimizer, "mulan")
-    rows, clips = load_split(run.data, "train", config.sample_rate, limit=run.max_clips, rank=rank, world=world)
+    ddp, optimizer, step = prepare(model, lambda m: torch.optim.AdamW(trainable, lr=run.lr, weight_decay=run.weight_decay),
+                                   state, "mulan", world)
+    rows, clips = load_split(run.data, "train", config.sample_rate, limit=run.max_clips)  # every rank: the whole split
     cache = os.path.join(run.out, "text_features.safetensors") if rank == 0 else None
     texts = clip_texts(rows, run.caption_variants)
     feats, owner = text_feature_table(model, texts, cache=cache)
@@ -178,22 +179,25 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
         if run.hard_negatives:
             false_texts, valid["hard_mask"] = counterfactual_texts(valid_rows, captions)
             valid["hard_feats"] = text_feature_table(model, false_texts)[0].view(len(false_texts), -1, config.text_dim)
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    generator = torch.Generator().manual_seed(run.seed + 7919 * step + rank)
+    generator = torch.Generator().manual_seed(run.seed + 7919 * step)  # alike on every rank: one global batch
+    mine = rank_rows(run.batch_size, rank, world)
     crop = int(run.crop_s * config.sample_rate)
     bar = progress_bar(run, step, rank, "mulan")
     tick, last_logged = time.time(), step
     state.begin()
     while step < run.steps and not state.out_of_time():
-        index = torch.randperm(len(clips), generator=generator)[: run.batch_size]
-        audio = torch.stack([_random_crop(clips[i], crop, generator) for i in index.tolist()]).to(device)
+        index = torch.randperm(len(clips), generator=generator)[: run.batch_size]  # the global batch
+        audio = torch.stack([_random_crop(clips[i], crop, generator) for i in index.tolist()])[mine].to(device)
         use_tags = torch.rand(len(index), generator=generator) < run.tag_text_share
         caption = 1 + (torch.rand(len(index), generator=generator) * num_captions[index]).long()
         text_rows = first_row[index] + torch.where(use_tags, 0, caption)
-        hard = hard_feats[text_rows].to(device) if hard_feats is not None else None
+        hard = hard_feats[text_rows[mine]].to(device) if hard_feats is not None else None
         with autocast(device, run.bf16):
-            audio_emb, text_emb, hard_emb = ddp(audio, feats[text_rows].to(device), hard)
-        loss = model.contrastive_loss(audio_emb.float(), text_emb.float(), None if hard is None else hard_emb.float(),
+            audio_emb, text_emb, hard_emb = ddp(audio, feats[text_rows[mine]].to(device), hard)
+        # in-batch negatives from every rank: each rank's loss is the global batch's
+        audio_emb, text_emb = gather_with_grad(audio_emb.float()), gather_with_grad(text_emb.float())
+        hard_emb = None if hard is None else gather_with_grad(hard_emb.float())
+        loss = model.contrastive_loss(audio_emb, text_emb, hard_emb,
                                       None if hard is None else hard_mask[text_rows].to(device))
         optimizer_step(optimizer, loss, trainable, run, step)
         step += 1
@@ -201,7 +205,8 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
         if step % run.log_every == 0:
-            metrics = {"loss": loss.item(), "temperature": float(1 / model.logit_scale.detach().exp())}
+            metrics = {"loss": mean_across_ranks(loss.item()), "temperature": float(1 / model.logit_scale.detach().exp()),
+                       "rank_spread": rank_spread(ddp)}
             if valid_clips:
                 model.eval()
                 metrics |= validate(model, valid_clips, **{k: v.to(device) for k, v in valid.items()})
@@ -210,7 +215,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
             tick, last_logged = time.time(), step
         if step % run.save_every == 0:
             state.save(model, config, optimizer, step)
-    fit_quantizer(model.eval(), clips, crop, run.rvq_crops, generator)
+    fit_quantizer(model.eval(), clips, crop, run.rvq_crops, generator)  # alike on every rank (same draws)
     state.save(model, config, optimizer, step)
     return model
 

@@ -16,6 +16,11 @@ instead of half an hour:
     semantic_probe [50] the semantic tokenizer's tokens of a fixed test signal (its identity)
 
 MuLan tokens come from the *audio* tower, as in the paper: the LMs never see text.
+
+With ``--clips-per-shard N`` a split is written as shards ``<split>-000000.safetensors``, ... of N
+clips each (in corpus order; every reader joins them), and under ``torchrun --nproc_per_node W``
+each rank tokenizes every W-th shard (without the flag, one shard a rank): W times faster. A
+sharded corpus (``data.shards``) gives one token shard per corpus shard, read shard by shard.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class TokenCacheConfig:
     mulan_windows: int = 4  # MuLan token rows per clip: the whole clip + random crops
     max_clips: Optional[int] = None
     device: Optional[str] = None
+    clips_per_shard: Optional[int] = None  # write each split as shards of this many clips (one a rank under torchrun)
 
 
 @dataclass
@@ -118,18 +124,37 @@ def paired_corpora(tokens: str, data: str, split: str) -> list[tuple[str, str]]:
     return list(zip(caches, corpora)) if split == "train" else [(caches[0], corpora[0])]
 
 
+def split_files(folder: str, split: str) -> list[str]:
+    """The files of one split of a cache: ``<split>.safetensors``, or its shards in order (none: [])."""
+    import glob
+
+    whole = os.path.join(folder, f"{split}.safetensors")
+    if os.path.isfile(whole):
+        return [whole]
+    return sorted(glob.glob(os.path.join(glob.escape(folder), f"{split}-[0-9][0-9][0-9][0-9][0-9][0-9].safetensors")))
+
+
+def load_split_cache(folder: str, split: str) -> TokenSet:
+    """One cache's ``split`` (its shards joined in order)."""
+    files = split_files(folder, split)
+    if not files:
+        return TokenSet.load(os.path.join(folder, f"{split}.safetensors"))  # its error says what to do
+    sets = [TokenSet.load(path) for path in files]
+    return sets[0] if len(sets) == 1 else TokenSet.concat(sets, files)
+
+
 def load_caches(spec: str, split: str, required: bool = True) -> Optional[TokenSet]:
     """The ``split`` of the caches ``spec`` names (``cache_folders``), their clips concatenated (see
     ``TokenSet.concat``). Caches without the split are skipped unless none has it: then an error
     when ``required``, else None."""
     folders = cache_folders(spec)
-    found = [(f, path) for f in folders if os.path.isfile(path := os.path.join(f, f"{split}.safetensors"))]
+    found = [f for f in folders if split_files(f, split)]
     if not found:
         if required:
-            return TokenSet.load(os.path.join(folders[0], f"{split}.safetensors"))  # its error says what to do
+            return load_split_cache(folders[0], split)  # its error says what to do
         return None
-    sets = [TokenSet.load(path) for _, path in found]
-    return sets[0] if len(sets) == 1 else TokenSet.concat(sets, [f for f, _ in found])
+    sets = [load_split_cache(f, split) for f in found]
+    return sets[0] if len(sets) == 1 else TokenSet.concat(sets, found)
 
 
 @torch.no_grad()
@@ -194,8 +219,10 @@ def _melody(pipe, row: dict, frames: int) -> torch.Tensor:
 
 def build_token_cache(run: TokenCacheConfig) -> dict[str, TokenSet]:
     from ..pipeline import MusicLMPipeline
+    from .common import setup_distributed
 
-    pipe = MusicLMPipeline.from_pretrained(run.pipeline, device=run.device, int8=False)  # tokenizers only
+    device, rank, world = setup_distributed(run.device)
+    pipe = MusicLMPipeline.from_pretrained(run.pipeline, device=str(device), int8=False)  # tokenizers only
     if run.mulan:  # the pipeline's LMs embed the old MuLan's codes; the ones trained on this cache will not
         from ..components import load_trained
 
@@ -209,6 +236,10 @@ def build_token_cache(run: TokenCacheConfig) -> dict[str, TokenSet]:
     if needed:
         raise ValueError(f"The pipeline's {sorted(needed)} are untrained: train them before caching tokens.")
     os.makedirs(run.out, exist_ok=True)
+    from ..data.shards import is_sharded
+
+    if run.clips_per_shard is not None or world > 1 or is_sharded(run.data):
+        return _build_shards(pipe, run, rank, world)
     sets = {}
     for split in run.splits.split(","):
         rows, clips = load_split(run.data, split, pipe.sample_rate, limit=run.max_clips)
@@ -223,3 +254,53 @@ def build_token_cache(run: TokenCacheConfig) -> dict[str, TokenSet]:
         sets[split].save(os.path.join(run.out, f"{split}.safetensors"))
         print(f"{split}: {len(rows)} clips, {int(sets[split].lengths.sum())} semantic frames")
     return sets
+
+
+def _build_shards(pipe, run: TokenCacheConfig, rank: int, world: int) -> dict[str, TokenSet]:
+    """Each split as shards of ``clips_per_shard`` clips (default: one a rank), this rank tokenizing every
+    ``world``-th; returns the joined splits (every rank waits for all shards)."""
+    import torch.distributed as dist
+
+    if run.reuse:
+        raise ValueError("--reuse recomputes the semantic stream of a whole cache: run it without --clips-per-shard "
+                         "and without torchrun.")
+    if run.clips_per_shard is not None and run.clips_per_shard < 1:
+        raise ValueError(f"--clips-per-shard must be at least 1 (got {run.clips_per_shard}).")
+    sets = {}
+    for split in run.splits.split(","):
+        for k, load in _shard_loaders(run, split, pipe.sample_rate, world)[rank::world]:
+            rows, clips = load()
+            for row in rows:
+                row["root"] = run.data
+            tokenize_split(pipe, rows, clips, run.mulan_windows, seed=k).save(
+                os.path.join(run.out, f"{split}-{k:06d}.safetensors"))
+        if world > 1:
+            dist.barrier()
+        sets[split] = load_split_cache(run.out, split)
+        if rank == 0:
+            print(f"{split}: {sets[split].lengths.numel()} clips in {len(split_files(run.out, split))} shards, "
+                  f"{int(sets[split].lengths.sum())} semantic frames")
+    return sets
+
+
+def _shard_loaders(run: TokenCacheConfig, split: str, sample_rate: int, world: int) -> list[tuple[int, object]]:
+    """(shard number, function giving its rows and clips) for every token shard of ``split``: one per
+    shard of a sharded corpus (token shard k holds corpus shard k's clips), else blocks of
+    ``clips_per_shard`` corpus rows (default: one block a rank)."""
+    import math
+
+    from ..data import shards as corpus_shards
+    from .data import corpus_entries, load_rows
+
+    if corpus_shards.is_sharded(run.data):
+        if run.max_clips:
+            raise ValueError("--max-clips reads the first clips of a corpus folder; a sharded corpus is tokenized "
+                             "shard by shard: drop --max-clips.")
+        urls = corpus_shards.shard_urls(run.data, split)
+        return [(k, lambda url=url: corpus_shards.read_shard(url, sample_rate)) for k, url in enumerate(urls)]
+    entries = corpus_entries(run.data, split)[: run.max_clips or None]
+    if not entries:
+        raise ValueError(f"No clips in split {split!r} of {run.data!r}.")
+    per = run.clips_per_shard or math.ceil(len(entries) / world)
+    return [(k, lambda start=start: load_rows(entries[start: start + per], sample_rate))
+            for k, start in enumerate(range(0, len(entries), per))]
