@@ -17,8 +17,8 @@ import time
 import numpy as np
 import torch
 
-from ..models.melody_tokenizer import UNVOICED, MelodyTokenizer, notes_to_tokens
-from .synth import DEFAULT_TUNE, hummed_melody
+from ..models.melody_tokenizer import TRACKERS, UNVOICED, MelodyTokenizer, notes_to_tokens
+from .synth import DEFAULT_TUNE, hummed_melody, tune_spans
 
 
 def agreement(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
@@ -34,11 +34,8 @@ def agreement(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
 
 
 def tune_tokens(notes, seconds: float, frame_rate: float) -> torch.Tensor:
-    spans, t = [], 0.0
-    for pitch, sec in notes:
-        spans.append((t, t + sec, pitch))
-        t += sec
-    return notes_to_tokens(spans, int(round(seconds * frame_rate)), frame_rate)
+    """(MIDI pitch, seconds) notes played once -> truth tokens for ``seconds`` of audio."""
+    return notes_to_tokens(tune_spans(notes), int(round(seconds * frame_rate)), frame_rate)
 
 
 def evaluate_melody(tokenizer: MelodyTokenizer, rows: list[dict], root: str) -> dict:
@@ -88,6 +85,6 @@ def register(sub) -> None:
     e.add_argument("--data", required=True)
     e.add_argument("--split", default="test")
     e.add_argument("--n", type=int, default=50)
-    e.add_argument("--method", default="auto", choices=("auto", "pyin", "chroma"))
+    e.add_argument("--method", default="auto", choices=TRACKERS)
     e.add_argument("--out", default=None)
     e.set_defaults(func=cmd_eval)
