@@ -22,12 +22,19 @@ from .synth import DEFAULT_TUNE, hummed_melody, tune_spans
 
 
 def agreement(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
-    """Pitch-class accuracy on truth-voiced frames, voicing recall and precision."""
+    """Pitch-class accuracy on truth-voiced frames (and on those more than one frame from a change of
+    the truth's token: a sung glide into a note or an onset is not the tracker's error), voicing
+    recall and precision."""
     n = min(predicted.numel(), truth.numel())
     p, t = predicted[:n], truth[:n]
     voiced_t, voiced_p = t != UNVOICED, p != UNVOICED
     both = voiced_t & voiced_p
+    change = torch.zeros(n, dtype=torch.bool)
+    change[1:] |= t[1:] != t[:-1]
+    change[:-1] |= t[1:] != t[:-1]
+    inside = voiced_t & ~change
     return {"pitch_class_accuracy": float((p[voiced_t] == t[voiced_t]).float().mean()) if voiced_t.any() else float("nan"),
+            "accuracy_inside_notes": float((p[inside] == t[inside]).float().mean()) if inside.any() else float("nan"),
             "accuracy_where_both_voiced": float((p[both] == t[both]).float().mean()) if both.any() else float("nan"),
             "voicing_recall": float(both.sum() / voiced_t.sum().clamp(min=1)),
             "voicing_precision": float(both.sum() / voiced_p.sum().clamp(min=1))}
