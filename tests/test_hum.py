@@ -64,7 +64,8 @@ def test_the_default_tracker_follows_a_clean_sung_melody_and_a_realistic_hum():
 
 @pytest.mark.parametrize("method,package", [("crepe", "torchcrepe"), ("pesto", "pesto")])
 def test_pretrained_trackers_follow_a_realistic_hum(method, package):
-    if importlib.util.find_spec(package) is None or (method == "pesto" and importlib.util.find_spec("omegaconf") is None):
+    needs = (package, "omegaconf") if method == "pesto" else (package,)
+    if any(importlib.util.find_spec(name) is None for name in needs):
         pytest.skip(f"{package} is not installed (make setup-dev installs it)")
     from musiclm_studio.models.melody_tokenizer import _import_tracker
 

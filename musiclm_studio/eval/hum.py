@@ -78,8 +78,8 @@ def hum_report(pipe, methods=("auto",), count: int = 12, seconds: float = 8.0, s
             row, start = {}, time.perf_counter()
             if method == TRUTH:
                 tokenizer = TruthTokens([spans for _, spans in hums], pipe.config.melody.frame_rate, own.hop)
-                row.update(dict.fromkeys(("pitch_class_accuracy", "accuracy_inside_notes", "pitch_class_accuracy_clean"),
-                                         1.0))
+                row.update(dict.fromkeys(("pitch_class_accuracy", "accuracy_inside_notes",
+                                          "pitch_class_accuracy_clean"), 1.0))
             else:
                 tokenizer = MelodyTokenizer(MelodyConfig(**{**pipe.config.melody.to_dict(), "method": method}))
                 row.update(tracker_accuracy(tokenizer, hums))

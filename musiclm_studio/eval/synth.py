@@ -90,8 +90,9 @@ def realistic_hum(notes=DEFAULT_TUNE, seconds: float | None = None, sample_rate:
                   voice: str = "female", snr_db: float | None = 20.0, drift_cents: float = 30.0, drift_s: float = 1.5,
                   breath: float | None = 0.15, room_size: float = 0.5, wet: float = 0.3) -> np.ndarray:
     """A hum as a user records it: corpus v2's formant voice (``data/voice.py``) hums ``notes`` on "u"
-    (breathy, vibrato, a slow drift of +-``drift_cents``, a new target every ``drift_s``), in a room (pedalboard's reverb, ``wet`` 0: none),
-    under pink room noise at ``snr_db`` against the reverberant hum (None: no noise); peak 0.5.
+    (breathy, vibrato, a slow drift of +-``drift_cents``, a new target every ``drift_s``), in a room
+    (pedalboard's reverb, ``wet`` 0: none), under pink room noise at ``snr_db`` against the
+    reverberant hum (None: no noise); peak 0.5.
 
     notes: (MIDI pitch, seconds) played one after another (pitch None: a breath), repeated to fill
     ``seconds`` (default: once).
