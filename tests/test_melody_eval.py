@@ -15,6 +15,9 @@ def test_agreement_known_answers():
     assert truth[:10].tolist() == [0] * 10 and truth[10:20].tolist() == [2] * 10 and (truth[20:] == UNVOICED).all()
     perfect = agreement(truth, truth)
     assert perfect["pitch_class_accuracy"] == 1.0 and perfect["voicing_recall"] == 1.0
+    late = torch.cat([truth[:1], truth[:-1]])  # one frame late: wrong only at the note change
+    found = agreement(late, truth)
+    assert abs(found["pitch_class_accuracy"] - 19 / 20) < 1e-6 and found["accuracy_inside_notes"] == 1.0
     shifted = agreement((truth + 1).clamp(max=UNVOICED), truth)
     assert shifted["pitch_class_accuracy"] == 0.0
 

