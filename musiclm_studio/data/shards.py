@@ -102,7 +102,7 @@ def write_shards(clips: Iterable[tuple[dict, torch.Tensor]], out: str, sample_ra
 def shard_corpus(corpus: str, out: str, clips_per_shard: int = 256, sample_rate: int = 24_000) -> dict:
     """Write a corpus folder (``metadata.jsonl`` + audio, or a folder of audio files) as shards."""
     from ..audio import prepare_audio
-    from ..train.data import corpus_entries
+    from .corpus_files import corpus_entries
 
     def clips() -> Iterator[tuple[dict, torch.Tensor]]:
         for row in corpus_entries(corpus):
