@@ -41,7 +41,8 @@ def test_generate_in_a_real_browser(app_url, tmp_path):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(app_url, wait_until="networkidle", timeout=60_000)
+            page.goto(app_url, wait_until="load", timeout=120_000)  # the session heartbeat never lets the network idle
+            page.locator("#generate").wait_for(state="visible", timeout=120_000)
             status = page.locator("#model-status").inner_text()
             untrained = hub.read_json(os.path.join(hub.DEFAULT_PIPELINE, "pipeline.json"))["untrained"]
             assert ("Untrained placeholder" in status) == bool(untrained) and "musiclm-small" in status
@@ -70,7 +71,8 @@ def page(app_url):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(app_url, wait_until="networkidle", timeout=60_000)
+            page.goto(app_url, wait_until="load", timeout=120_000)  # the session heartbeat never lets the network idle
+            page.locator("#generate").wait_for(state="visible", timeout=120_000)
             yield page
         finally:
             browser.close()

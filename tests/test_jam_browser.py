@@ -31,7 +31,8 @@ def test_jam_plays_follows_a_prompt_change_and_stops(serve_app, tmp_path):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(url, wait_until="networkidle", timeout=60_000)
+            page.goto(url, wait_until="load", timeout=120_000)  # the session heartbeat never lets the network idle
+            page.locator("#generate").wait_for(state="visible", timeout=120_000)
             page.get_by_role("tab", name="Jam").click()
             page.locator("#jam-prompt-1 textarea").fill("a calm solo piano piece, no drums")
             clicked = time.monotonic()
