@@ -9,24 +9,17 @@ row of the token image (screenshots of Stop and the error go to ``$MUSICLM_DOCS_
 """
 
 import os
-import shutil
 import urllib.request
 
 import numpy as np
 import pytest
+from browser_app import app_page, require_browser
 
 from musiclm_studio import hub
 from musiclm_studio.ui.controls import EXAMPLE_PROMPTS, PROMPT_PLACEHOLDER
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-if CHROMIUM is None:
-    pytest.skip("Debian chromium is not installed (apt-get install -y chromium); `make test` installs it",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[dev])")
+require_browser()
 
 
 @pytest.fixture(scope="module")
@@ -37,45 +30,31 @@ def app_url(serve_app):
 
 def test_generate_in_a_real_browser(app_url, tmp_path):
     screenshot = os.environ.get("MUSICLM_SCREENSHOT") or str(tmp_path / "studio.png")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(app_url, wait_until="load", timeout=120_000)  # the session heartbeat never lets the network idle
-            page.locator("#generate").wait_for(state="visible", timeout=120_000)
-            status = page.locator("#model-status").inner_text()
-            untrained = hub.read_json(os.path.join(hub.DEFAULT_PIPELINE, "pipeline.json"))["untrained"]
-            assert ("Untrained placeholder" in status) == bool(untrained) and "musiclm-small" in status
-            page.locator("#prompt textarea").fill("A calm lo-fi hip hop beat with soft piano chords, 80 bpm.")
-            duration = page.locator("#duration_s input[type=number]")
-            duration.fill("3")
-            duration.press("Enter")
-            page.locator("#generate").click()
-            # the real player is inside a shadow root with a blob: src; CSS locators pierce it
-            page.locator("#audio audio[src]").first.wait_for(state="attached", timeout=120_000)
-            page.locator("#token-streams img[src]").first.wait_for(state="visible", timeout=30_000)
-            page.locator("#spectrogram img[src]").first.wait_for(state="visible", timeout=30_000)
-            page.wait_for_function("document.querySelector('#summary')?.innerText.includes('MuLan score')",
-                                   timeout=30_000)
-            assert page.locator("#files a[download]").count() == 2  # WAV + overview PNG
-            page.wait_for_timeout(500)  # let the images finish painting
-            page.screenshot(path=screenshot, full_page=True)
-        finally:
-            browser.close()
+    with app_page(app_url) as page:
+        status = page.locator("#model-status").inner_text()
+        untrained = hub.read_json(os.path.join(hub.DEFAULT_PIPELINE, "pipeline.json"))["untrained"]
+        assert ("Untrained placeholder" in status) == bool(untrained) and "musiclm-small" in status
+        page.locator("#prompt textarea").fill("A calm lo-fi hip hop beat with soft piano chords, 80 bpm.")
+        duration = page.locator("#duration_s input[type=number]")
+        duration.fill("3")
+        duration.press("Enter")
+        page.locator("#generate").click()
+        # the real player is inside a shadow root with a blob: src; CSS locators pierce it
+        page.locator("#audio audio[src]").first.wait_for(state="attached", timeout=120_000)
+        page.locator("#token-streams img[src]").first.wait_for(state="visible", timeout=30_000)
+        page.locator("#spectrogram img[src]").first.wait_for(state="visible", timeout=30_000)
+        page.wait_for_function("document.querySelector('#summary')?.innerText.includes('MuLan score')",
+                               timeout=30_000)
+        assert page.locator("#files a[download]").count() == 2  # WAV + overview PNG
+        page.wait_for_timeout(500)  # let the images finish painting
+        page.screenshot(path=screenshot, full_page=True)
     assert os.path.getsize(screenshot) > 50_000
 
 
 @pytest.fixture()
 def page(app_url):
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(app_url, wait_until="load", timeout=120_000)  # the session heartbeat never lets the network idle
-            page.locator("#generate").wait_for(state="visible", timeout=120_000)
-            yield page
-        finally:
-            browser.close()
+    with app_page(app_url) as page:
+        yield page
 
 
 def _docs_screenshot(page, name: str, tmp_path, top: str = "#prompt", bottom: str = "#notices") -> str:

@@ -7,17 +7,13 @@ import shutil
 import time
 
 import pytest
+from browser_app import app_page, require_browser
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium")
-if CHROMIUM is None:
-    pytest.skip("Debian chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+require_browser()
 if shutil.which("ffmpeg") is None:
     pytest.skip("ffmpeg is not installed (apt-get install -y ffmpeg): Gradio's streaming audio needs it",
                 allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[dev])")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
 PLAYED = "Math.max(0, ...[...document.querySelectorAll('#jam-audio audio')].map(a => a.currentTime || 0))"
 
 
@@ -27,29 +23,22 @@ def _played(page) -> float:
 
 def test_jam_plays_follows_a_prompt_change_and_stops(serve_app, tmp_path):
     url, _ = serve_app(GRADIO_SERVER_NAME="127.0.0.1")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(url, wait_until="load", timeout=120_000)  # the session heartbeat never lets the network idle
-            page.locator("#generate").wait_for(state="visible", timeout=120_000)
-            page.get_by_role("tab", name="Jam").click()
-            page.locator("#jam-prompt-1 textarea").fill("a calm solo piano piece, no drums")
-            clicked = time.monotonic()
-            page.locator("#jam-start").click()
-            page.wait_for_function(f"{PLAYED} > 0", timeout=180_000)
-            first_audio_s = time.monotonic() - clicked
-            page.wait_for_function("document.querySelector('#jam-status')?.innerText.includes('chunk 2')",
-                                   timeout=180_000)
-            before = _played(page)
-            page.locator("#jam-prompt-1 textarea").fill("an energetic funk groove with loud drums")
-            page.locator("#jam-prompt-1 textarea").press("Enter")  # applied from the next chunk
-            page.wait_for_function(f"{PLAYED} > {before + 4}", timeout=240_000)  # plays on past the change
-            assert page.locator("#jam-tokens img[src]").count() >= 1
-            page.screenshot(path=os.environ.get("MUSICLM_JAM_SCREENSHOT") or str(tmp_path / "jam.png"), full_page=True)
-            page.locator("#jam-stop").click()
-            page.wait_for_function("document.querySelector('#jam-status')?.innerText.startsWith('Stopped.')",
-                                   timeout=120_000)
-            print(f"first audio {first_audio_s:.1f} s after Start; status: {page.locator('#jam-status').inner_text()}")
-        finally:
-            browser.close()
+    with app_page(url, height=1000, extra_args=("--autoplay-policy=no-user-gesture-required",)) as page:
+        page.get_by_role("tab", name="Jam").click()
+        page.locator("#jam-prompt-1 textarea").fill("a calm solo piano piece, no drums")
+        clicked = time.monotonic()
+        page.locator("#jam-start").click()
+        page.wait_for_function(f"{PLAYED} > 0", timeout=180_000)
+        first_audio_s = time.monotonic() - clicked
+        page.wait_for_function("document.querySelector('#jam-status')?.innerText.includes('chunk 2')",
+                               timeout=180_000)
+        before = _played(page)
+        page.locator("#jam-prompt-1 textarea").fill("an energetic funk groove with loud drums")
+        page.locator("#jam-prompt-1 textarea").press("Enter")  # applied from the next chunk
+        page.wait_for_function(f"{PLAYED} > {before + 4}", timeout=240_000)  # plays on past the change
+        assert page.locator("#jam-tokens img[src]").count() >= 1
+        page.screenshot(path=os.environ.get("MUSICLM_JAM_SCREENSHOT") or str(tmp_path / "jam.png"), full_page=True)
+        page.locator("#jam-stop").click()
+        page.wait_for_function("document.querySelector('#jam-status')?.innerText.startsWith('Stopped.')",
+                               timeout=120_000)
+        print(f"first audio {first_audio_s:.1f} s after Start; status: {page.locator('#jam-status').inner_text()}")
