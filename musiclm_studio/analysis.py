@@ -91,13 +91,11 @@ def read_key(audio, sr: int, min_fit: float = 0.5, min_contrast: float = 0.4,
     if to_mono_numpy(audio).size < min_seconds * sr:
         return None, None, float("nan")
     treble, bass = chroma_profiles(audio, sr)
-    _, _, fits = key_scores(treble)
-    mode, tonic = np.unravel_index(int(np.argmax(fits + bass[None, :])), fits.shape)
-    fit = float(fits[mode, tonic])
+    tonic, mode, fit = best_key(treble, bass)
     contrast = float((treble.max() - treble.min()) / max(treble.max(), 1e-12))
     if fit < min_fit or contrast < min_contrast:
         return None, None, fit
-    return int(tonic), ("major", "minor")[int(mode)], fit
+    return tonic, mode, fit
 
 
 def tempo_agrees(estimated: float, stated: float, tol: float = 0.08,
@@ -133,10 +131,16 @@ def estimate_key_mode(audio, sr: int, bass_weight: float = 1.0) -> tuple[str, st
 
 def key_from_profiles(treble: np.ndarray, bass: np.ndarray, bass_weight: float = 1.0) -> tuple[str, str]:
     """``estimate_key_mode`` on profiles already computed by ``chroma_profiles``."""
-    _, _, scores = key_scores(treble)
-    scores = scores + bass_weight * bass[None, :]
-    mode, tonic = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    return NOTE_NAMES[int(tonic)], ("major", "minor")[int(mode)]
+    tonic, mode, _ = best_key(treble, bass, bass_weight)
+    return NOTE_NAMES[tonic], mode
+
+
+def best_key(treble: np.ndarray, bass: np.ndarray, bass_weight: float = 1.0) -> tuple[int, str, float]:
+    """(tonic index, mode, fit): the key whose Krumhansl-Schmuckler correlation with the treble chroma,
+    plus ``bass_weight`` times the bass energy share on its tonic, is highest; fit = that correlation."""
+    _, _, fits = key_scores(treble)
+    mode, tonic = np.unravel_index(int(np.argmax(fits + bass_weight * bass[None, :])), fits.shape)
+    return int(tonic), ("major", "minor")[int(mode)], float(fits[mode, tonic])
 
 
 def key_scores(chroma: np.ndarray) -> tuple[int, str, np.ndarray]:
