@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 import soundfile as sf
@@ -154,6 +154,17 @@ def normalize_loudness(audio: torch.Tensor, target_rms_db: float = -20.0, peak: 
     return out
 
 
+def _loudness(meter, part: np.ndarray) -> float:
+    """Integrated loudness (LUFS) of ``part``, or nan where it is silent or too short to measure."""
+    return meter.integrated_loudness(part) if len(part) >= meter.block_size * meter.rate else float("nan")
+
+
+def _gap_db(meter, want: np.ndarray, have: np.ndarray, max_db: float) -> float:
+    """dB that bring ``have`` to the loudness of ``want`` (0 where either is silent), at most +-``max_db``."""
+    gap = _loudness(meter, want) - _loudness(meter, have)
+    return float(np.clip(gap, -max_db, max_db)) if np.isfinite(gap) else 0.0
+
+
 def match_level(audio: torch.Tensor, seam: int, sample_rate: int, window_s: float = 1.0, ramp_s: float = 0.05,
                 max_db: float = 12.0) -> torch.Tensor:
     """Audio [..., S] with everything from sample ``seam`` on scaled so that the ``window_s`` after the
@@ -167,18 +178,43 @@ def match_level(audio: torch.Tensor, seam: int, sample_rate: int, window_s: floa
         return audio
     meter = pyloudnorm.Meter(sample_rate, block_size=min(0.4, window_s))
     rows = audio.reshape(-1, audio.shape[-1])
-    gains = []
-    for row in rows.detach().cpu().double().numpy():
-        before = meter.integrated_loudness(row[max(0, seam - width): seam])
-        after = meter.integrated_loudness(row[seam: seam + width])
-        ok = np.isfinite(before) and np.isfinite(after)
-        gains.append(10 ** (float(np.clip(before - after, -max_db, max_db)) / 20) if ok else 1.0)
+    gains = [10 ** (_gap_db(meter, row[max(0, seam - width): seam], row[seam: seam + width], max_db) / 20)
+             for row in rows.detach().cpu().double().numpy()]
     gain = torch.tensor(gains, dtype=torch.float64, device=audio.device)[:, None]
     ramp = torch.clamp(torch.arange(audio.shape[-1] - seam, dtype=torch.float64, device=audio.device)
                        / max(1, round(ramp_s * sample_rate)), max=1.0)
     out = rows.clone()
     out[:, seam:] = (rows[:, seam:].double() * (1 + (gain - 1) * ramp)).to(audio.dtype)
     return out.reshape(audio.shape)
+
+
+def match_region_level(new: torch.Tensor, original: torch.Tensor, start: int, end: Optional[int], sample_rate: int,
+                       window_s: float = 1.0, max_db: float = 12.0, lead: int = 0) -> torch.Tensor:
+    """``new`` [K, S] (on ``original``'s timeline, [K or 1, >= S]) with [start, S) scaled so that its
+    ``window_s`` after ``start`` has the loudness of the original's ``window_s`` before it and, with
+    ``end``, its ``window_s`` before ``end`` that of the original's ``window_s`` after it; the gain moves
+    linearly in dB between the two across [start, end) and holds after ``end`` (and already the first gain
+    over the ``lead`` samples before ``start``, a crossfade into the region): a repainted region joins
+    the original at the original's level on both seams (pyloudnorm, at most +-``max_db``)."""
+    import pyloudnorm
+
+    width, S = int(round(window_s * sample_rate)), new.shape[-1]
+    if not 0 < start < S:
+        return new
+    meter = pyloudnorm.Meter(sample_rate, block_size=min(0.4, window_s))
+    ours, theirs = new.detach().cpu().double().numpy(), original.detach().cpu().double().numpy()
+    stop = S if end is None else min(end, S)
+    out = new.clone()
+    for k, row in enumerate(ours):
+        ref = theirs[min(k, len(theirs) - 1)]
+        first = _gap_db(meter, ref[max(0, start - width): start], row[start: start + width], max_db)
+        last = first if end is None or end >= S else _gap_db(meter, ref[end: end + width], row[max(start, end - width): end], max_db)
+        begin = max(0, start - lead)
+        db = np.full(S - begin, last)
+        db[: start - begin] = first
+        db[start - begin: stop - begin] = np.linspace(first, last, stop - start)
+        out[k, begin:] = (new[k, begin:].double() * torch.from_numpy(10 ** (db / 20)).to(new.device)).to(new.dtype)
+    return out
 
 
 def auto_gain(audio: torch.Tensor, sample_rate: int, target_db: float = -21.0, time_constant_s: float = 2.0,

@@ -13,6 +13,8 @@ from typing import Optional
 
 import torch
 
+from .key_lock import KeyLock
+
 
 @dataclass
 class TokenStreams:
@@ -101,6 +103,8 @@ class MusicLMOutput:
         condition on these (else empty).
     conditioning: the resolved conditioning of the clip (per story segment; a continuation's opening
         is part of the clip's tokens and is left out), which ``vary`` / ``repaint`` / ``extend`` reuse.
+    key_lock: what the key lock did (``key_lock.KeyLock``: the key asked, the key read, the semitones moved)
+        when the request named a key, else None.
     """
 
     audio: torch.Tensor
@@ -116,6 +120,7 @@ class MusicLMOutput:
     seed: Optional[int] = None  # the seed that reproduces this output (None with a caller's generator)
     asked: list[dict] = field(default_factory=list)
     conditioning: Optional["Conditioning"] = None  # what the LMs were given: edits (``editing``) start from it
+    key_lock: Optional[KeyLock] = None  # what the key lock did where a key was named
 
     @property
     def duration_s(self) -> float:

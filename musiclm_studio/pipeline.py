@@ -21,6 +21,7 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 
 from . import hub
+from . import key_lock as keylock
 from .audio import AudioLike, auto_gain, match_level, prepare_audio
 from .components import Components, check_contracts, load_components, save_components
 from .conditioning import GenerationRequest
@@ -406,6 +407,7 @@ class MusicLMPipeline:
         key: Optional[str] = None,
         prompts: Optional[dict[str, float]] = None,
         negative_prompt: Optional[str] = None,
+        key_lock: bool = True,
         callback: Optional[Callback] = None,
     ) -> MusicLMOutput:
         """Generate music for a prompt (or a story: [(prompt, seconds), ...]).
@@ -422,8 +424,10 @@ class MusicLMPipeline:
         each prompt asks for; a continuation keeps its audio's key). A prompt 'jazz trio:0.7 | techno:0.3',
         or ``prompts={"jazz trio": 0.7, "techno": 0.3}``, mixes up to 4 prompts in MuLan's embedding
         space (``conditioning.prompt_mix``). ``negative_prompt`` ('drums') takes the place of the null
-        conditioning in classifier-free guidance, steering away from it. ``num_candidates`` (default: the pipeline's
-        ``config.num_candidates``, 4 for the shipped model) are sampled as one batch. With
+        conditioning in classifier-free guidance, steering away from it. ``key_lock`` (default on): a clip told
+        a key by name that plays in the asked mode on another tonic is transposed onto it (``key_lock.py``).
+        ``num_candidates`` (default: the pipeline's ``config.num_candidates``, 4 for the shipped model) are
+        sampled as one batch. With
         an attribute critic the candidate that best shows what the prompt asks is kept after the
         coarse stage and only it goes through the fine stage and the codec; without one, every
         candidate is decoded and the best MuLan score is kept.
@@ -433,7 +437,7 @@ class MusicLMPipeline:
             guidance_scale=guidance_scale, seed=seed, generator=generator, num_candidates=num_candidates,
             melody=melody, melody_sample_rate=melody_sample_rate, continuation=continuation,
             continuation_sample_rate=continuation_sample_rate, bpm=bpm, key=key, prompts=prompts,
-            negative_prompt=negative_prompt)
+            negative_prompt=negative_prompt, key_lock=key_lock)
         timer = StageTimer()
         # 1. conditioning: what the prompt asks, resolved once (MuLan tokens, melody, beat grid, key, opening)
         with timer("conditioning"):
@@ -457,12 +461,15 @@ class MusicLMPipeline:
         with timer("coarse"):
             coarse = self.generate_coarse(conds, semantic, prompt_tokens=self._openings(conds, "coarse", B),
                                           sampling=sampling, callback=callback)
-        # 4. with an attribute critic, only each prompt's candidate that best shows what it asks goes on
+        # 4. with an attribute critic, only each prompt's candidate that best shows what it asks goes on (told a
+        # key by name: the best of those whose semantic tokens spell its mode, key_lock.py)
+        locks = [keylock.asked_key(c.prompts[0], request.key, c.key_tokens) if request.key_lock and c.opening is None
+                 else None for c in conds]
         with timer("critic"):
             critic_scores = [self.rank_candidates(c, coarse[n * B:(n + 1) * B]).tolist() for n, c in enumerate(conds)] \
                 if self.ranks_coarse(B) else None
-        kept = ([[max(range(B), key=scores.__getitem__)] for scores in critic_scores] if critic_scores
-                else [list(range(B))] * len(conds))  # per prompt, its candidates that go on
+        kept = ([[self._keep(scores, semantic[n * B:(n + 1) * B], locks[n])] for n, scores in enumerate(critic_scores)]
+                if critic_scores else [list(range(B))] * len(conds))  # per prompt, its candidates that go on
         rows, K = [n * B + k for n, ks in enumerate(kept) for k in ks], len(kept[0])
         # 5. fine acoustic tokens [N*K, 8, Ta] of the kept candidates
         with timer("fine"):
@@ -479,8 +486,16 @@ class MusicLMPipeline:
         for n, cond in enumerate(conds):
             rows_of, kept_of = slice(n * B, (n + 1) * B), slice(n * K, (n + 1) * K)  # its rows, its kept rows
             outputs.append(self._output(request, cond, semantic[rows_of], coarse[rows_of], fine[kept_of], audio[kept_of],
-                                        kept[n], critic_scores[n] if critic_scores else None, mulan_scores[n], timings))
+                                        kept[n], critic_scores[n] if critic_scores else None, mulan_scores[n], timings,
+                                        locks[n]))
         return outputs
+
+    def _keep(self, scores: list[float], semantic: torch.Tensor, lock: Optional[tuple[int, str]]) -> int:
+        """The candidate the critic keeps: its best score, among those spelling the named key's mode if any."""
+        if lock is None:
+            return max(range(len(scores)), key=scores.__getitem__)
+        chroma = self.components.semantic_tokenizer.chroma_profile(semantic.cpu())
+        return keylock.prefer_mode(scores, keylock.mode_spelled(chroma.numpy()), lock[1])
 
     # ---- the pieces of __call__ after the stages ------------------------------------------
     def ranks_coarse(self, num_candidates: int) -> bool:
@@ -506,7 +521,8 @@ class MusicLMPipeline:
             callback(StageEvent(stage, 1, 1, tokens.cpu()))
 
     def _output(self, request: GenerationRequest, cond: Conditioning, semantic, coarse, fine, audio, kept: list[int],
-                critic_scores: Optional[list[float]], mulan_scores: list[float], timings: dict[str, float]) -> MusicLMOutput:
+                critic_scores: Optional[list[float]], mulan_scores: list[float], timings: dict[str, float],
+                named_key: Optional[tuple[int, str]] = None) -> MusicLMOutput:
         """One prompt's output, one shape on every route (see ``MusicLMOutput``): its rows of each stage."""
         chosen = self.select_candidates(kept, critic_scores, mulan_scores)
         B, k = semantic.shape[0], kept.index(chosen)
@@ -516,8 +532,15 @@ class MusicLMPipeline:
                                   semantic.cpu(), coarse.cpu(), None)
         tokens = candidates.select(chosen)
         tokens.fine = fine[k: k + 1].cpu()
+        clip, notices, lock = audio[k].float().cpu(), list(cond.notices), None
+        if named_key is not None:  # the key lock: onto the named key, its tokens re-read from the moved audio
+            moved, lock = keylock.lock_key(clip.numpy(), self.sample_rate, *named_key)
+            if lock.semitones:
+                clip, notices = torch.from_numpy(moved), notices + [lock.notice()]
+                again = self.tokenize_audio(clip, self.sample_rate)
+                tokens.semantic, tokens.coarse, tokens.fine = again.semantic, again.coarse, again.fine
         by = "critic" if critic_scores else ("mulan" if B > 1 else "only candidate")
-        return MusicLMOutput(audio=audio[k].float().cpu(), sample_rate=self.sample_rate, tokens=tokens,
+        return MusicLMOutput(audio=clip, sample_rate=self.sample_rate, tokens=tokens,
                              candidates=candidates, chosen=chosen, scores=critic_scores or mulan_scores, chosen_by=by,
-                             mulan_score=mulan_scores[k], timings=timings, notices=cond.notices, seed=request.seed,
-                             asked=self.asked(cond), conditioning=dataclasses.replace(cond, opening=None))
+                             mulan_score=mulan_scores[k], timings=timings, notices=notices, seed=request.seed,
+                             asked=self.asked(cond), conditioning=dataclasses.replace(cond, opening=None), key_lock=lock)

@@ -182,6 +182,26 @@ def test_heldout_source_never_in_a_training_split():
             assert plan.sources.get("vocals", "voice") == "voice"
 
 
+@pytest.mark.skipif(not FLUID, reason="needs FluidR3 (apt-get install fluid-soundfont-gm)")
+def test_a_heldout_only_build_is_the_heldout_world_in_heldout_words(tmp_path):
+    from musiclm_studio.data.builder import build_corpus, heldout_indices, read_metadata
+    from musiclm_studio.data.render_v2 import world_of
+
+    indices = heldout_indices(3)
+    assert len(indices) == 3 and all(world_of(i) == "heldout" for i in indices)
+    assert all(world_of(i) == "train" for i in range(indices[-1]) if i not in indices)
+    report = build_corpus(str(tmp_path), 3, seconds=2.0, seed=4, version=2, heldout_only=True, progress=False)
+    rows = read_metadata(str(tmp_path))
+    assert report.built == 3 and [r["index"] for r in rows] == indices
+    assert all(r["split"] == "heldout" and r["caption_family"] == "prose" for r in rows)
+    assert all(set(s for role, s in r["sources"].items() if role != "vocals") <= set(S.heldout_sources()) for r in rows)
+    assert build_corpus(str(tmp_path), 3, seconds=2.0, seed=4, version=2, heldout_only=True, progress=False).kept == 3
+    with pytest.raises(ValueError, match="other options"):
+        build_corpus(str(tmp_path), 3, seconds=2.0, seed=4, version=2, progress=False)
+    with pytest.raises(ValueError, match="--version 2"):
+        build_corpus(str(tmp_path / "v1"), 3, seconds=2.0, heldout_only=True, progress=False)
+
+
 def test_humanise_moves_notes_but_keeps_the_grid():
     from musiclm_studio.data.attributes import sample_attributes
     from musiclm_studio.data.composer import compose

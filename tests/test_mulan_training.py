@@ -180,3 +180,39 @@ def test_validate_reports_counterfactual_accuracy_per_fact():
     mask = torch.tensor([[True, True, False]] * 5)
     out = validate(Axes(), clips, own, hard, mask)
     assert out == {"valid_recall_at_10": 1.0, "valid_mode_right": 1.0, "valid_tempo_right": 0.0}
+
+
+def test_v2_variants_add_trained_families_never_the_held_out_one(tmp_path):
+    from musiclm_studio.data.attributes import Attributes
+    from musiclm_studio.data.builder import build_corpus, read_metadata
+    from musiclm_studio.data.captions_v2 import HELD_OUT_FAMILY, describe_v2, family_for
+
+    build_corpus(str(tmp_path), 1, seconds=2.0, seed=3, workers=1, stems=False, progress=False)
+    row = read_metadata(str(tmp_path))[0]
+    texts = clip_texts([row], variants=1, v2_variants=4)[0]
+    assert len(texts) == 2 + 1 + 4
+    attrs = Attributes.from_row(row)
+    families = [family_for(attrs, "train", v) for v in range(1, 5)]
+    assert HELD_OUT_FAMILY not in families
+    assert texts[3:] == [describe_v2(attrs, v, f).text for v, f in zip(range(1, 5), families)]
+
+
+def test_text_only_keeps_the_audio_tower_and_its_tokens(tiny_corpus, tmp_path):
+    from musiclm_studio.components import load_trained
+
+    base = MuLanRunConfig(out=str(tmp_path / "base"), data=str(tiny_corpus), preset="tiny", steps=2, batch_size=6,
+                          crop_s=1.0, log_every=2, save_every=100, warmup=1, rvq_crops=1)
+    before = train_mulan(base)
+    with pytest.raises(ValueError, match="--init-from"):
+        train_mulan(MuLanRunConfig(out=str(tmp_path / "none"), data=str(tiny_corpus), preset="tiny", text_only=True))
+    run = MuLanRunConfig(out=str(tmp_path / "text"), data=f"{tiny_corpus},{tiny_corpus}", preset="tiny", steps=4,
+                         batch_size=6, crop_s=1.0, log_every=2, save_every=100, warmup=1, rvq_crops=1, lr=1e-2,
+                         init_from=str(tmp_path / "base" / "last"), text_only=True)
+    after = train_mulan(run)
+    saved = load_trained("mulan", str(tmp_path / "text" / "last"))
+    for name, tensor in before.state_dict().items():
+        same = torch.equal(tensor, after.state_dict()[name]) and torch.equal(tensor, saved.state_dict()[name])
+        assert same == (not name.startswith(("text_projection", "logit_scale"))), name  # the temperature trains too
+    _, clips = load_split(str(tiny_corpus), "train", SR)
+    audio = torch.stack([c.float() for c in clips[:3]])
+    assert torch.equal(before.tokenize(before.embed_audio(audio)), saved.tokenize(saved.embed_audio(audio)))

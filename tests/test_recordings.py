@@ -91,6 +91,22 @@ def test_clips_start_on_a_beat_and_say_only_what_is_heard(soundtrack, tmp_path):
         assert sr == SR and len(audio) == 6 * SR
 
 
+def test_retag_rereads_keys_and_keeps_the_clips(soundtrack, tmp_path):
+    R.register_soundtrack(R.Soundtrack("test-music", soundtrack.files, "train", "CC0-1.0", "tests"))
+    folder = tmp_path / "corpus"
+    R.import_recordings(str(folder), packages=["test-music"], clip_s=6.0, every_s=6.5, progress=False)
+    rows = [json.loads(line) for line in open(folder / "metadata.jsonl")]
+    stale = [dict(r, tonic="F#", mode="major", caption="old") for r in rows]
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stale))
+    counts = R.retag_keys(str(folder))
+    again = [json.loads(line) for line in open(folder / "metadata.jsonl")]
+    assert counts == {"clips": len(rows), "keyed": len(rows), "changed": len(rows)}
+    assert [(r["path"], r["bpm"], r["split"]) for r in again] == [(r["path"], r["bpm"], r["split"]) for r in rows]
+    assert all((r["tonic"], r["mode"]) == ("A", "minor") and "A minor" in r["caption"] for r in again)
+    with pytest.raises(ValueError, match="no metadata.jsonl"):
+        R.retag_keys(str(tmp_path / "nothing"))
+
+
 def test_unsteady_or_keyless_audio_is_left_unstated():
     rng = np.random.default_rng(0)
     noise = (rng.standard_normal(6 * SR) * 0.1).astype(np.float32)

@@ -33,6 +33,7 @@ class GenerationRequest:
     bpm: Optional[float] = None
     key: Optional[tuple[Optional[int], str]] = None  # (tonic or None, mode)
     negative_prompt: Optional[str] = None  # the unconditional branch of guidance (None: the null conditioning)
+    key_lock: bool = True  # a named key: transpose the clip onto it where it plays in the asked mode (key_lock.py)
 
 
 def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, top_k=None, top_p=None,
@@ -40,11 +41,13 @@ def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, t
                  num_candidates: Optional[int] = None, melody: Optional[AudioLike] = None,
                  melody_sample_rate: Optional[int] = None, continuation: Optional[AudioLike] = None,
                  continuation_sample_rate: Optional[int] = None, bpm=None, key=None, prompts=None,
-                 negative_prompt: Optional[str] = None) -> GenerationRequest:
+                 negative_prompt: Optional[str] = None, key_lock: bool = True) -> GenerationRequest:
     """Check a generation's arguments against ``pipe`` (its limits and what its LMs hear); raise
     ``ValueError`` saying what to do on the first bad one. ``prompts`` ({text: weight}) stands for
     the prompt as a weighted mix (``prompt_mix``); ``negative_prompt`` replaces the null conditioning
-    of classifier-free guidance."""
+    of classifier-free guidance; ``key_lock`` (``key_lock.py``) transposes a clip told a named key onto it."""
+    if not isinstance(key_lock, bool):
+        raise ValueError(f"key_lock must be True or False (got {key_lock!r}).")
     if prompts is not None:
         if prompt is not None and prompt != "":
             raise ValueError("Give either a prompt or prompts={text: weight}, not both.")
@@ -76,7 +79,7 @@ def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, t
         generator = torch.Generator().manual_seed(seed)
     sampling.generator = generator
     return GenerationRequest(story, duration_s, sampling, seed, num_candidates, melody, melody_sample_rate,
-                             continuation, continuation_sample_rate, bpm, key, negative_prompt)
+                             continuation, continuation_sample_rate, bpm, key, negative_prompt, key_lock)
 
 
 def guides_text(pipe, sampling: SamplingArgs) -> bool:

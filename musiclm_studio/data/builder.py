@@ -63,12 +63,13 @@ def read_metadata(folder: str) -> list[dict]:
 
 
 def make_clip(seed: int, index: int, seconds: float, stems: bool, options: BuildOptions, folder: str,
-              version: int = 1) -> dict:
+              version: int = 1, family: Optional[str] = None) -> dict:
     """Compose, render and write clip ``index``; returns its metadata row.
 
     Version 1 renders with the FluidR3 path of ``renderer`` (unchanged, byte for byte) and writes the v1
     caption; version 2 plays the same song through ``render_v2`` (sources per track, vocals, humanised,
-    produced, a held-out world) and writes caption v2 of it (``caption_family`` in the row).
+    produced, a held-out world) and writes caption v2 of it (``caption_family`` in the row), in
+    ``family`` if given (else the family ``captions_v2.family_for`` gives its split).
     """
     from ..audio import save_audio
 
@@ -82,7 +83,7 @@ def make_clip(seed: int, index: int, seconds: float, stems: bool, options: Build
         rendered, done = render_song_v2(song, plan, stems=stems)
         split = "heldout" if plan.world == "heldout" else split
         extra = {"corpus_version": CORPUS_VERSION, **plan.to_dict(), **done}
-        caption, aspects, extra["caption_family"] = _caption_v2(attrs, extra, split)
+        caption, aspects, extra["caption_family"] = _caption_v2(attrs, extra, split, family)
     else:
         rendered = render_song(song, get_renderer(), stems=stems)
         caption, aspects = describe(attrs)
@@ -102,14 +103,15 @@ def make_clip(seed: int, index: int, seconds: float, stems: bool, options: Build
     return row
 
 
-def _caption_v2(attrs, extra: dict, split: str) -> tuple[str, list[str], str]:
+def _caption_v2(attrs, extra: dict, split: str, family: Optional[str] = None) -> tuple[str, list[str], str]:
     """Caption v2 of a v2 clip: its vocals and production record (``attributes.V2_FIELDS``) set on the
-    attributes, in the phrasing family ``family_for`` gives its split. Returns (text, aspects, family)."""
+    attributes, in ``family`` or else the phrasing family ``family_for`` gives its split. Returns (text,
+    aspects, family)."""
     from .captions_v2 import describe_v2, family_for
 
     for name in V2_FIELDS:
         setattr(attrs, name, extra[name])
-    caption = describe_v2(attrs, 0, family_for(attrs, split))
+    caption = describe_v2(attrs, 0, family or family_for(attrs, split))
     return caption.text, caption.aspects, caption.family
 
 
@@ -140,7 +142,8 @@ def _check_folder(out: str, manifest: dict) -> list[dict]:
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             existing = json.load(f)
-        changed = [k for k in manifest if existing.get(k) != manifest[k]]
+        keys = list(manifest) + [k for k in ("heldout_only",) if k in existing and k not in manifest]
+        changed = [k for k in keys if existing.get(k) != manifest.get(k)]
         if existing.get("version", 1) != manifest.get("version", 1):
             changed = ["version"] + [k for k in changed if k != "version"]
         if changed:
@@ -167,18 +170,34 @@ def _init_worker(args: tuple, child: bool = True) -> None:
 
 
 def _work(index: int) -> dict:
-    seed, seconds, stems, options, out, version = _WORKER["args"]
-    return make_clip(seed, index, seconds, stems, options, out, version)
+    seed, seconds, stems, options, out, version, family = _WORKER["args"]
+    return make_clip(seed, index, seconds, stems, options, out, version, family)
+
+
+def heldout_indices(clips: int) -> list[int]:
+    """The first ``clips`` clip indices of corpus v2's held-out world (``render_v2.world_of``)."""
+    from .render_v2 import world_of
+
+    found, index = [], 0
+    while len(found) < clips:
+        if world_of(index) == "heldout":
+            found.append(index)
+        index += 1
+    return found
 
 
 def build_corpus(out: str, clips: int, seconds: float = 10.0, seed: int = 0, workers: int = 1,
                  stems: bool = False, genres: Optional[list[str]] = None, leads: Optional[list[str]] = None,
-                 tempo: Optional[tuple[float, float]] = None, progress: bool = True, version: int = 1) -> BuildReport:
+                 tempo: Optional[tuple[float, float]] = None, progress: bool = True, version: int = 1,
+                 heldout_only: bool = False) -> BuildReport:
     """Make (or complete) a corpus of ``clips`` clips of ``seconds`` each in ``out``.
 
     ``version=1`` is the shipped corpus (one SoundFont; bytes unchanged); ``version=2`` the wider
     world of ``render_v2``, whose manifest names the corpus version, its sound sources (licence,
-    world) and the held-out ones.
+    world) and the held-out ones. ``heldout_only`` (version 2) makes the held-out evaluation set
+    alone: the first ``clips`` indices of the held-out world (split ``heldout``, ~5 % of indices, so
+    no time goes to clips that would be trained on), every caption in the held-out phrasing family
+    (``captions_v2.HELD_OUT_FAMILY``): held-out sound source and held-out wording together.
     """
     if clips < 1:
         raise ValueError("--clips must be at least 1.")
@@ -188,15 +207,23 @@ def build_corpus(out: str, clips: int, seconds: float = 10.0, seed: int = 0, wor
         raise ValueError("--workers must be at least 1.")
     if version not in (1, 2):
         raise ValueError("--version must be 1 (the shipped corpus) or 2 (more sound sources, produced).")
+    if heldout_only and version != 2:
+        raise ValueError("--heldout-only needs --version 2 (only corpus v2 has a held-out world).")
     options = BuildOptions(genres=genres, leads=leads, tempo=tuple(tempo) if tempo else None)
     manifest = {"format": FORMAT_VERSION, "seed": seed, "seconds": seconds, "stems": stems, "genres": genres,
                 "leads": leads, "tempo": list(tempo) if tempo else None, "sample_rate": SAMPLE_RATE}
     if version == 2:
         manifest.update(_sources_manifest())
+    family = None
+    if heldout_only:
+        from .captions_v2 import HELD_OUT_FAMILY
+
+        manifest["heldout_only"], family = True, HELD_OUT_FAMILY
     start = time.time()
     kept = _check_folder(out, manifest)
     done = {row["index"] for row in kept}
-    todo = [i for i in range(clips) if i not in done]
+    wanted = heldout_indices(clips) if heldout_only else range(clips)
+    todo = [i for i in wanted if i not in done]
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest | {"soundfont": os.path.basename(get_renderer().soundfont)}, f, indent=2)
@@ -205,9 +232,10 @@ def build_corpus(out: str, clips: int, seconds: float = 10.0, seed: int = 0, wor
         from .sources import preload_soundfonts
 
         preload_soundfonts()  # once, before the workers fork (MuseScore General's sf3 takes seconds)
-    rows = _run(todo, (seed, seconds, stems, options, out, version), workers, progress)
+    rows = _run(todo, (seed, seconds, stems, options, out, version, family), workers, progress)
     _rewrite_metadata(out, kept + rows)
-    return BuildReport(out, len(rows), len([r for r in kept if r["index"] < clips]), len(kept) + len(rows),
+    wanted = set(wanted)
+    return BuildReport(out, len(rows), len([r for r in kept if r["index"] in wanted]), len(kept) + len(rows),
                        time.time() - start)
 
 

@@ -28,7 +28,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     report = build_corpus(args.out, args.clips, seconds=args.seconds, seed=args.seed, workers=args.workers,
                           stems=args.stems, genres=_names(args.genres), leads=_names(args.leads),
-                          tempo=args.tempo, progress=not args.quiet, version=args.corpus_version)
+                          tempo=args.tempo, progress=not args.quiet, version=args.corpus_version,
+                          heldout_only=args.heldout_only)
     print(f"{args.out}: {report.built} clips made, {report.kept} kept from before, {report.total} in total "
           f"({report.seconds:.1f} s)")
     return 0
@@ -89,8 +90,12 @@ def cmd_shard(args: argparse.Namespace) -> int:
 
 
 def cmd_recordings(args: argparse.Namespace) -> int:
-    from .recordings import import_recordings
+    from .recordings import import_recordings, retag_keys
 
+    if args.retag:
+        counts = retag_keys(args.out)
+        print(f"{args.out}: keys re-read for {counts['clips']} clips: {counts['keyed']} keyed, {counts['changed']} changed")
+        return 0
     manifest = import_recordings(args.out, packages=_names(args.packages) if args.packages else None,
                                  clip_s=args.seconds, every_s=args.every_s, max_per_track=args.max_per_track,
                                  workers=args.workers, progress=not args.quiet)
@@ -117,6 +122,9 @@ def register(sub) -> None:
     b.add_argument("--version", dest="corpus_version", type=int, default=1, choices=(1, 2),
                    help="corpus version: 1 = one SoundFont (the shipped model's), 2 = several sound sources, "
                         "humanised, produced, with a held-out world (split 'heldout')")
+    b.add_argument("--heldout-only", action="store_true",
+                   help="with --version 2: only the held-out evaluation set, --clips clips of the held-out world "
+                        "(held-out sound source), every caption in the held-out phrasing family")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_build)
 
@@ -166,5 +174,7 @@ def register(sub) -> None:
     r.add_argument("--every-s", type=float, default=20.0, help="a clip every this many seconds of a track")
     r.add_argument("--max-per-track", type=int, default=None)
     r.add_argument("--workers", type=int, default=1)
+    r.add_argument("--retag", action="store_true",
+                   help="re-read the keys of the clips already in --out with today's key reader (clips kept)")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_recordings)

@@ -194,6 +194,39 @@ def analyse_clip(clip: np.ndarray, beats_in_clip: np.ndarray, sample_rate: int =
             "lufs": round(loudness(clip, sample_rate), 2)}
 
 
+def retag_keys(folder: str) -> dict:
+    """Re-read the key of every clip of a recordings corpus with today's key reader (``analysis.read_key``
+    at ``KEY_MIN_FIT``) and rewrite its tags and caption; the clips, their bpm (read from the whole
+    track's beats when cut) and their splits are kept. Returns counts {clips, keyed, changed}."""
+    from ..analysis import read_key
+    from ..audio import read_audio_file
+    from ..vocab.musical_key import NOTE_NAMES
+
+    meta = os.path.join(folder, "metadata.jsonl")
+    if not os.path.isfile(meta):
+        raise ValueError(f"{folder!r} holds no recordings corpus (no metadata.jsonl); cut one with "
+                         "`musiclm-studio corpus recordings --out DIR`.")
+    with open(meta, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    changed = 0
+    for row in rows:
+        data, sr, _ = read_audio_file(os.path.join(folder, row["path"]))
+        clip = data.mean(1)
+        if sr != SAMPLE_RATE:
+            raise ValueError(f"{row['path']} is at {sr} Hz, not {SAMPLE_RATE}: not a clip this module cut.")
+        tonic, mode, fit = read_key(clip, SAMPLE_RATE, KEY_MIN_FIT)
+        tags = {"tonic": None if tonic is None else NOTE_NAMES[tonic], "mode": mode,
+                "key_fit": round(fit, 3) if np.isfinite(fit) else None}
+        changed += (row.get("tonic"), row.get("mode")) != (tags["tonic"], tags["mode"])
+        row.update(tags)
+        row["caption"] = caption_for(row)
+    with open(meta + ".partial", "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    os.replace(meta + ".partial", meta)
+    return {"clips": len(rows), "keyed": sum(r["tonic"] is not None for r in rows), "changed": changed}
+
+
 def caption_for(tags: dict) -> str:
     """A caption that says only what the analysers read."""
     parts = ["a recorded instrumental game soundtrack piece"]

@@ -37,7 +37,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    items = load_prompts(args.prompts, args.limit)
+    items = load_prompts(args.prompts, args.limit, split=args.prompt_split)
     data = args.data or (args.prompts[len("corpus:"):] if args.prompts.startswith("corpus:") else None)
     start = time.perf_counter()
     pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device, int8=False if args.no_int8 else None)
@@ -135,10 +135,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     e = sub.add_parser("eval", help="evaluate a pipeline: MCC, FAD, attribute adherence, melody, diversity, speed")
     e.add_argument("--pipeline", default=None, help="saved pipeline folder (default: the shipped model)")
-    e.add_argument("--prompts", required=True, help="corpus:DIR (its test split), musiccaps, a .csv, .jsonl or .txt file")
+    e.add_argument("--prompts", required=True, help="corpus:DIR (its test split, or a held-out set's heldout split), musiccaps, a .csv, .jsonl or .txt file")
     e.add_argument("--out", required=True, help="folder for eval.json, eval.md and spectrogram PNGs")
     e.add_argument("--seconds", type=float, default=10.0, help="seconds of audio per prompt (default 10)")
     e.add_argument("--limit", type=int, default=None, help="evaluate only the first N prompts")
+    e.add_argument("--prompt-split", default=None,
+                   help="with corpus:DIR, the split whose captions are the prompts (default test, or heldout for a "
+                        "held-out set; all: every clip, for a corpus never trained on)")
     e.add_argument("--data", default=None, help="corpus with held-out reference clips (default: the prompts' corpus)")
     e.add_argument("--split", default="test", help="the reference corpus split (default test)")
     e.add_argument("--reference-limit", type=int, default=200, help="at most this many reference clips")

@@ -112,8 +112,11 @@ def _corpus_item(row: dict) -> PromptItem:
     return item
 
 
-def load_prompts(spec: str, limit: Optional[int] = None, musiccaps_csv: Optional[str] = None) -> list[PromptItem]:
-    """``corpus:DIR`` (its test split), ``musiccaps`` or a .csv, a .jsonl, or a text file (one per line)."""
+def load_prompts(spec: str, limit: Optional[int] = None, musiccaps_csv: Optional[str] = None,
+                 split: Optional[str] = None) -> list[PromptItem]:
+    """``corpus:DIR`` (the captions of its ``split``, default test, or for a corpus v2 held-out set,
+    ``corpus build --heldout-only``, its ``heldout`` split; "all": every clip, for a corpus never trained
+    on), ``musiccaps`` or a .csv, a .jsonl, or a text file (one per line)."""
     from ..train.data import corpus_entries
 
     if limit is not None and limit < 1:
@@ -122,7 +125,11 @@ def load_prompts(spec: str, limit: Optional[int] = None, musiccaps_csv: Optional
         folder = spec[len("corpus:"):]
         if not os.path.isfile(os.path.join(folder, "metadata.jsonl")):
             raise ValueError(f"{folder!r} is not a corpus (no metadata.jsonl); build one with musiclm-studio corpus build.")
-        items = [_corpus_item(r) for r in corpus_entries(folder, "test") if r.get("caption")]
+        if split is not None:
+            rows = corpus_entries(folder, None if split == "all" else split)
+        else:  # a held-out-world set has no test split
+            rows = corpus_entries(folder, "test") or corpus_entries(folder, "heldout")
+        items = [_corpus_item(r) for r in rows if r.get("caption")]
     elif spec == "musiccaps" or spec.endswith(".csv"):
         from .mulan_cli import MUSICCAPS
 

@@ -11,6 +11,15 @@ on the valid split is logged, and per fact the share of valid clips whose audio 
 true caption. At the end the 12 x 1024 RVQ is fitted by residual
 k-means on audio embeddings of several crops per training clip (the paper fits it on audio),
 and the component is saved to ``RUN/last`` like every trainer's.
+
+``--data`` takes several corpora joined by commas (e.g. corpus v1, corpus v2 and a recordings
+corpus). Re-worded captions come from both caption generators: v1's templates and caption v2's
+trained phrasing families (``captions_v2.family_for(attrs, "train", v)``, never the held-out one).
+
+``--text-only`` (with ``--init-from``) trains the text projection alone against the frozen audio
+tower: the audio embeddings of every clip (whole + ``rvq_crops`` crops) are computed once, the RVQ
+is kept, and so the MuLan tokens of every token cache, and every LM trained on them, stay valid.
+This is how a MuLan learns new wording without retraining what comes after it.
 """
 
 from __future__ import annotations
@@ -44,24 +53,29 @@ class MuLanRunConfig(RunConfig):
     rvq_crops: int = 3  # audio crops per training clip embedded to fit the RVQ
     max_clips: int | None = None
     hard_negatives: bool = True  # each text's counterfactuals (mode / tempo / drums made false) as negatives
+    v2_variants: int = 0  # re-worded captions per clip in caption v2's trained families, besides the v1 ones
+    text_only: bool = False  # train the text projection alone (audio tower and RVQ frozen: token caches stay valid)
 
 
-def clip_texts(rows: list[dict], variants: int = 0) -> list[list[str]]:
-    """Per clip: [aspect tags joined (or the caption), the caption, ``variants`` re-worded captions].
+def clip_texts(rows: list[dict], variants: int = 0, v2_variants: int = 0) -> list[list[str]]:
+    """Per clip: [aspect tags joined (or the caption), the caption, ``variants`` re-worded captions,
+    ``v2_variants`` captions in caption v2's trained phrasing families].
 
-    Re-wordings come from the corpus caption generator with the clip's own attributes, so they
+    Re-wordings come from the corpus caption generators with the clip's own attributes, so they
     state the same true facts in other templates and synonyms (rows without attributes, e.g. a
-    user's folder, get none).
+    user's folder or a recording, get none). A v2 caption is never in the held-out family.
     """
     from ..data.attributes import Attributes
     from ..data.captions import describe
+    from ..data.captions_v2 import describe_v2, family_for
 
     texts = []
     for row in rows:
         options = [", ".join(row["aspects"]) if row.get("aspects") else row["caption"], row["caption"]]
-        if variants and "genre" in row:
+        if (variants or v2_variants) and "genre" in row:
             attrs = Attributes.from_row(row)
             options += [describe(attrs, v)[0] for v in range(1, variants + 1)]
+            options += [describe_v2(attrs, v, family_for(attrs, "train", v)).text for v in range(1, v2_variants + 1)]
         texts.append(options)
     return texts
 
@@ -156,13 +170,23 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     torch.manual_seed(run.seed + rank)
     config: MuLanConfig = preset(run.preset).mulan
     model = MuLan(config).to(device)
-    trainable = [p for n, p in model.named_parameters() if not n.startswith("quantizer")]
     state = RunState(run, rank)
+    if run.text_only and world > 1:
+        raise ValueError("--text-only trains a small projection in minutes on one CPU: run it without torchrun.")
+    if run.text_only and not (run.init_from or os.path.isfile(os.path.join(state.last, "config.json"))):
+        raise ValueError("--text-only trains the text side against a trained audio tower: give --init-from "
+                         "a MuLan (a pipeline folder such as assets/musiclm-small, or a run).")
+    frozen = ("quantizer", "audio_tower") if run.text_only else ("quantizer",)
+    trainable = [p for n, p in model.named_parameters() if not n.startswith(frozen)]
     ddp, optimizer, step = prepare(model, lambda m: torch.optim.AdamW(trainable, lr=run.lr, weight_decay=run.weight_decay),
                                    state, "mulan", world)
-    rows, clips = load_split(run.data, "train", config.sample_rate, limit=run.max_clips)  # every rank: the whole split
+    folders = data_folders(run.data)
+    rows, clips = [], []
+    for folder in folders:  # every rank: the whole split
+        part_rows, part_clips = load_split(folder, "train", config.sample_rate, limit=run.max_clips)
+        rows, clips = rows + part_rows, clips + part_clips
     cache = os.path.join(run.out, "text_features.safetensors") if rank == 0 else None
-    texts = clip_texts(rows, run.caption_variants)
+    texts = clip_texts(rows, run.caption_variants, run.v2_variants)
     feats, owner = text_feature_table(model, texts, cache=cache)
     first_row = torch.searchsorted(owner, torch.arange(len(clips)))  # [N clips]: its tags row, then captions
     num_captions = torch.bincount(owner, minlength=len(clips)) - 1
@@ -172,8 +196,8 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
         hard_cache = os.path.join(run.out, "counterfactual_features.safetensors") if rank == 0 else None
         hard_feats = text_feature_table(model, false_texts, cache=hard_cache)[0].view(len(false_texts), -1, config.text_dim)
     valid_clips, valid = [], {}
-    if corpus_entries(run.data, "valid"):
-        valid_rows, valid_clips = load_split(run.data, "valid", config.sample_rate, limit=256)
+    if corpus_entries(folders[0], "valid"):
+        valid_rows, valid_clips = load_split(folders[0], "valid", config.sample_rate, limit=256)
         captions = [[r["caption"]] for r in valid_rows]
         valid = {"text_feats": text_feature_table(model, captions)[0]}
         if run.hard_negatives:
@@ -182,18 +206,31 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     generator = torch.Generator().manual_seed(run.seed + 7919 * step)  # alike on every rank: one global batch
     mine = rank_rows(run.batch_size, rank, world)
     crop = int(run.crop_s * config.sample_rate)
+    bank = None
+    if run.text_only:  # the frozen tower's embeddings of every clip, once: [N clips, 1 + rvq_crops, E]
+        model.audio_tower.requires_grad_(False)
+        bank = audio_views(model.eval(), clips, crop, run.rvq_crops, torch.Generator().manual_seed(run.seed))
+        model.train()
     bar = progress_bar(run, step, rank, "mulan")
     tick, last_logged = time.time(), step
     state.begin()
     while step < run.steps and not state.out_of_time():
         index = torch.randperm(len(clips), generator=generator)[: run.batch_size]  # the global batch
-        audio = torch.stack([_random_crop(clips[i], crop, generator) for i in index.tolist()])[mine].to(device)
+        if bank is None:
+            audio = torch.stack([_random_crop(clips[i], crop, generator) for i in index.tolist()])[mine].to(device)
+        else:  # one of each clip's stored views
+            audio = bank[index, torch.randint(0, bank.shape[1], (len(index),), generator=generator)][mine].to(device)
         use_tags = torch.rand(len(index), generator=generator) < run.tag_text_share
         caption = 1 + (torch.rand(len(index), generator=generator) * num_captions[index]).long()
         text_rows = first_row[index] + torch.where(use_tags, 0, caption)
         hard = hard_feats[text_rows[mine]].to(device) if hard_feats is not None else None
         with autocast(device, run.bf16):
-            audio_emb, text_emb, hard_emb = ddp(audio, feats[text_rows[mine]].to(device), hard)
+            if bank is None:
+                audio_emb, text_emb, hard_emb = ddp(audio, feats[text_rows[mine]].to(device), hard)
+            else:
+                audio_emb, text_emb = audio, model.embed_text([], features=feats[text_rows[mine]].to(device))
+                hard_emb = None if hard is None else model.embed_text([], features=hard.flatten(0, 1)).view(
+                    *hard.shape[:2], -1)
         # in-batch negatives from every rank: each rank's loss is the global batch's
         audio_emb, text_emb = gather_with_grad(audio_emb.float()), gather_with_grad(text_emb.float())
         hard_emb = None if hard is None else gather_with_grad(hard_emb.float())
@@ -215,9 +252,34 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
             tick, last_logged = time.time(), step
         if step % run.save_every == 0:
             state.save(model, config, optimizer, step)
-    fit_quantizer(model.eval(), clips, crop, run.rvq_crops, generator)  # alike on every rank (same draws)
+    if not run.text_only:  # text-only keeps the RVQ (and so every token cache) of --init-from
+        fit_quantizer(model.eval(), clips, crop, run.rvq_crops, generator)  # alike on every rank (same draws)
     state.save(model, config, optimizer, step)
     return model
+
+
+def data_folders(spec: str) -> list[str]:
+    """Corpus folders from ``--data`` (one, or several joined by commas; the first one's valid split validates)."""
+    folders = [f.strip() for f in spec.split(",") if f.strip()]
+    if not folders:
+        raise ValueError("--data names no corpus folder.")
+    return folders
+
+
+@torch.no_grad()
+def audio_views(model: MuLan, clips: list[torch.Tensor], crop: int, crops_per_clip: int,
+                generator: torch.Generator, batch: int = 32) -> torch.Tensor:
+    """Audio embeddings [N clips, 1 + crops_per_clip, E] of every clip: whole, then random crops."""
+    device, views = model.logit_scale.device, []
+    for s in range(0, len(clips), batch):
+        part = clips[s: s + batch]
+        longest = max(c.numel() for c in part)
+        whole = torch.stack([torch.nn.functional.pad(c.float(), (0, longest - c.numel())) for c in part])
+        embedded = [model.embed_audio(whole.to(device)).cpu()]
+        for _ in range(crops_per_clip):
+            embedded.append(model.embed_audio(torch.stack([_random_crop(c, crop, generator) for c in part]).to(device)).cpu())
+        views.append(torch.stack(embedded, 1))
+    return torch.cat(views)
 
 
 def _random_crop(clip: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
@@ -231,18 +293,7 @@ def _random_crop(clip: torch.Tensor, length: int, generator: torch.Generator) ->
 @torch.no_grad()
 def fit_quantizer(model: MuLan, clips: list[torch.Tensor], crop: int, crops_per_clip: int,
                   generator: torch.Generator, batch: int = 32) -> None:
-    """Residual k-means of the MuLan RVQ on audio embeddings (whole clips + random crops).
-
-    Pieces are made batch by batch, so memory stays at one batch of audio.
-    """
-    device = model.logit_scale.device
-    embeddings = []
-    for s in range(0, len(clips), batch):
-        part = clips[s: s + batch]
-        longest = max(c.numel() for c in part)
-        whole = torch.stack([torch.nn.functional.pad(c.float(), (0, longest - c.numel())) for c in part])
-        embeddings.append(model.embed_audio(whole.to(device)).cpu())
-        for _ in range(crops_per_clip):
-            crops = torch.stack([_random_crop(c, crop, generator) for c in part])
-            embeddings.append(model.embed_audio(crops.to(device)).cpu())
-    model.quantizer.fit(torch.cat(embeddings).to(device), generator=generator)
+    """Residual k-means of the MuLan RVQ on audio embeddings (whole clips + random crops, ``audio_views``;
+    audio is embedded batch by batch, so memory stays at one batch of audio)."""
+    views = audio_views(model, clips, crop, crops_per_clip, generator, batch)
+    model.quantizer.fit(views.flatten(0, 1).to(model.logit_scale.device), generator=generator)

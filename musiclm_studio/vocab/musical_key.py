@@ -34,6 +34,8 @@ _STATED_FORMS = (
     re.compile(r"\b(?i:in) ([b-g]|a(?=[ -]?(?:sharp|flat)|#|♯|♭))" + _SIGN + r"[ -]?" + _MODE_NAME),
     re.compile(r"\b(?i:in) ([A-G])" + _SIGN + r"(?:" + _MODE_NAME + r")?(?![\w#♯♭])"),
     re.compile(r"(?<![\w#])([A-G])((?:[ -](?i:sharp|flat))|#|♯|b|♭)()()(?![\w#♯♭])"),  # a tonic alone: 'B-flat'
+    # a key that is a whole tag of a list, any case: 'house, dark, a minor', 'funk, d-flat min'
+    re.compile(r"(?:^|[,;]\s*)([A-Ga-g])" + _SIGN + r"[ -]?(?i:(major|minor|maj|min))()\s*(?=$|[,;.])"),
 )
 _MODE_WORDS = {mode: re.compile(rf"\b{mode}\b", re.IGNORECASE) for mode in MODES}
 

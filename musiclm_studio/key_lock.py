@@ -1,0 +1,109 @@
+"""Key lock: a clip told a key plays in that key.
+
+The LMs hear the key they are told (``train ... --key``) but play exactly in it only part of the
+time (the model card's key figures). When a request names a key with its tonic (``key="Bb major"``
+or a prompt "in B flat major"), two things help. Among the candidates the critic ranks, those whose
+semantic tokens spell the asked mode (``mode_spelled``: the pitch classes their centroids hold,
+``SemanticTokenizer.chroma_profile``) come first. Then the chosen candidate's decoded audio is read with the eval's key analyser (``analysis.chroma_profiles`` ->
+``best_key``) and, when it plays in the asked mode on another tonic, transposed onto the asked
+tonic by the fewest semitones (-6 .. +5) with pedalboard's Rubber Band (offline, high quality:
+length and timing kept). The mode is not moved (transposition cannot turn minor into major), and audio whose
+pitch classes do not stand out (treble chroma contrast under ``MIN_CONTRAST``, as ``read_key``) is
+left alone. Continuations (whose key is the opening's), stories and clips told only a mode are
+never transposed; ``key_lock=False`` turns it off.
+
+Transposing audio by a few semitones is what a DAW's key matching does; Rubber Band keeps the
+length and the timing, and at a few semitones the timbre change is small (formants move with the
+pitch). pedalboard is the maintained effects library the corpus already produces with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+MIN_CONTRAST = 0.4  # as analysis.read_key: below it no key is heard with confidence
+
+
+@dataclass(frozen=True)
+class KeyLock:
+    """What the key lock did to a clip: the key it was asked (tonic index, mode), the key read from the
+    audio before (tonic index, mode; None where none stood out) and the semitones it was moved by."""
+
+    asked: tuple[int, str]
+    read: Optional[tuple[int, str]]
+    semitones: int
+
+    def notice(self) -> Optional[str]:
+        from .vocab.musical_key import NOTE_NAMES
+
+        if not self.semitones:
+            return None
+        tonic, mode = self.asked
+        return (f"Key lock: the music came out in {NOTE_NAMES[self.read[0]]} {mode} and was transposed "
+                f"{self.semitones:+d} semitones to {NOTE_NAMES[tonic]} {mode}, the key asked (key_lock=False keeps it).")
+
+
+def asked_key(prompt: str, key: Optional[tuple], key_tokens: Optional[list[int]]) -> Optional[tuple[int, str]]:
+    """The (tonic, mode) a one-segment request names with its tonic (``key`` given as (tonic, mode), else
+    the prompt's ``stated_key``), as the LMs were told it (``key_tokens``); None when no tonic is named,
+    the LMs hear no key, or a story has several segments."""
+    from .vocab.musical_key import NO_KEY, key_mode, stated_key
+
+    if not key_tokens or len(key_tokens) != 1 or key_tokens[0] == NO_KEY:
+        return None
+    tonic = key[0] if key is not None else stated_key(prompt)[0]
+    if tonic is None:
+        return None
+    return int(key_tokens[0]) % 12, key_mode(key_tokens[0])
+
+
+def mode_spelled(chroma: np.ndarray) -> list[str]:
+    """Per candidate, the mode ('major' / 'minor') whose best Krumhansl-Schmuckler fit is higher for the
+    pitch classes its semantic tokens spell (``chroma`` [B, 12], ``SemanticTokenizer.chroma_profile``)."""
+    from .analysis import key_scores
+
+    return [key_scores(row)[1] for row in np.asarray(chroma, dtype=np.float64)]
+
+
+def prefer_mode(scores: list[float], modes: list[str], mode: str) -> int:
+    """The candidate to keep: the best-scored among those spelling ``mode``, else the best-scored."""
+    pool = [k for k, m in enumerate(modes) if m == mode] or list(range(len(scores)))
+    return max(pool, key=scores.__getitem__)
+
+
+def transposition(audio: np.ndarray, sample_rate: int, tonic: int, mode: str) -> tuple[Optional[tuple[int, str]], int]:
+    """(the key read from ``audio`` or None, semitones in -6 .. +5 that move it onto ``tonic``; 0 when the
+    audio plays in another mode or no key stands out)."""
+    from .analysis import best_key, chroma_profiles
+
+    treble, bass = chroma_profiles(audio, sample_rate)
+    if float((treble.max() - treble.min()) / max(treble.max(), 1e-12)) < MIN_CONTRAST:
+        return None, 0
+    read_tonic, read_mode, _ = best_key(treble, bass)
+    if read_mode != mode:
+        return (read_tonic, read_mode), 0
+    return (read_tonic, read_mode), (tonic - read_tonic + 6) % 12 - 6
+
+
+def transpose(audio: np.ndarray, sample_rate: int, semitones: float) -> np.ndarray:
+    """``audio`` [S] moved by ``semitones``, same length: pedalboard's offline Rubber Band (``time_stretch``
+    at factor 1, high quality; its real-time ``PitchShift`` lands bass notes up to 50 cents flat)."""
+    try:
+        from pedalboard import time_stretch
+    except ImportError as error:  # a runtime dependency; only a broken install lacks it
+        raise ImportError("The key lock needs pedalboard: pip install pedalboard (or key_lock=False).") from error
+    mono = np.ascontiguousarray(audio, dtype=np.float32)[None]
+    shifted = time_stretch(mono, sample_rate, stretch_factor=1.0, pitch_shift_in_semitones=float(semitones),
+                           high_quality=True)[0]
+    return shifted[: len(audio)] if len(shifted) >= len(audio) else np.pad(shifted, (0, len(audio) - len(shifted)))
+
+
+def lock_key(audio: np.ndarray, sample_rate: int, tonic: int, mode: str) -> tuple[np.ndarray, KeyLock]:
+    """``audio`` [S] in the asked key where transposition can put it there (see the module), and what was done."""
+    read, semitones = transposition(audio, sample_rate, tonic, mode)
+    if semitones:
+        audio = transpose(audio, sample_rate, semitones)
+    return audio, KeyLock((tonic, mode), read, semitones)

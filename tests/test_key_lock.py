@@ -1,0 +1,82 @@
+"""The key lock (key_lock.py): which requests it acts on, what it reads, and that transposition lands
+in the asked key."""
+
+import numpy as np
+import pytest
+
+from musiclm_studio.analysis import KS_MAJOR, KS_MINOR, estimate_key_mode
+from musiclm_studio.key_lock import asked_key, lock_key, mode_spelled, prefer_mode, transpose, transposition
+from musiclm_studio.vocab.musical_key import NO_KEY, key_token
+
+SR = 24_000
+
+
+def cadence(tonic: int, mode: str, seconds: float = 6.0) -> np.ndarray:
+    """I-IV-V-I block chords of additive tones in the key, a bass on each chord's root."""
+    third = 3 if mode == "minor" else 4
+    chords = [(0, third, 7), (5, 5 + third, 12), (7, 11, 14), (0, third, 7)]
+    per = int(seconds * SR / len(chords))
+    t = np.arange(per) / SR
+    out = []
+    for chord in chords:
+        tone = sum(np.sin(2 * np.pi * 440 * 2 ** ((60 + tonic + p - 69) / 12) * t * h) / h
+                   for p in chord for h in (1, 2, 3))
+        bass = np.sin(2 * np.pi * 440 * 2 ** ((36 + tonic + chord[0] - 69) / 12) * t)
+        out.append((tone + bass) * np.minimum(1, 20 * t) * np.exp(-t))
+    return (0.1 * np.concatenate(out)).astype(np.float32)
+
+
+def test_transposition_moves_the_tonic_by_the_fewest_semitones():
+    audio = cadence(0, "major")
+    assert estimate_key_mode(audio, SR) == ("C", "major")
+    assert transposition(audio, SR, 2, "major") == ((0, "major"), 2)
+    assert transposition(audio, SR, 7, "major") == ((0, "major"), -5)  # down a fourth, not up a fifth
+    assert transposition(audio, SR, 0, "major") == ((0, "major"), 0)
+
+
+def test_another_mode_and_no_key_are_left_alone():
+    assert transposition(cadence(0, "major"), SR, 9, "minor") == ((0, "major"), 0)
+    noise = np.random.default_rng(0).normal(0, 0.1, 4 * SR).astype(np.float32)
+    assert transposition(noise, SR, 2, "major") == (None, 0)
+
+
+def test_lock_key_lands_in_the_asked_key_and_keeps_the_length():
+    audio = cadence(9, "minor")
+    moved, lock = lock_key(audio, SR, 11, "minor")
+    assert lock.read == (9, "minor") and lock.semitones == 2 and "B minor" in lock.notice()
+    assert moved.shape == audio.shape
+    assert estimate_key_mode(moved, SR) == ("B", "minor")
+    same, kept = lock_key(audio, SR, 9, "minor")
+    assert kept.semitones == 0 and kept.notice() is None and same is audio
+    assert transpose(audio, SR, -3).shape == audio.shape
+
+
+def test_only_a_named_tonic_in_one_segment_is_locked():
+    told = [key_token(3, "major")]
+    assert asked_key("a calm piano piece in E flat major", None, told) == (3, "major")
+    assert asked_key("a calm piano piece", (3, "major"), told) == (3, "major")  # key= names it
+    assert asked_key("a calm piano piece in a major key", None, told) is None  # the mode alone: tonic drawn
+    assert asked_key("a calm piano piece", (None, "major"), told) is None
+    assert asked_key("in E flat major", None, told * 2) is None  # a story
+    assert asked_key("in E flat major", None, None) is None  # LMs that hear no key
+    assert asked_key("in E flat major", None, [NO_KEY]) is None
+
+
+def test_candidates_spelling_the_asked_mode_come_first():
+    modes = mode_spelled(np.stack([KS_MAJOR, np.roll(KS_MINOR, 9), KS_MINOR]))  # C major, A minor, C minor
+    assert modes == ["major", "minor", "minor"]
+    assert prefer_mode([3.0, 2.0, 1.0], modes, "minor") == 1
+    assert prefer_mode([3.0, 2.0, 1.0], modes, "major") == 0
+    assert prefer_mode([3.0, 2.0, 1.0], ["major"] * 3, "minor") == 0  # none spells it: the critic's best
+
+
+def test_pipeline_locks_a_named_key_and_reports_it(tiny_full_pipe):
+    out = tiny_full_pipe("a piano piece in D major", duration_s=2.0, seed=0, num_candidates=2)
+    assert out.key_lock is not None and out.key_lock.asked == (2, "major")
+    assert out.tokens.coarse.shape[-1] == out.candidates.coarse.shape[-1]
+    assert (out.key_lock.semitones != 0) == any("Key lock" in n for n in out.notices)
+    raw = tiny_full_pipe("a piano piece in D major", duration_s=2.0, seed=0, num_candidates=2, key_lock=False)
+    assert raw.key_lock is None and not any("Key lock" in n for n in raw.notices)
+    assert tiny_full_pipe("a piano piece", duration_s=2.0, seed=0, num_candidates=1).key_lock is None
+    with pytest.raises(ValueError, match="key_lock"):
+        tiny_full_pipe("a piano piece", duration_s=2.0, key_lock="yes")
