@@ -40,7 +40,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     top_k = DEFAULTS["top_k"] if args.top_k is None else args.top_k
     out = pipe(prompt, melody=args.melody, duration_s=args.duration, temperature=temperature, top_k=top_k,
                top_p=args.top_p, guidance_scale=guidance, seed=args.seed, num_candidates=args.candidates,
-               continuation=args.continuation, bpm=args.bpm, key=args.key, negative_prompt=args.negative_prompt)
+               continuation=args.continuation, bpm=args.bpm, key=args.key, negative_prompt=args.negative_prompt,
+               key_lock=not args.no_key_lock)
     for notice in out.notices:
         print(f"note: {notice}", file=sys.stderr)
     path, _ = save_output(args.out, out)  # the WAV, and its tokens beside it for vary / repaint / extend
@@ -93,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--key", default=None,
                    help="the key that LMs trained with --key play in: 'A minor', 'F# major', or 'minor' / 'major' on "
                         "a tonic drawn from the seed (default: the key, else the mode, the prompt asks for)")
+    g.add_argument("--no-key-lock", action="store_true",
+                   help="keep the music in the key it came out in when a key is named (default: transposed onto it "
+                        "where it plays in the asked mode)")
     add_sampling_flags(g)
     g.set_defaults(func=cmd_generate)
 

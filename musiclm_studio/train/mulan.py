@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..components import component_config, trained_folder
 from ..config import MuLanConfig, preset
 from ..models.mulan import MuLan
 from .common import (RunConfig, RunState, autocast, gather_with_grad, mean_across_ranks, optimizer_step, prepare,
@@ -169,13 +170,17 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     device, rank, world = setup_distributed(run.device)
     torch.manual_seed(run.seed + rank)
     config: MuLanConfig = preset(run.preset).mulan
-    model = MuLan(config).to(device)
     state = RunState(run, rank)
-    if run.text_only and world > 1:
-        raise ValueError("--text-only trains a small projection in minutes on one CPU: run it without torchrun.")
-    if run.text_only and not (run.init_from or os.path.isfile(os.path.join(state.last, "config.json"))):
-        raise ValueError("--text-only trains the text side against a trained audio tower: give --init-from "
-                         "a MuLan (a pipeline folder such as assets/musiclm-small, or a run).")
+    if run.text_only:
+        if world > 1:
+            raise ValueError("--text-only trains a small projection in minutes on one CPU: run it without torchrun.")
+        resumed = os.path.isfile(os.path.join(state.last, "config.json"))
+        if not (run.init_from or resumed):
+            raise ValueError("--text-only trains the text side against a trained audio tower: give --init-from "
+                             "a MuLan (a pipeline folder such as assets/musiclm-small, or a run).")
+        # the audio tower must be the one that made the token caches: its architecture, not the preset's
+        config = component_config(state.last if resumed else trained_folder(run.init_from, "mulan"), "mulan")
+    model = MuLan(config).to(device)
     frozen = ("quantizer", "audio_tower") if run.text_only else ("quantizer",)
     trainable = [p for n, p in model.named_parameters() if not n.startswith(frozen)]
     ddp, optimizer, step = prepare(model, lambda m: torch.optim.AdamW(trainable, lr=run.lr, weight_decay=run.weight_decay),
