@@ -84,7 +84,7 @@ eval-deps: $(VENV)/.installed
 	$(PIP) install --quiet --no-deps "fadtk==1.1.0" "hypy-utils>=1.0.19"
 
 test: $(VENV)/.installed-dev system-deps sample-deps
-	$(PY) -m pytest -m "not slow" --timeout 900 -q
+	$(PY) -m pytest -m "not slow" --timeout 900 -q -n 2 --durations=25
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -161,7 +161,8 @@ def _loudness(meter, part: np.ndarray) -> float:
 
 def _gap_db(meter, want: np.ndarray, have: np.ndarray, max_db: float) -> float:
     """dB that bring ``have`` to the loudness of ``want`` (0 where either is silent), at most +-``max_db``."""
-    gap = _loudness(meter, want) - _loudness(meter, have)
+    with np.errstate(invalid="ignore"):  # -inf - -inf: both silent
+        gap = _loudness(meter, want) - _loudness(meter, have)
     return float(np.clip(gap, -max_db, max_db)) if np.isfinite(gap) else 0.0
 
 

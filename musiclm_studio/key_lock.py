@@ -2,13 +2,11 @@
 
 The LMs hear the key they are told (``train ... --key``) but play exactly in it only part of the
 time (the model card's key figures). When a request names a key with its tonic (``key="Bb major"``
-or a prompt "in B flat major"), two things help. Among the candidates the critic ranks, those whose
-semantic tokens spell the asked mode (``mode_spelled``: the pitch classes their centroids hold,
-``SemanticTokenizer.chroma_profile``) come first. Then the chosen candidate's decoded audio is read with the eval's key analyser (``analysis.chroma_profiles`` ->
-``best_key``) and, when it plays in the asked mode on another tonic, transposed onto the asked
-tonic by the fewest semitones (-6 .. +5) with pedalboard's Rubber Band (offline, high quality:
-length and timing kept). The mode is not moved (transposition cannot turn minor into major), and audio whose
-pitch classes do not stand out (treble chroma contrast under ``MIN_CONTRAST``, as ``read_key``) is
+or a prompt "in B flat major"), the chosen candidate's decoded audio is read with the eval's key
+analyser (``analysis.chroma_profiles`` -> ``best_key``) and, when it plays in the asked mode on
+another tonic, transposed onto the asked tonic by the fewest semitones (-6 .. +5) with
+pedalboard's Rubber Band (offline, high quality: length and timing kept). The mode is not moved
+(transposition cannot turn minor into major), and audio whose pitch classes do not stand out (treble chroma contrast under ``MIN_CONTRAST``, as ``read_key``) is
 left alone. Continuations (whose key is the opening's), stories and clips told only a mode are
 never transposed; ``key_lock=False`` turns it off.
 
@@ -58,20 +56,6 @@ def asked_key(prompt: str, key: Optional[tuple], key_tokens: Optional[list[int]]
     if tonic is None:
         return None
     return int(key_tokens[0]) % 12, key_mode(key_tokens[0])
-
-
-def mode_spelled(chroma: np.ndarray) -> list[str]:
-    """Per candidate, the mode ('major' / 'minor') whose best Krumhansl-Schmuckler fit is higher for the
-    pitch classes its semantic tokens spell (``chroma`` [B, 12], ``SemanticTokenizer.chroma_profile``)."""
-    from .analysis import key_scores
-
-    return [key_scores(row)[1] for row in np.asarray(chroma, dtype=np.float64)]
-
-
-def prefer_mode(scores: list[float], modes: list[str], mode: str) -> int:
-    """The candidate to keep: the best-scored among those spelling ``mode``, else the best-scored."""
-    pool = [k for k, m in enumerate(modes) if m == mode] or list(range(len(scores)))
-    return max(pool, key=scores.__getitem__)
 
 
 def transposition(audio: np.ndarray, sample_rate: int, tonic: int, mode: str) -> tuple[Optional[tuple[int, str]], int]:

@@ -461,15 +461,12 @@ class MusicLMPipeline:
         with timer("coarse"):
             coarse = self.generate_coarse(conds, semantic, prompt_tokens=self._openings(conds, "coarse", B),
                                           sampling=sampling, callback=callback)
-        # 4. with an attribute critic, only each prompt's candidate that best shows what it asks goes on (told a
-        # key by name: the best of those whose semantic tokens spell its mode, key_lock.py)
-        locks = [keylock.asked_key(c.prompts[0], request.key, c.key_tokens) if request.key_lock and c.opening is None
-                 else None for c in conds]
+        # 4. with an attribute critic, only each prompt's candidate that best shows what it asks goes on
         with timer("critic"):
             critic_scores = [self.rank_candidates(c, coarse[n * B:(n + 1) * B]).tolist() for n, c in enumerate(conds)] \
                 if self.ranks_coarse(B) else None
-        kept = ([[self._keep(scores, semantic[n * B:(n + 1) * B], locks[n])] for n, scores in enumerate(critic_scores)]
-                if critic_scores else [list(range(B))] * len(conds))  # per prompt, its candidates that go on
+        kept = ([[max(range(B), key=scores.__getitem__)] for scores in critic_scores] if critic_scores
+                else [list(range(B))] * len(conds))  # per prompt, its candidates that go on
         rows, K = [n * B + k for n, ks in enumerate(kept) for k in ks], len(kept[0])
         # 5. fine acoustic tokens [N*K, 8, Ta] of the kept candidates
         with timer("fine"):
@@ -486,16 +483,8 @@ class MusicLMPipeline:
         for n, cond in enumerate(conds):
             rows_of, kept_of = slice(n * B, (n + 1) * B), slice(n * K, (n + 1) * K)  # its rows, its kept rows
             outputs.append(self._output(request, cond, semantic[rows_of], coarse[rows_of], fine[kept_of], audio[kept_of],
-                                        kept[n], critic_scores[n] if critic_scores else None, mulan_scores[n], timings,
-                                        locks[n]))
+                                        kept[n], critic_scores[n] if critic_scores else None, mulan_scores[n], timings))
         return outputs
-
-    def _keep(self, scores: list[float], semantic: torch.Tensor, lock: Optional[tuple[int, str]]) -> int:
-        """The candidate the critic keeps: its best score, among those spelling the named key's mode if any."""
-        if lock is None:
-            return max(range(len(scores)), key=scores.__getitem__)
-        chroma = self.components.semantic_tokenizer.chroma_profile(semantic.cpu())
-        return keylock.prefer_mode(scores, keylock.mode_spelled(chroma.numpy()), lock[1])
 
     # ---- the pieces of __call__ after the stages ------------------------------------------
     def ranks_coarse(self, num_candidates: int) -> bool:
@@ -521,8 +510,7 @@ class MusicLMPipeline:
             callback(StageEvent(stage, 1, 1, tokens.cpu()))
 
     def _output(self, request: GenerationRequest, cond: Conditioning, semantic, coarse, fine, audio, kept: list[int],
-                critic_scores: Optional[list[float]], mulan_scores: list[float], timings: dict[str, float],
-                named_key: Optional[tuple[int, str]] = None) -> MusicLMOutput:
+                critic_scores: Optional[list[float]], mulan_scores: list[float], timings: dict[str, float]) -> MusicLMOutput:
         """One prompt's output, one shape on every route (see ``MusicLMOutput``): its rows of each stage."""
         chosen = self.select_candidates(kept, critic_scores, mulan_scores)
         B, k = semantic.shape[0], kept.index(chosen)
@@ -533,6 +521,8 @@ class MusicLMPipeline:
         tokens = candidates.select(chosen)
         tokens.fine = fine[k: k + 1].cpu()
         clip, notices, lock = audio[k].float().cpu(), list(cond.notices), None
+        named_key = keylock.asked_key(cond.prompts[0], request.key, cond.key_tokens) \
+            if request.key_lock and cond.opening is None else None
         if named_key is not None:  # the key lock: onto the named key, its tokens re-read from the moved audio
             moved, lock = keylock.lock_key(clip.numpy(), self.sample_rate, *named_key)
             if lock.semitones:

@@ -5,7 +5,7 @@ spelled every way caption v2 spells it (``captions_v2.key_phrase``: "in B flat m
 bb minor", "in Bb maj", "in A# minor") inside five sentence plans (terse, a request, MusicCaps-like
 prose, tags, a trailing key); every sixth prompt gives the key as ``key=`` instead. Each is generated
 for ``--seconds`` (default 10) with the pipeline's defaults and one seed per prompt, once with the key
-lock (``key_lock.py``: candidates spelling the asked mode first, then transposition onto the asked tonic)
+lock (``key_lock.py``: transposition onto the asked tonic where the audio plays in the asked mode)
 and, unless ``--no-before``, once without (``key_lock=False``: the pipeline as it was).
 
 The audio's key is read by two analysers: the eval's (``analysis.estimate_key_mode``, the one the key
