@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
 import soundfile as sf
@@ -187,35 +187,6 @@ def match_level(audio: torch.Tensor, seam: int, sample_rate: int, window_s: floa
     out = rows.clone()
     out[:, seam:] = (rows[:, seam:].double() * (1 + (gain - 1) * ramp)).to(audio.dtype)
     return out.reshape(audio.shape)
-
-
-def match_region_level(new: torch.Tensor, original: torch.Tensor, start: int, end: Optional[int], sample_rate: int,
-                       window_s: float = 1.0, max_db: float = 12.0, lead: int = 0) -> torch.Tensor:
-    """``new`` [K, S] (on ``original``'s timeline, [K or 1, >= S]) with [start, S) scaled so that its
-    ``window_s`` after ``start`` has the loudness of the original's ``window_s`` before it and, with
-    ``end``, its ``window_s`` before ``end`` that of the original's ``window_s`` after it; the gain moves
-    linearly in dB between the two across [start, end) and holds after ``end`` (and already the first gain
-    over the ``lead`` samples before ``start``, a crossfade into the region): a repainted region joins
-    the original at the original's level on both seams (pyloudnorm, at most +-``max_db``)."""
-    import pyloudnorm
-
-    width, S = int(round(window_s * sample_rate)), new.shape[-1]
-    if not 0 < start < S:
-        return new
-    meter = pyloudnorm.Meter(sample_rate, block_size=min(0.4, window_s))
-    ours, theirs = new.detach().cpu().double().numpy(), original.detach().cpu().double().numpy()
-    stop = S if end is None else min(end, S)
-    out = new.clone()
-    for k, row in enumerate(ours):
-        ref = theirs[min(k, len(theirs) - 1)]
-        first = _gap_db(meter, ref[max(0, start - width): start], row[start: start + width], max_db)
-        last = first if end is None or end >= S else _gap_db(meter, ref[end: end + width], row[max(start, end - width): end], max_db)
-        begin = max(0, start - lead)
-        db = np.full(S - begin, last)
-        db[: start - begin] = first
-        db[start - begin: stop - begin] = np.linspace(first, last, stop - start)
-        out[k, begin:] = (new[k, begin:].double() * torch.from_numpy(10 ** (db / 20)).to(new.device)).to(new.dtype)
-    return out
 
 
 def auto_gain(audio: torch.Tensor, sample_rate: int, target_db: float = -21.0, time_constant_s: float = 2.0,

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Optional
 
 import torch
 
-from .audio import match_region_level
 from .outputs import Conditioning, MusicLMOutput
 from .windowing import per_segment
 
@@ -332,11 +331,10 @@ def repaint(pipe, out: MusicLMOutput, start_s: float, end_s: float, prompt: Opti
     coarse, kept, scores, fine = acoustic(
         pipe, cond, semantic, request, callback, timer, coarse_prompt=t.coarse[..., :a_ac] if a_ac else None,
         fine_prompt=t.fine[..., :a_ac] if a_ac else None, coarse_frames=stop, rank=(one_segment(cond, index), a_ac, seam))
-    # 6. decode, the region brought to the original's loudness at both of its seams, then splice: the
-    # original, a fade into the new audio before the region, the new audio, a fade back on the seam, the original
+    # 6. decode, then splice: the original, a fade into the new audio before the region, the new audio,
+    # a fade back on the seam, the original
     with timer("decode"):
-        new = match_region_level(pipe.decode(coarse[kept], fine), out.audio[None], a_ac * hop,
-                                 seam * hop if tail else None, pipe.sample_rate, lead=xf * hop)
+        new = pipe.decode(coarse[kept], fine)
         audio = splice(out.audio.to(new.device, new.dtype).expand(len(kept), -1).clone(), new, a_ac * hop,
                        seam * hop if tail else None, xf * hop)
     coarse = torch.cat([coarse[..., :seam], t.coarse[..., seam:].to(pipe.device).expand(B, -1, -1)], -1)

@@ -194,11 +194,12 @@ def summary(r: dict) -> dict:
         "negative_percussive_falls": sum(x["percussive_negative"] < x["percussive_plain"] for x in n) / len(n),
         "negative_critic_drums_falls": sum(x["critic_drums_negative"] < x["critic_drums_plain"] for x in n) / len(n),
         "negative_percussive_median": [med(x["percussive_plain"] for x in n), med(x["percussive_negative"] for x in n)],
+    } | ({  # --cost-trials 0: no costs timed
         "cost_vary_over_generate_median": med(x["vary_s"] / x["generate_s"] for x in c),
         "cost_repaint_over_generate_region_median": med(x["repaint_s"] / x["generate_region_s"] for x in c),
         "cost_extend_over_generate_4s_median": med(x["extend_4s_s"] / x["generate_4s_s"] for x in c),
         "cost_seconds_median": {k: med(x[k] for x in c) for k in c[0]},
-    }
+    } if c else {})
 
 
 def from_log(path: str) -> dict:
