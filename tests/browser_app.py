@@ -37,3 +37,10 @@ def app_page(url: str, height: int = 900, extra_args: tuple = (), timeout_ms: in
             yield page
         finally:
             browser.close()
+
+
+def set_duration(page, seconds: float) -> None:
+    """Type a clip length into the app's Duration box and commit it."""
+    duration = page.locator("#duration_s input[type=number]")
+    duration.fill(f"{seconds:g}")
+    duration.press("Enter")

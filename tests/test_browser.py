@@ -13,7 +13,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from browser_app import app_page, require_browser
+from browser_app import app_page, require_browser, set_duration
 
 from musiclm_studio import hub
 from musiclm_studio.ui.controls import EXAMPLE_PROMPTS, PROMPT_PLACEHOLDER
@@ -35,9 +35,7 @@ def test_generate_in_a_real_browser(app_url, tmp_path):
         untrained = hub.read_json(os.path.join(hub.DEFAULT_PIPELINE, "pipeline.json"))["untrained"]
         assert ("Untrained placeholder" in status) == bool(untrained) and "musiclm-small" in status
         page.locator("#prompt textarea").fill("A calm lo-fi hip hop beat with soft piano chords, 80 bpm.")
-        duration = page.locator("#duration_s input[type=number]")
-        duration.fill("3")
-        duration.press("Enter")
+        set_duration(page, 3)
         page.locator("#generate").click()
         # the real player is inside a shadow root with a blob: src; CSS locators pierce it
         page.locator("#audio audio[src]").first.wait_for(state="attached", timeout=120_000)
@@ -73,12 +71,6 @@ def _docs_screenshot(page, name: str, tmp_path, top: str = "#prompt", bottom: st
     return path
 
 
-def _set_duration(page, seconds: float) -> None:
-    duration = page.locator("#duration_s input[type=number]")
-    duration.fill(f"{seconds:g}")
-    duration.press("Enter")
-
-
 def _text(page, elem_id: str) -> str:
     return page.locator(f"#{elem_id}").inner_text()
 
@@ -96,12 +88,12 @@ def test_stop_on_an_idle_page_then_mid_run(page, tmp_path):
                            timeout=15_000)
     # a short clip first, so there is a previous clip that Stop must not leave on screen
     page.locator("#prompt textarea").fill("A calm piano piece.")
-    _set_duration(page, 2)
+    set_duration(page, 2)
     page.locator("#generate").click()
     page.wait_for_function("document.querySelector('#summary')?.innerText.includes('MuLan score')", timeout=120_000)
     assert "Stopping" not in _text(page, "notices") and "Nothing to stop" not in _text(page, "notices")
     page.locator("#audio audio[src]").first.wait_for(state="attached", timeout=30_000)
-    _set_duration(page, 30)
+    set_duration(page, 30)
     page.locator("#generate").click()
     page.wait_for_function("document.querySelector('#notices')?.innerText.includes('Generating')", timeout=60_000)
     page.wait_for_timeout(1500)
@@ -156,7 +148,7 @@ def test_melody_row_is_drawn_on_the_clip_time_axis(page, tmp_path):
     page.locator("#melody input[type=file]").set_input_files(str(path))
     page.locator("#melody audio").first.wait_for(state="attached", timeout=30_000)
     page.locator("#prompt textarea").fill("A hummed melody on a soft synth.")
-    _set_duration(page, 2)
+    set_duration(page, 2)
     page.locator("#generate").click()
     page.wait_for_function("document.querySelector('#summary')?.innerText.includes('MuLan score')", timeout=120_000)
     src = page.locator("#token-streams img[src]").first.get_attribute("src")

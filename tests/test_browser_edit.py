@@ -4,7 +4,7 @@ Same set-up as ``test_browser.py`` (Debian chromium, headless, loopback only, ``
 with the shipped pipeline on a free port)."""
 
 import pytest
-from browser_app import app_page, require_browser
+from browser_app import app_page, require_browser, set_duration
 
 pytestmark = pytest.mark.browser
 require_browser()
@@ -20,9 +20,7 @@ def test_generate_repaint_undo_and_download_midi(serve_app, tmp_path):
     url, _ = serve_app(GRADIO_SERVER_NAME="127.0.0.1")
     with app_page(url, height=1000, timeout_ms=180_000) as page:
         page.locator("#prompt textarea").fill("a rock song with drums and electric guitar")
-        duration = page.locator("#duration_s input[type=number]")
-        duration.fill("3")
-        duration.press("Enter")
+        set_duration(page, 3)
         page.locator("#generate").click()
         page.locator("#audio audio[src]").first.wait_for(state="attached", timeout=300_000)
         # the Edit area adopts the new clip as v1
