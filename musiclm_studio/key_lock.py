@@ -6,8 +6,8 @@ or a prompt "in B flat major"), the chosen candidate's decoded audio is read wit
 analyser (``analysis.chroma_profiles`` -> ``best_key``) and, when it plays in the asked mode on
 another tonic, transposed onto the asked tonic by the fewest semitones (-6 .. +5) with
 pedalboard's Rubber Band (offline, high quality: length and timing kept). The mode is not moved
-(transposition cannot turn minor into major), and audio whose pitch classes do not stand out (treble chroma contrast under ``MIN_CONTRAST``, as ``read_key``) is
-left alone. Continuations (whose key is the opening's), stories and clips told only a mode are
+(transposition cannot turn minor into major), and audio whose pitch classes do not stand out
+(``analysis.read_key``'s treble chroma contrast test) is left alone. Continuations (whose key is the opening's), stories and clips told only a mode are
 never transposed; ``key_lock=False`` turns it off.
 
 Transposing audio by a few semitones is what a DAW's key matching does; Rubber Band keeps the
@@ -21,9 +21,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-
-MIN_CONTRAST = 0.4  # as analysis.read_key: below it no key is heard with confidence
-
 
 @dataclass(frozen=True)
 class KeyLock:
@@ -60,13 +57,12 @@ def asked_key(prompt: str, key: Optional[tuple], key_tokens: Optional[list[int]]
 
 def transposition(audio: np.ndarray, sample_rate: int, tonic: int, mode: str) -> tuple[Optional[tuple[int, str]], int]:
     """(the key read from ``audio`` or None, semitones in -6 .. +5 that move it onto ``tonic``; 0 when the
-    audio plays in another mode or no key stands out)."""
-    from .analysis import best_key, chroma_profiles
+    audio plays in another mode or no key stands out: ``analysis.read_key``'s contrast test, any fit)."""
+    from .analysis import read_key
 
-    treble, bass = chroma_profiles(audio, sample_rate)
-    if float((treble.max() - treble.min()) / max(treble.max(), 1e-12)) < MIN_CONTRAST:
+    read_tonic, read_mode, _ = read_key(audio, sample_rate, min_fit=float("-inf"), min_seconds=0.0)
+    if read_mode is None:
         return None, 0
-    read_tonic, read_mode, _ = best_key(treble, bass)
     if read_mode != mode:
         return (read_tonic, read_mode), 0
     return (read_tonic, read_mode), (tonic - read_tonic + 6) % 12 - 6

@@ -182,25 +182,31 @@ def read_track(track: Track, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 def analyse_clip(clip: np.ndarray, beats_in_clip: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
     """What the analysers read truthfully of a clip: bpm (0: unknown), tonic / mode (None: unstated),
     the key fit, drums, percussive share and loudness."""
-    from ..analysis import percussive_ratio, read_key, steady_bpm
-    from ..vocab.musical_key import NOTE_NAMES
+    from ..analysis import percussive_ratio, steady_bpm
     from .production import loudness
 
-    tonic, mode, fit = read_key(clip, sample_rate, KEY_MIN_FIT)
     ratio = percussive_ratio(clip, sample_rate)
-    return {"bpm": round(steady_bpm(beats_in_clip, BEAT_MAX_SPREAD), 2),
-            "tonic": None if tonic is None else NOTE_NAMES[tonic], "mode": mode, "key_fit": round(fit, 3) if np.isfinite(fit) else None,
+    return {"bpm": round(steady_bpm(beats_in_clip, BEAT_MAX_SPREAD), 2), **key_tags(clip, sample_rate),
             "drums": bool(ratio > DRUM_RATIO), "percussive_ratio": round(ratio, 3),
             "lufs": round(loudness(clip, sample_rate), 2)}
+
+
+def key_tags(clip: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
+    """The clip's key as the analysers read it (``read_key`` at ``KEY_MIN_FIT``): tonic name and mode
+    (None: unstated) and the fit."""
+    from ..analysis import read_key
+    from ..vocab.musical_key import NOTE_NAMES
+
+    tonic, mode, fit = read_key(clip, sample_rate, KEY_MIN_FIT)
+    return {"tonic": None if tonic is None else NOTE_NAMES[tonic], "mode": mode,
+            "key_fit": round(fit, 3) if np.isfinite(fit) else None}
 
 
 def retag_keys(folder: str) -> dict:
     """Re-read the key of every clip of a recordings corpus with today's key reader (``analysis.read_key``
     at ``KEY_MIN_FIT``) and rewrite its tags and caption; the clips, their bpm (read from the whole
     track's beats when cut) and their splits are kept. Returns counts {clips, keyed, changed}."""
-    from ..analysis import read_key
     from ..audio import read_audio_file
-    from ..vocab.musical_key import NOTE_NAMES
 
     meta = os.path.join(folder, "metadata.jsonl")
     if not os.path.isfile(meta):
@@ -214,9 +220,7 @@ def retag_keys(folder: str) -> dict:
         clip = data.mean(1)
         if sr != SAMPLE_RATE:
             raise ValueError(f"{row['path']} is at {sr} Hz, not {SAMPLE_RATE}: not a clip this module cut.")
-        tonic, mode, fit = read_key(clip, SAMPLE_RATE, KEY_MIN_FIT)
-        tags = {"tonic": None if tonic is None else NOTE_NAMES[tonic], "mode": mode,
-                "key_fit": round(fit, 3) if np.isfinite(fit) else None}
+        tags = key_tags(clip)
         changed += (row.get("tonic"), row.get("mode")) != (tags["tonic"], tags["mode"])
         row.update(tags)
         row["caption"] = caption_for(row)
