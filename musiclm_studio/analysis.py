@@ -168,6 +168,20 @@ def percussive_ratio(audio, sr: int, margin: float = 2.0) -> float:
     return float(percussive.sum() / total) if total > 0 else 0.0
 
 
+def compile_analysers(sr: int = 24_000) -> None:
+    """Run the analysers once on 4 s of clicks and a tone, so that librosa's compiled (numba,
+    ``cache=True``) kernels are in numba's cache before worker processes start. Workers that fill an
+    empty cache at the same time can mix up its files and crash with a segmentation fault
+    (numba/numba#10128); workers that only read a full cache cannot."""
+    t = np.arange(4 * sr) / sr
+    audio = 0.3 * np.sin(2 * np.pi * 220.0 * t)
+    audio[:: sr // 2] += 1.0
+    beats = beat_times(audio, sr)
+    steady_bpm(beats)
+    read_key(audio, sr)
+    percussive_ratio(audio, sr)
+
+
 def auc(positives, negatives) -> float:
     """Probability that a random positive scores above a random negative (ties count half)."""
     pos, neg = np.asarray(positives, float), np.asarray(negatives, float)

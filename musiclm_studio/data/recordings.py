@@ -304,6 +304,9 @@ def import_recordings(out: str, packages: Optional[list[str]] = None, clip_s: fl
     tasks = [(out, package, i, track, clip_s, every_s, max_per_track)
              for package in packages for i, track in enumerate(soundtrack_tracks(package)[:limit_tracks])]
     if workers > 1:
+        from ..analysis import compile_analysers
+
+        compile_analysers()  # before the workers: they must not fill numba's cache at once
         with get_context("spawn").Pool(workers) as pool:
             results = list(pool.imap(_cut_track, tasks))
     else:
