@@ -109,6 +109,7 @@ def test_the_voice_source_sings_a_lead_track():
     assert not np.allclose(audio, voice.render(track, 3.0, seed=4, voice="male"))
 
 
+@pytest.mark.slow  # 35 s on a fresh clone; the tiny build's check below holds the voice check's rate
 @pytest.mark.skipif(not FLUID, reason="needs FluidR3 (apt-get install fluid-soundfont-gm)")
 def test_the_voice_check_hears_the_vocals():
     """The same songs with and without their voice: the vibrato feature of ``corpus check`` rises

@@ -152,29 +152,43 @@ def test_a_continuation_joins_its_opening_at_the_openings_loudness():
     assert torch.equal(match_level(silent, 3 * SR, SR), silent)
 
 
+
+WORKER = """
+import json, sys
+from numba.core import caching
+sys.path.insert(0, sys.argv[1])
+from test_recordings import groove
+from musiclm_studio.analysis import beat_times, compile_analysers
+from musiclm_studio.data.recordings import analyse_clip
+
+touched = []  # the kernels this process read from numba's cache or compiled into it
+for name in ("load_overload", "save_overload"):
+    def spy(self, *args, _original=getattr(caching.Cache, name)):
+        touched.append(self._name)
+        return _original(self, *args)
+    setattr(caching.Cache, name, spy)
+compile_analysers()
+warmed, touched[:] = list(touched), []
+audio = groove(8.0, 110.0, 0.2)  # what a worker does with a decoded track
+beats = beat_times(audio, 24000)
+analyse_clip(audio[: 6 * 24000], beats[beats < 6])
+print(json.dumps({"warmed": warmed, "worker": touched}))
+"""
+
+
 def test_workers_find_the_analysers_compiled(tmp_path):
-    """``import_recordings(workers=2)`` compiles librosa's numba kernels in the parent first
-    (``compile_analysers``): a worker analysing a decoded track then only reads numba's cache, never
-    writes it, so workers cannot race on an empty cache (numba/numba#10128: a segmentation fault)."""
+    """``import_recordings(workers=2)`` runs ``compile_analysers`` before its workers start: every
+    numba kernel (librosa's, ``cache=True``) that a worker's analysis needs is then compiled and in
+    the cache, so workers never fill an empty cache at once (numba/numba#10128: a segmentation
+    fault). Checked in a fresh process: after ``compile_analysers``, a worker's analysis of a decoded
+    track neither reads nor writes numba's cache."""
     import subprocess
     import sys
 
-    import pathlib
-
-    # This worker's own cache under `make test` (conftest; warm once its tests have analysed audio), else a new one.
-    cache = pathlib.Path(os.environ.get("NUMBA_CACHE_DIR") or tmp_path / "numba")
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    env = dict(os.environ)  # under `make test`, this worker's own cache (conftest)
+    env.setdefault("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
     env.pop("NUMBA_DISABLE_JIT", None)
-
-    def cache_files():
-        return {(p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in cache.rglob("*") if p.is_file()}
-
-    subprocess.run([sys.executable, "-c", "from musiclm_studio.analysis import compile_analysers; compile_analysers()"],
-                   env=env, check=True)
-    compiled = cache_files()
-    assert len(compiled) >= 4
-    worker = ("import numpy as np, sys; sys.path.insert(0, sys.argv[1]); from test_recordings import groove; "
-              "from musiclm_studio.analysis import beat_times; from musiclm_studio.data.recordings import analyse_clip; "
-              "audio = groove(8.0, 110.0, 0.2); beats = beat_times(audio, 24000); analyse_clip(audio[:6 * 24000], beats[beats < 6])")
-    subprocess.run([sys.executable, "-c", worker, os.path.dirname(__file__)], env=env, check=True)
-    assert cache_files() == compiled
+    out = subprocess.run([sys.executable, "-c", WORKER, os.path.dirname(__file__)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    report = json.loads(out.strip().splitlines()[-1])
+    assert len(report["warmed"]) >= 4 and report["worker"] == [], report
