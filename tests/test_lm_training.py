@@ -153,13 +153,22 @@ def test_a_retrained_mulan_ships_with_lms_trained_on_its_tokens(setup, tmp_path)
     from musiclm_studio.components import load_trained
     from musiclm_studio.train.assemble import assemble
 
-    root, _ = setup
+    root, sets = setup
     other = tmp_path / "other"  # stands in for a retrained MuLan: another quantizer
     MusicLMPipeline.from_config("tiny", seed=3).save_pretrained(str(other))
     new_mulan = load_trained("mulan", str(other))
     cache = build_token_cache(TokenCacheConfig(out=str(tmp_path / "tokens"), pipeline=str(root / "pipe"),
                                                mulan=str(other / "mulan"), data=str(root / "corpus"), mulan_windows=2))
     assert torch.equal(cache["train"].mulan_codebook, new_mulan.code_vectors().float())
+    # --reuse with --mulan recomputes the MuLan stream only (the same crops) and copies the others
+    reused = build_token_cache(TokenCacheConfig(out=str(tmp_path / "reused"), pipeline=str(root / "pipe"),
+                                                mulan=str(other / "mulan"), reuse=str(root / "tokens"),
+                                                data=str(root / "corpus"), mulan_windows=2))
+    for split in ("train", "valid"):
+        for name, source in (("mulan", cache), ("mulan_codebook", cache), ("codes", sets), ("semantic", sets),
+                             ("melody", sets), ("lengths", sets), ("semantic_probe", sets)):
+            assert torch.equal(getattr(reused[split], name), getattr(source[split], name)), (split, name)
+        assert not torch.equal(reused[split].mulan, sets[split].mulan)
     with pytest.raises(ValueError, match="another MuLan quantizer"):  # the old LMs cannot ship with it
         assemble(str(root / "pipe"), str(tmp_path / "o1"), {"mulan": str(other / "mulan")}, dtype="float32")
     runs = {}

@@ -3,9 +3,9 @@
 ``musiclm-studio train tokens --pipeline DIR --data CORPUS --out tokens/ [--mulan RUN]`` runs the
 trained tokenizers of a pipeline (codec, semantic tokenizer, MuLan audio tower + RVQ, melody
 tokenizer on lead stems) over a corpus split and writes ``tokens/<split>.safetensors``.
-``--semantic RUN`` uses a refitted semantic tokenizer; with ``--reuse CACHE`` (a cache of the
-same corpus) only the semantic stream is recomputed and the others are copied, a few minutes
-instead of half an hour:
+``--semantic RUN`` uses a refitted semantic tokenizer and ``--mulan RUN`` a retrained MuLan; with
+``--reuse CACHE`` (a cache of the same corpus) only their streams are recomputed (the semantic stream
+when neither is named) and the others are copied, minutes instead of half an hour:
 
     codes     [12, N]  codec tokens of all clips, concatenated along time (50 Hz)
     semantic  [M]      semantic tokens, concatenated (25 Hz)
@@ -42,7 +42,7 @@ class TokenCacheConfig:
     pipeline: Optional[str] = None  # a saved pipeline whose tokenizers are trained
     mulan: Optional[str] = None  # a retrained MuLan (run or component folder) to use instead of the pipeline's
     semantic: Optional[str] = None  # a refitted semantic tokenizer (run or component folder), likewise
-    reuse: Optional[str] = None  # an existing cache of the same corpus: copy its codec / melody / MuLan streams
+    reuse: Optional[str] = None  # a cache of the same corpus: recompute only --semantic / --mulan's streams, copy the rest
     data: str = "corpus/v1"
     splits: str = "train,valid"
     mulan_windows: int = 4  # MuLan token rows per clip: the whole clip + random crops
@@ -179,21 +179,34 @@ def tokenize_split(pipe, rows: list[dict], clips: list[torch.Tensor], windows: i
 
 
 @torch.no_grad()
-def retokenize_semantic(tokenizer, cached: TokenSet, clips: list[torch.Tensor], hop: int) -> TokenSet:
-    """``cached`` with its semantic stream recomputed by ``tokenizer`` from the same clips."""
+def retokenize(pipe, cached: TokenSet, clips: list[torch.Tensor], streams: set[str], windows: int,
+               seed: int = 0) -> TokenSet:
+    """``cached`` with its ``streams`` ("semantic", "mulan") recomputed from the same clips by the
+    pipeline's tokenizers, as ``tokenize_split`` computes them (the same MuLan crops for the same
+    ``seed`` and ``windows``); the other streams are copied."""
     if len(clips) != cached.lengths.numel():
         raise ValueError(f"The cache to reuse holds {cached.lengths.numel()} clips; the corpus split has "
                          f"{len(clips)}. Reuse only a cache built from the same corpus (or drop --reuse).")
-    semantic = []
+    c, device = pipe.components, pipe.device
+    generator = torch.Generator().manual_seed(seed)
+    window, hop = int(c.mulan.config.window_s * c.mulan.config.sample_rate), 2 * c.codec.hop_length
+    semantic, mulan = [], []
     for clip, T in zip(clips, cached.lengths.tolist()):
-        audio = clip.float().to(tokenizer.centroids.device)[: T * hop]
-        tokens = tokenizer(audio[None])[0, :T].cpu()
-        if tokens.numel() != T:
+        audio = clip.float().to(device)[: T * hop]
+        if audio.numel() < T * hop:
             raise ValueError(f"A clip is shorter than its cached {T} semantic frames: the cache was built "
                              "from another corpus. Drop --reuse.")
-        semantic.append(tokens)
-    return TokenSet(**{**cached.__dict__, "semantic": torch.cat(semantic),
-                       "semantic_probe": torch.tensor(tokenizer.probe_tokens())})
+        if "semantic" in streams:
+            semantic.append(c.semantic_tokenizer(audio[None])[0, :T].cpu())
+        if "mulan" in streams:
+            crops = [audio] + [_crop(audio, min(window, audio.numel()) // 2, generator) for _ in range(windows - 1)]
+            mulan.append(torch.cat([c.mulan.tokenize(c.mulan.embed_audio(x[None])) for x in crops]).cpu())
+    fresh = {}
+    if "semantic" in streams:
+        fresh.update(semantic=torch.cat(semantic), semantic_probe=torch.tensor(c.semantic_tokenizer.probe_tokens()))
+    if "mulan" in streams:
+        fresh.update(mulan=torch.stack(mulan), mulan_codebook=c.mulan.code_vectors().float().cpu())
+    return TokenSet(**{**cached.__dict__, **fresh})
 
 
 def _crop(audio: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
@@ -246,9 +259,9 @@ def build_token_cache(run: TokenCacheConfig) -> dict[str, TokenSet]:
         for row in rows:
             row["root"] = run.data
         if run.reuse:
+            streams = {name for name in ("semantic", "mulan") if getattr(run, name)} or {"semantic"}
             cached = TokenSet.load(os.path.join(run.reuse, f"{split}.safetensors"))
-            sets[split] = retokenize_semantic(pipe.components.semantic_tokenizer, cached, clips,
-                                              2 * pipe.components.codec.hop_length)
+            sets[split] = retokenize(pipe, cached, clips, streams, run.mulan_windows)
         else:
             sets[split] = tokenize_split(pipe, rows, clips, run.mulan_windows)
         sets[split].save(os.path.join(run.out, f"{split}.safetensors"))
@@ -262,7 +275,7 @@ def _build_shards(pipe, run: TokenCacheConfig, rank: int, world: int) -> dict[st
     import torch.distributed as dist
 
     if run.reuse:
-        raise ValueError("--reuse recomputes the semantic stream of a whole cache: run it without --clips-per-shard "
+        raise ValueError("--reuse recomputes streams of a whole cache: run it without --clips-per-shard "
                          "and without torchrun.")
     if run.clips_per_shard is not None and run.clips_per_shard < 1:
         raise ValueError(f"--clips-per-shard must be at least 1 (got {run.clips_per_shard}).")
