@@ -83,9 +83,14 @@ studio: $(VENV)/.installed
 eval-deps: $(VENV)/.installed
 	$(PIP) install --quiet --no-deps "fadtk==1.1.0" "hypy-utils>=1.0.19"
 
-# The venv, the Debian packages and the npm samples are independent downloads: fetched side by side.
+# librosa's numba kernels, compiled once for every test worker to copy (tests/numba_seed.py)
+NUMBA_SEED := .pytest_cache/numba/seed
+$(NUMBA_SEED): $(VENV)/.installed
+	PYTHONPATH=. NUMBA_CACHE_DIR=$(NUMBA_SEED).partial $(PY) tests/numba_seed.py && rm -rf $@ && mv $(NUMBA_SEED).partial $@
+
+# The venv's dev extras, the Debian packages, the npm samples and the kernels: side by side.
 test:
-	$(MAKE) --no-print-directory -j3 $(VENV)/.installed-dev system-deps sample-deps
+	$(MAKE) --no-print-directory -j3 $(VENV)/.installed-dev system-deps sample-deps $(NUMBA_SEED)
 	$(PY) -m pytest -m "not slow" --timeout 900 -q -n 2 --durations=25
 
 clean:

@@ -15,10 +15,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: one torch thread each
     # and its own numba cache: workers filling one empty cache at once (a fresh clone's librosa kernels)
     # can mix up its files and crash with a segmentation fault (numba/numba#10128).
-    # Compiled without LLVM's optimisation passes: 40 % less compile time, and the tests' clips are short.
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                                 ".pytest_cache", "numba", os.environ["PYTEST_XDIST_WORKER"])
-    os.environ.setdefault("NUMBA_OPT", "0")
+    # It starts as a copy of the kernels `make test` compiled before the workers started (tests/numba_seed.py).
+    numba_caches = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".pytest_cache", "numba")
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(numba_caches, os.environ["PYTEST_XDIST_WORKER"])
+    if os.path.isdir(os.path.join(numba_caches, "seed")) and not os.path.isdir(os.environ["NUMBA_CACHE_DIR"]):
+        import shutil
+
+        shutil.copytree(os.path.join(numba_caches, "seed"), os.environ["NUMBA_CACHE_DIR"])
     import torch
 
     torch.set_num_threads(1)
