@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Optional
 
 import torch
 
+from . import candidates
 from .outputs import Conditioning, MusicLMOutput
 from .windowing import per_segment
 
@@ -206,7 +207,7 @@ def acoustic(pipe, cond: Conditioning, semantic: torch.Tensor, request, callback
              coarse_prompt: Optional[torch.Tensor] = None, fine_prompt: Optional[torch.Tensor] = None,
              coarse_frames: Optional[int] = None, rank: Optional[tuple[Conditioning, int, int]] = None):
     """Coarse tokens for every candidate, the critic's pick over the span ``rank`` = (its
-    conditioning, first frame, end frame), fine tokens for the kept one: (coarse [B, 4, T], kept, critic
+    conditioning, first frame, end frame; default: ``cond`` over every frame), fine tokens for the kept one: (coarse [B, 4, T], kept, critic
     scores or None, fine [K, 8, T]). ``coarse_frames``: stop the coarse stage there (default: all)."""
     B, sampling = semantic.shape[0], request.sampling
     expand = lambda t: None if t is None else t.to(pipe.device).expand(B, *t.shape[1:])  # noqa: E731
@@ -218,11 +219,8 @@ def acoustic(pipe, cond: Conditioning, semantic: torch.Tensor, request, callback
                                       callback=callback)
         coarse = coarse[..., :coarse_frames] if coarse_frames is not None else coarse
     with timer("critic"):
-        scores = None
-        if pipe.ranks_coarse(B):
-            span_cond, first, last = rank
-            scores = pipe.rank_candidates(span_cond, coarse[..., first:last]).tolist()
-    kept = [max(range(B), key=scores.__getitem__)] if scores else list(range(B))
+        span_cond, first, last = rank or (cond, 0, None)
+        scores, kept = candidates.critic_pass(pipe, span_cond, coarse[..., first:last])
     with timer("fine"):
         fine_prompt = None if fine_prompt is None else fine_prompt.to(pipe.device).expand(len(kept), *fine_prompt.shape[1:])
         fine = pipe.generate_fine(coarse[kept], prompt_tokens=fine_prompt, sampling=sampling, callback=callback)
@@ -231,11 +229,10 @@ def acoustic(pipe, cond: Conditioning, semantic: torch.Tensor, request, callback
 
 def finish(pipe, request, cond: Conditioning, semantic, coarse, fine, audio, kept, scores, score_prompt: str,
            timer, clock: float, notice: str) -> MusicLMOutput:
-    """The edit's ``MusicLMOutput`` (``pipe._output``'s shape), MuLan-scored against ``score_prompt``."""
+    """The edit's ``MusicLMOutput`` (``candidates.output``), MuLan-scored against ``score_prompt``."""
     mulan_scores = pipe.score(score_prompt, audio).tolist()
     timer["total"] = time.perf_counter() - clock
-    out = pipe._output(request, cond, semantic, coarse, fine, audio, kept, scores, mulan_scores,  # noqa: SLF001
-                       dict(timer))
+    out = candidates.output(pipe, request, cond, semantic, coarse, fine, audio, kept, scores, mulan_scores, dict(timer))
     out.notices = [notice] + out.notices
     return out
 

@@ -14,14 +14,12 @@ and reports progress through one callback of ``StageEvent``s.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Callable, Optional, Sequence, Union
 
 import torch
 
-from . import hub
-from . import key_lock as keylock
+from . import candidates, hub
 from .audio import AudioLike, auto_gain, match_level, prepare_audio
 from .components import Components, check_contracts, load_components, save_components
 from .conditioning import GenerationRequest
@@ -30,7 +28,6 @@ from .conditioning import request as requests
 from .conditioning import resolver as resolving
 from .config import STAGES, PipelineConfig, preset
 from .windowing import Segment, generate_windowed
-from .vocab.musical_key import key_mode
 from .outputs import Conditioning, MusicLMOutput, StageEvent, StageTimer, TokenStreams
 from .sampling_args import DEFAULTS, SamplingArgs, check_story
 
@@ -291,29 +288,6 @@ class MusicLMPipeline:
         return {"mulan": torch.stack([level.codebook for level in c.mulan.quantizer.levels]),
                 "semantic": c.semantic_tokenizer.centroids, "coarse": codec[:n_coarse], "fine": codec[n_coarse:]}
 
-    @torch.no_grad()
-    def rank_candidates(self, conditioning: Conditioning, coarse_tokens: torch.Tensor) -> torch.Tensor:
-        """The attribute critic's score per candidate [B] (higher = shows more of what the prompt asks).
-        A story scores each segment's frames against its own prompt, its tempo against the beat grid
-        and its mode against the key the LMs were given where these were laid; segments too short to
-        hear a beat in (under 2 s) are left out."""
-        critic, reader = self.components.critic, self.components.attribute_reader
-        if critic is None:
-            raise ValueError("This pipeline has no attribute critic; assemble one in (musiclm-studio train critic, "
-                             "then musiclm-studio assemble --component critic=RUN --component attribute_reader=RUN).")
-        B, total = coarse_tokens.shape[0], coarse_tokens.shape[-1]
-        segments = resolving.segments(conditioning, critic.config.frame_rate, total, 1)
-        scores, start = torch.zeros(B, device=coarse_tokens.device), 0
-        for i, segment in enumerate(segments):
-            if segment.end - start >= 2 * critic.config.frame_rate or len(segments) == 1:
-                part = coarse_tokens[..., start: segment.end].to(self.device)
-                bpm = conditioning.tempo_bpm[i] if conditioning.tempo_bpm else None  # the grid's, where laid
-                mode = key_mode(conditioning.key_tokens[i]) if conditioning.key_tokens else None  # the key's
-                asked = reader.asked(conditioning.text_features[i].to(self.device))  # what this segment asks
-                scores = scores + critic.score(asked, part, bpm, mode)
-            start = segment.end
-        return scores.cpu()
-
     def asked(self, conditioning: Conditioning) -> list[dict]:
         """Per story segment, what the LMs hear that its prompt asks for (``conditioning.resolver.asked``):
         tempo (bpm), mode, drums, lead family (None: unstated), and the key ('A minor') where they hear one."""
@@ -463,10 +437,8 @@ class MusicLMPipeline:
                                           sampling=sampling, callback=callback)
         # 4. with an attribute critic, only each prompt's candidate that best shows what it asks goes on
         with timer("critic"):
-            critic_scores = [self.rank_candidates(c, coarse[n * B:(n + 1) * B]).tolist() for n, c in enumerate(conds)] \
-                if self.ranks_coarse(B) else None
-        kept = ([[max(range(B), key=scores.__getitem__)] for scores in critic_scores] if critic_scores
-                else [list(range(B))] * len(conds))  # per prompt, its candidates that go on
+            critic_scores, kept = zip(*[candidates.critic_pass(self, c, coarse[n * B:(n + 1) * B])
+                                        for n, c in enumerate(conds)])  # per prompt: its scores, its kept rows
         rows, K = [n * B + k for n, ks in enumerate(kept) for k in ks], len(kept[0])
         # 5. fine acoustic tokens [N*K, 8, Ta] of the kept candidates
         with timer("fine"):
@@ -482,23 +454,11 @@ class MusicLMPipeline:
         outputs = []
         for n, cond in enumerate(conds):
             rows_of, kept_of = slice(n * B, (n + 1) * B), slice(n * K, (n + 1) * K)  # its rows, its kept rows
-            outputs.append(self._output(request, cond, semantic[rows_of], coarse[rows_of], fine[kept_of], audio[kept_of],
-                                        kept[n], critic_scores[n] if critic_scores else None, mulan_scores[n], timings))
+            outputs.append(candidates.output(self, request, cond, semantic[rows_of], coarse[rows_of], fine[kept_of],
+                                             audio[kept_of], kept[n], critic_scores[n], mulan_scores[n], timings))
         return outputs
 
-    # ---- the pieces of __call__ after the stages ------------------------------------------
-    def ranks_coarse(self, num_candidates: int) -> bool:
-        """Whether the attribute critic picks one of several candidates after the coarse stage."""
-        return num_candidates > 1 and self.components.critic is not None
-
-    @staticmethod
-    def select_candidates(kept: list[int], critic_scores: Optional[list[float]], mulan_scores: list[float]) -> int:
-        """The one candidate a generation returns: the one the critic kept, else (every candidate was
-        finished) the best MuLan score (the first on a tie)."""
-        if critic_scores:
-            return kept[0]
-        return kept[max(range(len(kept)), key=mulan_scores.__getitem__)]
-
+    # ---- the pieces of __call__ between the stages ------------------------------------------
     @staticmethod
     def _openings(conditionings: list[Conditioning], stream: str, batch: int) -> Optional[torch.Tensor]:
         """Each conditioning's continuation opening of ``stream`` for its ``batch`` rows, as one batch (or None)."""
@@ -508,29 +468,3 @@ class MusicLMPipeline:
     def _report(callback: Optional[Callback], stage: str, tokens: torch.Tensor) -> None:
         if callback is not None:
             callback(StageEvent(stage, 1, 1, tokens.cpu()))
-
-    def _output(self, request: GenerationRequest, cond: Conditioning, semantic, coarse, fine, audio, kept: list[int],
-                critic_scores: Optional[list[float]], mulan_scores: list[float], timings: dict[str, float]) -> MusicLMOutput:
-        """One prompt's output, one shape on every route (see ``MusicLMOutput``): its rows of each stage."""
-        chosen = self.select_candidates(kept, critic_scores, mulan_scores)
-        B, k = semantic.shape[0], kept.index(chosen)
-        mulan = cond.mulan_tokens.cpu()[None].expand(B, -1, -1)  # [B, segments, 12]
-        candidates = TokenStreams(mulan[:, 0] if mulan.shape[1] == 1 else mulan,
-                                  None if cond.melody_tokens is None else cond.melody_tokens.cpu().expand(B, -1),
-                                  semantic.cpu(), coarse.cpu(), None)
-        tokens = candidates.select(chosen)
-        tokens.fine = fine[k: k + 1].cpu()
-        clip, notices, lock = audio[k].float().cpu(), list(cond.notices), None
-        named_key = keylock.asked_key(cond.prompts[0], request.key, cond.key_tokens) \
-            if request.key_lock and cond.opening is None else None
-        if named_key is not None:  # the key lock: onto the named key, its tokens re-read from the moved audio
-            moved, lock = keylock.lock_key(clip.numpy(), self.sample_rate, *named_key)
-            if lock.semitones:
-                clip, notices = torch.from_numpy(moved), notices + [lock.notice()]
-                again = self.tokenize_audio(clip, self.sample_rate)
-                tokens.semantic, tokens.coarse, tokens.fine = again.semantic, again.coarse, again.fine
-        by = "critic" if critic_scores else ("mulan" if B > 1 else "only candidate")
-        return MusicLMOutput(audio=clip, sample_rate=self.sample_rate, tokens=tokens,
-                             candidates=candidates, chosen=chosen, scores=critic_scores or mulan_scores, chosen_by=by,
-                             mulan_score=mulan_scores[k], timings=timings, notices=notices, seed=request.seed,
-                             asked=self.asked(cond), conditioning=dataclasses.replace(cond, opening=None), key_lock=lock)

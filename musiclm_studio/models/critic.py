@@ -14,7 +14,7 @@ reads four attributes separately from the coarse codec tokens of a candidate ([B
 and by how well the critic reads that attribute on validation clips (``CriticConfig.weights``:
 mode, which the codec tokens hardly keep, counts for little). The pipeline samples candidates as
 one batch (nearly free: the LMs are step-overhead bound on a CPU), ranks them by this score after
-the coarse stage (``MusicLMPipeline.rank_candidates``), and runs the fine stage and the codec only
+the coarse stage (``candidates.rank``), and runs the fine stage and the codec only
 for the chosen one. Trained on a token cache and its corpus's labels, with the reader:
 ``musiclm-studio train critic``.
 """

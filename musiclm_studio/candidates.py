@@ -1,0 +1,96 @@
+"""A generation's candidates: which go on after the coarse stage, which one is returned, and its output.
+
+With an attribute critic (and more than one candidate), the critic scores each candidate's coarse
+tokens against what its prompt asks (``rank``) and only the best goes on to the fine stage and the
+codec; without one, every candidate is finished and the best MuLan score is returned (``choose``).
+``output`` assembles the ``MusicLMOutput`` every route returns (``__call__``, ``generate_batch``,
+the edits), the key lock included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import torch
+
+from . import key_lock as keylock
+from .conditioning import GenerationRequest
+from .conditioning import resolver as resolving
+from .outputs import Conditioning, MusicLMOutput, TokenStreams
+from .vocab.musical_key import key_mode
+
+
+def ranks_coarse(pipe, num_candidates: int) -> bool:
+    """Whether the attribute critic picks one of several candidates after the coarse stage."""
+    return num_candidates > 1 and pipe.components.critic is not None
+
+
+@torch.no_grad()
+def rank(pipe, conditioning: Conditioning, coarse_tokens: torch.Tensor) -> torch.Tensor:
+    """The attribute critic's score per candidate [B] (higher = shows more of what the prompt asks).
+    A story scores each segment's frames against its own prompt, its tempo against the beat grid
+    and its mode against the key the LMs were given where these were laid; segments too short to
+    hear a beat in (under 2 s) are left out."""
+    critic, reader = pipe.components.critic, pipe.components.attribute_reader
+    if critic is None:
+        raise ValueError("This pipeline has no attribute critic; assemble one in (musiclm-studio train critic, "
+                         "then musiclm-studio assemble --component critic=RUN --component attribute_reader=RUN).")
+    B, total = coarse_tokens.shape[0], coarse_tokens.shape[-1]
+    segments = resolving.segments(conditioning, critic.config.frame_rate, total, 1)
+    scores, start = torch.zeros(B, device=coarse_tokens.device), 0
+    for i, segment in enumerate(segments):
+        if segment.end - start >= 2 * critic.config.frame_rate or len(segments) == 1:
+            part = coarse_tokens[..., start: segment.end].to(pipe.device)
+            bpm = conditioning.tempo_bpm[i] if conditioning.tempo_bpm else None  # the grid's, where laid
+            mode = key_mode(conditioning.key_tokens[i]) if conditioning.key_tokens else None  # the key's
+            asked = reader.asked(conditioning.text_features[i].to(pipe.device))  # what this segment asks
+            scores = scores + critic.score(asked, part, bpm, mode)
+        start = segment.end
+    return scores.cpu()
+
+
+def critic_pass(pipe, conditioning: Conditioning, coarse_tokens: torch.Tensor) -> tuple[Optional[list[float]], list[int]]:
+    """(the critic's scores or None, the candidates that go on to the fine stage): the best one where
+    the critic ranks them, else all."""
+    B = coarse_tokens.shape[0]
+    if not ranks_coarse(pipe, B):
+        return None, list(range(B))
+    scores = rank(pipe, conditioning, coarse_tokens).tolist()
+    return scores, [max(range(B), key=scores.__getitem__)]
+
+
+def choose(kept: list[int], critic_scores: Optional[list[float]], mulan_scores: list[float]) -> int:
+    """The one candidate a generation returns: the one the critic kept, else (every candidate was
+    finished) the best MuLan score (the first on a tie)."""
+    if critic_scores:
+        return kept[0]
+    return kept[max(range(len(kept)), key=mulan_scores.__getitem__)]
+
+
+def output(pipe, request: GenerationRequest, cond: Conditioning, semantic, coarse, fine, audio, kept: list[int],
+           critic_scores: Optional[list[float]], mulan_scores: list[float], timings: dict[str, float]) -> MusicLMOutput:
+    """One prompt's output, one shape on every route (see ``MusicLMOutput``): its rows of each stage
+    (``semantic`` / ``coarse`` of every candidate, ``fine`` / ``audio`` of the ``kept`` ones)."""
+    chosen = choose(kept, critic_scores, mulan_scores)
+    B, k = semantic.shape[0], kept.index(chosen)
+    mulan = cond.mulan_tokens.cpu()[None].expand(B, -1, -1)  # [B, segments, 12]
+    candidates = TokenStreams(mulan[:, 0] if mulan.shape[1] == 1 else mulan,
+                              None if cond.melody_tokens is None else cond.melody_tokens.cpu().expand(B, -1),
+                              semantic.cpu(), coarse.cpu(), None)
+    tokens = candidates.select(chosen)
+    tokens.fine = fine[k: k + 1].cpu()
+    clip, notices, lock = audio[k].float().cpu(), list(cond.notices), None
+    named_key = keylock.asked_key(cond.prompts[0], request.key, cond.key_tokens) \
+        if request.key_lock and cond.opening is None else None
+    if named_key is not None:  # the key lock: onto the named key, its tokens re-read from the moved audio
+        moved, lock = keylock.lock_key(clip.numpy(), pipe.sample_rate, *named_key)
+        if lock.semitones:
+            clip, notices = torch.from_numpy(moved), notices + [lock.notice()]
+            again = pipe.tokenize_audio(clip, pipe.sample_rate)
+            tokens.semantic, tokens.coarse, tokens.fine = again.semantic, again.coarse, again.fine
+    by = "critic" if critic_scores else ("mulan" if B > 1 else "only candidate")
+    return MusicLMOutput(audio=clip, sample_rate=pipe.sample_rate, tokens=tokens,
+                         candidates=candidates, chosen=chosen, scores=critic_scores or mulan_scores, chosen_by=by,
+                         mulan_score=mulan_scores[k], timings=timings, notices=notices, seed=request.seed,
+                         asked=pipe.asked(cond), conditioning=dataclasses.replace(cond, opening=None), key_lock=lock)
