@@ -74,6 +74,14 @@ def setup_distributed(device: Optional[str]) -> tuple[torch.device, int, int]:
     return torch.device(device), rank, world
 
 
+def teardown_distributed() -> None:
+    """Leave the process group a torchrun launch joined (``setup_distributed``), before the process
+    exits: left to the interpreter's exit, gloo's threads were sometimes destroyed still running
+    ("terminate called without an active exception", the rank aborted after a finished run)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def rank_rows(batch_size: int, rank: int, world: int) -> slice:
     """This rank's contiguous rows of a global batch of ``batch_size`` (all rows for one process)."""
     if batch_size % world:
