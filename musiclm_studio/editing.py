@@ -207,7 +207,8 @@ def acoustic(pipe, cond: Conditioning, semantic: torch.Tensor, request, callback
              coarse_prompt: Optional[torch.Tensor] = None, fine_prompt: Optional[torch.Tensor] = None,
              coarse_frames: Optional[int] = None, rank: Optional[tuple[Conditioning, int, int]] = None):
     """Coarse tokens for every candidate, the critic's pick over the span ``rank`` = (its
-    conditioning, first frame, end frame; default: ``cond`` over every frame), fine tokens for the kept one: (coarse [B, 4, T], kept, critic
+    conditioning, first frame, end frame; default: ``cond`` over every frame), fine tokens for the
+    kept one: (coarse [B, 4, T], kept, critic
     scores or None, fine [K, 8, T]). ``coarse_frames``: stop the coarse stage there (default: all)."""
     B, sampling = semantic.shape[0], request.sampling
     expand = lambda t: None if t is None else t.to(pipe.device).expand(B, *t.shape[1:])  # noqa: E731

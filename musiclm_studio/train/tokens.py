@@ -170,8 +170,7 @@ def tokenize_split(pipe, rows: list[dict], clips: list[torch.Tensor], windows: i
         codes.append(c.codec.encode(audio[None])[0, :, : 2 * T].cpu())
         semantic.append(c.semantic_tokenizer(audio[None])[0, :T].cpu())
         melody.append(_melody(pipe, row, T))
-        crops = [audio] + [_crop(audio, min(window, audio.numel()) // 2, generator) for _ in range(windows - 1)]
-        mulan.append(torch.cat([c.mulan.tokenize(c.mulan.embed_audio(x[None])) for x in crops]).cpu())
+        mulan.append(_mulan_rows(c.mulan, audio, window, windows, generator))
         lengths.append(T)
     return TokenSet(torch.cat(codes, 1), torch.cat(semantic), torch.cat(melody), torch.stack(mulan),
                     torch.tensor(lengths), c.mulan.code_vectors().float().cpu(),
@@ -199,14 +198,19 @@ def retokenize(pipe, cached: TokenSet, clips: list[torch.Tensor], streams: set[s
         if "semantic" in streams:
             semantic.append(c.semantic_tokenizer(audio[None])[0, :T].cpu())
         if "mulan" in streams:
-            crops = [audio] + [_crop(audio, min(window, audio.numel()) // 2, generator) for _ in range(windows - 1)]
-            mulan.append(torch.cat([c.mulan.tokenize(c.mulan.embed_audio(x[None])) for x in crops]).cpu())
+            mulan.append(_mulan_rows(c.mulan, audio, window, windows, generator))
     fresh = {}
     if "semantic" in streams:
         fresh.update(semantic=torch.cat(semantic), semantic_probe=torch.tensor(c.semantic_tokenizer.probe_tokens()))
     if "mulan" in streams:
         fresh.update(mulan=torch.stack(mulan), mulan_codebook=c.mulan.code_vectors().float().cpu())
     return TokenSet(**{**cached.__dict__, **fresh})
+
+
+def _mulan_rows(mulan, audio: torch.Tensor, window: int, windows: int, generator: torch.Generator) -> torch.Tensor:
+    """MuLan tokens [windows, 12] of a clip: the whole clip, then random half-window crops."""
+    crops = [audio] + [_crop(audio, min(window, audio.numel()) // 2, generator) for _ in range(windows - 1)]
+    return torch.cat([mulan.tokenize(mulan.embed_audio(x[None])) for x in crops]).cpu()
 
 
 def _crop(audio: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
