@@ -45,19 +45,65 @@ def rank(pipe, conditioning: Conditioning, coarse_tokens: torch.Tensor) -> torch
             bpm = conditioning.tempo_bpm[i] if conditioning.tempo_bpm else None  # the grid's, where laid
             mode = key_mode(conditioning.key_tokens[i]) if conditioning.key_tokens else None  # the key's
             asked = reader.asked(conditioning.text_features[i].to(pipe.device))  # what this segment asks
+            if conditioning.negative_attributes:
+                asked = avoiding(asked, reader.asked(conditioning.negative_text_features[0].to(pipe.device)),
+                                 conditioning.negative_attributes, critic.sizes)
             scores = scores + critic.score(asked, part, bpm, mode)
         start = segment.end
     return scores.cpu()
 
 
-def critic_pass(pipe, conditioning: Conditioning, coarse_tokens: torch.Tensor) -> tuple[Optional[list[float]], list[int]]:
+def avoiding(asked: dict[str, torch.Tensor], avoid: dict[str, torch.Tensor], names, sizes: dict[str, int]) -> dict:
+    """What a prompt asks with a negative prompt's reading taken out, for the attributes the negative names
+    (``prompt_reader.named_attributes``): each value is weighted by how little the negative asks for it
+    (drums 'yes' -> 'no'; a negative 'piano' moves the lead family to the prompt's other families, or to
+    any but piano where the prompt asked piano alone), and the attribute counts as stated."""
+    out = dict(asked)
+    for name in names:
+        n = sizes[name]
+        unwanted = avoid[name][:n] / avoid[name][:n].sum().clamp(min=1e-6)
+        wanted = asked[name][:n] * (1 - unwanted)
+        if float(wanted.sum()) < 1e-3:  # the prompt asks just what the negative forbids: anything else
+            wanted = 1 - unwanted
+        full = torch.zeros_like(asked[name])
+        full[:n] = wanted / wanted.sum().clamp(min=1e-6)
+        out[name] = full
+    return out
+
+
+def named_mode(request: GenerationRequest, cond: Conditioning) -> Optional[str]:
+    """The mode a one-segment generation was asked for (``key=``, or a key or mode word in its prompt), as
+    the LMs were told it; None when none was named, without the key lock (``request.key_lock``), for a
+    story or a continuation (which keeps its own)."""
+    from .vocab.musical_key import NO_KEY, stated_key
+
+    if not request.key_lock or cond.opening is not None or not cond.key_tokens or len(cond.key_tokens) != 1 or cond.key_tokens[0] == NO_KEY:
+        return None
+    named = request.key[1] if request.key is not None else stated_key(cond.prompts[0])[1]
+    return None if named is None else key_mode(cond.key_tokens[0])
+
+
+@torch.no_grad()
+def modes_heard(pipe, coarse_tokens: torch.Tensor) -> list[Optional[str]]:
+    """The mode ``analysis.read_key`` hears in each candidate's coarse tokens [B, 4, T], decoded alone (the
+    codec decodes any first levels): a sketch of the sound, enough for its pitch classes."""
+    from .analysis import read_key
+
+    audio = pipe.components.codec.decode(coarse_tokens.to(pipe.device)).float().cpu().numpy()
+    return [read_key(row, pipe.sample_rate, min_fit=float("-inf"), min_seconds=0.0)[1] for row in audio]
+
+
+def critic_pass(pipe, conditioning: Conditioning, coarse_tokens: torch.Tensor,
+                mode: Optional[str] = None) -> tuple[Optional[list[float]], list[int]]:
     """(the critic's scores or None, the candidates that go on to the fine stage): the best one where
-    the critic ranks them, else all."""
+    the critic ranks them, else all. ``mode`` (``named_mode``): a candidate heard in it (``modes_heard``)
+    goes before any other, the critic ranking within each group; the key lock cannot change a mode."""
     B = coarse_tokens.shape[0]
     if not ranks_coarse(pipe, B):
         return None, list(range(B))
     scores = rank(pipe, conditioning, coarse_tokens).tolist()
-    return scores, [max(range(B), key=scores.__getitem__)]
+    heard = modes_heard(pipe, coarse_tokens) if mode is not None else [None] * B
+    return scores, [max(range(B), key=lambda b: (heard[b] == mode, scores[b]))]
 
 
 def choose(kept: list[int], critic_scores: Optional[list[float]], mulan_scores: list[float]) -> int:

@@ -77,7 +77,7 @@ def add_sampling_flags(p: argparse.ArgumentParser) -> None:
                    help="classifier-free guidance, one value or semantic coarse fine (1 = off; default 3 1 1)")
     p.add_argument("--candidates", type=int, default=None,
                    help="sample N and keep the one that best shows the prompt (the attribute critic, else MuLan); "
-                        "default: the pipeline's (4 for the shipped model)")
+                        "default: the pipeline's (4 for the shipped model; vary under a new prompt: 8)")
     p.add_argument("--negative-prompt", default=None,
                    help="what to steer away from ('drums'): it replaces the null conditioning of guidance")
     p.add_argument("--device", default=None)

@@ -7,15 +7,17 @@ rhythm, structure), the acoustic tokens the sound. Every edit starts from a ``Mu
 again.
 
 - ``vary(keep="semantic")``: the semantic tokens are kept and the coarse and fine stages
-  re-sampled, under the same prompt or another one; ``keep="coarse"`` keeps the coarse tokens and
+  re-sampled, under the same prompt or another one (``VARY_CANDIDATES`` candidates under another); ``keep="coarse"`` keeps the coarse tokens and
   re-samples the fine ones only (a micro-variation). The kept tokens are the original's, bit for bit.
 - ``repaint(start_s, end_s)``: the tokens before the region are the prefix, the region is
   re-sampled at every stage (under the same or another prompt), and the acoustic stages run on past
   the region, hearing the original's semantic tokens there (the right context), so the new sound
   already plays the original's composition when the audio crossfades back to the original. The
-  seam sits on the first beat of the LMs' beat grid at or after ``end_s`` (on ``end_s`` where the
-  LMs hear no grid) and fades over ``crossfade_s``; a second fade of ``crossfade_s`` ends at the
-  region's start. Every other sample is the original's, copied.
+  seam sits on one of the first ``SEAM_BEATS`` beats at or after ``end_s`` (of the LMs' beat grid,
+  else of the beats librosa tracks in the original; on ``end_s`` where there are none): the one
+  where the splice's loudness steps least (RMS over ``SEAM_WINDOW_S`` either side of its fade). It
+  fades over ``crossfade_s``; a second fade of ``crossfade_s`` ends at the region's start. Every
+  other sample is the original's, copied. ``out.edit`` says where the new audio starts and ends.
 - ``extend(seconds)``: the clip's tokens are the prompt of all three LMs, which continue them for
   ``seconds`` more (under the same or another prompt); the original audio is kept as it is and the
   new audio follows it.
@@ -45,6 +47,12 @@ if TYPE_CHECKING:
 KEEPS = ("semantic", "coarse")
 CROSSFADE_S = 0.1  # the seams' fade length
 MIN_REGION_S = 0.5  # the shortest region a repaint re-samples (the shortest clip a generation makes)
+VARY_CANDIDATES = 8
+"""Candidates a variation under a new prompt makes by default (the critic keeps one): the kept semantic
+tokens hold much of the old timbre (their features include MFCCs), so the new lead instrument shows in
+fewer candidates than in a generation (docs/experiments/editing.md: 8 / 20 as asked with 4, 12 / 20 with 8)."""
+SEAM_BEATS = 3  # the beats after a repaint's region it may fade back on: the one whose loudness steps least
+SEAM_WINDOW_S = 0.25  # the loudness compared either side of the seam's fade
 
 # the sampling keyword arguments every edit passes on to ``pipe.check_inputs``
 SAMPLING_KEYS = ("temperature", "top_k", "top_p", "guidance_scale", "seed", "generator", "num_candidates",
@@ -131,8 +139,15 @@ def splice_conditioning(source: Conditioning, new: Conditioning, start_s: float,
         attribute_tokens=pick(source.attribute_tokens, new.attribute_tokens),
         tempo_bpm=None if source.tempo_bpm is None else [source.tempo_bpm[r] for r in rows],
         key_tokens=None if source.key_tokens is None else [source.key_tokens[r] for r in rows],
-        negative_mulan_tokens=new.negative_mulan_tokens, notices=list(dict.fromkeys(source.notices + new.notices)),
-        duration_s=total_s)
+        notices=list(dict.fromkeys(source.notices + new.notices)), duration_s=total_s, **negative_of(new))
+
+
+def negative_of(cond: Optional[Conditioning]) -> dict:
+    """A conditioning's negative prompt (its MuLan tokens, sentence features and named attributes), as
+    ``dataclasses.replace`` arguments; None: no negative prompt."""
+    return {"negative_mulan_tokens": None if cond is None else cond.negative_mulan_tokens,
+            "negative_text_features": None if cond is None else cond.negative_text_features,
+            "negative_attributes": () if cond is None else cond.negative_attributes}
 
 
 def edit_conditioning(pipe, source: Conditioning, request, prompt: Optional[str], start_s: float, end_s: float,
@@ -140,10 +155,8 @@ def edit_conditioning(pipe, source: Conditioning, request, prompt: Optional[str]
     """The conditioning of an edit: the source's, with a new prompt spliced over [start_s, end_s) when
     one is given, and the request's negative prompt."""
     if prompt is None:
-        if request.negative_prompt is None:
-            return dataclasses.replace(source, negative_mulan_tokens=None, duration_s=total_s)
-        new = pipe.resolve_conditioning(request)
-        return dataclasses.replace(source, negative_mulan_tokens=new.negative_mulan_tokens, duration_s=total_s)
+        new = None if request.negative_prompt is None else pipe.resolve_conditioning(request)
+        return dataclasses.replace(source, duration_s=total_s, **negative_of(new))
     return splice_conditioning(source, pipe.resolve_conditioning(request), start_s, end_s, total_s)
 
 
@@ -191,15 +204,38 @@ def beat_frames(pipe, cond: Conditioning, frames: int, audio: Optional[torch.Ten
     return [0] + [f for f in range(1, frames) if whole[f] > whole[f - 1]]
 
 
-def seam_frame(pipe, cond: Conditioning, end_s: float, frames: int, fade: int,
-               audio: Optional[torch.Tensor] = None) -> int:
-    """The acoustic frame where a repaint of a region ending at ``end_s`` fades back to the original:
-    the first beat (``beat_frames``; of ``audio`` where the LMs hear no grid) at or after it that
-    leaves room for the fade, else ``end_s``'s frame; ``frames`` (the clip's end: no seam) when the
-    fade does not fit."""
+def seam_frames(pipe, cond: Conditioning, end_s: float, frames: int, fade: int,
+                audio: Optional[torch.Tensor] = None, beats: int = SEAM_BEATS) -> list[int]:
+    """The acoustic frames where a repaint of a region ending at ``end_s`` may fade back to the original:
+    the first ``beats`` beats (``beat_frames``; of ``audio`` where the LMs hear no grid) at or after it
+    that leave room for the fade, else [``end_s``'s frame]; [``frames``] (the clip's end: no seam) when
+    the fade does not fit."""
     end = min(frames, math.ceil(end_s * pipe.config.coarse_lm.frame_rate))
     fallback = end if end + fade <= frames else frames
-    return next((f for f in beat_frames(pipe, cond, frames, audio) if end <= f and f + fade <= frames), fallback)
+    found = [f for f in beat_frames(pipe, cond, frames, audio) if end <= f and f + fade <= frames]
+    return found[:beats] or [fallback]
+
+
+def level_jump_db(audio: torch.Tensor, at: int, window: int) -> float:
+    """The loudness step at sample ``at`` of ``audio`` [..., S]: RMS level (dB) of the ``window`` samples
+    after it minus that of the ``window`` before it, absolute (every row together)."""
+    def level(piece):
+        return 10 * torch.log10(piece.double().pow(2).mean().clamp(min=1e-12))
+
+    return float(abs(level(audio[..., at: at + window]) - level(audio[..., max(0, at - window): at])))
+
+
+def quietest_seam(original: torch.Tensor, new: torch.Tensor, start: int, seams: list[int], fade: int,
+                  window: int) -> tuple[int, torch.Tensor]:
+    """(the seam, in samples, whose splice steps least in loudness where the original resumes, the
+    splice): ``splice`` at each of ``seams`` (the first on a tie)."""
+    best = None
+    for seam in seams:
+        audio = splice(original.clone(), new, start, seam, fade)
+        jump = level_jump_db(audio, seam + fade, window)
+        if best is None or jump < best[0]:
+            best = (jump, seam, audio)
+    return best[1], best[2]
 
 
 # ---- the acoustic stages, ranked over a span --------------------------------------------------
@@ -229,12 +265,13 @@ def acoustic(pipe, cond: Conditioning, semantic: torch.Tensor, request, callback
 
 
 def finish(pipe, request, cond: Conditioning, semantic, coarse, fine, audio, kept, scores, score_prompt: str,
-           timer, clock: float, notice: str) -> MusicLMOutput:
-    """The edit's ``MusicLMOutput`` (``candidates.output``), MuLan-scored against ``score_prompt``."""
+           timer, clock: float, notice: str, edit: dict) -> MusicLMOutput:
+    """The edit's ``MusicLMOutput`` (``candidates.output``), MuLan-scored against ``score_prompt``, with
+    ``edit`` (what it did and where the new audio lies) as its ``edit``."""
     mulan_scores = pipe.score(score_prompt, audio).tolist()
     timer["total"] = time.perf_counter() - clock
     out = candidates.output(pipe, request, cond, semantic, coarse, fine, audio, kept, scores, mulan_scores, dict(timer))
-    out.notices = [notice] + out.notices
+    out.notices, out.edit = [notice] + out.notices, edit
     return out
 
 
@@ -252,6 +289,9 @@ def vary(pipe, out: MusicLMOutput, keep: str = "semantic", prompt: Optional[str]
             raise ValueError("keep='coarse' re-samples only the fine tokens, which do not hear the prompt: leave the "
                              "prompt out, or keep='semantic' to change the sound under a new prompt.")
         sampling = {**sampling, "num_candidates": 1}  # the fine stage is not ranked
+    elif prompt is not None and sampling.get("num_candidates") is None and pipe.components.critic is not None:
+        # the critic picks the new sound of VARY_CANDIDATES
+        sampling = {**sampling, "num_candidates": VARY_CANDIDATES}
     source, request = check_edit(pipe, out, prompt, out.duration_s, sampling)
     timer, clock, total_s = StageTimer(), time.perf_counter(), out.duration_s
     with timer("conditioning"):
@@ -269,7 +309,7 @@ def vary(pipe, out: MusicLMOutput, keep: str = "semantic", prompt: Optional[str]
         audio = pipe.decode(coarse[kept], fine)
     notice = f"Variation keeping the {keep} tokens" + (f", under '{prompt}'." if prompt else ".")
     return finish(pipe, request, cond, semantic, coarse, fine, audio, kept, scores, prompt or source.prompts[0],
-                  timer, clock, notice)
+                  timer, clock, notice, {"edit": "vary", "keep": keep, "start_s": 0.0, "end_s": total_s})
 
 
 def _fade(length: int, device) -> torch.Tensor:
@@ -312,11 +352,12 @@ def repaint(pipe, out: MusicLMOutput, start_s: float, end_s: float, prompt: Opti
     s_sem = int(start_s * c.semantic_tokenizer.frame_rate)
     a_ac, e_ac = s_sem * ratio, min(Ta, math.ceil(end_s * c.coarse_lm.frame_rate))
     xf = round(crossfade_s * c.coarse_lm.frame_rate)
-    seam = seam_frame(pipe, cond, end_s, Ta, xf, out.audio)
+    seams = seam_frames(pipe, cond, end_s, Ta, xf, out.audio)
+    seam = seams[0]  # the first that may be the seam: the region's semantic tokens end there
     tail = seam < Ta  # the original resumes after the region
     e_sem = min(Ts, math.ceil(seam / ratio))
     lookahead = -(-_decoder_lookahead(pipe) // hop)
-    stop = min(Ta, seam + xf + lookahead) if tail else Ta  # the acoustic stages run on into the right context
+    stop = min(Ta, seams[-1] + xf + lookahead) if tail else Ta  # the acoustic stages run on into the right context
     B = request.num_candidates
     # 2. semantic tokens: the prefix kept, the region re-sampled, the original's after it (the right context)
     with timer("semantic"):
@@ -333,16 +374,23 @@ def repaint(pipe, out: MusicLMOutput, start_s: float, end_s: float, prompt: Opti
     # a fade back on the seam, the original
     with timer("decode"):
         new = pipe.decode(coarse[kept], fine)
-        audio = splice(out.audio.to(new.device, new.dtype).expand(len(kept), -1).clone(), new, a_ac * hop,
-                       seam * hop if tail else None, xf * hop)
+        original = out.audio.to(new.device, new.dtype).expand(len(kept), -1)
+        if tail:  # of the seams on offer, the one whose loudness steps least
+            seam, audio = quietest_seam(original, new, a_ac * hop, [f * hop for f in seams], xf * hop,
+                                        round(SEAM_WINDOW_S * pipe.sample_rate))
+            seam //= hop
+        else:
+            audio = splice(original.clone(), new, a_ac * hop, None, xf * hop)
     coarse = torch.cat([coarse[..., :seam], t.coarse[..., seam:].to(pipe.device).expand(B, -1, -1)], -1)
     fine = torch.cat([fine[..., :seam], t.fine[..., seam:].to(pipe.device).expand(len(kept), -1, -1)], -1)
     where = f"{a_ac / c.coarse_lm.frame_rate:.2f}-{seam / c.coarse_lm.frame_rate:.2f} s"
     notice = (f"Repainted {where}" + (f" under '{prompt}'" if prompt else "")
               + (f"; back to the original on {'a beat' if seam != e_ac else 'the region end'} with a "
                  f"{crossfade_s:g}-s crossfade." if tail else "."))
+    rate = c.coarse_lm.frame_rate
     return finish(pipe, request, cond, semantic, coarse, fine, audio, kept, scores, prompt or cond.prompts[index],
-                  timer, clock, notice)
+                  timer, clock, notice, {"edit": "repaint", "start_s": a_ac / rate, "end_s": seam / rate if tail else
+                                         total_s, "fade_s": xf / rate})
 
 
 def _decoder_lookahead(pipe) -> int:
@@ -400,4 +448,4 @@ def extend(pipe, out: MusicLMOutput, seconds: float, prompt: Optional[str] = Non
         audio = torch.cat([out.audio.to(new.device, new.dtype).expand(len(kept), -1), new[:, out.audio.numel():]], -1)
     notice = f"Extended by {seconds:g} s" + (f" under '{prompt}'." if prompt else ".")
     return finish(pipe, request, cond, semantic, coarse, fine, audio, kept, scores, prompt or cond.prompts[index],
-                  timer, clock, notice)
+                  timer, clock, notice, {"edit": "extend", "start_s": out.duration_s, "end_s": audio.shape[-1] / pipe.sample_rate})

@@ -48,6 +48,7 @@ from .windowing import Segment, generate_windowed
 BEATS_PER_BAR = 4
 CHANGE_CONTEXT_S = 1.0
 CHANGE_CHUNKS = 2
+CHANGE_STAGES = ("semantic",)
 """After a prompt change the semantic LM continues only the last ``change_context_s`` seconds (default
 ``CHANGE_CONTEXT_S``) of its tokens for ``CHANGE_CHUNKS`` chunks, so the new prompt is not outweighed
 by 5 s of the old composition (None: the full context throughout)."""
@@ -273,7 +274,7 @@ class JamSession:
         tail as the prompt; ``upstream`` names the stream it hears aligned (coarse: semantic, fine: coarse)."""
         tail, start = self.streams[stage], self._start(stage)
         seconds = min(self.context_s, FINE_CONTEXT_S) if stage == "fine" else self.context_s
-        if stage == "semantic" and self._fresh > 0:  # a new prompt: less of the old composition to continue
+        if stage in CHANGE_STAGES and self._fresh > 0:  # a new prompt: less of the old music to continue
             seconds = min(seconds, self.change_context_s)
         context = min(tail.shape[-1], round(seconds * lm.config.frame_rate), lm.config.max_frames // 2)
         context -= context % self.ratio if stage != "semantic" else 0  # keep the semantic stream in step

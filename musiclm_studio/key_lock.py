@@ -1,5 +1,11 @@
 """Key lock: a clip told a key plays in that key.
 
+Two steps. The mode: when a one-segment request names a mode (``key=``, a key or a mode word in the
+prompt) and several candidates are made, their coarse tokens are decoded alone (a sketch of the sound:
+the codec decodes any first levels) and read with the same analyser; a candidate heard in the asked
+mode is kept before any other, the attribute critic ranking within each group
+(``candidates.critic_pass``). Then the tonic:
+
 The LMs hear the key they are told (``train ... --key``) but play exactly in it only part of the
 time (the model card's key figures). When a request names a key with its tonic (``key="Bb major"``
 or a prompt "in B flat major"), the chosen candidate's decoded audio is read with the eval's key

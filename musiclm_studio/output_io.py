@@ -22,9 +22,9 @@ VERSION = 1
 SUFFIX = ".tokens.safetensors"
 _STREAMS = ("mulan", "melody", "semantic", "coarse", "fine")
 _COND_TENSORS = ("text_embeddings", "mulan_tokens", "text_features", "melody_tokens", "attribute_tokens",
-                 "negative_mulan_tokens")
-_COND_VALUES = ("prompts", "seconds", "notices", "tempo_bpm", "key_tokens", "duration_s")
-_OUT_VALUES = ("sample_rate", "chosen_by", "mulan_score", "timings", "notices", "seed", "asked")
+                 "negative_mulan_tokens", "negative_text_features")
+_COND_VALUES = ("prompts", "seconds", "notices", "tempo_bpm", "key_tokens", "duration_s", "negative_attributes")
+_OUT_VALUES = ("sample_rate", "chosen_by", "mulan_score", "timings", "notices", "seed", "asked", "edit")
 
 
 def sidecar_path(path: Union[str, os.PathLike]) -> str:
@@ -82,8 +82,9 @@ def load_output(path: Union[str, os.PathLike]) -> MusicLMOutput:
     if "conditioning" in meta:
         values = meta["conditioning"]
         cond = Conditioning(**{name: tensors.get(f"conditioning.{name}") for name in _COND_TENSORS},
-                            **{name: values[name] for name in _COND_VALUES})
-    kept = {name: meta[name] for name in _OUT_VALUES}
+                            **{name: values[name] for name in _COND_VALUES if name != "negative_attributes"},
+                            negative_attributes=tuple(values.get("negative_attributes", ())))  # absent before it
+    kept = {name: meta.get(name) for name in _OUT_VALUES}  # "edit": absent from files saved before it
     return MusicLMOutput(audio=tensors["audio"], tokens=tokens, candidates=dataclasses.replace(tokens, fine=None),
                          chosen=0, scores=[kept["mulan_score"]] if kept["mulan_score"] is not None else [],
                          conditioning=cond, **kept)

@@ -105,6 +105,9 @@ class MusicLMOutput:
         is part of the clip's tokens and is left out), which ``vary`` / ``repaint`` / ``extend`` reuse.
     key_lock: what the key lock did (``key_lock.KeyLock``: the key asked, the key read, the semitones moved)
         when the request named a key, else None.
+    edit: for an edit's output (``editing``), what it did and where its new audio lies: {"edit": "vary" |
+        "repaint" | "extend", "start_s", "end_s"} (a repaint's "end_s" is its seam, where the fade of
+        "fade_s" back to the original starts), else None.
     """
 
     audio: torch.Tensor
@@ -121,6 +124,7 @@ class MusicLMOutput:
     asked: list[dict] = field(default_factory=list)
     conditioning: Optional["Conditioning"] = None  # what the LMs were given: edits (``editing``) start from it
     key_lock: Optional[KeyLock] = None  # what the key lock did where a key was named
+    edit: Optional[dict] = None  # what an edit did (see above)
 
     @property
     def duration_s(self) -> float:
@@ -157,6 +161,8 @@ class Conditioning:
     opening: Optional[TokenStreams] = None
     beat_start_s: float = 0.0  # where the beat grid has a beat: 0 (the first frame), or a continuation's first beat
     negative_mulan_tokens: Optional[torch.Tensor] = None  # [1, 12] a negative prompt's, for guidance (None: null)
+    negative_text_features: Optional[torch.Tensor] = None  # [1, D] a negative prompt's, for the critic
+    negative_attributes: tuple[str, ...] = ()  # what a negative prompt names (prompt_reader.named_attributes)
 
     def opening_tokens(self, stream: str, batch: int) -> Optional[torch.Tensor]:
         """The opening's ``stream`` ("semantic", "coarse", "fine") for ``batch`` candidates, or None."""

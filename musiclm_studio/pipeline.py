@@ -437,7 +437,8 @@ class MusicLMPipeline:
                                           sampling=sampling, callback=callback)
         # 4. with an attribute critic, only each prompt's candidate that best shows what it asks goes on
         with timer("critic"):
-            critic_scores, kept = zip(*[candidates.critic_pass(self, c, coarse[n * B:(n + 1) * B])
+            critic_scores, kept = zip(*[candidates.critic_pass(self, c, coarse[n * B:(n + 1) * B],
+                                                               candidates.named_mode(request, c))
                                         for n, c in enumerate(conds)])  # per prompt: its scores, its kept rows
         rows, K = [n * B + k for n, ks in enumerate(kept) for k in ks], len(kept[0])
         # 5. fine acoustic tokens [N*K, 8, Ta] of the kept candidates

@@ -122,7 +122,7 @@ def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> d
         differs = (repainted.audio != original.audio).nonzero()
         first, last = int(differs.min()), int(differs.max())
         a = int(start_s * 25) * 2 * hop
-        seam = editing.seam_frame(pipe, repainted.conditioning, end_s, frames, fade, original.audio)
+        seam = round(repainted.edit["end_s"] * pipe.config.coarse_lm.frame_rate)  # the seam it chose
         beats = editing.beat_frames(pipe, repainted.conditioning, frames, original.audio)
         grid = repainted.conditioning.tempo_bpm is not None and any(repainted.conditioning.tempo_bpm)
         region = slice(a, seam * hop)

@@ -52,8 +52,12 @@ def test_repaint_changes_the_region_and_leaves_every_other_sample(tiny_full_pipe
     first = int(start_s * SEMANTIC_RATE) * 2  # the region starts on a semantic frame
     end = math.ceil(end_s * ACOUSTIC_RATE)
     frames = clip.tokens.coarse.shape[-1]
-    seam = editing.seam_frame(pipe, out.conditioning, end_s, frames, fade, clip.audio)
-    assert seam >= end and seam in editing.beat_frames(pipe, out.conditioning, frames)  # on a beat of the grid
+    seam = round(out.edit["end_s"] * ACOUSTIC_RATE)
+    offered = editing.seam_frames(pipe, out.conditioning, end_s, frames, fade, clip.audio)
+    assert seam >= end and seam in offered and 1 <= len(offered) <= editing.SEAM_BEATS
+    assert set(offered) <= set(editing.beat_frames(pipe, out.conditioning, frames))  # on beats of the grid
+    assert out.edit == {"edit": "repaint", "start_s": first / ACOUSTIC_RATE, "end_s": seam / ACOUSTIC_RATE,
+                        "fade_s": fade / ACOUSTIC_RATE}
     assert torch.equal(out.audio[: (first - fade) * hop], clip.audio[: (first - fade) * hop])
     assert torch.equal(out.audio[(seam + fade) * hop:], clip.audio[(seam + fade) * hop:])
     assert not torch.equal(out.audio[first * hop: end * hop], clip.audio[first * hop: end * hop])
@@ -70,13 +74,25 @@ def test_repaint_changes_the_region_and_leaves_every_other_sample(tiny_full_pipe
     assert torch.equal(head.tokens.coarse[..., 120:], clip.tokens.coarse[..., 120:])
 
 
+def test_the_seam_is_the_offered_one_whose_loudness_steps_least():
+    original = torch.full((1, 1000), 0.1)
+    new = torch.full((1, 1000), 0.4)
+    new[:, 600:] = 0.1  # the new audio comes back to the original's level from sample 600 on
+    seam, audio = editing.quietest_seam(original, new, 100, [300, 650, 800], 20, 50)
+    assert seam == 650  # 300 steps 12 dB down; 650 and 800 none: the first of those
+    assert torch.equal(audio, editing.splice(original.clone(), new, 100, 650, 20))
+    assert editing.level_jump_db(audio, 670, 50) == pytest.approx(0.0, abs=1e-6)
+    assert editing.level_jump_db(editing.splice(original.clone(), new, 100, 300, 20), 320, 50) > 10  # 4x down
+
+
 def test_without_a_beat_grid_the_seam_is_on_a_tracked_beat(tiny_pipe):
     out = tiny_pipe("a rock song", duration_s=3.0, seed=0)
     assert out.conditioning.tempo_bpm is None  # the tiny LMs hear no grid
     repainted = tiny_pipe.repaint(out, 0.5, 1.5, seed=1)
     hop, fade, frames = tiny_pipe.config.codec.hop_length, round(editing.CROSSFADE_S * ACOUSTIC_RATE), 150
     beats = editing.beat_frames(tiny_pipe, repainted.conditioning, frames, out.audio)
-    seam = editing.seam_frame(tiny_pipe, repainted.conditioning, 1.5, frames, fade, out.audio)
+    seam = round(repainted.edit["end_s"] * ACOUSTIC_RATE)
+    assert seam in editing.seam_frames(tiny_pipe, repainted.conditioning, 1.5, frames, fade, out.audio)
     assert seam in beats or (seam == 75 and not [b for b in beats if 75 <= b <= frames - fade])
     assert torch.equal(repainted.audio[(seam + fade) * hop:], out.audio[(seam + fade) * hop:])
 
@@ -129,6 +145,10 @@ def test_a_saved_output_loads_back_bit_for_bit_and_edits_alike(tiny_full_pipe, c
     assert back.conditioning.tempo_bpm == clip.conditioning.tempo_bpm
     a, b = tiny_full_pipe.extend(clip, 1.0, seed=8), tiny_full_pipe.extend(back, 1.0, seed=8)
     assert torch.equal(a.audio, b.audio)
+    edited = tiny_full_pipe.repaint(clip, 1.0, 1.6, seed=2, negative_prompt="drums")
+    again = load_output(save_output(tmp_path / "edited.wav", edited)[0])
+    assert again.edit == edited.edit and again.conditioning.negative_attributes == ("drums",)
+    assert torch.equal(again.conditioning.negative_text_features, edited.conditioning.negative_text_features)
     (tmp_path / "lone.wav").write_bytes(b"RIFF")
     with pytest.raises(ValueError, match="tokens file"):
         load_output(tmp_path / "lone.wav")
@@ -170,7 +190,7 @@ def test_edits_on_the_shipped_model(default_pipe):
     assert not torch.equal(varied.tokens.coarse, out.tokens.coarse)
     hop, fade = pipe.config.codec.hop_length, round(editing.CROSSFADE_S * ACOUSTIC_RATE)
     repainted = pipe.repaint(out, 1.0, 2.0, prompt="a calm piano", seed=2)
-    seam = editing.seam_frame(pipe, repainted.conditioning, 2.0, out.tokens.coarse.shape[-1], fade, out.audio)
+    seam = round(repainted.edit["end_s"] * ACOUSTIC_RATE)
     assert torch.equal(repainted.audio[: (50 - fade) * hop], out.audio[: (50 - fade) * hop])
     assert torch.equal(repainted.audio[(seam + fade) * hop:], out.audio[(seam + fade) * hop:])
     extended = pipe.extend(out, 2.0, seed=3)

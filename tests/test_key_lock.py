@@ -72,3 +72,18 @@ def test_pipeline_locks_a_named_key_and_reports_it(tiny_full_pipe):
     assert tiny_full_pipe("a piano piece", duration_s=2.0, seed=0, num_candidates=1).key_lock is None
     with pytest.raises(ValueError, match="key_lock"):
         tiny_full_pipe("a piano piece", duration_s=2.0, key_lock="yes")
+
+
+def test_a_candidate_heard_in_the_asked_mode_is_kept_first(tiny_full_pipe):
+    from musiclm_studio import candidates
+
+    pipe, prompt = tiny_full_pipe, "a piano piece in A minor"
+    out = pipe(prompt, duration_s=2.0, seed=5, num_candidates=4)
+    heard = candidates.modes_heard(pipe, out.candidates.coarse)
+    assert heard.count("minor") == 1 and out.chosen_by == "critic"  # (the tiny models' noise: mostly no key)
+    assert heard[out.chosen] == "minor"
+    # without the key lock (or a named mode) the critic alone chooses: here another candidate
+    raw = pipe(prompt, duration_s=2.0, seed=5, num_candidates=4, key_lock=False)
+    assert raw.chosen == max(range(4), key=raw.scores.__getitem__) != out.chosen
+    plain = pipe("a piano piece", duration_s=2.0, seed=5, num_candidates=4)
+    assert plain.chosen == max(range(4), key=plain.scores.__getitem__)

@@ -100,3 +100,30 @@ def test_stream_takes_weights_and_a_negative_prompt(tiny_full_pipe):
     assert torch.equal(torch.cat([c.audio for c in by_dict]), torch.cat([c.audio for c in by_text]))
     plain = list(pipe.stream("jazz trio:0.7 | techno:0.3", **{**kwargs, "negative_prompt": None}))
     assert not torch.equal(by_text[-1].tokens.semantic, plain[-1].tokens.semantic)
+
+
+def test_the_critic_avoids_what_a_negative_prompt_names():
+    from musiclm_studio.candidates import avoiding
+
+    sizes = {"drums": 2, "lead_family": 3, "mode": 2}
+    asked = {"drums": torch.tensor([0.1, 0.9]), "lead_family": torch.tensor([0.8, 0.2, 0.0]),
+             "mode": torch.tensor([0.3, 0.3, 0.4])}  # mode: + unstated
+    avoid = {"drums": torch.tensor([0.0, 1.0]), "lead_family": torch.tensor([1.0, 0.0, 0.0]),
+             "mode": torch.tensor([0.0, 1.0, 0.0])}
+    out = avoiding(asked, avoid, ("drums",), sizes)
+    assert torch.allclose(out["drums"], torch.tensor([1.0, 0.0]))  # drums asked, 'drums' negative: none
+    assert out["lead_family"] is asked["lead_family"] and out["mode"] is asked["mode"]  # not named: unchanged
+    family = avoiding(asked, avoid, ("lead_family",), sizes)["lead_family"]
+    assert torch.allclose(family, torch.tensor([0.0, 1.0, 0.0]))  # the prompt's other family
+    only = avoiding({**asked, "lead_family": torch.tensor([1.0, 0.0, 0.0])}, avoid, ("lead_family",), sizes)
+    assert torch.allclose(only["lead_family"], torch.tensor([0.0, 0.5, 0.5]))  # asked just that: any other
+    mode = avoiding(asked, avoid, ("mode",), sizes)["mode"]
+    assert torch.allclose(mode, torch.tensor([1.0, 0.0, 0.0]))  # stated now: the unstated slot is emptied
+
+
+def test_a_negative_prompt_carries_what_it_names_to_the_critic(tiny_full_pipe):
+    out = tiny_full_pipe("a rock song", duration_s=1.0, seed=4, num_candidates=2, negative_prompt="drums")
+    assert out.conditioning.negative_attributes == ("drums",) and out.chosen_by == "critic"
+    assert out.conditioning.negative_text_features.shape[0] == 1
+    plain = tiny_full_pipe("a rock song", duration_s=1.0, seed=4, num_candidates=2)
+    assert plain.conditioning.negative_attributes == () and plain.conditioning.negative_text_features is None

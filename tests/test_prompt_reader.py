@@ -1,10 +1,11 @@
 """The prompt reader: tempo words, numbers, negations and musicians' terms read into the right band,
-wherever they sit in the sentence; mood words that name a mode. Pure text rules: no model loaded."""
+wherever they sit in the sentence; mood words that name a mode; the attributes a (negative) prompt names.
+Pure text rules: no model loaded."""
 
 import pytest
 
 from musiclm_studio.data.genres import GENRES
-from musiclm_studio.conditioning.prompt_reader import TEMPO_CLASSES, read_mode, read_tempo, tempo_class
+from musiclm_studio.conditioning.prompt_reader import TEMPO_CLASSES, named_attributes, read_mode, read_tempo, tempo_class
 
 SLOW, FAST = (0, 95), (120, 1000)
 PHRASINGS = {  # a few per tempo class; the benchmark (scripts/prompt_reading.py) has the full set
@@ -72,3 +73,13 @@ def test_mood_words_name_a_mode_only_when_they_agree():
     assert read_mode("a sad song with a happy ending") is None  # both: the attribute reader decides
     assert read_mode("a song that is not sad") == "major"
     assert read_mode("a rock song with drums") is None
+
+
+@pytest.mark.parametrize("text, named", [
+    ("drums", ("drums",)), ("the percussion", ("drums",)), ("hi-hats and cymbals", ("drums",)),
+    ("808 drum machine", ("drums",)), ("piano", ("lead_family",)), ("distorted electric guitars", ("lead_family",)),
+    ("a string section", ("lead_family",)), ("minor key", ("mode",)), ("drums, piano", ("drums", "lead_family")),
+    ("loud and muddy", ()), ("vocals", ()), ("a hip hop beat", ()), ("", ()),
+])
+def test_named_attributes_are_the_ones_a_prompt_says_in_words(text, named):
+    assert named_attributes(text) == named

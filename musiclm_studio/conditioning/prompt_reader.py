@@ -167,3 +167,31 @@ def read_mode(text: str) -> Optional[str]:
             negated = bool(_NEGATION.search(clause))
             said.add(mode if not negated else ("minor" if mode == "major" else "major"))
     return said.pop() if len(said) == 1 else None
+
+
+_DRUM_WORDS = r"drums?|drum ?kits?|drumming|percussion|percussive|hi-?hats?|cymbals?|snares?|kick drums?|toms|breakbeats?"
+
+
+def _instrument_words() -> str:
+    from ..data.instruments import INSTRUMENTS
+
+    words = {"guitars?", "pianos?", "keys", "strings", "synths?", "synthesi[sz]ers?", "brass", "organs?", "reeds?",
+             "saxophones?", "sax", "trumpets?", "flutes?", "violins?", "cellos?", "horns?", "bells", "pads?"}
+    for inst in INSTRUMENTS.values():
+        for name in (inst.name, inst.family, *inst.synonyms):
+            words.add(re.escape(name.lower()) + "s?")
+    words.discard("percussions?")  # timpani's family: the word says drums
+    return "|".join(sorted(words, key=len, reverse=True))
+
+
+_NAMED = {"drums": re.compile(rf"(?<![\w-])(?:{_DRUM_WORDS})(?![\w-])", re.IGNORECASE),
+          "lead_family": re.compile(rf"(?<![\w-])(?:{_instrument_words()})(?![\w-])", re.IGNORECASE),
+          "mode": re.compile(r"(?<![\w-])(?:major|minor)(?![\w-])", re.IGNORECASE)}
+
+
+def named_attributes(text: str) -> tuple[str, ...]:
+    """The attributes a prompt names in words: 'drums' (a drum word), 'lead_family' (an instrument or its
+    family), 'mode' (major / minor). A negative prompt steers the critic only on these
+    (``candidates.rank``): the attribute reader reads every attribute of any text, and reads a lead
+    instrument into 'drums' too, because every caption it learnt from names one."""
+    return tuple(name for name, pattern in _NAMED.items() if pattern.search(text or ""))

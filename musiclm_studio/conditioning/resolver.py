@@ -31,7 +31,7 @@ from ..vocab.beat_grid import beat_tokens
 from ..vocab.musical_key import NO_KEY, key_mode, key_name, key_token, stated_key
 from ..outputs import Conditioning, TokenStreams
 from .prompt_mix import embed, reading_text
-from .prompt_reader import read_mode, read_tempo
+from .prompt_reader import named_attributes, read_mode, read_tempo
 from .request import GenerationRequest
 
 if TYPE_CHECKING:
@@ -54,9 +54,11 @@ def resolve(pipe: "MusicLMPipeline", request: GenerationRequest) -> Conditioning
     story = request.story if len(request.story) > 1 else [(request.story[0][0], duration_s)]
     cond = encode(pipe, story, request.melody, request.melody_sample_rate, request.bpm, request.key,
                   request.sampling.generator)
-    if request.negative_prompt is not None:  # its MuLan tokens replace the null ones in guidance
-        _, negative = embed(pipe.components.mulan, [request.negative_prompt])
-        cond = dataclasses.replace(cond, negative_mulan_tokens=pipe.components.mulan.tokenize(negative))
+    if request.negative_prompt is not None:  # its MuLan tokens replace the null ones in guidance; the critic
+        features, negative = embed(pipe.components.mulan, [request.negative_prompt])  # avoids what it names
+        cond = dataclasses.replace(cond, negative_mulan_tokens=pipe.components.mulan.tokenize(negative),
+                                   negative_text_features=features,
+                                   negative_attributes=named_attributes(request.negative_prompt))
     if opening is None:
         return dataclasses.replace(cond, duration_s=duration_s)
     # the continued audio keeps its own beat grid and key, read from it: the LMs hear those
