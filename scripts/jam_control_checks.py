@@ -27,6 +27,7 @@ import torch
 
 from musiclm_studio.analysis import estimate_tempo, percussive_ratio, tempo_agrees
 from musiclm_studio.audio import save_audio
+from musiclm_studio.jam import CHANGE_CONTEXT_S
 from musiclm_studio.jam_script import ScriptChange, save_jam_png, scripted_chunks
 from musiclm_studio.pipeline import MusicLMPipeline
 
@@ -94,15 +95,16 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=3, help="chunks between tempo changes")
     parser.add_argument("--drum-trials", type=int, default=10)
     parser.add_argument("--chunk", type=float, default=2.0)
-    parser.add_argument("--change-context", type=float, default=1.0,
-                        help="the jam's change_context_s (0: None, the full context throughout)")
+    parser.add_argument("--change-context", type=float, default=CHANGE_CONTEXT_S,
+                        help="the jam's change_context_s (default: the jam's; negative: None, the full context "
+                             "throughout)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     pipe = MusicLMPipeline.from_pretrained(args.pipeline)
     pipe.show_progress = False
     clock, load = time.perf_counter(), os.getloadavg()
-    change = {"change_context_s": args.change_context or None}
+    change = {"change_context_s": args.change_context if args.change_context >= 0 else None}
     drums = drum_check(pipe, args.drum_trials, args.chunk, **change) if args.drum_trials else {"rows": [], "rate": None}
     print(f"drums detected within 2 chunks: {drums['rate']} ({len(drums['rows'])} trials, {change}): "
           f"{json.dumps(drums['rows'])}", flush=True)

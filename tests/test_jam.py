@@ -68,6 +68,39 @@ def test_context_and_state_stay_bounded_over_200_chunks(tiny_full_pipe):
     assert jam.streams["coarse"].shape[-1] < 100  # a few seconds of tokens, not 100 s
 
 
+@pytest.mark.parametrize("change_context_s", [0.0, 0.2])
+def test_a_prompt_change_cuts_the_semantic_and_coarse_context_for_two_chunks(tiny_full_pipe, monkeypatch,
+                                                                            change_context_s):
+    from musiclm_studio import jam as jam_module
+
+    prompts = []  # per LM call: (the LM's frame rate, prompt frames)
+    real = jam_module.generate_windowed
+
+    def spy(lm, total, prompt=None, **kwargs):
+        prompts.append((lm.config.frame_rate, 0 if prompt is None else prompt.shape[-1]))
+        return real(lm, total, prompt=prompt, **kwargs)
+
+    monkeypatch.setattr(jam_module, "generate_windowed", spy)
+    jam = tiny_full_pipe.jam("a calm piano piece", chunk_s=0.5, seed=2, change_context_s=change_context_s)
+    for _ in range(4):
+        jam.next_chunk()
+    before = prompts[-3:]  # semantic, coarse, fine of a chunk with the whole context
+    jam.set(prompt="a rock song with drums")
+    cut, rates = [], [p[0] for p in before]
+    for _ in range(3):
+        start = len(prompts)
+        jam.next_chunk()
+        cut.append([frames for _, frames in prompts[start:]])
+    limit = [max(1, round(change_context_s * rate)) for rate in rates]
+    for chunk in cut[:jam_module.CHANGE_CHUNKS]:  # semantic and coarse: at most change_context_s (0: a fresh start)
+        assert chunk[0] <= (0 if change_context_s == 0 else limit[0]) < before[0][1]
+        assert chunk[1] <= (0 if change_context_s == 0 else limit[1]) < before[1][1]
+        assert chunk[2] == before[2][1]  # the fine LM keeps its own (short) context
+    assert cut[jam_module.CHANGE_CHUNKS] == [p[1] for p in before]  # then the whole context again
+    with pytest.raises(ValueError, match="change_context_s"):
+        tiny_full_pipe.jam("a calm piano piece", change_context_s=-1)
+
+
 def test_beat_clock_matches_the_grid_and_changes_tempo_on_the_next_bar():
     clock = BeatClock(frame_rate=50.0)
     clock.retempo(120.0)
