@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Recipe 15 (docs/training.md) end to end on one machine, in one go: the wider-world data, MuLan
+# trained whole, token caches with it, the semantic and coarse LMs on all three corpora, the
+# assembled candidate, and the measurements that decide whether it ships. Every step is skipped
+# when its output is complete, and every trainer resumes from its own `last`, so a run that was
+# stopped picks up where it was.
+#
+#   nohup bash scripts/recipe15.sh WORK_DIR > WORK_DIR/recipe15.log 2>&1 &
+#
+# About 2 h 15 min on a quiet 2-core CPU (session 20's estimate from its steps; nothing else may
+# run beside it: two torch jobs on 2 cores more than halve each other's speed). The shortened
+# settings (MuLan 500 steps, no 2-s-crop LM stages) are session 20's, chosen to fit one session.
+set -euo pipefail
+WORK=${1:?usage: bash scripts/recipe15.sh WORK_DIR}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+M="$REPO/.venv/bin/musiclm-studio"
+PY="$REPO/.venv/bin/python"
+A="$REPO/assets/musiclm-small"
+STEPS_MULAN=${STEPS_MULAN:-500}
+mkdir -p "$WORK" && cd "$WORK"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+step() { echo "=== $(date +%T) $*"; /usr/bin/time -f "=== wall %e s" "$@"; }
+done_when() { [ -e "$1" ] && echo "=== done before: $1"; }
+
+(cd "$REPO" && make recordings-deps)
+# data (each build resumes and is deterministic from its seed)
+step "$M" corpus build --out corpus/v1 --clips 1000 --seconds 10 --seed 0 --workers 2 --stems
+step "$M" corpus build --version 2 --out corpus/v2 --clips 3000 --seconds 10 --seed 0 --workers 2 --stems
+done_when corpus/recordings/metadata.jsonl || step "$M" corpus recordings --out corpus/recordings --workers 2
+step "$M" corpus build --version 2 --heldout-only --out corpus/heldout-v2 --clips 1000 --seed 7 --workers 2
+step "$M" corpus build --out corpus/v1-seed1 --clips 1000 --seconds 10 --seed 1 --workers 2
+# MuLan whole on the three, then the token caches with it
+done_when runs/mulan-whole/last/config.json || step "$M" train mulan --data corpus/v2,corpus/v1,corpus/recordings \
+    --out runs/mulan-whole --init-from "$A" --steps "$STEPS_MULAN" --batch-size 64 --lr 3e-4 --warmup 50 \
+    --caption-variants 0 --v2-variants 2
+for c in v2 v1 recordings; do
+  done_when "tokens/$c/valid.safetensors" || step "$M" train tokens --pipeline "$A" --mulan runs/mulan-whole \
+      --data "corpus/$c" --out "tokens/$c"
+done
+T=tokens/v2,tokens/v1,tokens/recordings; C=corpus/v2,corpus/v1,corpus/recordings
+done_when runs/sem/last/config.json || step "$M" train semantic-lm --tokens $T --data $C --beat --key --unstated 0.25 \
+    --condition-dropout mulan=0.4 --init-from "$A" --out runs/sem --steps 400 --lr 3e-4 --warmup 30 --dropout 0.1
+done_when runs/coarse/last/config.json || step "$M" train coarse-lm --tokens $T --data $C --beat --key --unstated 0.25 \
+    --condition-dropout mulan=0.3 --init-from "$A" --out runs/coarse --steps 350 --lr 3e-4 --warmup 30
+done_when runs/cand-v2/pipeline.json || step "$M" assemble --base "$A" --out runs/cand-v2 \
+    --component mulan=runs/mulan-whole --component semantic_lm=runs/sem/last --component coarse_lm=runs/coarse/last \
+    --dtype float16
+# the measurements: the candidate next to the shipped model, on the same sets
+for who in shipped cand; do
+  P=$([ $who = cand ] && echo runs/cand-v2 || echo "$A"); MU=$([ $who = cand ] && echo runs/mulan-whole || echo "$A")
+  step "$M" mulan eval --mulan "$MU" --data corpus/heldout-v2 --split all --n 1000 --no-musiccaps --out "eval/$who-mulan-ho"
+  step "$M" mulan eval --mulan "$MU" --data corpus/v1-seed1 --split all --n 1000 --no-musiccaps --out "eval/$who-mulan-v1"
+  step "$M" eval --pipeline "$P" --prompts corpus:corpus/heldout-v2 --split heldout --limit 40 --baselines 0 \
+      --melodies 1 --long-prompts 0 --out "eval/$who-heldout"
+  step "$M" eval --pipeline "$P" --prompts corpus:corpus/v1-seed1 --split test --limit 40 --baselines 0 \
+      --melodies 1 --long-prompts 0 --out "eval/$who-v1"
+  step "$PY" "$REPO/scripts/key_prompts.py" --pipeline "$P" --n 100 --no-before --json "eval/$who-key.json"
+  step "$PY" "$REPO/scripts/real_continuation.py" --pipeline "$P" --data corpus/recordings --split test --clips 24 \
+      --json "eval/$who-continuation.json"
+done
+echo "=== RECIPE 15 DONE $(date +%T)"
