@@ -38,6 +38,8 @@ def rank(pipe, conditioning: Conditioning, coarse_tokens: torch.Tensor) -> torch
                          "then musiclm-studio assemble --component critic=RUN --component attribute_reader=RUN).")
     B, total = coarse_tokens.shape[0], coarse_tokens.shape[-1]
     segments = resolving.segments(conditioning, critic.config.frame_rate, total, 1)
+    avoid = (reader.asked(conditioning.negative_text_features[0].to(pipe.device))  # one negative for every segment
+             if conditioning.negative_attributes else None)
     scores, start = torch.zeros(B, device=coarse_tokens.device), 0
     for i, segment in enumerate(segments):
         if segment.end - start >= 2 * critic.config.frame_rate or len(segments) == 1:
@@ -45,9 +47,8 @@ def rank(pipe, conditioning: Conditioning, coarse_tokens: torch.Tensor) -> torch
             bpm = conditioning.tempo_bpm[i] if conditioning.tempo_bpm else None  # the grid's, where laid
             mode = key_mode(conditioning.key_tokens[i]) if conditioning.key_tokens else None  # the key's
             asked = reader.asked(conditioning.text_features[i].to(pipe.device))  # what this segment asks
-            if conditioning.negative_attributes:
-                asked = avoiding(asked, reader.asked(conditioning.negative_text_features[0].to(pipe.device)),
-                                 conditioning.negative_attributes, critic.sizes)
+            if avoid is not None:
+                asked = avoiding(asked, avoid, conditioning.negative_attributes, critic.sizes)
             scores = scores + critic.score(asked, part, bpm, mode)
         start = segment.end
     return scores.cpu()
@@ -77,7 +78,8 @@ def named_mode(request: GenerationRequest, cond: Conditioning) -> Optional[str]:
     story or a continuation (which keeps its own)."""
     from .vocab.musical_key import NO_KEY, stated_key
 
-    if not request.key_lock or cond.opening is not None or not cond.key_tokens or len(cond.key_tokens) != 1 or cond.key_tokens[0] == NO_KEY:
+    if (not request.key_lock or cond.opening is not None or not cond.key_tokens or len(cond.key_tokens) != 1
+            or cond.key_tokens[0] == NO_KEY):
         return None
     named = request.key[1] if request.key is not None else stated_key(cond.prompts[0])[1]
     return None if named is None else key_mode(cond.key_tokens[0])

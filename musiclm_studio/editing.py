@@ -7,8 +7,9 @@ rhythm, structure), the acoustic tokens the sound. Every edit starts from a ``Mu
 again.
 
 - ``vary(keep="semantic")``: the semantic tokens are kept and the coarse and fine stages
-  re-sampled, under the same prompt or another one (``VARY_CANDIDATES`` candidates under another); ``keep="coarse"`` keeps the coarse tokens and
-  re-samples the fine ones only (a micro-variation). The kept tokens are the original's, bit for bit.
+  re-sampled, under the same prompt or another one (``VARY_CANDIDATES`` candidates under another);
+  ``keep="coarse"`` keeps the coarse tokens and re-samples the fine ones only (a micro-variation).
+  The kept tokens are the original's, bit for bit.
 - ``repaint(start_s, end_s)``: the tokens before the region are the prefix, the region is
   re-sampled at every stage (under the same or another prompt), and the acoustic stages run on past
   the region, hearing the original's semantic tokens there (the right context), so the new sound
@@ -448,4 +449,5 @@ def extend(pipe, out: MusicLMOutput, seconds: float, prompt: Optional[str] = Non
         audio = torch.cat([out.audio.to(new.device, new.dtype).expand(len(kept), -1), new[:, out.audio.numel():]], -1)
     notice = f"Extended by {seconds:g} s" + (f" under '{prompt}'." if prompt else ".")
     return finish(pipe, request, cond, semantic, coarse, fine, audio, kept, scores, prompt or cond.prompts[index],
-                  timer, clock, notice, {"edit": "extend", "start_s": out.duration_s, "end_s": audio.shape[-1] / pipe.sample_rate})
+                  timer, clock, notice,
+                  {"edit": "extend", "start_s": out.duration_s, "end_s": audio.shape[-1] / pipe.sample_rate})

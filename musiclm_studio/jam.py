@@ -169,7 +169,7 @@ class JamSession:
         self.chunk_s = check_limit("chunk_s", chunk_s)
         self.context_s = check_limit("context_s", pipe.config.overlap_s if context_s is None else context_s)
         self.change_context_s = None if change_context_s is None else check_limit("change_context_s", change_context_s)
-        self._fresh = 0  # chunks left whose semantic and coarse contexts are cut to change_context_s after a prompt change
+        self._fresh = 0  # chunks left whose CHANGE_STAGES contexts are cut to change_context_s (a prompt change)
         seed = check_seed(seed)
         self.seed = random.randrange(2**31) if seed is None else seed
         self.sample_rate = pipe.sample_rate

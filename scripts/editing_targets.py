@@ -75,13 +75,9 @@ def chroma_cosine(a: torch.Tensor, b: torch.Tensor, sr: int) -> float:
     return float(cos.mean())
 
 
-def level_db(audio: torch.Tensor) -> float:
-    return float(10 * torch.log10(audio.double().pow(2).mean().clamp(min=1e-12)))
-
-
-def seam_jump(audio: torch.Tensor, at: int, sr: int, window_s: float = 0.25) -> float:
-    w = int(window_s * sr)
-    return abs(level_db(audio[at: at + w]) - level_db(audio[max(0, at - w): at]))
+def seam_jump(audio: torch.Tensor, at: int, sr: int) -> float:
+    """The loudness step at sample ``at``: the measure repaint picks its seam by (``editing.level_jump_db``)."""
+    return editing.level_jump_db(audio, at, round(editing.SEAM_WINDOW_S * sr))
 
 
 def critic_read(pipe, coarse: torch.Tensor) -> dict:

@@ -169,7 +169,8 @@ def read_mode(text: str) -> Optional[str]:
     return said.pop() if len(said) == 1 else None
 
 
-_DRUM_WORDS = r"drums?|drum ?kits?|drumming|percussion|percussive|hi-?hats?|cymbals?|snares?|kick drums?|toms|breakbeats?"
+_DRUM_WORDS = (r"drums?|drum ?kits?|drumming|percussion|percussive|hi-?hats?|cymbals?|snares?|kick drums?|toms"
+               r"|breakbeats?")
 
 
 def _instrument_words() -> str:
