@@ -34,12 +34,12 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
 
-# Debian chromium (browser tests), ffmpeg (the Jam tab's streamed audio) and the MIT FluidR3 GM SoundFont.
+# Debian chromium (browser tests) and the MIT FluidR3 GM SoundFont.
 browser-deps:
-	@if command -v chromium >/dev/null 2>&1 && command -v ffmpeg >/dev/null 2>&1 && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then :; \
+	@if command -v chromium >/dev/null 2>&1 && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg fluid-soundfont-gm >/dev/null; \
-	else echo "note: cannot install chromium / ffmpeg / fluid-soundfont-gm (not root or no apt): browser tests will be skipped"; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fluid-soundfont-gm >/dev/null; \
+	else echo "note: cannot install chromium / fluid-soundfont-gm (not root or no apt): browser tests will be skipped"; fi
 
 # Corpus v2 sound sources (Debian): MuseScore General (MIT), the avldrums kits (CC-BY-SA-3.0) and the
 # Hydrogen drum kits (licences per kit in musiclm_studio/data/sources.py); FluidR3 comes with browser-deps.

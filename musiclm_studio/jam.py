@@ -22,6 +22,11 @@ look-ahead, so a change is heard that far into the next chunk. A new prompt star
 coarse LMs afresh for two chunks (``CHANGE_CONTEXT_S``): the music turns to the new prompt instead of
 continuing the old sound. A new tempo starts on the next bar line of the running beat grid, whose
 phase runs on across the change (``BeatClock``).
+
+``first_chunk_s`` (default: ``chunk_s``) makes the first chunk shorter, so that a player can start
+sooner, and the chunks after it ramp up, each twice the one before, to ``chunk_s``: a player that
+starts on the first chunk keeps ahead when generation runs at up to half real time (the app's Jam tab
+starts with ``ui.jam_tab.FIRST_CHUNK_S``).
 """
 
 from __future__ import annotations
@@ -87,11 +92,12 @@ class JamSettings:
 
 @dataclass
 class JamChunk:
-    """``chunk_s`` seconds of new audio [S] (float32) at ``sample_rate``, starting ``start_s`` into the jam.
+    """``chunk_s`` seconds of new audio [S] (float32) at ``sample_rate`` (less in the first chunks when
+    the jam ramps up from ``first_chunk_s``), starting ``start_s`` into the jam.
 
     tokens: the prompt's MuLan tokens [1, 12] and the tokens this chunk generated (semantic [1, Ts],
         coarse [1, 4, Ta], fine [1, 8, Ta]); concatenated over chunks they are the jam's whole streams.
-    elapsed_s / cpu_s: wall and CPU seconds this chunk took to make (headroom = elapsed_s / chunk_s).
+    elapsed_s / cpu_s: wall and CPU seconds this chunk took to make (headroom = elapsed_s / duration_s).
     settings: what this chunk's new frames were made with (``JamSettings.as_dict``), with the tempo
         (bpm) and key the LMs heard.
     """
@@ -105,6 +111,10 @@ class JamChunk:
     index: int
     settings: dict
     timings: dict = dataclasses.field(default_factory=dict)  # wall seconds per stage of this chunk
+
+    @property
+    def duration_s(self) -> float:
+        return self.audio.numel() / self.sample_rate
 
 
 class BeatClock:
@@ -162,11 +172,16 @@ class JamSession:
     """An endless jam (see the module docstring): ``next_chunk()``, ``set(...)``, iteration, ``close()``."""
 
     def __init__(self, pipe, settings: JamSettings, *, chunk_s: float = 2.0, seed: int = 0,
-                 context_s: Optional[float] = None, change_context_s: Optional[float] = CHANGE_CONTEXT_S):
+                 context_s: Optional[float] = None, change_context_s: Optional[float] = CHANGE_CONTEXT_S,
+                 first_chunk_s: Optional[float] = None):
         from .sampling_args import check_seed
 
         self.pipe = pipe
         self.chunk_s = check_limit("chunk_s", chunk_s)
+        self.first_chunk_s = self.chunk_s if first_chunk_s is None else check_limit("first_chunk_s", first_chunk_s)
+        if self.first_chunk_s > self.chunk_s:
+            raise ValueError(f"first_chunk_s ({self.first_chunk_s:g}) must not pass chunk_s ({self.chunk_s:g}): it "
+                             "shortens the first chunk so that playback starts sooner.")
         self.context_s = check_limit("context_s", pipe.config.overlap_s if context_s is None else context_s)
         self.change_context_s = None if change_context_s is None else check_limit("change_context_s", change_context_s)
         self._fresh = 0  # chunks left whose CHANGE_STAGES contexts are cut to change_context_s (a prompt change)
@@ -179,7 +194,6 @@ class JamSession:
         self.hop = c.codec.hop_length
         self.ratio = round(c.coarse_lm.frame_rate / c.semantic_lm.frame_rate)  # acoustic frames per semantic frame
         self.lookahead = decoder_lookahead(pipe) // self.hop  # frames the decoder reads past a sample
-        self.chunk_samples = round(self.chunk_s * self.sample_rate)
         self.clock = BeatClock(c.coarse_lm.frame_rate)
         self._lock = threading.Lock()  # guards the pending plan (set() may come from another thread)
         self._busy = threading.Lock()  # one chunk at a time
@@ -260,6 +274,10 @@ class JamSession:
         self.gain = CausalGain(self.sample_rate, self.pipe.config.output_level_db) \
             if self.pipe.config.output_level_db is not None else None
 
+    def chunk_samples(self, index: int) -> int:
+        """Samples in chunk ``index``: ``first_chunk_s`` doubling per chunk up to ``chunk_s``."""
+        return round(min(self.chunk_s, self.first_chunk_s * 2.0 ** min(index, 32)) * self.sample_rate)
+
     @property
     def frames(self) -> int:
         """Acoustic frames generated so far (the jam's token clock)."""
@@ -318,7 +336,7 @@ class JamSession:
                 plan = self._plan
             self.clock.retempo(plan.tempo)
             # 2. the frames this chunk's samples need: up to its end plus the decoder's look-ahead
-            end = self.emitted + self.chunk_samples
+            end = self.emitted + self.chunk_samples(self.index)
             need = -(-(-(-end // self.hop) + self.lookahead) // self.ratio) * self.ratio
             new = need - self.frames
             before, grid, _ = self.clock.advance(new)
@@ -409,12 +427,13 @@ def _as_pairs(prompts) -> tuple[tuple[str, float], ...]:
 def start_jam(pipe, prompt: Optional[str] = None, *, prompts: Optional[Mapping[str, float]] = None,
               chunk_s: float = 2.0, seed: int = 0, bpm: Optional[float] = None, key: Optional[str] = None,
               temperature=None, top_k: Optional[int] = DEFAULTS["top_k"], guidance_scale=None,
-              context_s: Optional[float] = None, change_context_s: Optional[float] = CHANGE_CONTEXT_S) -> JamSession:
+              context_s: Optional[float] = None, change_context_s: Optional[float] = CHANGE_CONTEXT_S,
+              first_chunk_s: Optional[float] = None) -> JamSession:
     """A new ``JamSession`` (what ``MusicLMPipeline.jam`` returns); every argument checked first."""
     settings = JamSettings(prompt, None if prompts is None else _as_pairs(prompts), bpm, key, temperature, top_k,
                            guidance_scale)
     return JamSession(pipe, settings, chunk_s=chunk_s, seed=seed, context_s=context_s,
-                      change_context_s=change_context_s)
+                      change_context_s=change_context_s, first_chunk_s=first_chunk_s)
 
 
 __all__ = ["JamSession", "JamChunk", "JamSettings", "BeatClock", "start_jam"]

@@ -103,13 +103,13 @@ class Playback:
         self.next_play: Optional[float] = None  # when the next chunk is due to start playing
         self.chunks, self.underruns, self.stalled_s = 0, 0, 0.0
 
-    def ready(self, now: float) -> None:
-        """A chunk became ready at ``now`` (seconds on any steady clock)."""
+    def ready(self, now: float, seconds: Optional[float] = None) -> None:
+        """A chunk of ``seconds`` (default ``chunk_s``) became ready at ``now`` (seconds on any steady clock)."""
         if self.next_play is None:
             self.next_play = now
         elif now > self.next_play:
             self.underruns, self.stalled_s, self.next_play = self.underruns + 1, self.stalled_s + now - self.next_play, now
-        self.next_play += self.chunk_s
+        self.next_play += self.chunk_s if seconds is None else seconds
         self.chunks += 1
 
     def wait_s(self, now: float, ahead: float) -> float:

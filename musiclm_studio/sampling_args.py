@@ -37,6 +37,7 @@ LIMITS = {
     # the tempo range the critic reads (its bins) and the beat grid accepts; the corpus spans 41-180
     "bpm": (40.0, 200.0),
     "chunk_s": (0.5, 10.0),  # the jam's chunk length (jam.py)
+    "first_chunk_s": (0.25, 10.0),  # the jam's first chunk, shorter for a sooner start (jam.py)
     "context_s": (0.5, 10.0),  # the jam's context: seconds of its own tokens each chunk continues
     "change_context_s": (0.0, 10.0),  # the jam's context just after a prompt change (0: none, a fresh start)
 }

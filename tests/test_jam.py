@@ -149,8 +149,21 @@ def test_bad_controls_raise_and_the_jam_plays_on(tiny_full_pipe, changes):
     assert chunk.audio.numel() == SR // 2 and chunk.settings == first.settings
 
 
+def test_a_short_first_chunk_ramps_up_to_the_chunk_length(tiny_full_pipe):
+    jam = tiny_full_pipe.jam("a fast rock song with drums", chunk_s=2.0, first_chunk_s=0.25, seed=3)
+    chunks = [jam.next_chunk() for _ in range(6)]
+    lengths = [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]
+    assert [c.audio.numel() for c in chunks] == [round(x * SR) for x in lengths]
+    assert [c.start_s for c in chunks] == [sum(lengths[:i]) for i in range(6)]
+    whole = tiny_full_pipe.decode(_streams(chunks, "coarse"), _streams(chunks, "fine"))[0]  # still sample-exact
+    torch.testing.assert_close(_audio(chunks), whole[: round(sum(lengths) * SR)], atol=1e-4, rtol=0)
+    again = tiny_full_pipe.jam("a fast rock song with drums", chunk_s=2.0, first_chunk_s=0.25, seed=3)
+    assert torch.equal(_audio(chunks), _audio([again.next_chunk() for _ in range(6)]))
+
+
 @pytest.mark.parametrize("kwargs", [dict(chunk_s=0.2), dict(chunk_s=11), dict(chunk_s=float("nan")), dict(bpm=39),
-                                    dict(key="major-ish"), dict(seed=-1), dict(context_s=0)])
+                                    dict(key="major-ish"), dict(seed=-1), dict(context_s=0),
+                                    dict(first_chunk_s=0.1), dict(chunk_s=1.0, first_chunk_s=2.0)])
 def test_bad_start_arguments_raise(tiny_full_pipe, kwargs):
     with pytest.raises(ValueError):
         tiny_full_pipe.jam("a rock song", **kwargs)
@@ -253,27 +266,33 @@ def test_bad_prompt_mixes_raise_and_the_jam_plays_on(tiny_full_pipe, prompts):
 
 
 def test_app_jam_handler_streams_applies_and_stops(tiny_full_pipe):
-    import io
+    import base64
 
-    import soundfile as sf
+    import numpy as np
 
     from musiclm_studio.ui.jam_controls import JAM_CONTROLS, jam_changes
-    from musiclm_studio.ui.jam_tab import JamHandler
+    from musiclm_studio.ui.jam_tab import FIRST_CHUNK_S, JamHandler
 
     handler = JamHandler(tiny_full_pipe)
     values = {name: c.default for name, c in JAM_CONTROLS.items()}
-    values.update(prompt_1="a rock song", chunk_s=0.5, weight_2=0.5, prompt_2="")  # an empty part is left out
+    values.update(prompt_1="a rock song", chunk_s=1.0, weight_2=0.5, prompt_2="")  # an empty part is left out
     assert jam_changes(values)["prompt"] == "a rock song"
     stream = handler.start(**values)
-    wav, image, status = next(stream)
-    audio, rate = sf.read(io.BytesIO(wav))
-    assert rate == SR and len(audio) == SR // 2 and image.ndim == 3 and "underruns 0" in status
+    message, image, status, _ = next(stream)
+    message = json.loads(message)  # what the page's player schedules: 16-bit PCM, run and chunk numbers
+    audio = np.frombuffer(base64.b64decode(message["pcm"]), "<i2")
+    assert message["rate"] == SR and message["index"] == 0 and image.ndim == 3 and "underruns 0" in status
+    assert len(audio) == FIRST_CHUNK_S * SR and np.abs(audio).max() > 0  # the short first chunk
+    message = json.loads(next(stream)[0])
+    assert len(base64.b64decode(message["pcm"])) == 2 * SR and message["index"] == 1  # then chunk_s (1 s)
     assert handler.update(**{**values, "bpm": 300.0}).startswith("Not applied")
     assert handler.update(**{**values, "prompt_2": "a slow piano ballad", "weight_2": 0.5}) == "Applied from the next chunk."
     assert handler.playing == 1
     assert handler.stop() == "Stopping…"
     rest = list(stream)
     assert rest[-1][2].startswith("Stopped.") and handler.playing == 0
+    rate, recording = rest[-1][3]  # the recording of what was played, offered when stopped
+    assert rate == SR and len(recording) == (FIRST_CHUNK_S + 1.0 * len(rest)) * SR  # the 2 read + rest - 1 more
     assert handler.stop() == "No jam is playing."
 
 

@@ -26,6 +26,7 @@ from .controls import CONTROLS, Control
 MAX_PROMPTS = 4
 TOKEN_WINDOW_S = 10.0  # the token view shows the last this many seconds
 AHEAD_CHUNKS = 1.5  # the app keeps at most this many chunks queued ahead of playback
+KEEP_S = 600.0  # JamMonitor.recording() keeps this many seconds
 
 JAM_CONTROLS: dict[str, Control] = {c.name: c for c in (
     *(Control(f"prompt_{i}", f"Prompt {i}", "text", "", info="Describe the music" if i == 1 else "Optional: mix in")
@@ -72,15 +73,23 @@ class JamMonitor:
         self.pipe, self.chunk_s = pipe, chunk_s
         self.palettes = palettes if palettes is not None else viz.token_palettes(pipe)
         self.player = Playback(chunk_s)
-        self.recent: deque[JamChunk] = deque(maxlen=max(1, int(np.ceil(TOKEN_WINDOW_S / chunk_s))))
+        self.recent: deque[JamChunk] = deque()  # the chunks of the last TOKEN_WINDOW_S seconds
+        self.kept: deque[torch.Tensor] = deque()  # the audio of the last KEEP_S seconds (``recording``)
         self.ratios: deque[float] = deque(maxlen=100)
         self.last = None
 
     def add(self, chunk: JamChunk, now: float) -> None:
-        self.player.ready(now)
-        self.recent.append(chunk)
-        self.ratios.append(chunk.elapsed_s / self.chunk_s)
+        self.player.ready(now, chunk.duration_s)
+        self.ratios.append(chunk.elapsed_s / chunk.duration_s)
         self.last = chunk
+        self.recent.append(chunk)
+        self.kept.append(chunk.audio)
+        _trim(self.recent, lambda c: c.audio.numel(), TOKEN_WINDOW_S * chunk.sample_rate)
+        _trim(self.kept, torch.numel, KEEP_S * chunk.sample_rate)
+
+    def recording(self) -> torch.Tensor:
+        """The last ``KEEP_S`` seconds played, joined: audio [S] at ``pipe.sample_rate``."""
+        return torch.cat(list(self.kept)) if self.kept else torch.zeros(0)
 
     def token_image(self) -> np.ndarray:
         """RGB uint8 [H, W, 3]: the streams of the last chunks, newest at the right."""
@@ -88,15 +97,15 @@ class JamMonitor:
         streams = TokenStreams(mulan=chunks[-1].tokens.mulan,
                                **{name: torch.cat([getattr(c.tokens, name) for c in chunks], -1)
                                   for name in ("semantic", "coarse", "fine")})
-        return viz.token_strip_image(streams, self.palettes, self.pipe, duration_s=len(chunks) * self.chunk_s)
+        return viz.token_strip_image(streams, self.palettes, self.pipe, duration_s=sum(c.duration_s for c in chunks))
 
     def status(self) -> str:
-        """'chunk 12 · 24 s · headroom 0.45 x (p95 0.52) · underruns 0 · 120 bpm · A minor'."""
+        """'chunk 12 · 24.0 s · headroom 0.45 x (p95 0.52) · underruns 0 · 120 bpm · A minor'."""
         c = self.last
         if c is None:
             return "Starting…"
         p95 = float(np.percentile(list(self.ratios), 95))
-        parts = [f"chunk {c.index + 1}", f"{c.start_s + self.chunk_s:.0f} s",
+        parts = [f"chunk {c.index + 1}", f"{c.start_s + c.duration_s:.1f} s",
                  f"generation {self.ratios[-1]:.2f} x chunk length (p95 {p95:.2f})",
                  f"underruns {self.player.underruns}"]
         if c.settings.get("bpm_heard"):
@@ -104,3 +113,10 @@ class JamMonitor:
         if c.settings.get("key_heard"):
             parts.append(c.settings["key_heard"])
         return " · ".join(parts)
+
+
+def _trim(window: deque, size, limit: float) -> None:
+    """Drop the oldest items of ``window`` while the newer ones still hold ``limit`` (in ``size`` units)."""
+    total = sum(size(item) for item in window)
+    while len(window) > 1 and total - size(window[0]) >= limit:
+        total -= size(window.popleft())

@@ -1,40 +1,106 @@
 """The Gradio Jam tab: endless music that each browser session steers while it plays.
 
 Start runs a generator (one per browser session, ``JamHandler.start``) that makes the jam's chunks
-and yields each as WAV bytes to a streaming ``gr.Audio`` (Gradio encodes the stream with ffmpeg and
-the browser plays it without gaps), with the scrolling token view and a status line (headroom:
-generation time / chunk length; underruns of the browser's player). It keeps at most
+and yields each, with the scrolling token view and a status line (headroom: generation time / chunk
+length; underruns), until Stop. The chunks play in the page itself (``PLAYER_JS``, Web Audio): each
+arrives as 16-bit PCM (``pcm_message``) and is scheduled to start where the one before ends, so
+chunks join sample-exactly and the first plays as soon as it arrives. (Gradio's streaming audio
+output re-encodes the stream to AAC and plays it through HLS, which held the first sound back 1-3 s
+after the first chunk had arrived: docs/jam.md.) The jam starts with a short first chunk
+(``FIRST_CHUNK_S``) and ramps up to the chunk length (``jam.JamSession``). It keeps at most
 ``AHEAD_CHUNKS`` chunks ahead of playback, so a change is heard within about two chunks. Moving a
 control calls ``JamHandler.update``, which sets the new values on this session's jam from its next
-chunk on (a bad value shows its message and the jam plays on). Stop ends the generator and frees
-the jam; at most ``MUSICLM_MAX_JAMS`` (default 2) jams play at once.
+chunk on (a bad value shows its message and the jam plays on). Stop ends the generator, frees the
+jam and offers the last ``jam_controls.KEEP_S`` seconds as a recording; at most
+``MUSICLM_MAX_JAMS`` (default 2) jams play at once.
 """
 
 from __future__ import annotations
 
-import io
+import base64
+import json
 import logging
 import os
 import threading
 import time
+from itertools import count
 from typing import Iterator, Optional
 
 import gradio as gr
-import soundfile as sf
+import torch
 
 from .. import viz
 from ..jam import JamChunk
-from .jam_controls import AHEAD_CHUNKS, JAM_CONTROLS, LIVE, JamMonitor, jam_changes
+from .jam_controls import AHEAD_CHUNKS, JAM_CONTROLS, KEEP_S, LIVE, JamMonitor, jam_changes
 
 log = logging.getLogger(__name__)
 INPUTS = tuple(JAM_CONTROLS)
 
 
-def wav_bytes(chunk: JamChunk) -> bytes:
-    """A chunk as 16-bit WAV bytes (what Gradio's streaming audio output takes)."""
-    buffer = io.BytesIO()
-    sf.write(buffer, chunk.audio.clamp(-1, 1).numpy(), chunk.sample_rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+FIRST_CHUNK_S = 0.5  # the jam's first chunk in the app: the sooner it is made, the sooner it plays
+_RUNS = count(1)  # one number per Start: the page's player starts afresh on a new one
+
+PLAYER_JS = """
+  // (the body of gr.HTML's js_on_load: ``element`` is the HTML's own element)
+  // One player per page (window.musiclmJam): Web Audio plays each chunk where the one before ends.
+  const player = window.musiclmJam || (window.musiclmJam = {
+    ctx: null, next: 0, t0: null, run: null, ended: null, chunks: 0, underruns: 0, sources: new Set(),
+    unlock() {  // on Start's click: the gesture that lets a page make sound
+      if (!this.ctx) {
+        try { this.ctx = new AudioContext({sampleRate: %(rate)d, latencyHint: "interactive"}); }
+        catch (error) { this.ctx = new AudioContext({latencyHint: "interactive"}); }
+      }
+      if (this.ctx.state !== "running") this.ctx.resume();
+    },
+    stop() {
+      this.sources.forEach((source) => { try { source.stop(); } catch (error) {} });
+      this.sources.clear(); this.ended = this.run; this.run = null; this.t0 = null;
+    },
+    play(message) {
+      if (!message) return;
+      const m = JSON.parse(message);
+      if (m.run === this.ended) return;  // a chunk that was on its way when Stop was pressed
+      if (m.run !== this.run) { this.stop(); this.run = m.run; this.chunks = 0; this.underruns = 0; }
+      this.unlock();
+      const bytes = atob(m.pcm), n = bytes.length >> 1;
+      const buffer = this.ctx.createBuffer(1, n, m.rate), data = buffer.getChannelData(0);
+      for (let i = 0; i < n; i++) {
+        const v = bytes.charCodeAt(2 * i) | (bytes.charCodeAt(2 * i + 1) << 8);
+        data[i] = (v >= 32768 ? v - 65536 : v) / 32768;
+      }
+      const now = this.ctx.currentTime, lead = 0.05;  // seconds to hand the first samples to the device
+      if (this.t0 === null) { this.t0 = now + lead; this.next = this.t0; }
+      else if (this.next < now) { this.underruns += 1; this.t0 += now + lead - this.next; this.next = now + lead; }
+      const source = this.ctx.createBufferSource();
+      source.buffer = buffer; source.connect(this.ctx.destination); source.start(this.next);
+      source.onended = () => this.sources.delete(source);
+      this.sources.add(source); this.next += n / m.rate; this.chunks += 1;
+    },
+    played() {  // seconds of the jam played in this page (stalls left out)
+      return this.ctx && this.t0 !== null ? Math.max(0, this.ctx.currentTime - this.t0) : 0;
+    },
+  });
+  if (!player.listening) {  // a click listener of the page's own, so the browser counts it as a gesture
+    document.addEventListener("click", (event) => {
+      if (event.target.closest("#jam-start")) player.unlock();
+      if (event.target.closest("#jam-stop")) player.stop();
+    }, true);
+    player.listening = true;
+  }
+  const line = element.querySelector(".jam-player-line") || element;
+  setInterval(() => {
+    line.textContent = player.t0 === null ? "Player: idle." :
+      `Player: ${player.played().toFixed(1)} s played in this page, ${player.chunks} chunks, ` +
+      `${player.underruns} underruns (Web Audio, ${player.ctx.sampleRate} Hz).`;
+  }, 250);
+"""
+
+
+def pcm_message(chunk: JamChunk, run: int) -> str:
+    """A chunk for the page's player: JSON with its run, index, sample rate and base64 16-bit PCM."""
+    pcm = (chunk.audio.clamp(-1, 1) * 32767).round().to(torch.int16).numpy().astype("<i2").tobytes()
+    return json.dumps({"run": run, "index": chunk.index, "rate": chunk.sample_rate,
+                       "pcm": base64.b64encode(pcm).decode("ascii")})
 
 
 class JamHandler:
@@ -56,7 +122,9 @@ class JamHandler:
         values = {name: value for name, value in locals().items() if name in INPUTS}
         seed = values.get("seed")
         try:
-            jam = self.pipe.jam(**jam_changes(values), chunk_s=values["chunk_s"],
+            chunk_s = values["chunk_s"]
+            first_s = min(FIRST_CHUNK_S, chunk_s) if isinstance(chunk_s, (int, float)) else None
+            jam = self.pipe.jam(**jam_changes(values), chunk_s=chunk_s, first_chunk_s=first_s,
                                 seed=0 if seed is None else int(seed) if float(seed).is_integer() else seed)
         except ValueError as error:
             log.info("jam refused: %s", error)
@@ -67,20 +135,22 @@ class JamHandler:
             if previous is not None:
                 previous[1].set()  # a second Start in the same page replaces the first jam
             self._runs[session] = (jam, stop)
-        monitor = JamMonitor(self.pipe, jam.chunk_s, self.palettes)
+        monitor, run = JamMonitor(self.pipe, jam.chunk_s, self.palettes), next(_RUNS)
         try:
             while not stop.is_set():
                 if stop.wait(monitor.player.wait_s(time.monotonic(), AHEAD_CHUNKS)):
                     break
                 chunk = jam.next_chunk()
                 monitor.add(chunk, time.monotonic())
-                yield wav_bytes(chunk), monitor.token_image(), monitor.status()
+                yield pcm_message(chunk, run), monitor.token_image(), monitor.status(), gr.skip()
         finally:
             jam.close()
             with self._lock:
                 if self._runs.get(session, (None,))[0] is jam:
                     del self._runs[session]
-        yield gr.skip(), gr.skip(), f"Stopped. {monitor.status()}"
+        recording = monitor.recording()
+        yield (gr.skip(), gr.skip(), f"Stopped. {monitor.status()}",
+               (jam.sample_rate, recording.numpy()) if recording.numel() else gr.skip())
 
     def update(self, prompt_1, prompt_2, prompt_3, prompt_4, weight_1, weight_2, weight_3, weight_4, bpm, key,
                temperature, guidance_scale, chunk_s, seed, request: gr.Request = None) -> str:
@@ -134,15 +204,20 @@ def add_jam_tab(pipe) -> JamHandler:
                     stop = gr.Button("Stop", variant="stop", elem_id="jam-stop")
                     apply = gr.Button("Apply changes", elem_id="jam-apply")
             with gr.Column(scale=2):
-                audio = gr.Audio(label="Jam", streaming=True, autoplay=True, interactive=False, elem_id="jam-audio")
+                gr.HTML("<div class='jam-player-line'>Player: idle.</div>", elem_id="jam-player",
+                        js_on_load=PLAYER_JS % {"rate": pipe.sample_rate})
+                pcm = gr.Textbox(visible="hidden", elem_id="jam-pcm")  # each chunk on its way to the player
                 status = gr.Markdown("Press Start.", elem_id="jam-status")
                 tokens = gr.Image(label="Token streams, last 10 s (newest at the right)", type="numpy",
                                   interactive=False, elem_id="jam-tokens")
+                recording = gr.Audio(label=f"Recording (the last {KEEP_S / 60:g} minutes, when stopped)",
+                                     interactive=False, elem_id="jam-recording")
         for name, widget in widgets.items():  # elem_ids of the shared controls are prefixed in this tab
             widget.elem_id = f"jam-{name.replace('_', '-')}" if not widget.elem_id.startswith("jam-") else widget.elem_id
         inputs = [widgets[name] for name in INPUTS]
-        start.click(handler.start, inputs, [audio, tokens, status], concurrency_limit=max_jams,
+        start.click(handler.start, inputs, [pcm, tokens, status, recording], concurrency_limit=max_jams,
                     concurrency_id="jam", api_name="jam_start")
+        pcm.change(None, pcm, None, js="(message) => { window.musiclmJam && window.musiclmJam.play(message); }")
         live = [w for name, w in widgets.items() if name.startswith(LIVE)]
         triggers = [apply.click] + [w.submit for w in live if isinstance(w, gr.Textbox)] + \
                    [w.release for w in live if isinstance(w, gr.Slider)] + \

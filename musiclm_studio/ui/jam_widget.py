@@ -6,7 +6,7 @@ chunk goes to an autoplaying Audio widget, and the token view and the status lin
 underruns) follow. Moving a control sets it on the playing jam from its next chunk on (a bad
 value shows its message; the jam plays on). The notebook's Audio widget restarts its player for
 each chunk, so the browser may leave a few milliseconds between chunks: the chunks themselves join
-sample-exactly, and ``recording()`` returns the last ``KEEP_S`` seconds joined.
+sample-exactly, and ``recording()`` returns the last ``jam_controls.KEEP_S`` seconds joined.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections import deque
 from typing import Optional
 
 import ipywidgets as W
@@ -24,9 +23,6 @@ import torch
 from .. import viz
 from .jam_controls import AHEAD_CHUNKS, JAM_CONTROLS, LIVE, JamMonitor, jam_changes
 from .widgets import _widget
-
-KEEP_S = 600.0  # recording() keeps this many seconds
-
 
 class Jam:
     """An endless jam as ipywidgets for one loaded ``MusicLMPipeline``."""
@@ -51,7 +47,6 @@ class Jam:
         self.session, self.monitor = None, None
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
-        self._kept: deque = deque()
         self.widget = W.HBox([W.VBox(list(self.controls.values()) + [W.HBox([self.start_button, self.stop_button]),
                                                                         self.error], layout=W.Layout(width="45%")),
                               W.VBox([self.status, self.audio, self.tokens], layout=W.Layout(width="55%"))])
@@ -71,7 +66,6 @@ class Jam:
         self.error.value = ""
         self.monitor = JamMonitor(self.pipe, self.session.chunk_s, self.palettes)
         self._stop.clear()
-        self._kept.clear()
         self._thread = threading.Thread(target=self._play, args=(self.session,), daemon=True)
         self._thread.start()
         return True
@@ -83,7 +77,6 @@ class Jam:
                     break
                 chunk = session.next_chunk()
                 self.monitor.add(chunk, time.monotonic())
-                self._keep(chunk)
                 buffer = io.BytesIO()
                 sf.write(buffer, chunk.audio.clamp(-1, 1).numpy(), chunk.sample_rate, format="WAV", subtype="PCM_16")
                 self.audio.value = buffer.getvalue()
@@ -93,11 +86,6 @@ class Jam:
             self.error.value = f"<b style='color:#c00'>The jam stopped: {error}</b>"
         finally:
             session.close()
-
-    def _keep(self, chunk) -> None:
-        self._kept.append(chunk.audio)
-        while len(self._kept) * self.session.chunk_s > KEEP_S:
-            self._kept.popleft()
 
     def apply(self) -> bool:
         """Set the live controls on the playing jam from its next chunk on; False when one is bad."""
@@ -121,8 +109,8 @@ class Jam:
             self.status.value = "Stopped. " + self.monitor.status()
 
     def recording(self) -> torch.Tensor:
-        """The last ``KEEP_S`` seconds played, joined: audio [S] at ``pipe.sample_rate``."""
-        return torch.cat(list(self._kept)) if self._kept else torch.zeros(0)
+        """The last ``jam_controls.KEEP_S`` seconds played, joined: audio [S] at ``pipe.sample_rate``."""
+        return self.monitor.recording() if self.monitor is not None else torch.zeros(0)
 
     def display(self) -> W.Widget:
         from IPython.display import display
