@@ -25,8 +25,8 @@ again.
 
 A new prompt changes what MuLan (and, for LMs that hear them, the critic's attributes) say over
 the edited span; the beat grid and the key stay those of the music around it, since the kept
-tokens play them. Candidates are ranked by the attribute critic over the edited span only, as a
-generation ranks them.
+tokens play them. Candidates are ranked over the edited span only, as a generation ranks them: by
+the attribute critic, else by MuLan's score of the span (``out.mulan_score`` is the kept one's).
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ tokens hold much of the old timbre (their features include MFCCs), so the new le
 fewer candidates than in a generation (docs/experiments/editing.md: 8 / 20 as asked with 4, 12 / 20 with 8)."""
 SEAM_BEATS = 3  # the beats after a repaint's region it may fade back on: the one whose loudness steps least
 SEAM_WINDOW_S = 0.25  # the loudness compared either side of the seam's fade
+FINE_CONTEXT_S = 1.0
+"""The kept fine tokens an edit's fine stage hears before the new ones (not the pipeline's ``overlap_s``): the
+fine LM reads the new frames' coarse tokens and barely the older fine ones (its likelihood with 1 s against
+5 s: docs/experiments/editing.md), while each of its eight passes costs the whole window."""
 
 # the sampling keyword arguments every edit passes on to ``pipe.check_inputs``
 SAMPLING_KEYS = ("temperature", "top_k", "top_p", "guidance_scale", "seed", "generator", "num_candidates",
@@ -260,16 +264,35 @@ def acoustic(pipe, cond: Conditioning, semantic: torch.Tensor, request, callback
         span_cond, first, last = rank or (cond, 0, None)
         scores, kept = candidates.critic_pass(pipe, span_cond, coarse[..., first:last])
     with timer("fine"):
-        fine_prompt = None if fine_prompt is None else fine_prompt.to(pipe.device).expand(len(kept), *fine_prompt.shape[1:])
-        fine = pipe.generate_fine(coarse[kept], prompt_tokens=fine_prompt, sampling=sampling, callback=callback)
+        fine = fine_after(pipe, coarse[kept], fine_prompt, sampling, callback)
     return coarse, kept, scores, fine
+
+
+def fine_after(pipe, coarse: torch.Tensor, prompt: Optional[torch.Tensor], sampling, callback) -> torch.Tensor:
+    """Fine tokens [K, 8, T] for coarse [K, 4, T]: the kept ``prompt`` [1, 8, Tp] (None: none) as the first
+    Tp frames, the new ones sampled hearing its last ``FINE_CONTEXT_S``."""
+    if prompt is None:
+        return pipe.generate_fine(coarse, sampling=sampling, callback=callback)
+    prompt = prompt.to(pipe.device).expand(coarse.shape[0], -1, -1)
+    first = max(0, prompt.shape[-1] - round(FINE_CONTEXT_S * pipe.config.fine_lm.frame_rate))  # first frame heard
+    older = prompt[..., :first]
+
+    def whole(event):  # progress and tokens over the whole clip, as the other stages report them
+        tokens = None if event.tokens is None else torch.cat([older.to(event.tokens.device), event.tokens], -1)
+        callback(dataclasses.replace(event, step=event.step + first, total=event.total + first, tokens=tokens))
+
+    new = pipe.generate_fine(coarse[..., first:], prompt_tokens=prompt[..., first:], sampling=sampling,
+                             callback=None if callback is None else whole)
+    return torch.cat([older, new], -1)
 
 
 def finish(pipe, request, cond: Conditioning, semantic, coarse, fine, audio, kept, scores, score_prompt: str,
            timer, clock: float, notice: str, edit: dict) -> MusicLMOutput:
-    """The edit's ``MusicLMOutput`` (``candidates.output``), MuLan-scored against ``score_prompt``, with
-    ``edit`` (what it did and where the new audio lies) as its ``edit``."""
-    mulan_scores = pipe.score(score_prompt, audio).tolist()
+    """The edit's ``MusicLMOutput`` (``candidates.output``), with ``edit`` (what it did and where the new audio
+    lies) as its ``edit``; MuLan scores the new audio alone against ``score_prompt`` (it embeds a long clip
+    window by window: the whole clip's score would cost more than the edit, docs/experiments/editing.md)."""
+    span = slice(round(edit["start_s"] * pipe.sample_rate), round(edit["end_s"] * pipe.sample_rate))
+    mulan_scores = pipe.score(score_prompt, audio[:, span]).tolist()
     timer["total"] = time.perf_counter() - clock
     out = candidates.output(pipe, request, cond, semantic, coarse, fine, audio, kept, scores, mulan_scores, dict(timer))
     out.notices, out.edit = [notice] + out.notices, edit

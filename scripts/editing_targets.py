@@ -12,7 +12,11 @@
 - negative prompt "drums" on prompts that leave drums open: the percussive share (HPSS) and the
   critic's drum probability, same seed with and without;
 - cost: each edit's wall time against generating its own length from scratch (the first
-  ``--cost-trials``; on a shared machine wall times are noisy, so the medians of ratios are reported).
+  ``--cost-trials``, after one untimed generation, repaint and extend; on a shared machine wall times
+  are noisy, so the medians of ratios are reported);
+- ``--stage-repeats N`` instead: where an edit's time goes, the seconds of each stage (``out.timings``)
+  of a repaint of [2, 4) s and an extend by 4 s of one clip and of generating their own lengths, the
+  minimum of N interleaved runs (the shared machine's noise filtered out).
 """
 
 from __future__ import annotations
@@ -99,6 +103,10 @@ def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> d
     pipe.show_progress = False
     sr, hop = pipe.sample_rate, pipe.config.codec.hop_length
     result = {"trials": trials, "seconds": seconds, "variation": [], "repaint": [], "negative": [], "cost": []}
+    if cost_trials:  # one-off first-call costs (librosa's beat tracker compiling) are not an edit's: pay them first
+        warm = pipe(VARIATIONS[0][0], duration_s=seconds, seed=0)
+        pipe.repaint(warm, 2.0, 4.0, prompt=REPAINT_PROMPTS[0], seed=0)
+        pipe.extend(warm, 4.0, seed=0)
     for i in range(trials):
         original_prompt, new_prompt, family = VARIATIONS[i % len(VARIATIONS)]
         original, t_gen = timed(lambda: pipe(original_prompt, duration_s=seconds, seed=i))
@@ -156,6 +164,27 @@ def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> d
         print(json.dumps({k: v[-1] for k, v in result.items() if isinstance(v, list)}), flush=True)
     result["summary"] = summary(result)
     return result
+
+
+def stage_minima(seconds: float, repeats: int) -> dict:
+    """Per stage (and wall) seconds of each edit and of generating its own length, the minimum of ``repeats``."""
+    pipe = MusicLMPipeline.from_pretrained()
+    pipe.show_progress = False
+    prompt, region_prompt = VARIATIONS[0][0], REPAINT_PROMPTS[0]
+    original = pipe(prompt, duration_s=seconds, seed=0)
+    edit = pipe.repaint(original, 2.0, 4.0, prompt=region_prompt, seed=200).edit  # also pays the first calls' costs
+    pipe.extend(original, 4.0, seed=500)
+    jobs = {"repaint": lambda: pipe.repaint(original, 2.0, 4.0, prompt=region_prompt, seed=200),
+            "generate_region": lambda: pipe(region_prompt, duration_s=edit["end_s"] - edit["start_s"], seed=400),
+            "extend_4s": lambda: pipe.extend(original, 4.0, seed=500),
+            "generate_4s": lambda: pipe(prompt, duration_s=4.0, seed=500)}
+    best = {}
+    for _ in range(repeats):
+        for name, job in jobs.items():
+            out, wall = timed(job)
+            row = {"wall": wall, **out.timings}
+            best[name] = {k: min(v, best.get(name, row)[k]) for k, v in row.items()}
+    return {"repeats": repeats, "region_s": edit["end_s"] - edit["start_s"], "seconds": best}
 
 
 def save_pngs(pipe, folder, original, varied, repainted, start, seam) -> None:
@@ -221,9 +250,15 @@ def main() -> None:
     parser.add_argument("--cost-trials", type=int, default=5, help="trials that also time generating from scratch")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 on a machine shared with others)")
     parser.add_argument("--from-log", default=None, help="summarise the trials a stopped run printed to this log")
+    parser.add_argument("--stage-repeats", type=int, default=0, help="only time each edit's stages, this many times")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = from_log(args.from_log) if args.from_log else run(args.trials, args.seconds, args.png_dir, args.cost_trials)
+    if args.stage_repeats:
+        result = {"summary": stage_minima(args.seconds, args.stage_repeats)}
+    elif args.from_log:
+        result = from_log(args.from_log)
+    else:
+        result = run(args.trials, args.seconds, args.png_dir, args.cost_trials)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     print(json.dumps(result["summary"], indent=1))

@@ -67,6 +67,9 @@ def test_repaint_changes_the_region_and_leaves_every_other_sample(tiny_full_pipe
     assert torch.equal(out.tokens.coarse[..., seam:], clip.tokens.coarse[..., seam:])
     assert not torch.equal(out.tokens.coarse[..., first:end], clip.tokens.coarse[..., first:end])
     assert out.conditioning.prompts == ["a rock song with drums", "a calm flute solo", "a rock song with drums"]
+    # MuLan scores the new audio alone against the new prompt
+    new_audio = out.audio[None, first * hop: seam * hop]
+    assert out.mulan_score == pytest.approx(pipe.score("a calm flute solo", new_audio).item())
     # a repaint to the clip's end has no seam after it; one from the start no prefix
     tail = pipe.repaint(out, 2.0, 3.0, seed=4)
     assert torch.equal(tail.audio[: (100 - fade) * hop], out.audio[: (100 - fade) * hop])
@@ -110,6 +113,25 @@ def test_extend_keeps_the_clip_and_continues_its_tokens(tiny_full_pipe, clip):
     assert story.tokens.mulan.shape == (1, 2, 12)
     again = pipe.extend(story, 1.0, seed=7)  # an edit's output is edited again
     assert torch.equal(again.audio[: story.audio.numel()], story.audio)
+
+
+def test_an_edits_fine_stage_hears_the_last_second_of_the_kept_fine_tokens(tiny_full_pipe, clip, monkeypatch):
+    """The fine LM barely uses older context (docs/experiments/editing.md): an edit's fine stage is given the
+    last ``FINE_CONTEXT_S`` of the kept fine tokens, not the pipeline's overlap; its progress still spans the clip."""
+    pipe, asked, events = tiny_full_pipe, [], []
+    generate_fine = pipe.generate_fine
+
+    def spy(coarse, prompt_tokens=None, **kwargs):
+        asked.append((coarse.shape[-1], prompt_tokens.shape[-1]))
+        return generate_fine(coarse, prompt_tokens=prompt_tokens, **kwargs)
+
+    monkeypatch.setattr(pipe, "generate_fine", spy)
+    out = pipe.extend(clip, 1.0, seed=6, callback=events.append)
+    heard, new = round(editing.FINE_CONTEXT_S * ACOUSTIC_RATE), round(1.0 * ACOUSTIC_RATE)
+    assert asked == [(heard + new, heard)]
+    assert torch.equal(out.tokens.fine[..., :150], clip.tokens.fine)
+    last = [e for e in events if e.stage == "fine"][-1]
+    assert (last.step, last.total) == (150 + new, 150 + new) and torch.equal(last.tokens, out.tokens.fine)
 
 
 @pytest.mark.parametrize("call, words", [
