@@ -24,6 +24,7 @@ from .. import viz
 from .jam_controls import AHEAD_CHUNKS, JAM_CONTROLS, LIVE, JamMonitor, jam_changes
 from .widgets import _widget
 
+
 class Jam:
     """An endless jam as ipywidgets for one loaded ``MusicLMPipeline``."""
 
