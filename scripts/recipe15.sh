@@ -17,10 +17,15 @@ M="$REPO/.venv/bin/musiclm-studio"
 PY="$REPO/.venv/bin/python"
 A="$REPO/assets/musiclm-small"
 STEPS_MULAN=${STEPS_MULAN:-500}
+STEPS_SEM=${STEPS_SEM:-1200}
+STEPS_COARSE=${STEPS_COARSE:-1000}
 mkdir -p "$WORK" && cd "$WORK"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 step() { echo "=== $(date +%T) $*"; /usr/bin/time -f "=== wall %e s" "$@"; }
 done_when() { [ -e "$1" ] && echo "=== done before: $1"; }
+# an LM run is done when its last logged step reached the steps asked (a run stopped early, or asked for
+# more steps than it ran, resumes from its last/)
+lm_done() { [ -e "$1/last/config.json" ] && [ "$(tail -1 "$1/metrics.jsonl" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["step"])')" -ge "$2" ] && echo "=== done before: $1 ($2 steps)"; }
 
 (cd "$REPO" && make recordings-deps)
 # data (each build resumes and is deterministic from its seed)
@@ -38,24 +43,24 @@ for c in v2 v1 recordings; do
       --data "corpus/$c" --out "tokens/$c"
 done
 T=tokens/v2,tokens/v1,tokens/recordings; C=corpus/v2,corpus/v1,corpus/recordings
-done_when runs/sem/last/config.json || step "$M" train semantic-lm --tokens $T --data $C --beat --key --unstated 0.25 \
-    --condition-dropout mulan=0.4 --init-from "$A" --out runs/sem --steps 400 --lr 3e-4 --warmup 30 --dropout 0.1
-done_when runs/coarse/last/config.json || step "$M" train coarse-lm --tokens $T --data $C --beat --key --unstated 0.25 \
-    --condition-dropout mulan=0.3 --init-from "$A" --out runs/coarse --steps 350 --lr 3e-4 --warmup 30
+lm_done runs/sem "$STEPS_SEM" || step "$M" train semantic-lm --tokens $T --data $C --beat --key --unstated 0.25 \
+    --condition-dropout mulan=0.4 --init-from "$A" --out runs/sem --steps "$STEPS_SEM" --lr 3e-4 --warmup 30 --dropout 0.1
+lm_done runs/coarse "$STEPS_COARSE" || step "$M" train coarse-lm --tokens $T --data $C --beat --key --unstated 0.25 \
+    --condition-dropout mulan=0.3 --init-from "$A" --out runs/coarse --steps "$STEPS_COARSE" --lr 3e-4 --warmup 30
 done_when runs/cand-v2/pipeline.json || step "$M" assemble --base "$A" --out runs/cand-v2 \
     --component mulan=runs/mulan-whole --component semantic_lm=runs/sem/last --component coarse_lm=runs/coarse/last \
     --dtype float16
-# the measurements: the candidate next to the shipped model, on the same sets
+# the measurements: the candidate next to the shipped model, on the same sets (each skipped when its report exists)
 for who in shipped cand; do
   P=$([ $who = cand ] && echo runs/cand-v2 || echo "$A"); MU=$([ $who = cand ] && echo runs/mulan-whole || echo "$A")
-  step "$M" mulan eval --mulan "$MU" --data corpus/heldout-v2 --split all --n 1000 --no-musiccaps --out "eval/$who-mulan-ho"
-  step "$M" mulan eval --mulan "$MU" --data corpus/v1-seed1 --split all --n 1000 --no-musiccaps --out "eval/$who-mulan-v1"
-  step "$M" eval --pipeline "$P" --prompts corpus:corpus/heldout-v2 --split heldout --limit 40 --baselines 0 \
+  done_when "eval/$who-mulan-ho/mulan_eval.json" || step "$M" mulan eval --mulan "$MU" --data corpus/heldout-v2 --split all --n 1000 --no-musiccaps --out "eval/$who-mulan-ho"
+  done_when "eval/$who-mulan-v1/mulan_eval.json" || step "$M" mulan eval --mulan "$MU" --data corpus/v1-seed1 --split all --n 1000 --no-musiccaps --out "eval/$who-mulan-v1"
+  done_when "eval/$who-heldout/eval.json" || step "$M" eval --pipeline "$P" --prompts corpus:corpus/heldout-v2 --split heldout --limit 40 --baselines 0 \
       --melodies 1 --long-prompts 0 --out "eval/$who-heldout"
-  step "$M" eval --pipeline "$P" --prompts corpus:corpus/v1-seed1 --split test --limit 40 --baselines 0 \
+  done_when "eval/$who-v1/eval.json" || step "$M" eval --pipeline "$P" --prompts corpus:corpus/v1-seed1 --split test --limit 40 --baselines 0 \
       --melodies 1 --long-prompts 0 --out "eval/$who-v1"
-  step "$PY" "$REPO/scripts/key_prompts.py" --pipeline "$P" --n 100 --no-before --json "eval/$who-key.json"
-  step "$PY" "$REPO/scripts/real_continuation.py" --pipeline "$P" --data corpus/recordings --split test --clips 24 \
+  done_when "eval/$who-key.json" || step "$PY" "$REPO/scripts/key_prompts.py" --pipeline "$P" --n 100 --no-before --json "eval/$who-key.json"
+  done_when "eval/$who-continuation.json" || step "$PY" "$REPO/scripts/real_continuation.py" --pipeline "$P" --data corpus/recordings --split test --clips 24 \
       --json "eval/$who-continuation.json"
 done
 echo "=== RECIPE 15 DONE $(date +%T)"

@@ -1,6 +1,7 @@
 """FAD through Microsoft's fadtk, with our MuLan registered as a fadtk embedding: it must equal our own
-FAD implementation on the same clips. Skipped where fadtk cannot be imported (see eval/fadtk_bridge.py:
-it needs a torchaudio built for the installed torch); the refusals are tested everywhere."""
+FAD implementation on the same clips. fadtk imports beside any torch (a stand-in replaces a torchaudio that
+cannot load: torchaudio_free.py); skipped only where it is not installed (make setup-dev installs it). The
+refusals are tested everywhere."""
 
 import numpy as np
 import pytest

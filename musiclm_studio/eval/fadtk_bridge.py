@@ -9,9 +9,9 @@ audio as ``embeddings/<model>/*.npy``, its layout), the Gaussian statistics and 
 distance; audio is read and resampled by ``audio.prepare_audio`` instead of fadtk's torchaudio
 loader. Every result names the embedding it used.
 
-fadtk imports torchaudio, and a torchaudio build must match torch's: where none matches the
-installed torch (PyPI has no torchaudio for torch 2.13 yet), ``import fadtk`` fails and these
-functions raise a ValueError that says so. The VGGish / CLAP / EnCodec / MERT weights are fetched by
+fadtk imports torchaudio at the top, and a torchaudio build must match torch's; where none matches
+the installed torch (PyPI has none for torch 2.13), fadtk is imported with a stand-in for it
+(``torchaudio_free``), which is never called here. The VGGish / CLAP / EnCodec / MERT weights are fetched by
 their own packages on first use (torch hub, Hugging Face, ...); offline they must already be in those
 caches, else a ValueError names what is missing.
 """
@@ -56,20 +56,12 @@ class FadResult:
 
 
 def import_fadtk():
-    """The ``fadtk`` module, or a ValueError that says why it cannot be imported and what to do."""
-    try:
-        import fadtk
-    except ImportError as error:
-        raise ValueError(
-            f"--fad-embedding needs Microsoft's fadtk, which could not be imported ({error}). Install it without "
-            "its pins (make eval-deps, or pip install --no-deps fadtk==1.1.0 hypy-utils) and torchaudio built for your "
-            "torch (docs/scale.md).") from error
-    except OSError as error:  # torchaudio's compiled ops built for another torch
-        raise ValueError(
-            f"--fad-embedding needs fadtk, whose torchaudio import fails against torch {torch.__version__} ({error}): "
-            "install the torchaudio release built for this torch (pip install torchaudio==<your torch version>), "
-            "or use a torch that has one.") from error
-    return fadtk
+    """The ``fadtk`` module (with a stand-in for torchaudio where none loads beside this torch: fadtk
+    imports it only to read files, which ``fadtk_fad`` does itself), or a ValueError that says what to do."""
+    from ..torchaudio_free import import_without_torchaudio
+
+    return import_without_torchaudio("fadtk", "--fad-embedding needs Microsoft's fadtk: install it without its pins "
+                                     "(make eval-deps, or pip install --no-deps fadtk==1.1.0 hypy-utils).")
 
 
 @torch.no_grad()

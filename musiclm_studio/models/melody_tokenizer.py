@@ -175,35 +175,9 @@ def _per_frame(midi: np.ndarray, confidence: np.ndarray, sub: int, frames: int) 
 
 
 def _import_tracker(name: str):
-    """Import torchcrepe / pesto. Both import torchaudio at the top only to read audio files, which the
-    tokenizer never asks of them (it passes arrays); where torchaudio is missing or its wheel does not
-    match torch (PyPI's CUDA build beside a CPU torch), they are imported with a stand-in for it that
-    raises if it is ever used."""
-    import importlib
-    import sys
-    import types
+    """Import torchcrepe / pesto, with a stand-in for torchaudio where it cannot load (``torchaudio_free``):
+    both import it only to read audio files, and the tokenizer passes them arrays."""
+    from ..torchaudio_free import import_without_torchaudio
 
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name != "torchaudio":
-            package = {"torchcrepe": "torchcrepe", "pesto": "pesto-pitch"}[name]
-            raise ValueError(f"melody method {name!r} needs {package}: pip install --no-deps {package}") from error
-    except OSError:  # a torchaudio whose compiled extension cannot load
-        pass
-    for module in [m for m in sys.modules if m == "torchaudio" or m.startswith("torchaudio.") or m == name
-                   or m.startswith(name + ".")]:
-        del sys.modules[module]
-    stand_in = types.ModuleType("torchaudio")
-
-    def unavailable(attribute):
-        if attribute.startswith("__"):
-            raise AttributeError(attribute)
-        raise ImportError(f"torchaudio is not usable here ({name} asked for torchaudio.{attribute}); "
-                          "MusicLM Studio gives the tracker audio arrays, never files.")
-    stand_in.__getattr__ = unavailable
-    sys.modules["torchaudio"] = stand_in
-    try:
-        return importlib.import_module(name)
-    finally:
-        del sys.modules["torchaudio"]
+    package = {"torchcrepe": "torchcrepe", "pesto": "pesto-pitch"}[name]
+    return import_without_torchaudio(name, f"melody method {name!r} needs {package}: pip install --no-deps {package}")
