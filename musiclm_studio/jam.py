@@ -24,9 +24,11 @@ continuing the old sound. A new tempo starts on the next bar line of the running
 phase runs on across the change (``BeatClock``).
 
 ``first_chunk_s`` (default: ``chunk_s``) makes the first chunk shorter, so that a player can start
-sooner, and the chunks after it ramp up, each twice the one before, to ``chunk_s``: a player that
-starts on the first chunk keeps ahead when generation runs at up to half real time (the app's Jam tab
-starts with ``ui.jam_tab.FIRST_CHUNK_S``).
+sooner, and the chunks after it ramp up, each ``RAMP`` (1.5) times the one before, to ``chunk_s``: a
+player that starts on the first chunk keeps ahead when generation runs at up to 1 / ``RAMP`` (two
+thirds) of real time (a chunk must be made while the audio before it plays; the app's Jam tab starts
+with ``ui.jam_tab.FIRST_CHUNK_S``). The first chunk also makes the decoder's look-ahead, so it costs
+its own length plus ``R`` frames.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ the coarse LM continues whatever the semantic tokens say. Drums heard within 2 c
 a solo piano to a drum groove (``scripts/jam_control_checks.py``, docs/jam.md): 3 / 10 jams with only
 the semantic context cut (to 1 s), 15 / 20 with both cut to 0.1 s, 16 / 20 with both cut to none (jams
 started on the drum prompt show drums in their first 2 chunks in 8 / 10 by the same test)."""
+RAMP = 1.5
+"""Each chunk after a short first one is this many times the one before, up to ``chunk_s``."""
 FINE_CONTEXT_S = 1.0
 """The fine LM's context in a jam (at most ``context_s``): it reads its whole window both ways, 8
 passes, so its cost grows with the window; on the shipped model a 2-s chunk's fine pass took 0.33 CPU
@@ -275,8 +279,8 @@ class JamSession:
             if self.pipe.config.output_level_db is not None else None
 
     def chunk_samples(self, index: int) -> int:
-        """Samples in chunk ``index``: ``first_chunk_s`` doubling per chunk up to ``chunk_s``."""
-        return round(min(self.chunk_s, self.first_chunk_s * 2.0 ** min(index, 32)) * self.sample_rate)
+        """Samples in chunk ``index``: ``first_chunk_s``, growing ``RAMP``-fold per chunk up to ``chunk_s``."""
+        return round(min(self.chunk_s, self.first_chunk_s * RAMP ** min(index, 64)) * self.sample_rate)
 
     @property
     def frames(self) -> int:

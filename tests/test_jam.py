@@ -151,14 +151,14 @@ def test_bad_controls_raise_and_the_jam_plays_on(tiny_full_pipe, changes):
 
 def test_a_short_first_chunk_ramps_up_to_the_chunk_length(tiny_full_pipe):
     jam = tiny_full_pipe.jam("a fast rock song with drums", chunk_s=2.0, first_chunk_s=0.25, seed=3)
-    chunks = [jam.next_chunk() for _ in range(6)]
-    lengths = [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]
+    chunks = [jam.next_chunk() for _ in range(8)]
+    lengths = [0.25, 0.375, 0.5625, 0.84375, 1.265625, 1.8984375, 2.0, 2.0]  # 1.5-fold
     assert [c.audio.numel() for c in chunks] == [round(x * SR) for x in lengths]
-    assert [c.start_s for c in chunks] == [sum(lengths[:i]) for i in range(6)]
+    assert [c.start_s for c in chunks] == pytest.approx([sum(round(x * SR) for x in lengths[:i]) / SR for i in range(8)])
     whole = tiny_full_pipe.decode(_streams(chunks, "coarse"), _streams(chunks, "fine"))[0]  # still sample-exact
-    torch.testing.assert_close(_audio(chunks), whole[: round(sum(lengths) * SR)], atol=1e-4, rtol=0)
+    torch.testing.assert_close(_audio(chunks), whole[: _audio(chunks).numel()], atol=1e-4, rtol=0)
     again = tiny_full_pipe.jam("a fast rock song with drums", chunk_s=2.0, first_chunk_s=0.25, seed=3)
-    assert torch.equal(_audio(chunks), _audio([again.next_chunk() for _ in range(6)]))
+    assert torch.equal(_audio(chunks), _audio([again.next_chunk() for _ in range(8)]))
 
 
 @pytest.mark.parametrize("kwargs", [dict(chunk_s=0.2), dict(chunk_s=11), dict(chunk_s=float("nan")), dict(bpm=39),
@@ -265,15 +265,22 @@ def test_bad_prompt_mixes_raise_and_the_jam_plays_on(tiny_full_pipe, prompts):
     assert jam.settings.prompt == "a rock song" and jam.next_chunk().settings["prompt"] == "a rock song"
 
 
-def test_app_jam_handler_streams_applies_and_stops(tiny_full_pipe):
+def test_app_jam_handler_streams_applies_and_stops(tiny_full_pipe, monkeypatch):
     import base64
 
+    import gradio as gr
     import numpy as np
 
+    from musiclm_studio.jam import RAMP
+    from musiclm_studio.ui import jam_tab
     from musiclm_studio.ui.jam_controls import JAM_CONTROLS, jam_changes
     from musiclm_studio.ui.jam_tab import FIRST_CHUNK_S, JamHandler
 
     handler = JamHandler(tiny_full_pipe)
+    first = handler.start(**{**{name: c.default for name, c in JAM_CONTROLS.items()}, "prompt_1": "a rock song"})
+    assert next(first)[1] == gr.skip() and handler.stop() == "Stopping…"  # the first chunk goes without a token image
+    list(first)
+    monkeypatch.setattr(jam_tab, "IMAGE_EVERY_S", 0.0)  # then one at most every IMAGE_EVERY_S: here every chunk
     values = {name: c.default for name, c in JAM_CONTROLS.items()}
     values.update(prompt_1="a rock song", chunk_s=1.0, weight_2=0.5, prompt_2="")  # an empty part is left out
     assert jam_changes(values)["prompt"] == "a rock song"
@@ -284,7 +291,7 @@ def test_app_jam_handler_streams_applies_and_stops(tiny_full_pipe):
     assert message["rate"] == SR and message["index"] == 0 and image.ndim == 3 and "underruns 0" in status
     assert len(audio) == FIRST_CHUNK_S * SR and np.abs(audio).max() > 0  # the short first chunk
     message = json.loads(next(stream)[0])
-    assert len(base64.b64decode(message["pcm"])) == 2 * SR and message["index"] == 1  # then chunk_s (1 s)
+    assert len(base64.b64decode(message["pcm"])) == 2 * round(FIRST_CHUNK_S * RAMP * SR) and message["index"] == 1
     assert handler.update(**{**values, "bpm": 300.0}).startswith("Not applied")
     assert handler.update(**{**values, "prompt_2": "a slow piano ballad", "weight_2": 0.5}) == "Applied from the next chunk."
     assert handler.playing == 1
@@ -292,8 +299,27 @@ def test_app_jam_handler_streams_applies_and_stops(tiny_full_pipe):
     rest = list(stream)
     assert rest[-1][2].startswith("Stopped.") and handler.playing == 0
     rate, recording = rest[-1][3]  # the recording of what was played, offered when stopped
-    assert rate == SR and len(recording) == (FIRST_CHUNK_S + 1.0 * len(rest)) * SR  # the 2 read + rest - 1 more
+    made = len(audio) + len(base64.b64decode(message["pcm"])) // 2 + \
+        sum(len(base64.b64decode(json.loads(r[0])["pcm"])) // 2 for r in rest[:-1])
+    assert rate == SR and len(recording) == made
     assert handler.stop() == "No jam is playing."
+
+
+def test_a_stop_pressed_while_the_jam_is_being_built_is_kept(tiny_full_pipe, monkeypatch):
+    from musiclm_studio.ui.jam_controls import JAM_CONTROLS
+    from musiclm_studio.ui.jam_tab import JamHandler
+
+    handler = JamHandler(tiny_full_pipe)
+    build = tiny_full_pipe.jam
+
+    def slow_build(*args, **kwargs):  # the user presses Stop before the first chunk is made
+        assert handler.stop() == "Stopping…"
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_full_pipe, "jam", slow_build)
+    values = {name: c.default for name, c in JAM_CONTROLS.items()}
+    out = list(handler.start(**{**values, "prompt_1": "a rock song"}))
+    assert len(out) == 1 and out[0][2].startswith("Stopped.") and handler.playing == 0  # no chunk was made
 
 
 def test_widget_jam_plays_and_stops(tiny_full_pipe):

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 INPUTS = tuple(JAM_CONTROLS)
 
 
-FIRST_CHUNK_S = 0.5  # the jam's first chunk in the app: the sooner it is made, the sooner it plays
+FIRST_CHUNK_S = 0.25  # the jam's first chunk in the app: the sooner it is made, the sooner it plays
+IMAGE_EVERY_S = 1.0  # the token view is redrawn at most this often (each redraw costs the server and the page)
 _RUNS = count(1)  # one number per Start: the page's player starts afresh on a new one
 
 PLAYER_JS = """
@@ -60,6 +61,12 @@ PLAYER_JS = """
       if (!message) return;
       const m = JSON.parse(message);
       if (m.run === this.ended) return;  // a chunk that was on its way when Stop was pressed
+      if (this.wanted === false) {  // a jam that started after Stop (its Start had waited): stop it too
+        this.ended = m.run;
+        const button = document.querySelector("#jam-stop");
+        if (button) button.click();
+        return;
+      }
       if (m.run !== this.run) { this.stop(); this.run = m.run; this.chunks = 0; this.underruns = 0; }
       this.unlock();
       const bytes = atob(m.pcm), n = bytes.length >> 1;
@@ -82,8 +89,8 @@ PLAYER_JS = """
   });
   if (!player.listening) {  // a click listener of the page's own, so the browser counts it as a gesture
     document.addEventListener("click", (event) => {
-      if (event.target.closest("#jam-start")) player.unlock();
-      if (event.target.closest("#jam-stop")) player.stop();
+      if (event.target.closest("#jam-start")) { player.wanted = true; player.unlock(); }
+      if (event.target.closest("#jam-stop")) { player.wanted = false; player.stop(); }
     }, true);
     player.listening = true;
   }
@@ -121,6 +128,12 @@ class JamHandler:
         """Start this session's jam (the controls named as in ``JAM_CONTROLS``) and stream it until Stop."""
         values = {name: value for name, value in locals().items() if name in INPUTS}
         seed = values.get("seed")
+        session, stop = self._session(request), threading.Event()
+        with self._lock:  # registered before the jam is built, so that a Stop meanwhile is not lost
+            previous = self._runs.get(session)
+            if previous is not None:
+                previous[1].set()  # a second Start in the same page replaces the first jam
+            self._runs[session] = (None, stop)
         try:
             chunk_s = values["chunk_s"]
             first_s = min(FIRST_CHUNK_S, chunk_s) if isinstance(chunk_s, (int, float)) else None
@@ -128,29 +141,33 @@ class JamHandler:
                                 seed=0 if seed is None else int(seed) if float(seed).is_integer() else seed)
         except ValueError as error:
             log.info("jam refused: %s", error)
+            self._forget(session, stop)
             raise gr.Error(str(error)) from None
-        session, stop = self._session(request), threading.Event()
         with self._lock:
-            previous = self._runs.get(session)
-            if previous is not None:
-                previous[1].set()  # a second Start in the same page replaces the first jam
-            self._runs[session] = (jam, stop)
+            if self._runs.get(session, (None, None))[1] is stop:
+                self._runs[session] = (jam, stop)
         monitor, run = JamMonitor(self.pipe, jam.chunk_s, self.palettes), next(_RUNS)
+        drawn = time.monotonic()  # the token view waits for the second image's time: the first chunk goes alone
         try:
             while not stop.is_set():
                 if stop.wait(monitor.player.wait_s(time.monotonic(), AHEAD_CHUNKS)):
                     break
                 chunk = jam.next_chunk()
-                monitor.add(chunk, time.monotonic())
-                yield pcm_message(chunk, run), monitor.token_image(), monitor.status(), gr.skip()
+                now = time.monotonic()
+                monitor.add(chunk, now)
+                drawn, image = (now, monitor.token_image()) if now - drawn >= IMAGE_EVERY_S else (drawn, gr.skip())
+                yield pcm_message(chunk, run), image, monitor.status(), gr.skip()
         finally:
             jam.close()
-            with self._lock:
-                if self._runs.get(session, (None,))[0] is jam:
-                    del self._runs[session]
+            self._forget(session, stop)
         recording = monitor.recording()
         yield (gr.skip(), gr.skip(), f"Stopped. {monitor.status()}",
                (jam.sample_rate, recording.numpy()) if recording.numel() else gr.skip())
+
+    def _forget(self, session: str, stop: threading.Event) -> None:
+        with self._lock:
+            if self._runs.get(session, (None, None))[1] is stop:
+                del self._runs[session]
 
     def update(self, prompt_1, prompt_2, prompt_3, prompt_4, weight_1, weight_2, weight_3, weight_4, bpm, key,
                temperature, guidance_scale, chunk_s, seed, request: gr.Request = None) -> str:
@@ -158,7 +175,7 @@ class JamHandler:
         the jam's own: they apply to the next Start)."""
         values = {name: value for name, value in locals().items() if name in INPUTS}
         run = self._runs.get(self._session(request))
-        if run is None:
+        if run is None or run[0] is None:
             return "No jam is playing: press Start."
         changes = jam_changes(values)
         try:
@@ -206,7 +223,7 @@ def add_jam_tab(pipe) -> JamHandler:
             with gr.Column(scale=2):
                 gr.HTML("<div class='jam-player-line'>Player: idle.</div>", elem_id="jam-player",
                         js_on_load=PLAYER_JS % {"rate": pipe.sample_rate})
-                pcm = gr.Textbox(visible="hidden", elem_id="jam-pcm")  # each chunk on its way to the player
+                pcm = gr.Textbox(visible=False, elem_id="jam-pcm")  # each chunk on its way to the player
                 status = gr.Markdown("Press Start.", elem_id="jam-status")
                 tokens = gr.Image(label="Token streams, last 10 s (newest at the right)", type="numpy",
                                   interactive=False, elem_id="jam-tokens")
