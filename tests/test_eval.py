@@ -205,6 +205,20 @@ def test_eval_can_be_judged_by_another_pipelines_mulan(tiny_pipe, corpus, tmp_pa
     assert main(args + ["--out", str(tmp_path / "x"), "--judge", str(tmp_path / "nothing")]) == 2
 
 
+def test_eval_reports_kl_and_clap_score_naming_what_measured_them(tiny_full_pipe, corpus, tmp_path):
+    from musiclm_studio.cli import main
+
+    tiny_full_pipe.save_pretrained(str(tmp_path / "pipe"))
+    assert main(["eval", "--pipeline", str(tmp_path / "pipe"), "--prompts", f"corpus:{corpus}", "--seconds", "1",
+                 "--limit", "2", "--baselines", "0", "--melodies", "0", "--long-prompts", "0", "--out",
+                 str(tmp_path / "eval"), "--kl", "critic", "--clap-score", "mulan"]) == 0
+    report = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    kl, clap = report["kl_clap"]["kl"][0], report["kl_clap"]["clap"][0]
+    assert kl["classifier"] == "critic" and kl["pairs"] == 2 and kl["mean"] > 0
+    assert clap["model"] == "mulan" and clap["score"] == pytest.approx(report["mcc"]["generated"], abs=1e-5)  # MCC
+    assert "| KL (lower is better), 2 pairs | critic |" in (tmp_path / "eval" / "eval.md").read_text()
+
+
 # ---- ordering: a good system beats a broken one -----------------------------------------------
 class BandMuLan(torch.nn.Module):
     """A stand-in MuLan with a meaningful space (untrained tiny MuLans have none): audio ->

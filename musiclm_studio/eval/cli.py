@@ -2,7 +2,7 @@
 
     musiclm-studio eval --pipeline DIR --prompts corpus:DIR|musiccaps|FILE.jsonl --out DIR
                         [--seconds 10 --limit N --data CORPUS --write-summary]
-                        [--fad-embedding mulan vggish ...]
+                        [--fad-embedding mulan vggish ...] [--kl critic passt] [--clap-score mulan laion-clap-music]
     musiclm-studio bench [--seconds 10 30] [--pipeline DIR] [--no-musicgen] [--out bench.json]   (prints; --out also writes)
     musiclm-studio bench --jam --minutes 5 [--chunk 2] [--threads 2]   (the jam: eval/jam_bench.py)
     musiclm-studio fad --reference DIR --generated DIR --fad-embedding mulan vggish ... [--pipeline DIR] [--out F.json]
@@ -18,6 +18,7 @@ import os
 import time
 
 from .fadtk_bridge import EMBEDDINGS
+from .field_metrics import CLAP_MODELS, KL_CLASSIFIERS
 
 
 def _check_seconds(seconds: list[float]) -> None:
@@ -52,7 +53,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                         baseline_limit=args.baselines, melodies=args.melodies,
                         long_seconds=args.long_seconds, long_prompts=args.long_prompts,
                         num_candidates=pipe.config.num_candidates if args.candidates is None else args.candidates,
-                        fad_embeddings=tuple(args.fad_embedding or ()), fad_dir=os.path.join(args.out, "fad"))
+                        fad_embeddings=tuple(args.fad_embedding or ()), fad_dir=os.path.join(args.out, "fad"),
+                        kl_classifiers=tuple(args.kl or ()), clap_models=tuple(args.clap_score or ()))
     name = pipe.config.name if args.pipeline is None else f"{pipe.config.name} ({args.pipeline})"
     judge = None
     if args.judge:
@@ -166,6 +168,13 @@ def register(sub) -> None:
     e.add_argument("--fad-embedding", nargs="+", choices=EMBEDDINGS, default=None, metavar="NAME",
                    help=f"also FAD through Microsoft's fadtk in these embeddings ({', '.join(EMBEDDINGS)}); needs the "
                         "[eval] extra, and the weights of all but mulan")
+    e.add_argument("--kl", nargs="+", choices=KL_CLASSIFIERS, default=None, metavar="CLASSIFIER",
+                   help=f"also KL of each clip's label probabilities against its prompt's real clip, by these "
+                        f"classifiers ({', '.join(KL_CLASSIFIERS)}; passt needs hear21passt, timm and a matching "
+                        "torchaudio)")
+    e.add_argument("--clap-score", nargs="+", choices=CLAP_MODELS, default=None, metavar="MODEL",
+                   help=f"also the CLAP score (prompt-clip cosine) in these spaces ({', '.join(CLAP_MODELS)}; "
+                        "laion-clap-* need laion_clap and its checkpoint)")
     e.set_defaults(func=cmd_eval)
 
     d = sub.add_parser("fad", help="FAD of a folder of generated clips against reference clips, through fadtk")

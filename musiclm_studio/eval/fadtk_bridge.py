@@ -118,8 +118,8 @@ def field_embedding(name: str):
     """The fadtk model loader for ``name`` (a key of ``FIELD_EMBEDDINGS``), its weights loaded."""
     fadtk = import_fadtk()
     class_name, kwargs, needs = FIELD_EMBEDDINGS[name]
-    loader = getattr(fadtk, class_name)(**kwargs)
     try:
+        loader = getattr(fadtk, class_name)(**kwargs)  # some fetch their checkpoint here, the rest in load_model
         loader.load_model()
     except Exception as error:  # each package fails its own way when its weights are absent offline
         raise ValueError(f"The {name} embedding's weights could not be loaded ({type(error).__name__}: {error}). "

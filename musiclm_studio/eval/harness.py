@@ -71,6 +71,8 @@ class EvalConfig:
     num_candidates: int = 1  # per prompt; the pipeline keeps one (see MusicLMPipeline.__call__)
     fad_embeddings: tuple = ()  # also FAD through fadtk in these spaces (eval.fadtk_bridge.EMBEDDINGS)
     fad_dir: Optional[str] = None  # where the clips fadtk reads are written (a fresh folder)
+    kl_classifiers: tuple = ()  # KL against each prompt's real clip (eval.field_metrics.KL_CLASSIFIERS)
+    clap_models: tuple = ()  # CLAP score in these text-audio spaces (eval.field_metrics.CLAP_MODELS)
 
 
 @dataclass
@@ -93,6 +95,7 @@ class EvalResult:
     diversity: dict[str, Optional[float]] = field(default_factory=dict)
     stability: dict = field(default_factory=dict)
     speed: dict = field(default_factory=dict)
+    kl_clap: dict = field(default_factory=dict)  # KL and CLAP score (eval.field_metrics.field_report), if asked
     wall_s: float = 0.0
     notices: list[str] = field(default_factory=list)
     examples: list[tuple[str, torch.Tensor, Optional[torch.Tensor]]] = field(default_factory=list)  # (prompt, generated,
@@ -323,6 +326,13 @@ def evaluate(system, items: list[PromptItem], reference: Optional[Reference] = N
             from .fadtk_bridge import fadtk_folders
 
             result.fad["fadtk"] = fadtk_folders(audio, reference.clips, sr, config.fad_dir, config.fad_embeddings, mulan)
+    if config.kl_classifiers or config.clap_models:
+        from .field_metrics import field_report
+
+        real = [_real_clip(item, sr, config.seconds) for item in items]
+        result.kl_clap = field_report(config.kl_classifiers, config.clap_models, [i.text for i in items], audio, real,
+                                    sr, getattr(system, "pipe", None), mulan)
+        result.notices += result.kl_clap.pop("notices")
     result.adherence = adherence_report(mulan, items, audio, gen_emb, reference, ref_emb, sr)
     result.melody = melody_report(melodies, melody_out, sr)
     result.diversity = diversity_report(mulan, groups)

@@ -61,6 +61,11 @@ def markdown(result: EvalResult) -> str:
           f"against another melody {_fmt(result.melody.get('mismatched'))} ({result.melody.get('count', 0)} melodies)"],
          ["diversity across seeds (1 - cos)", result.diversity.get("across_seeds"),
           f"across prompts {_fmt(result.diversity.get('across_prompts'))}"]]))
+    if result.kl_clap.get("kl") or result.kl_clap.get("clap"):
+        from .field_metrics import field_table
+
+        parts.append("\n## KL and CLAP score (each row names what measured it)\n\n"
+                     + field_table(result.kl_clap.get("kl"), result.kl_clap.get("clap")))
     if f.get("fadtk"):
         from .fadtk_bridge import FadResult, fad_table
 
