@@ -75,9 +75,11 @@ PLAYER_JS = """
         const v = bytes.charCodeAt(2 * i) | (bytes.charCodeAt(2 * i + 1) << 8);
         data[i] = (v >= 32768 ? v - 65536 : v) / 32768;
       }
-      const now = this.ctx.currentTime, lead = 0.05;  // seconds to hand the first samples to the device
+      // seconds to hand the first samples to the device; after an underrun, a little more, so that the
+      // next chunk has time to come (a stall, then playing on, rather than a stutter per chunk)
+      const now = this.ctx.currentTime, lead = 0.05, rebuffer = 0.3;
       if (this.t0 === null) { this.t0 = now + lead; this.next = this.t0; }
-      else if (this.next < now) { this.underruns += 1; this.t0 += now + lead - this.next; this.next = now + lead; }
+      else if (this.next < now) { this.underruns += 1; this.t0 += now + rebuffer - this.next; this.next = now + rebuffer; }
       const source = this.ctx.createBufferSource();
       source.buffer = buffer; source.connect(this.ctx.destination); source.start(this.next);
       source.onended = () => this.sources.delete(source);
