@@ -14,7 +14,7 @@ again.
   re-sampled at every stage (under the same or another prompt), and the acoustic stages run on past
   the region, hearing the original's semantic tokens there (the right context), so the new sound
   already plays the original's composition when the audio crossfades back to the original. The
-  seam sits on one of the first ``SEAM_BEATS`` beats at or after ``end_s`` (of the LMs' beat grid,
+  seam sits on one of the first ``seams.SEAM_BEATS`` beats at or after ``end_s`` (of the LMs' beat grid,
   else of the beats librosa tracks in the original; on ``end_s`` where there are none): the one
   where the splice's loudness steps least (RMS over ``SEAM_WINDOW_S`` either side of its fade). It
   fades over ``crossfade_s``; a second fade of ``crossfade_s`` ends at the region's start. Every
@@ -40,7 +40,8 @@ import torch
 
 from . import candidates
 from .outputs import Conditioning, MusicLMOutput
-from .windowing import per_segment
+from .seams import SEAM_WINDOW_S, quietest_seam, seam_frames, splice
+from .streaming import decoder_lookahead
 
 if TYPE_CHECKING:
     from .pipeline import MusicLMPipeline
@@ -52,8 +53,6 @@ VARY_CANDIDATES = 8
 """Candidates a variation under a new prompt makes by default (the critic keeps one): the kept semantic
 tokens hold much of the old timbre (their features include MFCCs), so the new lead instrument shows in
 fewer candidates than in a generation (docs/experiments/editing.md: 8 / 20 as asked with 4, 12 / 20 with 8)."""
-SEAM_BEATS = 3  # the beats after a repaint's region it may fade back on: the one whose loudness steps least
-SEAM_WINDOW_S = 0.25  # the loudness compared either side of the seam's fade
 FINE_CONTEXT_S = 1.0
 """The kept fine tokens an edit's fine stage hears before the new ones (not the pipeline's ``overlap_s``): the
 fine LM reads the new frames' coarse tokens and barely the older fine ones (its likelihood with 1 s against
@@ -89,17 +88,6 @@ def _to(cond: Conditioning, device: torch.device) -> Conditioning:
     return dataclasses.replace(cond, **move)
 
 
-def story_of(cond: Conditioning, total_s: float) -> list[tuple[str, float]]:
-    """A conditioning's story segments [(prompt, seconds)], the last one running to ``total_s``."""
-    out, start = [], 0.0
-    for i, (text, seconds) in enumerate(zip(cond.prompts, cond.seconds)):
-        last = i == len(cond.prompts) - 1
-        length = total_s - start if last or seconds is None else seconds
-        out.append((text, length))
-        start += length
-    return out
-
-
 def check_edit(pipe: "MusicLMPipeline", out, prompt: Optional[str], duration_s: float, sampling: dict):
     """(the source's conditioning, the checked request): ``prompt`` (None: the source's own) and the
     sampling arguments go through ``pipe.check_inputs`` as any generation's do."""
@@ -116,7 +104,7 @@ def splice_conditioning(source: Conditioning, new: Conditioning, start_s: float,
     """``source``'s segments with ``new``'s prompt over [start_s, end_s): a story of the source's
     segments before, the new prompt, the source's after. The new segment keeps the beat grid's tempo
     and the key of the source segment it starts in."""
-    story = story_of(source, total_s)
+    story = source.story(total_s)
     ends = [sum(s for _, s in story[: i + 1]) for i in range(len(story))]
     pieces = []  # (source segment index or -1 for the new prompt, seconds)
     for i, end in enumerate(ends):
@@ -179,68 +167,11 @@ def one_segment(cond: Conditioning, index: int) -> Conditioning:
 def segment_at(cond: Conditioning, time_s: float, total_s: float) -> int:
     """The index of the story segment playing at ``time_s``."""
     start = 0.0
-    for i, (_, seconds) in enumerate(story_of(cond, total_s)):
+    for i, (_, seconds) in enumerate(cond.story(total_s)):
         if time_s < start + seconds - 1e-9:
             return i
         start += seconds
     return len(cond.prompts) - 1
-
-
-def beat_frames(pipe, cond: Conditioning, frames: int, audio: Optional[torch.Tensor] = None) -> list[int]:
-    """The acoustic frames on which a beat of the LMs' grid falls; where they hear none, the beats
-    librosa's tracker finds in ``audio`` (empty without audio or beats)."""
-    rate = pipe.config.coarse_lm.frame_rate
-    if cond.tempo_bpm is None or all(b is None for b in cond.tempo_bpm):
-        if audio is None:
-            return []
-        import librosa
-
-        from .analysis import to_mono_numpy
-
-        _, times = librosa.beat.beat_track(y=to_mono_numpy(audio), sr=pipe.sample_rate, hop_length=512, units="time")
-        return sorted({min(frames - 1, round(float(t) * rate)) for t in times})
-    ends, start = [], 0.0
-    for _, seconds in story_of(cond, frames / rate):
-        start += seconds
-        ends.append(round(start * rate))
-    bpm = per_segment(cond.tempo_bpm, ends, frames, 0.0)
-    beats = torch.cumsum(bpm / 60.0 / rate, 0) - bpm / 60.0 / rate  # beats elapsed before each frame
-    whole = torch.floor(beats + 1e-6)
-    return [0] + [f for f in range(1, frames) if whole[f] > whole[f - 1]]
-
-
-def seam_frames(pipe, cond: Conditioning, end_s: float, frames: int, fade: int,
-                audio: Optional[torch.Tensor] = None, beats: int = SEAM_BEATS) -> list[int]:
-    """The acoustic frames where a repaint of a region ending at ``end_s`` may fade back to the original:
-    the first ``beats`` beats (``beat_frames``; of ``audio`` where the LMs hear no grid) at or after it
-    that leave room for the fade, else [``end_s``'s frame]; [``frames``] (the clip's end: no seam) when
-    the fade does not fit."""
-    end = min(frames, math.ceil(end_s * pipe.config.coarse_lm.frame_rate))
-    fallback = end if end + fade <= frames else frames
-    found = [f for f in beat_frames(pipe, cond, frames, audio) if end <= f and f + fade <= frames]
-    return found[:beats] or [fallback]
-
-
-def level_jump_db(audio: torch.Tensor, at: int, window: int) -> float:
-    """The loudness step at sample ``at`` of ``audio`` [..., S]: RMS level (dB) of the ``window`` samples
-    after it minus that of the ``window`` before it, absolute (every row together)."""
-    def level(piece):
-        return 10 * torch.log10(piece.double().pow(2).mean().clamp(min=1e-12))
-
-    return float(abs(level(audio[..., at: at + window]) - level(audio[..., max(0, at - window): at])))
-
-
-def quietest_seam(original: torch.Tensor, new: torch.Tensor, start: int, seams: list[int], fade: int,
-                  window: int) -> tuple[int, torch.Tensor]:
-    """(the seam, in samples, whose splice steps least in loudness where the original resumes, the
-    splice): ``splice`` at each of ``seams`` (the first on a tie)."""
-    best = None
-    for seam in seams:
-        audio = splice(original.clone(), new, start, seam, fade)
-        jump = level_jump_db(audio, seam + fade, window)
-        if best is None or jump < best[0]:
-            best = (jump, seam, audio)
-    return best[1], best[2]
 
 
 # ---- the acoustic stages, ranked over a span --------------------------------------------------
@@ -336,11 +267,6 @@ def vary(pipe, out: MusicLMOutput, keep: str = "semantic", prompt: Optional[str]
                   timer, clock, notice, {"edit": "vary", "keep": keep, "start_s": 0.0, "end_s": total_s})
 
 
-def _fade(length: int, device) -> torch.Tensor:
-    """A raised-cosine fade-in of ``length`` samples (0 -> 1); 1 minus it fades out."""
-    return 0.5 - 0.5 * torch.cos(torch.pi * (torch.arange(length, device=device) + 0.5) / max(length, 1))
-
-
 def check_region(out: MusicLMOutput, start_s, end_s) -> tuple[float, float]:
     try:
         start_s, end_s = float(start_s), float(end_s)
@@ -380,7 +306,7 @@ def repaint(pipe, out: MusicLMOutput, start_s: float, end_s: float, prompt: Opti
     seam = seams[0]  # the first that may be the seam: the region's semantic tokens end there
     tail = seam < Ta  # the original resumes after the region
     e_sem = min(Ts, math.ceil(seam / ratio))
-    lookahead = -(-_decoder_lookahead(pipe) // hop)
+    lookahead = -(-decoder_lookahead(pipe) // hop)
     stop = min(Ta, seams[-1] + xf + lookahead) if tail else Ta  # the acoustic stages run on into the right context
     B = request.num_candidates
     # 2. semantic tokens: the prefix kept, the region re-sampled, the original's after it (the right context)
@@ -415,26 +341,6 @@ def repaint(pipe, out: MusicLMOutput, start_s: float, end_s: float, prompt: Opti
     return finish(pipe, request, cond, semantic, coarse, fine, audio, kept, scores, prompt or cond.prompts[index],
                   timer, clock, notice, {"edit": "repaint", "start_s": a_ac / rate, "end_s": seam / rate if tail else
                                          total_s, "fade_s": xf / rate})
-
-
-def _decoder_lookahead(pipe) -> int:
-    from .streaming import decoder_lookahead
-
-    return decoder_lookahead(pipe)
-
-
-def splice(original: torch.Tensor, new: torch.Tensor, start: int, seam: Optional[int], fade: int) -> torch.Tensor:
-    """``original`` [K, S] with ``new`` [K, >= seam + fade] over [start, seam): a fade of ``fade`` samples
-    ending at ``start`` and one starting at ``seam`` (None: the new audio runs to the end)."""
-    out, first = original, max(0, start - fade)
-    ramp = _fade(start - first, out.device).to(out.dtype)
-    out[:, first:start] = out[:, first:start] * (1 - ramp) + new[:, first:start] * ramp
-    end = out.shape[-1] if seam is None else seam
-    out[:, start:end] = new[:, start:end]
-    if seam is not None and fade:
-        ramp = _fade(fade, out.device).to(out.dtype)
-        out[:, seam: seam + fade] = new[:, seam: seam + fade] * (1 - ramp) + out[:, seam: seam + fade] * ramp
-    return out
 
 
 def extend(pipe, out: MusicLMOutput, seconds: float, prompt: Optional[str] = None, callback=None,

@@ -168,3 +168,12 @@ class Conditioning:
         """The opening's ``stream`` ("semantic", "coarse", "fine") for ``batch`` candidates, or None."""
         tokens = None if self.opening is None else getattr(self.opening, stream)
         return None if tokens is None else tokens.expand(batch, *tokens.shape[1:])
+
+    def story(self, total_s: float) -> list[tuple[str, float]]:
+        """The story segments [(prompt, seconds)], the last one running to ``total_s``."""
+        out, start = [], 0.0
+        for i, (text, seconds) in enumerate(zip(self.prompts, self.seconds)):
+            length = total_s - start if i == len(self.prompts) - 1 or seconds is None else seconds
+            out.append((text, length))
+            start += length
+        return out

@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from musiclm_studio import editing  # noqa: E402
+from musiclm_studio import editing, seams  # noqa: E402
 from musiclm_studio.analysis import percussive_ratio  # noqa: E402
 from musiclm_studio.pipeline import MusicLMPipeline  # noqa: E402
 
@@ -80,8 +80,8 @@ def chroma_cosine(a: torch.Tensor, b: torch.Tensor, sr: int) -> float:
 
 
 def seam_jump(audio: torch.Tensor, at: int, sr: int) -> float:
-    """The loudness step at sample ``at``: the measure repaint picks its seam by (``editing.level_jump_db``)."""
-    return editing.level_jump_db(audio, at, round(editing.SEAM_WINDOW_S * sr))
+    """The loudness step at sample ``at``: the measure repaint picks its seam by (``seams.level_jump_db``)."""
+    return seams.level_jump_db(audio, at, round(seams.SEAM_WINDOW_S * sr))
 
 
 def critic_read(pipe, coarse: torch.Tensor) -> dict:
@@ -127,7 +127,7 @@ def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> d
         first, last = int(differs.min()), int(differs.max())
         a = int(start_s * 25) * 2 * hop
         seam = round(repainted.edit["end_s"] * pipe.config.coarse_lm.frame_rate)  # the seam it chose
-        beats = editing.beat_frames(pipe, repainted.conditioning, frames, original.audio)
+        beats = seams.beat_frames(pipe, repainted.conditioning, frames, original.audio)
         grid = repainted.conditioning.tempo_bpm is not None and any(repainted.conditioning.tempo_bpm)
         region = slice(a, seam * hop)
         s_new = pipe.score(region_prompt, repainted.audio[region][None]).item()

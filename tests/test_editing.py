@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from musiclm_studio import editing
+from musiclm_studio import editing, seams
 
 SEMANTIC_RATE, ACOUSTIC_RATE = 25, 50
 
@@ -53,9 +53,9 @@ def test_repaint_changes_the_region_and_leaves_every_other_sample(tiny_full_pipe
     end = math.ceil(end_s * ACOUSTIC_RATE)
     frames = clip.tokens.coarse.shape[-1]
     seam = round(out.edit["end_s"] * ACOUSTIC_RATE)
-    offered = editing.seam_frames(pipe, out.conditioning, end_s, frames, fade, clip.audio)
-    assert seam >= end and seam in offered and 1 <= len(offered) <= editing.SEAM_BEATS
-    assert set(offered) <= set(editing.beat_frames(pipe, out.conditioning, frames))  # on beats of the grid
+    offered = seams.seam_frames(pipe, out.conditioning, end_s, frames, fade, clip.audio)
+    assert seam >= end and seam in offered and 1 <= len(offered) <= seams.SEAM_BEATS
+    assert set(offered) <= set(seams.beat_frames(pipe, out.conditioning, frames))  # on beats of the grid
     assert out.edit == {"edit": "repaint", "start_s": first / ACOUSTIC_RATE, "end_s": seam / ACOUSTIC_RATE,
                         "fade_s": fade / ACOUSTIC_RATE}
     assert torch.equal(out.audio[: (first - fade) * hop], clip.audio[: (first - fade) * hop])
@@ -81,11 +81,11 @@ def test_the_seam_is_the_offered_one_whose_loudness_steps_least():
     original = torch.full((1, 1000), 0.1)
     new = torch.full((1, 1000), 0.4)
     new[:, 600:] = 0.1  # the new audio comes back to the original's level from sample 600 on
-    seam, audio = editing.quietest_seam(original, new, 100, [300, 650, 800], 20, 50)
+    seam, audio = seams.quietest_seam(original, new, 100, [300, 650, 800], 20, 50)
     assert seam == 650  # 300 steps 12 dB down; 650 and 800 none: the first of those
-    assert torch.equal(audio, editing.splice(original.clone(), new, 100, 650, 20))
-    assert editing.level_jump_db(audio, 670, 50) == pytest.approx(0.0, abs=1e-6)
-    assert editing.level_jump_db(editing.splice(original.clone(), new, 100, 300, 20), 320, 50) > 10  # 4x down
+    assert torch.equal(audio, seams.splice(original.clone(), new, 100, 650, 20))
+    assert seams.level_jump_db(audio, 670, 50) == pytest.approx(0.0, abs=1e-6)
+    assert seams.level_jump_db(seams.splice(original.clone(), new, 100, 300, 20), 320, 50) > 10  # 4x down
 
 
 def test_without_a_beat_grid_the_seam_is_on_a_tracked_beat(tiny_pipe):
@@ -93,9 +93,9 @@ def test_without_a_beat_grid_the_seam_is_on_a_tracked_beat(tiny_pipe):
     assert out.conditioning.tempo_bpm is None  # the tiny LMs hear no grid
     repainted = tiny_pipe.repaint(out, 0.5, 1.5, seed=1)
     hop, fade, frames = tiny_pipe.config.codec.hop_length, round(editing.CROSSFADE_S * ACOUSTIC_RATE), 150
-    beats = editing.beat_frames(tiny_pipe, repainted.conditioning, frames, out.audio)
+    beats = seams.beat_frames(tiny_pipe, repainted.conditioning, frames, out.audio)
     seam = round(repainted.edit["end_s"] * ACOUSTIC_RATE)
-    assert seam in editing.seam_frames(tiny_pipe, repainted.conditioning, 1.5, frames, fade, out.audio)
+    assert seam in seams.seam_frames(tiny_pipe, repainted.conditioning, 1.5, frames, fade, out.audio)
     assert seam in beats or (seam == 75 and not [b for b in beats if 75 <= b <= frames - fade])
     assert torch.equal(repainted.audio[(seam + fade) * hop:], out.audio[(seam + fade) * hop:])
 
