@@ -98,15 +98,22 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
+def warm_up(pipe, seconds: float, seed: int = 0) -> tuple:
+    """One generation, repaint of [2, 4) s and 4-s extension, untimed: one-off first-call costs (librosa's
+    beat tracker compiling) are not an edit's. Returns (the generation, the repaint's ``edit``)."""
+    original = pipe(VARIATIONS[0][0], duration_s=seconds, seed=seed)
+    edit = pipe.repaint(original, 2.0, 4.0, prompt=REPAINT_PROMPTS[0], seed=200 + seed).edit
+    pipe.extend(original, 4.0, seed=500 + seed)
+    return original, edit
+
+
 def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> dict:
     pipe = MusicLMPipeline.from_pretrained()
     pipe.show_progress = False
     sr, hop = pipe.sample_rate, pipe.config.codec.hop_length
     result = {"trials": trials, "seconds": seconds, "variation": [], "repaint": [], "negative": [], "cost": []}
-    if cost_trials:  # one-off first-call costs (librosa's beat tracker compiling) are not an edit's: pay them first
-        warm = pipe(VARIATIONS[0][0], duration_s=seconds, seed=0)
-        pipe.repaint(warm, 2.0, 4.0, prompt=REPAINT_PROMPTS[0], seed=0)
-        pipe.extend(warm, 4.0, seed=0)
+    if cost_trials:
+        warm_up(pipe, seconds)
     for i in range(trials):
         original_prompt, new_prompt, family = VARIATIONS[i % len(VARIATIONS)]
         original, t_gen = timed(lambda: pipe(original_prompt, duration_s=seconds, seed=i))
@@ -171,9 +178,7 @@ def stage_minima(seconds: float, repeats: int) -> dict:
     pipe = MusicLMPipeline.from_pretrained()
     pipe.show_progress = False
     prompt, region_prompt = VARIATIONS[0][0], REPAINT_PROMPTS[0]
-    original = pipe(prompt, duration_s=seconds, seed=0)
-    edit = pipe.repaint(original, 2.0, 4.0, prompt=region_prompt, seed=200).edit  # also pays the first calls' costs
-    pipe.extend(original, 4.0, seed=500)
+    original, edit = warm_up(pipe, seconds)  # the same edits as timed below, first untimed
     jobs = {"repaint": lambda: pipe.repaint(original, 2.0, 4.0, prompt=region_prompt, seed=200),
             "generate_region": lambda: pipe(region_prompt, duration_s=edit["end_s"] - edit["start_s"], seed=400),
             "extend_4s": lambda: pipe.extend(original, 4.0, seed=500),
