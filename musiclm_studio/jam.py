@@ -68,6 +68,7 @@ a solo piano to a drum groove (``scripts/jam_control_checks.py``, docs/jam.md): 
 the semantic context cut (to 1 s), 15 / 20 with both cut to 0.1 s, 16 / 20 with both cut to none (jams
 started on the drum prompt show drums in their first 2 chunks in 8 / 10 by the same test)."""
 RAMP = 1.5
+"""Each chunk after a short first one is this many times the one before, up to ``chunk_s``."""
 LOOKAHEAD_FRAMES = 20
 """Frames made past a chunk's end before it is emitted (at most the decoder's reach ``R``; the frames
 before a chunk are always read in full). The shipped codec reaches 31 frames (0.62 s), but the last of
@@ -75,7 +76,6 @@ them hardly touch a sample: over 3 jams of 8 chunks the concatenated chunks diff
 all their tokens by at most 1.07e-6 of the peak with 20 frames ahead, 9.5e-7 with all 31 (the float
 noise of decoding in windows), 1.2e-5 with 16. 11 frames fewer are 0.22 s less to make before the
 first chunk can play (the first 0.25-s chunk: 0.19-0.28 s instead of 0.29-0.44 s, session 22)."""
-"""Each chunk after a short first one is this many times the one before, up to ``chunk_s``."""
 FINE_CONTEXT_S = 1.0
 """The fine LM's context in a jam (at most ``context_s``): it reads its whole window both ways, 8
 passes, so its cost grows with the window; on the shipped model a 2-s chunk's fine pass took 0.33 CPU

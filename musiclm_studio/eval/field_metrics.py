@@ -28,6 +28,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from ..audio import resample
+
 KL_CLASSIFIERS = ("critic", "passt")
 CLAP_MODELS = ("mulan", "laion-clap-music", "laion-clap-audio")
 PASST_RATE = 32_000
@@ -71,18 +73,13 @@ def _passt():
 @torch.no_grad()
 def passt_distributions(clips: list[torch.Tensor], sample_rate: int) -> dict[str, torch.Tensor]:
     """PaSST's AudioSet label probabilities per clip: softmax over the labels and sigmoid per label, [N, 527]."""
-    import librosa
-
-    model, logits = _passt(), []
-    for clip in clips:
-        audio = librosa.resample(clip.float().numpy(), orig_sr=sample_rate, target_sr=PASST_RATE)
-        stft = torch.stft  # PaSST calls torch.stft without return_complex, which torch now requires
-        torch.stft = functools.partial(stft, return_complex=False)
-        try:
-            logits.append(model(torch.from_numpy(audio)[None]).float()[0])
-        finally:
-            torch.stft = stft
-    logits = torch.stack(logits)
+    model, stft = _passt(), torch.stft
+    torch.stft = functools.partial(stft, return_complex=False)  # PaSST leaves it out; torch now requires it
+    try:
+        logits = torch.stack([model(resample(clip.float(), sample_rate, PASST_RATE)[None]).float()[0]
+                              for clip in clips])
+    finally:
+        torch.stft = stft
     return {"softmax": logits.softmax(-1), "sigmoid": logits.sigmoid()}
 
 
@@ -128,13 +125,10 @@ def clap_score(model: str, texts: list[str], clips: list[torch.Tensor], sample_r
         if mulan is None:
             raise ValueError("--clap-score mulan needs a MuLan: give --pipeline (default: the shipped model).")
         return float((embed_texts(mulan, texts) * embed_clips(mulan, clips)).sum(-1).mean())
-    import librosa
-
     clap, rate = _laion_clap(model)
     text = clap.get_text_embedding(texts, use_tensor=True).float().cpu()
     audio = torch.cat([clap.get_audio_embedding_from_data(
-        x=librosa.resample(c.float().numpy(), orig_sr=sample_rate, target_sr=rate)[None], use_tensor=False)
-        for c in clips])
+        x=resample(c.float(), sample_rate, rate).numpy()[None], use_tensor=False) for c in clips])
     return float(F.cosine_similarity(text, torch.as_tensor(audio).float(), dim=-1).mean())
 
 
