@@ -68,37 +68,63 @@ def test_context_and_state_stay_bounded_over_200_chunks(tiny_full_pipe):
     assert jam.streams["coarse"].shape[-1] < 100  # a few seconds of tokens, not 100 s
 
 
-@pytest.mark.parametrize("change_context_s", [0.0, 0.2])
-def test_a_prompt_change_cuts_the_semantic_and_coarse_context_for_two_chunks(tiny_full_pipe, monkeypatch,
-                                                                            change_context_s):
+def _spy_prompts(monkeypatch) -> list:
+    """Per LM call of the jam: (the LM's frame rate, prompt frames)."""
     from musiclm_studio import jam as jam_module
 
-    prompts = []  # per LM call: (the LM's frame rate, prompt frames)
-    real = jam_module.generate_windowed
+    prompts, real = [], jam_module.generate_windowed
 
     def spy(lm, total, prompt=None, **kwargs):
         prompts.append((lm.config.frame_rate, 0 if prompt is None else prompt.shape[-1]))
         return real(lm, total, prompt=prompt, **kwargs)
 
     monkeypatch.setattr(jam_module, "generate_windowed", spy)
-    jam = tiny_full_pipe.jam("a calm piano piece", chunk_s=0.5, seed=2, change_context_s=change_context_s)
+    return prompts
+
+
+@pytest.mark.parametrize("change_context_s", [0.0, 0.2])
+def test_a_prompt_change_cuts_the_semantic_and_coarse_context_where_it_takes_effect(tiny_full_pipe, monkeypatch,
+                                                                                   change_context_s):
+    prompts = _spy_prompts(monkeypatch)
+    jam = tiny_full_pipe.jam("a calm piano piece", chunk_s=0.5, seed=2, bpm=100, change_context_s=change_context_s)
     for _ in range(4):
         jam.next_chunk()
     before = prompts[-3:]  # semantic, coarse, fine of a chunk with the whole context
     jam.set(prompt="a rock song with drums")
-    cut, rates = [], [p[0] for p in before]
-    for _ in range(3):
-        start = len(prompts)
+    changed_at, rates = jam.frames, [p[0] for p in before]
+    keep = [round(change_context_s * rate) for rate in rates]
+    cut = []
+    for _ in range(12):
+        made, start = jam.frames - changed_at, len(prompts)  # acoustic frames made since the change
         jam.next_chunk()
-        cut.append([frames for _, frames in prompts[start:]])
-    limit = [max(1, round(change_context_s * rate)) for rate in rates]
-    for chunk in cut[:jam_module.CHANGE_CHUNKS]:  # semantic and coarse: at most change_context_s (0: a fresh start)
-        assert chunk[0] <= (0 if change_context_s == 0 else limit[0]) < before[0][1]
-        assert chunk[1] <= (0 if change_context_s == 0 else limit[1]) < before[1][1]
-        assert chunk[2] == before[2][1]  # the fine LM keeps its own (short) context
-    assert cut[jam_module.CHANGE_CHUNKS] == [p[1] for p in before]  # then the whole context again
+        cut.append((made, [frames for _, frames in prompts[start:]]))
+    assert cut[0][1][:2] == keep[:2] and keep[1] < before[1][1]  # at the change: at most change_context_s
+    for made, (semantic, coarse, fine) in cut:  # then only what was made since (and the kept seconds)
+        assert coarse == min(before[1][1], made + keep[1])
+        assert semantic == min(before[0][1], made * rates[0] // rates[1] + keep[0])
+        assert fine == before[2][1]  # the fine LM keeps its own (short) context
+    assert cut[-1][1] == [p[1] for p in before]  # and the whole context once it has slid past the cut
     with pytest.raises(ValueError, match="change_context_s"):
         tiny_full_pipe.jam("a calm piano piece", change_context_s=-1)
+
+
+def test_a_tempo_change_cuts_the_context_at_its_bar_line(tiny_full_pipe, monkeypatch):
+    prompts = _spy_prompts(monkeypatch)
+    jam = tiny_full_pipe.jam("a rock song", chunk_s=0.5, seed=0, bpm=120)
+    chunks = [jam.next_chunk() for _ in range(4)]
+    whole = prompts[-3:]
+    jam.set(bpm=90)
+    while len(jam.clock.changes) < 2:  # until the new tempo's bar line has been laid
+        start, first = len(prompts), jam.frames
+        chunks.append(jam.next_chunk())
+    bar = jam.clock.changes[-1][0]
+    calls = [frames for _, frames in prompts[start:]]
+    assert first < bar < jam.frames and len(calls) == 6  # the chunk was made in two pieces, split at the bar line
+    assert calls[:3] == [p[1] for p in whole]  # up to the bar line: the whole context
+    assert calls[3:5] == [0, 0] and calls[5] > 0  # from it: the semantic and coarse LMs start afresh
+    chunks += [jam.next_chunk() for _ in range(2)]
+    assert [c.audio.numel() for c in chunks] == [SR // 2] * len(chunks)
+    assert _streams(chunks, "coarse").shape[-1] == jam.frames  # the pieces' tokens joined, none lost or doubled
 
 
 def test_beat_clock_matches_the_grid_and_changes_tempo_on_the_next_bar():
