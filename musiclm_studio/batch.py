@@ -25,9 +25,10 @@ from typing import Optional, Union
 
 import torch
 
+from .key_lock import KEY_GUIDANCE, names_key
 from .outputs import MusicLMOutput
 from .pipeline import StageTimer
-from .sampling_args import DEFAULTS
+from .sampling_args import DEFAULT_KEY_GUIDANCE, DEFAULTS
 
 
 @torch.no_grad()
@@ -44,6 +45,11 @@ def generate_batch(pipe, prompts: list[str], *, duration_s: float = 10.0, temper
         prompts[0] if prompts else "", duration_s=duration_s, temperature=temperature, top_k=top_k, top_p=top_p,
         guidance_scale=guidance_scale, seed=seed, num_candidates=num_candidates, bpm=bpm, key=key,
         key_lock=key_lock), seed=None)
+    # key guidance (key_lock.py) runs on every row of the batch, so only where every prompt names a key or a
+    # mode (or key= names one for all); in a mixed batch none is guided (the key lock's mode pick and
+    # transposition still apply to each prompt that names one)
+    guided = key_lock and pipe.lms_hear("key") and all(names_key([prompt], key) for prompt in prompts)
+    shared.sampling.key_guidance = dict(KEY_GUIDANCE if guided else DEFAULT_KEY_GUIDANCE)
     timer, results, conds, rows = StageTimer(), [None] * len(prompts), [], []
     # 1. conditioning, prompt by prompt (each one checked on its own)
     with timer("conditioning"):

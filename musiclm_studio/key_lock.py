@@ -1,6 +1,12 @@
 """Key lock: a clip told a key plays in that key.
 
-Two steps. The mode: when a one-segment request names a mode (``key=``, a key or a mode word in the
+Three steps. While the LMs sample: when a request names a key or a mode (``key=``, or the prompt), the
+semantic and coarse LMs are sampled with key guidance (``KEY_GUIDANCE``; ``models.lm.StageLM.guide``):
+each step's log-probabilities move ``KEY_GUIDANCE`` times further along log p(x | the key) - log p(x |
+"no key"), which the LMs learned from the crops trained with the key unstated (``--unstated``), so
+that what the key token changes is pushed and nothing else. It costs one more batch of rows in those
+two stages (their guidance rows: the semantic LM's 2 per candidate become 3, the coarse LM's 1 become 2).
+Then the mode: when a one-segment request names a mode (``key=``, a key or a mode word in the
 prompt) and several candidates are made, their coarse tokens are decoded alone (a sketch of the sound:
 the codec decodes any first levels) and read with the same analyser; a candidate heard in the asked
 mode is kept before any other, the attribute critic ranking within each group
@@ -14,7 +20,7 @@ another tonic, transposed onto the asked tonic by the fewest semitones (-6 .. +5
 pedalboard's Rubber Band (offline, high quality: length and timing kept). The mode is not moved
 (transposition cannot turn minor into major), and audio whose pitch classes do not stand out
 (``analysis.read_key``'s treble chroma contrast test) is left alone. Continuations (whose key is the opening's), stories and clips told only a mode are
-never transposed; ``key_lock=False`` turns it off.
+never transposed; ``key_lock=False`` turns all three off.
 
 Transposing audio by a few semitones is what a DAW's key matching does; Rubber Band keeps the
 length and the timing, and at a few semitones the timbre change is small (formants move with the
@@ -27,6 +33,20 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+
+KEY_GUIDANCE = {"semantic": 1.0, "coarse": 1.0, "fine": 0.0}
+"""Key guidance per stage for a request that names a key or a mode (the fine LM hears no key). On the
+shipped model, 40 key prompts: the exact key (ours / Essentia) 0.70 / 0.60 without, 0.75 / 0.60 with 1 on
+the semantic LM alone, 0.85 / 0.675 with 1 on both (docs/experiments/wider_world.md)."""
+
+
+def names_key(texts, key: Optional[tuple]) -> bool:
+    """Whether a request names a key or a mode: ``key=`` given, or a prompt that states one."""
+    from .conditioning.prompt_mix import reading_text
+    from .vocab.musical_key import stated_key
+
+    return key is not None or any(stated_key(reading_text(text)) != (None, None) for text in texts)
+
 
 @dataclass(frozen=True)
 class KeyLock:

@@ -27,12 +27,17 @@ the test split: percussive share 0.025 with guidance 3 on every stage, 0.057 wit
 the coarse stage; coarse tokens regenerated from real semantic tokens: 0.049 vs 0.073). The fine
 LM has no droppable conditioning, so guidance does nothing there."""
 
+DEFAULT_KEY_GUIDANCE = {"semantic": 0.0, "coarse": 0.0, "fine": 0.0}
+"""Key guidance per stage (``models.lm.StageLM.guide``): how far the LMs are pushed towards what the
+stated key changes, against their own "no key" reading; 0 turns it off."""
+
 LIMITS = {
     "duration_s": (0.5, 60.0),
     "temperature": (0.0, 2.0),
     "top_k": (0, 1024),
     "top_p": (0.0, 1.0),
     "guidance_scale": (0.0, 10.0),
+    "key_guidance": (0.0, 10.0),
     "num_candidates": (1, 8),
     # the tempo range the critic reads (its bins) and the beat grid accepts; the corpus spans 41-180
     "bpm": (40.0, 200.0),
@@ -63,10 +68,12 @@ class SamplingArgs:
     top_p: Optional[float] = None
     guidance: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GUIDANCE))
     generator: Optional[torch.Generator] = None
+    key_guidance: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_KEY_GUIDANCE))
 
     def for_stage(self, stage: str) -> dict:
         return dict(temperature=self.temperatures[stage], top_k=self.top_k, top_p=self.top_p,
-                    guidance_scale=self.guidance[stage], generator=self.generator)
+                    guidance_scale=self.guidance[stage], generator=self.generator,
+                    key_guidance=self.key_guidance[stage])
 
 
 def _finite(name: str, value, low: float, high: float) -> float:

@@ -15,8 +15,9 @@
   ``--cost-trials``, after one untimed generation, repaint and extend; on a shared machine wall times
   are noisy, so the medians of ratios are reported);
 - ``--stage-repeats N`` instead: where an edit's time goes, the seconds of each stage (``out.timings``)
-  of a repaint of [2, 4) s and an extend by 4 s of one clip and of generating their own lengths, the
-  minimum of N interleaved runs (the shared machine's noise filtered out).
+  of a repaint of [2, 4) s and an extend by 4 s of one clip and of generating their own lengths (the
+  edited span, and the clip each returns), the minimum of N interleaved runs (the shared machine's
+  noise filtered out).
 """
 
 from __future__ import annotations
@@ -182,7 +183,10 @@ def stage_minima(seconds: float, repeats: int) -> dict:
     jobs = {"repaint": lambda: pipe.repaint(original, 2.0, 4.0, prompt=region_prompt, seed=200),
             "generate_region": lambda: pipe(region_prompt, duration_s=edit["end_s"] - edit["start_s"], seed=400),
             "extend_4s": lambda: pipe.extend(original, 4.0, seed=500),
-            "generate_4s": lambda: pipe(prompt, duration_s=4.0, seed=500)}
+            "generate_4s": lambda: pipe(prompt, duration_s=4.0, seed=500),
+            # the other reading of "its own length": the clip each edit returns
+            "generate_clip": lambda: pipe(prompt, duration_s=seconds, seed=600),
+            "generate_extended": lambda: pipe(prompt, duration_s=seconds + 4.0, seed=600)}
     best = {}
     for _ in range(repeats):
         for name, job in jobs.items():

@@ -14,6 +14,7 @@ when ``essentia`` is installed (``pip install essentia``; AGPL-3.0, used by this
 and writes (``--json``) the shares in exactly the asked key and in the asked mode, per analyser.
 
     python scripts/key_prompts.py [--pipeline DIR] [--n 120] [--seconds 10] [--json out.json]
+        [--key-guidance SEMANTIC COARSE]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 import numpy as np
 import torch
 
+from musiclm_studio import key_lock
 from musiclm_studio.analysis import estimate_key_mode
 from musiclm_studio.data.captions_v2 import key_phrase
 from musiclm_studio.data.genres import GENRES
@@ -99,7 +101,11 @@ def main() -> None:
     parser.add_argument("--no-before", action="store_true", help="only with the key lock")
     parser.add_argument("--json", default=None)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 beside another job)")
+    parser.add_argument("--key-guidance", type=float, nargs=2, metavar=("SEMANTIC", "COARSE"), default=None,
+                        help="the key lock's key guidance per stage instead of key_lock.KEY_GUIDANCE (0 0: none)")
     args = parser.parse_args()
+    if args.key_guidance is not None:
+        key_lock.KEY_GUIDANCE.update(zip(("semantic", "coarse"), args.key_guidance))
     torch.set_num_threads(args.threads)
     pipe = MusicLMPipeline.from_pretrained(args.pipeline)
     pipe.show_progress = False

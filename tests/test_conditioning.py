@@ -99,3 +99,16 @@ def test_a_batch_of_one_prompt_is_the_call_with_the_same_seed(tiny_full_pipe):
     assert torch.equal(batched.audio, alone.audio) and batched.scores == alone.scores  # the same steps
     assert torch.equal(batched.candidates.coarse, alone.candidates.coarse) and batched.chosen == alone.chosen
     assert batched.asked == alone.asked and batched.seed is None and alone.seed == 3
+
+
+def test_key_guidance_in_a_batch_only_where_every_prompt_names_a_key(tiny_full_pipe, monkeypatch):
+    from musiclm_studio import batch
+
+    seen = []
+    real = tiny_full_pipe.generate_resolved
+    monkeypatch.setattr(tiny_full_pipe, "generate_resolved",
+                        lambda conds, request, *a: seen.append(request.sampling.key_guidance["coarse"]) or real(conds, request, *a))
+    for prompts, key in ((["a rock song in A minor", "a sad waltz in E minor"], None), (["a rock song", "a waltz"], "D major"),
+                         (["a rock song in A minor", "a waltz"], None)):
+        batch.generate_batch(tiny_full_pipe, prompts, duration_s=0.5, seed=1, key=key, num_candidates=1)
+    assert seen[0] > 0 and seen[1] > 0 and seen[2] == 0  # a mixed batch: none guided

@@ -3,6 +3,7 @@ in the asked key."""
 
 import numpy as np
 import pytest
+import torch
 
 from musiclm_studio.analysis import estimate_key_mode
 from musiclm_studio.key_lock import asked_key, lock_key, transpose, transposition
@@ -87,3 +88,34 @@ def test_a_candidate_heard_in_the_asked_mode_is_kept_first(tiny_full_pipe):
     assert raw.chosen == max(range(4), key=raw.scores.__getitem__) != out.chosen
     plain = pipe("a piano piece", duration_s=2.0, seed=5, num_candidates=4)
     assert plain.chosen == max(range(4), key=plain.scores.__getitem__)
+
+
+def test_key_guidance_pushes_along_what_the_key_changes_and_nothing_else():
+    from musiclm_studio.models.lm import StageLM
+
+    g = torch.Generator().manual_seed(0)
+    cond, uncond, keyless = (torch.randn(2, 3, 7, generator=g) for _ in range(3))
+    ls = lambda x: x.log_softmax(-1)  # noqa: E731
+    plain = StageLM.guide(torch.cat([cond, uncond]), ["cond", "uncond"], 3.0, 0.0)
+    torch.testing.assert_close(plain, ls(uncond) + 3.0 * (ls(cond) - ls(uncond)))
+    keyed = StageLM.guide(torch.cat([cond, uncond, keyless]), ["cond", "uncond", "keyless"], 3.0, 2.0)
+    torch.testing.assert_close(keyed.softmax(-1), (plain + 2.0 * (ls(cond) - ls(keyless))).softmax(-1))
+    # where "no key" reads as the key does, nothing moves; without guidance rows, the conditional alone
+    same = StageLM.guide(torch.cat([cond, uncond, cond]), ["cond", "uncond", "keyless"], 3.0, 2.0)
+    torch.testing.assert_close(same.softmax(-1), plain.softmax(-1))
+    alone = StageLM.guide(torch.cat([cond, keyless]), ["cond", "keyless"], 1.0, 1.0)
+    torch.testing.assert_close(alone.softmax(-1), (2 * ls(cond) - ls(keyless)).softmax(-1))
+
+
+def test_a_named_key_or_mode_is_guided_and_other_prompts_are_not(tiny_full_pipe):
+    pipe = tiny_full_pipe
+    kwargs = dict(duration_s=1.0, seed=5, num_candidates=1)
+    for prompt, key in (("a rock song in E minor", None), ("a rock song", "F major"), ("a sad song in a minor key", None)):
+        assert pipe.check_inputs(prompt, key=key, **kwargs).sampling.key_guidance["coarse"] > 0
+        assert pipe.check_inputs(prompt, key=key, key_lock=False, **kwargs).sampling.key_guidance["coarse"] == 0
+    assert pipe.check_inputs("a rock song", **kwargs).sampling.key_guidance == {"semantic": 0, "coarse": 0, "fine": 0}
+    # nothing named: the same tokens with the lock on or off; a named key: its guidance changes the draw
+    plain = [pipe("a calm rock song", key_lock=lock, **kwargs).tokens.coarse for lock in (True, False)]
+    assert torch.equal(*plain)
+    named = [pipe("a calm rock song in E minor", key_lock=lock, **kwargs).tokens.coarse for lock in (True, False)]
+    assert not torch.equal(*named)

@@ -33,6 +33,7 @@ from ..config import ConditionStream, StageLMConfig
 from ..modules.sampling import guided_logits, sample
 from ..modules.token_layout import apply_delay, delay_mask, revert_delay
 from ..modules.transformer import Transformer
+from ..vocab.musical_key import NO_KEY
 
 StepCallback = Callable[[int, int, torch.Tensor], None]  # (step, total, tokens so far [B, Q, t])
 
@@ -234,20 +235,43 @@ class StageLM(nn.Module):
 
     # ---- sampling -----------------------------------------------------------------------
     def _sampling_conditions(self, conditions: dict, batch: int, guidance_scale: float, steps: int,
-                             negative: Optional[dict] = None):
-        """(guided, prefix [R, P, D], aligned [R, steps, D]) for sampling ``batch`` rows: with guidance
-        R = 2 * batch, the second half with every droppable stream at its null embedding, except the
-        streams of ``negative`` (a negative prompt's {"mulan": [B, 12]}), which take those tokens."""
+                             negative: Optional[dict] = None, key_guidance: float = 0.0):
+        """(groups, prefix [R, P, D], aligned [R, steps, D]) for sampling ``batch`` rows in ``groups`` of
+        ``batch``: the conditional rows; with guidance a second group with every droppable stream at its
+        null embedding, except the streams of ``negative`` (a negative prompt's {"mulan": [B, 12]}),
+        which take those tokens; with ``key_guidance`` (and a key stated) a last group whose key is
+        "no key" (see ``guide``)."""
         guided = guidance_scale != 1.0 and any(s.dropout > 0 for s in self.config.conditions)
-        rows = 2 * batch if guided else batch
+        key = conditions.get("key")
+        keyed = bool(key_guidance) and key is not None and bool((key != NO_KEY).any())
+        groups = ["cond"] + (["uncond"] if guided else []) + (["keyless"] if keyed else [])
+        rows = len(groups) * batch
         negative = negative or {}
-        conds = {k: (torch.cat([v, negative.get(k, v)]) if guided else v) for k, v in conditions.items() if v is not None}
+        conds = {}
+        for k, v in conditions.items():
+            if v is None:
+                continue
+            parts = {"cond": v, "uncond": negative.get(k, v), "keyless": torch.full_like(v, NO_KEY) if k == "key" else v}
+            conds[k] = torch.cat([parts[g] for g in groups]) if len(groups) > 1 else v
         drop = None
         if guided:
-            null = torch.arange(rows, device=self.bos.device) >= batch
+            null = (torch.arange(rows, device=self.bos.device) // batch) == groups.index("uncond")
             drop = {s.name: null if s.dropout > 0 and s.name not in negative else torch.zeros_like(null)
                     for s in self.config.conditions}
-        return guided, self.embed_prefix(conds, drop, rows), self.embed_aligned(conds, drop, rows, steps)
+        return groups, self.embed_prefix(conds, drop, rows), self.embed_aligned(conds, drop, rows, steps)
+
+    @staticmethod
+    def guide(logits: torch.Tensor, groups: list[str], guidance_scale: float, key_guidance: float) -> torch.Tensor:
+        """The logits to sample from, of rows in ``groups`` (``_sampling_conditions``): the conditional
+        ones, with classifier-free guidance against the unconditional rows, and key guidance
+        ``key_guidance * (log p(x | key) - log p(x | no key))`` (the LMs learn "no key" from ``--unstated``
+        crops), which pushes towards what the stated key changes and nothing else."""
+        B = logits.shape[0] // len(groups)
+        part = {g: logits[i * B: (i + 1) * B] for i, g in enumerate(groups)}
+        out = guided_logits(part["cond"], part["uncond"], guidance_scale) if "uncond" in part else part["cond"]
+        if "keyless" in part:
+            out = out.log_softmax(-1) + key_guidance * (part["cond"].log_softmax(-1) - part["keyless"].log_softmax(-1))
+        return out
 
     @torch.no_grad()
     def generate(
@@ -265,9 +289,10 @@ class StageLM(nn.Module):
         callback: Optional[StepCallback] = None,
         use_cache: bool = True,
         negative: Optional[dict] = None,
+        key_guidance: float = 0.0,
     ) -> torch.Tensor:
         """Sample [B, Q, num_frames] tokens; ``prompt`` [B, Q, Tp] forces the first Tp frames;
-        ``negative`` conditions guidance's unconditional rows (``_sampling_conditions``)."""
+        ``negative`` conditions guidance's unconditional rows, ``key_guidance`` the key's (``guide``)."""
         self._check_conditions(conditions)
         Q, B = self.config.num_levels, batch_size
         S = num_frames + Q - 1
@@ -280,7 +305,7 @@ class StageLM(nn.Module):
         forced = delay_mask(Q, Tp, device) if Tp else None
 
         # 1. conditioning, doubled for classifier-free guidance (second half: droppable streams null)
-        guided, prefix, aligned = self._sampling_conditions(conditions, B, guidance_scale, S, negative)
+        groups, prefix, aligned = self._sampling_conditions(conditions, B, guidance_scale, S, negative, key_guidance)
         rows, P = prefix.shape[0], prefix.shape[1]
         cache = self.transformer.new_cache(rows, P + S, device, prefix.dtype) if use_cache else None
 
@@ -297,8 +322,8 @@ class StageLM(nn.Module):
         for s in range(first, S):
             # 3. logits of step s, guided when asked
             logits = self.head(hidden).view(rows, Q, -1)
-            if guided:
-                logits = guided_logits(logits[:B], logits[B:], guidance_scale)
+            if len(groups) > 1:
+                logits = self.guide(logits, groups, guidance_scale, key_guidance)
             # 4. sample every level, keep forced cells, pad cells outside the pattern
             tokens = sample(logits, temperature, top_k, top_p, generator)  # [B, Q]
             if forced is not None and s < forced.shape[1]:
@@ -403,6 +428,7 @@ class LevelwiseLM(StageLM):
         callback: Optional[StepCallback] = None,
         use_cache: bool = True,  # no cache to use: each pass reads the whole window
         negative: Optional[dict] = None,
+        key_guidance: float = 0.0,
     ) -> torch.Tensor:
         """Sample [B, Q, num_frames] tokens level by level; ``prompt`` [B, Q, Tp] forces the first Tp frames."""
         self._check_conditions(conditions)
@@ -412,13 +438,13 @@ class LevelwiseLM(StageLM):
         Tp = 0 if prompt is None else min(prompt.shape[-1], T)
         if Tp:
             tokens[:, :, :Tp] = prompt[:, :, :Tp]
-        guided, prefix, aligned = self._sampling_conditions(conditions, B, guidance_scale, T, negative)
+        groups, prefix, aligned = self._sampling_conditions(conditions, B, guidance_scale, T, negative, key_guidance)
         rows = prefix.shape[0]
         for q in range(Q):
             levels = torch.full((rows,), q, dtype=torch.long, device=device)
             logits = self._logits(self._hidden(tokens.repeat(rows // B, 1, 1), levels, prefix, aligned), levels)
-            if guided:
-                logits = guided_logits(logits[:B], logits[B:], guidance_scale)
+            if len(groups) > 1:
+                logits = self.guide(logits, groups, guidance_scale, key_guidance)
             tokens[:, q, Tp:] = sample(logits[:, Tp:], temperature, top_k, top_p, generator)
             if callback is not None:
                 callback(q + 1, Q, tokens if q == Q - 1 else tokens[..., :0])
