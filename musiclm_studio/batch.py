@@ -25,10 +25,10 @@ from typing import Optional, Union
 
 import torch
 
-from .key_lock import KEY_GUIDANCE, names_key
+from .key_lock import key_guidance, names_key
 from .outputs import MusicLMOutput
 from .pipeline import StageTimer
-from .sampling_args import DEFAULT_KEY_GUIDANCE, DEFAULTS
+from .sampling_args import DEFAULTS
 
 
 @torch.no_grad()
@@ -48,8 +48,7 @@ def generate_batch(pipe, prompts: list[str], *, duration_s: float = 10.0, temper
     # key guidance (key_lock.py) runs on every row of the batch, so only where every prompt names a key or a
     # mode (or key= names one for all); in a mixed batch none is guided (the key lock's mode pick and
     # transposition still apply to each prompt that names one)
-    guided = key_lock and pipe.lms_hear("key") and all(names_key([prompt], key) for prompt in prompts)
-    shared.sampling.key_guidance = dict(KEY_GUIDANCE if guided else DEFAULT_KEY_GUIDANCE)
+    shared.sampling.key_guidance = key_guidance(pipe, key_lock, all(names_key([prompt], key) for prompt in prompts))
     timer, results, conds, rows = StageTimer(), [None] * len(prompts), [], []
     # 1. conditioning, prompt by prompt (each one checked on its own)
     with timer("conditioning"):

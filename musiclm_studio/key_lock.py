@@ -48,6 +48,14 @@ def names_key(texts, key: Optional[tuple]) -> bool:
     return key is not None or any(stated_key(reading_text(text)) != (None, None) for text in texts)
 
 
+def key_guidance(pipe, key_lock: bool, named: bool) -> dict[str, float]:
+    """The key guidance per stage a request samples with: ``KEY_GUIDANCE`` where the lock is on, the LMs
+    hear a key and one is ``named`` (``names_key``), else none (``sampling_args.DEFAULT_KEY_GUIDANCE``)."""
+    from .sampling_args import DEFAULT_KEY_GUIDANCE
+
+    return dict(KEY_GUIDANCE if key_lock and named and pipe.lms_hear("key") else DEFAULT_KEY_GUIDANCE)
+
+
 @dataclass(frozen=True)
 class KeyLock:
     """What the key lock did to a clip: the key it was asked (tonic index, mode), the key read from the

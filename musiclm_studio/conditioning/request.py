@@ -9,7 +9,7 @@ from typing import Optional, Sequence, Union
 import torch
 
 from ..audio import AudioLike
-from ..key_lock import KEY_GUIDANCE, names_key
+from ..key_lock import key_guidance, names_key
 from .prompt_mix import check_negative_prompt, mix_label, parse_prompt
 from ..sampling_args import SamplingArgs, check_bpm, check_key, check_sampling_args, check_seed, check_story
 
@@ -79,8 +79,7 @@ def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, t
         seed = random.randrange(2**31) if seed is None else seed
         generator = torch.Generator().manual_seed(seed)
     sampling.generator = generator
-    if key_lock and pipe.lms_hear("key") and names_key([text for text, _ in story], key):
-        sampling.key_guidance = dict(KEY_GUIDANCE)  # the key lock's first step (key_lock.py)
+    sampling.key_guidance = key_guidance(pipe, key_lock, names_key([text for text, _ in story], key))  # key_lock.py
     return GenerationRequest(story, duration_s, sampling, seed, num_candidates, melody, melody_sample_rate,
                              continuation, continuation_sample_rate, bpm, key, negative_prompt, key_lock)
 

@@ -304,7 +304,7 @@ class StageLM(nn.Module):
         real = delay_mask(Q, num_frames, device)  # [Q, S]
         forced = delay_mask(Q, Tp, device) if Tp else None
 
-        # 1. conditioning, doubled for classifier-free guidance (second half: droppable streams null)
+        # 1. conditioning, in row groups for guidance (``_sampling_conditions``: conditional, unconditional, keyless)
         groups, prefix, aligned = self._sampling_conditions(conditions, B, guidance_scale, S, negative, key_guidance)
         rows, P = prefix.shape[0], prefix.shape[1]
         cache = self.transformer.new_cache(rows, P + S, device, prefix.dtype) if use_cache else None
