@@ -365,3 +365,23 @@ def test_widget_jam_plays_and_stops(tiny_full_pipe):
     assert jam.session.closed and len(jam.audio.value) > 0 and jam.recording().numel() >= SR
     jam.controls["key"].value = "major"
     assert not jam.apply()  # nothing playing
+
+
+def test_app_jam_lanes_have_their_own_torch_threads_and_leave_the_process_its_own():
+    import threading
+
+    from musiclm_studio.ui.jam_tab import JamLanes
+
+    before = torch.get_num_threads()
+    lanes = JamLanes(2, torch_threads=before + 1)
+    assert lanes.each(torch.get_num_threads) == [before + 1, before + 1]
+    seen = []
+    later = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    later.start()
+    later.join()
+    assert torch.get_num_threads() == before and seen == [before]  # this thread and threads started later
+    with lanes.lane() as first, lanes.lane() as second:
+        assert first is not second
+        with pytest.raises(ZeroDivisionError):
+            first.submit(lambda: 1 / 0).result()  # a lane's error reaches the caller
+        assert second.submit(lambda: "still serving").result() == "still serving"

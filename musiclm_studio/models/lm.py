@@ -129,6 +129,11 @@ def build_stage_lm(config: StageLMConfig) -> "StageLM":
     return (LevelwiseLM if config.layout == "levelwise" else StageLM)(config)
 
 
+def contrast_keys(key: torch.Tensor) -> torch.Tensor:
+    """The key tokens [B, ...] that key guidance pushes away from (``StageLM.guide``): "no key"."""
+    return torch.full_like(key, NO_KEY)
+
+
 class StageLM(nn.Module):
     """Decoder-only Transformer over [B, Q, T] tokens with prefix and aligned conditioning."""
 
@@ -251,7 +256,7 @@ class StageLM(nn.Module):
         for k, v in conditions.items():
             if v is None:
                 continue
-            parts = {"cond": v, "uncond": negative.get(k, v), "keyless": torch.full_like(v, NO_KEY) if k == "key" else v}
+            parts = {"cond": v, "uncond": negative.get(k, v), "keyless": contrast_keys(v) if k == "key" else v}
             conds[k] = torch.cat([parts[g] for g in groups]) if len(groups) > 1 else v
         drop = None
         if guided:

@@ -372,9 +372,8 @@ def launch(pipe, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
     limits = limits or ServeLimits.from_env()
     pipe.show_progress = False
     pipe.encode_conditioning("warm-up")  # load the text tower now, so the first click is fast
-    with pipe.jam("warm-up", chunk_s=0.5, first_chunk_s=0.25) as jam:  # and run each stage once: the first jam
-        jam.next_chunk()  # starts as fast as the next (its first audio is what the Jam tab is timed by)
     demo = build_demo(pipe, limits=limits)
+    demo.jam_handler.warm_up()  # and run each stage once on each jam thread
     demo.launch(server_name=host, server_port=port, share=share, ssr_mode=False,
                 max_file_size=int(limits.max_upload_mb * 1024 * 1024), prevent_thread_lock=prevent_thread_lock,
                 **kwargs)

@@ -1,18 +1,18 @@
 """The Gradio Jam tab: endless music that each browser session steers while it plays.
 
-Start runs a generator (one per browser session, ``JamHandler.start``) that makes the jam's chunks
-and yields each, with the scrolling token view and a status line (headroom: generation time / chunk
-length; underruns), until Stop. The chunks play in the page itself (``PLAYER_JS``, Web Audio): each
-arrives as 16-bit PCM (``pcm_message``) and is scheduled to start where the one before ends, so
-chunks join sample-exactly and the first plays as soon as it arrives. (Gradio's streaming audio
-output re-encodes the stream to AAC and plays it through HLS, which held the first sound back 1-3 s
-after the first chunk had arrived: docs/jam.md.) The jam starts with a short first chunk
-(``FIRST_CHUNK_S``) and ramps up to the chunk length (``jam.JamSession``). It keeps at most
-``AHEAD_CHUNKS`` chunks ahead of playback, so a change is heard within about two chunks. Moving a
-control calls ``JamHandler.update``, which sets the new values on this session's jam from its next
-chunk on (a bad value shows its message and the jam plays on). Stop ends the generator, frees the
-jam and offers the last ``jam_controls.KEEP_S`` seconds as a recording; at most
-``MUSICLM_MAX_JAMS`` (default 2) jams play at once.
+Start runs a generator (one per browser session, ``JamHandler.start``) that has the jam's chunks
+made on a thread of its own (``JamLanes``) and yields each, with the scrolling token view and a
+status line (headroom: generation time / chunk length; underruns), until Stop. The chunks play in
+the page itself (``PLAYER_JS``, Web Audio): each arrives as 16-bit PCM (``pcm_message``) and is
+scheduled to start where the one before ends, so chunks join sample-exactly and the first plays as
+soon as it arrives. (Gradio's streaming audio output re-encodes the stream to AAC and plays it
+through HLS, which held the first sound back 1-3 s after the first chunk had arrived: docs/jam.md.)
+The jam starts with a short first chunk (``FIRST_CHUNK_S``) and ramps up to the chunk length
+(``jam.JamSession``). It keeps at most ``AHEAD_CHUNKS`` chunks ahead of playback, so a change is
+heard within about two chunks. Moving a control calls ``JamHandler.update``, which sets the new
+values on this session's jam from its next chunk on (a bad value shows its message and the jam plays
+on). Stop ends the generator, frees the jam and offers the last ``jam_controls.KEEP_S`` seconds as a
+recording; at most ``MUSICLM_MAX_JAMS`` (default 2) jams play at once.
 """
 
 from __future__ import annotations
@@ -21,10 +21,13 @@ import base64
 import json
 import logging
 import os
+import queue
 import threading
 import time
+from concurrent.futures import Future
+from contextlib import contextmanager
 from itertools import count
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import gradio as gr
 import torch
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 INPUTS = tuple(JAM_CONTROLS)
 
 
+JAM_THREADS_ENV = "MUSICLM_JAM_THREADS"  # torch threads per jam in the app (default: ``jam_threads``)
 FIRST_CHUNK_S = 0.25  # the jam's first chunk in the app: the sooner it is made, the sooner it plays
 IMAGE_EVERY_S = 1.0  # the token view is redrawn at most this often (each redraw costs the server and the page)
 _RUNS = count(1)  # one number per Start: the page's player starts afresh on a new one
@@ -105,6 +109,82 @@ PLAYER_JS = """
 """
 
 
+class JamLane:
+    """One thread that makes one jam's chunks at a time (``submit`` returns a ``Future``), with its own
+    torch intra-op thread count (``torch_threads``; None: the process's).
+
+    Why a thread of its own: Gradio runs each step of a generator on whichever of its worker threads
+    is free, and a thread's first torch call builds that thread's team; on one steady thread the
+    chunks after the first took 0.50 x their length, hopping between fresh threads 0.59-0.88 x
+    (docs/jam.md). The thread count is OpenMP's per-thread setting: this thread takes
+    ``torch_threads`` and the count that threads started later take is put back as it was.
+    """
+
+    def __init__(self, name: str, torch_threads: Optional[int] = None):
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        ready: Future = Future()
+        self._thread = threading.Thread(target=self._serve, args=(torch_threads, ready), name=name, daemon=True)
+        self._thread.start()
+        ready.result()
+
+    def _serve(self, torch_threads: Optional[int], ready: Future) -> None:
+        if torch_threads:
+            previous = torch.get_num_threads()  # this thread set up with the process's count first
+            torch.set_num_threads(torch_threads)  # then its own count, which also becomes the default ...
+            restore = threading.Thread(target=torch.set_num_threads, args=(previous,))
+            restore.start()
+            restore.join()  # ... so the default is put back from another thread
+        ready.set_result(torch.get_num_threads())
+        while True:
+            task = self._tasks.get()
+            if task is None:
+                return
+            function, future = task
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(function())
+                except BaseException as error:  # the caller's ``result()`` raises it
+                    future.set_exception(error)
+
+    def submit(self, function: Callable) -> Future:
+        future: Future = Future()
+        self._tasks.put((function, future))
+        return future
+
+    def close(self) -> None:
+        self._tasks.put(None)
+
+
+class JamLanes:
+    """The app's jam threads: ``count`` lanes (one per jam that may play at once); a jam holds one
+    from Start to Stop (``lane()``). ``MUSICLM_JAM_THREADS`` sets each lane's torch threads."""
+
+    def __init__(self, count: int, torch_threads: Optional[int] = None):
+        self.lanes = [JamLane(f"jam-{i + 1}", torch_threads) for i in range(count)]
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        for lane in self.lanes:
+            self._free.put(lane)
+
+    @contextmanager
+    def lane(self) -> Iterator[JamLane]:
+        lane = self._free.get()  # the Start event's concurrency limit leaves one free
+        try:
+            yield lane
+        finally:
+            self._free.put(lane)
+
+    def each(self, function: Callable) -> list:
+        """Run ``function`` once on every lane (the app's warm-up) and return the results."""
+        return [future.result() for future in [lane.submit(function) for lane in self.lanes]]
+
+
+def jam_threads(max_jams: int) -> int:
+    """Torch threads per jam lane: the process's threads shared out, a core per jam on a 2-core machine
+    with 2 jams. With chromium on the same 2 cores, one jam on 1 thread started playing sooner and ran
+    nearer real time than on 2 (docs/jam.md); alone, 2 threads are faster (``bench --jam``)."""
+    return max(1, torch.get_num_threads() // max(1, max_jams))
+
+
 def pcm_message(chunk: JamChunk, run: int) -> str:
     """A chunk for the page's player: JSON with its run, index, sample rate and base64 16-bit PCM."""
     pcm = (chunk.audio.clamp(-1, 1) * 32767).round().to(torch.int16).numpy().astype("<i2").tobytes()
@@ -115,8 +195,9 @@ def pcm_message(chunk: JamChunk, run: int) -> str:
 class JamHandler:
     """Start / update / stop callbacks; one jam per browser session."""
 
-    def __init__(self, pipe):
+    def __init__(self, pipe, max_jams: int = 2, torch_threads: Optional[int] = None):
         self.pipe = pipe
+        self.lanes = JamLanes(max_jams, torch_threads)
         self.palettes = viz.token_palettes(pipe)
         self._runs: dict[str, tuple] = {}  # session -> (JamSession, stop Event)
         self._lock = threading.Lock()
@@ -150,18 +231,26 @@ class JamHandler:
                 self._runs[session] = (jam, stop)
         monitor, run = JamMonitor(self.pipe, jam.chunk_s, self.palettes), next(_RUNS)
         drawn = time.monotonic()  # the token view waits for the second image's time: the first chunk goes alone
-        try:
-            while not stop.is_set():
-                if stop.wait(monitor.player.wait_s(time.monotonic(), AHEAD_CHUNKS)):
-                    break
-                chunk = jam.next_chunk()
-                now = time.monotonic()
-                monitor.add(chunk, now)
-                drawn, image = (now, monitor.token_image()) if now - drawn >= IMAGE_EVERY_S else (drawn, gr.skip())
-                yield pcm_message(chunk, run), image, monitor.status(), gr.skip()
-        finally:
-            jam.close()
-            self._forget(session, stop)
+        with self.lanes.lane() as lane:
+            pending = None if stop.is_set() else lane.submit(jam.next_chunk)
+            try:
+                while pending is not None:
+                    chunk, pending = pending.result(), None
+                    now = time.monotonic()
+                    monitor.add(chunk, now)
+                    if not stop.is_set() and monitor.player.wait_s(now, AHEAD_CHUNKS) <= 0:
+                        pending = lane.submit(jam.next_chunk)  # behind: the next chunk is made while this one is sent
+                    drawn, image = (now, monitor.token_image()) if now - drawn >= IMAGE_EVERY_S else (drawn, gr.skip())
+                    yield pcm_message(chunk, run), image, monitor.status(), gr.skip()
+                    if stop.is_set():
+                        break
+                    if pending is None and not stop.wait(monitor.player.wait_s(time.monotonic(), AHEAD_CHUNKS)):
+                        pending = lane.submit(jam.next_chunk)
+            finally:
+                if pending is not None:
+                    pending.cancel()
+                jam.close()  # after the chunk in the making, if any
+                self._forget(session, stop)
         recording = monitor.recording()
         yield (gr.skip(), gr.skip(), f"Stopped. {monitor.status()}",
                (jam.sample_rate, recording.numpy()) if recording.numel() else gr.skip())
@@ -193,6 +282,15 @@ class JamHandler:
         run[1].set()
         return "Stopping…"
 
+    def warm_up(self) -> None:
+        """Make one short chunk on every lane, so that each lane's torch set-up is done and the first
+        jam starts as fast as the next (its first audio is what the Jam tab is timed by)."""
+        def one_chunk():
+            with self.pipe.jam("warm-up", chunk_s=0.5, first_chunk_s=0.25) as jam:
+                jam.next_chunk()
+
+        self.lanes.each(one_chunk)
+
     @property
     def playing(self) -> int:
         return len(self._runs)
@@ -202,8 +300,8 @@ def add_jam_tab(pipe) -> JamHandler:
     """The Jam tab, inside the caller's ``gr.Blocks``; returns its handler."""
     from .gradio_app import _component
 
-    handler = JamHandler(pipe)
     max_jams = int(os.environ.get("MUSICLM_MAX_JAMS", "2"))
+    handler = JamHandler(pipe, max_jams, int(os.environ.get(JAM_THREADS_ENV) or 0) or jam_threads(max_jams))
     with gr.Tab("Jam", elem_id="jam-tab"):
         gr.Markdown("### Jam\nEndless music that follows the controls while it plays: changes apply from the next "
                     "chunk; a new tempo starts on the next bar.")
@@ -235,7 +333,7 @@ def add_jam_tab(pipe) -> JamHandler:
             widget.elem_id = f"jam-{name.replace('_', '-')}" if not widget.elem_id.startswith("jam-") else widget.elem_id
         inputs = [widgets[name] for name in INPUTS]
         start.click(handler.start, inputs, [pcm, tokens, status, recording], concurrency_limit=max_jams,
-                    concurrency_id="jam", api_name="jam_start")
+                    concurrency_id="jam", api_name="jam_start", show_progress="hidden")  # no spinner: it never ends
         pcm.change(None, pcm, None, js="(message) => { window.musiclmJam && window.musiclmJam.play(message); }")
         live = [w for name, w in widgets.items() if name.startswith(LIVE)]
         triggers = [apply.click] + [w.submit for w in live if isinstance(w, gr.Textbox)] + \
