@@ -382,6 +382,8 @@ def test_app_jam_lanes_have_their_own_torch_threads_and_leave_the_process_its_ow
     assert torch.get_num_threads() == before and seen == [before]  # this thread and threads started later
     with lanes.lane() as first, lanes.lane() as second:
         assert first is not second
+        with lanes.lane() as third:  # more jams than lanes (a page gone without a Stop): shared, never blocked
+            assert third.submit(lambda: 3).result() == 3
         with pytest.raises(ZeroDivisionError):
             first.submit(lambda: 1 / 0).result()  # a lane's error reaches the caller
         assert second.submit(lambda: "still serving").result() == "still serving"

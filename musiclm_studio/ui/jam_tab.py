@@ -161,17 +161,22 @@ class JamLanes:
 
     def __init__(self, count: int, torch_threads: Optional[int] = None):
         self.lanes = [JamLane(f"jam-{i + 1}", torch_threads) for i in range(count)]
-        self._free: queue.SimpleQueue = queue.SimpleQueue()
-        for lane in self.lanes:
-            self._free.put(lane)
+        self._holders = [0] * count
+        self._lock = threading.Lock()
 
     @contextmanager
     def lane(self) -> Iterator[JamLane]:
-        lane = self._free.get()  # the Start event's concurrency limit leaves one free
+        """The lane fewest jams hold (none, while the Start event's concurrency limit holds; a jam whose
+        page went away without a Stop may hold one until Gradio closes it, and a lane runs its jams'
+        chunks one after another, so sharing never blocks)."""
+        with self._lock:
+            index = min(range(len(self.lanes)), key=self._holders.__getitem__)
+            self._holders[index] += 1
         try:
-            yield lane
+            yield self.lanes[index]
         finally:
-            self._free.put(lane)
+            with self._lock:
+                self._holders[index] -= 1
 
     def each(self, function: Callable) -> list:
         """Run ``function`` once on every lane (the app's warm-up) and return the results."""
