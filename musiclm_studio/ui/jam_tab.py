@@ -136,10 +136,7 @@ class JamLane:
             restore.join()  # ... so the default is put back from another thread
         ready.set_result(torch.get_num_threads())
         while True:
-            task = self._tasks.get()
-            if task is None:
-                return
-            function, future = task
+            function, future = self._tasks.get()
             if future.set_running_or_notify_cancel():
                 try:
                     future.set_result(function())
@@ -150,9 +147,6 @@ class JamLane:
         future: Future = Future()
         self._tasks.put((function, future))
         return future
-
-    def close(self) -> None:
-        self._tasks.put(None)
 
 
 class JamLanes:
