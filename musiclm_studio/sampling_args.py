@@ -37,7 +37,6 @@ LIMITS = {
     "top_k": (0, 1024),
     "top_p": (0.0, 1.0),
     "guidance_scale": (0.0, 10.0),
-    "key_guidance": (0.0, 10.0),
     "num_candidates": (1, 8),
     # the tempo range the critic reads (its bins) and the beat grid accepts; the corpus spans 41-180
     "bpm": (40.0, 200.0),

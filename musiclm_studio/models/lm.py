@@ -273,10 +273,11 @@ class StageLM(nn.Module):
         crops), which pushes towards what the stated key changes and nothing else."""
         B = logits.shape[0] // len(groups)
         part = {g: logits[i * B: (i + 1) * B] for i, g in enumerate(groups)}
-        out = guided_logits(part["cond"], part["uncond"], guidance_scale) if "uncond" in part else part["cond"]
-        if "keyless" in part:
-            out = out.log_softmax(-1) + key_guidance * (part["cond"].log_softmax(-1) - part["keyless"].log_softmax(-1))
-        return out
+        if "keyless" not in part:
+            return guided_logits(part["cond"], part["uncond"], guidance_scale)
+        cond = part["cond"].log_softmax(-1)
+        out = guided_logits(part["cond"], part["uncond"], guidance_scale).log_softmax(-1) if "uncond" in part else cond
+        return out + key_guidance * (cond - part["keyless"].log_softmax(-1))
 
     @torch.no_grad()
     def generate(
