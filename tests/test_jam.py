@@ -321,14 +321,14 @@ def test_app_jam_handler_streams_applies_and_stops(tiny_full_pipe, monkeypatch):
     assert handler.update(**{**values, "bpm": 300.0}).startswith("Not applied")
     assert handler.update(**{**values, "prompt_2": "a slow piano ballad", "weight_2": 0.5}) == "Applied from the next chunk."
     assert handler.playing == 1
-    assert handler.stop() == "Stopping…"
+    assert handler.stop_clicked() == gr.skip()  # the page's button: the status line is left to the jam's "Stopped."
     rest = list(stream)
     assert rest[-1][2].startswith("Stopped.") and handler.playing == 0
     rate, recording = rest[-1][3]  # the recording of what was played, offered when stopped
     made = len(audio) + len(base64.b64decode(message["pcm"])) // 2 + \
         sum(len(base64.b64decode(json.loads(r[0])["pcm"])) // 2 for r in rest[:-1])
     assert rate == SR and len(recording) == made
-    assert handler.stop() == "No jam is playing."
+    assert handler.stop() == "No jam is playing." == handler.stop_clicked()
 
 
 def test_a_stop_pressed_while_the_jam_is_being_built_is_kept(tiny_full_pipe, monkeypatch):
@@ -346,6 +346,45 @@ def test_a_stop_pressed_while_the_jam_is_being_built_is_kept(tiny_full_pipe, mon
     values = {name: c.default for name, c in JAM_CONTROLS.items()}
     out = list(handler.start(**{**values, "prompt_1": "a rock song"}))
     assert len(out) == 1 and out[0][2].startswith("Stopped.") and handler.playing == 0  # no chunk was made
+
+
+def test_app_primes_the_jam_its_controls_start_and_plays_the_same_audio(tiny_full_pipe, monkeypatch):
+    from musiclm_studio.ui.jam_controls import JAM_CONTROLS
+    from musiclm_studio.ui.jam_tab import PRIME_CHUNKS, JamHandler
+
+    values = {**{name: c.default for name, c in JAM_CONTROLS.items()}, "prompt_1": "a rock song", "seed": 3}
+    cold = JamHandler(tiny_full_pipe).start(**values)
+    expected = [json.loads(next(cold)[0])["pcm"] for _ in range(PRIME_CHUNKS + 1)]
+    cold.close()
+    handler, built = JamHandler(tiny_full_pipe), []
+    build = tiny_full_pipe.jam
+    monkeypatch.setattr(tiny_full_pipe, "jam", lambda *a, **k: built.append(k["seed"]) or build(*a, **k))
+    handler.prime(**{**values, "seed": 4})  # a change before Start: primed again, the first one dropped
+    handler.prime(**values)
+    handler.prime(**values)  # the same values again: nothing new
+    stream = handler.start(**values)
+    assert [json.loads(next(stream)[0])["pcm"] for _ in range(PRIME_CHUNKS + 1)] == expected  # as unprimed
+    assert built[-1] == 3 and built.count(3) == 1  # Start took the primed jam: none built after the click
+    handler.prime(**{**values, "bpm": 90.0})  # a change while it plays: primed once it stops
+    handler.stop()
+    list(stream)
+    stream = handler.start(**{**values, "bpm": 90.0})
+    next(stream)
+    assert built.count(3) == 2  # the primed jam had the changed tempo: nothing built at the second Start
+    handler.stop()
+    list(stream)
+    handler.prime(**{**values, "chunk_s": 99.0})  # a value a jam refuses primes nothing; Start says what is wrong
+    with pytest.raises(Exception, match="chunk_s"):
+        next(handler.start(**{**values, "chunk_s": 99.0}))
+    assert handler.playing == 0
+    off = JamHandler(tiny_full_pipe, prime_chunks=0)  # MUSICLM_JAM_PRIME=0: nothing made before Start
+    off.prime(**values)
+    made = len(built)
+    stream = off.start(**values)
+    next(stream)
+    assert len(built) == made + 1
+    off.stop()
+    list(stream)
 
 
 def test_widget_jam_plays_and_stops(tiny_full_pipe):

@@ -8,7 +8,10 @@ scheduled to start where the one before ends, so chunks join sample-exactly and 
 soon as it arrives. (Gradio's streaming audio output re-encodes the stream to AAC and plays it
 through HLS, which held the first sound back 1-3 s after the first chunk had arrived: docs/jam.md.)
 The jam starts with a short first chunk (``FIRST_CHUNK_S``) and ramps up to the chunk length
-(``jam.JamSession``). It keeps at most ``AHEAD_CHUNKS`` chunks ahead of playback, so a change is
+(``jam.JamSession``). Before Start, the page's current control values are primed (``JamHandler.prime``,
+on page load and on every change): their jam is built and its first ``PRIME_CHUNKS`` chunks made on an
+idle lane, so that a Start with those values plays at once (the same audio: a jam depends on its seed
+and settings alone). It keeps at most ``AHEAD_CHUNKS`` chunks ahead of playback, so a change is
 heard within about two chunks. Moving a control calls ``JamHandler.update``, which sets the new
 values on this session's jam from its next chunk on (a bad value shows its message and the jam plays
 on). Stop ends the generator, frees the jam and offers the last ``jam_controls.KEEP_S`` seconds as a
@@ -42,7 +45,10 @@ INPUTS = tuple(JAM_CONTROLS)
 
 JAM_THREADS_ENV = "MUSICLM_JAM_THREADS"  # torch threads per jam in the app (default: ``jam_threads``)
 FIRST_CHUNK_S = 0.25  # the jam's first chunk in the app: the sooner it is made, the sooner it plays
+PRIME_CHUNKS = 3  # chunks made before Start (``JamHandler.prime``): the first 1.2 s, made while the page waits
+PRIME_ENV = "MUSICLM_JAM_PRIME"  # chunks made before Start in the app (0: none; default ``PRIME_CHUNKS``)
 IMAGE_EVERY_S = 1.0  # the token view is redrawn at most this often (each redraw costs the server and the page)
+STOPPING = "Stopping…"  # what Stop says while a jam plays (the jam's own last message then says "Stopped.")
 _RUNS = count(1)  # one number per Start: the page's player starts afresh on a new one
 
 PLAYER_JS = """
@@ -172,6 +178,12 @@ class JamLanes:
             with self._lock:
                 self._holders[index] -= 1
 
+    def idle(self) -> Optional[JamLane]:
+        """A lane no jam holds, or None: the last such, where ``lane()`` takes the first, so that a Start
+        whose values were not primed does not wait behind another's priming."""
+        with self._lock:
+            return next((lane for lane, holders in zip(self.lanes[::-1], self._holders[::-1]) if not holders), None)
+
     def each(self, function: Callable) -> list:
         """Run ``function`` once on every lane (the app's warm-up) and return the results."""
         return [future.result() for future in [lane.submit(function) for lane in self.lanes]]
@@ -191,68 +203,152 @@ def pcm_message(chunk: JamChunk, run: int) -> str:
                        "pcm": base64.b64encode(pcm).decode("ascii")})
 
 
+def _settings(values: dict) -> str:
+    """What makes a jam's audio: all its controls' values (seed included), as one comparable string."""
+    return json.dumps(values, sort_keys=True, default=str)
+
+
+class PrimedJam:
+    """The jam that Start would start with some control values: built, and its first ``PRIME_CHUNKS``
+    chunks made, on a lane before Start is pressed (``JamHandler.prime``). ``chunks`` are their futures,
+    made one after another; ``take`` waits for the first."""
+
+    def __init__(self, settings: str, lane: JamLane, build: Callable, chunks: int = PRIME_CHUNKS):
+        self.settings, self.lane, self._jam = settings, lane, []
+        self.chunks = [lane.submit(lambda: self._make(build))] + [lane.submit(self._make) for _ in range(chunks - 1)]
+
+    def _make(self, build: Optional[Callable] = None) -> Optional[JamChunk]:
+        if build is not None:
+            self._jam.append(build())
+        return self._jam[0].next_chunk() if self._jam else None  # (nothing where building failed)
+
+    def take(self) -> tuple:
+        """The jam and its chunks' futures, once the first is made; raises what building it raised."""
+        self.chunks[0].result()
+        return self._jam[0], list(self.chunks)
+
+    def discard(self) -> None:
+        """Free it: chunks not begun are dropped, and the jam is closed on its lane after the one in the
+        making, if any."""
+        for future in reversed(self.chunks):
+            future.cancel()
+        self.lane.submit(lambda: self._jam and self._jam[0].close())
+
+
 class JamHandler:
     """Start / update / stop callbacks; one jam per browser session."""
 
-    def __init__(self, pipe, max_jams: int = 2, torch_threads: Optional[int] = None):
+    def __init__(self, pipe, max_jams: int = 2, torch_threads: Optional[int] = None, prime_chunks: int = PRIME_CHUNKS):
         self.pipe = pipe
         self.lanes = JamLanes(max_jams, torch_threads)
         self.palettes = viz.token_palettes(pipe)
         self._runs: dict[str, tuple] = {}  # session -> (JamSession, stop Event)
+        self._primed: dict[str, PrimedJam] = {}  # session -> the jam its next Start would start
+        self._wanted: dict[str, dict] = {}  # session -> the control values its page sent while it played
+        self.max_primed = 2 * max_jams  # pages whose next Start is primed at once
+        self.prime_chunks = prime_chunks
         self._lock = threading.Lock()
 
     @staticmethod
     def _session(request: Optional[gr.Request]) -> str:
         return getattr(request, "session_hash", None) or "local"
 
+    def _build(self, values: dict):
+        """The jam these control values start (``ValueError`` for a bad value)."""
+        chunk_s, seed = values["chunk_s"], values.get("seed")
+        first_s = min(FIRST_CHUNK_S, chunk_s) if isinstance(chunk_s, (int, float)) else None
+        return self.pipe.jam(**jam_changes(values), chunk_s=chunk_s, first_chunk_s=first_s,
+                             seed=0 if seed is None else int(seed) if float(seed).is_integer() else seed)
+
     def start(self, prompt_1, prompt_2, prompt_3, prompt_4, weight_1, weight_2, weight_3, weight_4, bpm, key,
               temperature, guidance_scale, chunk_s, seed, request: gr.Request = None) -> Iterator[tuple]:
         """Start this session's jam (the controls named as in ``JAM_CONTROLS``) and stream it until Stop."""
         values = {name: value for name, value in locals().items() if name in INPUTS}
-        seed = values.get("seed")
         session, stop = self._session(request), threading.Event()
         with self._lock:  # registered before the jam is built, so that a Stop meanwhile is not lost
             previous = self._runs.get(session)
             if previous is not None:
                 previous[1].set()  # a second Start in the same page replaces the first jam
             self._runs[session] = (None, stop)
-        try:
-            chunk_s = values["chunk_s"]
-            first_s = min(FIRST_CHUNK_S, chunk_s) if isinstance(chunk_s, (int, float)) else None
-            jam = self.pipe.jam(**jam_changes(values), chunk_s=chunk_s, first_chunk_s=first_s,
-                                seed=0 if seed is None else int(seed) if float(seed).is_integer() else seed)
-        except ValueError as error:
-            log.info("jam refused: %s", error)
-            self._forget(session, stop)
-            raise gr.Error(str(error)) from None
+            primed = self._primed.pop(session, None)
+        ready: list[Future] = []  # chunks made before the click (``prime``), for the same values only
+        if primed is not None and primed.settings == _settings(values):
+            try:
+                jam, ready = primed.take()
+            except Exception:  # e.g. a bad value: built again below, which says what is wrong
+                primed.discard()
+        elif primed is not None:
+            primed.discard()
+        if not ready:
+            try:
+                jam = self._build(values)
+            except ValueError as error:
+                log.info("jam refused: %s", error)
+                self._forget(session, stop)
+                raise gr.Error(str(error)) from None
         with self._lock:
             if self._runs.get(session, (None, None))[1] is stop:
                 self._runs[session] = (jam, stop)
         monitor, run = JamMonitor(self.pipe, jam.chunk_s, self.palettes), next(_RUNS)
         drawn = time.monotonic()  # the token view waits for the second image's time: the first chunk goes alone
         with self.lanes.lane() as lane:
-            pending = None if stop.is_set() else lane.submit(jam.next_chunk)
+            def make() -> Future:  # the next chunk: one made before the click, or made now
+                return ready.pop(0) if ready else lane.submit(jam.next_chunk)
+
+            pending = None if stop.is_set() else make()
             try:
                 while pending is not None:
                     chunk, pending = pending.result(), None
                     now = time.monotonic()
                     monitor.add(chunk, now)
-                    if not stop.is_set() and monitor.player.wait_s(now, AHEAD_CHUNKS) <= 0:
-                        pending = lane.submit(jam.next_chunk)  # behind: the next chunk is made while this one is sent
+                    if not stop.is_set() and (ready or monitor.player.wait_s(now, AHEAD_CHUNKS) <= 0):
+                        pending = make()  # behind: the next chunk is made while this one is sent
                     drawn, image = (now, monitor.token_image()) if now - drawn >= IMAGE_EVERY_S else (drawn, gr.skip())
                     yield pcm_message(chunk, run), image, monitor.status(), gr.skip()
                     if stop.is_set():
                         break
                     if pending is None and not stop.wait(monitor.player.wait_s(time.monotonic(), AHEAD_CHUNKS)):
-                        pending = lane.submit(jam.next_chunk)
+                        pending = make()
             finally:
-                if pending is not None:
-                    pending.cancel()
+                for future in [pending, *ready]:
+                    if future is not None:
+                        future.cancel()
                 jam.close()  # after the chunk in the making, if any
                 self._forget(session, stop)
+                with self._lock:
+                    again = self._wanted.pop(session, values)
+        # a Start again plays at once: primed with the values the page sent last
+        self.prime(*(again[name] for name in INPUTS), request=request)
         recording = monitor.recording()
         yield (gr.skip(), gr.skip(), f"Stopped. {monitor.status()}",
                (jam.sample_rate, recording.numpy()) if recording.numel() else gr.skip())
+
+    def prime(self, prompt_1, prompt_2, prompt_3, prompt_4, weight_1, weight_2, weight_3, weight_4, bpm, key,
+              temperature, guidance_scale, chunk_s, seed, request: gr.Request = None) -> None:
+        """Build the jam that Start would start with these control values, and make its first
+        ``PRIME_CHUNKS`` chunks, on a lane no jam holds, before Start is pressed (the page calls this on
+        load and on every change). A Start with the same values sends them at once, so that the page
+        plays at once and has 1.2 s in hand while the next chunks are made: a jam depends on its seed and
+        settings alone, so the audio is the same as if it were made after the click. A page that is
+        playing is primed when its jam stops; values a jam refuses, or all lanes busy, prime nothing."""
+        values = {name: value for name, value in locals().items() if name in INPUTS}
+        session, settings = self._session(request), _settings(values)
+        with self._lock:
+            if session in self._runs:
+                self._wanted[session] = values
+                return
+            if session in self._primed and self._primed[session].settings == settings:
+                return
+            lane = self.lanes.idle()
+            if lane is None or self.prime_chunks < 1:
+                return
+            discard = [self._primed.pop(session, None)]
+            self._primed[session] = PrimedJam(settings, lane, lambda: self._build(values), self.prime_chunks)
+            while len(self._primed) > self.max_primed:  # the oldest page's goes
+                discard.append(self._primed.pop(next(iter(self._primed))))
+        for primed in discard:
+            if primed is not None:
+                primed.discard()
 
     def _forget(self, session: str, stop: threading.Event) -> None:
         with self._lock:
@@ -279,7 +375,13 @@ class JamHandler:
         if run is None:
             return "No jam is playing."
         run[1].set()
-        return "Stopping…"
+        return STOPPING
+
+    def stop_clicked(self, request: gr.Request = None):
+        """Stop, for the page's button: while a jam plays the status line is left to the jam, whose last
+        message says "Stopped." (a "Stopping…" sent from here raced it, and arriving after it, stayed)."""
+        message = self.stop(request)
+        return gr.skip() if message == STOPPING else message
 
     def warm_up(self) -> None:
         """Make one short chunk on every lane, so that each lane's torch set-up is done and the first
@@ -300,7 +402,8 @@ def add_jam_tab(pipe) -> JamHandler:
     from .gradio_app import _component
 
     max_jams = int(os.environ.get("MUSICLM_MAX_JAMS", "2"))
-    handler = JamHandler(pipe, max_jams, int(os.environ.get(JAM_THREADS_ENV) or 0) or jam_threads(max_jams))
+    handler = JamHandler(pipe, max_jams, int(os.environ.get(JAM_THREADS_ENV) or 0) or jam_threads(max_jams),
+                         int(os.environ.get(PRIME_ENV, PRIME_CHUNKS)))
     with gr.Tab("Jam", elem_id="jam-tab"):
         gr.Markdown("### Jam\nEndless music that follows the controls while it plays: changes apply from the next "
                     "chunk; a new tempo starts on the next bar.")
@@ -339,5 +442,7 @@ def add_jam_tab(pipe) -> JamHandler:
                    [w.release for w in live if isinstance(w, gr.Slider)] + \
                    [w.input for w in live if isinstance(w, gr.Dropdown)]
         gr.on(triggers, handler.update, inputs, status, queue=False, api_name="jam_update")
-        stop.click(handler.stop, None, status, queue=False, api_name="jam_stop")
+        # on page load and on every change: the jam these values start is made ready before Start (``prime``)
+        gr.on(None, handler.prime, inputs, None, queue=False, show_progress="hidden", api_visibility="private")
+        stop.click(handler.stop_clicked, None, status, queue=False, api_name="jam_stop")
     return handler
