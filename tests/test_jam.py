@@ -426,3 +426,11 @@ def test_app_jam_lanes_have_their_own_torch_threads_and_leave_the_process_its_ow
         with pytest.raises(ZeroDivisionError):
             first.submit(lambda: 1 / 0).result()  # a lane's error reaches the caller
         assert second.submit(lambda: "still serving").result() == "still serving"
+    gate = threading.Event()
+    busy = lanes.lanes[1].submit(gate.wait)  # a lane with work queued (priming) is the last chosen
+    assert lanes.lanes[1].load == 1 and lanes.idle() is lanes.lanes[0]
+    with lanes.lane() as chosen:
+        assert chosen is lanes.lanes[0] and lanes.idle() is lanes.lanes[1]  # a lane a jam holds is not idle
+    gate.set()
+    busy.result()
+    assert lanes.lanes[1].submit(lambda: None).result() is None and lanes.idle() is lanes.lanes[1]  # the last of equals

@@ -128,6 +128,8 @@ class JamLane:
 
     def __init__(self, name: str, torch_threads: Optional[int] = None):
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self.load = 0  # tasks submitted and not yet finished or dropped (the one running included)
+        self._load_lock = threading.Lock()
         ready: Future = Future()
         self._thread = threading.Thread(target=self._serve, args=(torch_threads, ready), name=name, daemon=True)
         self._thread.start()
@@ -143,14 +145,22 @@ class JamLane:
         ready.set_result(torch.get_num_threads())
         while True:
             function, future = self._tasks.get()
-            if future.set_running_or_notify_cancel():
+            result, error = None, None
+            running = future.set_running_or_notify_cancel()
+            if running:
                 try:
-                    future.set_result(function())
-                except BaseException as error:  # the caller's ``result()`` raises it
-                    future.set_exception(error)
+                    result = function()
+                except BaseException as caught:  # the caller's ``result()`` raises it
+                    error = caught
+            with self._load_lock:  # done before the caller hears of it
+                self.load -= 1
+            if running:
+                future.set_result(result) if error is None else future.set_exception(error)
 
     def submit(self, function: Callable) -> Future:
         future: Future = Future()
+        with self._load_lock:
+            self.load += 1
         self._tasks.put((function, future))
         return future
 
@@ -168,9 +178,10 @@ class JamLanes:
     def lane(self) -> Iterator[JamLane]:
         """The lane fewest jams hold (none, while the Start event's concurrency limit holds; a jam whose
         page went away without a Stop may hold one until Gradio closes it, and a lane runs its jams'
-        chunks one after another, so sharing never blocks)."""
+        chunks one after another, so sharing never blocks); of those, the one with the least work queued
+        (priming: ``JamHandler.prime``)."""
         with self._lock:
-            index = min(range(len(self.lanes)), key=self._holders.__getitem__)
+            index = min(range(len(self.lanes)), key=lambda i: (self._holders[i], self.lanes[i].load))
             self._holders[index] += 1
         try:
             yield self.lanes[index]
@@ -179,10 +190,12 @@ class JamLanes:
                 self._holders[index] -= 1
 
     def idle(self) -> Optional[JamLane]:
-        """A lane no jam holds, or None: the last such, where ``lane()`` takes the first, so that a Start
-        whose values were not primed does not wait behind another's priming."""
+        """A lane no jam holds, or None: of those, the one with the least work queued, and the last of
+        equals (``lane()`` takes the first), so that priming does not wait behind priming it replaces,
+        nor a Start that was not primed behind priming."""
         with self._lock:
-            return next((lane for lane, holders in zip(self.lanes[::-1], self._holders[::-1]) if not holders), None)
+            free = [i for i in range(len(self.lanes)) if not self._holders[i]]
+            return self.lanes[min(free[::-1], key=lambda i: self.lanes[i].load)] if free else None
 
     def each(self, function: Callable) -> list:
         """Run ``function`` once on every lane (the app's warm-up) and return the results."""
