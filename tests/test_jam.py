@@ -362,12 +362,17 @@ def test_app_primes_the_jam_its_controls_start_and_plays_the_same_audio(tiny_ful
     handler.prime(**{**values, "seed": 4})  # a change before Start: primed again, the first one dropped
     handler.prime(**values)
     handler.prime(**values)  # the same values again: nothing new
+    handler.primed().begun.wait(30)
+    handler.primed().chunks[0].result()  # (a Start before the first chunk is begun makes its own)
     stream = handler.start(**values)
     assert [json.loads(next(stream)[0])["pcm"] for _ in range(PRIME_CHUNKS + 1)] == expected  # as unprimed
-    assert built[-1] == 3 and built.count(3) == 1  # Start took the primed jam: none built after the click
+    assert built == [3]  # Start took the primed jam (none built after the click); the first values' priming,
+    # replaced before it began, built nothing
     handler.prime(**{**values, "bpm": 90.0})  # a change while it plays: primed once it stops
     handler.stop()
     list(stream)
+    handler.primed().begun.wait(30)
+    handler.primed().chunks[0].result()
     stream = handler.start(**{**values, "bpm": 90.0})
     next(stream)
     assert built.count(3) == 2  # the primed jam had the changed tempo: nothing built at the second Start
@@ -377,14 +382,16 @@ def test_app_primes_the_jam_its_controls_start_and_plays_the_same_audio(tiny_ful
     with pytest.raises(Exception, match="chunk_s"):
         next(handler.start(**{**values, "chunk_s": 99.0}))
     assert handler.playing == 0
+    handler.prime_delay_s = 60.0
+    handler.prime(**values)  # a Start before the priming begins: it is dropped and Start makes its own
+    made = len(built)
+    stream = handler.start(**values)
+    assert json.loads(next(stream)[0])["pcm"] == expected[0] and len(built) == made + 1
+    handler.stop()
+    list(stream)
     off = JamHandler(tiny_full_pipe, prime_chunks=0)  # MUSICLM_JAM_PRIME=0: nothing made before Start
     off.prime(**values)
-    made = len(built)
-    stream = off.start(**values)
-    next(stream)
-    assert len(built) == made + 1
-    off.stop()
-    list(stream)
+    assert off.primed() is None
 
 
 def test_widget_jam_plays_and_stops(tiny_full_pipe):

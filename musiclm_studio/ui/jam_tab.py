@@ -46,6 +46,7 @@ INPUTS = tuple(JAM_CONTROLS)
 JAM_THREADS_ENV = "MUSICLM_JAM_THREADS"  # torch threads per jam in the app (default: ``jam_threads``)
 FIRST_CHUNK_S = 0.25  # the jam's first chunk in the app: the sooner it is made, the sooner it plays
 PRIME_CHUNKS = 3  # chunks made before Start (``JamHandler.prime``): the first 1.2 s, made while the page waits
+PRIME_DELAY_S = 0.3  # ... beginning this long after the last change (a change within it replaces it first)
 PRIME_ENV = "MUSICLM_JAM_PRIME"  # chunks made before Start in the app (0: none; default ``PRIME_CHUNKS``)
 IMAGE_EVERY_S = 1.0  # the token view is redrawn at most this often (each redraw costs the server and the page)
 STOPPING = "Stopping…"  # what Stop says while a jam plays (the jam's own last message then says "Stopped.")
@@ -222,30 +223,57 @@ def _settings(values: dict) -> str:
 
 
 class PrimedJam:
-    """The jam that Start would start with some control values: built, and its first ``PRIME_CHUNKS``
-    chunks made, on a lane before Start is pressed (``JamHandler.prime``). ``chunks`` are their futures,
-    made one after another; ``take`` waits for the first."""
+    """The jam that Start would start with some control values: built, and its first ``chunks`` chunks
+    made, on a lane before Start is pressed (``JamHandler.prime``). The work begins ``delay_s`` after it
+    is asked for, on the lane ``JamLanes.idle`` gives then (none: nothing is primed), so that a change
+    that follows sooner replaces it before it begins (typing primes once, in a pause). ``chunks`` are
+    the futures of the chunks, made one after another; ``begun`` is set once they are queued."""
 
-    def __init__(self, settings: str, lane: JamLane, build: Callable, chunks: int = PRIME_CHUNKS):
-        self.settings, self.lane, self._jam = settings, lane, []
-        self.chunks = [lane.submit(lambda: self._make(build))] + [lane.submit(self._make) for _ in range(chunks - 1)]
+    def __init__(self, settings: str, lanes: JamLanes, build: Callable, chunks: int = PRIME_CHUNKS,
+                 delay_s: float = PRIME_DELAY_S):
+        self.settings, self.lane, self.chunks, self._jam = settings, None, [], []
+        self.begun, self._lock, self._dropped = threading.Event(), threading.Lock(), False
+        self._timer = threading.Timer(delay_s, self._begin, (lanes, build, chunks))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _begin(self, lanes: JamLanes, build: Callable, chunks: int) -> None:
+        with self._lock:
+            self.lane = None if self._dropped else lanes.idle()
+            if self.lane is not None:
+                self.chunks = [self.lane.submit(lambda: self._make(build))] + \
+                    [self.lane.submit(self._make) for _ in range(chunks - 1)]
+                self.begun.set()
 
     def _make(self, build: Optional[Callable] = None) -> Optional[JamChunk]:
         if build is not None:
             self._jam.append(build())
         return self._jam[0].next_chunk() if self._jam else None  # (nothing where building failed)
 
-    def take(self) -> tuple:
-        """The jam and its chunks' futures, once the first is made; raises what building it raised."""
+    def take(self) -> Optional[tuple]:
+        """The jam and its chunks' futures, once the first is made; None where the first is not being
+        made yet (it is dropped, and Start makes its own at once on the lane with the least work queued);
+        raises what building the jam raised."""
+        with self._lock:
+            begun = bool(self.chunks) and (self.chunks[0].running() or self.chunks[0].done())
+        if not begun:
+            self.discard()
+            return None
         self.chunks[0].result()
         return self._jam[0], list(self.chunks)
 
     def discard(self) -> None:
-        """Free it: chunks not begun are dropped, and the jam is closed on its lane after the one in the
+        """Free it: work not begun is dropped, and the jam is closed on its lane after the chunk in the
         making, if any."""
-        for future in reversed(self.chunks):
-            future.cancel()
-        self.lane.submit(lambda: self._jam and self._jam[0].close())
+        with self._lock:
+            if self._dropped:
+                return
+            self._dropped = True
+            self._timer.cancel()
+            for future in reversed(self.chunks):
+                future.cancel()
+            if self.lane is not None:
+                self.lane.submit(lambda: self._jam and self._jam[0].close())
 
 
 class JamHandler:
@@ -259,7 +287,7 @@ class JamHandler:
         self._primed: dict[str, PrimedJam] = {}  # session -> the jam its next Start would start
         self._wanted: dict[str, dict] = {}  # session -> the control values its page sent while it played
         self.max_primed = 2 * max_jams  # pages whose next Start is primed at once
-        self.prime_chunks = prime_chunks
+        self.prime_chunks, self.prime_delay_s = prime_chunks, PRIME_DELAY_S
         self._lock = threading.Lock()
 
     @staticmethod
@@ -287,7 +315,7 @@ class JamHandler:
         ready: list[Future] = []  # chunks made before the click (``prime``), for the same values only
         if primed is not None and primed.settings == _settings(values):
             try:
-                jam, ready = primed.take()
+                jam, ready = primed.take() or (None, [])
             except Exception:  # e.g. a bad value: built again below, which says what is wrong
                 primed.discard()
         elif primed is not None:
@@ -340,7 +368,7 @@ class JamHandler:
               temperature, guidance_scale, chunk_s, seed, request: gr.Request = None) -> None:
         """Build the jam that Start would start with these control values, and make its first
         ``PRIME_CHUNKS`` chunks, on a lane no jam holds, before Start is pressed (the page calls this on
-        load and on every change). A Start with the same values sends them at once, so that the page
+        load and on every change; the work begins ``PRIME_DELAY_S`` later, unless a change replaces it). A Start with the same values sends them at once, so that the page
         plays at once and has 1.2 s in hand while the next chunks are made: a jam depends on its seed and
         settings alone, so the audio is the same as if it were made after the click. A page that is
         playing is primed when its jam stops; values a jam refuses, or all lanes busy, prime nothing."""
@@ -352,16 +380,20 @@ class JamHandler:
                 return
             if session in self._primed and self._primed[session].settings == settings:
                 return
-            lane = self.lanes.idle()
-            if lane is None or self.prime_chunks < 1:
+            if self.prime_chunks < 1:
                 return
             discard = [self._primed.pop(session, None)]
-            self._primed[session] = PrimedJam(settings, lane, lambda: self._build(values), self.prime_chunks)
+            self._primed[session] = PrimedJam(settings, self.lanes, lambda: self._build(values), self.prime_chunks,
+                                              self.prime_delay_s)
             while len(self._primed) > self.max_primed:  # the oldest page's goes
                 discard.append(self._primed.pop(next(iter(self._primed))))
         for primed in discard:
             if primed is not None:
                 primed.discard()
+
+    def primed(self, request: gr.Request = None) -> Optional[PrimedJam]:
+        """This page's primed jam, if any (``prime``)."""
+        return self._primed.get(self._session(request))
 
     def _forget(self, session: str, stop: threading.Event) -> None:
         with self._lock:
