@@ -9,10 +9,10 @@ soon as it arrives. (Gradio's streaming audio output re-encodes the stream to AA
 through HLS, which held the first sound back 1-3 s after the first chunk had arrived: docs/jam.md.)
 The jam starts with a short first chunk (``FIRST_CHUNK_S``) and ramps up to the chunk length
 (``jam.JamSession``). Before Start, the page's current control values are primed (``JamHandler.prime``,
-on page load and on every change): their jam is built and its first ``PRIME_CHUNKS`` chunks made on an
-idle lane, so that a Start with those values plays at once (the same audio: a jam depends on its seed
-and settings alone). It keeps at most ``AHEAD_CHUNKS`` chunks ahead of playback, so a change is
-heard within about two chunks. Moving a control calls ``JamHandler.update``, which sets the new
+on page load and on every change, ``PRIME_DELAY_S`` after the last): their jam is built and its first
+``PRIME_CHUNKS`` chunks made on an idle lane, so that a Start with those values plays at once (the
+same audio: a jam depends on its seed and settings alone). It keeps at most ``AHEAD_CHUNKS`` chunks
+ahead of playback, so a change is heard within about two chunks. Moving a control calls ``JamHandler.update``, which sets the new
 values on this session's jam from its next chunk on (a bad value shows its message and the jam plays
 on). Stop ends the generator, frees the jam and offers the last ``jam_controls.KEEP_S`` seconds as a
 recording; at most ``MUSICLM_MAX_JAMS`` (default 2) jams play at once.
@@ -368,10 +368,11 @@ class JamHandler:
               temperature, guidance_scale, chunk_s, seed, request: gr.Request = None) -> None:
         """Build the jam that Start would start with these control values, and make its first
         ``PRIME_CHUNKS`` chunks, on a lane no jam holds, before Start is pressed (the page calls this on
-        load and on every change; the work begins ``PRIME_DELAY_S`` later, unless a change replaces it). A Start with the same values sends them at once, so that the page
-        plays at once and has 1.2 s in hand while the next chunks are made: a jam depends on its seed and
-        settings alone, so the audio is the same as if it were made after the click. A page that is
-        playing is primed when its jam stops; values a jam refuses, or all lanes busy, prime nothing."""
+        load and on every change; the work begins ``PRIME_DELAY_S`` later, unless a change replaces it).
+        A Start with the same values sends them at once, so that the page plays at once and has 1.2 s in
+        hand while the next chunks are made: a jam depends on its seed and settings alone, so the audio
+        is the same as if it were made after the click. A page that is playing is primed when its jam
+        stops; values a jam refuses, or all lanes busy, prime nothing."""
         values = {name: value for name, value in locals().items() if name in INPUTS}
         session, settings = self._session(request), _settings(values)
         with self._lock:
