@@ -416,7 +416,7 @@ def test_widget_jam_plays_and_stops(tiny_full_pipe):
 def test_app_jam_lanes_have_their_own_torch_threads_and_leave_the_process_its_own():
     import threading
 
-    from musiclm_studio.ui.jam_tab import JamLanes
+    from musiclm_studio.ui.jam_lanes import JamLanes
 
     before = torch.get_num_threads()
     lanes = JamLanes(2, torch_threads=before + 1)
