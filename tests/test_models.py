@@ -163,6 +163,13 @@ def test_stage_lm_shapes_cache_and_cfg(cfg, stage):
     assert torch.equal(run(guidance_scale=1.0), run(guidance_scale=1.0, use_cache=False))
     forced = run(prompt=cached[..., :5])
     assert torch.equal(forced[..., :5], cached[..., :5])
+    # every row hears the same conditioning and clip (an edit's candidates): the prefill runs once per
+    # guidance group, and sampling goes on exactly as when every row is run
+    same = {name: value[:1].expand_as(value) for name, value in conds.items()}
+    clip = cached[:1, :, :9].expand(2, -1, -1)
+    shared = lambda **kw: lm.generate(same, 16, batch_size=2, prompt=clip,  # noqa: E731
+                                      generator=torch.Generator().manual_seed(1), **kw)
+    assert torch.equal(shared(guidance_scale=2.0), shared(guidance_scale=2.0, use_cache=False))
 
 
 def test_levelwise_lm_makes_one_level_per_pass_from_the_levels_below(cfg):

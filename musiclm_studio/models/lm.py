@@ -279,6 +279,20 @@ class StageLM(nn.Module):
         out = guided_logits(part["cond"], part["uncond"], guidance_scale).log_softmax(-1) if "uncond" in part else cond
         return out + key_guidance * (cond - part["keyless"].log_softmax(-1))
 
+    def _prefill(self, x: torch.Tensor, cache, batch: int) -> torch.Tensor:
+        """The last hidden state [R, D] of the prefill inputs ``x`` [R, T, D] (rows in groups of ``batch``),
+        stored in ``cache``. Where the rows of each group are equal (every candidate of an edit or a
+        continuation hears the same clip), one row per group is run and its keys and values copied: the
+        prefill of a 5-s context costs 1 / ``batch`` of running every row."""
+        rows = x.shape[0]
+        grouped = x.view(rows // batch, batch, *x.shape[1:])
+        if cache is None or batch == 1 or not torch.equal(grouped, grouped[:, :1].expand_as(grouped)):
+            return self.transformer(x, cache)[:, -1]
+        once = self.transformer.new_cache(rows // batch, x.shape[1], x.device, x.dtype)
+        hidden = self.transformer(grouped[:, 0], once)[:, -1]
+        cache.fill_repeated(once, batch)
+        return hidden.repeat_interleave(batch, 0)
+
     @torch.no_grad()
     def generate(
         self,
@@ -324,7 +338,7 @@ class StageLM(nn.Module):
 
         # 2. prefill the prefix and every fully forced step in one pass
         first = min(Tp, S - 1) if Tp else 0
-        hidden = self.transformer(torch.cat([prefix, step_inputs(0, first + 1)], 1), cache)[:, -1]
+        hidden = self._prefill(torch.cat([prefix, step_inputs(0, first + 1)], 1), cache, B)
         for s in range(first, S):
             # 3. logits of step s, guided when asked
             logits = self.head(hidden).view(rows, Q, -1)

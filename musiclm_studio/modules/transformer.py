@@ -34,6 +34,15 @@ class KVCache:
         self.values[layer][:, :, start:end] = v
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
 
+    def fill_repeated(self, source: "KVCache", times: int) -> None:
+        """Take ``source``'s tokens, each of its rows ``times`` times in a row (row r here is source row
+        r // times): a prefix shared by groups of rows is run once per group and copied."""
+        n = source.length
+        for mine, theirs in ((self.keys, source.keys), (self.values, source.values)):
+            for layer, stored in enumerate(theirs):
+                mine[layer][:, :, :n] = stored[:, :, :n].repeat_interleave(times, 0)
+        self.length = n
+
 
 def rotary_tables(positions: torch.Tensor, head_dim: int, base: float = 10_000.0):
     """cos / sin tables [T, Dh/2] for integer positions [T]."""
