@@ -348,17 +348,22 @@ def test_a_stop_pressed_while_the_jam_is_being_built_is_kept(tiny_full_pipe, mon
     assert len(out) == 1 and out[0][2].startswith("Stopped.") and handler.playing == 0  # no chunk was made
 
 
-def test_app_primes_the_jam_its_controls_start_and_plays_the_same_audio(tiny_full_pipe, monkeypatch):
+def test_app_primes_the_jam_its_controls_start_and_plays_the_same_audio(monkeypatch):
+    from musiclm_studio.pipeline import MusicLMPipeline
     from musiclm_studio.ui.jam_controls import JAM_CONTROLS
     from musiclm_studio.ui.jam_tab import PRIME_CHUNKS, JamHandler
 
+    # a pipeline of its own: the jams other tests' handlers prime after a Stop run on the shared fixture's,
+    # and may begin while this test counts the jams built
+    pipe = MusicLMPipeline.from_config("tiny-full", seed=0)
+    pipe.show_progress = False
     values = {**{name: c.default for name, c in JAM_CONTROLS.items()}, "prompt_1": "a rock song", "seed": 3}
-    cold = JamHandler(tiny_full_pipe).start(**values)
+    cold = JamHandler(pipe).start(**values)
     expected = [json.loads(next(cold)[0])["pcm"] for _ in range(PRIME_CHUNKS + 1)]
     cold.close()
-    handler, built = JamHandler(tiny_full_pipe), []
-    build = tiny_full_pipe.jam
-    monkeypatch.setattr(tiny_full_pipe, "jam", lambda *a, **k: built.append(k["seed"]) or build(*a, **k))
+    handler, built = JamHandler(pipe), []
+    build = pipe.jam
+    monkeypatch.setattr(pipe, "jam", lambda *a, **k: built.append(k["seed"]) or build(*a, **k))
     handler.prime(**{**values, "seed": 4})  # a change before Start: primed again, the first one dropped
     handler.prime(**values)
     handler.prime(**values)  # the same values again: nothing new
@@ -389,7 +394,7 @@ def test_app_primes_the_jam_its_controls_start_and_plays_the_same_audio(tiny_ful
     assert json.loads(next(stream)[0])["pcm"] == expected[0] and len(built) == made + 1
     handler.stop()
     list(stream)
-    off = JamHandler(tiny_full_pipe, prime_chunks=0)  # MUSICLM_JAM_PRIME=0: nothing made before Start
+    off = JamHandler(pipe, prime_chunks=0)  # MUSICLM_JAM_PRIME=0: nothing made before Start
     off.prime(**values)
     assert off.primed() is None
 
