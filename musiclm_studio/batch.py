@@ -35,7 +35,8 @@ from .sampling_args import DEFAULTS
 def generate_batch(pipe, prompts: list[str], *, duration_s: float = 10.0, temperature=None, top_k: Optional[int] = DEFAULTS["top_k"],
                    top_p: Optional[float] = None, guidance_scale=None, seed: Optional[int] = None,
                    num_candidates: Optional[int] = None, bpm: Optional[float] = None, key: Optional[str] = None,
-                   key_lock: bool = True, callback=None) -> list[Union[MusicLMOutput, ValueError]]:
+                   key_lock: bool = True, negative_prompt: Optional[str] = None,
+                   callback=None) -> list[Union[MusicLMOutput, ValueError]]:
     """Generate one clip per prompt (same settings as ``pipe(prompt, ...)``) in one batch; a refused
     prompt's place holds its ``ValueError`` (a bad shared setting raises it for the whole call). ``callback`` gets ``StageEvent``s with every row's
     tokens (row i*C + c: prompt i, candidate c; conditioning: one MuLan row per prompt)."""
@@ -44,7 +45,7 @@ def generate_batch(pipe, prompts: list[str], *, duration_s: float = 10.0, temper
     shared = dataclasses.replace(pipe.check_inputs(
         prompts[0] if prompts else "", duration_s=duration_s, temperature=temperature, top_k=top_k, top_p=top_p,
         guidance_scale=guidance_scale, seed=seed, num_candidates=num_candidates, bpm=bpm, key=key,
-        key_lock=key_lock), seed=None)
+        key_lock=key_lock, negative_prompt=negative_prompt), seed=None)
     # key guidance (key_lock.py) runs on every row of the batch, so only where every prompt names a key or a
     # mode (or key= names one for all); in a mixed batch none is guided (the key lock's mode pick and
     # transposition still apply to each prompt that names one)

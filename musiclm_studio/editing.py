@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Optional
 import torch
 
 from . import candidates
+from .conditioning.resolver import steered
 from .outputs import Conditioning, MusicLMOutput
 from .seams import SEAM_WINDOW_S, quietest_seam, seam_frames, splice
 from .streaming import decoder_lookahead
@@ -140,17 +141,20 @@ def negative_of(cond: Optional[Conditioning]) -> dict:
     ``dataclasses.replace`` arguments; None: no negative prompt."""
     return {"negative_mulan_tokens": None if cond is None else cond.negative_mulan_tokens,
             "negative_text_features": None if cond is None else cond.negative_text_features,
+            "negative_text_embeddings": None if cond is None else cond.negative_text_embeddings,
             "negative_attributes": () if cond is None else cond.negative_attributes}
 
 
 def edit_conditioning(pipe, source: Conditioning, request, prompt: Optional[str], start_s: float, end_s: float,
                       total_s: float) -> Conditioning:
     """The conditioning of an edit: the source's, with a new prompt spliced over [start_s, end_s) when
-    one is given, and the request's negative prompt."""
+    one is given, and the request's negative prompt (which every segment's MuLan tokens move away from)."""
     if prompt is None:
         new = None if request.negative_prompt is None else pipe.resolve_conditioning(request)
-        return dataclasses.replace(source, duration_s=total_s, **negative_of(new))
-    return splice_conditioning(source, pipe.resolve_conditioning(request), start_s, end_s, total_s)
+        cond = dataclasses.replace(source, duration_s=total_s, **negative_of(new))
+    else:
+        cond = splice_conditioning(source, pipe.resolve_conditioning(request), start_s, end_s, total_s)
+    return steered(pipe.components.mulan, cond)
 
 
 def one_segment(cond: Conditioning, index: int) -> Conditioning:

@@ -22,7 +22,7 @@ VERSION = 1
 SUFFIX = ".tokens.safetensors"
 _STREAMS = ("mulan", "melody", "semantic", "coarse", "fine")
 _COND_TENSORS = ("text_embeddings", "mulan_tokens", "text_features", "melody_tokens", "attribute_tokens",
-                 "negative_mulan_tokens", "negative_text_features")
+                 "negative_mulan_tokens", "negative_text_features", "negative_text_embeddings")
 _COND_VALUES = ("prompts", "seconds", "notices", "tempo_bpm", "key_tokens", "duration_s", "negative_attributes")
 _OUT_VALUES = ("sample_rate", "chosen_by", "mulan_score", "timings", "notices", "seed", "asked", "edit")
 

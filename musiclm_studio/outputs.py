@@ -162,6 +162,7 @@ class Conditioning:
     beat_start_s: float = 0.0  # where the beat grid has a beat: 0 (the first frame), or a continuation's first beat
     negative_mulan_tokens: Optional[torch.Tensor] = None  # [1, 12] a negative prompt's, for guidance (None: null)
     negative_text_features: Optional[torch.Tensor] = None  # [1, D] a negative prompt's, for the critic
+    negative_text_embeddings: Optional[torch.Tensor] = None  # [1, E] a negative prompt's, which mulan_tokens move from
     negative_attributes: tuple[str, ...] = ()  # what a negative prompt names (prompt_reader.named_attributes)
 
     def opening_tokens(self, stream: str, batch: int) -> Optional[torch.Tensor]:

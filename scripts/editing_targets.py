@@ -17,7 +17,9 @@
 - ``--stage-repeats N`` instead: where an edit's time goes, the seconds of each stage (``out.timings``)
   of a repaint of [2, 4) s and an extend by 4 s of one clip and of generating their own lengths (the
   edited span, and the clip each returns), the minimum of N interleaved runs (the shared machine's
-  noise filtered out).
+  noise filtered out);
+- ``--negative-seed S`` instead: the negative-prompt trials alone, on seeds S, S + 1, ... (another
+  sample of the 20 drum-open prompts than a full run's seeds 300...).
 """
 
 from __future__ import annotations
@@ -108,6 +110,37 @@ def warm_up(pipe, seconds: float, seed: int = 0) -> tuple:
     return original, edit
 
 
+def negative_trial(pipe, i: int, seconds: float, seed_base: int) -> dict:
+    """Drum-open prompt ``i`` with and without the negative prompt "drums", both on seed ``seed_base + i``."""
+    open_prompt, sr = OPEN_DRUMS[i % len(OPEN_DRUMS)], pipe.sample_rate
+    plain = pipe(open_prompt, duration_s=seconds, seed=seed_base + i)
+    negative = pipe(open_prompt, duration_s=seconds, seed=seed_base + i, negative_prompt="drums")
+    return {"prompt": open_prompt,
+            "percussive_plain": percussive_ratio(plain.audio.numpy(), sr),
+            "percussive_negative": percussive_ratio(negative.audio.numpy(), sr),
+            "critic_drums_plain": critic_read(pipe, plain.tokens.coarse)["drums"],
+            "critic_drums_negative": critic_read(pipe, negative.tokens.coarse)["drums"]}
+
+
+def negative_only(trials: int, seconds: float, seed_base: int) -> dict:
+    """The negative-prompt trials alone, on seeds ``seed_base + i`` (another sample of seeds than a full run's)."""
+    pipe = MusicLMPipeline.from_pretrained()
+    pipe.show_progress = False
+    rows = []
+    for i in range(trials):
+        rows.append(negative_trial(pipe, i, seconds, seed_base))
+        print(json.dumps(rows[-1]), flush=True)
+    return {"negative": rows, "summary": negative_summary(rows)}
+
+
+def negative_summary(n: list[dict]) -> dict:
+    med = statistics.median
+    return {
+        "negative_percussive_falls": sum(x["percussive_negative"] < x["percussive_plain"] for x in n) / len(n),
+        "negative_critic_drums_falls": sum(x["critic_drums_negative"] < x["critic_drums_plain"] for x in n) / len(n),
+        "negative_percussive_median": [med(x["percussive_plain"] for x in n), med(x["percussive_negative"] for x in n)]}
+
+
 def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> dict:
     pipe = MusicLMPipeline.from_pretrained()
     pipe.show_progress = False
@@ -151,14 +184,7 @@ def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> d
                                   "mulan_new": s_new, "mulan_original": s_old,
                                   "seam_jump_db": jumps, "original_jump_db": baseline})
         # 3. negative prompt "drums", same seed with and without
-        open_prompt = OPEN_DRUMS[i % len(OPEN_DRUMS)]
-        plain = pipe(open_prompt, duration_s=seconds, seed=300 + i)
-        negative = pipe(open_prompt, duration_s=seconds, seed=300 + i, negative_prompt="drums")
-        result["negative"].append({"prompt": open_prompt,
-                                   "percussive_plain": percussive_ratio(plain.audio.numpy(), sr),
-                                   "percussive_negative": percussive_ratio(negative.audio.numpy(), sr),
-                                   "critic_drums_plain": critic_read(pipe, plain.tokens.coarse)["drums"],
-                                   "critic_drums_negative": critic_read(pipe, negative.tokens.coarse)["drums"]})
+        result["negative"].append(negative_trial(pipe, i, seconds, 300))
         # 4. cost: each edit against generating its own length from scratch (the first ``cost_trials``)
         if i >= cost_trials:
             print(json.dumps({k: v[-1] for k, v in result.items() if isinstance(v, list) and k != "cost"}), flush=True)
@@ -225,9 +251,7 @@ def summary(r: dict) -> dict:
         "repaint_mulan_rises": sum(x["mulan_new"] > x["mulan_original"] for x in p) / len(p),
         "repaint_seam_jump_db_median": med(j for x in p for j in x["seam_jump_db"]),
         "original_jump_db_median_same_places": med(j for x in p for j in x["original_jump_db"]),
-        "negative_percussive_falls": sum(x["percussive_negative"] < x["percussive_plain"] for x in n) / len(n),
-        "negative_critic_drums_falls": sum(x["critic_drums_negative"] < x["critic_drums_plain"] for x in n) / len(n),
-        "negative_percussive_median": [med(x["percussive_plain"] for x in n), med(x["percussive_negative"] for x in n)],
+        **negative_summary(n),
     } | ({  # --cost-trials 0: no costs timed
         "cost_vary_over_generate_median": med(x["vary_s"] / x["generate_s"] for x in c),
         "cost_repaint_over_generate_region_median": med(x["repaint_s"] / x["generate_region_s"] for x in c),
@@ -260,9 +284,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 on a machine shared with others)")
     parser.add_argument("--from-log", default=None, help="summarise the trials a stopped run printed to this log")
     parser.add_argument("--stage-repeats", type=int, default=0, help="only time each edit's stages, this many times")
+    parser.add_argument("--negative-seed", type=int, default=None,
+                        help="only the negative-prompt trials, on seeds from this one (a full run's are 300...)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.stage_repeats:
+    if args.negative_seed is not None:
+        result = negative_only(args.trials, args.seconds, args.negative_seed)
+    elif args.stage_repeats:
         result = {"summary": stage_minima(args.seconds, args.stage_repeats)}
     elif args.from_log:
         result = from_log(args.from_log)

@@ -171,6 +171,11 @@ def test_a_saved_output_loads_back_bit_for_bit_and_edits_alike(tiny_full_pipe, c
     again = load_output(save_output(tmp_path / "edited.wav", edited)[0])
     assert again.edit == edited.edit and again.conditioning.negative_attributes == ("drums",)
     assert torch.equal(again.conditioning.negative_text_features, edited.conditioning.negative_text_features)
+    assert torch.equal(again.conditioning.negative_text_embeddings, edited.conditioning.negative_text_embeddings)
+    # the edit's MuLan tokens move away from its negative prompt; an edit without one hears the prompt's own
+    assert not torch.equal(edited.conditioning.mulan_tokens, clip.conditioning.mulan_tokens)
+    plain_again = tiny_full_pipe.repaint(again, 1.0, 1.6, seed=2)
+    assert torch.equal(plain_again.conditioning.mulan_tokens, clip.conditioning.mulan_tokens)
     (tmp_path / "lone.wav").write_bytes(b"RIFF")
     with pytest.raises(ValueError, match="tokens file"):
         load_output(tmp_path / "lone.wav")

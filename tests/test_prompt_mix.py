@@ -1,9 +1,11 @@
-"""Weighted prompts (mixed in MuLan's embedding space) and negative prompts (guidance's unconditional branch)."""
+"""Weighted prompts (mixed in MuLan's embedding space) and negative prompts (guidance's unconditional branch,
+and the prompt's MuLan embedding moved away from them)."""
 
 import pytest
 import torch
 
 from musiclm_studio.conditioning.prompt_mix import MAX_PROMPTS, mix_label, parse_prompt
+from musiclm_studio.conditioning.resolver import NEGATIVE_STEER
 
 
 def _same(a, b) -> bool:
@@ -42,7 +44,6 @@ def test_bad_mixes_raise_saying_what_to_do(tiny_full_pipe, text, words):
     (dict(prompt="a calm piano piece", prompts={"a": 1.0}), "either"),
     (dict(), "Describe the music"),
     (dict(prompt="a piano", negative_prompt=3), "negative_prompt must be text"),
-    (dict(prompt="a piano", negative_prompt="drums", guidance_scale=1.0), "guidance"),
 ])
 def test_bad_prompt_arguments_raise(tiny_full_pipe, kwargs, words):
     with pytest.raises(ValueError, match=words):
@@ -87,9 +88,28 @@ def test_negative_prompt_replaces_the_null_conditioning_of_guidance(tiny_full_pi
     assert _same(pipe("a rock song", duration_s=1.0, seed=4, negative_prompt=""), plain)  # empty: plain CFG
     negative = pipe("a rock song", duration_s=1.0, seed=4, negative_prompt="drums")
     assert not torch.equal(negative.tokens.semantic, plain.tokens.semantic)
-    # only the unconditional branch changes: without guidance there is none, and the result is plain again
     unguided = dict(duration_s=1.0, seed=4, guidance_scale=1.0)
     assert _same(pipe("a rock song", negative_prompt="", **unguided), pipe("a rock song", **unguided))
+
+
+def test_negative_prompt_moves_the_prompts_mulan_tokens_away_from_it(tiny_full_pipe):
+    pipe, mulan = tiny_full_pipe, tiny_full_pipe.components.mulan
+
+    def cond(**kwargs):
+        return pipe.resolve_conditioning(pipe.check_inputs("a rock song", duration_s=1.0, seed=4, **kwargs))
+
+    plain, negative = cond(), cond(negative_prompt="drums")
+    assert torch.equal(negative.text_embeddings, plain.text_embeddings)  # the prompt's own (its MuLan score)
+    assert torch.equal(plain.mulan_tokens, mulan.tokenize(plain.text_embeddings))
+    e, e_neg = plain.text_embeddings, mulan.embed_text(["drums"])
+    away = torch.nn.functional.normalize(e - NEGATIVE_STEER * e_neg, dim=-1)
+    assert (away @ e_neg.T).item() < (e @ e_neg.T).item()
+    assert torch.equal(negative.mulan_tokens, mulan.tokenize(away))
+    assert not torch.equal(negative.mulan_tokens, plain.mulan_tokens)
+    # so it acts without guidance too, on every stage that hears MuLan (the coarse one as well)
+    unguided = dict(duration_s=1.0, seed=4, guidance_scale=1.0, num_candidates=1)
+    kept = pipe("a rock song", **unguided)
+    assert not torch.equal(pipe("a rock song", negative_prompt="drums", **unguided).tokens.coarse, kept.tokens.coarse)
 
 
 def test_stream_takes_weights_and_a_negative_prompt(tiny_full_pipe):

@@ -11,7 +11,8 @@ from musiclm_studio.ui import controls
 from musiclm_studio.ui.gradio_app import build_demo
 
 SETTINGS = dict(duration_s=1.0, temperature_semantic=1.0, temperature_coarse=0.95, temperature_fine=0.7, top_k=250,
-                top_p=1.0, guidance_scale=3.0, seed=7, randomise_seed=False, num_candidates=1, bpm=0.0, key="")
+                top_p=1.0, guidance_scale=3.0, seed=7, randomise_seed=False, num_candidates=1, bpm=0.0, key="",
+                negative_prompt="")
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,8 @@ def test_controls_follow_the_shared_limits():
     kwargs = controls.pipeline_kwargs({**SETTINGS, "prompt": "x", "story": "", "top_k": 250.0, "seed": 3.0})
     assert kwargs["temperature"] == (1.0, 0.95, 0.7) and kwargs["top_k"] == 250 and kwargs["seed"] == 3
     assert kwargs["guidance_scale"] == {"semantic": 3.0}  # the slider guides the semantic stage only
+    assert kwargs["negative_prompt"] is None  # an empty box: none
+    assert controls.pipeline_kwargs({**SETTINGS, "negative_prompt": "drums"})["negative_prompt"] == "drums"
     assert controls.pipeline_kwargs({**SETTINGS, "randomise_seed": True})["seed"] is None
     assert kwargs["bpm"] is None and controls.pipeline_kwargs({**SETTINGS, "bpm": 96.0})["bpm"] == 96.0  # 0: the prompt's
     assert kwargs["key"] is None and controls.pipeline_kwargs({**SETTINGS, "key": "A minor"})["key"] == "A minor"
@@ -320,6 +323,14 @@ def test_the_prompt_box_has_a_neutral_placeholder(demo):
     assert not any(prompt.placeholder in p or p in prompt.placeholder for p in controls.EXAMPLE_PROMPTS)
 
 
+def test_the_negative_prompt_box_reaches_the_pipeline(demo):
+    assert run(demo, prompt="a rock song", negative_prompt="drums")[-1][0].endswith(".wav")
+    out = demo.handler.last_output("local")
+    assert out.conditioning.negative_attributes == ("drums",) and out.conditioning.negative_text_features is not None
+    run(demo, prompt="a rock song")
+    assert demo.handler.last_output("local").conditioning.negative_attributes == ()
+
+
 def test_widgets_construct_and_generate(tiny_pipe):
     from musiclm_studio.ui.widgets import Studio
 
@@ -332,6 +343,8 @@ def test_widgets_construct_and_generate(tiny_pipe):
     assert all(bar.value == 1.0 for bar in studio.bars.values())
     assert studio.generate(prompt="  ") is None and "empty" in studio.error.value
     assert studio.generate(prompt="ok", top_p=0.0) is None and "top_p" in studio.error.value
+    steered = studio.generate(prompt="a rock song", negative_prompt="drums", top_p=1.0, duration_s=1.0)
+    assert steered.conditioning.negative_attributes == ("drums",)
 
 
 def test_concurrent_requests_run_as_one_batch(tiny_pipe, tmp_path):
@@ -375,6 +388,12 @@ def test_batched_outputs_match_their_prompts(tiny_pipe):
     again = generate_batch(tiny_pipe, ["a calm piano piece", "", "loud rock drums"], duration_s=1.0, num_candidates=2,
                            seed=3)
     assert torch_equal(again[2].tokens.coarse, outs[2].tokens.coarse)  # same batch + seed, same tokens
+    # a negative prompt reaches every row: its attributes, and each prompt's MuLan tokens moved away from it
+    steered = generate_batch(tiny_pipe, ["a calm piano piece", "loud rock drums"], duration_s=1.0, num_candidates=2,
+                             seed=3, negative_prompt="drums")
+    for out, prompt in zip(steered, ("a calm piano piece", "loud rock drums")):
+        alone = tiny_pipe.resolve_conditioning(tiny_pipe.check_inputs(prompt, duration_s=1.0, negative_prompt="drums"))
+        assert out.conditioning.negative_attributes == ("drums",) and torch_equal(out.tokens.mulan, alone.mulan_tokens)
 
 
 def test_serial_queue_when_batching_is_off(tiny_pipe, tmp_path):

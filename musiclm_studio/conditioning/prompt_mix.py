@@ -150,10 +150,9 @@ def embed(mulan, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(features), torch.stack(embeddings)
 
 
-def check_negative_prompt(negative_prompt: Optional[str], guided: bool) -> Optional[str]:
+def check_negative_prompt(negative_prompt: Optional[str]) -> Optional[str]:
     """A negative prompt: text (a mix too) or None; empty text is None (plain classifier-free
-    guidance, from the null conditioning). ``guided``: some stage whose LM can drop its MuLan
-    tokens runs with guidance != 1, else the negative prompt would have no effect."""
+    guidance, from the null conditioning)."""
     if negative_prompt is None:
         return None
     if not isinstance(negative_prompt, str):
@@ -161,8 +160,4 @@ def check_negative_prompt(negative_prompt: Optional[str], guided: bool) -> Optio
     if not negative_prompt.strip():
         return None
     parse_prompt(negative_prompt)
-    if not guided:
-        raise ValueError("negative_prompt acts through classifier-free guidance, which is off here (guidance_scale 1 "
-                         "on every stage that hears the prompt): give the semantic stage a guidance_scale above 1, "
-                         "e.g. guidance_scale={'semantic': 3}.")
     return negative_prompt

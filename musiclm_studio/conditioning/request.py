@@ -46,7 +46,7 @@ def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, t
     """Check a generation's arguments against ``pipe`` (its limits and what its LMs hear); raise
     ``ValueError`` saying what to do on the first bad one. ``prompts`` ({text: weight}) stands for
     the prompt as a weighted mix (``prompt_mix``); ``negative_prompt`` replaces the null conditioning
-    of classifier-free guidance; ``key_lock`` (``key_lock.py``) transposes a clip told a named key onto it."""
+    of classifier-free guidance and moves the prompt's MuLan embedding away from its own; ``key_lock`` (``key_lock.py``) transposes a clip told a named key onto it."""
     if not isinstance(key_lock, bool):
         raise ValueError(f"key_lock must be True or False (got {key_lock!r}).")
     if prompts is not None:
@@ -71,7 +71,7 @@ def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, t
                          "when continuing.")
     for text, _ in story:
         parse_prompt(text)  # a mix's syntax and weights
-    negative_prompt = check_negative_prompt(negative_prompt, guides_text(pipe, sampling))
+    negative_prompt = check_negative_prompt(negative_prompt)
     bpm = None if bpm is None else check_bpm(bpm, pipe.lms_hear("beat"))
     key = None if key is None else check_key(key, pipe.lms_hear("key"))
     if generator is None:
@@ -83,10 +83,3 @@ def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, t
     return GenerationRequest(story, duration_s, sampling, seed, num_candidates, melody, melody_sample_rate,
                              continuation, continuation_sample_rate, bpm, key, negative_prompt, key_lock)
 
-
-def guides_text(pipe, sampling: SamplingArgs) -> bool:
-    """Whether some stage LM that can drop its MuLan tokens is sampled with guidance != 1 (where a
-    negative prompt replaces the dropped tokens)."""
-    lms = {"semantic": pipe.components.semantic_lm, "coarse": pipe.components.coarse_lm}
-    return any(sampling.guidance[stage] != 1.0 and any(s.name == "mulan" and s.dropout > 0 for s in lm.config.conditions)
-               for stage, lm in lms.items())

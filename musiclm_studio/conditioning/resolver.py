@@ -12,7 +12,8 @@ give ``segments`` and ``aligned_streams`` a list of conditionings: their rows in
 
 A weighted prompt ('jazz trio:0.7 | techno:0.3') is mixed in MuLan's embedding space and read by
 the attribute reader and the prompt reader as ``prompt_mix`` says; a negative prompt's MuLan tokens take the
-place of the null MuLan tokens in the unconditional rows of classifier-free guidance.
+place of the null MuLan tokens in the unconditional rows of classifier-free guidance, and the prompt's
+embedding moves away from the negative's before it is tokenised (``steered``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .request import GenerationRequest
 if TYPE_CHECKING:
     from ..pipeline import MusicLMPipeline
 
+NEGATIVE_STEER = 0.3  # how far a negative prompt's MuLan embedding moves the prompt's (docs/editing.md)
 UNTRAINED_NOTICE = ("Untrained placeholder: {names} still have random weights, so the output is noise-like "
                     "sound, not music. It shows how the studio works; load a trained pipeline for real results.")
 
@@ -54,11 +56,12 @@ def resolve(pipe: "MusicLMPipeline", request: GenerationRequest) -> Conditioning
     story = request.story if len(request.story) > 1 else [(request.story[0][0], duration_s)]
     cond = encode(pipe, story, request.melody, request.melody_sample_rate, request.bpm, request.key,
                   request.sampling.generator)
-    if request.negative_prompt is not None:  # its MuLan tokens replace the null ones in guidance; the critic
-        features, negative = embed(pipe.components.mulan, [request.negative_prompt])  # avoids what it names
-        cond = dataclasses.replace(cond, negative_mulan_tokens=pipe.components.mulan.tokenize(negative),
-                                   negative_text_features=features,
-                                   negative_attributes=named_attributes(request.negative_prompt))
+    if request.negative_prompt is not None:  # its MuLan tokens replace the null ones in guidance, the prompt's
+        mulan = pipe.components.mulan  # move away from it, and the critic avoids what it names
+        features, negative = embed(mulan, [request.negative_prompt])
+        cond = steered(mulan, dataclasses.replace(cond, negative_mulan_tokens=mulan.tokenize(negative),
+                                                  negative_text_features=features, negative_text_embeddings=negative,
+                                                  negative_attributes=named_attributes(request.negative_prompt)))
     if opening is None:
         return dataclasses.replace(cond, duration_s=duration_s)
     # the continued audio keeps its own beat grid and key, read from it: the LMs hear those
@@ -68,6 +71,18 @@ def resolve(pipe: "MusicLMPipeline", request: GenerationRequest) -> Conditioning
     return dataclasses.replace(cond, duration_s=duration_s, opening=opening, beat_start_s=first_beat_s,
                                tempo_bpm=None if cond.tempo_bpm is None else [bpm or None] * n,
                                key_tokens=None if cond.key_tokens is None else [key] * n)
+
+
+def steered(mulan, cond: Conditioning) -> Conditioning:
+    """``cond`` with the MuLan tokens the LMs hear as its prompt: each segment's embedding moved
+    ``NEGATIVE_STEER`` of the negative prompt's away from it and renormalised (e - w * e_neg), where
+    there is a negative prompt; else its own tokens. Guidance alone acts only on guided stages; this
+    reaches every LM that hears MuLan (the coarse stage, which decides most of the drums' sound, too)."""
+    embeddings = cond.text_embeddings
+    if cond.negative_text_embeddings is not None:
+        away = NEGATIVE_STEER * cond.negative_text_embeddings.to(embeddings.dtype)
+        embeddings = torch.nn.functional.normalize(embeddings - away, dim=-1)
+    return dataclasses.replace(cond, mulan_tokens=mulan.tokenize(embeddings))
 
 
 def opening_grid_and_key(audio, sample_rate: Optional[int], seconds: float, target_rate: int) -> tuple[float, float, int]:

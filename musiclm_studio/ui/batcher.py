@@ -59,7 +59,7 @@ def batch_key(kwargs: dict) -> Optional[tuple]:
     guidance = tuple(sorted(guidance.items())) if isinstance(guidance, dict) else guidance
     try:
         key = (kwargs["duration_s"], tuple(kwargs["temperature"]), kwargs["top_k"], kwargs["top_p"], guidance,
-               kwargs["num_candidates"], kwargs.get("bpm"), kwargs.get("key"))
+               kwargs["num_candidates"], kwargs.get("bpm"), kwargs.get("key"), kwargs.get("negative_prompt"))
         hash(key)
     except TypeError:
         return None  # odd types: let the pipeline judge them alone

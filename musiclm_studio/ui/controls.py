@@ -77,6 +77,9 @@ CONTROLS: dict[str, Control] = {c.name: c for c in (
     Control("key", "Key", "choice", "", info="The key the model plays in (models whose LMs hear one). 'From the "
             "prompt': a key it names ('in A minor'), else its mode on a tonic drawn from the seed.",
             choices=KEY_CHOICES),
+    Control("negative_prompt", "Negative prompt (optional)", "text", "",
+            info="What to steer away from, e.g. 'drums' or 'piano': guidance pushes from it and the prompt's "
+            "MuLan embedding moves away from it."),
 )}
 
 
@@ -123,6 +126,8 @@ EXAMPLE_PROMPTS = [prompt for prompt, _ in EXAMPLES]
 # grey hints in empty boxes: neutral words, never a prompt that makes an empty box look filled in
 PROMPT_PLACEHOLDER = "Describe the music you want (or pick an example below)"
 STORY_PLACEHOLDER = "SECONDS: prompt, one segment per line"
+PLACEHOLDERS = {"prompt": PROMPT_PLACEHOLDER, "story": STORY_PLACEHOLDER, "negative_prompt": "What to leave out"}
+TEXT_LINES = {"prompt": 2, "story": 4, "negative_prompt": 1}  # the height of each text box
 
 
 def parse_story(text: str) -> Optional[list[tuple[str, float]]]:
@@ -151,6 +156,7 @@ def pipeline_kwargs(values: dict[str, Any], melody: Any = None) -> dict[str, Any
         num_candidates=whole(values["num_candidates"]),
         bpm=values.get("bpm") or None,
         key=values.get("key") or None,
+        negative_prompt=values.get("negative_prompt") or None,
     )
 
 

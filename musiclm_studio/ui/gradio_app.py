@@ -142,7 +142,7 @@ class GenerateHandler:
                  temperature_fine: float = DEFAULTS["temperature_fine"], top_k: float = DEFAULTS["top_k"],
                  top_p: float = DEFAULTS["top_p"], guidance_scale: float = DEFAULTS["guidance_scale"],
                  seed: Optional[float] = 0, randomise_seed: bool = True, num_candidates: Optional[float] = None,
-                 bpm: float = 0.0, key: str = "", progress=gr.Progress(),
+                 bpm: float = 0.0, key: str = "", negative_prompt: str = "", progress=gr.Progress(),
                  request: gr.Request = None) -> Iterator[tuple]:
         """Yield (audio, files, spectrogram, tokens, summary, notices, seed) updates while generating.
 
@@ -281,9 +281,8 @@ def _component(control: controls.Control, pipe):
         return gr.Checkbox(value=c.default, label=c.label, info=c.info, elem_id=c.name)
     if c.kind == "choice":
         return gr.Dropdown(choices=list(c.choices), value=c.default, label=c.label, info=c.info, elem_id=c.name)
-    lines = 4 if c.name == "story" else 2
-    return gr.Textbox(value=c.default, label=c.label, info=c.info, lines=lines, elem_id=c.name,
-                      placeholder=controls.STORY_PLACEHOLDER if c.name == "story" else controls.PROMPT_PLACEHOLDER)
+    return gr.Textbox(value=c.default, label=c.label, info=c.info, lines=controls.TEXT_LINES.get(c.name, 2),
+                      elem_id=c.name, placeholder=controls.PLACEHOLDERS.get(c.name, ""))
 
 
 def build_demo(pipe, limits: Optional[ServeLimits] = None, output_dir: Optional[str] = None) -> gr.Blocks:
@@ -310,6 +309,7 @@ def build_demo(pipe, limits: Optional[ServeLimits] = None, output_dir: Optional[
                 widgets["duration_s"] = _component(C["duration_s"], pipe)
                 widgets["bpm"] = _component(C["bpm"], pipe)
                 widgets["key"] = _component(C["key"], pipe)
+                widgets["negative_prompt"] = _component(C["negative_prompt"], pipe)
                 with gr.Accordion("Story mode and melody", open=False):
                     widgets["story"] = _component(C["story"], pipe)
                     melody = gr.Audio(sources=["upload", "microphone"], type="filepath", elem_id="melody",

@@ -43,9 +43,8 @@ def _widget(control: controls.Control, pipe):
         return W.Checkbox(value=c.default, indent=False, description=c.label, tooltip=c.info)
     if c.kind == "choice":
         return W.Dropdown(options=list(c.choices), value=c.default, **common)
-    if c.name == "story":
-        return W.Textarea(value=c.default, placeholder=controls.STORY_PLACEHOLDER, **common)
-    return W.Textarea(value=c.default, placeholder=controls.PROMPT_PLACEHOLDER, rows=2, **common)
+    return W.Textarea(value=c.default, placeholder=controls.PLACEHOLDERS.get(c.name, ""),
+                      rows=controls.TEXT_LINES.get(c.name, 2), **common)
 
 
 class Studio:
@@ -117,7 +116,7 @@ class Studio:
         extras.set_title(1, "Sampling")
         left = W.VBox([W.HTML(_markdown_html(controls.model_status(self.pipe))), c["prompt"], self.examples,
                        W.HTML(f"<small>{_markdown_html(controls.MUSICCAPS_ATTRIBUTION)}</small>"), c["duration_s"],
-                       c["bpm"], c["key"], extras, self.generate_button, self.error], layout=W.Layout(width="45%"))
+                       c["bpm"], c["key"], c["negative_prompt"], extras, self.generate_button, self.error], layout=W.Layout(width="45%"))
         exporting = W.VBox([W.HBox([self.midi_button, self.loop_bars, self.loop_button]), self.export_note,
                             self.piano_roll])
         right = W.VBox([W.VBox(list(self.bars.values())), self.status, self.audio, self.tokens, self.spectrogram,
