@@ -399,7 +399,7 @@ class MusicLMPipeline:
         or ``prompts={"jazz trio": 0.7, "techno": 0.3}``, mixes up to 4 prompts in MuLan's embedding
         space (``conditioning.prompt_mix``). ``negative_prompt`` ('drums') takes the place of the null
         conditioning in classifier-free guidance, and the prompt's MuLan embedding moves away from
-        its (``resolver.steered``), steering away from it. ``key_lock`` (default on): a clip told
+        the negative's (``resolver.steered``): both steer away from it. ``key_lock`` (default on): a clip told
         a key by name that plays in the asked mode on another tonic is transposed onto it (``key_lock.py``).
         ``num_candidates`` (default: the pipeline's ``config.num_candidates``, 4 for the shipped model) are
         sampled as one batch. With
