@@ -44,6 +44,8 @@ def test_bad_mixes_raise_saying_what_to_do(tiny_full_pipe, text, words):
     (dict(prompt="a calm piano piece", prompts={"a": 1.0}), "either"),
     (dict(), "Describe the music"),
     (dict(prompt="a piano", negative_prompt=3), "negative_prompt must be text"),
+    (dict(prompt="a piano", negative_prompt="x" * 10_000), "negative_prompt: The prompt has 10,000 characters"),
+    (dict(prompt="a piano", negative_prompt="drums:0 | piano:0"), "negative_prompt: .*positive"),
 ])
 def test_bad_prompt_arguments_raise(tiny_full_pipe, kwargs, words):
     with pytest.raises(ValueError, match=words):

@@ -30,6 +30,8 @@ from typing import Mapping, Optional
 import torch
 import torch.nn.functional as F
 
+from ..models.text import check_prompts
+
 MAX_PROMPTS = 4
 SEPARATOR = "|"
 _WEIGHT = re.compile(r"^(?P<text>.*?)\s*:\s*(?P<weight>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?))\s*$",
@@ -159,5 +161,8 @@ def check_negative_prompt(negative_prompt: Optional[str]) -> Optional[str]:
         raise ValueError(f"negative_prompt must be text such as 'drums', got {negative_prompt!r}.")
     if not negative_prompt.strip():
         return None
-    parse_prompt(negative_prompt)
+    try:
+        check_prompts(parse_prompt(negative_prompt).texts)
+    except ValueError as error:  # the same rules as the prompt's, named for the negative one
+        raise ValueError(f"negative_prompt: {error}") from None
     return negative_prompt
