@@ -46,7 +46,7 @@ def check_inputs(pipe, prompt: Prompt, *, duration_s: float, temperature=None, t
     """Check a generation's arguments against ``pipe`` (its limits and what its LMs hear); raise
     ``ValueError`` saying what to do on the first bad one. ``prompts`` ({text: weight}) stands for
     the prompt as a weighted mix (``prompt_mix``); ``negative_prompt`` replaces the null conditioning
-    of classifier-free guidance and moves the prompt's MuLan embedding away from its own; ``key_lock``
+    of classifier-free guidance and moves the prompt's MuLan embedding away from the negative's; ``key_lock``
     (``key_lock.py``) transposes a clip told a named key onto it."""
     if not isinstance(key_lock, bool):
         raise ValueError(f"key_lock must be True or False (got {key_lock!r}).")
