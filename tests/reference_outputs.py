@@ -7,10 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import sys
 
 import torch
+
+from musiclm_studio.eval.machine import environment
 
 SR = 24_000
 PATH = os.path.join(os.path.dirname(__file__), "data", "shipped_digests.json")
@@ -46,24 +47,6 @@ def routes(pipe) -> dict[str, str]:
     }
     out["melody"] = out_digest(pipe("a flute melody", duration_s=3.0, seed=7, melody=melody, melody_sample_rate=SR))
     return out
-
-
-def cpu_name() -> str:
-    """The CPU's model name: two CPUs with the same instruction set can still round differently."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment() -> str:
-    """What the digests depend on besides the code: the CPU and its kernels, and torch's version."""
-    return (f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}, {cpu_name()}, "
-            f"{torch.get_num_threads()} threads")
 
 
 if __name__ == "__main__":

@@ -282,6 +282,37 @@ def test_a_good_system_scores_better_than_broken_ones_on_every_quality_figure(co
     assert good.adherence["drums"]["chance_rate"] < good.adherence["drums"]["rate"]  # the next prompt asks otherwise
 
 
+def test_compare_sets_runs_side_by_side_prompt_by_prompt_and_flags_what_cannot_be_paired(corpus, tmp_path, capsys):
+    from musiclm_studio.cli import main
+    from musiclm_studio.eval.compare import compare
+    from musiclm_studio.eval.report import write_report
+
+    items = load_prompts(f"corpus:{corpus}")
+    reference = load_reference(str(corpus), SR, seconds=3.0)
+    config = EvalConfig(seconds=3.0, baseline_limit=0, diversity_prompts=0, melodies=0, examples=0, long_prompts=0)
+    for kind, prompts in (("oracle", items), ("noise", items), ("fewer", items[:2])):
+        result = evaluate(CorpusSystem(prompts, reference, "oracle" if kind == "fewer" else kind), prompts, reference,
+                          config, log=lambda _: None)
+        write_report(result, str(tmp_path / kind))
+    drums = json.loads((tmp_path / "noise" / "eval.json").read_text())["adherence"]["drums"]
+    assert len(drums["passed"]) == len(items) and sum(drums["passed"]) == round(drums["rate"] * drums["count"])
+
+    result = compare([str(tmp_path / k) for k in ("oracle", "noise", "fewer")])
+    assert result["paired"] == [True, False]  # the third scored other prompts
+    split = result["attributes"]["drums"]["splits"][0]
+    good = json.loads((tmp_path / "oracle" / "eval.json").read_text())["adherence"]["drums"]["passed"]
+    assert split["better"] == 0 and split["worse"] == sum(a and not b for a, b in zip(good, drums["passed"])) > 0
+    assert 0 < split["p"] <= 1 and result["attributes"]["drums"]["splits"][1] is None
+    assert main(["compare", str(tmp_path / "oracle"), str(tmp_path / "noise"), "--out", str(tmp_path / "c.md")]) == 0
+    table = capsys.readouterr().out
+    assert "0 / " in table and "+- " in table and "different or unrecorded machines" not in table
+    assert table == (tmp_path / "c.md").read_text() + "\n"  # print adds the newline
+    assert main(["compare", str(tmp_path / "oracle")]) == 2  # one run: nothing to set it against
+    assert main(["compare", str(tmp_path / "oracle"), str(tmp_path / "nothing")]) == 2
+    assert main(["compare", str(tmp_path / "oracle"), str(tmp_path / "noise"), "--names", "a"]) == 2
+    capsys.readouterr()
+
+
 def test_stability_flags_long_generations_that_drift_to_silence_or_noise(corpus):
     reference = load_reference(str(corpus), SR, seconds=3.0)
     music = torch.cat(reference.clips)  # six 1-s windows from each real clip

@@ -4,11 +4,13 @@
 zero-shot); ``check_reading`` scores one reading against what a prompt asks (a tempo word on its
 band, a stated bpm with half / double time allowed); ``adherence_report`` gives each attribute's
 rate next to the rate on real clips with the same analysers and a chance rate (each generation
-against the next prompt's request). Used by ``musiclm-studio eval`` and ``musiclm-studio stages``.
+against the next prompt's request) and each prompt's outcome (for ``eval.compare``). Used by
+``musiclm-studio eval`` and ``musiclm-studio stages``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
@@ -150,7 +152,8 @@ def adherence_report(mulan, items: list[PromptItem], generated: list[torch.Tenso
     for name in CHECKED:
         rate, count = _rate(checks[name])
         out[name] = {"rate": rate, "real_rate": _rate(real.get(name, {}))[0], "count": count,
-                     "chance_rate": _rate(chance.get(name, {}))[0]}
+                     "chance_rate": _rate(chance.get(name, {}))[0],
+                     "passed": [checks[name].get(n) for n in range(len(items))]}  # per prompt; None: not asked
     if any(i.known and i.known != i.attributes for i in items):
         every = _checks(read, known, threshold)
         real_every = _checks(real_read, reference.rows if reference is not None else [], threshold)
@@ -158,4 +161,10 @@ def adherence_report(mulan, items: list[PromptItem], generated: list[torch.Tenso
             rate, count = _rate(every[name])
             out[name] |= {"rate_all_prompts": rate, "real_rate_all_prompts": _rate(real_every.get(name, {}))[0],
                           "count_all_prompts": count}
-    return out | {"drum_threshold": threshold}
+    return out | {"drum_threshold": threshold, "prompt_digest": prompt_digest([i.text for i in items])}
+
+
+def prompt_digest(texts: list[str]) -> str:
+    """Which prompts, in which order, a report scored: two reports with the same digest can be compared
+    prompt by prompt (``eval.compare``)."""
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]

@@ -5,6 +5,7 @@
                         [--fad-embedding mulan vggish ...] [--kl critic passt] [--clap-score mulan laion-clap-music]
     musiclm-studio bench [--seconds 10 30] [--pipeline DIR] [--no-musicgen] [--out bench.json]   (prints; --out also writes)
     musiclm-studio bench --jam --minutes 5 [--chunk 2] [--threads 2]   (the jam: eval/jam_bench.py)
+    musiclm-studio compare EVAL_DIR EVAL_DIR [...] [--names A B ...] [--out F.md]   (eval/compare.py: prompt by prompt)
     musiclm-studio fad --reference DIR --generated DIR --fad-embedding mulan vggish ... [--pipeline DIR] [--out F.json]
 
 ``--data`` names the corpus whose held-out clips are the reference audio (FAD, MCC ceiling,
@@ -134,6 +135,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare, markdown
+
+    if args.names and len(args.names) != len(args.runs):
+        raise ValueError(f"--names gives {len(args.names)} names for {len(args.runs)} evaluations: one each, or none.")
+    table = markdown(compare(args.runs, args.names))
+    print(table)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(table)
+    return 0
+
+
 def register(sub) -> None:
     e = sub.add_parser("eval", help="evaluate a pipeline: MCC, FAD, attribute adherence, melody, diversity, speed")
     e.add_argument("--pipeline", default=None, help="saved pipeline folder (default: the shipped model)")
@@ -176,6 +190,14 @@ def register(sub) -> None:
                    help=f"also the CLAP score (prompt-clip cosine) in these spaces ({', '.join(CLAP_MODELS)}; "
                         "laion-clap-* need laion_clap and its checkpoint)")
     e.set_defaults(func=cmd_eval)
+
+    c = sub.add_parser("compare", help="evaluations side by side, prompt by prompt: rates with standard errors, "
+                                      "and each run's better / worse prompts against the first (sign test)")
+    c.add_argument("runs", nargs="+", help="folders `musiclm-studio eval --out` wrote (or their eval.json); the "
+                                           "first is the one the others are set against")
+    c.add_argument("--names", nargs="+", default=None, help="a name per evaluation (default: the folder names)")
+    c.add_argument("--out", default=None, help="also write the table to this markdown file")
+    c.set_defaults(func=cmd_compare)
 
     d = sub.add_parser("fad", help="FAD of a folder of generated clips against reference clips, through fadtk")
     d.add_argument("--reference", required=True, help="folder of reference clips (e.g. MusicCaps audio you downloaded)")

@@ -28,6 +28,7 @@ from ..data.captions import TEMPO_BANDS
 from .adherence import _asked, adherence_report
 from .bench import peak_rss_mb
 from .fad import fad
+from .machine import environment
 from .metrics import diversity_report, melody_report, melody_set, rotate, stability_report
 from .mulan import embed_clips, embed_texts, read_musiccaps
 
@@ -101,6 +102,7 @@ class EvalResult:
     examples: list[tuple[str, torch.Tensor, Optional[torch.Tensor]]] = field(default_factory=list)  # (prompt, generated,
     # the real clip the prompt describes or None); not serialised
     sample_rate: int = 24_000
+    machine: str = ""  # the CPU and torch that generated (eval.machine): other CPUs give other clips
 
 
 # ---- prompt sets --------------------------------------------------------------------------
@@ -316,7 +318,7 @@ def evaluate(system, items: list[PromptItem], reference: Optional[Reference] = N
     gen_emb, ref_emb = embed_clips(mulan, audio), embed(reference.clips) if reference else None
     resynthesized = [system.resynthesize(c) for c in reference.clips] if reference and hasattr(system, "resynthesize") else []
     result = EvalResult(pipeline=name, config=config, prompts=len(items), sample_rate=sr,
-                        notices=list(getattr(system, "notices", [])))
+                        notices=list(getattr(system, "notices", [])), machine=environment())
     result.mcc = mcc_report(mulan, [i.text for i in items], gen_emb, reference, ref_emb)
     result.fad = fad_report(gen_emb, ref_emb, embed(resynthesized), embed(unconditional))
     if config.fad_embeddings:
