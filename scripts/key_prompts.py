@@ -14,7 +14,10 @@ when ``essentia`` is installed (``pip install essentia``; AGPL-3.0, used by this
 and writes (``--json``) the shares in exactly the asked key and in the asked mode, per analyser.
 
     python scripts/key_prompts.py [--pipeline DIR] [--n 120] [--seconds 10] [--json out.json]
-        [--key-guidance SEMANTIC COARSE]
+        [--key-guidance SEMANTIC COARSE] [--set-seed 0]
+
+``--set-seed`` draws another prompt set (other key spellings; generation seeds move with it): tune on
+one, report on the target's set 0.
 """
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ def main() -> None:
     parser.add_argument("--no-before", action="store_true", help="only with the key lock")
     parser.add_argument("--json", default=None)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 beside another job)")
+    parser.add_argument("--set-seed", type=int, default=0, help="another prompt set to tune on (default 0: the target's)")
     parser.add_argument("--key-guidance", type=float, nargs=2, metavar=("SEMANTIC", "COARSE"), default=None,
                         help="the key lock's key guidance per stage instead of key_lock.KEY_GUIDANCE (0 0: none)")
     args = parser.parse_args()
@@ -110,10 +114,11 @@ def main() -> None:
     pipe = MusicLMPipeline.from_pretrained(args.pipeline)
     pipe.show_progress = False
     rows, start = [], time.time()
-    for i, item in enumerate(prompt_set(args.n)):
+    for i, item in enumerate(prompt_set(args.n, seed=args.set_seed)):
         row = dict(item)
         for lock in (True,) if args.no_before else (True, False):
-            out = pipe(item["text"], key=item["key"], duration_s=args.seconds, seed=1000 + i, key_lock=lock)
+            out = pipe(item["text"], key=item["key"], duration_s=args.seconds, seed=1000 + 1000 * args.set_seed + i,
+                       key_lock=lock)
             row["after" if lock else "before"] = read(out.audio.numpy(), pipe.sample_rate)
             if lock and out.key_lock is not None:
                 row["semitones"] = out.key_lock.semitones
@@ -121,7 +126,7 @@ def main() -> None:
         print(f"{i + 1}/{args.n} {time.time() - start:.0f}s  {item['text']!r} key={item['key']} -> "
               + "  ".join(f"{k}: {NOTE_NAMES[row[k]['ours'][0]]} {row[k]['ours'][1]}" for k in ("before", "after") if k in row),
               flush=True)
-    result = {"pipeline": args.pipeline or "shipped", "n": len(rows), "seconds": args.seconds,
+    result = {"pipeline": args.pipeline or "shipped", "set_seed": args.set_seed, "n": len(rows), "seconds": args.seconds,
               "after": shares(rows, "after"), "transposed": sum(bool(r.get("semitones")) for r in rows),
               "wall_s": round(time.time() - start, 1)}
     if not args.no_before:
