@@ -26,5 +26,7 @@ def cpu_name() -> str:
 
 
 def environment() -> str:
+    """What a fixed-seed output depends on besides the code: torch's version, the CPU's kernels, the CPU
+    and the thread count (``eval.json`` ``machine``; the key of ``tests/data/shipped_digests.json``)."""
     return (f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}, {cpu_name()}, "
             f"{torch.get_num_threads()} threads")
