@@ -59,7 +59,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
         pipe.show_progress = not args.quiet
         loop = pipe.loop(args.prompt, bars=args.bars, bpm=args.bpm, seed=args.seed,
                          beats_per_bar=args.beats_per_bar, crossfade_beats=args.crossfade_beats,
-                         start_bar=1 if args.start_bar is None else args.start_bar,
+                         start_bar=0 if args.start_bar is None else args.start_bar,
                          num_candidates=args.candidates)
         stem = "loop"
     path = loop.save(args.out, stem=stem)
@@ -90,7 +90,8 @@ def register(sub) -> None:
                     help="tempo (default: the prompt's, as the pipeline reads it; with --from: librosa's)")
     lp.add_argument("--beats-per-bar", type=int, default=4, help="beats per bar (default 4)")
     lp.add_argument("--start-bar", type=int, default=None,
-                    help="bars skipped before the loop (default 1: a generation's opening is its least settled)")
+                    help="bars skipped before the loop (default: 0 for a prompt; with --from, 1 where the audio "
+                         "holds it: a clip's opening is its least settled)")
     lp.add_argument("--crossfade-beats", type=float, default=DEFAULT_CROSSFADE_BEATS,
                     help=f"crossfade at the join, in beats (default {DEFAULT_CROSSFADE_BEATS})")
     lp.add_argument("--out", default=".", help="folder (or .wav file) to write (default: here)")

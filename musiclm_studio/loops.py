@@ -12,8 +12,8 @@ does not jump in loudness either (``level_match``).
 ``generate_loop`` (``pipe.loop``) makes one from a prompt: the shipped model's LMs hear a beat grid
 that starts at the clip's first sample (``vocab.beat_grid``), so the pipeline is asked for the
 bars at ``bpm`` (default: the tempo the prompt asks for, rounded to a whole bpm) and the loop is
-cut on that grid, skipping the first ``start_bar`` bars (a generation's opening is its least
-settled part). ``loop_from`` turns any output or audio into a loop: on the grid the LMs were
+cut on that grid from the first sample (``start_bar`` bars can be skipped first; that costs their
+generation, and measured over 8 loops it joined no better, docs/midi_and_loops.md). ``loop_from`` turns any output or audio into a loop: on the grid the LMs were
 given where there was one, else on the beats librosa finds. ``measure_seam`` compares the wrap
 with the inside of the loop (sample step, loudness jump, spectral jump) and reads its tempo;
 ``Loop.save`` writes 16-bit PCM with the tempo in the file name, an ``acid`` chunk (tempo,
@@ -210,7 +210,7 @@ def first_beat(audio, sample_rate: int) -> tuple[float, float]:
 
 
 def generate_loop(pipe: "MusicLMPipeline", prompt: str, *, bars: int = 4, bpm: Optional[float] = None,
-                  beats_per_bar: int = 4, start_bar: int = 1, crossfade_beats: float = DEFAULT_CROSSFADE_BEATS,
+                  beats_per_bar: int = 4, start_bar: int = 0, crossfade_beats: float = DEFAULT_CROSSFADE_BEATS,
                   level_match: bool = True, seed: Optional[int] = None, **kwargs) -> Loop:
     """Generate ``start_bar + bars`` bars (plus the crossfade) on a beat grid at ``bpm`` and cut the loop
     on it. ``bpm`` None: the tempo the prompt asks for (as the pipeline reads it), rounded. Other keyword

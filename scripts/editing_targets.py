@@ -14,10 +14,11 @@
 - cost: each edit's wall time against generating its own length from scratch (the first
   ``--cost-trials``, after one untimed generation, repaint and extend; on a shared machine wall times
   are noisy, so the medians of ratios are reported);
-- ``--stage-repeats N`` instead: where an edit's time goes, the seconds of each stage (``out.timings``)
-  of a repaint of [2, 4) s and an extend by 4 s of one clip and of generating their own lengths (the
-  edited span, and the clip each returns), the minimum of N interleaved runs (the shared machine's
-  noise filtered out);
+- ``--stage-repeats N`` instead: the cost of every action, side by side: the seconds of each stage
+  (``out.timings``) of a repaint of [2, 4) s, an extend by 4 s, two variations, a weighted and a
+  negative prompt, a MIDI transcription and a 4-bar loop, and of generating their own lengths (for
+  repaint and extend both readings: the edited span, and the clip each returns), the minimum of N
+  interleaved runs (the shared machine's noise filtered out), and each action's ratio;
 - ``--negative-seed S`` instead: the negative-prompt trials alone, on seeds S, S + 1, ... (another
   sample of the 20 drum-open prompts than a full run's seeds 300...).
 """
@@ -208,26 +209,54 @@ def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> d
     return result
 
 
-def stage_minima(seconds: float, repeats: int) -> dict:
-    """Per stage (and wall) seconds of each edit and of generating its own length, the minimum of ``repeats``."""
+def stage_minima(seconds: float, repeats: int, bars: int = 4, bpm: float = 120.0) -> dict:
+    """Every editing action of issue 25 and generating its own length from scratch, per stage (and wall)
+    seconds, the minimum of ``repeats`` interleaved runs; and each action's ratio to generating what it
+    makes. Repaint and extend make a span inside the clip they return, so both readings of "its own
+    length" are timed: the span alone, and the returned clip."""
+    from musiclm_studio import midi
+    from musiclm_studio.loops import loop_seconds
+
     pipe = MusicLMPipeline.from_pretrained()
     pipe.show_progress = False
-    prompt, region_prompt = VARIATIONS[0][0], REPAINT_PROMPTS[0]
+    prompt, new_prompt, region_prompt = VARIATIONS[0][0], VARIATIONS[0][1], REPAINT_PROMPTS[0]
     original, edit = warm_up(pipe, seconds)  # the same edits as timed below, first untimed
+    midi.transcribe(original.audio, original.sample_rate)  # and the transcriber's first load
+    loop_prompt, loop_s = "a funky drum groove with slap bass", loop_seconds(bars, bpm)
     jobs = {"repaint": lambda: pipe.repaint(original, 2.0, 4.0, prompt=region_prompt, seed=200),
             "generate_region": lambda: pipe(region_prompt, duration_s=edit["end_s"] - edit["start_s"], seed=400),
             "extend_4s": lambda: pipe.extend(original, 4.0, seed=500),
             "generate_4s": lambda: pipe(prompt, duration_s=4.0, seed=500),
-            # the other reading of "its own length": the clip each edit returns
+            "vary_semantic_new_prompt": lambda: pipe.vary(original, keep="semantic", prompt=new_prompt, seed=700),
+            "vary_coarse": lambda: pipe.vary(original, keep="coarse", seed=700),
+            "weighted_prompt": lambda: pipe(f"{prompt}:0.7 | {new_prompt}:0.3", duration_s=seconds, seed=600),
+            "negative_prompt": lambda: pipe(prompt, duration_s=seconds, seed=600, negative_prompt="drums"),
+            "midi": lambda: midi.transcribe(original.audio, original.sample_rate),
+            "loop": lambda: pipe.loop(loop_prompt, bars=bars, bpm=bpm, seed=800),
+            "generate_loop_length": lambda: pipe(loop_prompt, duration_s=loop_s, bpm=bpm, seed=800),
+            # the clip each edit returns (and what the others make: a clip of the original's length)
             "generate_clip": lambda: pipe(prompt, duration_s=seconds, seed=600),
             "generate_extended": lambda: pipe(prompt, duration_s=seconds + 4.0, seed=600)}
     best = {}
     for _ in range(repeats):
         for name, job in jobs.items():
             out, wall = timed(job)
-            row = {"wall": wall, **out.timings}
-            best[name] = {k: min(v, best.get(name, row)[k]) for k, v in row.items()}
-    return {"repeats": repeats, "region_s": edit["end_s"] - edit["start_s"], "seconds": best}
+            row = {"wall": wall, **(getattr(out, "timings", None) or getattr(getattr(out, "output", None), "timings", {}))}
+            best[name] = {k: min(v, best.get(name, row).get(k, v)) for k, v in row.items()}
+    wall = {name: row["wall"] for name, row in best.items()}
+    ratios = {  # action: (its wall / generating what it makes) under each reading that applies
+        "repaint / its region": wall["repaint"] / wall["generate_region"],
+        "repaint / the clip it returns": wall["repaint"] / wall["generate_clip"],
+        "extend 4 s / 4 s": wall["extend_4s"] / wall["generate_4s"],
+        "extend 4 s / the clip it returns": wall["extend_4s"] / wall["generate_extended"],
+        "vary (semantic kept, new prompt) / the clip": wall["vary_semantic_new_prompt"] / wall["generate_clip"],
+        "vary (coarse kept) / the clip": wall["vary_coarse"] / wall["generate_clip"],
+        "weighted prompt / the clip": wall["weighted_prompt"] / wall["generate_clip"],
+        "negative prompt / the clip": wall["negative_prompt"] / wall["generate_clip"],
+        "MIDI / the clip": wall["midi"] / wall["generate_clip"],
+        f"loop of {bars} bars / its {loop_s:g} s": wall["loop"] / wall["generate_loop_length"]}
+    return {"repeats": repeats, "region_s": edit["end_s"] - edit["start_s"], "loop_s": loop_s,
+            "ratios": {k: round(v, 3) for k, v in ratios.items()}, "seconds": best}
 
 
 def save_pngs(pipe, folder, original, varied, repainted, start, seam) -> None:

@@ -2,7 +2,7 @@
 measured (``loops.measure_seam``) on each loop and on a plain cut of the same bars, and the loop's tempo
 read back with librosa. Prints a markdown table and writes rows as JSON:
 
-    python scripts/loop_seams.py --out /tmp/loop_seams.json [--pipeline DIR] [--bars 4]
+    python scripts/loop_seams.py --out /tmp/loop_seams.json [--pipeline DIR] [--bars 4] [--start-bar 1]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import time
 
 import numpy as np
+import torch
 
 from musiclm_studio import loops
 from musiclm_studio.pipeline import MusicLMPipeline
@@ -28,14 +29,19 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=4)
     parser.add_argument("--n", type=int, default=len(PROMPTS))
     parser.add_argument("--candidates", type=int, default=1, help="candidates per loop (the seam is what is measured)")
+    parser.add_argument("--start-bar", type=int, default=1, help="bars generated before the loop (pipe.loop's start_bar)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     pipe = MusicLMPipeline.from_pretrained(args.pipeline)
     pipe.show_progress = False
     rows = []
     for seed, (prompt, bpm) in enumerate(PROMPTS[: args.n]):
         clock = time.perf_counter()
-        loop = pipe.loop(prompt, bars=args.bars, bpm=bpm, seed=seed, num_candidates=args.candidates)
+        loop = pipe.loop(prompt, bars=args.bars, bpm=bpm, seed=seed, num_candidates=args.candidates,
+                         start_bar=args.start_bar)
         seconds = time.perf_counter() - clock
         start, n = round(loop.start_s * loop.sample_rate), loop.audio.numel()
         plain = loops.measure_seam(loop.output.audio[start: start + n], loop.sample_rate, bpm)

@@ -56,7 +56,7 @@ def test_level_matching_evens_out_a_fading_clip_without_a_step():
 
 
 def test_pipe_loop_on_the_beat_grid_is_seamless_and_reproducible(tiny_full_pipe):
-    loop = tiny_full_pipe.loop("a funky groove with drums", bars=2, bpm=120, seed=3, num_candidates=1)
+    loop = tiny_full_pipe.loop("a funky groove with drums", bars=2, bpm=120, seed=3, num_candidates=1, start_bar=1)
     assert loop.audio.numel() == 4 * SR and loop.bpm == 120 and loop.tempo_from == "grid"
     assert loop.start_s == 2.0 and loop.output.asked[0]["tempo"] == 120  # one bar skipped; the grid laid at 120
     assert loop.output.duration_s >= 6.125  # 1 + 2 bars and the crossfade were generated
@@ -65,13 +65,15 @@ def test_pipe_loop_on_the_beat_grid_is_seamless_and_reproducible(tiny_full_pipe)
     assert seam.level_jump_db <= seam.level_jump_db_inside[1] + 1.0  # no louder a step than a beat line inside
     plain = loops.measure_seam(loop.output.audio[2 * SR: 6 * SR], SR, 120)
     assert plain.level_jump_db > seam.level_jump_db + 2.0  # a plain cut there does jump (measured 5.5 vs 0.4 dB)
-    again = tiny_full_pipe.loop("a funky groove with drums", bars=2, bpm=120, seed=3, num_candidates=1)
+    again = tiny_full_pipe.loop("a funky groove with drums", bars=2, bpm=120, seed=3, num_candidates=1, start_bar=1)
     assert torch.equal(again.audio, loop.audio) and again.seed == 3
 
 
 def test_pipe_loop_takes_the_prompts_tempo_rounded(tiny_full_pipe):
     loop = tiny_full_pipe.loop("a song at 150 bpm", bars=1, seed=0, num_candidates=1)
     assert loop.bpm == 150 and loop.audio.numel() == round(4 * 60 / 150 * SR)
+    # by default from the first sample: the bar, its crossfade and a spare frame are all that is generated
+    assert loop.start_s == 0.0 and loop.output.duration_s <= 4 * 60 / 150 + 0.25 * 60 / 150 + 0.08
 
 
 def test_saved_loop_names_its_tempo_and_daws_can_read_it(tmp_path):

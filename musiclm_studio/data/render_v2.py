@@ -105,7 +105,7 @@ def plan_vocals(song: Song) -> Optional[str]:
 def _train_sources(song: Song, roles: list[str], rng) -> dict:
     """Each role's source in the training world."""
     melodic = available_sources("train", "melodic")
-    fonts = [n for n in melodic if SOURCES[n].kind == "both"]
+    fonts = [n for n in melodic if SOURCES[n].kind == "both" and not SOURCES[n].clip_share]
     recorded = [n for n in melodic if SOURCES[n].programs]  # sampled instruments for some programs
     if not fonts:
         raise ValueError("No training SoundFont is installed; apt-get install fluid-soundfont-gm (make system-deps).")
@@ -120,6 +120,19 @@ def _train_sources(song: Song, roles: list[str], rng) -> dict:
             players = [n for n in recorded if SOURCES[n].plays(program)]
             if players and rng.random() < SAMPLED_INSTRUMENT_SHARE:
                 sources[role] = str(rng.choice(players))
+    return _added_fonts(song, sources, fonts)
+
+
+def _added_fonts(song: Song, sources: dict, fonts: list[str]) -> dict:
+    """Fonts added later (``SourceSpec.clip_share``) take a clip's font-played melodic roles, each for its
+    share of the clips, on a random stream of its own: a clip none takes keeps the sources drawn above.
+    The drums stay as drawn (an added font's one kit would make the captions' 808s and brushes untrue)."""
+    attrs = song.attributes
+    rng = np.random.default_rng([attrs.seed, attrs.index, 13])
+    for name in available_sources("train", "both"):
+        share = SOURCES[name].clip_share
+        if share and rng.random() < share:
+            return {role: name if source in fonts and role != "drums" else source for role, source in sources.items()}
     return sources
 
 

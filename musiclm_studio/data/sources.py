@@ -10,8 +10,9 @@ and only when their files are installed (``available``). ``register_source`` add
 wordless voice of ``musiclm_studio.data.voice`` is the source ``voice`` (``VoiceSource``): it sings
 the lead line of clips with vocals.
 
-Built in: the FluidR3 and MuseScore General SoundFonts (MIT; train), TimGM6mb (GPL-2, shipped with
-pretty_midi; the held-out world), the Salamander Grand Piano (CC-BY-3.0, npm, for the piano), the
+Built in: the FluidR3 and MuseScore General SoundFonts (MIT; train), the OPL-3 FM SoundFont
+(CC-BY-SA-4.0; train, a third of the clips: FM synthesis, unlike any sampled font), TimGM6mb (GPL-2,
+shipped with pretty_midi; the held-out world), the Salamander Grand Piano (CC-BY-3.0, npm, for the piano), the
 two recorded avldrums kits (CC-BY-SA-3.0) and ten Debian Hydrogen kits (licences per kit below)
 played by ``sampler.HydrogenKit``.
 """
@@ -45,6 +46,10 @@ class SourceSpec:
     path: str = ""  # file or folder the source needs ('' = nothing on disk)
     style: str = "gm"  # drums: gm (any GM kit) | acoustic | electronic
     programs: tuple = ()  # melodic: the GM programs it can play (() = all)
+    # a SoundFont added after corpus v2 was first built: it plays this share of the training clips in
+    # place of the clip's fonts, drawn on a stream of its own, so that the clips it does not take render
+    # exactly as before it was installed (render_v2.plan_sound); 0 = one of the fonts drawn per clip
+    clip_share: float = 0.0
     factory: Optional[Callable[["SourceSpec"], object]] = field(default=None, compare=False, repr=False)
 
     def available(self) -> bool:
@@ -150,7 +155,7 @@ def _soundfont(gain_db: float = 0.0, drum_bank=None, drum_preset=None, program_g
 # FluidR3 by more than 8 dB, measured on C4-F4 at velocity 90 (RMS). MuseScore General's piano is
 # ~29 dB quieter through tinysoundfont. The v2 mixer levels every track to its role level anyway;
 # these gains make each source's raw output comparable.
-SOUNDFONT_GAIN_DB = {"fluidr3": 0.0, "musescore_general": 3.9, "timgm6mb": 3.1}
+SOUNDFONT_GAIN_DB = {"fluidr3": 0.0, "musescore_general": 3.9, "timgm6mb": 3.1, "opl3_fm": -2.6}
 PROGRAM_GAIN_DB = {
     "musescore_general": {0: 24.8, 2: 12.0, 6: 14.1, 7: 7.1, 18: 7.0, 19: 8.6, 24: 7.3, 25: 12.8, 26: 8.0,
                           29: 12.0, 30: 16.9, 44: 7.5, 45: 5.5, 47: -12.3, 48: 9.2, 49: 16.1, 50: 10.3,
@@ -158,7 +163,10 @@ PROGRAM_GAIN_DB = {
     "timgm6mb": {2: 12.5, 6: 11.7, 7: 9.4, 11: -12.7, 18: 8.6, 19: 6.7, 25: 6.5, 27: 5.5, 29: 7.4, 30: 10.7,
                  42: -12.8, 46: -11.3, 47: -16.3, 49: 6.7, 50: 11.6, 57: 7.4, 59: 6.8, 61: 6.4, 84: 13.3,
                  88: -14.6, 90: 5.0, 95: 8.2},
+    "opl3_fm": {0: -12.3, 5: -13.0, 6: 9.5, 11: -9.1, 22: -9.5, 38: -9.0, 47: -17.1, 49: 10.7, 80: -11.3, 88: -13.1},
 }
+# Not used: Debian csound-soundfont's sf_GMbank.sf2 shares 392 of its 489 sample names with TimGM6mb
+# (the held-out world); FluidR3 and MuseScore General share 9 and 22 generic ones.
 # Hydrogen kits used, with the licence Debian's copyright file gives for each.
 HYDROGEN_KITS = {
     "The Black Pearl 1.0": ("acoustic", "GPL-2 (Glen MacArthur)"),
@@ -228,8 +236,10 @@ def _register_builtins() -> None:
              ("musescore_general", "/usr/share/sounds/sf3/MuseScore_General_Lite.sf3", "MIT",
               "Debian musescore-general-soundfont-small", "train"),
              ("timgm6mb", _timgm6mb(), "GPL-2", "pretty_midi (or Debian timgm6mb-soundfont)", "heldout")]
-    for name, path, licence, origin, world in fonts:
-        register_source(SourceSpec(name, "both", world, licence, origin, path,
+    added = [("opl3_fm", "/usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "CC-BY-SA-4.0 (Zandro Reveille)",
+              "Debian opl3-soundfont", "train", 1 / 3)]
+    for name, path, licence, origin, world, *share in fonts + added:
+        register_source(SourceSpec(name, "both", world, licence, origin, path, clip_share=share[0] if share else 0.0,
                                    factory=_soundfont(SOUNDFONT_GAIN_DB[name],
                                                       program_gain_db=PROGRAM_GAIN_DB.get(name))))
     register_source(SourceSpec("salamander_piano", "melodic", "train", "CC-BY-3.0 (Alexander Holm)",
