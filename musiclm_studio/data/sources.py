@@ -232,14 +232,14 @@ def heldout_sources() -> list[str]:
 
 
 def _register_builtins() -> None:
-    fonts = [("fluidr3", "/usr/share/sounds/sf2/FluidR3_GM.sf2", "MIT", "Debian fluid-soundfont-gm", "train"),
+    fonts = [("fluidr3", "/usr/share/sounds/sf2/FluidR3_GM.sf2", "MIT", "Debian fluid-soundfont-gm", "train", 0.0),
              ("musescore_general", "/usr/share/sounds/sf3/MuseScore_General_Lite.sf3", "MIT",
-              "Debian musescore-general-soundfont-small", "train"),
-             ("timgm6mb", _timgm6mb(), "GPL-2", "pretty_midi (or Debian timgm6mb-soundfont)", "heldout")]
-    added = [("opl3_fm", "/usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "CC-BY-SA-4.0 (Zandro Reveille)",
+              "Debian musescore-general-soundfont-small", "train", 0.0),
+             ("timgm6mb", _timgm6mb(), "GPL-2", "pretty_midi (or Debian timgm6mb-soundfont)", "heldout", 0.0),
+             ("opl3_fm", "/usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "CC-BY-SA-4.0 (Zandro Reveille)",
               "Debian opl3-soundfont", "train", 1 / 3)]
-    for name, path, licence, origin, world, *share in fonts + added:
-        register_source(SourceSpec(name, "both", world, licence, origin, path, clip_share=share[0] if share else 0.0,
+    for name, path, licence, origin, world, share in fonts:
+        register_source(SourceSpec(name, "both", world, licence, origin, path, clip_share=share,
                                    factory=_soundfont(SOUNDFONT_GAIN_DB[name],
                                                       program_gain_db=PROGRAM_GAIN_DB.get(name))))
     register_source(SourceSpec("salamander_piano", "melodic", "train", "CC-BY-3.0 (Alexander Holm)",
