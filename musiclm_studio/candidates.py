@@ -95,17 +95,25 @@ def modes_heard(pipe, coarse_tokens: torch.Tensor) -> list[Optional[str]]:
     return [read_key(row, pipe.sample_rate, min_fit=float("-inf"), min_seconds=0.0)[1] for row in audio]
 
 
-def critic_pass(pipe, conditioning: Conditioning, coarse_tokens: torch.Tensor,
-                mode: Optional[str] = None) -> tuple[Optional[list[float]], list[int]]:
-    """(the critic's scores or None, the candidates that go on to the fine stage): the best one where
-    the critic ranks them, else all. ``mode`` (``named_mode``): a candidate heard in it (``modes_heard``)
-    goes before any other, the critic ranking within each group; the key lock cannot change a mode."""
+def critic_pass(pipe, conditioning: Conditioning, coarse_tokens: torch.Tensor, mode: Optional[str] = None,
+                heard: Optional[list] = None) -> tuple[Optional[list[float]], list[int], Optional[list]]:
+    """(the critic's scores or None, the candidates that go on to the fine stage, the mode heard in each or
+    None): the best one where the critic ranks them, else all. ``mode`` (``named_mode``): a candidate heard
+    in it (``modes_heard``) goes before any other, the critic ranking within each group; the key lock cannot
+    change a mode. ``heard``: the modes already heard in the first candidates (``pipeline._another_batch``)."""
     B = coarse_tokens.shape[0]
     if not ranks_coarse(pipe, B):
-        return None, list(range(B))
+        return None, list(range(B)), None
     scores = rank(pipe, conditioning, coarse_tokens).tolist()
-    heard = modes_heard(pipe, coarse_tokens) if mode is not None else [None] * B
-    return scores, [max(range(B), key=lambda b: (heard[b] == mode, scores[b]))]
+    heard = list(heard or [])
+    heard += modes_heard(pipe, coarse_tokens[len(heard):]) if mode is not None else [None] * (B - len(heard))
+    return scores, [max(range(B), key=lambda b: (heard[b] == mode, scores[b]))], heard
+
+
+def missed_mode(pick: tuple, mode: Optional[str]) -> bool:
+    """Whether ``critic_pass``'s ``pick`` found no candidate heard in the named ``mode``."""
+    _, kept, heard = pick
+    return mode is not None and heard is not None and heard[kept[0]] != mode
 
 
 def choose(kept: list[int], critic_scores: Optional[list[float]], mulan_scores: list[float]) -> int:

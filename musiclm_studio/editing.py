@@ -26,7 +26,9 @@ again.
 A new prompt changes what MuLan (and, for LMs that hear them, the critic's attributes) say over
 the edited span; the beat grid and the key stay those of the music around it, since the kept
 tokens play them. Candidates are ranked over the edited span only, as a generation ranks them: by
-the attribute critic, else by MuLan's score of the span (``out.mulan_score`` is the kept one's).
+the attribute critic, else by MuLan's score of the span (``out.mulan_score`` is the kept one's); a repaint
+keeps, of the critic's best ``seams.START_CANDIDATES``, the one whose new audio steps least in loudness at
+the region's start (``seams.start_steps``).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import torch
 from . import candidates
 from .conditioning.resolver import steered
 from .outputs import Conditioning, MusicLMOutput
-from .seams import SEAM_WINDOW_S, quietest_seam, seam_frames, splice
+from .seams import SEAM_WINDOW_S, START_CANDIDATES, quietest_seam, seam_frames, splice, start_steps
 from .streaming import decoder_lookahead
 
 if TYPE_CHECKING:
@@ -181,11 +183,14 @@ def segment_at(cond: Conditioning, time_s: float, total_s: float) -> int:
 # ---- the acoustic stages, ranked over a span --------------------------------------------------
 def acoustic(pipe, cond: Conditioning, semantic: torch.Tensor, request, callback, timer, *,
              coarse_prompt: Optional[torch.Tensor] = None, fine_prompt: Optional[torch.Tensor] = None,
-             coarse_frames: Optional[int] = None, rank: Optional[tuple[Conditioning, int, int]] = None):
+             coarse_frames: Optional[int] = None, rank: Optional[tuple[Conditioning, int, int]] = None,
+             join: bool = False):
     """Coarse tokens for every candidate, the critic's pick over the span ``rank`` = (its
     conditioning, first frame, end frame; default: ``cond`` over every frame), fine tokens for the
     kept one: (coarse [B, 4, T], kept, critic
-    scores or None, fine [K, 8, T]). ``coarse_frames``: stop the coarse stage there (default: all)."""
+    scores or None, fine [K, 8, T]). ``coarse_frames``: stop the coarse stage there (default: all).
+    ``join``: of the critic's best ``seams.START_CANDIDATES``, the one whose new audio steps least in
+    loudness at the span's first frame (``seams.start_steps``) is kept."""
     B, sampling = semantic.shape[0], request.sampling
     expand = lambda t: None if t is None else t.to(pipe.device).expand(B, *t.shape[1:])  # noqa: E731
     if coarse_frames is not None:
@@ -197,7 +202,11 @@ def acoustic(pipe, cond: Conditioning, semantic: torch.Tensor, request, callback
         coarse = coarse[..., :coarse_frames] if coarse_frames is not None else coarse
     with timer("critic"):
         span_cond, first, last = rank or (cond, 0, None)
-        scores, kept = candidates.critic_pass(pipe, span_cond, coarse[..., first:last])
+        scores, kept, _ = candidates.critic_pass(pipe, span_cond, coarse[..., first:last])
+        if join and scores is not None and first > 0:  # of the critic's best few, the one that joins best
+            best = sorted(range(B), key=lambda b: -scores[b])[:START_CANDIDATES]
+            steps = start_steps(pipe, coarse[best], first, round(SEAM_WINDOW_S * pipe.sample_rate))
+            kept = [best[min(range(len(best)), key=steps.__getitem__)]]
     with timer("fine"):
         fine = fine_after(pipe, coarse[kept], fine_prompt, sampling, callback)
     return coarse, kept, scores, fine
@@ -323,7 +332,8 @@ def repaint(pipe, out: MusicLMOutput, start_s: float, end_s: float, prompt: Opti
     index = segment_at(cond, (start_s + end_s) / 2, total_s)
     coarse, kept, scores, fine = acoustic(
         pipe, cond, semantic, request, callback, timer, coarse_prompt=t.coarse[..., :a_ac] if a_ac else None,
-        fine_prompt=t.fine[..., :a_ac] if a_ac else None, coarse_frames=stop, rank=(one_segment(cond, index), a_ac, seam))
+        fine_prompt=t.fine[..., :a_ac] if a_ac else None, coarse_frames=stop,
+        rank=(one_segment(cond, index), a_ac, seam), join=True)
     # 6. decode, then splice: the original, a fade into the new audio before the region, the new audio,
     # a fade back on the seam, the original
     with timer("decode"):

@@ -10,7 +10,8 @@ Then the mode: when a one-segment request names a mode (``key=``, a key or a mod
 prompt) and several candidates are made, their coarse tokens are decoded alone (a sketch of the sound:
 the codec decodes any first levels) and read with the same analyser; a candidate heard in the asked
 mode is kept before any other, the attribute critic ranking within each group
-(``candidates.critic_pass``). Then the tonic:
+(``candidates.critic_pass``); when none is, as many candidates again are sampled (the generator running
+on) and the pick is made over all of them (``candidates.missed_mode``). Then the tonic:
 
 The LMs hear the key they are told (``train ... --key``) but play exactly in it only part of the
 time (the model card's key figures). When a request names a key with its tonic (``key="Bb major"``

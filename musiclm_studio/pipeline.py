@@ -438,9 +438,14 @@ class MusicLMPipeline:
                                           sampling=sampling, callback=callback)
         # 4. with an attribute critic, only each prompt's candidate that best shows what it asks goes on
         with timer("critic"):
-            critic_scores, kept = zip(*[candidates.critic_pass(self, c, coarse[n * B:(n + 1) * B],
-                                                               candidates.named_mode(request, c))
-                                        for n, c in enumerate(conds)])  # per prompt: its scores, its kept rows
+            modes = [candidates.named_mode(request, c) for c in conds]
+            picks = [candidates.critic_pass(self, c, coarse[n * B:(n + 1) * B], modes[n]) for n, c in enumerate(conds)]
+        # 4b. one prompt naming a mode that none of its candidates is heard in: as many again, and the pick over all
+        if len(conds) == 1 and candidates.missed_mode(picks[0], modes[0]):
+            semantic, coarse, picks[0] = self._another_batch(conds[0], request, semantic, coarse, picks[0][2], modes[0],
+                                                             timer, callback)
+            B = semantic.shape[0]
+        critic_scores, kept, _ = zip(*picks)  # per prompt: its scores, its kept rows, the modes heard
         rows, K = [n * B + k for n, ks in enumerate(kept) for k in ks], len(kept[0])
         # 5. fine acoustic tokens [N*K, 8, Ta] of the kept candidates
         with timer("fine"):
@@ -461,6 +466,20 @@ class MusicLMPipeline:
         return outputs
 
     # ---- the pieces of __call__ between the stages ------------------------------------------
+    def _another_batch(self, cond: Conditioning, request: GenerationRequest, semantic: torch.Tensor,
+                       coarse: torch.Tensor, heard: list, mode: str, timer: StageTimer, callback: Optional[Callback]):
+        """(semantic, coarse, the critic's pick over all) with ``request.num_candidates`` more candidates of
+        ``cond`` sampled after the first (the generator runs on): a request that names a mode none of the
+        first is heard in gets a second chance (docs/experiments/wider_world.md, session 30)."""
+        B, sampling = request.num_candidates, request.sampling
+        with timer("semantic"):
+            more = self.generate_semantic([cond], cond.duration_s, batch_size=B, sampling=sampling, callback=callback)
+        with timer("coarse"):
+            more_coarse = self.generate_coarse([cond], more, sampling=sampling, callback=callback)
+        semantic, coarse = torch.cat([semantic, more]), torch.cat([coarse, more_coarse])
+        with timer("critic"):
+            return semantic, coarse, candidates.critic_pass(self, cond, coarse, mode, heard)
+
     @staticmethod
     def _openings(conditionings: list[Conditioning], stream: str, batch: int) -> Optional[torch.Tensor]:
         """Each conditioning's continuation opening of ``stream`` for its ``batch`` rows, as one batch (or None)."""

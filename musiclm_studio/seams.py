@@ -4,7 +4,8 @@ splice, and the splice itself (``editing.repaint``).
 The seam sits on one of the first ``SEAM_BEATS`` beats at or after the region's end (of the LMs'
 beat grid, else of the beats librosa tracks in the original): the one where the splice's loudness
 steps least, RMS over ``SEAM_WINDOW_S`` either side of its fade (docs/experiments/editing.md: the
-seam back went from 1.15 to 0.85 dB with three beats on offer against one).
+seam back went from 1.15 to 0.85 dB with three beats on offer against one). The start stays where the
+user put it; there the candidate is chosen instead (``start_steps``, ``START_CANDIDATES``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from .windowing import per_segment
 
 SEAM_BEATS = 3  # the beats after a repaint's region it may fade back on: the one whose loudness steps least
 SEAM_WINDOW_S = 0.25  # the loudness compared either side of the seam's fade
+START_CANDIDATES = 2
+"""Of a repaint's candidates, the critic's best this many are heard at the region's start, and the one whose
+new audio steps least in loudness there goes on (``start_steps``; docs/experiments/editing.md)."""
 
 
 def beat_frames(pipe, cond: Conditioning, frames: int, audio: Optional[torch.Tensor] = None) -> list[int]:
@@ -63,6 +67,20 @@ def level_jump_db(audio: torch.Tensor, at: int, window: int) -> float:
         return 10 * torch.log10(piece.double().pow(2).mean().clamp(min=1e-12))
 
     return float(abs(level(audio[..., at: at + window]) - level(audio[..., max(0, at - window): at])))
+
+
+@torch.no_grad()
+def start_steps(pipe, coarse: torch.Tensor, start: int, window: int) -> list[float]:
+    """Per candidate of ``coarse`` [B, 4, T]: the loudness step (``level_jump_db`` over ``window`` samples) where
+    its new audio starts, at acoustic frame ``start``, heard in a decode of its coarse tokens alone around it
+    (the fine tokens come later, for the kept one only; the codec decodes any first levels)."""
+    from .streaming import decoder_lookahead
+
+    hop = pipe.config.codec.hop_length
+    reach = -(-(window + decoder_lookahead(pipe)) // hop)  # frames whose audio the windows hear
+    first, last = max(0, start - reach), min(coarse.shape[-1], start + reach)
+    audio = pipe.components.codec.decode(coarse[..., first:last].to(pipe.device))
+    return [level_jump_db(row, (start - first) * hop, window) for row in audio]
 
 
 def quietest_seam(original: torch.Tensor, new: torch.Tensor, start: int, seams: list[int], fade: int,

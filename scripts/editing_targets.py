@@ -19,6 +19,11 @@
   negative prompt, a MIDI transcription and a 4-bar loop, and of generating their own lengths (for
   repaint and extend both readings: the edited span, and the clip each returns), the minimum of N
   interleaved runs (the shared machine's noise filtered out), and each action's ratio;
+- ``--vary-seed S`` instead: the variation trials alone, originals on seeds S, S + 1, ... and their
+  variations on S + 100, ... (``--vary-temperature T``: the coarse stage's temperature);
+- ``--repaint-seed S`` instead: the repaint trials alone, originals on seeds S, S + 1, ... and their
+  repaints on S + 200, ... (``--start-candidates K`` sets ``editing.START_CANDIDATES``: tune it on seeds
+  other than a full run's 0... / 200...);
 - ``--negative-seed S`` instead: the negative-prompt trials alone, on seeds S, S + 1, ... (another
   sample of the 20 drum-open prompts than a full run's seeds 300...).
 """
@@ -111,6 +116,93 @@ def warm_up(pipe, seconds: float, seed: int = 0) -> tuple:
     return original, edit
 
 
+def vary_trial(pipe, original, i: int, seed: int, **sampling):
+    """Variation ``i`` of ``VARIATIONS`` of ``original``, its semantic tokens kept, under the new prompt on ``seed``:
+    (the variation, its row: chroma cosine to the original, the lead family the critic hears before and after)."""
+    original_prompt, new_prompt, family = VARIATIONS[i % len(VARIATIONS)]
+    varied, elapsed = timed(lambda: pipe.vary(original, keep="semantic", prompt=new_prompt, seed=seed, **sampling))
+    assert torch.equal(varied.tokens.semantic, original.tokens.semantic)
+    before, after = critic_read(pipe, original.tokens.coarse), critic_read(pipe, varied.tokens.coarse)
+    return varied, {"prompt": original_prompt, "new": new_prompt, "asked": family, "seconds": elapsed,
+                    "chroma_cosine": chroma_cosine(original.audio, varied.audio, pipe.sample_rate),
+                    "family_before": before["family"], "family_after": after["family"]}
+
+
+def vary_only(trials: int, seconds: float, seed_base: int, coarse_temperature: float | None) -> dict:
+    """The variation trials alone: original ``i`` on seed ``seed_base + i``, its variation on ``seed_base + 100 + i``
+    (another sample of seeds than a full run's 0... and 100...), the coarse stage at ``coarse_temperature``."""
+    pipe = MusicLMPipeline.from_pretrained()
+    pipe.show_progress = False
+    sampling = {} if coarse_temperature is None else {"temperature": {"coarse": coarse_temperature}}
+    rows = []
+    for i in range(trials):
+        original = pipe(VARIATIONS[i % len(VARIATIONS)][0], duration_s=seconds, seed=seed_base + i)
+        rows.append(vary_trial(pipe, original, i, seed_base + 100 + i, **sampling)[1])
+        print(json.dumps(rows[-1]), flush=True)
+    return {"variation": rows, "summary": vary_summary(rows)}
+
+
+def vary_summary(v: list[dict]) -> dict:
+    return {
+        "variation_chroma_cosine_median": statistics.median(x["chroma_cosine"] for x in v),
+        "variation_chroma_cosine_min": min(x["chroma_cosine"] for x in v),
+        "variation_chroma_at_least_0.6": sum(x["chroma_cosine"] >= 0.6 for x in v) / len(v),
+        "variation_family_as_asked": sum(x["family_after"] == x["asked"] for x in v) / len(v),
+        "original_family_as_asked": sum(x["family_before"] == x["asked"] for x in v) / len(v)}
+
+
+def repaint_trial(pipe, original, region_prompt: str, seed: int, start_s: float = 2.0, end_s: float = 4.0):
+    """Repaint [start_s, end_s) of ``original`` under ``region_prompt`` on ``seed``: (the repaint, its row: samples
+    outside the region and fades equal, the seam on a beat, MuLan of the new prompt on the region repainted and
+    original, the loudness steps at both seams and the original's at the same places)."""
+    sr, hop, rate = pipe.sample_rate, pipe.config.codec.hop_length, pipe.config.coarse_lm.frame_rate
+    repainted, elapsed = timed(lambda: pipe.repaint(original, start_s, end_s, prompt=region_prompt, seed=seed))
+    fade = round(editing.CROSSFADE_S * rate)
+    frames = original.tokens.coarse.shape[-1]
+    differs = (repainted.audio != original.audio).nonzero()
+    first, last = int(differs.min()), int(differs.max())
+    a = round(repainted.edit["start_s"] * rate) * hop
+    seam = round(repainted.edit["end_s"] * rate)  # the seam it chose
+    beats = seams.beat_frames(pipe, repainted.conditioning, frames, original.audio)
+    grid = repainted.conditioning.tempo_bpm is not None and any(repainted.conditioning.tempo_bpm)
+    region = slice(a, seam * hop)
+    s_new = pipe.score(region_prompt, repainted.audio[region][None]).item()
+    s_old = pipe.score(region_prompt, original.audio[region][None]).item()
+    jumps = [seam_jump(repainted.audio, a, sr), seam_jump(repainted.audio, (seam + fade) * hop, sr)]
+    baseline = [seam_jump(original.audio, a, sr), seam_jump(original.audio, (seam + fade) * hop, sr)]
+    return repainted, {"prompt": region_prompt, "seed": seed, "seconds": elapsed, "first_changed_s": first / sr,
+                       "last_changed_s": last / sr, "start_s": a / sr,
+                       "outside_identical": first >= a - fade * hop and last < (seam + fade) * hop,
+                       "seam_on_beat": seam in beats, "beats_from": "grid" if grid else "librosa",
+                       "seam_s": seam * hop / sr, "mulan_new": s_new, "mulan_original": s_old,
+                       "seam_jump_db": jumps, "original_jump_db": baseline}
+
+
+def repaint_only(trials: int, seconds: float, seed_base: int) -> dict:
+    """The repaint trials alone: original ``i`` on seed ``seed_base + i``, its repaint on ``seed_base + 200 + i``
+    (another sample of seeds than a full run's 0... and 200...: what a repaint setting is tuned on)."""
+    pipe = MusicLMPipeline.from_pretrained()
+    pipe.show_progress = False
+    rows = []
+    for i in range(trials):
+        original = pipe(VARIATIONS[i % len(VARIATIONS)][0], duration_s=seconds, seed=seed_base + i)
+        rows.append(repaint_trial(pipe, original, REPAINT_PROMPTS[i % len(REPAINT_PROMPTS)], seed_base + 200 + i)[1])
+        print(json.dumps(rows[-1]), flush=True)
+    return {"repaint": rows, "summary": repaint_summary(rows)}
+
+
+def repaint_summary(p: list[dict]) -> dict:
+    med = statistics.median
+    return {
+        "repaint_outside_identical": sum(x["outside_identical"] for x in p) / len(p),
+        "repaint_seam_on_beat": sum(x["seam_on_beat"] for x in p) / len(p),
+        "repaint_mulan_rises": sum(x["mulan_new"] > x["mulan_original"] for x in p) / len(p),
+        "repaint_seam_jump_db_median": med(j for x in p for j in x["seam_jump_db"]),
+        "repaint_seam_jump_db_median_start_back": [med(x["seam_jump_db"][k] for x in p) for k in (0, 1)],
+        "original_jump_db_median_same_places": med(j for x in p for j in x["original_jump_db"]),
+        "original_jump_db_median_start_back": [med(x["original_jump_db"][k] for x in p) for k in (0, 1)]}
+
+
 def negative_trial(pipe, i: int, seconds: float, seed_base: int) -> dict:
     """Drum-open prompt ``i`` with and without the negative prompt "drums", both on seed ``seed_base + i``."""
     open_prompt, sr = OPEN_DRUMS[i % len(OPEN_DRUMS)], pipe.sample_rate
@@ -153,52 +245,31 @@ def negative_summary(n: list[dict]) -> dict:
 def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> dict:
     pipe = MusicLMPipeline.from_pretrained()
     pipe.show_progress = False
-    sr, hop = pipe.sample_rate, pipe.config.codec.hop_length
+    sr = pipe.sample_rate
     result = {"trials": trials, "seconds": seconds, "variation": [], "repaint": [], "negative": [], "cost": []}
     if cost_trials:
         warm_up(pipe, seconds)
     for i in range(trials):
-        original_prompt, new_prompt, family = VARIATIONS[i % len(VARIATIONS)]
+        original_prompt = VARIATIONS[i % len(VARIATIONS)][0]
         original, t_gen = timed(lambda: pipe(original_prompt, duration_s=seconds, seed=i))
         # 1. variation keeping the semantic tokens, under the new prompt
-        varied, t_vary = timed(lambda: pipe.vary(original, keep="semantic", prompt=new_prompt, seed=100 + i))
-        assert torch.equal(varied.tokens.semantic, original.tokens.semantic)
-        before, after = critic_read(pipe, original.tokens.coarse), critic_read(pipe, varied.tokens.coarse)
-        result["variation"].append({"prompt": original_prompt, "new": new_prompt, "asked": family,
-                                    "chroma_cosine": chroma_cosine(original.audio, varied.audio, sr),
-                                    "family_before": before["family"], "family_after": after["family"]})
+        varied, row = vary_trial(pipe, original, i, 100 + i)
+        t_vary = row["seconds"]
+        result["variation"].append(row)
         # 2. repaint [2, 4) s under another prompt
         region_prompt = REPAINT_PROMPTS[i % len(REPAINT_PROMPTS)]
-        start_s, end_s = 2.0, 4.0
-        repainted, t_repaint = timed(lambda: pipe.repaint(original, start_s, end_s, prompt=region_prompt, seed=200 + i))
-        fade = round(editing.CROSSFADE_S * pipe.config.coarse_lm.frame_rate)
-        frames = original.tokens.coarse.shape[-1]
-        differs = (repainted.audio != original.audio).nonzero()
-        first, last = int(differs.min()), int(differs.max())
-        a = int(start_s * 25) * 2 * hop
-        seam = round(repainted.edit["end_s"] * pipe.config.coarse_lm.frame_rate)  # the seam it chose
-        beats = seams.beat_frames(pipe, repainted.conditioning, frames, original.audio)
-        grid = repainted.conditioning.tempo_bpm is not None and any(repainted.conditioning.tempo_bpm)
-        region = slice(a, seam * hop)
-        s_new = pipe.score(region_prompt, repainted.audio[region][None]).item()
-        s_old = pipe.score(region_prompt, original.audio[region][None]).item()
-        jumps = [seam_jump(repainted.audio, a, sr), seam_jump(repainted.audio, (seam + fade) * hop, sr)]
-        baseline = [seam_jump(original.audio, a, sr), seam_jump(original.audio, (seam + fade) * hop, sr)]
+        repainted, row = repaint_trial(pipe, original, region_prompt, 200 + i)
+        t_repaint, a, seam = row["seconds"], round(row["start_s"] * sr), round(row["seam_s"] * sr)
         if png_dir and i == 0:
-            save_pngs(pipe, png_dir, original, varied, repainted, a, seam * hop)
-        result["repaint"].append({"prompt": region_prompt, "first_changed_s": first / sr, "last_changed_s": last / sr,
-                                  "outside_identical": first >= a - fade * hop and last < (seam + fade) * hop,
-                                  "seam_on_beat": seam in beats, "beats_from": "grid" if grid else "librosa",
-                                  "seam_s": seam * hop / sr,
-                                  "mulan_new": s_new, "mulan_original": s_old,
-                                  "seam_jump_db": jumps, "original_jump_db": baseline})
+            save_pngs(pipe, png_dir, original, varied, repainted, a, seam)
+        result["repaint"].append(row)
         # 3. negative prompt "drums", same seed with and without
         result["negative"].append(negative_trial(pipe, i, seconds, 300))
         # 4. cost: each edit against generating its own length from scratch (the first ``cost_trials``)
         if i >= cost_trials:
             print(json.dumps({k: v[-1] for k, v in result.items() if isinstance(v, list) and k != "cost"}), flush=True)
             continue
-        _, t_region = timed(lambda: pipe(region_prompt, duration_s=(seam * hop - a) / sr, seed=400 + i))
+        _, t_region = timed(lambda: pipe(region_prompt, duration_s=(seam - a) / sr, seed=400 + i))
         extended, t_extend = timed(lambda: pipe.extend(original, 4.0, seed=500 + i))
         assert torch.equal(extended.audio[: original.audio.numel()], original.audio)
         _, t_four = timed(lambda: pipe(original_prompt, duration_s=4.0, seed=500 + i))
@@ -278,16 +349,8 @@ def summary(r: dict) -> dict:
     v, p, n, c = r["variation"], r["repaint"], r["negative"], r["cost"]
     med = statistics.median
     return {
-        "variation_chroma_cosine_median": med(x["chroma_cosine"] for x in v),
-        "variation_chroma_cosine_min": min(x["chroma_cosine"] for x in v),
-        "variation_chroma_at_least_0.6": sum(x["chroma_cosine"] >= 0.6 for x in v) / len(v),
-        "variation_family_as_asked": sum(x["family_after"] == x["asked"] for x in v) / len(v),
-        "original_family_as_asked": sum(x["family_before"] == x["asked"] for x in v) / len(v),
-        "repaint_outside_identical": sum(x["outside_identical"] for x in p) / len(p),
-        "repaint_seam_on_beat": sum(x["seam_on_beat"] for x in p) / len(p),
-        "repaint_mulan_rises": sum(x["mulan_new"] > x["mulan_original"] for x in p) / len(p),
-        "repaint_seam_jump_db_median": med(j for x in p for j in x["seam_jump_db"]),
-        "original_jump_db_median_same_places": med(j for x in p for j in x["original_jump_db"]),
+        **vary_summary(v),
+        **repaint_summary(p),
         **negative_summary(n),
     } | ({  # --cost-trials 0: no costs timed
         "cost_vary_over_generate_median": med(x["vary_s"] / x["generate_s"] for x in c),
@@ -321,11 +384,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 on a machine shared with others)")
     parser.add_argument("--from-log", default=None, help="summarise the trials a stopped run printed to this log")
     parser.add_argument("--stage-repeats", type=int, default=0, help="only time each edit's stages, this many times")
+    parser.add_argument("--repaint-seed", type=int, default=None,
+                        help="only the repaint trials, originals on seeds from this one, repaints from it + 200")
+    parser.add_argument("--vary-seed", type=int, default=None,
+                        help="only the variation trials, originals on seeds from this one, variations from it + 100")
+    parser.add_argument("--vary-temperature", type=float, default=None,
+                        help="the coarse stage's temperature in --vary-seed's variations (default: the pipeline's)")
+    parser.add_argument("--start-candidates", type=int, default=None,
+                        help="a repaint's candidates heard at the region's start (default: editing.START_CANDIDATES)")
     parser.add_argument("--negative-seed", type=int, default=None,
                         help="only the negative-prompt trials, on seeds from this one (a full run's are 300...)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.negative_seed is not None:
+    if args.start_candidates is not None:
+        editing.START_CANDIDATES = args.start_candidates
+    if args.vary_seed is not None:
+        result = vary_only(args.trials, args.seconds, args.vary_seed, args.vary_temperature)
+    elif args.repaint_seed is not None:
+        result = repaint_only(args.trials, args.seconds, args.repaint_seed)
+    elif args.negative_seed is not None:
         result = negative_only(args.trials, args.seconds, args.negative_seed)
     elif args.stage_repeats:
         result = {"summary": stage_minima(args.seconds, args.stage_repeats)}

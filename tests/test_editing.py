@@ -67,6 +67,10 @@ def test_repaint_changes_the_region_and_leaves_every_other_sample(tiny_full_pipe
     assert torch.equal(out.tokens.coarse[..., seam:], clip.tokens.coarse[..., seam:])
     assert not torch.equal(out.tokens.coarse[..., first:end], clip.tokens.coarse[..., first:end])
     assert out.conditioning.prompts == ["a rock song with drums", "a calm flute solo", "a rock song with drums"]
+    # of the critic's best few candidates, the one whose new audio steps least in loudness where it starts
+    best = sorted(range(len(out.scores)), key=lambda b: -out.scores[b])[: editing.START_CANDIDATES]
+    steps = seams.start_steps(pipe, out.candidates.coarse[best], first, round(seams.SEAM_WINDOW_S * pipe.sample_rate))
+    assert len(best) == 2 and out.chosen == best[min(range(2), key=steps.__getitem__)]
     # MuLan scores the new audio alone against the new prompt
     new_audio = out.audio[None, first * hop: seam * hop]
     assert out.mulan_score == pytest.approx(pipe.score("a calm flute solo", new_audio).item())

@@ -90,6 +90,26 @@ def test_a_candidate_heard_in_the_asked_mode_is_kept_first(tiny_full_pipe):
     assert plain.chosen == max(range(4), key=plain.scores.__getitem__)
 
 
+def test_a_mode_none_of_the_candidates_is_heard_in_gets_as_many_candidates_again(tiny_full_pipe, monkeypatch):
+    from musiclm_studio import candidates
+
+    pipe, prompt = tiny_full_pipe, "a piano piece in A minor"
+    out = pipe(prompt, duration_s=2.0, seed=0, num_candidates=2)  # the tiny models: neither heard in minor
+    assert out.candidates.semantic.shape[0] == 4
+    assert out.chosen == max(range(4), key=out.scores.__getitem__)  # none heard in it: the critic's best of all
+    assert pipe("a piano piece", duration_s=2.0, seed=0, num_candidates=2).candidates.semantic.shape[0] == 2
+    # one of the first heard in the mode: no more, and the first batch is the one above
+    monkeypatch.setattr(candidates, "modes_heard", lambda pipe, coarse: ["minor"] + [None] * (len(coarse) - 1))
+    first = pipe(prompt, duration_s=2.0, seed=0, num_candidates=2)
+    assert first.candidates.semantic.shape[0] == 2 and first.chosen == 0
+    assert torch.equal(out.candidates.semantic[:2], first.candidates.semantic)
+    assert torch.equal(out.candidates.coarse[:2], first.candidates.coarse)
+    # a candidate of the second batch heard in the mode goes before the critic's favourite
+    heard = iter([["major", "major"], [None, "minor"]])
+    monkeypatch.setattr(candidates, "modes_heard", lambda pipe, coarse: next(heard))
+    assert pipe(prompt, duration_s=2.0, seed=0, num_candidates=2).chosen == 3
+
+
 def test_key_guidance_pushes_along_what_the_key_changes_and_nothing_else():
     from musiclm_studio.models.lm import StageLM
 
