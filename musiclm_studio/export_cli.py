@@ -53,14 +53,14 @@ def cmd_loop(args: argparse.Namespace) -> int:
     else:
         from .pipeline import MusicLMPipeline
 
-        loops.check_loop(args.bars, args.beats_per_bar, args.crossfade_beats, args.start_bar or 0)
+        start = {} if args.start_bar is None else {"start_bar": args.start_bar}  # else generate_loop's default
+        loops.check_loop(args.bars, args.beats_per_bar, args.crossfade_beats, **start)
         pipe = MusicLMPipeline.from_pretrained(args.pipeline, device=args.device,
                                                int8=False if args.no_int8 else None)
         pipe.show_progress = not args.quiet
         loop = pipe.loop(args.prompt, bars=args.bars, bpm=args.bpm, seed=args.seed,
                          beats_per_bar=args.beats_per_bar, crossfade_beats=args.crossfade_beats,
-                         start_bar=0 if args.start_bar is None else args.start_bar,
-                         num_candidates=args.candidates)
+                         num_candidates=args.candidates, **start)
         stem = "loop"
     path = loop.save(args.out, stem=stem)
     seam = loop.seam()

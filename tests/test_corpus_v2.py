@@ -1,6 +1,7 @@
 """Corpus v2 sound: every sound source plays, v2 builds are deterministic, the held-out world stays out
 of training, and corpus v1 is byte-for-byte what the shipped model was trained on."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +26,24 @@ FLUID = any(os.path.isfile(p) for p in SOUNDFONT_CANDIDATES)
 V1_HASHES = ["d649a88a69f7042390b2b85fed90e4b4cff053f1e2368c4ed56fd330595be5ea",
              "57e5a9b276d658d88270c681ed049f327103d71497708877512c2b2af762b025",
              "7771dc5753ee903e96390f6956c9f08ea4e837f9c40458d0443e38c26bb0eb29"]
+
+
+@contextlib.contextmanager
+def sources_changed(remove=(), add=()):
+    """The registry without the sources named in ``remove`` and with the specs of ``add`` while the block
+    runs; then exactly as it was (its order too: plans draw sources in registry order)."""
+    saved = dict(S.SOURCES)
+    try:
+        for name in remove:
+            S.unregister_source(name)
+        for spec in add:
+            S.register_source(spec)
+        yield
+    finally:
+        for name in [*remove, *(spec.name for spec in add)]:
+            S.unregister_source(name)  # and its built instance
+        S.SOURCES.clear()
+        S.SOURCES.update(saved)
 
 
 def _track(spec):
@@ -77,9 +96,7 @@ def test_registry_takes_a_voice_like_source():
     from musiclm_studio.data.composer import compose
     from musiclm_studio.data.render_v2 import VOCALS, plan_sound, render_song_v2
 
-    previous = S.unregister_source("voice")
-    S.register_source(S.SourceSpec("voice", "melodic", "train", "none", "test", factory=lambda spec: _Hum()))
-    try:
+    with sources_changed(add=[S.SourceSpec("voice", "melodic", "train", "none", "test", factory=lambda spec: _Hum())]):
         plans = [(i, plan_sound(compose(sample_attributes(1, i), 2.0))) for i in range(30)]
         sung = [(i, p) for i, p in plans if p.vocals]
         assert 5 <= len(sung) <= 20  # about a third of the clips
@@ -91,10 +108,6 @@ def test_registry_takes_a_voice_like_source():
         rendered, done = render_song_v2(compose(sample_attributes(1, index), 2.0), plan)
         assert S.get_source("voice").voices == [plan.vocals] and np.abs(rendered.mix).max() > 0.01
         assert "compressor" in done["effects"]["vocals"]
-    finally:
-        S.unregister_source("voice")
-        if previous is not None:
-            S.register_source(previous)
 
 
 def test_the_voice_source_sings_a_lead_track():
@@ -124,18 +137,14 @@ def test_the_voice_check_hears_the_vocals():
 
     # the songs as the sampled fonts play them: over the FM font the feature rises less (its leads
     # modulate too); a whole build's check says by how much (docs/corpus.md)
-    added = S.unregister_source("opl3_fm")
     gains = []
-    try:
+    with sources_changed(remove=["opl3_fm"]):
         for index in [i for i in range(40) if plan_sound(song(i)).vocals][:5]:
             with_voice = render_song_v2(song(index), plan_sound(song(index)))[0].mix
             plan = plan_sound(song(index))
             plan.vocals = None
             plan.sources.pop("vocals")
             gains.append(voice_presence(with_voice) - voice_presence(render_song_v2(song(index), plan)[0].mix))
-    finally:
-        if added is not None:
-            S.register_source(added)
     assert sum(g > 0 for g in gains) >= 4 and np.mean(gains) > 0.015, gains
 
 
@@ -197,17 +206,12 @@ def test_an_added_font_takes_its_share_of_clips_and_leaves_the_others_as_they_we
 
     if not FLUID:
         pytest.skip("planning training clips needs a training SoundFont (make system-deps)")
-    real = S.unregister_source("opl3_fm")  # the test's own added font stands in for it
     songs = [compose(sample_attributes(3, i), 2.0) for i in range(60)]
-    try:
+    added = S.SourceSpec("added", "both", "train", "none", "test", clip_share=0.5, factory=lambda spec: None)
+    with sources_changed(remove=["opl3_fm"]):  # the test's own added font stands in for it
         before = [plan_sound(song).to_dict() for song in songs]
-        S.register_source(S.SourceSpec("added", "both", "train", "none", "test", clip_share=0.5,
-                                       factory=lambda spec: None))
-        after = [plan_sound(song).to_dict() for song in songs]
-    finally:
-        S.unregister_source("added")
-        if real is not None:
-            S.register_source(real)
+        with sources_changed(add=[added]):
+            after = [plan_sound(song).to_dict() for song in songs]
     fonts = {n for n, spec in S.SOURCES.items() if spec.kind == "both" and spec.world == "train"}
     taken = [i for i, plan in enumerate(after) if "added" in plan["sources"].values()]
     assert 15 <= len(taken) <= 45  # about half
