@@ -78,7 +78,8 @@ def test_mood_words_name_a_mode_only_when_they_agree():
 @pytest.mark.parametrize("text, named", [
     ("drums", ("drums",)), ("the percussion", ("drums",)), ("hi-hats and cymbals", ("drums",)),
     ("808 drum machine", ("drums",)), ("piano", ("lead_family",)), ("distorted electric guitars", ("lead_family",)),
-    ("a string section", ("lead_family",)), ("minor key", ("mode",)), ("drums, piano", ("drums", "lead_family")),
+    ("a string section", ("lead_family",)), ("for string quartet", ("lead_family",)),
+    ("minor key", ("mode",)), ("drums, piano", ("drums", "lead_family")),
     ("loud and muddy", ()), ("vocals", ()), ("a hip hop beat", ()), ("", ()),
 ])
 def test_named_attributes_are_the_ones_a_prompt_says_in_words(text, named):

@@ -177,7 +177,8 @@ def _instrument_words() -> str:
     from ..data.instruments import INSTRUMENTS
 
     words = {"guitars?", "pianos?", "keys", "strings", "synths?", "synthesi[sz]ers?", "brass", "organs?", "reeds?",
-             "saxophones?", "sax", "trumpets?", "flutes?", "violins?", "cellos?", "horns?", "bells", "pads?"}
+             "saxophones?", "sax", "trumpets?", "flutes?", "violins?", "cellos?", "horns?", "bells", "pads?",
+             "string quartets?"}
     for inst in INSTRUMENTS.values():
         for name in (inst.name, inst.family, *inst.synonyms):
             words.add(re.escape(name.lower()) + "s?")
