@@ -14,8 +14,9 @@ that starts at the clip's first sample (``vocab.beat_grid``), so the pipeline is
 bars at ``bpm`` (default: the tempo the prompt asks for, rounded to a whole bpm) and the loop is
 cut on that grid from the first sample (``start_bar`` bars can be skipped first; that costs their
 generation, and measured over 8 loops it joined no better, docs/midi_and_loops.md). ``loop_from``
-turns any output or audio into a loop: on the grid the LMs were given where there was one, else on the beats librosa finds. ``measure_seam`` compares the wrap
-with the inside of the loop (sample step, loudness jump, spectral jump) and reads its tempo;
+turns any output or audio into a loop: on the grid the LMs were given where there was one, else on
+the beats librosa finds. ``measure_seam`` compares the wrap with the inside of the loop (sample
+step, loudness jump, spectral jump) and reads its tempo;
 ``Loop.save`` writes 16-bit PCM with the tempo in the file name, an ``acid`` chunk (tempo,
 beats, metre), a ``smpl`` chunk (the loop points) and a ``LIST/INFO`` comment;
 ``read_loop_metadata`` reads them back.

@@ -134,17 +134,15 @@ def vary_only(trials: int, seconds: float, seed_base: int, coarse_temperature: f
     """The variation trials alone: original ``i`` on seed ``seed_base + i``, its variation on ``seed_base + 100 + i``
     (another sample of seeds than a full run's 0... and 100...), the coarse stage at ``coarse_temperature``;
     ``negative_old``: the original's prompt as the variation's negative prompt."""
-    pipe = MusicLMPipeline.from_pretrained()
-    pipe.show_progress = False
     sampling = {} if coarse_temperature is None else {"temperature": {"coarse": coarse_temperature}}
-    rows = []
-    for i in range(trials):
+
+    def trial(pipe, i):
         old = VARIATIONS[i % len(VARIATIONS)][0]
         original = pipe(old, duration_s=seconds, seed=seed_base + i)
         negative = {"negative_prompt": old} if negative_old else {}
-        rows.append(vary_trial(pipe, original, i, seed_base + 100 + i, **sampling, **negative)[1])
-        print(json.dumps(rows[-1]), flush=True)
-    return {"variation": rows, "summary": vary_summary(rows)}
+        return vary_trial(pipe, original, i, seed_base + 100 + i, **sampling, **negative)[1]
+
+    return trials_alone("variation", trials, trial, vary_summary)
 
 
 def vary_summary(v: list[dict]) -> dict:
@@ -186,14 +184,11 @@ def repaint_trial(pipe, original, region_prompt: str, seed: int, start_s: float 
 def repaint_only(trials: int, seconds: float, seed_base: int) -> dict:
     """The repaint trials alone: original ``i`` on seed ``seed_base + i``, its repaint on ``seed_base + 200 + i``
     (another sample of seeds than a full run's 0... and 200...: what a repaint setting is tuned on)."""
-    pipe = MusicLMPipeline.from_pretrained()
-    pipe.show_progress = False
-    rows = []
-    for i in range(trials):
+    def trial(pipe, i):
         original = pipe(VARIATIONS[i % len(VARIATIONS)][0], duration_s=seconds, seed=seed_base + i)
-        rows.append(repaint_trial(pipe, original, REPAINT_PROMPTS[i % len(REPAINT_PROMPTS)], seed_base + 200 + i)[1])
-        print(json.dumps(rows[-1]), flush=True)
-    return {"repaint": rows, "summary": repaint_summary(rows)}
+        return repaint_trial(pipe, original, REPAINT_PROMPTS[i % len(REPAINT_PROMPTS)], seed_base + 200 + i)[1]
+
+    return trials_alone("repaint", trials, trial, repaint_summary)
 
 
 def repaint_summary(p: list[dict]) -> dict:
@@ -222,13 +217,25 @@ def negative_trial(pipe, i: int, seconds: float, seed_base: int) -> dict:
 
 def negative_only(trials: int, seconds: float, seed_base: int) -> dict:
     """The negative-prompt trials alone, on seeds ``seed_base + i`` (another sample of seeds than a full run's)."""
+    return trials_alone("negative", trials, lambda pipe, i: negative_trial(pipe, i, seconds, seed_base),
+                        negative_summary)
+
+
+def trials_alone(name: str, trials: int, trial, summarise) -> dict:
+    """One kind of trial alone: ``trial(pipe, i)``'s row for i < ``trials``, each printed as it comes (a stopped
+    run's rows stay in its log), as ``{name: rows, "summary": summarise(rows)}``."""
+    pipe, rows = shipped_pipe(), []
+    for i in range(trials):
+        rows.append(trial(pipe, i))
+        print(json.dumps(rows[-1]), flush=True)
+    return {name: rows, "summary": summarise(rows)}
+
+
+def shipped_pipe() -> MusicLMPipeline:
+    """The shipped model, quiet (no progress bars between the rows printed)."""
     pipe = MusicLMPipeline.from_pretrained()
     pipe.show_progress = False
-    rows = []
-    for i in range(trials):
-        rows.append(negative_trial(pipe, i, seconds, seed_base))
-        print(json.dumps(rows[-1]), flush=True)
-    return {"negative": rows, "summary": negative_summary(rows)}
+    return pipe
 
 
 # the percussive share above which a clip has drums: the corpus's clips without drums read 0.024 +- 0.011
@@ -248,8 +255,7 @@ def negative_summary(n: list[dict]) -> dict:
 
 
 def run(trials: int, seconds: float, png_dir: str | None, cost_trials: int) -> dict:
-    pipe = MusicLMPipeline.from_pretrained()
-    pipe.show_progress = False
+    pipe = shipped_pipe()
     sr = pipe.sample_rate
     result = {"trials": trials, "seconds": seconds, "variation": [], "repaint": [], "negative": [], "cost": []}
     if cost_trials:
@@ -293,8 +299,7 @@ def stage_minima(seconds: float, repeats: int, bars: int = 4, bpm: float = 120.0
     from musiclm_studio import midi
     from musiclm_studio.loops import loop_seconds
 
-    pipe = MusicLMPipeline.from_pretrained()
-    pipe.show_progress = False
+    pipe = shipped_pipe()
     prompt, new_prompt, region_prompt = VARIATIONS[0][0], VARIATIONS[0][1], REPAINT_PROMPTS[0]
     original, edit = warm_up(pipe, seconds)  # the same edits as timed below, first untimed
     midi.transcribe(original.audio, original.sample_rate)  # and the transcriber's first load
