@@ -79,7 +79,8 @@ def add_sampling_flags(p: argparse.ArgumentParser) -> None:
                    help="sample N and keep the one that best shows the prompt (the attribute critic, else MuLan); "
                         "default: the pipeline's (4 for the shipped model; vary under a new prompt: 8)")
     p.add_argument("--negative-prompt", default=None,
-                   help="what to steer away from ('drums'): it replaces the null conditioning of guidance")
+                   help="what to steer away from ('drums'): it replaces the null conditioning of guidance "
+                        "(vary under a new prompt: the clip's own prompt by default; '' for none)")
     p.add_argument("--device", default=None)
     p.add_argument("--no-int8", action="store_true", help="keep the LMs in float on a CPU (default: int8 weights)")
     p.add_argument("--no-png", action="store_true", help="skip the spectrogram / token PNG")

@@ -7,7 +7,8 @@ rhythm, structure), the acoustic tokens the sound. Every edit starts from a ``Mu
 again.
 
 - ``vary(keep="semantic")``: the semantic tokens are kept and the coarse and fine stages
-  re-sampled, under the same prompt or another one (``VARY_CANDIDATES`` candidates under another);
+  re-sampled, under the same prompt or another one (``VARY_CANDIDATES`` candidates under another,
+  and the clip's own prompt as the negative prompt unless one is given: ``away_from``);
   ``keep="coarse"`` keeps the coarse tokens and re-samples the fine ones only (a micro-variation).
   The kept tokens are the original's, bit for bit.
 - ``repaint(start_s, end_s)``: the tokens before the region are the prefix, the region is
@@ -53,9 +54,9 @@ KEEPS = ("semantic", "coarse")
 CROSSFADE_S = 0.1  # the seams' fade length
 MIN_REGION_S = 0.5  # the shortest region a repaint re-samples (the shortest clip a generation makes)
 VARY_CANDIDATES = 8
-"""Candidates a variation under a new prompt makes by default (the critic keeps one): the kept semantic
-tokens hold much of the old timbre (their features include MFCCs), so the new lead instrument shows in
-fewer candidates than in a generation (docs/experiments/editing.md: 8 / 20 as asked with 4, 12 / 20 with 8)."""
+"""Candidates a variation under a new prompt makes by default (the critic keeps one): the new lead
+instrument shows in fewer candidates than in a generation (docs/experiments/editing.md: 8 / 20 as asked
+with 4, 12 / 20 with 8; 16, past the API's cap, gained nothing over 8 in session 31)."""
 FINE_CONTEXT_S = 1.0
 """The kept fine tokens an edit's fine stage hears before the new ones (not the pipeline's ``overlap_s``): the
 fine LM reads the new frames' coarse tokens and barely the older fine ones (its likelihood with 1 s against
@@ -249,7 +250,7 @@ def vary(pipe, out: MusicLMOutput, keep: str = "semantic", prompt: Optional[str]
     """Keep ``out``'s semantic tokens (or coarse tokens) and re-sample the stages after them."""
     from .outputs import StageTimer
 
-    check_source(pipe, out)
+    source = check_source(pipe, out)
     if keep not in KEEPS:
         raise ValueError(f"keep must be one of {KEEPS} (the stream to keep), got {keep!r}.")
     if keep == "coarse":
@@ -260,10 +261,15 @@ def vary(pipe, out: MusicLMOutput, keep: str = "semantic", prompt: Optional[str]
     elif prompt is not None and sampling.get("num_candidates") is None and pipe.components.critic is not None:
         # the critic picks the new sound of VARY_CANDIDATES
         sampling = {**sampling, "num_candidates": VARY_CANDIDATES}
+    old = away_from(source, prompt, sampling) if keep == "semantic" else None
+    if old is not None:
+        sampling = {**sampling, "negative_prompt": old}
     source, request = check_edit(pipe, out, prompt, out.duration_s, sampling)
     timer, clock, total_s = StageTimer(), time.perf_counter(), out.duration_s
     with timer("conditioning"):
         cond = edit_conditioning(pipe, source, request, prompt, 0.0, total_s, total_s)
+        if old is not None:  # the critic steers off what the new prompt changes, not off what both ask
+            cond = dataclasses.replace(cond, negative_attributes=changed_attributes(pipe, cond))
     B = request.num_candidates
     semantic = out.tokens.semantic.to(pipe.device).expand(B, -1)
     if keep == "semantic":
@@ -275,9 +281,35 @@ def vary(pipe, out: MusicLMOutput, keep: str = "semantic", prompt: Optional[str]
             fine = pipe.generate_fine(coarse, sampling=request.sampling, callback=callback)
     with timer("decode"):
         audio = pipe.decode(coarse[kept], fine)
-    notice = f"Variation keeping the {keep} tokens" + (f", under '{prompt}'." if prompt else ".")
+    notice = (f"Variation keeping the {keep} tokens" + (f", under '{prompt}'" if prompt else "")
+              + (f", moving away from '{old}'." if old is not None else "."))
     return finish(pipe, request, cond, semantic, coarse, fine, audio, kept, scores, prompt or source.prompts[0],
                   timer, clock, notice, {"edit": "vary", "keep": keep, "start_s": 0.0, "end_s": total_s})
+
+
+def away_from(source: Conditioning, prompt: Optional[str], sampling: dict) -> Optional[str]:
+    """The negative prompt a variation under a new ``prompt`` takes by default: the clip's own prompt, so
+    the new sound is steered away from the old one as well as towards the new (more of its candidates
+    play the asked lead family: docs/experiments/editing.md, session 31). None where the caller gave a negative prompt
+    (``""``: none at all), where there is no new prompt or it is the old one, or for a story (several
+    prompts)."""
+    if prompt is None or sampling.get("negative_prompt") is not None or len(set(source.prompts)) != 1:
+        return None
+    old = source.prompts[0]
+    return old if old.strip() and old.strip() != prompt.strip() else None
+
+
+def changed_attributes(pipe, cond: Conditioning) -> tuple[str, ...]:
+    """Of the attributes the negative prompt names (``cond.negative_attributes``), those the attribute
+    reader reads another value of in the prompt: a variation from "a jazz piano trio" to "a blues piano"
+    avoids nothing of the piano it still asks for."""
+    reader = pipe.components.attribute_reader
+    if reader is None or not cond.negative_attributes:
+        return ()
+    asked, avoid = reader.asked(cond.text_features[0].to(pipe.device)), \
+        reader.asked(cond.negative_text_features[0].to(pipe.device))
+    return tuple(name for name in cond.negative_attributes
+                 if int(asked[name][: reader.sizes[name]].argmax()) != int(avoid[name][: reader.sizes[name]].argmax()))
 
 
 def check_region(out: MusicLMOutput, start_s, end_s) -> tuple[float, float]:

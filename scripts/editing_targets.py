@@ -21,7 +21,8 @@
   interleaved runs (the shared machine's noise filtered out), and each action's ratio;
 - ``--vary-seed S`` instead: the variation trials alone, originals on seeds S, S + 1, ... and their
   variations on S + 100, ... (``--vary-temperature T``: the coarse stage's temperature;
-  ``--vary-negative-old``: the original's prompt as the negative prompt);
+  ``--vary-no-negative``: no negative prompt, where a variation under a new prompt moves away from the
+  original's by default);
 - ``--repaint-seed S`` instead: the repaint trials alone, originals on seeds S, S + 1, ... and their
   repaints on S + 200, ... (``--start-candidates K`` sets ``editing.START_CANDIDATES``: tune it on seeds
   other than a full run's 0... / 200...);
@@ -130,16 +131,17 @@ def vary_trial(pipe, original, i: int, seed: int, **sampling):
 
 
 def vary_only(trials: int, seconds: float, seed_base: int, coarse_temperature: float | None,
-              negative_old: bool = False) -> dict:
+              no_negative: bool = False) -> dict:
     """The variation trials alone: original ``i`` on seed ``seed_base + i``, its variation on ``seed_base + 100 + i``
     (another sample of seeds than a full run's 0... and 100...), the coarse stage at ``coarse_temperature``;
-    ``negative_old``: the original's prompt as the variation's negative prompt."""
+    ``no_negative``: no negative prompt (``negative_prompt=""``; by default a variation under a new prompt moves
+    away from the original's, ``editing.away_from``)."""
     sampling = {} if coarse_temperature is None else {"temperature": {"coarse": coarse_temperature}}
 
     def trial(pipe, i):
         old = VARIATIONS[i % len(VARIATIONS)][0]
         original = pipe(old, duration_s=seconds, seed=seed_base + i)
-        negative = {"negative_prompt": old} if negative_old else {}
+        negative = {"negative_prompt": ""} if no_negative else {}
         return vary_trial(pipe, original, i, seed_base + 100 + i, **sampling, **negative)[1]
 
     return trials_alone("variation", trials, trial, vary_summary)
@@ -400,8 +402,8 @@ def main() -> None:
                         help="only the variation trials, originals on seeds from this one, variations from it + 100")
     parser.add_argument("--vary-temperature", type=float, default=None,
                         help="the coarse stage's temperature in --vary-seed's variations (default: the pipeline's)")
-    parser.add_argument("--vary-negative-old", action="store_true",
-                        help="in --vary-seed's variations, the original's prompt as the negative prompt")
+    parser.add_argument("--vary-no-negative", action="store_true",
+                        help="in --vary-seed's variations, no negative prompt (by default the original's prompt)")
     parser.add_argument("--start-candidates", type=int, default=None,
                         help="a repaint's candidates heard at the region's start (default: editing.START_CANDIDATES)")
     parser.add_argument("--negative-seed", type=int, default=None,
@@ -411,7 +413,7 @@ def main() -> None:
     if args.start_candidates is not None:
         editing.START_CANDIDATES = args.start_candidates
     if args.vary_seed is not None:
-        result = vary_only(args.trials, args.seconds, args.vary_seed, args.vary_temperature, args.vary_negative_old)
+        result = vary_only(args.trials, args.seconds, args.vary_seed, args.vary_temperature, args.vary_no_negative)
     elif args.repaint_seed is not None:
         result = repaint_only(args.trials, args.seconds, args.repaint_seed)
     elif args.negative_seed is not None:

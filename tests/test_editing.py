@@ -30,6 +30,26 @@ def test_vary_keeps_the_semantic_tokens_and_resamples_the_sound(tiny_full_pipe, 
     assert torch.equal(again.audio, other.audio)  # one seed, one result
     mixed = pipe.vary(clip, prompt="a string quartet:0.5 | a rock song with drums:0.5", seed=1, negative_prompt="drums")
     assert torch.equal(mixed.tokens.semantic, clip.tokens.semantic)
+    assert mixed.conditioning.negative_attributes == ("drums",)  # the caller's negative prompt, as given
+
+
+def test_a_variation_under_a_new_prompt_moves_away_from_the_old_one(tiny_full_pipe, clip):
+    from musiclm_studio.conditioning.prompt_mix import embed
+
+    pipe = tiny_full_pipe
+    away = pipe.vary(clip, prompt="a string quartet", seed=1)
+    _, old = embed(pipe.components.mulan, [clip.conditioning.prompts[0]])
+    assert torch.allclose(away.conditioning.negative_text_embeddings, old)  # the clip's own prompt
+    assert "moving away from 'a rock song with drums'" in away.notices[0]
+    plain = pipe.vary(clip, prompt="a string quartet", seed=1, negative_prompt="")  # "": no negative prompt
+    assert plain.conditioning.negative_text_embeddings is None and "moving away" not in plain.notices[0]
+    assert not torch.equal(away.conditioning.mulan_tokens, plain.conditioning.mulan_tokens)
+    # the critic avoids only what the new prompt changes: the drums both prompts ask for are not avoided
+    kept_drums = pipe.vary(clip, prompt="a jazz tune with drums", seed=1)
+    assert "drums" not in kept_drums.conditioning.negative_attributes
+    # no new prompt (or the same one): nothing to move away from
+    for same in (pipe.vary(clip, seed=1), pipe.vary(clip, prompt=clip.conditioning.prompts[0], seed=1)):
+        assert same.conditioning.negative_text_embeddings is None
 
 
 def test_vary_keeping_coarse_resamples_only_the_fine_tokens(tiny_full_pipe, clip):
