@@ -289,10 +289,10 @@ def vary(pipe, out: MusicLMOutput, keep: str = "semantic", prompt: Optional[str]
 
 def away_from(source: Conditioning, prompt: Optional[str], sampling: dict) -> Optional[str]:
     """The negative prompt a variation under a new ``prompt`` takes by default: the clip's own prompt, so
-    the new sound is steered away from the old one as well as towards the new (more of its candidates
-    play the asked lead family: docs/experiments/editing.md, session 31). None where the caller gave a negative prompt
-    (``""``: none at all), where there is no new prompt or it is the old one, or for a story (several
-    prompts)."""
+    the new sound is steered away from the old one as well as towards the new (more variations play the
+    asked lead family: docs/experiments/editing.md, session 31). None where the caller gave a negative
+    prompt (``""``: none at all), where there is no new prompt or it is the old one, or for a story
+    (several prompts)."""
     if prompt is None or sampling.get("negative_prompt") is not None or len(set(source.prompts)) != 1:
         return None
     old = source.prompts[0]
@@ -306,10 +306,10 @@ def changed_attributes(pipe, cond: Conditioning) -> tuple[str, ...]:
     reader = pipe.components.attribute_reader
     if reader is None or not cond.negative_attributes:
         return ()
-    asked, avoid = reader.asked(cond.text_features[0].to(pipe.device)), \
-        reader.asked(cond.negative_text_features[0].to(pipe.device))
-    return tuple(name for name in cond.negative_attributes
-                 if int(asked[name][: reader.sizes[name]].argmax()) != int(avoid[name][: reader.sizes[name]].argmax()))
+    asked = reader.asked(cond.text_features[0].to(pipe.device))
+    avoid = reader.asked(cond.negative_text_features[0].to(pipe.device))
+    likeliest = lambda reading, name: int(reading[name][: reader.sizes[name]].argmax())  # noqa: E731
+    return tuple(name for name in cond.negative_attributes if likeliest(asked, name) != likeliest(avoid, name))
 
 
 def check_region(out: MusicLMOutput, start_s, end_s) -> tuple[float, float]:
