@@ -75,6 +75,22 @@ def test_codec_ddp_matches_one_process_and_resumes(clip_folder, tmp_path):
     assert_same_run(tmp_path / "one", tmp_path / "two", atol=1e-5)
 
 
+def test_device_cuda_alone_trains_on_this_processs_gpu(monkeypatch):
+    """``--device cuda`` (no index) once failed in torch.cuda.set_device on a GPU machine; it now means
+    the first GPU, or torchrun's LOCAL_RANK's (the GPU calls are recorded: CI has no GPU)."""
+    from musiclm_studio.train.common import setup_distributed
+
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert setup_distributed("cuda") == (torch.device("cuda", 0), 0, 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert setup_distributed("cuda")[0] == torch.device("cuda", 1)
+    assert setup_distributed("cuda:3")[0] == torch.device("cuda", 3)
+    assert chosen == [torch.device("cuda", 0), torch.device("cuda", 1), torch.device("cuda", 3)]
+    assert setup_distributed("cpu")[0] == torch.device("cpu") and len(chosen) == 3
+
+
 def test_the_global_batch_must_split_evenly(clip_folder, tmp_path):
     from musiclm_studio.train.common import rank_rows
 

@@ -67,11 +67,12 @@ def setup_distributed(device: Optional[str]) -> tuple[torch.device, int, int]:
         dist.init_process_group(backend)
     rank = dist.get_rank() if dist.is_initialized() else 0
     world = dist.get_world_size() if dist.is_initialized() else 1
-    if device is None:
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda"):
-        torch.cuda.set_device(torch.device(device))
-    return torch.device(device), rank, world
+    resolved = torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
+    if resolved.type == "cuda":
+        if resolved.index is None:  # "cuda" alone: this process's GPU (torchrun's LOCAL_RANK, else the first)
+            resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(resolved)
+    return resolved, rank, world
 
 
 def teardown_distributed() -> None:
