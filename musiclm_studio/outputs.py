@@ -60,6 +60,11 @@ class StageEvent:
     def fraction(self) -> float:
         return self.step / self.total if self.total else 1.0
 
+    @property
+    def label(self) -> str:
+        """What a progress bar shows: "coarse: 12/250", and the message when there is one."""
+        return f"{self.stage}: {self.step}/{self.total}" + (f" ({self.message})" if self.message else "")
+
 
 class StageTimer(dict):
     """Seconds per stage: ``with timer("coarse"): ...`` records how long the block took (``timings``);

@@ -14,6 +14,7 @@ and reports progress through one callback of ``StageEvent``s.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Callable, Optional, Sequence, Union
 
@@ -472,6 +473,9 @@ class MusicLMPipeline:
         ``cond`` sampled after the first (the generator runs on): a request that names a mode none of the
         first is heard in gets a second chance (docs/experiments/wider_world.md, session 30)."""
         B, sampling = request.num_candidates, request.sampling
+        if callback is not None:  # the stages start again: say why, so a progress bar going back makes sense
+            told, note = callback, f"{B} more candidates: none of the first is in {mode}"
+            callback = lambda event: told(dataclasses.replace(event, message=note))  # noqa: E731
         with timer("semantic"):
             more = self.generate_semantic([cond], cond.duration_s, batch_size=B, sampling=sampling, callback=callback)
         with timer("coarse"):

@@ -93,9 +93,14 @@ def test_a_candidate_heard_in_the_asked_mode_is_kept_first(tiny_full_pipe):
 def test_a_mode_none_of_the_candidates_is_heard_in_gets_as_many_candidates_again(tiny_full_pipe, monkeypatch):
     from musiclm_studio import candidates
 
-    pipe, prompt = tiny_full_pipe, "a piano piece in A minor"
-    out = pipe(prompt, duration_s=2.0, seed=0, num_candidates=2)  # the tiny models: neither heard in minor
-    assert out.candidates.semantic.shape[0] == 4
+    pipe, prompt, events = tiny_full_pipe, "a piano piece in A minor", []
+    out = pipe(prompt, duration_s=2.0, seed=0, num_candidates=2, callback=events.append)  # the tiny models: neither
+    assert out.candidates.semantic.shape[0] == 4  # heard in minor
+    # the progress shows the stages starting again, and why
+    said = [e.stage for e in events if e.message]
+    assert said and set(said) == {"semantic", "coarse"} and events[-1].stage == "decode" and not events[-1].message
+    again = next(e for e in events if e.message)
+    assert again.label == f"semantic: {again.step}/{again.total} (2 more candidates: none of the first is in minor)"
     assert out.chosen == max(range(4), key=out.scores.__getitem__)  # none heard in it: the critic's best of all
     assert pipe("a piano piece", duration_s=2.0, seed=0, num_candidates=2).candidates.semantic.shape[0] == 2
     # one of the first heard in the mode: no more, and the first batch is the one above

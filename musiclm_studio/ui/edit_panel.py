@@ -107,8 +107,7 @@ class EditPanel:
             raise gr.Error(NO_CLIP, print_exception=False)
 
         def report(event) -> None:
-            progress((STAGES.index(event.stage) + event.fraction) / len(STAGES), desc=f"{event.stage}: "
-                     f"{event.step}/{event.total}")
+            progress((STAGES.index(event.stage) + event.fraction) / len(STAGES), desc=event.label)
         try:
             seed = None if seed is None or seed == "" else seed
             with self.lock:

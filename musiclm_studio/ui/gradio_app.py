@@ -185,7 +185,7 @@ class GenerateHandler:
                 continue
             stage = max(snapshot, key=STAGES.index)
             event = snapshot[stage]
-            progress((STAGES.index(stage) + event.fraction) / len(STAGES), desc=f"{stage}: {event.step}/{event.total}")
+            progress((STAGES.index(stage) + event.fraction) / len(STAGES), desc=event.label)
             if "conditioning" in snapshot:
                 streams["mulan"] = snapshot["conditioning"].tokens[None]  # [1, N, 12]
             streams.update({s: snapshot[s].tokens for s in ("semantic", "coarse", "fine") if s in snapshot})

@@ -147,7 +147,7 @@ class Studio:
 
         def on_event(event) -> None:
             self.bars[event.stage].value = event.fraction
-            self.status.value = f"{event.stage}: {event.step}/{event.total}"
+            self.status.value = event.label
             if event.stage == "conditioning":
                 streams["mulan"] = event.tokens[None]
             elif event.stage in ("semantic", "coarse", "fine"):
