@@ -42,13 +42,15 @@ browser-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fluid-soundfont-gm >/dev/null; \
 	else echo "note: cannot install chromium / fluid-soundfont-gm (not root or no apt): browser tests will be skipped"; fi
 
-# Corpus v2 sound sources (Debian): MuseScore General (MIT), the avldrums kits (CC-BY-SA-3.0) and the
-# Hydrogen drum kits (licences per kit in musiclm_studio/data/sources.py); FluidR3 comes with browser-deps.
+# Corpus v2 sound sources (Debian): MuseScore General (MIT), the avldrums kits (CC-BY-SA-3.0), the
+# Hydrogen drum kits (licences per kit in musiclm_studio/data/sources.py), the OPL-3 FM SoundFont
+# (CC-BY-SA-4.0) and the freepats patches (GPL-2+); FluidR3 comes with browser-deps.
 SOUND_PACKAGES := fluid-soundfont-gm musescore-general-soundfont-small avldrums.lv2-soundfont hydrogen-drumkits \
-	opl3-soundfont
+	opl3-soundfont freepats
 system-deps: browser-deps
 	@if [ -f /usr/share/sounds/sf3/MuseScore_General_Lite.sf3 ] && [ -f /usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2 ] \
-		&& [ -d /usr/share/hydrogen/data/drumkits ] && [ -f /usr/share/sounds/sf2/OPL-3_FM_128M.sf2 ]; then :; \
+		&& [ -d /usr/share/hydrogen/data/drumkits ] && [ -f /usr/share/sounds/sf2/OPL-3_FM_128M.sf2 ] \
+		&& [ -d /usr/share/midi/freepats/Tone_000 ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SOUND_PACKAGES) >/dev/null; } \
 			|| echo "note: apt-get could not install $(SOUND_PACKAGES): their corpus v2 tests will be skipped"; \

@@ -135,10 +135,10 @@ def test_the_voice_check_hears_the_vocals():
     def song(index):
         return compose(sample_attributes(0, index), 4.0)
 
-    # the songs as the sampled fonts play them: over the FM font the feature rises less (its leads
-    # modulate too); a whole build's check says by how much (docs/corpus.md)
+    # the songs as the sampled SoundFonts play them: over the FM font and the freepats patches the feature
+    # rises less (their leads modulate too); a whole build's check says by how much (docs/corpus.md)
     gains = []
-    with sources_changed(remove=["opl3_fm"]):
+    with sources_changed(remove=["opl3_fm", "freepats"]):
         for index in [i for i in range(40) if plan_sound(song(i)).vocals][:5]:
             with_voice = render_song_v2(song(index), plan_sound(song(index)))[0].mix
             plan = plan_sound(song(index))
@@ -223,6 +223,41 @@ def test_an_added_font_takes_its_share_of_clips_and_leaves_the_others_as_they_we
         for role, source in b["sources"].items():  # it takes the fonts' melodic roles, and only those
             expected = "added" if source in fonts and role != "drums" else source
             assert a["sources"][role] == expected, (role, a["sources"], b["sources"])
+
+
+def test_the_patch_set_plays_the_asked_pitch_and_its_share_of_clips(tmp_path):
+    from musiclm_studio.data.attributes import sample_attributes
+    from musiclm_studio.data.composer import compose
+    from musiclm_studio.data.render_v2 import plan_sound
+    from musiclm_studio.data.sampler import read_patch
+
+    spec = S.SOURCES["freepats"]
+    if not (spec.available() and FLUID):
+        pytest.skip("needs Debian freepats and FluidR3 (make system-deps)")
+    patches = S.get_source("freepats").patches
+    assert patches.programs == spec.programs  # the registry's list is the package's
+    for program, pitch in ((0, 69), (24, 57), (73, 81)):  # piano A4, nylon guitar A3, flute A5
+        audio = patches.render(program, [pretty_midi.Note(100, pitch, 0.0, 0.9)], 1.0)[2400:21600]
+        spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+        peak = np.fft.rfftfreq(len(audio), 1 / 24_000)[np.argmax(spectrum)]
+        expected = 440.0 * 2 ** ((pitch - 69) / 12)
+        assert min(abs(1200 * np.log2(peak * k / expected)) for k in (1, 2, 3)) < 30, (program, peak)
+    with pytest.raises(ValueError, match="program 3"):
+        patches.render(3, [], 1.0)
+    (tmp_path / "x.pat").write_bytes(b"RIFF....")
+    with pytest.raises(ValueError, match="not a GUS patch"):
+        read_patch(str(tmp_path / "x.pat"))
+    songs = [compose(sample_attributes(3, i), 2.0) for i in range(60)]
+    with sources_changed(remove=["freepats"]):
+        before = [plan_sound(song).sources for song in songs]
+    after = [plan_sound(song).sources for song in songs]
+    taken = [i for i, sources in enumerate(after) if "freepats" in sources.values()]
+    assert 8 <= len(taken) <= 30  # 40 % of the clips the FM font leaves
+    for i, (b, a) in enumerate(zip(before, after)):
+        for role, source in b.items():  # it takes font-played melodic roles of programs it has, and only those
+            took = i in taken and source in ("fluidr3", "musescore_general") and role not in ("drums", "vocals") \
+                and songs[i].track(role).program in spec.programs
+            assert a[role] == ("freepats" if took else source), (role, a, b)
 
 
 @pytest.mark.skipif(not FLUID, reason="needs FluidR3 (apt-get install fluid-soundfont-gm)")

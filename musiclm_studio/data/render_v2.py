@@ -106,7 +106,8 @@ def _train_sources(song: Song, roles: list[str], rng) -> dict:
     """Each role's source in the training world."""
     melodic = available_sources("train", "melodic")
     fonts = [n for n in melodic if SOURCES[n].kind == "both" and not SOURCES[n].clip_share]
-    recorded = [n for n in melodic if SOURCES[n].programs]  # sampled instruments for some programs
+    # sampled instruments for some programs (those added later with a share of clips of their own aside)
+    recorded = [n for n in melodic if SOURCES[n].programs and not SOURCES[n].clip_share]
     if not fonts:
         raise ValueError("No training SoundFont is installed; apt-get install fluid-soundfont-gm (make system-deps).")
     main = str(rng.choice(fonts))
@@ -124,15 +125,17 @@ def _train_sources(song: Song, roles: list[str], rng) -> dict:
 
 
 def _added_fonts(song: Song, sources: dict, fonts: list[str]) -> dict:
-    """Fonts added later (``SourceSpec.clip_share``) take a clip's font-played melodic roles, each for its
-    share of the clips, on a random stream of its own: a clip none takes keeps the sources drawn above.
-    The drums stay as drawn (an added font's one kit would make the captions' 808s and brushes untrue)."""
+    """Sources added later (``SourceSpec.clip_share``), in registry order, take a clip's font-played melodic
+    roles (a patch set: those of the programs it has), each for its share of the clips the ones before it
+    leave, on a random stream of its own: a clip none takes keeps the sources drawn above. The drums stay
+    as drawn (an added font's one kit would make the captions' 808s and brushes untrue)."""
     attrs = song.attributes
     rng = np.random.default_rng([attrs.seed, attrs.index, 13])
-    for name in available_sources("train", "both"):
-        share = SOURCES[name].clip_share
-        if share and rng.random() < share:
-            return {role: name if source in fonts and role != "drums" else source for role, source in sources.items()}
+    for name in available_sources("train", "melodic"):
+        spec = SOURCES[name]
+        if spec.clip_share and rng.random() < spec.clip_share:
+            return {role: name if source in fonts and role != "drums" and spec.plays(song.track(role).program)
+                    else source for role, source in sources.items()}
     return sources
 
 

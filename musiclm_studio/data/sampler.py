@@ -8,7 +8,8 @@ kit's instruments by their names, and plays each note as a one-shot: the velocit
 and scales it; an open hi-hat is choked by the next hi-hat hit, as on a real kit. Samples are read
 with soundfile and resampled once per process (``scipy.signal.resample_poly``), so rendering is a
 few array additions per hit and byte-for-byte deterministic. ``MultiSampledInstrument`` does the
-same for a pitched instrument recorded every few semitones at several velocities.
+same for a pitched instrument recorded every few semitones at several velocities, and ``PatchSet``
+for a folder of General MIDI GUS patches (Debian ``freepats``), whose recordings loop while a note is held.
 """
 
 from __future__ import annotations
@@ -211,22 +212,31 @@ class MultiSampledInstrument:
 
     def render(self, notes, seconds: float) -> np.ndarray:
         """``notes`` with ``start``, ``end``, ``pitch``, ``velocity`` -> float32 [S]."""
-        sr, total = self.sample_rate, int(round(seconds * self.sample_rate))
-        out = np.zeros(total, np.float64)
-        for note in sorted(notes, key=lambda n: (n.start, n.pitch)):
-            at = int(round(note.start * sr))
-            if at >= total:
-                continue
+        def hit(note, n: int) -> np.ndarray:
             files = next((f for top, f in self.layers if note.velocity <= top), self.layers[-1][1])
             root = min(files, key=lambda p: (abs(p - note.pitch), p))
-            hold = min(note.end - note.start, MAX_NOTE_S)
-            n = min(total - at, int((hold + RELEASE_S) * sr))
-            hit = _shifted(_load(files[root], sr, MAX_NOTE_S + RELEASE_S), note.pitch - root, n)
-            release = int(hold * sr)
-            if release < len(hit):
-                hit[release:] *= np.linspace(1.0, 0.0, len(hit) - release)
-            out[at: at + len(hit)] += hit * (0.35 + 0.65 * note.velocity / 127)
-        return out.astype(np.float32)
+            return _shifted(_load(files[root], self.sample_rate, MAX_NOTE_S + RELEASE_S), note.pitch - root, n)
+
+        return play_notes(notes, seconds, self.sample_rate, hit)
+
+
+def play_notes(notes, seconds: float, sample_rate: int, hit) -> np.ndarray:
+    """Mix ``notes`` (``start``, ``end``, ``pitch``, ``velocity``) into float32 [S]: ``hit(note, n)`` gives
+    each note's first ``n`` samples (up to ``MAX_NOTE_S`` held plus ``RELEASE_S``); it is faded out over
+    the release after the note ends, and scaled by its velocity."""
+    sr, total = sample_rate, int(round(seconds * sample_rate))
+    out = np.zeros(total, np.float64)
+    for note in sorted(notes, key=lambda n: (n.start, n.pitch)):
+        at = int(round(note.start * sr))
+        if at >= total:
+            continue
+        hold = min(note.end - note.start, MAX_NOTE_S)
+        sound = hit(note, min(total - at, int((hold + RELEASE_S) * sr)))
+        release = int(hold * sr)
+        if release < len(sound):
+            sound[release:] *= np.linspace(1.0, 0.0, len(sound) - release)
+        out[at: at + len(sound)] += sound * (0.35 + 0.65 * note.velocity / 127)
+    return out.astype(np.float32)
 
 
 def _shifted(sample: np.ndarray, semitones: int, n: int) -> np.ndarray:
@@ -236,3 +246,107 @@ def _shifted(sample: np.ndarray, semitones: int, n: int) -> np.ndarray:
     ratio = 2 ** (semitones / 12)
     positions = np.arange(min(n, int((len(sample) - 1) / ratio))) * ratio
     return np.interp(positions, np.arange(len(sample)), sample)
+
+
+@dataclass
+class PatchSample:
+    """One recording of a Gravis UltraSound patch: float PCM, its rate, loop, and the pitch range it plays."""
+
+    pcm: np.ndarray  # float32 in [-1, 1]
+    rate: int
+    loop: Optional[tuple[int, int]]  # (start, end) in samples, when the patch loops while the note is held
+    low_hz: float
+    high_hz: float
+    root_hz: float
+
+
+@lru_cache(maxsize=None)
+def read_patch(path: str) -> tuple[PatchSample, ...]:
+    """The samples of a GUS patch file (``GF1PATCH110``, as Debian's ``freepats`` ships them), first layer.
+
+    The format: a 129-byte file header, a 63-byte instrument header, a 47-byte layer header, then per
+    sample a 96-byte header (name, data size, loop start and end in bytes, rate, low / high / root
+    frequency in mHz, envelope, modes: bit 0 16-bit, bit 1 unsigned, bit 2 looping) and its PCM data.
+    """
+    import struct
+
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.startswith((b"GF1PATCH110", b"GF1PATCH100")):
+        raise ValueError(f"{path!r} is not a GUS patch (no GF1PATCH header).")
+    at = 129 + 63
+    count = data[at + 6]
+    at += 47
+    samples = []
+    for _ in range(count):
+        header = data[at: at + 96]
+        size, loop_start, loop_end = struct.unpack("<III", header[8:20])
+        rate = struct.unpack("<H", header[20:22])[0]
+        low, high, root = (v / 1000 for v in struct.unpack("<III", header[22:34]))
+        modes = header[55]
+        raw = data[at + 96: at + 96 + size]
+        width = 2 if modes & 1 else 1
+        kind = ("<u2" if modes & 2 else "<i2") if width == 2 else ("u1" if modes & 2 else "i1")
+        pcm = np.frombuffer(raw[: len(raw) // width * width], dtype=kind).astype(np.float32)
+        if modes & 2:  # unsigned: centre it
+            pcm -= 2 ** (8 * width - 1)
+        pcm /= 2 ** (8 * width - 1)
+        start, end = loop_start // width, loop_end // width
+        loop = (start, end) if modes & 4 and end - start > 8 else None
+        samples.append(PatchSample(pcm, rate, loop, low, high, root))
+        at += 96 + size
+    if not samples:
+        raise ValueError(f"{path!r} holds no samples.")
+    return tuple(samples)
+
+
+class PatchSet:
+    """General MIDI programs from a folder of GUS patches named ``NNN_Name.pat`` (Debian ``freepats``:
+    ``Tone_000/000_Acoustic_Grand_Piano.pat`` ...).
+
+    A note plays the recording whose pitch range holds it, resampled to its pitch (linear
+    interpolation); a looping recording loops while the note is held, then every note is released
+    with a ``RELEASE_S`` fade; the velocity scales it as the Salamander piano's does.
+    """
+
+    def __init__(self, folder: str, sample_rate: int = 24_000):
+        self.sample_rate = sample_rate
+        self.files = {}
+        for path in glob.glob(os.path.join(folder, "Tone_000", "*.pat")):
+            match = re.match(r"(\d{3})_", os.path.basename(path))
+            if match:
+                self.files[int(match.group(1))] = path
+        if not self.files:
+            raise ValueError(f"No GUS patches named like 000_Acoustic_Grand_Piano.pat in {folder!r}/Tone_000; "
+                             "apt-get install freepats (make system-deps).")
+
+    @property
+    def programs(self) -> tuple[int, ...]:
+        return tuple(sorted(self.files))
+
+    def render(self, program: int, notes, seconds: float) -> np.ndarray:
+        """``notes`` (``start``, ``end``, ``pitch``, ``velocity``) of ``program`` -> float32 [S]."""
+        if program not in self.files:
+            raise ValueError(f"This patch set has no program {program}; it plays {list(self.programs)}.")
+        samples = read_patch(self.files[program])
+
+        def hit(note, n: int) -> np.ndarray:
+            hz = 440.0 * 2 ** ((note.pitch - 69) / 12)
+            sample = next((s for s in samples if s.low_hz <= hz <= s.high_hz),
+                          min(samples, key=lambda s: abs(math.log(hz / s.root_hz))))
+            return _patch_note(sample, hz / sample.root_hz * sample.rate / self.sample_rate, n)
+
+        return play_notes(notes, seconds, self.sample_rate, hit)
+
+
+def _patch_note(sample: PatchSample, step: float, n: int) -> np.ndarray:
+    """``n`` output samples of ``sample`` read every ``step`` input samples, looping where it loops (linear
+    interpolation; an unlooped recording stops at its end)."""
+    positions = np.arange(n) * step
+    if sample.loop is not None:
+        start, end = sample.loop
+        past = positions >= end
+        positions[past] = start + np.mod(positions[past] - start, end - start)
+    else:
+        positions = positions[positions < len(sample.pcm) - 1]
+    return np.interp(positions, np.arange(len(sample.pcm)), sample.pcm)

@@ -12,9 +12,10 @@ the lead line of clips with vocals.
 
 Built in: the FluidR3 and MuseScore General SoundFonts (MIT; train), the OPL-3 FM SoundFont
 (CC-BY-SA-4.0; train, a third of the clips: FM synthesis, unlike any sampled font), TimGM6mb (GPL-2,
-shipped with pretty_midi; the held-out world), the Salamander Grand Piano (CC-BY-3.0, npm, for the piano), the
-two recorded avldrums kits (CC-BY-SA-3.0) and ten Debian Hydrogen kits (licences per kit below)
-played by ``sampler.HydrogenKit``.
+shipped with pretty_midi; the held-out world), the Salamander Grand Piano (CC-BY-3.0, npm, for the
+piano), the freepats GUS patches (GPL-2+, Debian; recorded instruments for 72 programs, a share of the
+training clips of their own, played by ``sampler.PatchSet``), the two recorded avldrums kits
+(CC-BY-SA-3.0) and ten Debian Hydrogen kits (licences per kit below) played by ``sampler.HydrogenKit``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .renderer import SAMPLE_RATE, get_renderer
-from .sampler import HYDROGEN_DIR, HydrogenKit, MultiSampledInstrument
+from .sampler import HYDROGEN_DIR, HydrogenKit, MultiSampledInstrument, PatchSet
 
 WORLDS = ("train", "heldout")
 KINDS = ("melodic", "drums", "both")
@@ -112,6 +113,18 @@ class HydrogenSource:
         return self.kit.render(track.notes, seconds)
 
 
+class PatchSetSource:
+    """A folder of General MIDI GUS patches (Debian ``freepats``; melodic tracks of the programs it has)."""
+
+    def __init__(self, folder: str):
+        self.patches = PatchSet(folder, SAMPLE_RATE)
+
+    def render(self, track, seconds: float, seed: int = 0) -> np.ndarray:
+        if track.is_drum:
+            raise ValueError("The patch set's melodic programs cannot play a drum track.")
+        return self.patches.render(track.program, track.notes, seconds)
+
+
 class SampledInstrumentSource:
     """A multi-sampled instrument (melodic tracks of the programs it was recorded for)."""
 
@@ -180,6 +193,11 @@ HYDROGEN_KITS = {
     "VariBreaks": ("electronic", "GPL-2+ (Artemiy Pavlov)"),
     "Audiophob": ("electronic", "CC0 (audiophobdubstep)"),
 }
+# The General MIDI programs Debian's freepats (20060219) has a patch for, in Tone_000 (72 of 128).
+FREEPATS_DIR = "/usr/share/midi/freepats"
+FREEPATS_PROGRAMS = (0, 1, 2, 4, 5, 6, 7, 8, 9, 13, 14, 15, 16, 19, 21, 23, 24, 25, 26, 27, 28, 29, 30, 32, 33, 34,
+                     35, 36, 37, 38, 40, 42, 44, 45, 46, 47, 48, 53, 56, 57, 58, 59, 60, 61, 64, 65, 66, 67, 68, 69,
+                     70, 71, 72, 73, 74, 75, 76, 79, 80, 84, 88, 94, 95, 98, 101, 102, 104, 114, 115, 120, 122, 125)
 # Salamander Grand Piano velocity packages used (of 16) -> top MIDI velocity each one plays.
 SALAMANDER_LAYERS = {4: 40, 8: 72, 12: 100, 16: 127}
 SOURCES: dict[str, SourceSpec] = {}
@@ -245,6 +263,11 @@ def _register_builtins() -> None:
     register_source(SourceSpec("salamander_piano", "melodic", "train", "CC-BY-3.0 (Alexander Holm)",
                                "npm @audio-samples/piano-velocity{4,8,12,16}", samples_dir(), programs=(0,),
                                factory=_salamander))
+    # recorded patches unlike the SoundFonts' (added in session 33): like the FM font, a share of the clips
+    # of its own (the melodic tracks it has a program for), so the other clips render as before
+    register_source(SourceSpec("freepats", "melodic", "train", "GPL-2+ with a composition exception (freepats.opensrc.org)",
+                               "Debian freepats", FREEPATS_DIR, programs=FREEPATS_PROGRAMS, clip_share=0.4,
+                               factory=lambda spec: PatchSetSource(spec.path)))
     for kit in ("Black_Pearl", "Red_Zeppelin"):
         register_source(SourceSpec(f"avldrums_{kit.lower()}", "drums", "train", "CC-BY-SA-3.0 (Glen MacArthur)",
                                    "Debian avldrums.lv2-soundfont", f"/usr/share/sounds/sf2/{kit}_4_LV2.sf2",
