@@ -135,8 +135,9 @@ def test_the_voice_check_hears_the_vocals():
     def song(index):
         return compose(sample_attributes(0, index), 4.0)
 
-    # the songs as the sampled SoundFonts play them: over the FM font and the freepats patches the feature
-    # rises less (their leads modulate too); a whole build's check says by how much (docs/corpus.md)
+    # the songs as the sampled SoundFonts play them: over the FM font (its leads modulate too) and over the
+    # freepats patches the feature rises less in these five songs; a whole build's check reads it over all
+    # the sources (docs/corpus.md)
     gains = []
     with sources_changed(remove=["opl3_fm", "freepats"]):
         for index in [i for i in range(40) if plan_sound(song(i)).vocals][:5]:
