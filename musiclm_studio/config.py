@@ -86,6 +86,11 @@ class MuLanConfig(ConfigMixin):
     audio_heads: int = 4
     num_quantizers: int = 12
     codebook_size: int = 1024
+    # weights of the rule-read key and tempo beside the cosine in ``MuLan.similarity`` (models/descriptors.py):
+    # the shipped MuLan's, picked by ``descriptors.choose_weights`` on corpus v2's valid split; ``train mulan``
+    # picks each run's own there
+    descriptor_key: float = 0.1
+    descriptor_tempo: float = 0.3
 
 
 @dataclass

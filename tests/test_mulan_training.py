@@ -47,15 +47,21 @@ def test_mulan_trains_resumes_and_fits_its_quantizer(tiny_corpus, tmp_path):
                          crop_s=1.0, log_every=2, save_every=100, warmup=1, rvq_crops=2)
     model = train_mulan(run)
     log = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
-    assert [r["step"] for r in log] == [2, 4]
-    assert all(0.0 <= r["valid_recall_at_10"] <= 1.0 and r["loss"] > 0 for r in log)
+    steps, picked = [r for r in log if "loss" in r], log[-1]
+    assert [r["step"] for r in steps] == [2, 4]
+    assert all(0.0 <= r["valid_recall_at_10"] <= 1.0 and r["loss"] > 0 for r in steps)
+    # the descriptor weights, picked on the valid split: its captions state no key or tempo, so none count
+    assert (picked["step"], picked["valid_key_descriptors"], picked["valid_tempo_descriptors"]) == (4, 0.0, 0.0)
+    assert picked["valid_MRR_descriptors"] == picked["valid_cosine_MRR_descriptors"]
+    saved = json.loads((tmp_path / "last" / "config.json").read_text())
+    assert (saved["descriptor_key"], saved["descriptor_tempo"]) == (0.0, 0.0)
     assert all(bool(level.initialized) for level in model.quantizer.levels)
     _, clips = load_split(str(tiny_corpus), "train", SR)
     tokens = model.tokenize(model.embed_audio(torch.stack([c.float() for c in clips[:3]])))
     assert tokens.shape == (3, 12) and tokens.max() < model.config.codebook_size
     run.steps = 6
     train_mulan(run)
-    assert [json.loads(line)["step"] for line in open(tmp_path / "metrics.jsonl")][-1] == 6
+    assert [json.loads(line)["step"] for line in open(tmp_path / "metrics.jsonl")][-2:] == [6, 6]
 
 
 def test_load_split_keeps_rows_and_clips_aligned_when_a_file_is_broken(tiny_corpus, tmp_path):
@@ -105,6 +111,7 @@ def test_mulan_eval_cli_writes_tables(tiny_corpus, tmp_path):
                      "train", "--musiccaps", str(captions), "--out", str(tmp_path / "eval")]) == 0
     report = json.loads((tmp_path / "eval" / "mulan_eval.json").read_text())
     assert report["clips"] == 10 and 0 <= report["retrieval"]["R@10"] <= 1
+    assert 0 <= report["retrieval_descriptors"]["R@10"] <= 1 and "retrieval_paraphrased_descriptors" in report
     assert "drums" in report["zero_shot"]["accuracy"] and report["counterfactual"] == {}  # no corpus attributes
     assert report["musiccaps"]["captions"] == 3 and report["musiccaps"]["all_finite"]
     assert len(report["musiccaps"]["nearest_training_captions"][0]["nearest"]) == 2  # two distinct captions

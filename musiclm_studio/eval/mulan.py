@@ -41,7 +41,11 @@ def embed_texts(model: MuLan, texts: list[str], batch: int = 128) -> torch.Tenso
 
 def recall_at(text_emb: torch.Tensor, audio_emb: torch.Tensor, ks=(1, 5, 10)) -> dict[str, float]:
     """Text i matches audio i; recall@k and median rank (1 = best)."""
-    sims = text_emb @ audio_emb.T  # [N, N]
+    return recall_from_scores(text_emb @ audio_emb.T, ks)
+
+
+def recall_from_scores(sims: torch.Tensor, ks=(1, 5, 10)) -> dict[str, float]:
+    """``recall_at`` on a score matrix [N texts, N clips] (text i matches clip i)."""
     ranks = (sims > sims.diagonal()[:, None]).sum(1)  # 0-based rank of the true clip
     out = {f"R@{k}": float((ranks < k).float().mean()) for k in ks}
     out["median_rank"] = float(ranks.float().median() + 1)

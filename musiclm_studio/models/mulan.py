@@ -21,6 +21,7 @@ from ..config import MuLanConfig
 from ..modules.rvq import ResidualVectorQuantizer
 from ..modules.transformer import Transformer
 from .codec import mel_filterbank
+from .descriptors import DescriptorWeights, agreement, read_audio, read_texts
 from .text import TextEncoder, check_prompts
 
 
@@ -174,6 +175,26 @@ class MuLan(nn.Module):
     def tokenize(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Unit embeddings [B, E] -> MuLan tokens [B, num_quantizers]."""
         return self.quantizer.encode(embeddings[:, :, None])[:, :, 0]
+
+    @property
+    def descriptor_weights(self) -> DescriptorWeights:
+        """This MuLan's weights of the rule-read key and tempo in ``similarity`` (its config's)."""
+        return DescriptorWeights(self.config.descriptor_key, self.config.descriptor_tempo)
+
+    @torch.no_grad()
+    def similarity(self, texts: list[str] | str, audio: torch.Tensor, descriptors: bool = True) -> torch.Tensor:
+        """[N texts, M clips]: how well each prompt describes each clip (audio [M, S] at ``sample_rate``),
+        for ranking clips by a prompt: the learned cosine, plus the key and tempo the prompt states
+        matched against what the analysers hear, at ``descriptor_weights`` (``models/descriptors.py``;
+        ``descriptors=False``: the cosine alone). The descriptor score is not an embedding: the MuLan
+        tokens never carry it."""
+        texts = [texts] if isinstance(texts, str) else texts
+        audio = audio[None] if audio.ndim == 1 else audio
+        cosine = (self.embed_text(texts) @ self.embed_audio(audio).T).cpu()
+        if not descriptors or self.descriptor_weights.off:
+            return cosine
+        heard = read_audio(audio.cpu(), self.config.sample_rate)
+        return cosine + agreement(read_texts(texts), heard, self.descriptor_weights)
 
     @torch.no_grad()
     def score(self, texts: list[str] | str, audio: torch.Tensor) -> torch.Tensor:

@@ -259,8 +259,26 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
             state.save(model, config, optimizer, step)
     if not run.text_only:  # text-only keeps the RVQ (and so every token cache) of --init-from
         fit_quantizer(model.eval(), clips, crop, run.rvq_crops, generator)  # alike on every rank (same draws)
+    if valid_clips:  # this MuLan's weights of the rule-read key and tempo, into its config (alike on every rank)
+        picked = pick_descriptor_weights(model.eval(), [c[0] for c in captions], valid["text_feats"].to(device),
+                                         valid_clips)
+        state.log(step, **{f"valid_{name.replace(' ', '_')}_descriptors": value for name, value in picked.items()})
     state.save(model, config, optimizer, step)
     return model
+
+
+@torch.no_grad()
+def pick_descriptor_weights(model: MuLan, captions: list[str], text_feats: torch.Tensor, clips: list[torch.Tensor]
+                            ) -> dict[str, float]:
+    """Set ``model.config``'s descriptor weights to those ``descriptors.choose_weights`` picks on matched
+    captions and clips (a valid split); returns them and their recalls."""
+    from ..eval.mulan import embed_clips
+    from ..models.descriptors import choose_weights, read_audio, read_texts
+
+    cosine = (model.embed_text([], features=text_feats).cpu() @ embed_clips(model, clips).T)
+    weights, recalls = choose_weights(cosine, read_texts(captions), read_audio(clips, model.config.sample_rate))
+    model.config.descriptor_key, model.config.descriptor_tempo = weights.key, weights.tempo
+    return {"key": weights.key, "tempo": weights.tempo, **recalls}
 
 
 def data_folders(spec: str) -> list[str]:

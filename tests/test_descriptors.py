@@ -1,0 +1,111 @@
+"""MuLan's descriptor score: the key and tempo a prompt states, matched against what the analysers hear."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from musiclm_studio import analysis
+from musiclm_studio.models.descriptors import (AudioFacts, DescriptorWeights, agreement, choose_weights, fit_key_profiles,
+                                               key_agreement, key_logits, read_audio, read_texts, tempo_agreement)
+
+SR = 24_000
+WEIGHTS = DescriptorWeights(key=0.1, tempo=0.3)
+MAJOR, MINOR = (0, 4, 7), (0, 3, 7)
+
+
+def cadence(tonic: int, third: tuple, bpm: float, seconds: float = 8.0) -> np.ndarray:
+    """I - IV - V - I chords of harmonic tones in the key, one struck per beat with a decaying envelope."""
+    beat = 60.0 / bpm
+    out = np.zeros(int(seconds * SR))
+    t = np.arange(int(beat * SR)) / SR
+    envelope = np.exp(-t / (0.3 * beat))
+    for n in range(int(seconds / beat)):
+        root = tonic + (0, 5, 7, 0)[n % 4]
+        chord = MAJOR if third == MAJOR or n % 4 == 2 else MINOR  # the minor key's V is major
+        for interval in chord:
+            for octave in (48, 60):
+                f0 = 440.0 * 2 ** ((root + interval + octave - 69) / 12)
+                tone = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in (1, 2, 3))
+                out[int(n * beat * SR): int(n * beat * SR) + len(t)] += 0.05 * envelope * tone
+    return out.astype(np.float32)
+
+
+def test_texts_state_keys_spelt_any_way_and_tempi_as_numbers_or_words():
+    facts = read_texts(["a waltz in B flat major at 94 bpm", "a slow, sad tune in minor", "an ambient pad",
+                        "bossa nova in the key of f# minor, 120 beats per minute"])
+    assert facts.key_mask[0].tolist() == [float(i == 10) for i in range(24)]  # major Bb only
+    assert facts.key_mask[1, 12:].tolist() == [1.0] * 12 and not facts.key_mask[1, :12].any()  # any minor key
+    assert not facts.key_mask[2].any() and math.isnan(facts.tempo_centre[2])
+    assert facts.key_mask[3, 12 + 6] == 1 and facts.key_mask[3].sum() == 1
+    assert math.exp(facts.tempo_centre[0]) == pytest.approx(94) and math.exp(facts.tempo_centre[3]) == pytest.approx(120)
+    slow = math.exp(facts.tempo_centre[1] - facts.tempo_halfwidth[1]), math.exp(facts.tempo_centre[1] + facts.tempo_halfwidth[1])
+    assert slow == pytest.approx((62, 84))  # the prompt reader's band for 'slow'
+
+
+def test_each_prompt_scores_its_own_key_and_tempo_highest():
+    clips = [cadence(0, MAJOR, 120), cadence(9, MINOR, 80), cadence(7, MAJOR, 150)]
+    heard = read_audio(clips, SR)
+    assert heard.tempo[0] == pytest.approx(120, rel=0.08) and heard.tempo[1] == pytest.approx(80, rel=0.08)
+    texts = ["a cheerful tune in C major at 120 bpm", "an A minor lament, 80 bpm", "G major, fast, 150 bpm"]
+    score = agreement(read_texts(texts), heard, WEIGHTS)
+    assert score.shape == (3, 3)
+    assert (score.argmax(1) == torch.arange(3)).all(), score
+    # each half alone tells the clips apart too
+    assert (torch.from_numpy(key_agreement(read_texts(texts), heard)).argmax(1) == torch.arange(3)).all()
+    assert (torch.from_numpy(tempo_agreement(read_texts(texts), heard)).argmax(1) == torch.arange(3)).all()
+
+
+def test_a_prompt_stating_neither_leaves_the_ranking_to_the_cosine():
+    heard = AudioFacts(key_logits=np.random.default_rng(0).normal(size=(4, 24)), tempo=np.array([90.0, 120, 0, 60]))
+    score = agreement(read_texts(["lush strings and a harp", "drums in 120 bpm"]), heard, WEIGHTS)
+    assert torch.equal(score[0], torch.zeros(4))
+    assert score[1, 1] > score[1, 0] and score[1, 2] == 0  # a silent clip has no tempo to match
+    assert score[1, 3] == pytest.approx(WEIGHTS.tempo * 0.5)  # half time earns half
+    assert torch.equal(agreement(read_texts(["in C major at 120 bpm"]), heard, DescriptorWeights(0, 0)), torch.zeros(1, 4))
+
+
+def test_mulan_similarity_adds_the_descriptor_score_to_the_cosine(tiny_pipe):
+    mulan = tiny_pipe.components.mulan
+    clips = torch.from_numpy(np.stack([cadence(0, MAJOR, 120), cadence(9, MINOR, 80)]))
+    texts = ["a tune in C major at 120 bpm", "an A minor lament, 80 bpm"]
+    cosine = mulan.similarity(texts, clips, descriptors=False)
+    assert torch.allclose(cosine, mulan.embed_text(texts) @ mulan.embed_audio(clips).T)
+    both = mulan.similarity(texts, clips)
+    assert not mulan.descriptor_weights.off
+    assert torch.allclose(both - cosine, agreement(read_texts(texts), read_audio(clips, SR), mulan.descriptor_weights),
+                          atol=1e-6)
+    assert (both.argmax(1) == torch.arange(2)).all()  # the untrained tiny MuLan alone ranks both the other way
+    assert mulan.similarity("an A minor lament, 80 bpm", clips[1]).shape == (1, 1)
+
+
+def test_key_profiles_fitted_on_some_keys_read_the_others():
+    fit_keys = [(0, MAJOR), (9, MINOR), (7, MAJOR), (4, MINOR), (5, MAJOR), (2, MINOR)]
+    other_keys = [(2, MAJOR), (11, MINOR), (10, MAJOR)]
+
+    def chroma(keys):
+        profiles = [analysis.chroma_profiles(cadence(tonic, third, 100, seconds=4.8), SR) for tonic, third in keys]
+        index = np.array([(third == MINOR) * 12 + tonic for tonic, third in keys])
+        return np.array([t for t, _ in profiles]), np.array([b for _, b in profiles]), index
+
+    treble, bass, truth = chroma(fit_keys)
+    profiles = fit_key_profiles(treble, bass, truth, steps=300)
+    assert set(profiles) == {"treble", "bass", "bias"} and np.shape(profiles["treble"]) == (2, 12)
+    treble, bass, truth = chroma(other_keys)  # keys it never saw: the profiles are rolled onto every tonic
+    assert key_logits(treble, bass, profiles).argmax(1).tolist() == truth.tolist()
+    with pytest.raises(ValueError, match="one key index"):
+        fit_key_profiles(treble, bass, np.array([0, 24, 3]))
+
+
+def test_weights_are_picked_where_the_descriptors_help_and_left_off_where_the_cosine_knows():
+    texts = read_texts([f"a tune in {name} at {bpm} bpm" for name, bpm in (("C major", 90), ("A minor", 120),
+                                                                              ("G major", 150), ("E minor", 70))])
+    logits = np.full((4, 24), -5.0)
+    logits[[0, 1, 2, 3], [0, 12 + 9, 7, 12 + 4]] = 5.0  # each clip plays the key its own text states
+    heard = AudioFacts(logits, np.array([90.0, 120.0, 150.0, 70.0]))
+    confused = torch.tensor([[0.5, 0.6, 0.2, 0.1]] * 4)  # a cosine that ranks clip 1 first for every text
+    weights, measures = choose_weights(confused, texts, heard)
+    assert not weights.off and measures["MRR"] == 1.0 and measures["cosine MRR"] < 1.0
+    weights, measures = choose_weights(torch.eye(4), texts, heard)  # a cosine that already knows
+    assert weights.off and measures["MRR"] == measures["cosine MRR"] == 1.0
