@@ -54,7 +54,8 @@ def main() -> None:
         raise SystemExit(f"No clip of split {args.split!r} in {args.data} has a known key (tonic_pc and mode).")
     if args.cache and os.path.isfile(args.cache):
         cached = np.load(args.cache)
-        fit_chroma, check_chroma = (cached["fit_treble"], cached["fit_bass"]), (cached["check_treble"], cached["check_bass"])
+        fit_chroma = cached["fit_treble"], cached["fit_bass"]
+        check_chroma = cached["check_treble"], cached["check_bass"]
     else:
         fit_chroma, check_chroma = chroma_of(args.data, fit_rows), chroma_of(args.data, check_rows)
         if args.cache:
@@ -73,8 +74,9 @@ def main() -> None:
         fitted = key_logits(treble, bass, profiles).argmax(1)
         ks = np.array([[0, 12][["major", "minor"].index(m)] + tonic for tonic, m, _ in
                        (analysis.best_key(t, b) for t, b in zip(treble, bass))])
+        mode_fitted, mode_ks = np.mean(fitted // 12 == truth // 12), np.mean(ks // 12 == truth // 12)
         print(f"{name} ({len(rows)} clips): exact key fitted {np.mean(fitted == truth):.3f} / Krumhansl-Schmuckler "
-              f"{np.mean(ks == truth):.3f}; mode {np.mean(fitted // 12 == truth // 12):.3f} / {np.mean(ks // 12 == truth // 12):.3f}")
+              f"{np.mean(ks == truth):.3f}; mode {mode_fitted:.3f} / {mode_ks:.3f}")
     print(f"{time.perf_counter() - start:.0f} s")
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -109,8 +109,8 @@ def read_texts(texts: Sequence[str]) -> TextFacts:
     return TextFacts(mask.reshape(n, 24), centre, halfwidth)
 
 
-def read_audio(clips: Sequence, sample_rate: int, profiles: dict = None) -> AudioFacts:
-    """The key reader's logits and the tempo of each clip (numpy or torch, mono [S]); about 0.1 s per 10-s clip."""
+def read_audio(clips: Sequence, sample_rate: int, profiles: Optional[dict] = None) -> AudioFacts:
+    """The key reader's logits and the tempo of each clip (numpy or torch, mono [S]): 0.03 s a 10-s clip on 2 cores."""
     treble, bass, tempo = [], [], []
     for clip in clips:
         y = analysis.to_mono_numpy(clip)

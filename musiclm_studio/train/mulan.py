@@ -271,14 +271,14 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
 def pick_descriptor_weights(model: MuLan, captions: list[str], text_feats: torch.Tensor, clips: list[torch.Tensor]
                             ) -> dict[str, float]:
     """Set ``model.config``'s descriptor weights to those ``descriptors.choose_weights`` picks on matched
-    captions and clips (a valid split); returns them and their recalls."""
+    captions and clips (a valid split); returns them and their measures (``choose_weights``')."""
     from ..eval.mulan import embed_clips
     from ..models.descriptors import choose_weights, read_audio, read_texts
 
     cosine = (model.embed_text([], features=text_feats).cpu() @ embed_clips(model, clips).T)
-    weights, recalls = choose_weights(cosine, read_texts(captions), read_audio(clips, model.config.sample_rate))
+    weights, measures = choose_weights(cosine, read_texts(captions), read_audio(clips, model.config.sample_rate))
     model.config.descriptor_key, model.config.descriptor_tempo = weights.key, weights.tempo
-    return {"key": weights.key, "tempo": weights.tempo, **recalls}
+    return {"key": weights.key, "tempo": weights.tempo, **measures}
 
 
 def data_folders(spec: str) -> list[str]:
