@@ -124,3 +124,17 @@ def test_lm_on_two_ranks_matches_one_process_and_resumes(synthetic_tokens, mode,
              *LM_FLAGS, *extra)
     assert [r["step"] for r in logged(tmp_path / "two")] == [2, 4, 6]
     assert_same_run(tmp_path / "one", tmp_path / "two", atol=1e-5)
+
+
+def test_a_finished_torchrun_rank_exits_at_once_with_its_output_flushed(monkeypatch):
+    """``end_torchrun_rank`` ends a torchrun rank with code 0 before the interpreter's teardown (where a
+    still-running thread once aborted finished ranks); outside torchrun it returns."""
+    from musiclm_studio.train.common import end_torchrun_rank
+
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    assert end_torchrun_rank() is None  # a plain process: nothing happens
+    code = ("from musiclm_studio.train.common import end_torchrun_rank\n"
+            "print('trained', end='')\nend_torchrun_rank()\nraise SystemExit(3)")
+    env = {**os.environ, "PYTHONPATH": ROOT, "TORCHELASTIC_RUN_ID": "test", "WORLD_SIZE": "2"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "trained")

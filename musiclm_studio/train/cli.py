@@ -36,13 +36,14 @@ TRAINERS = {
 def _runner(module, config_cls, entry: str, fixed: dict):
     """The sub-command's function: flags -> run config (plus the fixed fields) -> the trainer."""
     def run(args: argparse.Namespace) -> int:
-        from .common import teardown_distributed
+        from .common import end_torchrun_rank, teardown_distributed
 
         values = {f.name: getattr(args, f.name) for f in fields(config_cls) if f.name not in fixed}
         try:
             getattr(module, entry)(config_cls(**values, **fixed))
         finally:
             teardown_distributed()
+        end_torchrun_rank()  # a finished rank under torchrun exits here; otherwise returns
         return 0
 
     return run

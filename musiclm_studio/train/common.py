@@ -28,6 +28,7 @@ import functools
 import json
 import math
 import os
+import sys
 import time
 import typing
 from dataclasses import asdict, dataclass, fields
@@ -81,6 +82,18 @@ def teardown_distributed() -> None:
     ("terminate called without an active exception", the rank aborted after a finished run)."""
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def end_torchrun_rank() -> None:
+    """End a torchrun rank whose run has finished at once, exit code 0, after flushing its output.
+    Even with the process group left (``teardown_distributed``), a thread still running when the
+    interpreter tore down its C++ objects sometimes aborted a finished rank ("terminate called without
+    an active exception"), failing the launch. ``os._exit`` skips that teardown; every file a
+    trainer writes is closed by then. Outside a torchrun launch it does nothing."""
+    if "TORCHELASTIC_RUN_ID" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def rank_rows(batch_size: int, rank: int, world: int) -> slice:
