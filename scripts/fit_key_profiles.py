@@ -72,7 +72,7 @@ def main() -> None:
             continue
         truth = keys(rows)
         fitted = key_logits(treble, bass, profiles).argmax(1)
-        ks = np.array([[0, 12][["major", "minor"].index(m)] + tonic for tonic, m, _ in
+        ks = np.array([("major", "minor").index(m) * 12 + tonic for tonic, m, _ in
                        (analysis.best_key(t, b) for t, b in zip(treble, bass))])
         mode_fitted, mode_ks = np.mean(fitted // 12 == truth // 12), np.mean(ks // 12 == truth // 12)
         print(f"{name} ({len(rows)} clips): exact key fitted {np.mean(fitted == truth):.3f} / Krumhansl-Schmuckler "

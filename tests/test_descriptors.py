@@ -7,30 +7,13 @@ import pytest
 import torch
 
 from musiclm_studio import analysis
+from musiclm_studio.eval.synth import cadence
 from musiclm_studio.models.descriptors import (AudioFacts, DescriptorWeights, agreement, choose_weights,
                                                fit_key_profiles, key_agreement, key_logits, read_audio, read_texts,
                                                tempo_agreement)
 
 SR = 24_000
 WEIGHTS = DescriptorWeights(key=0.1, tempo=0.3)
-MAJOR, MINOR = (0, 4, 7), (0, 3, 7)
-
-
-def cadence(tonic: int, third: tuple, bpm: float, seconds: float = 8.0) -> np.ndarray:
-    """I - IV - V - I chords of harmonic tones in the key, one struck per beat with a decaying envelope."""
-    beat = 60.0 / bpm
-    out = np.zeros(int(seconds * SR))
-    t = np.arange(int(beat * SR)) / SR
-    envelope = np.exp(-t / (0.3 * beat))
-    for n in range(int(seconds / beat)):
-        root = tonic + (0, 5, 7, 0)[n % 4]
-        chord = MAJOR if third == MAJOR or n % 4 == 2 else MINOR  # the minor key's V is major
-        for interval in chord:
-            for octave in (48, 60):
-                f0 = 440.0 * 2 ** ((root + interval + octave - 69) / 12)
-                tone = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in (1, 2, 3))
-                out[int(n * beat * SR): int(n * beat * SR) + len(t)] += 0.05 * envelope * tone
-    return out.astype(np.float32)
 
 
 def test_texts_state_keys_spelt_any_way_and_tempi_as_numbers_or_words():
@@ -47,7 +30,7 @@ def test_texts_state_keys_spelt_any_way_and_tempi_as_numbers_or_words():
 
 
 def test_each_prompt_scores_its_own_key_and_tempo_highest():
-    clips = [cadence(0, MAJOR, 120), cadence(9, MINOR, 80), cadence(7, MAJOR, 150)]
+    clips = [cadence(0, "major", bpm=120), cadence(9, "minor", bpm=80), cadence(7, "major", bpm=150)]
     heard = read_audio(clips, SR)
     assert heard.tempo[0] == pytest.approx(120, rel=0.08) and heard.tempo[1] == pytest.approx(80, rel=0.08)
     texts = ["a cheerful tune in C major at 120 bpm", "an A minor lament, 80 bpm", "G major, fast, 150 bpm"]
@@ -71,7 +54,7 @@ def test_a_prompt_stating_neither_leaves_the_ranking_to_the_cosine():
 
 def test_mulan_similarity_adds_the_descriptor_score_to_the_cosine(tiny_pipe):
     mulan = tiny_pipe.components.mulan
-    clips = torch.from_numpy(np.stack([cadence(0, MAJOR, 120), cadence(9, MINOR, 80)]))
+    clips = torch.from_numpy(np.stack([cadence(0, "major", bpm=120), cadence(9, "minor", bpm=80)]))
     texts = ["a tune in C major at 120 bpm", "an A minor lament, 80 bpm"]
     cosine = mulan.similarity(texts, clips, descriptors=False)
     assert torch.allclose(cosine, mulan.embed_text(texts) @ mulan.embed_audio(clips).T)
@@ -84,12 +67,12 @@ def test_mulan_similarity_adds_the_descriptor_score_to_the_cosine(tiny_pipe):
 
 
 def test_key_profiles_fitted_on_some_keys_read_the_others():
-    fit_keys = [(0, MAJOR), (9, MINOR), (7, MAJOR), (4, MINOR), (5, MAJOR), (2, MINOR)]
-    other_keys = [(2, MAJOR), (11, MINOR), (10, MAJOR)]
+    fit_keys = [(0, "major"), (9, "minor"), (7, "major"), (4, "minor"), (5, "major"), (2, "minor")]
+    other_keys = [(2, "major"), (11, "minor"), (10, "major")]
 
     def chroma(keys):
-        profiles = [analysis.chroma_profiles(cadence(tonic, third, 100, seconds=4.8), SR) for tonic, third in keys]
-        index = np.array([(third == MINOR) * 12 + tonic for tonic, third in keys])
+        profiles = [analysis.chroma_profiles(cadence(tonic, mode, 4.8, bpm=100), SR) for tonic, mode in keys]
+        index = np.array([(mode == "minor") * 12 + tonic for tonic, mode in keys])
         return np.array([t for t, _ in profiles]), np.array([b for _, b in profiles]), index
 
     treble, bass, truth = chroma(fit_keys)

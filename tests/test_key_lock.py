@@ -6,25 +6,11 @@ import pytest
 import torch
 
 from musiclm_studio.analysis import estimate_key_mode
+from musiclm_studio.eval.synth import cadence
 from musiclm_studio.key_lock import asked_key, lock_key, transpose, transposition
 from musiclm_studio.vocab.musical_key import NO_KEY, key_token
 
 SR = 24_000
-
-
-def cadence(tonic: int, mode: str, seconds: float = 6.0) -> np.ndarray:
-    """I-IV-V-I block chords of additive tones in the key, a bass on each chord's root."""
-    third = 3 if mode == "minor" else 4
-    chords = [(0, third, 7), (5, 5 + third, 12), (7, 11, 14), (0, third, 7)]
-    per = int(seconds * SR / len(chords))
-    t = np.arange(per) / SR
-    out = []
-    for chord in chords:
-        tone = sum(np.sin(2 * np.pi * 440 * 2 ** ((60 + tonic + p - 69) / 12) * t * h) / h
-                   for p in chord for h in (1, 2, 3))
-        bass = np.sin(2 * np.pi * 440 * 2 ** ((36 + tonic + chord[0] - 69) / 12) * t)
-        out.append((tone + bass) * np.minimum(1, 20 * t) * np.exp(-t))
-    return (0.1 * np.concatenate(out)).astype(np.float32)
 
 
 def test_transposition_moves_the_tonic_by_the_fewest_semitones():

@@ -10,6 +10,7 @@ attributes in words the caption generator never uses.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -58,7 +59,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                  ("retrieval_paraphrased_descriptors", paraphrases, paraphrase_emb)):
             descriptor_score = agreement(read_texts(texts), heard, model.descriptor_weights)
             report[name] = recall_from_scores(emb @ audio.T + descriptor_score)
-        report["descriptor_weights"] = {"key": model.config.descriptor_key, "tempo": model.config.descriptor_tempo}
+        report["descriptor_weights"] = dataclasses.asdict(model.descriptor_weights)
     shot = zero_shot(model, rows, audio)
     report["zero_shot"] = {"accuracy": shot.accuracy, "chance": shot.chance, "counts": shot.counts}
     report["counterfactual"] = counterfactual(model, rows, audio)

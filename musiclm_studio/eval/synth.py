@@ -5,8 +5,8 @@ melody-conditioning metrics: a hummed / whistled line (a formant voice or a sine
 and breath noise, following a list of MIDI notes), a realistic hum as a phone would record it
 (``realistic_hum``: corpus v2's formant singer, breathy, with vibrato and +-30 cents of drift,
 in a reverberant room, under noise at 20 dB SNR), a plucked-string part (Karplus-Strong, not
-a SoundFont), a synthetic drum loop and pink noise. Every function is deterministic from its
-``seed`` and returns float32 mono numpy audio.
+a SoundFont), a synthetic drum loop, pink noise, and I-IV-V-I cadences in a known key (and
+tempo). Every function is deterministic from its ``seed`` and returns float32 mono numpy audio.
 """
 
 from __future__ import annotations
@@ -200,3 +200,23 @@ def out_of_domain_set(sample_rate: int = 24_000) -> dict[str, np.ndarray]:
         "synth drum loop": drum_loop(sample_rate=sample_rate),
         "pink noise": pink_noise(sample_rate=sample_rate),
     }
+
+
+def cadence(tonic: int, mode: str, seconds: float = 6.0, bpm: float | None = None,
+            sample_rate: int = 24_000) -> np.ndarray:
+    """I-IV-V-I block chords of additive tones in the key (``tonic`` 0 = C; the V major in either
+    mode), a bass on each chord's root: four chords over ``seconds``, or with ``bpm`` one struck on
+    every beat, the progression repeating."""
+    third = 3 if mode == "minor" else 4
+    progression = [(0, third, 7), (5, 5 + third, 12), (7, 11, 14), (0, third, 7)]
+    count = len(progression) if bpm is None else int(seconds * bpm / 60)
+    per = int(seconds * sample_rate / len(progression)) if bpm is None else int(60 / bpm * sample_rate)
+    t = np.arange(per) / sample_rate
+    out = []
+    for n in range(count):
+        chord = progression[n % len(progression)]
+        tone = sum(np.sin(2 * np.pi * 440 * 2 ** ((60 + tonic + p - 69) / 12) * t * h) / h
+                   for p in chord for h in (1, 2, 3))
+        bass = np.sin(2 * np.pi * 440 * 2 ** ((36 + tonic + chord[0] - 69) / 12) * t)
+        out.append((tone + bass) * np.minimum(1, 20 * t) * np.exp(-t))
+    return (0.1 * np.concatenate(out)).astype(np.float32)
