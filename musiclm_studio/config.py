@@ -81,6 +81,8 @@ class MuLanConfig(ConfigMixin):
     stride_s: float = 1.0  # long audio: windows every stride_s, embeddings averaged
     n_mels: int = 64
     chroma: bool = False  # also feed a 12-bin pitch-class chroma (64 mels cannot resolve semitones: mode)
+    key_branch: bool = False  # also score the 24 keys from the clip's pooled chroma with learned rolled profiles
+    key_scale: float = 4.0  # the key branch's weight in the audio embedding (before the normalisation)
     audio_dim: int = 256
     audio_layers: int = 4
     audio_heads: int = 4

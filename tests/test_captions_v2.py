@@ -157,6 +157,29 @@ def test_keys_spelt_every_way_are_read():
                     assert stated_key(form) == (tonic, mode), form
 
 
+def test_a_stated_mode_is_swapped_in_the_words_and_nothing_else_changes():
+    from musiclm_studio.vocab.musical_key import mode_swapped
+
+    swapped = {"a sad tune in A minor": "a sad tune in A major", "Bb maj, house": "Bb min, house",
+               "in the key of b flat minor, 90 beats/min": "in the key of b flat major, 90 beats/min",
+               "Minor key ballad": "Major key ballad", "funk, d-sharp min": "funk, d-sharp maj",
+               "no key here, 120 bpm": None, "from minor to major": None, "in F#m": None}
+    assert {text: mode_swapped(text) for text in swapped} == swapped
+    seen = 0
+    for attrs in _clips(300):  # caption v2 in every family: the other mode, the same tonic, one word changed
+        text = describe_v2(attrs).text
+        tonic, mode = stated_key(text)
+        other = mode_swapped(text)
+        if mode is None:
+            assert other is None, text
+            continue
+        seen += other is not None
+        if other is not None:
+            assert stated_key(other) == (tonic, {"major": "minor", "minor": "major"}[mode]), (text, other)
+            assert sum(a != b for a, b in zip(text.split(), other.split())) == 1 and len(text.split()) == len(other.split())
+    assert seen >= 150, seen
+
+
 @pytest.mark.skipif(not os.path.exists(MUSICCAPS), reason="MusicCaps captions not present")
 def test_musiccaps_family_reads_like_musiccaps_without_copying_it():
     import pandas as pd

@@ -193,7 +193,8 @@ def test_a_tempo_stated_as_a_number_is_read_from_the_prompt_and_nothing_else_is(
 
     said = {"rock, 94 BPM, major": 94.0, "It runs at 120 bpm.": 120.0, "a tempo of 72 beats per minute": 72.0,
             "an 85-bpm groove": 85.0, "played at 132.5 BPM": 132.5, "a fast 1990s song": None, "1000 bpm": None,
-            "tempo 7.5 bpm": None, "": None}
+            "tempo 7.5 bpm": None, "": None, "around 120 beats a minute": 120.0, "90 beats/min": 90.0,
+            "100 beats each minute": 100.0, "3 beats a bar": None}
     assert {text: stated_bpm(text) for text in said} == said
     assert stated_tempo("a groove at 250 BPM") is None and stated_tempo("a groove at 120 BPM") == 120.0  # 40-200 only
 

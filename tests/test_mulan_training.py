@@ -156,6 +156,10 @@ def test_counterfactual_captions_are_false_in_one_fact(tmp_path):
                                                           if n}
     none, none_mask = counterfactual_texts([{"caption": "c"}], [["c", "c"]])
     assert none == [["c"] * 3, ["c"] * 3] and not none_mask.any()
+    # texts the v1 generator does not write (caption v2's, a recording's tags): their mode swapped in the words
+    other, other_mask = counterfactual_texts([{"caption": "a waltz in Bb minor"}], [["waltz, Bb min", "a waltz in Bb minor"]])
+    assert [o[0] for o in other] == ["waltz, Bb maj", "a waltz in Bb major"]
+    assert other_mask.tolist() == [[True, False, False]] * 2
 
 
 def test_hard_negatives_raise_the_loss_only_when_used():
@@ -225,3 +229,28 @@ def test_text_only_keeps_the_audio_tower_and_its_tokens(tiny_corpus, tmp_path):
     _, clips = load_split(str(tiny_corpus), "train", SR)
     audio = torch.stack([c.float() for c in clips[:3]])
     assert torch.equal(before.tokenize(before.embed_audio(audio)), saved.tokenize(saved.embed_audio(audio)))
+
+
+def test_the_key_branch_starts_as_the_tower_without_it_and_reads_keys(tiny_corpus, tmp_path):
+    from musiclm_studio.components import load_trained
+    from musiclm_studio.config import preset
+    from musiclm_studio.eval.synth import cadence
+    from musiclm_studio.models.mulan import MuLan
+
+    plain_config = preset("tiny").mulan
+    plain = MuLan(plain_config).eval()
+    keyed = MuLan(type(plain_config)(**{**plain_config.__dict__, "key_branch": True, "key_scale": 0.0})).eval()
+    missing = keyed.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["audio_tower.key_out.bias", "audio_tower.key_out.weight", "audio_tower.key_profiles"]
+    audio = torch.stack([torch.tensor(cadence(t, m, seconds=2.0), dtype=torch.float32) for t, m in ((0, "minor"), (7, "major"))])
+    torch.testing.assert_close(keyed.embed_audio(audio), plain.embed_audio(audio))  # at scale 0 the branch is off
+    keyed.audio_tower.key_scale = 4.0
+    assert (keyed.embed_audio(audio) - plain.embed_audio(audio)).abs().max() > 0.01
+    scores = keyed.audio_tower.key_scores(keyed.audio_tower.power(audio))
+    assert scores.argmax(-1).tolist() == [12 + 0, 7]  # C minor, G major: the fitted profiles read them at the start
+    run = MuLanRunConfig(out=str(tmp_path), data=str(tiny_corpus), preset="tiny", steps=2, batch_size=6, crop_s=1.0,
+                         log_every=2, save_every=100, warmup=1, rvq_crops=1, key_branch=True)
+    trained = train_mulan(run)
+    assert trained.audio_tower.key_out.weight.abs().sum() > 0  # it learns
+    reloaded = load_trained("mulan", str(tmp_path / "last"))
+    assert reloaded.config.key_branch and torch.equal(reloaded.audio_tower.key_profiles, trained.audio_tower.key_profiles)

@@ -119,11 +119,13 @@ TEMPO_READINGS = {band: tuple(dict.fromkeys(TEMPO_WORDS[band] + TEMPO_WORDS_V2[b
 TEMPO_READINGS["medium"] += ("tempo is moderate",)
 """Every phrase a caption (v1 or v2) uses for a tempo band: what ``requested`` reads back."""
 
-STATED_BPM = re.compile(r"(?<![\d.])(\d{2,3}(?:\.\d+)?)\s*(?:-\s*)?(?:bpm|beats per minute)\b", re.IGNORECASE)
+STATED_BPM = re.compile(r"(?<![\d.])(\d{2,3}(?:\.\d+)?)\s*(?:-\s*)?(?:bpm|beats?\s*(?:per|a|an|each|/)\s*min(?:ute)?)\b",
+                        re.IGNORECASE)
 
 
 def stated_bpm(text: str) -> float | None:
-    """The tempo a prompt states as a number ('94 BPM', 'at 120 bpm', '72 beats per minute'), else None."""
+    """The tempo a prompt states as a number ('94 BPM', 'at 120 bpm', '72 beats per minute', '120 beats a minute',
+    '90 beats/min'), else None."""
     found = STATED_BPM.search(text or "")
     return float(found.group(1)) if found else None
 

@@ -3,9 +3,10 @@
 Text tower: a frozen pretrained sentence encoder (``models/text.py``) + a trained projection.
 Audio tower: log-mel frames at 25 Hz (with ``chroma``, also a 12-bin pitch-class chroma, since
 64 mels cannot resolve the semitones that tell major from minor) -> a bidirectional Transformer
--> attention pooling -> projection. Both land on the unit sphere in ``embed_dim`` dimensions,
-trained contrastively (InfoNCE with a learned temperature). An RVQ of 12 x 1024 fitted on *audio* embeddings makes
-the MuLan tokens; at inference the text embedding goes through the same RVQ, which is the
+-> attention pooling -> projection; with ``key_branch``, plus the 24 keys' probabilities from the
+clip's pooled chroma (rolled major and minor profiles, trained) mapped into the embedding. Both
+land on the unit sphere in ``embed_dim`` dimensions, trained contrastively (InfoNCE with a learned
+temperature). An RVQ of 12 x 1024 fitted on *audio* embeddings makes the MuLan tokens; at inference the text embedding goes through the same RVQ, which is the
 trick that lets MusicLM train its LMs on audio alone.
 """
 
@@ -52,8 +53,9 @@ class AudioTower(nn.Module):
         self.stem = nn.Sequential(nn.Conv1d(c.n_mels, c.audio_dim, 3, padding=1), nn.GELU(),
                                   nn.Conv1d(c.audio_dim, c.audio_dim, 3, padding=1))
         self.chroma_in = None
-        if c.chroma:
+        if c.chroma or c.key_branch:
             self.register_buffer("chroma_basis", chroma_filterbank(c.sample_rate, self.n_fft), persistent=False)
+        if c.chroma:
             # added to the first stem layer; zero at first, so a tower trained without chroma keeps its function
             self.chroma_in = nn.Conv1d(12, c.audio_dim, 3, padding=1)
             nn.init.zeros_(self.chroma_in.weight)
@@ -61,6 +63,18 @@ class AudioTower(nn.Module):
         self.encoder = Transformer(c.audio_dim, c.audio_layers, c.audio_heads, causal=False)
         self.pool = nn.Linear(c.audio_dim, 1)
         self.proj = nn.Linear(c.audio_dim, c.embed_dim)
+        self.key_profiles = self.key_out = None
+        if c.key_branch:
+            from .descriptors import KEY_PROFILES
+
+            # a major and a minor profile over the degrees above the tonic, rolled onto the 12 tonics: 24 key
+            # scores of the clip's pooled chroma (Krumhansl-Schmuckler, learnt end to end), mapped into the
+            # embedding at ``key_scale``
+            self.key_profiles = nn.Parameter(torch.tensor(KEY_PROFILES["treble"]))
+            self.key_out = nn.Linear(24, c.embed_dim)
+            self.key_scale = c.key_scale
+            degrees = (torch.arange(12)[None] - torch.arange(12)[:, None]) % 12  # [tonic, pitch class]
+            self.register_buffer("key_degrees", degrees, persistent=False)
 
     def power(self, audio: torch.Tensor) -> torch.Tensor:
         # audio: [B, S] -> power spectrogram [B, n_fft // 2 + 1, ceil(S / hop)]
@@ -78,17 +92,29 @@ class AudioTower(nn.Module):
         chroma = self.chroma_basis @ power
         return torch.log(12 * chroma / (chroma.sum(1, keepdim=True) + 1e-8) + 0.05)
 
-    def hidden_states(self, audio: torch.Tensor) -> torch.Tensor:
-        power = self.power(audio)
+    def hidden_states(self, audio: torch.Tensor, power: torch.Tensor | None = None) -> torch.Tensor:
+        power = self.power(audio) if power is None else power
         x = self.stem[0](self.log_mel(power))
         if self.chroma_in is not None:
             x = x + self.chroma_in(self.chroma(power))
         return self.encoder(self.stem[2](self.stem[1](x)).transpose(1, 2))  # [B, T, D]
 
+    def key_scores(self, power: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities of the 24 keys (major C..B, then minor C..B) [B, 24] from the pooled chroma."""
+        share = (self.chroma_basis @ power).sum(-1)  # [B, 12]
+        share = share / (share.sum(-1, keepdim=True) + 1e-8)
+        share = (share - share.mean(-1, keepdim=True)) / (share.std(-1, keepdim=True) + 1e-6)
+        rolled = self.key_profiles[:, self.key_degrees]  # [2, 12 tonics, 12 pitch classes]
+        return (share @ rolled.flatten(0, 1).T).log_softmax(-1)
+
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        hidden = self.hidden_states(audio)
+        power = self.power(audio)
+        hidden = self.hidden_states(audio, power)
         weights = self.pool(hidden).softmax(1)  # [B, T, 1] attention pooling
-        return F.normalize(self.proj((weights * hidden).sum(1)), dim=-1)
+        out = self.proj((weights * hidden).sum(1))
+        if self.key_out is not None:  # the key's probabilities, so the map can give each key a direction of its own
+            out = out + self.key_scale * self.key_out(self.key_scores(power.float()).exp())
+        return F.normalize(out, dim=-1)
 
 
 class MuLan(nn.Module):

@@ -56,6 +56,8 @@ class MuLanRunConfig(RunConfig):
     hard_negatives: bool = True  # each text's counterfactuals (mode / tempo / drums made false) as negatives
     v2_variants: int = 0  # re-worded captions per clip in caption v2's trained families, besides the v1 ones
     text_only: bool = False  # train the text projection alone (audio tower and RVQ frozen: token caches stay valid)
+    key_branch: bool = False  # the audio tower also scores the 24 keys from pooled chroma (MuLanConfig.key_branch)
+    key_scale: float = MuLanConfig.key_scale  # its weight in the audio embedding
 
 
 def clip_texts(rows: list[dict], variants: int = 0, v2_variants: int = 0) -> list[list[str]]:
@@ -86,25 +88,32 @@ def counterfactual_texts(rows: list[dict], texts: list[list[str]], variants: int
     """For every text of ``clip_texts`` (flattened in order), the same text written for the clip
     with one fact made false (``data.captions.counterfactuals``: mode, tempo, drums).
 
+    Texts the v1 generator does not write (caption v2's, a recording's tags) get a mode counterfactual
+    alone, their mode words swapped (``vocab.musical_key.mode_swapped``: 'in Bb minor' -> 'in Bb major').
+
     Returns ([N texts][K] texts, mask [N, K]): the mask marks rewrites that differ from the text
-    (a caption that does not state a fact stays the same, and clips without attributes get none).
+    (a caption that does not state a fact stays the same).
     """
     from ..data.attributes import Attributes
     from ..data.captions import counterfactuals, describe
+    from ..vocab.musical_key import mode_swapped
 
     def writings(attrs) -> list[str]:  # tags, caption, re-worded captions: the order of clip_texts
         caption, aspects = describe(attrs)
         return [", ".join(aspects), caption] + [describe(attrs, v)[0] for v in range(1, variants + 1)]
 
+    def swapped(text: str) -> list[str]:  # a text the v1 generator does not write: its mode swapped in the words
+        return [mode_swapped(text) or text] + [text] * (len(HARD_NEGATIVES) - 1)
+
     out = []
     for row, options in zip(rows, texts):
         if "genre" not in row:
-            out += [[text] * len(HARD_NEGATIVES) for text in options]
+            out += [swapped(text) for text in options]
             continue
         attrs = Attributes.from_row(row)
         true, worlds = writings(attrs), counterfactuals(attrs)
         false = [writings(worlds[k]) for k in HARD_NEGATIVES]
-        out += [[f[true.index(text)] for f in false] if text in true else [text] * len(HARD_NEGATIVES) for text in options]
+        out += [[f[true.index(text)] for f in false] if text in true else swapped(text) for text in options]
     flat = [text for options in texts for text in options]
     mask = torch.tensor([[r != text for r in rewrites] for text, rewrites in zip(flat, out)], dtype=torch.bool)
     return out, mask.view(-1, len(HARD_NEGATIVES))
@@ -170,6 +179,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     device, rank, world = setup_distributed(run.device)
     torch.manual_seed(run.seed + rank)
     config: MuLanConfig = preset(run.preset).mulan
+    config.key_branch, config.key_scale = run.key_branch, run.key_scale
     state = RunState(run, rank)
     if run.text_only:
         if world > 1:

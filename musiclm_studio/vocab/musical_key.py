@@ -98,3 +98,25 @@ def stated_key(text: str) -> tuple[Optional[int], Optional[str]]:
             return _pitch_class(letter, accidental), mode
     return None, mode_word
 
+
+
+_SWAP = {"major": "minor", "minor": "major", "maj": "min", "min": "maj"}
+_MODE_SPELT = re.compile(r"\b(major|minor)\b|(?<=[A-Ga-g#♯b♭tp])([ -]?)(maj|min)\b", re.IGNORECASE)
+
+
+def mode_swapped(text: str) -> Optional[str]:
+    """The text with the mode it states made the other one ('a minor key' -> 'a major key', 'Bb maj'
+    -> 'Bb min'), every other word kept; None when it states no mode, or a mode word it cannot swap
+    cleanly (``stated_key`` must read the other mode, and the same tonic, back)."""
+    tonic, mode = stated_key(text)
+    if mode is None:
+        return None
+
+    def swap(found: re.Match) -> str:
+        word = found.group(1) or found.group(3)
+        other = _SWAP[word.lower()]
+        other = other.capitalize() if word[0].isupper() else other
+        return other if found.group(1) else found.group(2) + other
+
+    swapped = _MODE_SPELT.sub(swap, text)
+    return swapped if stated_key(swapped) == (tonic, _SWAP[mode]) else None
