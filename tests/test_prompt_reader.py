@@ -38,6 +38,7 @@ def test_a_number_beats_a_word():
     assert read_tempo("a slow song at 140 bpm", 70.0) == 140.0
     assert read_tempo("a fast techno track, 72 beats per minute") == 72.0
     assert read_tempo("house music with a tempo of 124") == 124.0
+    assert read_tempo("a slow waltz at around 90 beats a minute") == 90.0
     assert read_tempo("a groove at 250 BPM") is None  # outside 40-200: not a tempo the LMs can play
 
 
