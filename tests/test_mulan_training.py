@@ -231,10 +231,11 @@ def test_text_only_keeps_the_audio_tower_and_its_tokens(tiny_corpus, tmp_path):
     assert torch.equal(before.tokenize(before.embed_audio(audio)), saved.tokenize(saved.embed_audio(audio)))
 
 
-def test_the_key_branch_starts_as_the_tower_without_it_and_reads_keys(tiny_corpus, tmp_path):
+def test_the_key_branch_reads_keys_weighs_in_by_its_scale_and_trains(tiny_corpus, tmp_path):
     from musiclm_studio.components import load_trained
     from musiclm_studio.config import preset
     from musiclm_studio.eval.synth import cadence
+    from musiclm_studio.models.descriptors import KEY_PROFILES
     from musiclm_studio.models.mulan import MuLan
 
     plain_config = preset("tiny").mulan
@@ -243,7 +244,8 @@ def test_the_key_branch_starts_as_the_tower_without_it_and_reads_keys(tiny_corpu
     missing = keyed.load_state_dict(plain.state_dict(), strict=False).missing_keys
     assert sorted(missing) == ["audio_tower.key_out.bias", "audio_tower.key_out.weight", "audio_tower.key_profiles"]
     audio = torch.stack([torch.tensor(cadence(t, m, seconds=2.0), dtype=torch.float32) for t, m in ((0, "minor"), (7, "major"))])
-    torch.testing.assert_close(keyed.embed_audio(audio), plain.embed_audio(audio))  # at scale 0 the branch is off
+    # at scale 0 the branch is off (up to float reduction order)
+    torch.testing.assert_close(keyed.embed_audio(audio), plain.embed_audio(audio), atol=1e-4, rtol=1e-3)
     keyed.audio_tower.key_scale = 4.0
     assert (keyed.embed_audio(audio) - plain.embed_audio(audio)).abs().max() > 0.01
     scores = keyed.audio_tower.key_scores(keyed.audio_tower.power(audio))
@@ -251,6 +253,6 @@ def test_the_key_branch_starts_as_the_tower_without_it_and_reads_keys(tiny_corpu
     run = MuLanRunConfig(out=str(tmp_path), data=str(tiny_corpus), preset="tiny", steps=2, batch_size=6, crop_s=1.0,
                          log_every=2, save_every=100, warmup=1, rvq_crops=1, key_branch=True)
     trained = train_mulan(run)
-    assert trained.audio_tower.key_out.weight.abs().sum() > 0  # it learns
+    assert not torch.allclose(trained.audio_tower.key_profiles, torch.tensor(KEY_PROFILES["treble"]))  # they learn
     reloaded = load_trained("mulan", str(tmp_path / "last"))
     assert reloaded.config.key_branch and torch.equal(reloaded.audio_tower.key_profiles, trained.audio_tower.key_profiles)

@@ -6,8 +6,9 @@ Audio tower: log-mel frames at 25 Hz (with ``chroma``, also a 12-bin pitch-class
 -> attention pooling -> projection; with ``key_branch``, plus the 24 keys' probabilities from the
 clip's pooled chroma (rolled major and minor profiles, trained) mapped into the embedding. Both
 land on the unit sphere in ``embed_dim`` dimensions, trained contrastively (InfoNCE with a learned
-temperature). An RVQ of 12 x 1024 fitted on *audio* embeddings makes the MuLan tokens; at inference the text embedding goes through the same RVQ, which is the
-trick that lets MusicLM train its LMs on audio alone.
+temperature). An RVQ of 12 x 1024 fitted on *audio* embeddings makes the MuLan tokens; at inference
+the text embedding goes through the same RVQ, which is the trick that lets MusicLM train its LMs on
+audio alone.
 """
 
 from __future__ import annotations

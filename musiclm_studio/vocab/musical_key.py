@@ -99,8 +99,8 @@ def stated_key(text: str) -> tuple[Optional[int], Optional[str]]:
     return None, mode_word
 
 
-
 _SWAP = {"major": "minor", "minor": "major", "maj": "min", "min": "maj"}
+# 'major' / 'minor' anywhere; 'maj' / 'min' only after a tonic ('Bb min', 'd-sharp maj': a letter, a sign, 'flat', 'sharp')
 _MODE_SPELT = re.compile(r"\b(major|minor)\b|(?<=[A-Ga-g#♯b♭tp])([ -]?)(maj|min)\b", re.IGNORECASE)
 
 
