@@ -127,18 +127,24 @@ def read_audio(clips: Sequence, sample_rate: int, profiles: Optional[dict] = Non
     return AudioFacts(logits, np.asarray(tempo, dtype=np.float64))
 
 
-def _on_tonics(x: torch.Tensor) -> torch.Tensor:
-    """[N, 12] pitch-class profiles -> [N, 12 tonics, 12 degrees]: degree j of tonic k is pitch class k + j."""
-    return x[:, (torch.arange(12)[:, None] + torch.arange(12)[None, :]) % 12]
+def on_tonics(x: torch.Tensor) -> torch.Tensor:
+    """[N, 12] pitch-class profiles -> [N, 12 tonics, 12 degrees]: degree j of tonic k is pitch class k + j
+    (what a key profile over the degrees is matched against; MuLan's key branch uses it too)."""
+    degrees = torch.arange(12, device=x.device)
+    return x[:, (degrees[:, None] + degrees[None, :]) % 12]
 
 
-def _standardised(treble) -> torch.Tensor:
-    treble = torch.as_tensor(np.asarray(treble), dtype=torch.float32)
-    return (treble - treble.mean(1, keepdim=True)) / (treble.std(1, keepdim=True) + 1e-6)
+def standardised(x: torch.Tensor) -> torch.Tensor:
+    """Each row [N, 12] to mean 0 and standard deviation 1 (a chroma profile's shape, not its level)."""
+    return (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-6)
+
+
+def _as_float(x) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x), dtype=torch.float32)
 
 
 def _key_logits(treble: torch.Tensor, bass: torch.Tensor, profiles: dict) -> torch.Tensor:
-    rolled_treble, rolled_bass = _on_tonics(treble), _on_tonics(bass)
+    rolled_treble, rolled_bass = on_tonics(treble), on_tonics(bass)
     return torch.cat([rolled_treble @ profiles["treble"][m] + rolled_bass @ profiles["bass"][m] + profiles["bias"][m]
                       for m in range(2)], 1)  # [N, 24]: major C..B, minor C..B
 
@@ -146,8 +152,7 @@ def _key_logits(treble: torch.Tensor, bass: torch.Tensor, profiles: dict) -> tor
 def key_logits(treble: np.ndarray, bass: np.ndarray, profiles: dict) -> np.ndarray:
     """[N, 24] logits of the 24 keys from treble [N, 12] and bass [N, 12] chroma (``analysis.chroma_profiles``)."""
     weights = {name: torch.tensor(value, dtype=torch.float32) for name, value in profiles.items()}
-    bass_t = torch.as_tensor(np.asarray(bass), dtype=torch.float32)
-    return _key_logits(_standardised(treble), bass_t, weights).double().numpy()
+    return _key_logits(standardised(_as_float(treble)), _as_float(bass), weights).double().numpy()
 
 
 def fit_key_profiles(treble: np.ndarray, bass: np.ndarray, keys: np.ndarray, steps: int = 600, lr: float = 0.05,
@@ -155,7 +160,7 @@ def fit_key_profiles(treble: np.ndarray, bass: np.ndarray, keys: np.ndarray, ste
     """Major and minor profiles per register (and a bias per mode) that read ``keys`` [N] (0-11 major C..B,
     12-23 minor) from chroma [N, 12] x 2, by a 24-way logistic regression (full-batch Adam; the profiles
     start flat, so the fit is deterministic). Returns lists, ready for ``KEY_PROFILES``."""
-    treble_t, bass_t = _standardised(treble), torch.as_tensor(np.asarray(bass), dtype=torch.float32)
+    treble_t, bass_t = standardised(_as_float(treble)), _as_float(bass)
     target = torch.as_tensor(np.asarray(keys), dtype=torch.long)
     if target.numel() != len(treble_t) or not ((target >= 0) & (target < 24)).all():
         raise ValueError("keys must give one key index (0-23) per clip.")

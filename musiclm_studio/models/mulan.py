@@ -23,7 +23,7 @@ from ..config import MuLanConfig
 from ..modules.rvq import ResidualVectorQuantizer
 from ..modules.transformer import Transformer
 from .codec import mel_filterbank
-from .descriptors import DescriptorWeights, agreement, read_audio, read_texts
+from .descriptors import KEY_PROFILES, DescriptorWeights, agreement, on_tonics, read_audio, read_texts, standardised
 from .text import TextEncoder, check_prompts
 
 
@@ -66,16 +66,12 @@ class AudioTower(nn.Module):
         self.proj = nn.Linear(c.audio_dim, c.embed_dim)
         self.key_profiles = self.key_out = None
         if c.key_branch:
-            from .descriptors import KEY_PROFILES
-
-            # a major and a minor profile over the degrees above the tonic, rolled onto the 12 tonics: 24 key
-            # scores of the clip's pooled chroma (Krumhansl-Schmuckler, learnt end to end), mapped into the
-            # embedding at ``key_scale``
+            # a major and a minor profile over the degrees above the tonic, matched on the 12 tonics: 24 key
+            # scores of the clip's pooled chroma (Krumhansl-Schmuckler, learnt end to end, started from the
+            # descriptor score's fitted treble profiles), mapped into the embedding at ``key_scale``
             self.key_profiles = nn.Parameter(torch.tensor(KEY_PROFILES["treble"]))
             self.key_out = nn.Linear(24, c.embed_dim)
             self.key_scale = c.key_scale
-            degrees = (torch.arange(12)[None] - torch.arange(12)[:, None]) % 12  # [tonic, pitch class]
-            self.register_buffer("key_degrees", degrees, persistent=False)
 
     def power(self, audio: torch.Tensor) -> torch.Tensor:
         # audio: [B, S] -> power spectrogram [B, n_fft // 2 + 1, ceil(S / hop)]
@@ -103,10 +99,8 @@ class AudioTower(nn.Module):
     def key_scores(self, power: torch.Tensor) -> torch.Tensor:
         """Log-probabilities of the 24 keys (major C..B, then minor C..B) [B, 24] from the pooled chroma."""
         share = (self.chroma_basis @ power).sum(-1)  # [B, 12]
-        share = share / (share.sum(-1, keepdim=True) + 1e-8)
-        share = (share - share.mean(-1, keepdim=True)) / (share.std(-1, keepdim=True) + 1e-6)
-        rolled = self.key_profiles[:, self.key_degrees]  # [2, 12 tonics, 12 pitch classes]
-        return (share @ rolled.flatten(0, 1).T).log_softmax(-1)
+        on_tonic = on_tonics(standardised(share / (share.sum(-1, keepdim=True) + 1e-8)))  # [B, 12 tonics, 12 degrees]
+        return (on_tonic @ self.key_profiles.T).transpose(1, 2).flatten(1).log_softmax(-1)  # [B, 2 modes x 12]
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         power = self.power(audio)
