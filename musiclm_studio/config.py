@@ -83,6 +83,7 @@ class MuLanConfig(ConfigMixin):
     chroma: bool = False  # also feed a 12-bin pitch-class chroma (64 mels cannot resolve semitones: mode)
     key_branch: bool = False  # also score the 24 keys from the clip's pooled chroma with learned rolled profiles
     key_scale: float = 4.0  # the key branch's weight in the audio embedding (before the normalisation)
+    musicnn: str = ""  # "MTT", "MSD" or "MTT+MSD": pretrained taggers' pooled features as a branch (models/musicnn.py)
     audio_dim: int = 256
     audio_layers: int = 4
     audio_heads: int = 4

@@ -37,7 +37,7 @@ step "$M" corpus build --out corpus/v1-seed1 --clips 1000 --seconds 10 --seed 1 
 # MuLan whole on the three, then the token caches with it
 done_when runs/mulan-whole/last/config.json || step "$M" train mulan --data corpus/v2,corpus/v1,corpus/recordings \
     --out runs/mulan-whole --init-from "$A" --steps "$STEPS_MULAN" --batch-size 64 --lr 3e-4 --warmup 50 \
-    --caption-variants 0 --v2-variants 2
+    --caption-variants 0 --v2-variants 2 --key-branch --musicnn MTT+MSD
 for c in v2 v1 recordings; do
   done_when "tokens/$c/valid.safetensors" || step "$M" train tokens --pipeline "$A" --mulan runs/mulan-whole \
       --data "corpus/$c" --out "tokens/$c"

@@ -22,15 +22,18 @@ SLOW_BPM, FAST_BPM = 95, 125  # clips between the two are left out of the slow /
 
 
 @torch.no_grad()
-def embed_clips(model: MuLan, clips: list[torch.Tensor], batch: int = 32) -> torch.Tensor:
-    """Unit audio embeddings [N, E] of equal- or mixed-length clips (zero-padded per batch)."""
+def embed_clips(model: MuLan, clips: list[torch.Tensor], batch: int = 32, tagged: torch.Tensor | None = None
+                ) -> torch.Tensor:
+    """Unit audio embeddings [N, E] of equal- or mixed-length clips (zero-padded per batch); ``tagged``:
+    the clips' musicnn features [N, F], if the MuLan has that branch and they are computed already."""
     device = model.logit_scale.device
     out = []
     for s in range(0, len(clips), batch):
         part = [c.float() for c in clips[s: s + batch]]
         longest = max(p.numel() for p in part)
         stacked = torch.stack([torch.nn.functional.pad(p, (0, longest - p.numel())) for p in part])
-        out.append(model.embed_audio(stacked.to(device)).cpu())
+        part_tagged = None if tagged is None else tagged[s: s + batch].to(device)
+        out.append(model.embed_audio(stacked.to(device), part_tagged).cpu())
     return torch.cat(out)
 
 

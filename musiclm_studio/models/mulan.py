@@ -4,7 +4,10 @@ Text tower: a frozen pretrained sentence encoder (``models/text.py``) + a traine
 Audio tower: log-mel frames at 25 Hz (with ``chroma``, also a 12-bin pitch-class chroma, since
 64 mels cannot resolve the semitones that tell major from minor) -> a bidirectional Transformer
 -> attention pooling -> projection; with ``key_branch``, plus the 24 keys' probabilities from the
-clip's pooled chroma (rolled major and minor profiles, trained) mapped into the embedding. Both
+clip's pooled chroma (rolled major and minor profiles, trained) mapped into the embedding; with
+``musicnn``, plus a linear map of frozen pretrained music taggers' pooled features (``models/musicnn.py``:
+they heard real recordings, so they tell instruments and genres apart in sound worlds ours never
+render). Both
 land on the unit sphere in ``embed_dim`` dimensions, trained contrastively (InfoNCE with a learned
 temperature). An RVQ of 12 x 1024 fitted on *audio* embeddings makes the MuLan tokens; at inference
 the text embedding goes through the same RVQ, which is the trick that lets MusicLM train its LMs on
@@ -24,6 +27,7 @@ from ..modules.rvq import ResidualVectorQuantizer
 from ..modules.transformer import Transformer
 from .codec import mel_filterbank
 from .descriptors import KEY_PROFILES, DescriptorWeights, agreement, on_tonics, read_audio, read_texts, standardised
+from .musicnn import ASSETS, FEATURES, TAGS, Musicnn
 from .text import TextEncoder, check_prompts
 
 
@@ -72,6 +76,28 @@ class AudioTower(nn.Module):
             self.key_profiles = nn.Parameter(torch.tensor(KEY_PROFILES["treble"]))
             self.key_out = nn.Linear(24, c.embed_dim)
             self.key_scale = c.key_scale
+        self.taggers = self.tag_out = None
+        if c.musicnn:  # frozen: their weights are buffers, loaded by ``load_taggers`` and saved with the tower
+            names = c.musicnn.split("+")
+            if unknown := [n for n in names if n not in TAGS]:
+                raise ValueError(f"Unknown musicnn tagger(s) {', '.join(unknown)} in musicnn={c.musicnn!r}: name "
+                                 f"{' or '.join(TAGS)}, or both joined by '+' (e.g. 'MTT+MSD').")
+            self.taggers = nn.ModuleList(Musicnn(c.sample_rate) for _ in names)
+            self.tagger_names = names
+            # the features' standardisation: their mean and spread over the training clips, set by ``train mulan``
+            self.register_buffer("tag_mean", torch.zeros(FEATURES * len(names)))
+            self.register_buffer("tag_std", torch.ones(FEATURES * len(names)))
+            self.tag_out = nn.Sequential(nn.Dropout(0.2), nn.Linear(FEATURES * len(names), c.embed_dim))
+
+    def load_taggers(self, folder: str | None = None) -> None:
+        """Load the pretrained musicnn taggers (``assets/musicnn``) into the branch."""
+        for name, tagger in zip(self.tagger_names, self.taggers):
+            tagger.load_state_dict(Musicnn.pretrained(name, folder=folder or ASSETS).state_dict())
+
+    @torch.no_grad()
+    def tag_features(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio [B, S] -> the taggers' pooled features, concatenated [B, 1506 x taggers]."""
+        return torch.cat([tagger(audio) for tagger in self.taggers], -1)
 
     def power(self, audio: torch.Tensor) -> torch.Tensor:
         # audio: [B, S] -> power spectrogram [B, n_fft // 2 + 1, ceil(S / hop)]
@@ -102,13 +128,17 @@ class AudioTower(nn.Module):
         on_tonic = on_tonics(standardised(share / (share.sum(-1, keepdim=True) + 1e-8)))  # [B, 12 tonics, 12 degrees]
         return (on_tonic @ self.key_profiles.T).transpose(1, 2).flatten(1).log_softmax(-1)  # [B, 2 modes x 12]
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+    def forward(self, audio: torch.Tensor, tagged: torch.Tensor | None = None) -> torch.Tensor:
+        """audio [B, S] -> unit embeddings [B, E]; ``tagged``: the taggers' features if already computed."""
         power = self.power(audio)
         hidden = self.hidden_states(audio, power)
         weights = self.pool(hidden).softmax(1)  # [B, T, 1] attention pooling
         out = self.proj((weights * hidden).sum(1))
         if self.key_out is not None:  # the key's probabilities, so the map can give each key a direction of its own
             out = out + self.key_scale * self.key_out(self.key_scores(power.float()).exp())
+        if self.tag_out is not None:
+            tagged = self.tag_features(audio) if tagged is None else tagged
+            out = out + self.tag_out((tagged.float() - self.tag_mean) / self.tag_std)
         return F.normalize(out, dim=-1)
 
 
@@ -143,10 +173,11 @@ class MuLan(nn.Module):
         features = self.text_features(texts) if features is None else features
         return F.normalize(self.text_projection(features), dim=-1)
 
-    def embed_audio(self, audio: torch.Tensor) -> torch.Tensor:
+    def embed_audio(self, audio: torch.Tensor, tagged: torch.Tensor | None = None) -> torch.Tensor:
         """audio [B, S] at ``sample_rate`` -> unit embeddings [B, embed_dim].
 
         Clips longer than ``window_s`` are embedded in windows every ``stride_s`` and averaged.
+        ``tagged``: the musicnn branch's features of clips no longer than a window, if already computed.
         """
         if audio.ndim == 1:
             audio = audio[None]
@@ -154,21 +185,22 @@ class MuLan(nn.Module):
             raise ValueError("Cannot embed empty audio.")
         window = int(self.config.window_s * self.config.sample_rate)
         if audio.shape[-1] <= window:
-            return self.audio_tower(audio)
+            return self.audio_tower(audio, tagged)
         stride = int(self.config.stride_s * self.config.sample_rate)
         starts = list(range(0, audio.shape[-1] - window + 1, stride))
         windows = torch.stack([audio[:, s: s + window] for s in starts], 1)  # [B, N, W]
         emb = self.audio_tower(windows.flatten(0, 1)).view(audio.shape[0], len(starts), -1)
         return F.normalize(emb.mean(1), dim=-1)
 
-    def forward(self, audio: torch.Tensor, text_features: torch.Tensor, hard_features: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def forward(self, audio: torch.Tensor, text_features: torch.Tensor, hard_features: torch.Tensor | None = None,
+                tagged: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Training pass: audio crops [B, S], text features [B, text_dim] and optional counterfactual
-        text features [B, K, text_dim] -> embeddings [B, E], [B, E], [B, K, E] (or None)."""
+        text features [B, K, text_dim] (and the crops' musicnn features, if cached) -> embeddings [B, E],
+        [B, E], [B, K, E] (or None)."""
         hard = None
         if hard_features is not None:
             hard = self.embed_text([], features=hard_features.flatten(0, 1)).view(*hard_features.shape[:2], -1)
-        return self.audio_tower(audio), self.embed_text([], features=text_features), hard
+        return self.audio_tower(audio, tagged), self.embed_text([], features=text_features), hard
 
     def contrastive_loss(self, audio_emb: torch.Tensor, text_emb: torch.Tensor,
                          hard_emb: torch.Tensor | None = None, hard_mask: torch.Tensor | None = None) -> torch.Tensor:

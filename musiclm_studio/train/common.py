@@ -289,7 +289,8 @@ class RunState:
             folder = trained_folder(self.run.init_from, component)
             missing = hub.load_matching(folder, model)
             if self.rank == 0:
-                print(f"initialised from {folder}" + (f"; newly initialised: {', '.join(missing)}" if missing else ""))
+                listed = ", ".join(missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
+                print(f"initialised from {folder}" + (f"; newly initialised: {listed}" if missing else ""))
         return 0, None
 
     def save(self, model: torch.nn.Module, config, optimizer: torch.optim.Optimizer, step: int) -> None:

@@ -29,10 +29,12 @@ import time
 from dataclasses import dataclass
 
 import torch
+from tqdm import tqdm
 
 from ..components import component_config, trained_folder
 from ..config import MuLanConfig, preset
 from ..models.mulan import MuLan
+from ..models.musicnn import FEATURES, Musicnn
 from .common import (RunConfig, RunState, autocast, gather_with_grad, mean_across_ranks, optimizer_step, prepare,
                      progress_bar, rank_rows, rank_spread, setup_distributed)
 from .data import corpus_entries, load_split
@@ -58,6 +60,7 @@ class MuLanRunConfig(RunConfig):
     text_only: bool = False  # train the text projection alone (audio tower and RVQ frozen: token caches stay valid)
     key_branch: bool = False  # the audio tower also scores the 24 keys from pooled chroma (MuLanConfig.key_branch)
     key_scale: float = MuLanConfig.key_scale  # its weight in the audio embedding
+    musicnn: str = ""  # "MTT", "MSD" or "MTT+MSD": a branch of frozen pretrained taggers (MuLanConfig.musicnn)
 
 
 def clip_texts(rows: list[dict], variants: int = 0, v2_variants: int = 0) -> list[list[str]]:
@@ -151,10 +154,12 @@ def text_feature_table(model: MuLan, texts: list[list[str]], batch: int = 128,
 
 @torch.no_grad()
 def validate(model: MuLan, clips: list[torch.Tensor], text_feats: torch.Tensor, hard_feats: torch.Tensor | None = None,
-             hard_mask: torch.Tensor | None = None, k: int = 10) -> dict[str, float]:
+             hard_mask: torch.Tensor | None = None, tagged: torch.Tensor | None = None, k: int = 10) -> dict[str, float]:
     """Text -> audio recall@k of the captions; with counterfactual captions [N, K, text_dim], per
-    fact the share of clips whose audio scores its true caption above the one false in that fact."""
-    audio = torch.cat([model.embed_audio(torch.stack([c.float() for c in clips[s: s + 32]]))
+    fact the share of clips whose audio scores its true caption above the one false in that fact.
+    ``tagged``: the clips' musicnn features, if the MuLan has that branch (computed once)."""
+    audio = torch.cat([model.embed_audio(torch.stack([c.float() for c in clips[s: s + 32]]),
+                                         *([] if tagged is None else [tagged[s: s + 32]]))
                        for s in range(0, len(clips), 32)])
     text = model.embed_text([], features=text_feats)
     sims = text @ audio.T  # [N, N]
@@ -179,7 +184,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     device, rank, world = setup_distributed(run.device)
     torch.manual_seed(run.seed + rank)
     config: MuLanConfig = preset(run.preset).mulan
-    config.key_branch, config.key_scale = run.key_branch, run.key_scale
+    config.key_branch, config.key_scale, config.musicnn = run.key_branch, run.key_scale, run.musicnn
     state = RunState(run, rank)
     if run.text_only:
         if world > 1:
@@ -200,6 +205,14 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     for folder in folders:  # every rank: the whole split
         part_rows, part_clips = load_split(folder, "train", config.sample_rate, limit=run.max_clips)
         rows, clips = rows + part_rows, clips + part_clips
+    tags = None
+    if config.musicnn and not run.text_only:  # the frozen taggers' features of every clip, once (crops pool their segments)
+        model.audio_tower.load_taggers()
+        tags = TagSegments(model.audio_tower, clips, config.sample_rate,
+                           cache=os.path.join(run.out, "musicnn_segments.safetensors") if rank == 0 else None)
+        whole = tags.whole()
+        model.audio_tower.tag_mean.copy_(whole.mean(0).to(device))
+        model.audio_tower.tag_std.copy_(whole.std(0).clamp(min=1e-3).to(device))
     cache = os.path.join(run.out, "text_features.safetensors") if rank == 0 else None
     texts = clip_texts(rows, run.caption_variants, run.v2_variants)
     feats, owner = text_feature_table(model, texts, cache=cache)
@@ -215,12 +228,16 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
         valid_rows, valid_clips = load_split(folders[0], "valid", config.sample_rate, limit=256)
         captions = [[r["caption"]] for r in valid_rows]
         valid = {"text_feats": text_feature_table(model, captions)[0]}
+        if tags is not None:
+            valid["tagged"] = torch.cat([model.audio_tower.tag_features(c.float()[None].to(device)).cpu()
+                                         for c in valid_clips])
         if run.hard_negatives:
             false_texts, valid["hard_mask"] = counterfactual_texts(valid_rows, captions)
             valid["hard_feats"] = text_feature_table(model, false_texts)[0].view(len(false_texts), -1, config.text_dim)
     generator = torch.Generator().manual_seed(run.seed + 7919 * step)  # alike on every rank: one global batch
     mine = rank_rows(run.batch_size, rank, world)
     crop = int(run.crop_s * config.sample_rate)
+    grid = tags.segment if tags is not None else 1  # crops start on the segments' grid: their features are cached
     bank = None
     if run.text_only:  # the frozen tower's embeddings of every clip, once: [N clips, 1 + rvq_crops, E]
         model.audio_tower.requires_grad_(False)
@@ -231,8 +248,13 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     state.begin()
     while step < run.steps and not state.out_of_time():
         index = torch.randperm(len(clips), generator=generator)[: run.batch_size]  # the global batch
+        tagged = None
         if bank is None:
-            audio = torch.stack([_random_crop(clips[i], crop, generator) for i in index.tolist()])[mine].to(device)
+            crops = [_random_crop(clips[i], crop, generator, grid) for i in index.tolist()]
+            audio = torch.stack([c for c, _ in crops])[mine].to(device)
+            if tags is not None:
+                tagged = torch.stack([tags.crop(i, start, crop) for i, (_, start) in zip(index.tolist(), crops)])
+                tagged = tagged[mine].to(device)
         else:  # one of each clip's stored views
             audio = bank[index, torch.randint(0, bank.shape[1], (len(index),), generator=generator)][mine].to(device)
         use_tags = torch.rand(len(index), generator=generator) < run.tag_text_share
@@ -241,7 +263,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
         hard = hard_feats[text_rows[mine]].to(device) if hard_feats is not None else None
         with autocast(device, run.bf16):
             if bank is None:
-                audio_emb, text_emb, hard_emb = ddp(audio, feats[text_rows[mine]].to(device), hard)
+                audio_emb, text_emb, hard_emb = ddp(audio, feats[text_rows[mine]].to(device), hard, tagged)
             else:
                 audio_emb, text_emb = audio, model.embed_text([], features=feats[text_rows[mine]].to(device))
                 hard_emb = None if hard is None else model.embed_text([], features=hard.flatten(0, 1)).view(
@@ -268,24 +290,24 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
         if step % run.save_every == 0:
             state.save(model, config, optimizer, step)
     if not run.text_only:  # text-only keeps the RVQ (and so every token cache) of --init-from
-        fit_quantizer(model.eval(), clips, crop, run.rvq_crops, generator)  # alike on every rank (same draws)
+        fit_quantizer(model.eval(), clips, crop, run.rvq_crops, generator, tags=tags)  # alike on every rank (same draws)
     if valid_clips:  # this MuLan's weights of the rule-read key and tempo, into its config (alike on every rank)
         picked = pick_descriptor_weights(model.eval(), [c[0] for c in captions], valid["text_feats"].to(device),
-                                         valid_clips)
+                                         valid_clips, valid.get("tagged"))
         state.log(step, **{f"valid_{name.replace(' ', '_')}_descriptors": value for name, value in picked.items()})
     state.save(model, config, optimizer, step)
     return model
 
 
 @torch.no_grad()
-def pick_descriptor_weights(model: MuLan, captions: list[str], text_feats: torch.Tensor, clips: list[torch.Tensor]
-                            ) -> dict[str, float]:
+def pick_descriptor_weights(model: MuLan, captions: list[str], text_feats: torch.Tensor, clips: list[torch.Tensor],
+                            tagged: torch.Tensor | None = None) -> dict[str, float]:
     """Set ``model.config``'s descriptor weights to those ``descriptors.choose_weights`` picks on matched
     captions and clips (a valid split); returns them and their measures (``choose_weights``')."""
     from ..eval.mulan import embed_clips
     from ..models.descriptors import choose_weights, read_audio, read_texts
 
-    cosine = (model.embed_text([], features=text_feats).cpu() @ embed_clips(model, clips).T)
+    cosine = (model.embed_text([], features=text_feats).cpu() @ embed_clips(model, clips, tagged=tagged).T)
     weights, measures = choose_weights(cosine, read_texts(captions), read_audio(clips, model.config.sample_rate))
     model.config.descriptor_key, model.config.descriptor_tempo = weights.key, weights.tempo
     return {"key": weights.key, "tempo": weights.tempo, **measures}
@@ -301,32 +323,84 @@ def data_folders(spec: str) -> list[str]:
 
 @torch.no_grad()
 def audio_views(model: MuLan, clips: list[torch.Tensor], crop: int, crops_per_clip: int,
-                generator: torch.Generator, batch: int = 32) -> torch.Tensor:
-    """Audio embeddings [N clips, 1 + crops_per_clip, E] of every clip: whole, then random crops."""
+                generator: torch.Generator, batch: int = 32, tags: "TagSegments | None" = None) -> torch.Tensor:
+    """Audio embeddings [N clips, 1 + crops_per_clip, E] of every clip: whole, then random crops
+    (with ``tags``, the musicnn branch's cached features, crops start on its segments' grid)."""
     device, views = model.logit_scale.device, []
+    grid = tags.segment if tags is not None else 1
     for s in range(0, len(clips), batch):
-        part = clips[s: s + batch]
+        part, numbers = clips[s: s + batch], range(s, min(s + batch, len(clips)))
         longest = max(c.numel() for c in part)
         whole = torch.stack([torch.nn.functional.pad(c.float(), (0, longest - c.numel())) for c in part])
-        embedded = [model.embed_audio(whole.to(device)).cpu()]
+        tagged = None if tags is None else torch.stack([tags.crop(i, 0, longest) for i in numbers]).to(device)
+        embedded = [model.embed_audio(whole.to(device), tagged).cpu()]
         for _ in range(crops_per_clip):
-            embedded.append(model.embed_audio(torch.stack([_random_crop(c, crop, generator) for c in part]).to(device)).cpu())
+            crops = [_random_crop(c, crop, generator, grid) for c in part]
+            tagged = None if tags is None else torch.stack([tags.crop(i, start, crop) for i, (_, start) in
+                                                            zip(numbers, crops)]).to(device)
+            embedded.append(model.embed_audio(torch.stack([c for c, _ in crops]).to(device), tagged).cpu())
         views.append(torch.stack(embedded, 1))
     return torch.cat(views)
 
 
-def _random_crop(clip: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
+def _random_crop(clip: torch.Tensor, length: int, generator: torch.Generator, grid: int = 1
+                 ) -> tuple[torch.Tensor, int]:
+    """(a random crop of ``length`` samples starting on a multiple of ``grid``, its start)."""
     clip = clip.float()
     if clip.numel() <= length:
-        return torch.nn.functional.pad(clip, (0, length - clip.numel()))
-    start = int(torch.randint(0, clip.numel() - length + 1, (1,), generator=generator))
-    return clip[start: start + length]
+        return torch.nn.functional.pad(clip, (0, length - clip.numel())), 0
+    start = grid * int(torch.randint(0, (clip.numel() - length) // grid + 1, (1,), generator=generator))
+    return clip[start: start + length], start
 
 
 @torch.no_grad()
 def fit_quantizer(model: MuLan, clips: list[torch.Tensor], crop: int, crops_per_clip: int,
-                  generator: torch.Generator, batch: int = 32) -> None:
+                  generator: torch.Generator, batch: int = 32, tags: "TagSegments | None" = None) -> None:
     """Residual k-means of the MuLan RVQ on audio embeddings (whole clips + random crops, ``audio_views``;
     audio is embedded batch by batch, so memory stays at one batch of audio)."""
-    views = audio_views(model, clips, crop, crops_per_clip, generator, batch)
+    views = audio_views(model, clips, crop, crops_per_clip, generator, batch, tags)
     model.quantizer.fit(views.flatten(0, 1).to(model.logit_scale.device), generator=generator)
+
+
+class TagSegments:
+    """The musicnn branch's features of every training clip per ``SEGMENT_S`` segment, computed once
+    (the taggers are frozen) and cached in the run folder: a crop starting on a segment pools its
+    segments' maxes and means (``Musicnn.combine``), heard in the whole clip's context."""
+
+    SEGMENT_S = 0.5
+
+    def __init__(self, tower, clips: list[torch.Tensor], sample_rate: int, cache: str | None = None):
+        import hashlib
+
+        from safetensors.torch import load_file, save_file
+
+        self.segment = int(self.SEGMENT_S * sample_rate)
+        self.counts = torch.tensor([-(-c.numel() // self.segment) for c in clips])
+        digest = hashlib.sha256("+".join(tower.tagger_names).encode() + self.counts.numpy().tobytes() + torch.stack(
+            [c.float().abs().sum() for c in clips]).numpy().tobytes()).hexdigest()[:16]
+        if cache and os.path.isfile(cache):
+            stored = load_file(cache)
+            if stored["digest"].tolist() == list(digest.encode()):
+                self.maxes, self.means = stored["maxes"], stored["means"]
+                return
+        width = FEATURES // 2 * len(tower.taggers)  # per frame: each tagger's 753 channels
+        device = tower.tag_mean.device
+        self.maxes = torch.zeros(len(clips), int(self.counts.max()), width, dtype=torch.float16)
+        self.means = torch.zeros_like(self.maxes)
+        with torch.no_grad():
+            for i, clip in enumerate(tqdm(clips, desc="musicnn features", mininterval=30)):
+                parts = [t.segments(clip.float()[None].to(device), self.segment) for t in tower.taggers]
+                self.maxes[i, : self.counts[i]] = torch.cat([p[0][0] for p in parts], -1).half().cpu()
+                self.means[i, : self.counts[i]] = torch.cat([p[1][0] for p in parts], -1).half().cpu()
+        if cache:
+            save_file({"maxes": self.maxes, "means": self.means, "digest": torch.tensor(list(digest.encode()))}, cache)
+
+    def crop(self, index: int, start: int, length: int) -> torch.Tensor:
+        """The pooled features [F] of clip ``index`` from sample ``start`` (on the grid) for ``length`` samples."""
+        first = start // self.segment
+        last = min(int(self.counts[index]), max(first + 1, -(-(start + length) // self.segment)))
+        return Musicnn.combine(self.maxes[index, first:last].float(), self.means[index, first:last].float())
+
+    def whole(self) -> torch.Tensor:
+        """Every clip's pooled features over the whole clip [N, F]."""
+        return torch.stack([self.crop(i, 0, int(n) * self.segment) for i, n in enumerate(self.counts)])
