@@ -43,6 +43,7 @@ HUB_RULES = ("plain git files: text, at most 10 MB; binary or larger files: LFS 
 # notebooks, scripts, the Makefile and pyproject.toml stay out; runs/, .venv and caches are never walked.
 SPACE_FILES = ("README.md", "app.py", "requirements.txt", ".gitattributes")
 SPACE_FOLDERS = ("musiclm_studio", "assets")
+SPACE_LEFT_OUT = ("assets/musicnn/",)  # weights only training reads (a MuLan with that branch holds its own copy)
 SPACE_FRONT_MATTER = ("sdk", "sdk_version", "python_version", "app_file")
 SKIPPED = ("__pycache__/", "*.pyc", "*.egg-info/", ".ipynb_checkpoints/", ".DS_Store", ".gitattributes", ".gitignore")
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -211,7 +212,8 @@ def space_plan(repo_id: str, root: str | None = None, gpu: bool = False, model: 
     files = [_planned(name, rules, content=generated[name]) if name in generated
              else _planned(name, rules, source=os.path.join(root, name)) for name in SPACE_FILES]
     for folder in SPACE_FOLDERS:
-        files += [_planned(path, rules, source=source) for path, source in _walk(os.path.join(root, folder), folder)]
+        files += [_planned(path, rules, source=source) for path, source in _walk(os.path.join(root, folder), folder)
+                  if not path.startswith(SPACE_LEFT_OUT)]
     plan = _plan(repo_id, "space", files)
     missing = [key for key in SPACE_FRONT_MATTER if card.data.get(key) is None]
     if missing:

@@ -32,8 +32,8 @@ def embed_clips(model: MuLan, clips: list[torch.Tensor], batch: int = 32, tagged
         part = [c.float() for c in clips[s: s + batch]]
         longest = max(p.numel() for p in part)
         stacked = torch.stack([torch.nn.functional.pad(p, (0, longest - p.numel())) for p in part])
-        part_tagged = None if tagged is None else tagged[s: s + batch].to(device)
-        out.append(model.embed_audio(stacked.to(device), part_tagged).cpu())
+        given = [] if tagged is None else [tagged[s: s + batch].to(device)]
+        out.append(model.embed_audio(stacked.to(device), *given).cpu())
     return torch.cat(out)
 
 
