@@ -38,8 +38,6 @@ TAGS = {"MTT": MTT_TAGS, "MSD": MSD_TAGS}
 
 PATCH = 187  # frames: the 3-s patches the taggers were trained on
 N_MELS = 96
-
-
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "assets", "musicnn")
 FEATURES = 2 * (561 + 3 * 64)  # the pooled features: max and mean over time of 753 front- and mid-end channels
 
