@@ -179,6 +179,8 @@ def test_validate_reports_counterfactual_accuracy_per_fact():
     from musiclm_studio.train.mulan import validate
 
     class Axes:  # clip n sounds like axis n; a text's features are its axis
+        logit_scale = torch.zeros(())  # where a MuLan's weights live: the CPU
+
         def embed_audio(self, audio):
             return torch.nn.functional.one_hot(audio[:, 0].long(), 8).float()
 

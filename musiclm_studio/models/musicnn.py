@@ -139,7 +139,7 @@ class Musicnn(nn.Module):
     @staticmethod
     def pool(features: torch.Tensor) -> torch.Tensor:
         """Frame features [N, T, 753] -> max and mean over time [N, 1506], in the checkpoint's order."""
-        return torch.stack([features.amax(1), features.mean(1)], -1).flatten(1)
+        return Musicnn.combine(features, features)
 
     def segments(self, audio: torch.Tensor, segment: int) -> tuple[torch.Tensor, torch.Tensor]:
         """audio [B, S] -> per ``segment`` samples, the max and the mean of its frames' features
@@ -177,7 +177,7 @@ class Musicnn(nn.Module):
         return torch.sigmoid(logits).view(audio.shape[0], count, -1).mean(1)
 
 
-def tensorflow_names(midend: int = 64) -> dict[str, tuple[str, bool]]:
+def tensorflow_names() -> dict[str, tuple[str, bool]]:
     """Our buffer name -> (the musicnn checkpoint's variable, whether a conv / dense kernel to transpose)."""
     names = {}
     for i in range(11):

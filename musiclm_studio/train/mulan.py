@@ -158,10 +158,10 @@ def validate(model: MuLan, clips: list[torch.Tensor], text_feats: torch.Tensor, 
     """Text -> audio recall@k of the captions; with counterfactual captions [N, K, text_dim], per
     fact the share of clips whose audio scores its true caption above the one false in that fact.
     ``tagged``: the clips' musicnn features, if the MuLan has that branch (computed once)."""
-    audio = torch.cat([model.embed_audio(torch.stack([c.float() for c in clips[s: s + 32]]),
-                                         *([] if tagged is None else [tagged[s: s + 32]]))
-                       for s in range(0, len(clips), 32)])
+    from ..eval.mulan import embed_clips
+
     text = model.embed_text([], features=text_feats)
+    audio = embed_clips(model, clips, tagged=tagged).to(text.device)
     sims = text @ audio.T  # [N, N]
     ranks = (sims > sims.diagonal()[:, None]).sum(1)
     out = {f"valid_recall_at_{k}": float((ranks < k).float().mean())}
@@ -326,14 +326,14 @@ def audio_views(model: MuLan, clips: list[torch.Tensor], crop: int, crops_per_cl
                 generator: torch.Generator, batch: int = 32, tags: "TagSegments | None" = None) -> torch.Tensor:
     """Audio embeddings [N clips, 1 + crops_per_clip, E] of every clip: whole, then random crops
     (with ``tags``, the musicnn branch's cached features, crops start on its segments' grid)."""
+    from ..eval.mulan import embed_clips
+
     device, views = model.logit_scale.device, []
     grid = tags.segment if tags is not None else 1
     for s in range(0, len(clips), batch):
         part, numbers = clips[s: s + batch], range(s, min(s + batch, len(clips)))
-        longest = max(c.numel() for c in part)
-        whole = torch.stack([torch.nn.functional.pad(c.float(), (0, longest - c.numel())) for c in part])
-        tagged = None if tags is None else torch.stack([tags.crop(i, 0, longest) for i in numbers]).to(device)
-        embedded = [model.embed_audio(whole.to(device), tagged).cpu()]
+        tagged = None if tags is None else torch.stack([tags.crop(i, 0, clips[i].numel()) for i in numbers])
+        embedded = [embed_clips(model, part, batch=len(part), tagged=tagged)]  # whole
         for _ in range(crops_per_clip):
             crops = [_random_crop(c, crop, generator, grid) for c in part]
             tagged = None if tags is None else torch.stack([tags.crop(i, start, crop) for i, (_, start) in
