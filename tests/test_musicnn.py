@@ -67,7 +67,7 @@ def test_mulan_with_the_branch_trains_caches_and_reloads(tmp_path):
     from musiclm_studio.config import preset
     from musiclm_studio.eval.synth import hummed_melody
     from musiclm_studio.models.mulan import MuLan
-    from musiclm_studio.train.mulan import MuLanRunConfig, train_mulan
+    from musiclm_studio.train.mulan import MuLanRunConfig, TagSegments, train_mulan
     from conftest import write_corpus
 
     clips = []
@@ -95,4 +95,18 @@ def test_mulan_with_the_branch_trains_caches_and_reloads(tmp_path):
     assert reloaded.config.musicnn == "MTT+MSD"
     with torch.no_grad():
         torch.testing.assert_close(reloaded.embed_audio(audio), live)
+    # a clip longer than a window: the taggers run once over it, and each window pools its own segments
+    long = torch.tensor(np.concatenate([drum_loop(seconds=2.5, seed=9, bpm=100), hummed_melody(seed=9)[:60_000]]),
+                        dtype=torch.float32)[None]
+    window, stride = int(trained.config.window_s * 24_000), int(trained.config.stride_s * 24_000)
+    with torch.no_grad():
+        windowed = trained.embed_audio(long)
+        features = tower.tag_windows(long, window, stride)[0]
+    assert windowed.shape == (1, trained.config.embed_dim) and torch.isclose(windowed.norm(), torch.tensor(1.0))
+    as_trained = TagSegments(tower, [long[0]], 24_000)  # a window is heard as a training crop at its start was
+    crops = torch.stack([as_trained.crop(0, s, window) for s in range(0, long.shape[-1] - window + 1, stride)])
+    assert features.shape == crops.shape == (4, 2 * 1506)
+    torch.testing.assert_close(features[:, 0::2], crops[:, 0::2], atol=0.01, rtol=0.01)  # maxes: fp16 cache
+    # means: of 1-s segments here, of 0.5-s ones (31 or 32 frames, weighed alike) there
+    torch.testing.assert_close(features[:, 1::2], crops[:, 1::2], atol=0.02, rtol=0.03)
     train_mulan(MuLanRunConfig(**{**run.__dict__, "steps": 3}))  # resumes: the cached features are reused

@@ -99,6 +99,22 @@ class AudioTower(nn.Module):
         """audio [B, S] -> the taggers' pooled features, concatenated [B, 1506 x taggers]."""
         return torch.cat([tagger(audio) for tagger in self.taggers], -1)
 
+    @torch.no_grad()
+    def tag_windows(self, audio: torch.Tensor, window: int, stride: int) -> torch.Tensor:
+        """audio [B, S] -> the taggers' pooled features of its windows of ``window`` samples every ``stride``
+        [B, N, 1506 x taggers]. The taggers run once over the whole clip, in segments of the largest length
+        that divides both, and each window combines its segments, as training crops do (``TagSegments``)."""
+        segment = math.gcd(window, stride)
+        count = (audio.shape[-1] - window) // stride + 1
+        first = [n * stride // segment for n in range(count)]
+        per_window = window // segment
+        out = []
+        for tagger in self.taggers:
+            maxes, means = tagger.segments(audio, segment)  # [B, n, 753] each
+            out.append(torch.stack([tagger.combine(maxes[:, f: f + per_window], means[:, f: f + per_window])
+                                    for f in first], 1))
+        return torch.cat(out, -1)
+
     def power(self, audio: torch.Tensor) -> torch.Tensor:
         # audio: [B, S] -> power spectrogram [B, n_fft // 2 + 1, ceil(S / hop)]
         pad = (self.n_fft - self.hop) // 2
@@ -176,7 +192,8 @@ class MuLan(nn.Module):
     def embed_audio(self, audio: torch.Tensor, tagged: torch.Tensor | None = None) -> torch.Tensor:
         """audio [B, S] at ``sample_rate`` -> unit embeddings [B, embed_dim].
 
-        Clips longer than ``window_s`` are embedded in windows every ``stride_s`` and averaged.
+        Clips longer than ``window_s`` are embedded in windows every ``stride_s`` and averaged (the musicnn
+        branch's taggers run once over the whole clip: ``AudioTower.tag_windows``).
         ``tagged``: the musicnn branch's features of clips no longer than a window, if already computed.
         """
         if audio.ndim == 1:
@@ -189,7 +206,9 @@ class MuLan(nn.Module):
         stride = int(self.config.stride_s * self.config.sample_rate)
         starts = list(range(0, audio.shape[-1] - window + 1, stride))
         windows = torch.stack([audio[:, s: s + window] for s in starts], 1)  # [B, N, W]
-        emb = self.audio_tower(windows.flatten(0, 1)).view(audio.shape[0], len(starts), -1)
+        tower = self.audio_tower
+        tagged = None if tower.taggers is None else tower.tag_windows(audio, window, stride).flatten(0, 1)
+        emb = tower(windows.flatten(0, 1), tagged).view(audio.shape[0], len(starts), -1)
         return F.normalize(emb.mean(1), dim=-1)
 
     def forward(self, audio: torch.Tensor, text_features: torch.Tensor, hard_features: torch.Tensor | None = None,
