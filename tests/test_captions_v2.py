@@ -180,6 +180,31 @@ def test_a_stated_mode_is_swapped_in_the_words_and_nothing_else_changes():
     assert seen >= 150, seen
 
 
+def test_the_lead_is_swapped_for_another_family_and_nothing_else_changes():
+    from musiclm_studio.data.instruments import INSTRUMENTS, lead_swapped
+
+    assert lead_swapped("A harmonica carries the tune, over an acoustic guitar.", 22) in {
+        f"{'An' if i.name[0] in 'aeiou' else 'A'} {i.name} carries the tune, over an acoustic guitar."
+        for i in INSTRUMENTS.values() if i.family not in ("reed", "guitar", "bass", "percussion")}
+    assert lead_swapped("piano, electric piano, drums", 0).endswith(", electric piano, drums")  # not the harmony's
+    assert lead_swapped("a drum loop in A minor", 0) is None and lead_swapped("piano", 999) is None
+    names = {w.lower(): i for i in INSTRUMENTS.values() for w in (i.name, *i.synonyms)}  # a name -> one of its instruments
+    named = re.compile(r"\b(?:an? )?(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b", re.I)
+    for attrs in _clips(300):  # every family: the lead's names change into one other family's, the rest stays
+        text = describe_v2(attrs).text
+        other = lead_swapped(text, attrs.lead_program)
+        assert other is not None and other == lead_swapped(text, attrs.lead_program), text
+        rest = [re.sub(r"\bwarm #", "#", named.sub("#", t)) for t in (text, other)]  # 'warm string section' is a name
+        assert rest[0] == rest[1], (text, other)
+        before, after = named.findall(text), named.findall(other)
+        families = {names[w.lower()].family for w in before}
+        changed = [(b, a) for b, a in zip(before, after) if b != a]
+        assert len(before) == len(after) and changed, (text, other)
+        for b, a in changed:
+            assert attrs.lead_program in {i.program for i in INSTRUMENTS.values() if b.lower() in (i.name, *i.synonyms)}
+            assert names[a.lower()].family not in families, (text, other)
+
+
 @pytest.mark.skipif(not os.path.exists(MUSICCAPS), reason="MusicCaps captions not present")
 def test_musiccaps_family_reads_like_musiccaps_without_copying_it():
     import pandas as pd

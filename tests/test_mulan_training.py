@@ -155,11 +155,17 @@ def test_counterfactual_captions_are_false_in_one_fact(tmp_path):
     assert {k: v["clips"] for k, v in report.items()} == {k: int(n) for k, n in zip(HARD_NEGATIVES, mask[1::3].sum(0))
                                                           if n}
     none, none_mask = counterfactual_texts([{"caption": "c"}], [["c", "c"]])
-    assert none == [["c"] * 3, ["c"] * 3] and not none_mask.any()
+    assert none == [["c"] * 4, ["c"] * 4] and not none_mask.any()
     # texts the v1 generator does not write (caption v2's, a recording's tags): their mode swapped in the words
     other, other_mask = counterfactual_texts([{"caption": "a waltz in Bb minor"}], [["waltz, Bb min", "a waltz in Bb minor"]])
     assert [o[0] for o in other] == ["waltz, Bb maj", "a waltz in Bb major"]
-    assert other_mask.tolist() == [[True, False, False]] * 2
+    assert other_mask.tolist() == [[True, False, False, False]] * 2
+    # the lead swapped for another family's instrument, in any text that names it (and only with ``lead``)
+    row = {"caption": "A harmonica carries the tune.", "lead_program": 22}
+    swapped, swapped_mask = counterfactual_texts([row], [[row["caption"]]])
+    assert swapped_mask.tolist() == [[False, False, False, True]]
+    assert swapped[0][3] != row["caption"] and "harmonica" not in swapped[0][3]
+    assert not counterfactual_texts([row], [[row["caption"]]], lead=False)[1].any()
 
 
 def test_hard_negatives_raise_the_loss_only_when_used():
@@ -189,10 +195,10 @@ def test_validate_reports_counterfactual_accuracy_per_fact():
 
     clips = [torch.full((10,), float(n)) for n in range(5)]
     own, other = torch.eye(8)[:5], torch.eye(8)[1:6]
-    hard = torch.stack([other, own, other], 1)  # mode: a wrong text; tempo: the true text again; drums: wrong
-    mask = torch.tensor([[True, True, False]] * 5)
+    hard = torch.stack([other, own, other, other], 1)  # mode: a wrong text; tempo: the true text again; drums, lead: wrong
+    mask = torch.tensor([[True, True, False, True]] * 5)
     out = validate(Axes(), clips, own, hard, mask)
-    assert out == {"valid_recall_at_10": 1.0, "valid_mode_right": 1.0, "valid_tempo_right": 0.0}
+    assert out == {"valid_recall_at_10": 1.0, "valid_mode_right": 1.0, "valid_tempo_right": 0.0, "valid_lead_right": 1.0}
 
 
 def test_v2_variants_add_trained_families_never_the_held_out_one(tmp_path):

@@ -3,12 +3,16 @@
 Each entry maps a GM program (0-based) to a caption name, caption synonyms, an instrument
 family and the pitch range a melody on it should stay in. Drum kits are GM bank-128 presets.
 ``program_by_name`` resolves user-given names (``--leads "flute,alto sax"``) and raises a
-``ValueError`` listing the known names for anything else.
+``ValueError`` listing the known names for anything else; ``lead_swapped`` rewrites a caption with
+its lead played by an instrument of another family (a hard negative for MuLan).
 """
 
 from __future__ import annotations
 
+import re
+import zlib
 from dataclasses import dataclass
+from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -118,3 +122,36 @@ def program_by_name(name: str) -> int:
         return int(key)
     known = ", ".join(sorted(i.name for i in INSTRUMENTS.values()))
     raise ValueError(f"Unknown instrument {name!r}. Known instruments: {known}.")
+
+
+_NAMED = {}  # caption word (lower case) -> the programs it names
+for _inst in INSTRUMENTS.values():
+    for _word in (_inst.name, *_inst.synonyms):
+        _NAMED.setdefault(_word.lower(), set()).add(_inst.program)
+_ANY_NAME = re.compile(r"\b(?:(an?) )?(" + "|".join(re.escape(w) for w in sorted(_NAMED, key=len, reverse=True))
+                       + r")\b", re.IGNORECASE)
+SWAP_FAMILIES = ("piano", "chromatic percussion", "organ", "reed", "guitar", "strings", "brass", "pipe", "synth")
+
+
+def lead_swapped(text: str, program: int) -> Optional[str]:
+    """The text with every name of its lead instrument (GM ``program``: its name or a synonym) replaced
+    by an instrument of another family that the text does not name, every other word kept ('The melody
+    is played by a harmonica.' -> '... by a trumpet.'); None when the text does not name the lead. The
+    replacement is the same for the same text (picked by a checksum of it)."""
+    found = list(_ANY_NAME.finditer(text))
+    if program not in INSTRUMENTS or not any(program in _NAMED[m.group(2).lower()] for m in found):
+        return None
+    named = {INSTRUMENTS[p].family for m in found for p in _NAMED[m.group(2).lower()]}
+    options = [i.name for i in INSTRUMENTS.values() if i.family in SWAP_FAMILIES and i.family not in named]
+    other = options[zlib.crc32(text.encode()) % len(options)]
+
+    def swap(m: re.Match) -> str:
+        if program not in _NAMED[m.group(2).lower()]:
+            return m.group(0)
+        word = other.capitalize() if m.group(2)[0].isupper() and not m.group(1) else other
+        if not m.group(1):
+            return word
+        article = "an" if other[0].lower() in "aeiou" else "a"
+        return (article.capitalize() if m.group(1)[0].isupper() else article) + " " + word
+
+    return _ANY_NAME.sub(swap, text)

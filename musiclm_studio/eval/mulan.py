@@ -103,10 +103,10 @@ def zero_shot(model: MuLan, rows: list[dict], audio_emb: torch.Tensor) -> ZeroSh
 
 @torch.no_grad()
 def counterfactual(model: MuLan, rows: list[dict], audio_emb: torch.Tensor) -> dict[str, dict]:
-    """Per fact (mode, tempo, drums): how often a clip's audio scores its corpus caption above the
+    """Per fact (mode, tempo, drums, lead): how often a clip's audio scores its corpus caption above the
     same caption written with that fact false; only captions that state the fact count (chance 0.5).
-    Captions the v1 generator does not write (caption v2's, a recording's tags) count for the mode alone
-    (``train.mulan.counterfactual_texts``). Empty where no caption states a fact it can make false."""
+    Captions the v1 generator does not write (caption v2's, a recording's tags) count for the mode and
+    the lead alone (``train.mulan.counterfactual_texts``). Empty where no caption states a fact it can make false."""
     from ..train.mulan import counterfactual_right, counterfactual_texts
 
     captions = [[r["caption"]] for r in rows]

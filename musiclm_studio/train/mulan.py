@@ -39,7 +39,7 @@ from .common import (RunConfig, RunState, autocast, gather_with_grad, mean_acros
                      progress_bar, rank_rows, rank_spread, setup_distributed)
 from .data import corpus_entries, load_split
 
-HARD_NEGATIVES = ("mode", "tempo", "drums")  # facts made false in counterfactual captions
+HARD_NEGATIVES = ("mode", "tempo", "drums", "lead")  # facts made false in counterfactual captions
 
 
 @dataclass
@@ -56,6 +56,7 @@ class MuLanRunConfig(RunConfig):
     rvq_crops: int = 3  # audio crops per training clip embedded to fit the RVQ
     max_clips: int | None = None
     hard_negatives: bool = True  # each text's counterfactuals (mode / tempo / drums made false) as negatives
+    lead_negatives: bool = False  # and its lead instrument swapped for another family's (data.instruments.lead_swapped)
     v2_variants: int = 0  # re-worded captions per clip in caption v2's trained families, besides the v1 ones
     text_only: bool = False  # train the text projection alone (audio tower and RVQ frozen: token caches stay valid)
     key_branch: bool = False  # the audio tower also scores the 24 keys from pooled chroma (MuLanConfig.key_branch)
@@ -86,19 +87,22 @@ def clip_texts(rows: list[dict], variants: int = 0, v2_variants: int = 0) -> lis
     return texts
 
 
-def counterfactual_texts(rows: list[dict], texts: list[list[str]], variants: int = 0
+def counterfactual_texts(rows: list[dict], texts: list[list[str]], variants: int = 0, lead: bool = True
                          ) -> tuple[list[list[str]], torch.Tensor]:
     """For every text of ``clip_texts`` (flattened in order), the same text written for the clip
     with one fact made false (``data.captions.counterfactuals``: mode, tempo, drums).
 
     Texts the v1 generator does not write (caption v2's, a recording's tags) get a mode counterfactual
     alone, their mode words swapped (``vocab.musical_key.mode_swapped``: 'in Bb minor' -> 'in Bb major').
+    With ``lead``, every text that names the clip's lead instrument also gets it swapped for another
+    family's (``data.instruments.lead_swapped``: 'a harmonica carries the tune' -> 'a trumpet ...').
 
     Returns ([N texts][K] texts, mask [N, K]): the mask marks rewrites that differ from the text
     (a caption that does not state a fact stays the same).
     """
     from ..data.attributes import Attributes
     from ..data.captions import counterfactuals, describe
+    from ..data.instruments import lead_swapped
     from ..vocab.musical_key import mode_swapped
 
     def writings(attrs) -> list[str]:  # tags, caption, re-worded captions: the order of clip_texts
@@ -106,17 +110,21 @@ def counterfactual_texts(rows: list[dict], texts: list[list[str]], variants: int
         return [", ".join(aspects), caption] + [describe(attrs, v)[0] for v in range(1, variants + 1)]
 
     def swapped(text: str) -> list[str]:  # a text the v1 generator does not write: its mode swapped in the words
-        return [mode_swapped(text) or text] + [text] * (len(HARD_NEGATIVES) - 1)
+        return [mode_swapped(text) or text, text, text]
+
+    def lead_of(text: str, row: dict) -> list[str]:
+        return [(lead_swapped(text, row["lead_program"]) if lead and "lead_program" in row else None) or text]
 
     out = []
     for row, options in zip(rows, texts):
         if "genre" not in row:
-            out += [swapped(text) for text in options]
+            out += [swapped(text) + lead_of(text, row) for text in options]
             continue
         attrs = Attributes.from_row(row)
         true, worlds = writings(attrs), counterfactuals(attrs)
-        false = [writings(worlds[k]) for k in HARD_NEGATIVES]
-        out += [[f[true.index(text)] for f in false] if text in true else swapped(text) for text in options]
+        false = [writings(worlds[k]) for k in HARD_NEGATIVES[:3]]
+        out += [([f[true.index(text)] for f in false] if text in true else swapped(text)) + lead_of(text, row)
+                for text in options]
     flat = [text for options in texts for text in options]
     mask = torch.tensor([[r != text for r in rewrites] for text, rewrites in zip(flat, out)], dtype=torch.bool)
     return out, mask.view(-1, len(HARD_NEGATIVES))
@@ -220,7 +228,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     num_captions = torch.bincount(owner, minlength=len(clips)) - 1
     hard_feats = hard_mask = None
     if run.hard_negatives:
-        false_texts, hard_mask = counterfactual_texts(rows, texts, run.caption_variants)
+        false_texts, hard_mask = counterfactual_texts(rows, texts, run.caption_variants, run.lead_negatives)
         hard_cache = os.path.join(run.out, "counterfactual_features.safetensors") if rank == 0 else None
         hard_feats = text_feature_table(model, false_texts, cache=hard_cache)[0].view(len(false_texts), -1, config.text_dim)
     valid_clips, valid = [], {}
@@ -232,7 +240,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
             valid["tagged"] = torch.cat([model.audio_tower.tag_features(c.float()[None].to(device)).cpu()
                                          for c in valid_clips])
         if run.hard_negatives:
-            false_texts, valid["hard_mask"] = counterfactual_texts(valid_rows, captions)
+            false_texts, valid["hard_mask"] = counterfactual_texts(valid_rows, captions)  # every fact, to watch
             valid["hard_feats"] = text_feature_table(model, false_texts)[0].view(len(false_texts), -1, config.text_dim)
     generator = torch.Generator().manual_seed(run.seed + 7919 * step)  # alike on every rank: one global batch
     mine = rank_rows(run.batch_size, rank, world)
