@@ -90,10 +90,11 @@ def clip_texts(rows: list[dict], variants: int = 0, v2_variants: int = 0) -> lis
 def counterfactual_texts(rows: list[dict], texts: list[list[str]], variants: int = 0, lead: bool = True
                          ) -> tuple[list[list[str]], torch.Tensor]:
     """For every text of ``clip_texts`` (flattened in order), the same text written for the clip
-    with one fact made false (``data.captions.counterfactuals``: mode, tempo, drums).
+    with one fact of ``HARD_NEGATIVES`` made false (``data.captions.counterfactuals``: mode, tempo, drums).
 
-    Texts the v1 generator does not write (caption v2's, a recording's tags) get a mode counterfactual
-    alone, their mode words swapped (``vocab.musical_key.mode_swapped``: 'in Bb minor' -> 'in Bb major').
+    Texts the v1 generator does not write (caption v2's, a recording's tags) get no tempo or drums
+    counterfactual, and a mode one by their mode words swapped (``vocab.musical_key.mode_swapped``:
+    'in Bb minor' -> 'in Bb major').
     With ``lead``, every text that names the clip's lead instrument also gets it swapped for another
     family's (``data.instruments.lead_swapped``: 'a harmonica carries the tune' -> 'a trumpet ...').
 
