@@ -97,6 +97,28 @@ def test_recall_has_known_answers():
     assert shifted["R@1"] == 0.0 and shifted["median_rank"] == 2.0
 
 
+def test_zero_shot_prompts_a_lead_family_by_its_instruments_names():
+    from musiclm_studio.data.instruments import INSTRUMENTS
+    from musiclm_studio.eval.mulan import zero_shot
+
+    families = sorted({i.family for i in INSTRUMENTS.values()})
+
+    class Names:  # a text's embedding: the family of the instrument it names (an even spread when it names none)
+        def embed_text(self, texts):
+            out = torch.full((len(texts), len(families)), 1.0)
+            for n, text in enumerate(texts):
+                named = [i.family for i in INSTRUMENTS.values() if f"a {i.name} " in text]
+                if named:
+                    out[n] = torch.nn.functional.one_hot(torch.tensor(families.index(named[0])), len(families)).float()
+            return torch.nn.functional.normalize(out, dim=-1)
+
+    rows = [{"lead_family": f} for f in ("reed", "brass", "pipe", "reed")]
+    audio = torch.nn.functional.one_hot(torch.tensor([families.index(r["lead_family"]) for r in rows]), len(families))
+    result = zero_shot(Names(), rows, audio.float())
+    assert result.accuracy["lead family, by instrument"] == 1.0 and result.chance["lead family, by instrument"] == 0.5
+    assert result.accuracy["lead family"] < 1.0  # 'a reed playing the melody' names no instrument
+
+
 def test_mulan_eval_cli_writes_tables(tiny_corpus, tmp_path):
     from musiclm_studio import cli
 

@@ -3,7 +3,8 @@
 ``retrieval``: each held-out caption ranks every held-out clip by cosine; recall@k is the share
 whose own clip lands in the top k (chance: k / N). ``zero_shot``: each clip is labelled by the
 closer of a few text prompts per attribute (drums / no drums, major / minor, slow / fast,
-genre, lead instrument family) and accuracy is measured against the corpus metadata.
+genre, lead instrument family: named as a family, and by its instruments' names with their prompts'
+embeddings averaged) and accuracy is measured against the corpus metadata.
 ``nearest_captions``: for real MusicCaps prompts, the training captions closest in MuLan's
 text space (what the model "thinks" a real prompt means).
 """
@@ -16,6 +17,7 @@ from typing import Callable, Optional
 
 import torch
 
+from ..data.instruments import INSTRUMENTS
 from ..models.mulan import MuLan
 
 SLOW_BPM, FAST_BPM = 95, 125  # clips between the two are left out of the slow / fast test
@@ -63,14 +65,17 @@ def _tempo_word(row: dict) -> Optional[str]:
     return "slow" if bpm < SLOW_BPM else "fast" if bpm > FAST_BPM else None
 
 
-ATTRIBUTES: dict[str, tuple[Callable[[dict], Optional[str]], Callable[[str], str]]] = {
-    # name: (label of a metadata row or None to skip it, the prompt for a label)
+ATTRIBUTES: dict[str, tuple[Callable[[dict], Optional[str]], Callable[[str], str | list[str]]]] = {
+    # name: (label of a metadata row or None to skip it, the prompt for a label, or prompts to average)
     "drums": (lambda r: None if r.get("drums") is None else ("drums" if r["drums"] else "no drums"),
               lambda label: "music with drums" if label == "drums" else "music without drums, no percussion"),
     "mode": (lambda r: r.get("mode"), lambda label: f"a song in a {label} key"),
     "tempo": (_tempo_word, lambda label: f"{label} music, {label} tempo"),
     "genre": (lambda r: r.get("genre"), lambda label: f"{label} music"),
     "lead family": (lambda r: r.get("lead_family"), lambda label: f"a {label} playing the melody"),
+    # the same labels, each prompted as captions name them: by its instruments, their embeddings averaged
+    "lead family, by instrument": (lambda r: r.get("lead_family"), lambda label: [
+        f"a {i.name} playing the melody" for i in INSTRUMENTS.values() if i.family == label]),
 }
 
 
@@ -91,7 +96,8 @@ def zero_shot(model: MuLan, rows: list[dict], audio_emb: torch.Tensor) -> ZeroSh
         labels = sorted({lab for _, lab in labelled})
         if len(labels) < 2:
             continue
-        prompts = embed_texts(model, [prompt_for(lab) for lab in labels])  # [L, E]
+        vectors = [embed_texts(model, [p] if isinstance(p, str) else p).mean(0) for p in map(prompt_for, labels)]
+        prompts = torch.nn.functional.normalize(torch.stack(vectors), dim=-1)  # [L, E]
         index = torch.tensor([i for i, _ in labelled])
         guess = (audio_emb[index] @ prompts.T).argmax(1)
         truth = torch.tensor([labels.index(lab) for _, lab in labelled])
