@@ -7,16 +7,18 @@
 #
 #   nohup bash scripts/recipe15.sh WORK_DIR > WORK_DIR/recipe15.log 2>&1 &
 #
-# About 2 h 15 min on a quiet 2-core CPU (session 20's estimate from its steps; nothing else may
-# run beside it: two torch jobs on 2 cores more than halve each other's speed). The shortened
-# settings (MuLan 500 steps, no 2-s-crop LM stages) are session 20's, chosen to fit one session.
+# Session 37 ran it end to end on a 2-core Xeon with the corpora and MuLan already made: token caches 44 min,
+# semantic LM 13 min, coarse LM 22 min, the measurements 27 min (1 h 42 min; the four MuLan evaluations, about
+# 20 min more, were copied from identical runs). A MuLan and its judge add about 30 min each, the corpora a few
+# hours. Nothing else may run beside it: two torch jobs on 2 cores more than halve each other's speed. The
+# shortened settings (no 2-s-crop LM stages) are session 20's, chosen to fit one session.
 set -euo pipefail
 WORK=${1:?usage: bash scripts/recipe15.sh WORK_DIR}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 M="$REPO/.venv/bin/musiclm-studio"
 PY="$REPO/.venv/bin/python"
 A="$REPO/assets/musiclm-small"
-STEPS_MULAN=${STEPS_MULAN:-500}
+STEPS_MULAN=${STEPS_MULAN:-1000}
 STEPS_SEM=${STEPS_SEM:-1200}
 STEPS_COARSE=${STEPS_COARSE:-1000}
 mkdir -p "$WORK" && cd "$WORK"
@@ -42,6 +44,15 @@ for c in v2 v1 recordings; do
   done_when "tokens/$c/valid.safetensors" || step "$M" train tokens --pipeline "$A" --mulan runs/mulan-whole \
       --data "corpus/$c" --out "tokens/$c"
 done
+# the judge: the same MuLan from another seed, which neither pipeline uses, reads MCC, FAD and lead family for both
+# (each pipeline's own MuLan would judge itself; the shipped one hears the held-out world's lead family at chance)
+if ! done_when runs/mulan-judge/last/config.json; then
+  mkdir -p runs/mulan-judge && cp -n runs/mulan-whole/*_features.safetensors runs/mulan-whole/musicnn_segments.safetensors \
+      runs/mulan-judge/ 2>/dev/null || true  # its cached text and tagger features: the same clips and texts
+  step "$M" train mulan --data corpus/v2,corpus/v1,corpus/recordings --out runs/mulan-judge --init-from "$A" \
+      --steps "$STEPS_MULAN" --batch-size 64 --lr 3e-4 --warmup 50 --caption-variants 0 --v2-variants 2 --key-branch \
+      --musicnn MTT+MSD --seed 1
+fi
 T=tokens/v2,tokens/v1,tokens/recordings; C=corpus/v2,corpus/v1,corpus/recordings
 lm_done runs/sem "$STEPS_SEM" || step "$M" train semantic-lm --tokens $T --data $C --beat --key --unstated 0.25 \
     --condition-dropout mulan=0.4 --init-from "$A" --out runs/sem --steps "$STEPS_SEM" --lr 3e-4 --warmup 30 --dropout 0.1
@@ -56,9 +67,9 @@ for who in shipped cand; do
   done_when "eval/$who-mulan-ho/mulan_eval.json" || step "$M" mulan eval --mulan "$MU" --data corpus/heldout-v2 --split all --n 1000 --no-musiccaps --out "eval/$who-mulan-ho"
   done_when "eval/$who-mulan-v1/mulan_eval.json" || step "$M" mulan eval --mulan "$MU" --data corpus/v1-seed1 --split all --n 1000 --no-musiccaps --out "eval/$who-mulan-v1"
   done_when "eval/$who-heldout/eval.json" || step "$M" eval --pipeline "$P" --prompts corpus:corpus/heldout-v2 --split heldout --limit 40 --baselines 0 \
-      --melodies 1 --long-prompts 0 --out "eval/$who-heldout"
+      --melodies 1 --long-prompts 0 --judge runs/mulan-judge --out "eval/$who-heldout"
   done_when "eval/$who-v1/eval.json" || step "$M" eval --pipeline "$P" --prompts corpus:corpus/v1-seed1 --split test --limit 40 --baselines 0 \
-      --melodies 1 --long-prompts 0 --out "eval/$who-v1"
+      --melodies 1 --long-prompts 0 --judge runs/mulan-judge --out "eval/$who-v1"
   done_when "eval/$who-key.json" || step "$PY" "$REPO/scripts/key_prompts.py" --pipeline "$P" --n 100 --no-before --json "eval/$who-key.json"
   done_when "eval/$who-continuation.json" || step "$PY" "$REPO/scripts/real_continuation.py" --pipeline "$P" --data corpus/recordings --split test --clips 24 \
       --json "eval/$who-continuation.json"
