@@ -148,7 +148,7 @@ def lead_swapped(text: str, program: int) -> Optional[str]:
     def swap(m: re.Match) -> str:
         if program not in _NAMED[m.group(2).lower()]:
             return m.group(0)
-        word = other.capitalize() if m.group(2)[0].isupper() and not m.group(1) else other
+        word = other[0].upper() + other[1:] if m.group(2)[0].isupper() and not m.group(1) else other
         if not m.group(1):
             return word
         article = "an" if other[0].lower() in "aeiou" else "a"
