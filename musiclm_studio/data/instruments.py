@@ -112,24 +112,25 @@ def instrument(program: int) -> Instrument:
     return INSTRUMENTS[program]
 
 
-def program_by_name(name: str) -> int:
-    """A GM program from a caption name or synonym (case-insensitive)."""
-    key = name.strip().lower()
-    for inst in INSTRUMENTS.values():
-        if key == inst.name.lower() or key in (s.lower() for s in inst.synonyms):
-            return inst.program
-    if key.isdigit() and int(key) in INSTRUMENTS:
-        return int(key)
-    known = ", ".join(sorted(i.name for i in INSTRUMENTS.values()))
-    raise ValueError(f"Unknown instrument {name!r}. Known instruments: {known}.")
-
-
 _NAMED = {}  # caption word (lower case) -> the programs it names
 for _inst in INSTRUMENTS.values():
     for _word in (_inst.name, *_inst.synonyms):
         _NAMED.setdefault(_word.lower(), set()).add(_inst.program)
 _ANY_NAME = re.compile(r"\b(?:(an?) )?(" + "|".join(re.escape(w) for w in sorted(_NAMED, key=len, reverse=True))
                        + r")\b", re.IGNORECASE)
+
+
+def program_by_name(name: str) -> int:
+    """A GM program from a caption name or synonym (case-insensitive)."""
+    key = name.strip().lower()
+    if key in _NAMED:
+        return min(_NAMED[key])  # a word two instruments share names the first (lowest program)
+    if key.isdigit() and int(key) in INSTRUMENTS:
+        return int(key)
+    known = ", ".join(sorted(i.name for i in INSTRUMENTS.values()))
+    raise ValueError(f"Unknown instrument {name!r}. Known instruments: {known}.")
+
+
 SWAP_FAMILIES = ("piano", "chromatic percussion", "organ", "reed", "guitar", "strings", "brass", "pipe", "synth")
 
 
