@@ -180,6 +180,58 @@ def test_a_retrained_mulan_ships_with_lms_trained_on_its_tokens(setup, tmp_path)
     assert {"mulan", "semantic_lm", "coarse_lm"}.isdisjoint(pipe.untrained_components)
 
 
+def test_an_lm_reads_a_rotated_quantizer_through_the_folded_map(setup):
+    from musiclm_studio.components import load_trained
+
+    root, sets = setup
+    lm = load_trained("semantic_lm", str(root / "pipe")).eval()
+    batch = sets["train"]
+    conditions = {"mulan": batch.mulan[:2, 0], "melody": batch.melody[:40].reshape(2, 20)}
+    tokens = batch.semantic[:40].reshape(2, 1, 20)
+    before = lm(tokens, conditions)
+    dim = lm.conditions["mulan"].codebook.shape[-1]
+    rotation = torch.linalg.qr(torch.randn(dim, dim, generator=torch.Generator().manual_seed(0)))[0]
+    new_codebook = lm.conditions["mulan"].codebook @ rotation  # the same codes, in a rotated space
+    lm.remap_condition("mulan", new_codebook, rotation.T)  # rotation.T carries them back
+    assert torch.equal(lm.conditions["mulan"].codebook, new_codebook)
+    assert torch.allclose(lm(tokens, conditions), before, atol=1e-4)
+
+
+def test_assemble_maps_the_lms_onto_a_new_mulan(setup, tmp_path):
+    from musiclm_studio.components import load_trained
+    from musiclm_studio.train.assemble import assemble, fit_mulan_map
+
+    from musiclm_studio.eval.mulan import embed_clips, embed_texts
+    from musiclm_studio.train.data import load_split
+
+    root, _ = setup
+    other = tmp_path / "other"  # a MuLan from another seed: the LMs' tokens mean something else
+    MusicLMPipeline.from_config("tiny", seed=3).save_pretrained(str(other))
+    old, new = load_trained("mulan", str(root / "pipe")), load_trained("mulan", str(other / "mulan"))
+    mapping, report = fit_mulan_map(old, new, [str(root / "corpus")], clips=5)
+    rows, clips = load_split(str(root / "corpus"), "train", new.config.sample_rate)
+    captions = [r["caption"] for r in rows]
+    for ours, theirs in ((embed_clips(new, clips), embed_clips(old, clips)),
+                         (embed_texts(new, captions), embed_texts(old, captions))):
+        # 10 pairs in 16 dimensions: the map carries each fitted new embedding onto its old one
+        assert torch.nn.functional.cosine_similarity(ours @ mapping, theirs).min() > 0.95
+        assert torch.nn.functional.cosine_similarity(ours, theirs).max() < 0.9  # and they were apart
+    assert report == {}  # under ten pairs a kind: none left out to report on
+    with pytest.raises(ValueError, match="--component mulan"):
+        assemble(str(root / "pipe"), str(tmp_path / "o1"), {}, map_mulan=[str(root / "corpus")])
+    pipe = assemble(str(root / "pipe"), str(tmp_path / "o2"), {"mulan": str(other / "mulan")}, dtype="float32",
+                    map_mulan=[str(root / "corpus")], map_clips=5)
+    base = MusicLMPipeline.from_pretrained(str(root / "pipe"), int8=False)
+    loaded = MusicLMPipeline.from_pretrained(str(tmp_path / "o2"), int8=False)
+    new_codes = load_trained("mulan", str(other / "mulan")).code_vectors()
+    for name in ("semantic_lm", "coarse_lm"):
+        lm, before = getattr(loaded.components, name), getattr(base.components, name)
+        assert torch.allclose(lm.conditions["mulan"].codebook, new_codes)
+        assert not torch.allclose(lm.conditions["mulan"].project.weight, before.conditions["mulan"].project.weight)
+        assert torch.equal(lm.conditions["mulan"].null, before.conditions["mulan"].null)  # only the map folded in
+    assert "semantic_lm" not in pipe.untrained_components
+
+
 def test_a_refitted_semantic_tokenizer_recomputes_only_the_semantic_stream(setup, tmp_path):
     from musiclm_studio.models.semantic_tokenizer import SemanticTokenizer
     from musiclm_studio import hub

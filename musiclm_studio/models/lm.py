@@ -83,6 +83,17 @@ class ConditionEmbedding(nn.Module):
                              f"got {tuple(codebook.shape)}: the tokens come from a different quantizer.")
         self.codebook.copy_(codebook)
 
+    @torch.no_grad()
+    def remap(self, codebook: torch.Tensor, mapping: torch.Tensor) -> None:
+        """Take another quantizer's code vectors [levels, vocab, dim] and read them through ``mapping``
+        [dim, dim], a linear map from that quantizer's space onto the one this stream was trained in:
+        the map is folded into the layers that read code vectors (``x @ mapping``, then each layer)."""
+        mapping = mapping.to(self.project.weight)
+        for layer in (self.project, getattr(self, "broadcast", None)):
+            if layer is not None:
+                layer.weight.copy_(layer.weight @ mapping.T)
+        self.set_codebook(codebook)
+
     def _offsets(self, tokens: torch.Tensor) -> torch.Tensor:
         # tokens [B, L, T] -> rows of a table holding each level's vocabulary in turn
         return tokens + torch.arange(self.stream.num_levels, device=tokens.device)[None, :, None] * self.stream.vocab_size
@@ -200,6 +211,10 @@ class StageLM(nn.Module):
     def set_codebook(self, name: str, codebook: torch.Tensor) -> None:
         """Give stream ``name`` the code vectors [levels, vocab, dim] of the quantizer behind its tokens."""
         self.conditions[name].set_codebook(codebook)
+
+    def remap_condition(self, name: str, codebook: torch.Tensor, mapping: torch.Tensor) -> None:
+        """Stream ``name`` reads another quantizer's code vectors, mapped onto its own space (``remap``)."""
+        self.conditions[name].remap(codebook, mapping)
 
     def random_drop(self, batch: int, device) -> dict[str, torch.Tensor]:
         """Training-time conditioning dropout: a bool [B] per stream (True = use null)."""

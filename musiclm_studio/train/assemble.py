@@ -22,8 +22,54 @@ from .. import hub
 from ..components import COMPONENT_TYPES, check_contracts, component_config, load_weights, trained_folder
 
 
+@torch.no_grad()
+def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float = 1e-3
+                  ) -> tuple[torch.Tensor, dict[str, float]]:
+    """A linear map [E, E] from ``new`` MuLan's joint space onto ``old``'s: ridge regression on both models'
+    unit embeddings of the same clips and of their captions (the first ``clips`` of each corpus's train
+    split). The LMs are trained on audio embeddings and prompted with text ones, so both are fitted.
+    Also returns the map's mean cosine to the old embeddings on the pairs left out of the fit (every
+    tenth, when there are ten), audio and text apart: how much of the old space the new one carries."""
+    from ..eval.mulan import embed_clips, embed_texts
+    from .data import load_split
+
+    if old.config.embed_dim != new.config.embed_dim:
+        raise ValueError(f"Both MuLans must share one joint-space size to map one onto the other "
+                         f"({old.config.embed_dim} against {new.config.embed_dim}).")
+    pairs = {"audio": ([], []), "text": ([], [])}
+    for corpus in corpora:
+        rows, audio = load_split(corpus, "train", new.config.sample_rate, limit=clips)
+        if old.config.sample_rate != new.config.sample_rate:
+            _, old_audio = load_split(corpus, "train", old.config.sample_rate, limit=clips)
+        else:
+            old_audio = audio
+        if not rows:
+            raise ValueError(f"{corpus} has no train split to fit the MuLan map on: name a corpus folder "
+                             "(musiclm-studio corpus build).")
+        captions = [r["caption"] for r in rows]
+        pairs["audio"][0].append(embed_clips(new, audio)), pairs["audio"][1].append(embed_clips(old, old_audio))
+        pairs["text"][0].append(embed_texts(new, captions)), pairs["text"][1].append(embed_texts(old, captions))
+    x = {kind: torch.cat(a).float() for kind, (a, _) in pairs.items()}
+    y = {kind: torch.cat(b).float() for kind, (_, b) in pairs.items()}
+    held = {kind: torch.arange(len(v)) % 10 == 9 for kind, v in x.items()}
+    fit_x = torch.cat([x[k][~held[k]] for k in x])
+    fit_y = torch.cat([y[k][~held[k]] for k in y])
+    gram = fit_x.T @ fit_x
+    gram = gram + ridge * gram.diagonal().mean() * torch.eye(len(gram))
+    mapping = torch.linalg.solve(gram, fit_x.T @ fit_y)
+    report = {f"{kind}_cosine": float(torch.nn.functional.cosine_similarity(x[kind][held[kind]] @ mapping,
+                                                                           y[kind][held[kind]]).mean())
+              for kind in x if held[kind].any()}
+    return mapping, report
+
+
 def assemble(base: str | None, out: str, components: dict[str, str], dtype: str = "float16",
-             name: str | None = None, num_candidates: int | None = None):
+             name: str | None = None, num_candidates: int | None = None, map_mulan: list[str] | None = None,
+             map_clips: int = 300):
+    """Write the pipeline ``base`` with ``components`` swapped in to ``out``. With ``map_mulan`` (corpus
+    folders) and a new MuLan, the semantic and coarse LMs keep theirs: a linear map from the new MuLan's
+    space onto the old one's, fitted on those corpora (``fit_mulan_map``), is folded into the layers that
+    read MuLan's code vectors, so LMs trained on the old MuLan's tokens read the new one's."""
     from ..pipeline import MusicLMPipeline
 
     pipe = MusicLMPipeline.from_pretrained(base, int8=False)
@@ -32,6 +78,9 @@ def assemble(base: str | None, out: str, components: dict[str, str], dtype: str 
     if num_candidates is not None:
         pipe.config = replace(pipe.config, num_candidates=num_candidates)  # checked by the config
     seed = hub.read_json(os.path.join(hub.resolve_pretrained(base), "pipeline.json")).get("placeholder_seed", 0)
+    if map_mulan and "mulan" not in components:
+        raise ValueError("--map-mulan maps the LMs onto a new MuLan: give one with --component mulan=RUN.")
+    old_mulan = pipe.components.mulan
     for name, path in components.items():
         if name not in COMPONENT_TYPES:
             raise ValueError(f"Unknown component {name!r}; choose from {sorted(COMPONENT_TYPES)}.")
@@ -41,6 +90,12 @@ def assemble(base: str | None, out: str, components: dict[str, str], dtype: str 
         load_weights(folder, name, module)
         setattr(pipe.config, name, config)
         pipe.components.mark_trained(name, module.eval())
+    if map_mulan:
+        mapping, report = fit_mulan_map(old_mulan, pipe.components.mulan, map_mulan, map_clips)
+        print("MuLan map, mean cosine to the old space on held-out pairs: "
+              + ", ".join(f"{k.split('_')[0]} {v:.3f}" for k, v in report.items()))
+        for lm, stream in pipe.components.mulan_code_streams():
+            lm.remap_condition(stream.name, pipe.components.mulan.code_vectors().to(mapping), mapping)
     try:
         check_contracts(pipe.config, pipe.components)
     except ValueError as error:
@@ -61,6 +116,10 @@ def register(sub) -> None:
                    help=f"one of {', '.join(COMPONENT_TYPES)} = a run or component folder (repeatable)")
     a.add_argument("--dtype", default="float16")
     a.add_argument("--name", default=None, help="the pipeline's display name")
+    a.add_argument("--map-mulan", default=None, metavar="CORPUS[,CORPUS]",
+                   help="with a new MuLan: keep the base LMs, reading its tokens through a linear map onto the old "
+                        "MuLan's space fitted on these corpora's train clips and captions")
+    a.add_argument("--map-clips", type=int, default=300, help="clips per corpus the map is fitted on")
     a.add_argument("--candidates", type=int, default=None,
                    help="candidates a generation samples by default (the critic, else MuLan, keeps one)")
 
@@ -68,7 +127,8 @@ def register(sub) -> None:
         pairs = dict(item.split("=", 1) for item in args.component if "=" in item)
         if len(pairs) != len(args.component):
             raise ValueError("Each --component must look like NAME=FOLDER, e.g. codec=runs/codec.")
-        pipe = assemble(args.base, args.out, pairs, args.dtype, args.name, args.candidates)
+        pipe = assemble(args.base, args.out, pairs, args.dtype, args.name, args.candidates,
+                        args.map_mulan.split(",") if args.map_mulan else None, args.map_clips)
         print(f"wrote {args.out}: trained {sorted(set(COMPONENT_TYPES) - set(pipe.untrained_components) - {'melody'})}, "
               f"untrained {pipe.untrained_components}")
         return 0
