@@ -157,7 +157,8 @@ def check_contracts(config: PipelineConfig, c: Components) -> None:
         elif not torch.allclose(lm.conditions[stream.name].codebook.float().cpu(),
                                 c.mulan.code_vectors().float().cpu(), atol=1e-3):
             problems.append(f"{lm.config.name} LM was trained on another MuLan quantizer than the pipeline's: "
-                            "rebuild the token cache with this MuLan and retrain the LM")
+                            "rebuild the token cache with this MuLan and retrain the LM, or keep the LM and map it "
+                            "onto this MuLan (musiclm-studio assemble --map-mulan CORPUS)")
     probe = None
     for name in ("semantic_lm", "coarse_lm"):
         expected = getattr(config, name).semantic_tokenizer_fingerprint

@@ -61,11 +61,17 @@ lm_done runs/coarse "$STEPS_COARSE" || step "$M" train coarse-lm --tokens $T --d
 done_when runs/cand-v2/pipeline.json || step "$M" assemble --base "$A" --out runs/cand-v2 \
     --component mulan=runs/mulan-whole --component semantic_lm=runs/sem/last --component coarse_lm=runs/coarse/last \
     --dtype float16
+# the new MuLan under the shipped LMs, which read its code vectors through a linear map onto the shipped MuLan's
+# space (fitted on 300 train clips and their captions of each corpus; session 38: this is the one that shipped)
+done_when runs/cand-map/pipeline.json || step "$M" assemble --base "$A" --out runs/cand-map \
+    --component mulan=runs/mulan-whole --map-mulan "$C" --dtype float16
 # the measurements: the candidate next to the shipped model, on the same sets (each skipped when its report exists)
-for who in shipped cand; do
-  P=$([ $who = cand ] && echo runs/cand-v2 || echo "$A"); MU=$([ $who = cand ] && echo runs/mulan-whole || echo "$A")
-  done_when "eval/$who-mulan-ho/mulan_eval.json" || step "$M" mulan eval --mulan "$MU" --data corpus/heldout-v2 --split all --n 1000 --no-musiccaps --out "eval/$who-mulan-ho"
-  done_when "eval/$who-mulan-v1/mulan_eval.json" || step "$M" mulan eval --mulan "$MU" --data corpus/v1-seed1 --split all --n 1000 --no-musiccaps --out "eval/$who-mulan-v1"
+for who in shipped cand map; do
+  case $who in shipped) P="$A"; MU="$A";; cand) P=runs/cand-v2; MU=runs/mulan-whole;; map) P=runs/cand-map;; esac
+  if [ $who != map ]; then  # the map candidate's MuLan is the candidate's: cand's MuLan evaluations are its
+    done_when "eval/$who-mulan-ho/mulan_eval.json" || step "$M" mulan eval --mulan "$MU" --data corpus/heldout-v2 --split all --n 1000 --no-musiccaps --out "eval/$who-mulan-ho"
+    done_when "eval/$who-mulan-v1/mulan_eval.json" || step "$M" mulan eval --mulan "$MU" --data corpus/v1-seed1 --split all --n 1000 --no-musiccaps --out "eval/$who-mulan-v1"
+  fi
   done_when "eval/$who-heldout/eval.json" || step "$M" eval --pipeline "$P" --prompts corpus:corpus/heldout-v2 --split heldout --limit 40 --baselines 0 \
       --melodies 1 --long-prompts 0 --judge runs/mulan-judge --out "eval/$who-heldout"
   done_when "eval/$who-v1/eval.json" || step "$M" eval --pipeline "$P" --prompts corpus:corpus/v1-seed1 --split test --limit 40 --baselines 0 \

@@ -23,11 +23,12 @@ from ..components import COMPONENT_TYPES, check_contracts, component_config, loa
 
 
 @torch.no_grad()
-def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float = 1e-3
+def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float = 1e-3, text_weight: float = 1.0
                   ) -> tuple[torch.Tensor, dict[str, float]]:
     """A linear map [E, E] from ``new`` MuLan's joint space onto ``old``'s: ridge regression on both models'
     unit embeddings of the same clips and of their captions (the first ``clips`` of each corpus's train
-    split). The LMs are trained on audio embeddings and prompted with text ones, so both are fitted.
+    split). The LMs are trained on audio embeddings and prompted with text ones, so both are fitted; a
+    caption pair weighs ``text_weight`` times an audio pair.
     Also returns the map's mean cosine to the old embeddings on the pairs left out of the fit (every
     tenth, when there are ten), audio and text apart: how much of the old space the new one carries."""
     from ..eval.mulan import embed_clips, embed_texts
@@ -52,8 +53,9 @@ def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float =
     x = {kind: torch.cat(a).float() for kind, (a, _) in pairs.items()}
     y = {kind: torch.cat(b).float() for kind, (_, b) in pairs.items()}
     held = {kind: torch.arange(len(v)) % 10 == 9 for kind, v in x.items()}
-    fit_x = torch.cat([x[k][~held[k]] for k in x])
-    fit_y = torch.cat([y[k][~held[k]] for k in y])
+    weight = {"audio": 1.0, "text": text_weight ** 0.5}  # on the rows: squared in the loss
+    fit_x = torch.cat([x[k][~held[k]] * weight[k] for k in x])
+    fit_y = torch.cat([y[k][~held[k]] * weight[k] for k in y])
     gram = fit_x.T @ fit_x
     gram = gram + ridge * gram.diagonal().mean() * torch.eye(len(gram))
     mapping = torch.linalg.solve(gram, fit_x.T @ fit_y)
@@ -65,7 +67,7 @@ def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float =
 
 def assemble(base: str | None, out: str, components: dict[str, str], dtype: str = "float16",
              name: str | None = None, num_candidates: int | None = None, map_mulan: list[str] | None = None,
-             map_clips: int = 300):
+             map_clips: int = 300, map_text_weight: float = 1.0):
     """Write the pipeline ``base`` with ``components`` swapped in to ``out``. With ``map_mulan`` (corpus
     folders) and a new MuLan, the semantic and coarse LMs keep theirs: a linear map from the new MuLan's
     space onto the old one's, fitted on those corpora (``fit_mulan_map``), is folded into the layers that
@@ -91,7 +93,8 @@ def assemble(base: str | None, out: str, components: dict[str, str], dtype: str 
         setattr(pipe.config, name, config)
         pipe.components.mark_trained(name, module.eval())
     if map_mulan:
-        mapping, report = fit_mulan_map(old_mulan, pipe.components.mulan, map_mulan, map_clips)
+        mapping, report = fit_mulan_map(old_mulan, pipe.components.mulan, map_mulan, map_clips,
+                                        text_weight=map_text_weight)
         print("MuLan map, mean cosine to the old space on held-out pairs: "
               + ", ".join(f"{k.split('_')[0]} {v:.3f}" for k, v in report.items()))
         for lm, stream in pipe.components.mulan_code_streams():
@@ -120,6 +123,8 @@ def register(sub) -> None:
                    help="with a new MuLan: keep the base LMs, reading its tokens through a linear map onto the old "
                         "MuLan's space fitted on these corpora's train clips and captions")
     a.add_argument("--map-clips", type=int, default=300, help="clips per corpus the map is fitted on")
+    a.add_argument("--map-text-weight", type=float, default=1.0,
+                   help="weight of a caption pair against a clip pair in the map's fit (prompts are text)")
     a.add_argument("--candidates", type=int, default=None,
                    help="candidates a generation samples by default (the critic, else MuLan, keeps one)")
 
@@ -128,7 +133,7 @@ def register(sub) -> None:
         if len(pairs) != len(args.component):
             raise ValueError("Each --component must look like NAME=FOLDER, e.g. codec=runs/codec.")
         pipe = assemble(args.base, args.out, pairs, args.dtype, args.name, args.candidates,
-                        args.map_mulan.split(",") if args.map_mulan else None, args.map_clips)
+                        args.map_mulan.split(",") if args.map_mulan else None, args.map_clips, args.map_text_weight)
         print(f"wrote {args.out}: trained {sorted(set(COMPONENT_TYPES) - set(pipe.untrained_components) - {'melody'})}, "
               f"untrained {pipe.untrained_components}")
         return 0
