@@ -39,19 +39,19 @@ step "$M" corpus build --out corpus/v1-seed1 --clips 1000 --seconds 10 --seed 1 
 # MuLan whole on the three, then the token caches with it
 done_when runs/mulan-whole/last/config.json || step "$M" train mulan --data corpus/v2,corpus/v1,corpus/recordings \
     --out runs/mulan-whole --init-from "$A" --steps "$STEPS_MULAN" --batch-size 64 --lr 3e-4 --warmup 50 \
-    --caption-variants 0 --v2-variants 2 --key-branch --musicnn MTT+MSD
+    --caption-variants 0 --v2-variants 2 --key-branch --musicnn MTT+MSD --seed 1
 for c in v2 v1 recordings; do
   done_when "tokens/$c/valid.safetensors" || step "$M" train tokens --pipeline "$A" --mulan runs/mulan-whole \
       --data "corpus/$c" --out "tokens/$c"
 done
-# the judge: the same MuLan from another seed, which neither pipeline uses, reads MCC, FAD and lead family for both
+# the judge: the same MuLan from another seed (the shipped one is seed 1, its judge seed 0), which neither pipeline uses, reads MCC, FAD and lead family for both
 # (each pipeline's own MuLan would judge itself; the shipped one hears the held-out world's lead family at chance)
 if ! done_when runs/mulan-judge/last/config.json; then
   mkdir -p runs/mulan-judge && cp -n runs/mulan-whole/*_features.safetensors runs/mulan-whole/musicnn_segments.safetensors \
       runs/mulan-judge/ 2>/dev/null || true  # its cached text and tagger features: the same clips and texts
   step "$M" train mulan --data corpus/v2,corpus/v1,corpus/recordings --out runs/mulan-judge --init-from "$A" \
       --steps "$STEPS_MULAN" --batch-size 64 --lr 3e-4 --warmup 50 --caption-variants 0 --v2-variants 2 --key-branch \
-      --musicnn MTT+MSD --seed 1
+      --musicnn MTT+MSD --seed 0
 fi
 T=tokens/v2,tokens/v1,tokens/recordings; C=corpus/v2,corpus/v1,corpus/recordings
 lm_done runs/sem "$STEPS_SEM" || step "$M" train semantic-lm --tokens $T --data $C --beat --key --unstated 0.25 \

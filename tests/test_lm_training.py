@@ -199,9 +199,8 @@ def test_an_lm_reads_a_rotated_quantizer_through_the_folded_map(setup):
 
 def test_assemble_maps_the_lms_onto_a_new_mulan(setup, tmp_path):
     from musiclm_studio.components import load_trained
-    from musiclm_studio.train.assemble import assemble, fit_mulan_map
-
     from musiclm_studio.eval.mulan import embed_clips, embed_texts
+    from musiclm_studio.train.assemble import assemble, fit_mulan_map
     from musiclm_studio.train.data import load_split
 
     root, _ = setup

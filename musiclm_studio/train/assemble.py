@@ -40,13 +40,13 @@ def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float =
     pairs = {"audio": ([], []), "text": ([], [])}
     for corpus in corpora:
         rows, audio = load_split(corpus, "train", new.config.sample_rate, limit=clips)
+        if not rows:
+            raise ValueError(f"{corpus} has no train split to fit the MuLan map on: name a corpus folder "
+                             "(musiclm-studio corpus build).")
         if old.config.sample_rate != new.config.sample_rate:
             _, old_audio = load_split(corpus, "train", old.config.sample_rate, limit=clips)
         else:
             old_audio = audio
-        if not rows:
-            raise ValueError(f"{corpus} has no train split to fit the MuLan map on: name a corpus folder "
-                             "(musiclm-studio corpus build).")
         captions = [r["caption"] for r in rows]
         pairs["audio"][0].append(embed_clips(new, audio)), pairs["audio"][1].append(embed_clips(old, old_audio))
         pairs["text"][0].append(embed_texts(new, captions)), pairs["text"][1].append(embed_texts(old, captions))
