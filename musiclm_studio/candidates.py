@@ -18,7 +18,7 @@ from . import key_lock as keylock
 from .conditioning import GenerationRequest
 from .conditioning import resolver as resolving
 from .outputs import Conditioning, MusicLMOutput, TokenStreams
-from .vocab.musical_key import key_mode
+from .vocab.musical_key import key_mode, key_name, key_token
 
 
 def ranks_coarse(pipe, num_candidates: int) -> bool:
@@ -72,48 +72,69 @@ def avoiding(asked: dict[str, torch.Tensor], avoid: dict[str, torch.Tensor], nam
     return out
 
 
-def named_mode(request: GenerationRequest, cond: Conditioning) -> Optional[str]:
-    """The mode a one-segment generation was asked for (``key=``, or a key or mode word in its prompt), as
-    the LMs were told it; None when none was named, without the key lock (``request.key_lock``), for a
-    story or a continuation (which keeps its own)."""
+def wanted_key(request: GenerationRequest, cond: Conditioning) -> Optional[tuple[Optional[int], str]]:
+    """The key (tonic or None, mode) the chosen candidate should be heard in, with the key lock on
+    (``request.key_lock``): a one-segment generation told a mode (``key=``, or a key or mode word in its
+    prompt) -> (None, that mode), as the LMs were told it (the lock moves the tonic afterwards); a
+    continuation whose opening plays in a key (read from its audio: ``resolver.opening_grid_and_key``) ->
+    that key, tonic and mode (a continuation is never transposed); else None (a story, nothing named)."""
     from .vocab.musical_key import NO_KEY, stated_key
 
-    if (not request.key_lock or cond.opening is not None or not cond.key_tokens or len(cond.key_tokens) != 1
-            or cond.key_tokens[0] == NO_KEY):
+    if not request.key_lock or not cond.key_tokens or len(cond.key_tokens) != 1 or cond.key_tokens[0] == NO_KEY:
         return None
+    token = int(cond.key_tokens[0])
+    if cond.opening is not None:
+        return token % 12, key_mode(token)
     named = request.key[1] if request.key is not None else stated_key(cond.prompts[0])[1]
-    return None if named is None else key_mode(cond.key_tokens[0])
+    return None if named is None else (None, key_mode(token))
 
 
 @torch.no_grad()
-def modes_heard(pipe, coarse_tokens: torch.Tensor) -> list[Optional[str]]:
-    """The mode ``analysis.read_key`` hears in each candidate's coarse tokens [B, 4, T], decoded alone (the
-    codec decodes any first levels): a sketch of the sound, enough for its pitch classes."""
+def keys_heard(pipe, coarse_tokens: torch.Tensor, start: int = 0) -> list[tuple[Optional[int], Optional[str]]]:
+    """The key (tonic, mode; (None, None) where no key stands out) ``analysis.read_key`` hears in each
+    candidate's coarse tokens [B, 4, T] from frame ``start`` on (after a continuation's opening), decoded
+    alone (the codec decodes any first levels): a sketch of the sound, enough for its pitch classes."""
     from .analysis import read_key
 
-    audio = pipe.components.codec.decode(coarse_tokens.to(pipe.device)).float().cpu().numpy()
-    return [read_key(row, pipe.sample_rate, min_fit=float("-inf"), min_seconds=0.0)[1] for row in audio]
+    audio = pipe.components.codec.decode(coarse_tokens[..., start:].to(pipe.device)).float().cpu().numpy()
+    return [read_key(row, pipe.sample_rate, min_fit=float("-inf"), min_seconds=0.0)[:2] for row in audio]
 
 
-def critic_pass(pipe, conditioning: Conditioning, coarse_tokens: torch.Tensor, mode: Optional[str] = None,
-                heard: Optional[list] = None) -> tuple[Optional[list[float]], list[int], Optional[list]]:
-    """(the critic's scores or None, the candidates that go on to the fine stage, the mode heard in each or
-    None): the best one where the critic ranks them, else all. ``mode`` (``named_mode``): a candidate heard
-    in it (``modes_heard``) goes before any other, the critic ranking within each group; the key lock cannot
-    change a mode. ``heard``: the modes already heard in the first candidates (``pipeline._another_batch``)."""
+def heard_in(heard: tuple[Optional[int], Optional[str]], wanted: tuple[Optional[int], str]) -> bool:
+    """Whether a key ``heard`` (``keys_heard``) is the ``wanted`` one (``wanted_key``; any tonic where it names none)."""
+    return heard[1] == wanted[1] and (wanted[0] is None or heard[0] == wanted[0])
+
+
+def critic_pass(pipe, conditioning: Conditioning, coarse_tokens: torch.Tensor,
+                wanted: Optional[tuple[Optional[int], str]] = None, heard: Optional[list] = None
+                ) -> tuple[Optional[list[float]], list[int], Optional[list]]:
+    """(the critic's scores or None, the candidates that go on to the fine stage, the key heard in each or
+    None): the best one where the critic ranks them, else all. ``wanted`` (``wanted_key``): a candidate
+    heard in it (``keys_heard``; a continuation's after its opening) goes before any other, the critic
+    ranking within each group; the key lock cannot change a mode. ``heard``: the keys already heard in
+    the first candidates (``pipeline._another_batch``)."""
     B = coarse_tokens.shape[0]
     if not ranks_coarse(pipe, B):
         return None, list(range(B)), None
     scores = rank(pipe, conditioning, coarse_tokens).tolist()
     heard = list(heard or [])
-    heard += modes_heard(pipe, coarse_tokens[len(heard):]) if mode is not None else [None] * (B - len(heard))
-    return scores, [max(range(B), key=lambda b: (heard[b] == mode, scores[b]))], heard
+    if wanted is not None:
+        start = 0 if conditioning.opening is None else conditioning.opening.coarse.shape[-1]
+        heard += keys_heard(pipe, coarse_tokens[len(heard):], start)
+    else:
+        heard += [None] * (B - len(heard))
+    return scores, [max(range(B), key=lambda b: (wanted is not None and heard_in(heard[b], wanted), scores[b]))], heard
 
 
-def missed_mode(pick: tuple, mode: Optional[str]) -> bool:
-    """Whether ``critic_pass``'s ``pick`` found no candidate heard in the named ``mode``."""
+def key_words(wanted: tuple[Optional[int], str]) -> str:
+    """'minor' for a mode alone, 'A minor' for a key (``wanted_key``)."""
+    return wanted[1] if wanted[0] is None else key_name(key_token(*wanted))
+
+
+def missed_key(pick: tuple, wanted: Optional[tuple[Optional[int], str]]) -> bool:
+    """Whether ``critic_pass``'s ``pick`` found no candidate heard in the ``wanted`` key."""
     _, kept, heard = pick
-    return mode is not None and heard is not None and heard[kept[0]] != mode
+    return wanted is not None and heard is not None and not heard_in(heard[kept[0]], wanted)
 
 
 def choose(kept: list[int], critic_scores: Optional[list[float]], mulan_scores: list[float]) -> int:

@@ -11,7 +11,7 @@ prompt) and several candidates are made, their coarse tokens are decoded alone (
 the codec decodes any first levels) and read with the same analyser; a candidate heard in the asked
 mode is kept before any other, the attribute critic ranking within each group
 (``candidates.critic_pass``); when none is, as many candidates again are sampled (the generator running
-on) and the pick is made over all of them (``candidates.missed_mode``). Then the tonic:
+on) and the pick is made over all of them (``candidates.missed_key``). Then the tonic:
 
 The LMs hear the key they are told (``train ... --key``) but play exactly in it only part of the
 time (the model card's key figures). When a request names a key with its tonic (``key="Bb major"``
@@ -20,8 +20,16 @@ analyser (``analysis.chroma_profiles`` -> ``best_key``) and, when it plays in th
 another tonic, transposed onto the asked tonic by the fewest semitones (-6 .. +5) with
 pedalboard's Rubber Band (offline, high quality: length and timing kept). The mode is not moved
 (transposition cannot turn minor into major), and audio whose pitch classes do not stand out
-(``analysis.read_key``'s treble chroma contrast test) is left alone. Continuations (whose key is the opening's), stories and clips told only a mode are
-never transposed; ``key_lock=False`` turns all three off.
+(``analysis.read_key``'s treble chroma contrast test) is left alone. Continuations (whose key is the
+opening's), stories and clips told only a mode are never transposed; ``key_lock=False`` turns all of
+it off.
+
+A continuation keeps its opening's key by the same pick, tonic and mode: where a key stands out in
+the opening (``analysis.read_key``; the key its LMs are told: ``resolver.opening_grid_and_key``), a
+candidate whose continued part (after the opening) is heard in that key goes first, and when none is,
+as many again continue the same opening (``candidates.wanted_key``). It is sampled without key
+guidance (which cost the tempo kept, docs/experiments/wider_world.md) and never transposed: its
+opening is real audio.
 
 Transposing audio by a few semitones is what a DAW's key matching does; Rubber Band keeps the
 length and the timing, and at a few semitones the timbre change is small (formants move with the

@@ -439,11 +439,11 @@ class MusicLMPipeline:
                                           sampling=sampling, callback=callback)
         # 4. with an attribute critic, only each prompt's candidate that best shows what it asks goes on
         with timer("critic"):
-            modes = [candidates.named_mode(request, c) for c in conds]
-            picks = [candidates.critic_pass(self, c, coarse[n * B:(n + 1) * B], modes[n]) for n, c in enumerate(conds)]
-        # 4b. one prompt naming a mode that none of its candidates is heard in: as many again, and the pick over all
-        if len(conds) == 1 and candidates.missed_mode(picks[0], modes[0]):
-            semantic, coarse, picks[0] = self._another_batch(conds[0], request, semantic, coarse, picks[0][2], modes[0],
+            keys = [candidates.wanted_key(request, c) for c in conds]  # a mode named, a continuation's key
+            picks = [candidates.critic_pass(self, c, coarse[n * B:(n + 1) * B], keys[n]) for n, c in enumerate(conds)]
+        # 4b. one prompt whose wanted key none of its candidates is heard in: as many again, and the pick over all
+        if len(conds) == 1 and candidates.missed_key(picks[0], keys[0]):
+            semantic, coarse, picks[0] = self._another_batch(conds[0], request, semantic, coarse, picks[0][2], keys[0],
                                                              timer, callback)
             B = semantic.shape[0]
         critic_scores, kept, _ = zip(*picks)  # per prompt: its scores, its kept rows, the modes heard
@@ -468,21 +468,26 @@ class MusicLMPipeline:
 
     # ---- the pieces of __call__ between the stages ------------------------------------------
     def _another_batch(self, cond: Conditioning, request: GenerationRequest, semantic: torch.Tensor,
-                       coarse: torch.Tensor, heard: list, mode: str, timer: StageTimer, callback: Optional[Callback]):
+                       coarse: torch.Tensor, heard: list, wanted: tuple, timer: StageTimer,
+                       callback: Optional[Callback]):
         """(semantic, coarse, the critic's pick over all) with ``request.num_candidates`` more candidates of
-        ``cond`` sampled after the first (the generator runs on): a request that names a mode none of the
-        first is heard in gets a second chance (docs/experiments/wider_world.md, session 30)."""
+        ``cond`` sampled after the first (the generator runs on, a continuation's opening kept): a request
+        whose ``wanted`` key (``candidates.wanted_key``) none of the first is heard in gets a second chance
+        (docs/experiments/wider_world.md, sessions 30 and 39)."""
         B, sampling = request.num_candidates, request.sampling
         if callback is not None:  # the stages start again: say why, so a progress bar going back makes sense
-            told, note = callback, f"{B} more candidates: none of the first is in {mode}"
+            told = callback
+            note = f"{B} more candidates: none of the first is in {candidates.key_words(wanted)}"
             callback = lambda event: told(dataclasses.replace(event, message=note))  # noqa: E731
         with timer("semantic"):
-            more = self.generate_semantic([cond], cond.duration_s, batch_size=B, sampling=sampling, callback=callback)
+            more = self.generate_semantic([cond], cond.duration_s, batch_size=B, sampling=sampling, callback=callback,
+                                          prompt_tokens=self._openings([cond], "semantic", B))
         with timer("coarse"):
-            more_coarse = self.generate_coarse([cond], more, sampling=sampling, callback=callback)
+            more_coarse = self.generate_coarse([cond], more, prompt_tokens=self._openings([cond], "coarse", B),
+                                               sampling=sampling, callback=callback)
         semantic, coarse = torch.cat([semantic, more]), torch.cat([coarse, more_coarse])
         with timer("critic"):
-            return semantic, coarse, candidates.critic_pass(self, cond, coarse, mode, heard)
+            return semantic, coarse, candidates.critic_pass(self, cond, coarse, wanted, heard)
 
     @staticmethod
     def _openings(conditionings: list[Conditioning], stream: str, batch: int) -> Optional[torch.Tensor]:

@@ -66,7 +66,7 @@ def test_a_candidate_heard_in_the_asked_mode_is_kept_first(tiny_full_pipe):
 
     pipe, prompt = tiny_full_pipe, "a piano piece in A minor"
     out = pipe(prompt, duration_s=2.0, seed=5, num_candidates=4)
-    heard = candidates.modes_heard(pipe, out.candidates.coarse)
+    heard = [mode for _, mode in candidates.keys_heard(pipe, out.candidates.coarse)]
     assert heard.count("minor") == 1 and out.chosen_by == "critic"  # (the tiny models' noise: mostly no key)
     assert heard[out.chosen] == "minor"
     # without the key lock (or a named mode) the critic alone chooses: here another candidate
@@ -90,14 +90,15 @@ def test_a_mode_none_of_the_candidates_is_heard_in_gets_as_many_candidates_again
     assert out.chosen == max(range(4), key=out.scores.__getitem__)  # none heard in it: the critic's best of all
     assert pipe("a piano piece", duration_s=2.0, seed=0, num_candidates=2).candidates.semantic.shape[0] == 2
     # one of the first heard in the mode: no more, and the first batch is the one above
-    monkeypatch.setattr(candidates, "modes_heard", lambda pipe, coarse: ["minor"] + [None] * (len(coarse) - 1))
+    monkeypatch.setattr(candidates, "keys_heard",
+                        lambda pipe, coarse, start: [(9, "minor")] + [(None, None)] * (len(coarse) - 1))
     first = pipe(prompt, duration_s=2.0, seed=0, num_candidates=2)
     assert first.candidates.semantic.shape[0] == 2 and first.chosen == 0
     assert torch.equal(out.candidates.semantic[:2], first.candidates.semantic)
     assert torch.equal(out.candidates.coarse[:2], first.candidates.coarse)
     # a candidate of the second batch heard in the mode goes before the critic's favourite
-    heard = iter([["major", "major"], [None, "minor"]])
-    monkeypatch.setattr(candidates, "modes_heard", lambda pipe, coarse: next(heard))
+    heard = iter([[(0, "major"), (2, "major")], [(None, None), (4, "minor")]])
+    monkeypatch.setattr(candidates, "keys_heard", lambda pipe, coarse, start: next(heard))
     assert pipe(prompt, duration_s=2.0, seed=0, num_candidates=2).chosen == 3
 
 
@@ -130,3 +131,35 @@ def test_a_named_key_or_mode_is_guided_and_other_prompts_are_not(tiny_full_pipe)
     assert torch.equal(*plain)
     named = [pipe("a calm rock song in E minor", key_lock=lock, **kwargs).tokens.coarse for lock in (True, False)]
     assert not torch.equal(*named)
+
+
+def test_a_continuation_candidate_heard_in_its_openings_key_goes_first(
+        tiny_full_pipe, monkeypatch):
+    from musiclm_studio import candidates
+
+    pipe, opening = tiny_full_pipe, torch.from_numpy(cadence(9, "minor", seconds=3.0))
+    kwargs = dict(continuation=opening, continuation_sample_rate=SR, duration_s=1.0, seed=0, num_candidates=2)
+    request = pipe.check_inputs("a piano piece", **kwargs)
+    cond = pipe.resolve_conditioning(request)
+    assert cond.key_tokens == [key_token(9, "minor")] and request.sampling.key_guidance["coarse"] == 0
+    assert candidates.wanted_key(request, cond) == (9, "minor")  # tonic and mode: a continuation is not moved
+    off = pipe.check_inputs("a piano piece", key_lock=False, **kwargs)
+    assert candidates.wanted_key(off, pipe.resolve_conditioning(off)) is None
+    noise = torch.from_numpy(np.random.default_rng(0).normal(0, 0.1, 3 * SR).astype(np.float32))
+    plain = pipe.check_inputs("a piano piece", **{**kwargs, "continuation": noise})
+    assert candidates.wanted_key(plain, pipe.resolve_conditioning(plain)) is None  # no key stands out: no pick
+    # the key is heard after the opening; A minor goes first, a candidate in C major (the relative) does not count
+    starts = []
+
+    def heard(pipe, coarse, start):
+        starts.append(start)
+        return [(0, "major"), (9, "minor")][: len(coarse)]
+    monkeypatch.setattr(candidates, "keys_heard", heard)
+    out = pipe("a piano piece", **kwargs)
+    assert out.chosen == 1 and starts == [cond.opening.coarse.shape[-1]]
+    # none of the first in the key: as many again, each continuing the same opening
+    monkeypatch.setattr(candidates, "keys_heard", lambda pipe, coarse, start: [(0, "major")] * len(coarse))
+    again = pipe("a piano piece", **kwargs)
+    frames = cond.opening.semantic.shape[-1]
+    assert again.candidates.semantic.shape[0] == 4
+    assert (again.candidates.semantic[:, :frames] == cond.opening.semantic.cpu()).all()
