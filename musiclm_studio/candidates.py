@@ -100,6 +100,15 @@ def keys_heard(pipe, coarse_tokens: torch.Tensor, start: int = 0) -> list[tuple[
     return [read_key(row, pipe.sample_rate, min_fit=float("-inf"), min_seconds=0.0)[:2] for row in audio]
 
 
+def clip_key(pipe, audio: torch.Tensor) -> Optional[tuple[int, str]]:
+    """The key (tonic, mode) that stands out in a clip [S] (``analysis.read_key``, as a continuation's opening
+    is read), or None: what an extension of it should be heard in (``editing.extend``)."""
+    from .analysis import read_key
+
+    tonic, mode, _ = read_key(audio.float().cpu().numpy(), pipe.sample_rate)
+    return None if mode is None else (tonic, mode)
+
+
 def heard_in(heard: tuple[Optional[int], Optional[str]], wanted: tuple[Optional[int], str]) -> bool:
     """Whether a key ``heard`` (``keys_heard``) is the ``wanted`` one (``wanted_key``; any tonic where it names none)."""
     return heard[1] == wanted[1] and (wanted[0] is None or heard[0] == wanted[0])

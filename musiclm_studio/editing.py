@@ -185,13 +185,14 @@ def segment_at(cond: Conditioning, time_s: float, total_s: float) -> int:
 def acoustic(pipe, cond: Conditioning, semantic: torch.Tensor, request, callback, timer, *,
              coarse_prompt: Optional[torch.Tensor] = None, fine_prompt: Optional[torch.Tensor] = None,
              coarse_frames: Optional[int] = None, rank: Optional[tuple[Conditioning, int, int]] = None,
-             join: bool = False):
+             join: bool = False, wanted: Optional[tuple[int, str]] = None):
     """Coarse tokens for every candidate, the critic's pick over the span ``rank`` = (its
     conditioning, first frame, end frame; default: ``cond`` over every frame), fine tokens for the
     kept one: (coarse [B, 4, T], kept, critic
     scores or None, fine [K, 8, T]). ``coarse_frames``: stop the coarse stage there (default: all).
     ``join``: of the critic's best ``seams.START_CANDIDATES``, the one whose new audio steps least in
-    loudness at the span's first frame (``seams.start_steps``) is kept."""
+    loudness at the span's first frame (``seams.start_steps``) is kept. ``wanted``: a key (tonic, mode) a
+    candidate heard in over the span goes first in (``candidates.critic_pass``)."""
     B, sampling = semantic.shape[0], request.sampling
     expand = lambda t: None if t is None else t.to(pipe.device).expand(B, *t.shape[1:])  # noqa: E731
     if coarse_frames is not None:
@@ -203,7 +204,7 @@ def acoustic(pipe, cond: Conditioning, semantic: torch.Tensor, request, callback
         coarse = coarse[..., :coarse_frames] if coarse_frames is not None else coarse
     with timer("critic"):
         span_cond, first, last = rank or (cond, 0, None)
-        scores, kept, _ = candidates.critic_pass(pipe, span_cond, coarse[..., first:last])
+        scores, kept, _ = candidates.critic_pass(pipe, span_cond, coarse[..., first:last], wanted)
         if join and scores is not None and first > 0:  # of the critic's best few, the one that joins best
             best = sorted(range(B), key=lambda b: -scores[b])[:START_CANDIDATES]
             steps = start_steps(pipe, coarse[best], first, round(SEAM_WINDOW_S * pipe.sample_rate))
@@ -392,7 +393,8 @@ def repaint(pipe, out: MusicLMOutput, start_s: float, end_s: float, prompt: Opti
 def extend(pipe, out: MusicLMOutput, seconds: float, prompt: Optional[str] = None, callback=None,
            **sampling) -> MusicLMOutput:
     """Continue ``out`` for ``seconds`` (to whole semantic frames) from its own tokens; its audio is kept
-    as the first part."""
+    as the first part. Where a key stands out in it, a candidate whose new part is heard in that key goes
+    first (the key lock's pick, as for a continuation; ``key_lock=False`` leaves the pick to the critic)."""
     from .outputs import StageTimer
 
     check_source(pipe, out)
@@ -417,8 +419,10 @@ def extend(pipe, out: MusicLMOutput, seconds: float, prompt: Optional[str] = Non
         semantic = pipe.generate_semantic(cond, total_s, batch_size=B, sampling=request.sampling, callback=callback,
                                           prompt_tokens=t.semantic.to(pipe.device).expand(B, -1))
     index = len(cond.prompts) - 1
+    wanted = candidates.clip_key(pipe, out.audio) if request.key_lock else None  # the key it is in, kept
     coarse, kept, scores, fine = acoustic(pipe, cond, semantic, request, callback, timer, coarse_prompt=t.coarse,
-                                          fine_prompt=t.fine, rank=(one_segment(cond, index), Ta, None))
+                                          fine_prompt=t.fine, rank=(one_segment(cond, index), Ta, None),
+                                          wanted=wanted)
     with timer("decode"):
         new = pipe.decode(coarse[kept], fine)
         audio = torch.cat([out.audio.to(new.device, new.dtype).expand(len(kept), -1), new[:, out.audio.numel():]], -1)

@@ -27,7 +27,8 @@ it off.
 A continuation keeps its opening's key by the same pick, tonic and mode: where a key stands out in
 the opening (``analysis.read_key``; the key its LMs are told: ``resolver.opening_grid_and_key``), a
 candidate whose continued part (after the opening) is heard in that key goes first, and when none is,
-as many again continue the same opening (``candidates.wanted_key``). It is sampled without key
+as many again continue the same opening (``candidates.wanted_key``); ``extend`` picks the same way
+(``candidates.clip_key``, no second batch). It is sampled without key
 guidance (which cost the tempo kept, docs/experiments/wider_world.md) and never transposed: its
 opening is real audio.
 

@@ -205,6 +205,22 @@ def test_a_saved_output_loads_back_bit_for_bit_and_edits_alike(tiny_full_pipe, c
         load_output(tmp_path / "lone.wav")
 
 
+def test_extend_puts_first_a_candidate_heard_in_the_clips_own_key(tiny_full_pipe, clip, monkeypatch):
+    from musiclm_studio import candidates
+
+    pipe, spans = tiny_full_pipe, []
+    monkeypatch.setattr(candidates, "clip_key", lambda pipe, audio: (9, "minor"))
+
+    def heard(pipe, coarse, start):  # the new part only: its frames after the clip's
+        spans.append(coarse.shape[-1])
+        return [(0, "major"), (9, "minor"), (9, "major"), (None, None)][: len(coarse)]
+    monkeypatch.setattr(candidates, "keys_heard", heard)
+    out = pipe.extend(clip, 1.6, seed=6, num_candidates=4)
+    assert out.chosen == 1 and spans == [out.tokens.coarse.shape[-1] - clip.tokens.coarse.shape[-1]]
+    off = pipe.extend(clip, 1.6, seed=6, num_candidates=4, key_lock=False)  # the critic alone
+    assert off.chosen == max(range(4), key=off.scores.__getitem__) != 1 and len(spans) == 1
+
+
 def test_cli_generates_then_varies_repaints_and_extends_a_saved_output(tiny_full_pipe, tmp_path):
     from musiclm_studio.cli import main
     from musiclm_studio.output_io import load_output
