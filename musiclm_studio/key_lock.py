@@ -28,9 +28,8 @@ A continuation keeps its opening's key by the same pick, tonic and mode: where a
 the opening (``analysis.read_key``; the key its LMs are told: ``resolver.opening_grid_and_key``), a
 candidate whose continued part (after the opening) is heard in that key goes first, and when none is,
 as many again continue the same opening (``candidates.wanted_key``); ``extend`` picks the same way
-(``candidates.clip_key``, no second batch). It is sampled without key
-guidance (which cost the tempo kept, docs/experiments/wider_world.md) and never transposed: its
-opening is real audio.
+(``candidates.clip_key``, no second batch). It is sampled without key guidance (which cost the tempo
+kept, docs/experiments/wider_world.md) and never transposed: its opening is real audio.
 
 Transposing audio by a few semitones is what a DAW's key matching does; Rubber Band keeps the
 length and the timing, and at a few semitones the timbre change is small (formants move with the

@@ -446,7 +446,7 @@ class MusicLMPipeline:
             semantic, coarse, picks[0] = self._another_batch(conds[0], request, semantic, coarse, picks[0][2], keys[0],
                                                              timer, callback)
             B = semantic.shape[0]
-        critic_scores, kept, _ = zip(*picks)  # per prompt: its scores, its kept rows, the modes heard
+        critic_scores, kept, _ = zip(*picks)  # per prompt: its scores, its kept rows, the keys heard
         rows, K = [n * B + k for n, ks in enumerate(kept) for k in ks], len(kept[0])
         # 5. fine acoustic tokens [N*K, 8, Ta] of the kept candidates
         with timer("fine"):

@@ -133,8 +133,7 @@ def test_a_named_key_or_mode_is_guided_and_other_prompts_are_not(tiny_full_pipe)
     assert not torch.equal(*named)
 
 
-def test_a_continuation_candidate_heard_in_its_openings_key_goes_first(
-        tiny_full_pipe, monkeypatch):
+def test_a_continuation_candidate_heard_in_its_openings_key_goes_first(tiny_full_pipe, monkeypatch):
     from musiclm_studio import candidates
 
     pipe, opening = tiny_full_pipe, torch.from_numpy(cadence(9, "minor", seconds=3.0))
