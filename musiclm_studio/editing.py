@@ -419,7 +419,8 @@ def extend(pipe, out: MusicLMOutput, seconds: float, prompt: Optional[str] = Non
         semantic = pipe.generate_semantic(cond, total_s, batch_size=B, sampling=request.sampling, callback=callback,
                                           prompt_tokens=t.semantic.to(pipe.device).expand(B, -1))
     index = len(cond.prompts) - 1
-    wanted = candidates.clip_key(pipe, out.audio) if request.key_lock else None  # the key it is in, kept
+    # the key it is in, kept: read only where candidates are picked (one candidate has no pick to make)
+    wanted = candidates.clip_key(pipe, out.audio) if request.key_lock and candidates.ranks_coarse(pipe, B) else None
     coarse, kept, scores, fine = acoustic(pipe, cond, semantic, request, callback, timer, coarse_prompt=t.coarse,
                                           fine_prompt=t.fine, rank=(one_segment(cond, index), Ta, None),
                                           wanted=wanted)
