@@ -84,6 +84,8 @@ class MuLanConfig(ConfigMixin):
     key_branch: bool = False  # also score the 24 keys from the clip's pooled chroma with learned rolled profiles
     key_scale: float = 4.0  # the key branch's weight in the audio embedding (before the normalisation)
     musicnn: str = ""  # "MTT", "MSD" or "MTT+MSD": pretrained taggers' pooled features as a branch (models/musicnn.py)
+    text_facts: bool = False  # the text tower also maps the key and tempo a prompt states (read by rules) into its embedding
+    facts_scale: float = 4.0  # that map's weight in the text embedding (before the normalisation)
     audio_dim: int = 256
     audio_layers: int = 4
     audio_heads: int = 4

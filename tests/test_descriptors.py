@@ -8,9 +8,9 @@ import torch
 
 from musiclm_studio import analysis
 from musiclm_studio.eval.synth import cadence
-from musiclm_studio.models.descriptors import (AudioFacts, DescriptorWeights, agreement, choose_weights,
-                                               fit_key_profiles, key_agreement, key_logits, read_audio, read_texts,
-                                               tempo_agreement)
+from musiclm_studio.models.descriptors import (FACT_DIM, FACT_TEMPI, AudioFacts, DescriptorWeights, agreement,
+                                               choose_weights, fact_vectors, fit_key_profiles, key_agreement, key_logits,
+                                               read_audio, read_texts, tempo_agreement)
 
 SR = 24_000
 WEIGHTS = DescriptorWeights(key=0.1, tempo=0.3)
@@ -27,6 +27,21 @@ def test_texts_state_keys_spelt_any_way_and_tempi_as_numbers_or_words():
     assert bpm[0] == pytest.approx(94) and bpm[3] == pytest.approx(120)
     band = np.exp(facts.tempo_centre[1] + np.array([-1, 1]) * facts.tempo_halfwidth[1])
     assert band.tolist() == pytest.approx([62, 84])  # the prompt reader's band for 'slow'
+
+
+def test_fact_vectors_put_the_stated_key_and_tempo_where_a_network_can_read_them():
+    vectors = fact_vectors(read_texts(["a waltz in B flat major at 94 bpm", "a slow, sad tune in minor",
+                                       "an ambient pad", "a tune at 200 bpm"]))
+    assert vectors.shape == (4, FACT_DIM)
+    key, tempo = vectors[:, :24], vectors[:, 24:]
+    assert key[0].argmax() == 10 and key[0].sum() == pytest.approx(1)  # Bb major alone
+    assert key[1, 12:].tolist() == pytest.approx([1 / 12] * 12) and not key[1, :12].any()  # a minor key, any tonic
+    assert not vectors[2].any()  # nothing stated: nothing read
+    assert tempo[0].sum() == pytest.approx(1) and tempo[3].sum() == pytest.approx(1)
+    assert FACT_TEMPI[tempo[0].argmax()] == pytest.approx(94, rel=0.08)
+    assert FACT_TEMPI[tempo[3].argmax()] == pytest.approx(200, rel=0.08)
+    slow = FACT_TEMPI[tempo[1] > 0.1]  # the prompt reader's band for 'slow': 62-84 bpm
+    assert slow.min() > 50 and slow.max() < 100
 
 
 def test_each_prompt_scores_its_own_key_and_tempo_highest():

@@ -286,3 +286,42 @@ def test_the_key_branch_reads_keys_weighs_in_by_its_scale_and_trains(tiny_corpus
     assert not torch.allclose(trained.audio_tower.key_profiles, torch.tensor(KEY_PROFILES["treble"]))  # they learn
     reloaded = load_trained("mulan", str(tmp_path / "last"))
     assert reloaded.config.key_branch and torch.equal(reloaded.audio_tower.key_profiles, trained.audio_tower.key_profiles)
+
+
+def test_the_text_facts_branch_hears_the_stated_key_and_trains_on_a_frozen_audio_tower(tiny_corpus, tmp_path):
+    from musiclm_studio.components import load_trained
+    from musiclm_studio.config import preset
+    from musiclm_studio.models.mulan import MuLan
+
+    plain_config = preset("tiny").mulan
+    plain = MuLan(plain_config).eval()
+    facts = MuLan(type(plain_config)(**{**plain_config.__dict__, "text_facts": True, "facts_scale": 0.0})).eval()
+    missing = facts.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["fact_out.bias", "fact_out.weight"]
+    texts = ["a gentle piano tune in A minor at 90 bpm", "a gentle piano tune in A major at 90 bpm"]
+    with torch.no_grad():
+        torch.testing.assert_close(facts.embed_text(texts), plain.embed_text(texts))  # at scale 0 the branch is off
+        facts.config.facts_scale = 4.0
+        with_facts, without = facts.embed_text(texts), plain.embed_text(texts)
+        assert (with_facts[0] @ with_facts[1]) < (without[0] @ without[1]) - 0.05  # the two modes now lie apart
+        features = facts.text_features(texts)
+        torch.testing.assert_close(facts.embed_text(texts, features=features), with_facts)
+        torch.testing.assert_close(facts.embed_text([], features=facts.text_inputs(texts, features)), with_facts)
+        with pytest.raises(ValueError, match="pass the 2 texts"):
+            facts.embed_text([], features=features)
+    # --text-only --text-facts: a text side that reads the facts, trained against the frozen audio tower
+    base = MuLanRunConfig(out=str(tmp_path / "base"), data=str(tiny_corpus), preset="tiny", steps=2, batch_size=6,
+                          crop_s=1.0, log_every=2, save_every=100, warmup=1, rvq_crops=1)
+    before = train_mulan(base)
+    run = MuLanRunConfig(out=str(tmp_path / "text"), data=str(tiny_corpus), preset="tiny", steps=4, batch_size=6,
+                         crop_s=1.0, log_every=2, save_every=100, warmup=1, rvq_crops=1, lr=1e-2,
+                         init_from=str(tmp_path / "base" / "last"), text_only=True, text_facts=True)
+    after = train_mulan(run)
+    saved = load_trained("mulan", str(tmp_path / "text" / "last"))
+    assert saved.config.text_facts and not before.config.text_facts
+    assert torch.equal(saved.fact_out.weight, after.fact_out.weight)
+    for name, tensor in before.state_dict().items():
+        assert torch.equal(tensor, saved.state_dict()[name]) == (not name.startswith(("text_projection", "logit_scale"))), name
+    _, clips = load_split(str(tiny_corpus), "train", SR)
+    audio = torch.stack([c.float() for c in clips[:3]])
+    assert torch.equal(before.tokenize(before.embed_audio(audio)), saved.tokenize(saved.embed_audio(audio)))

@@ -109,6 +109,23 @@ def read_texts(texts: Sequence[str]) -> TextFacts:
     return TextFacts(mask.reshape(n, 24), centre, halfwidth)
 
 
+FACT_TEMPI = np.geomspace(50.0, 220.0, 12)  # bpm: the centres of the stated tempo's bins in ``fact_vectors``
+FACT_DIM = 24 + len(FACT_TEMPI)
+
+
+def fact_vectors(text: TextFacts) -> np.ndarray:
+    """What prompts state as vectors [N, FACT_DIM] a network can read (``MuLanConfig.text_facts``): the
+    stated key's mask over the 24 keys and the stated tempo over ``FACT_TEMPI``'s bins (1 inside the
+    stated band, falling off outside it), each part summing to 1, or all zero where nothing is stated."""
+    key = text.key_mask / np.maximum(text.key_mask.sum(1, keepdims=True), 1.0)
+    stated = ~np.isnan(text.tempo_centre)
+    centre = np.where(stated, text.tempo_centre, 0.0)[:, None]
+    outside = np.maximum(np.abs(np.log(FACT_TEMPI)[None] - centre) - text.tempo_halfwidth[:, None], 0.0)
+    tempo = np.exp(-0.5 * (outside / (0.5 * np.log(FACT_TEMPI[1] / FACT_TEMPI[0]))) ** 2) * stated[:, None]
+    tempo /= np.maximum(tempo.sum(1, keepdims=True), 1e-8)
+    return np.concatenate([key, tempo], 1)
+
+
 def read_audio(clips: Sequence, sample_rate: int, profiles: Optional[dict] = None) -> AudioFacts:
     """The key reader's logits and the tempo of each clip (numpy or torch, mono [S]): 0.03 s a 10-s clip on 2 cores."""
     treble, bass, tempo = [], [], []

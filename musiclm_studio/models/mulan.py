@@ -1,6 +1,9 @@
 """MuLan: a joint text-audio embedding, and the RVQ that turns it into 12 conditioning tokens.
 
-Text tower: a frozen pretrained sentence encoder (``models/text.py``) + a trained projection.
+Text tower: a frozen pretrained sentence encoder (``models/text.py``) + a trained projection; with
+``text_facts``, plus a linear map of the key and tempo the prompt states, read by the prompt reader's
+rules (``descriptors.fact_vectors``: a pooled sentence embedding barely tells 'in A minor' from 'in
+A major', or 96 bpm from 140).
 Audio tower: log-mel frames at 25 Hz (with ``chroma``, also a 12-bin pitch-class chroma, since
 64 mels cannot resolve the semitones that tell major from minor) -> a bidirectional Transformer
 -> attention pooling -> projection; with ``key_branch``, plus the 24 keys' probabilities from the
@@ -26,7 +29,8 @@ from ..config import MuLanConfig
 from ..modules.rvq import ResidualVectorQuantizer
 from ..modules.transformer import Transformer
 from .codec import mel_filterbank
-from .descriptors import KEY_PROFILES, DescriptorWeights, agreement, on_tonics, read_audio, read_texts, standardised
+from .descriptors import (FACT_DIM, KEY_PROFILES, DescriptorWeights, agreement, fact_vectors, on_tonics, read_audio,
+                          read_texts, standardised)
 from .musicnn import ASSETS, FEATURES, TAGS, Musicnn
 from .text import TextEncoder, check_prompts
 
@@ -166,6 +170,7 @@ class MuLan(nn.Module):
         self.config = config
         self.text_projection = nn.Sequential(nn.Linear(config.text_dim, config.text_dim), nn.GELU(),
                                              nn.Linear(config.text_dim, config.embed_dim))
+        self.fact_out = nn.Linear(FACT_DIM, config.embed_dim) if config.text_facts else None
         self.audio_tower = AudioTower(config)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         self.quantizer = ResidualVectorQuantizer(config.embed_dim, config.num_quantizers, config.codebook_size)
@@ -184,10 +189,26 @@ class MuLan(nn.Module):
         """Frozen sentence-encoder features [B, text_dim] (cacheable for training)."""
         return self.text_encoder(check_prompts(texts))
 
+    def text_inputs(self, texts: list[str], features: torch.Tensor) -> torch.Tensor:
+        """The sentence encoder's ``features`` [B, text_dim] of ``texts``, with the facts they state
+        appended where this MuLan reads them (``text_facts``): what ``embed_text`` projects."""
+        if self.fact_out is None or features.shape[-1] != self.config.text_dim:
+            return features
+        if len(texts) != features.shape[0]:
+            raise ValueError(f"This MuLan reads the key and tempo a text states: pass the {features.shape[0]} texts "
+                             "with their features.")
+        facts = torch.from_numpy(fact_vectors(read_texts(texts))).to(features)
+        return torch.cat([features, facts], -1)
+
     def embed_text(self, texts: list[str] | str, features: torch.Tensor | None = None) -> torch.Tensor:
-        """Prompts (or precomputed text features) -> unit embeddings [B, embed_dim]."""
+        """Prompts (or precomputed text features, or ``text_inputs``) -> unit embeddings [B, embed_dim]."""
+        texts = [texts] if isinstance(texts, str) else texts
         features = self.text_features(texts) if features is None else features
-        return F.normalize(self.text_projection(features), dim=-1)
+        features = self.text_inputs(texts, features)
+        out = self.text_projection(features[..., : self.config.text_dim])
+        if self.fact_out is not None:
+            out = out + self.config.facts_scale * self.fact_out(features[..., self.config.text_dim:])
+        return F.normalize(out, dim=-1)
 
     def embed_audio(self, audio: torch.Tensor, tagged: torch.Tensor | None = None) -> torch.Tensor:
         """audio [B, S] at ``sample_rate`` -> unit embeddings [B, embed_dim].
@@ -213,8 +234,8 @@ class MuLan(nn.Module):
 
     def forward(self, audio: torch.Tensor, text_features: torch.Tensor, hard_features: torch.Tensor | None = None,
                 tagged: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Training pass: audio crops [B, S], text features [B, text_dim] and optional counterfactual
-        text features [B, K, text_dim] (and the crops' musicnn features, if cached) -> embeddings [B, E],
+        """Training pass: audio crops [B, S], text inputs [B, D] and optional counterfactual
+        text inputs [B, K, D] (``text_inputs``; and the crops' musicnn features, if cached) -> embeddings [B, E],
         [B, E], [B, K, E] (or None)."""
         hard = None
         if hard_features is not None:

@@ -61,6 +61,7 @@ class MuLanRunConfig(RunConfig):
     text_only: bool = False  # train the text projection alone (audio tower and RVQ frozen: token caches stay valid)
     key_branch: bool = False  # the audio tower also scores the 24 keys from pooled chroma (MuLanConfig.key_branch)
     key_scale: float = MuLanConfig.key_scale  # its weight in the audio embedding
+    text_facts: bool = False  # the text tower also maps the key and tempo a text states (MuLanConfig.text_facts)
     musicnn: str = ""  # "MTT", "MSD" or "MTT+MSD": a branch of frozen pretrained taggers (MuLanConfig.musicnn)
 
 
@@ -134,7 +135,8 @@ def counterfactual_texts(rows: list[dict], texts: list[list[str]], variants: int
 @torch.no_grad()
 def text_feature_table(model: MuLan, texts: list[list[str]], batch: int = 128,
                        cache: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frozen encoder features of every text: (features [N, text_dim], owner clip index [N]).
+    """Frozen encoder features of every text, with the facts it states where the MuLan reads them
+    (``MuLan.text_inputs``): (inputs [N, D], owner clip index [N]).
 
     Distinct texts are encoded once, shortest first (little padding); with ``cache`` (a .safetensors path)
     the features are saved and reused when the texts are the same (a resumed run).
@@ -151,14 +153,14 @@ def text_feature_table(model: MuLan, texts: list[list[str]], batch: int = 128,
     if cache and os.path.isfile(cache):
         stored = load_file(cache)
         if stored["digest"].tolist() == list(digest.encode()):
-            return stored["features"], torch.tensor(owner)
+            return model.text_inputs(flat, stored["features"]), torch.tensor(owner)
     unique = sorted(set(flat), key=len)  # each distinct text once, shortest first
     encoded = torch.cat([model.text_features(unique[s: s + batch]).float().cpu() for s in range(0, len(unique), batch)])
     where = {text: n for n, text in enumerate(unique)}
     feats = encoded[torch.tensor([where[text] for text in flat], dtype=torch.long)]
     if cache:
         save_file({"features": feats, "digest": torch.tensor(list(digest.encode()))}, cache)
-    return feats, torch.tensor(owner)
+    return model.text_inputs(flat, feats), torch.tensor(owner)
 
 
 @torch.no_grad()
@@ -194,6 +196,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     torch.manual_seed(run.seed + rank)
     config: MuLanConfig = preset(run.preset).mulan
     config.key_branch, config.key_scale, config.musicnn = run.key_branch, run.key_scale, run.musicnn
+    config.text_facts = run.text_facts
     state = RunState(run, rank)
     if run.text_only:
         if world > 1:
@@ -204,6 +207,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
                              "a MuLan (a pipeline folder such as assets/musiclm-small, or a run).")
         # the audio tower must be the one that made the token caches: its architecture, not the preset's
         config = component_config(state.last if resumed else trained_folder(run.init_from, "mulan"), "mulan")
+        config.text_facts = config.text_facts or run.text_facts  # a text side that reads the stated facts: new, trained here
     model = MuLan(config).to(device)
     frozen = ("quantizer", "audio_tower") if run.text_only else ("quantizer",)
     trainable = [p for n, p in model.named_parameters() if not n.startswith(frozen)]
@@ -215,13 +219,14 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
         part_rows, part_clips = load_split(folder, "train", config.sample_rate, limit=run.max_clips)
         rows, clips = rows + part_rows, clips + part_clips
     tags = None
-    if config.musicnn and not run.text_only:  # the frozen taggers' features of every clip, once (crops pool their segments)
+    if config.musicnn:  # the frozen taggers' features of every clip, once (crops pool their segments)
         model.audio_tower.load_taggers()
         tags = TagSegments(model.audio_tower, clips, config.sample_rate,
                            cache=os.path.join(run.out, "musicnn_segments.safetensors") if rank == 0 else None)
-        whole = tags.whole()
-        model.audio_tower.tag_mean.copy_(whole.mean(0).to(device))
-        model.audio_tower.tag_std.copy_(whole.std(0).clamp(min=1e-3).to(device))
+        if not run.text_only:  # a frozen tower keeps its own standardisation
+            whole = tags.whole()
+            model.audio_tower.tag_mean.copy_(whole.mean(0).to(device))
+            model.audio_tower.tag_std.copy_(whole.std(0).clamp(min=1e-3).to(device))
     cache = os.path.join(run.out, "text_features.safetensors") if rank == 0 else None
     texts = clip_texts(rows, run.caption_variants, run.v2_variants)
     feats, owner = text_feature_table(model, texts, cache=cache)
@@ -231,7 +236,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     if run.hard_negatives:
         false_texts, hard_mask = counterfactual_texts(rows, texts, run.caption_variants, run.lead_negatives)
         hard_cache = os.path.join(run.out, "counterfactual_features.safetensors") if rank == 0 else None
-        hard_feats = text_feature_table(model, false_texts, cache=hard_cache)[0].view(len(false_texts), -1, config.text_dim)
+        hard_feats = text_feature_table(model, false_texts, cache=hard_cache)[0].view(len(false_texts), len(HARD_NEGATIVES), -1)
     valid_clips, valid = [], {}
     if corpus_entries(folders[0], "valid"):
         valid_rows, valid_clips = load_split(folders[0], "valid", config.sample_rate, limit=256)
@@ -242,7 +247,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
                                          for c in valid_clips])
         if run.hard_negatives:
             false_texts, valid["hard_mask"] = counterfactual_texts(valid_rows, captions)  # every fact, to watch
-            valid["hard_feats"] = text_feature_table(model, false_texts)[0].view(len(false_texts), -1, config.text_dim)
+            valid["hard_feats"] = text_feature_table(model, false_texts)[0].view(len(false_texts), len(HARD_NEGATIVES), -1)
     generator = torch.Generator().manual_seed(run.seed + 7919 * step)  # alike on every rank: one global batch
     mine = rank_rows(run.batch_size, rank, world)
     crop = int(run.crop_s * config.sample_rate)
@@ -250,7 +255,7 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     bank = None
     if run.text_only:  # the frozen tower's embeddings of every clip, once: [N clips, 1 + rvq_crops, E]
         model.audio_tower.requires_grad_(False)
-        bank = audio_views(model.eval(), clips, crop, run.rvq_crops, torch.Generator().manual_seed(run.seed))
+        bank = audio_views(model.eval(), clips, crop, run.rvq_crops, torch.Generator().manual_seed(run.seed), tags=tags)
         model.train()
     bar = progress_bar(run, step, rank, "mulan")
     tick, last_logged = time.time(), step
