@@ -115,7 +115,7 @@ FACT_DIM = 24 + len(FACT_TEMPI)
 
 def fact_vectors(text: TextFacts) -> np.ndarray:
     """What prompts state as vectors [N, FACT_DIM] a network can read (``MuLanConfig.text_facts``): the
-    stated key's mask over the 24 keys and the stated tempo over ``FACT_TEMPI``'s bins (1 inside the
+    stated key's mask over the 24 keys and the stated tempo over ``FACT_TEMPI``'s bins (flat inside the
     stated band, falling off outside it), each part summing to 1, or all zero where nothing is stated."""
     key = text.key_mask / np.maximum(text.key_mask.sum(1, keepdims=True), 1.0)
     stated = ~np.isnan(text.tempo_centre)
