@@ -109,6 +109,12 @@ def read_texts(texts: Sequence[str]) -> TextFacts:
     return TextFacts(mask.reshape(n, 24), centre, halfwidth)
 
 
+def band_match(distance: np.ndarray, halfwidth, spread: float) -> np.ndarray:
+    """How well a log-tempo ``distance`` from a stated tempo's centre fits its band: 1 within ``halfwidth``,
+    falling off as a Gaussian of ``spread`` outside it."""
+    return np.exp(-0.5 * (np.maximum(distance - halfwidth, 0.0) / spread) ** 2)
+
+
 FACT_TEMPI = np.geomspace(50.0, 220.0, 12)  # bpm: the centres of the stated tempo's bins in ``fact_vectors``
 FACT_DIM = 24 + len(FACT_TEMPI)
 
@@ -120,8 +126,9 @@ def fact_vectors(text: TextFacts) -> np.ndarray:
     key = text.key_mask / np.maximum(text.key_mask.sum(1, keepdims=True), 1.0)
     stated = ~np.isnan(text.tempo_centre)
     centre = np.where(stated, text.tempo_centre, 0.0)[:, None]
-    outside = np.maximum(np.abs(np.log(FACT_TEMPI)[None] - centre) - text.tempo_halfwidth[:, None], 0.0)
-    tempo = np.exp(-0.5 * (outside / (0.5 * np.log(FACT_TEMPI[1] / FACT_TEMPI[0]))) ** 2) * stated[:, None]
+    distance = np.abs(np.log(FACT_TEMPI)[None] - centre)
+    tempo = band_match(distance, text.tempo_halfwidth[:, None], 0.5 * np.log(FACT_TEMPI[1] / FACT_TEMPI[0]))
+    tempo = tempo * stated[:, None]
     tempo /= np.maximum(tempo.sum(1, keepdims=True), 1e-8)
     return np.concatenate([key, tempo], 1)
 
@@ -211,8 +218,7 @@ def tempo_agreement(text: TextFacts, audio: AudioFacts) -> np.ndarray:
     stated = ~np.isnan(text.tempo_centre)
     centre, halfwidth = np.where(stated, text.tempo_centre, 0.0)[:, None], text.tempo_halfwidth[:, None]
     for ratio, credit in ((1.0, 1.0), (0.5, OCTAVE_CREDIT), (2.0, OCTAVE_CREDIT)):
-        outside = np.maximum(np.abs(heard - centre - math.log(ratio)) - halfwidth, 0.0)
-        out = np.maximum(out, credit * np.exp(-0.5 * (outside / TEMPO_SPREAD) ** 2))
+        out = np.maximum(out, credit * band_match(np.abs(heard - centre - math.log(ratio)), halfwidth, TEMPO_SPREAD))
     return np.where(stated[:, None] & (audio.tempo > 0)[None, :], out, 0.0)
 
 
