@@ -306,6 +306,22 @@ def test_init_from_a_run_folder_or_a_whole_pipeline(setup, tmp_path, source):
                              steps=0, init_from=str(tmp_path)))
 
 
+def test_train_only_moves_the_named_weights_and_freezes_the_rest(setup, tmp_path):
+    root, _ = setup
+    base = LMRunConfig(out=str(tmp_path / "a"), stage="coarse", tokens=str(root / "tokens"), preset="tiny", steps=1,
+                       batch_size=2, crop_s=1.0, log_every=1, save_every=100, warmup=1)
+    before = train_lm(base).state_dict()
+    after = train_lm(LMRunConfig(out=str(tmp_path / "b"), stage="coarse", tokens=str(root / "tokens"), preset="tiny",
+                                 steps=3, batch_size=2, crop_s=1.0, log_every=1, save_every=100, warmup=1, lr=1e-2,
+                                 init_from=str(tmp_path / "a"), train_only="conditions.mulan")).state_dict()
+    moved = {name for name in before if not torch.equal(before[name], after[name])}
+    assert moved and all(name.startswith("conditions.mulan.") for name in moved)
+    assert "conditions.mulan.project.weight" in moved
+    with pytest.raises(ValueError, match="no weights under.*conditions.nope.*start with: .*conditions.mulan"):
+        train_lm(LMRunConfig(out=str(tmp_path / "c"), stage="coarse", tokens=str(root / "tokens"), preset="tiny",
+                             steps=1, train_only="conditions.mulan,conditions.nope"))
+
+
 def test_lm_training_needs_the_mulan_code_vectors_and_init_from_older_weights(setup, tmp_path):
     from musiclm_studio import hub
     from musiclm_studio.config import preset

@@ -67,6 +67,7 @@ class LMRunConfig(RunConfig):
     unstated: float = 0.5  # with --attributes / --beat / --key: the chance that each is unstated in a crop
     fsdp: bool = False  # under torchrun: shard the LM over the ranks (FSDP) instead of copying it (DDP)
     compile: bool = False  # torch.compile the training forward (GPU: faster after a slow first step)
+    train_only: Optional[str] = None  # "conditions.mulan": train only the weights under these names ("A,B"), the rest frozen
 
 
 @dataclass
@@ -216,6 +217,24 @@ def crop_batch(tokens: TokenSet, stage: str, batch: int, frames: int, generator:
     raise ValueError(f"Unknown stage {stage!r}: use semantic, coarse or fine.")
 
 
+def freeze_except(model: torch.nn.Module, prefixes: str) -> int:
+    """Leave trainable only the weights whose names start with one of ``prefixes`` ("conditions.mulan,
+    conditions.key"); returns how many numbers stay trainable. A prefix that names no weight is an error."""
+    wanted = [p.strip() for p in prefixes.split(",") if p.strip()]
+    names = [name for name, _ in model.named_parameters()]
+    unknown = [p for p in wanted if not any(n == p or n.startswith(p + ".") for n in names)]
+    if unknown or not wanted:
+        groups = sorted({".".join(n.split(".")[:2]) for n in names})
+        raise ValueError(f"--train-only {prefixes!r}: no weights under {unknown or prefixes!r}. This LM's weights "
+                         f"start with: {', '.join(groups)}.")
+    trainable = 0
+    for name, parameter in model.named_parameters():
+        keep = any(name == p or name.startswith(p + ".") for p in wanted)
+        parameter.requires_grad_(keep)
+        trainable += parameter.numel() if keep else 0
+    return trainable
+
+
 def train_lm(run: LMRunConfig) -> StageLM:
     device, rank, world = setup_distributed(run.device)
     torch.manual_seed(run.seed + rank)
@@ -239,10 +258,16 @@ def train_lm(run: LMRunConfig) -> StageLM:
     if run.condition_dropout:
         config = replace(config, conditions=with_dropout(config.conditions, run.condition_dropout))
     model = build_stage_lm(config).to(device)
+    if run.train_only:
+        trainable = freeze_except(model, run.train_only)
+        if rank == 0:
+            print(f"--train-only {run.train_only}: {trainable:,} of {sum(p.numel() for p in model.parameters()):,} "
+                  "weights train, the rest are frozen", flush=True)
     state = RunState(run, rank)
     # a levelwise LM trains one level head per row, so some heads sit out a step
     model, optimizer, step = prepare(
-        model, lambda m: torch.optim.AdamW(m.parameters(), lr=run.lr, betas=(0.9, 0.95), weight_decay=run.weight_decay),
+        model, lambda m: torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=run.lr,
+                                           betas=(0.9, 0.95), weight_decay=run.weight_decay),
         state, f"{run.stage}_lm", world, fsdp=run.fsdp, find_unused_parameters=config.layout == "levelwise",
         fsdp_methods=("loss",))
     lm = unwrap(model)  # the StageLM itself (FSDP shards it in place)
