@@ -322,6 +322,30 @@ def test_train_only_moves_the_named_weights_and_freezes_the_rest(setup, tmp_path
                              steps=1, train_only="conditions.mulan,conditions.nope"))
 
 
+def test_a_cache_of_a_corpus_first_clips_is_told_those_clips_keys(setup, tmp_path):
+    from musiclm_studio.config import preset
+    from musiclm_studio.data.builder import read_metadata
+    from musiclm_studio.train.lm import clip_streams
+
+    root, sets = setup
+    built = build_token_cache(TokenCacheConfig(out=str(tmp_path / "first3"), pipeline=str(root / "pipe"),
+                                               data=str(root / "corpus"), mulan_windows=2, max_clips=3))
+    assert built["train"].lengths.numel() == 3 and int(built["train"].max_clips) == 3
+    assert torch.equal(built["train"].codes, sets["train"].codes[:, : 2 * 75 * 3])  # the corpus's first 3 clips
+    rows = [r for r in read_metadata(str(root / "corpus")) if r["split"] == "train"]
+    both = f"{root / 'tokens'},{tmp_path / 'first3'}"
+    run = LMRunConfig(out="", stage="semantic", tokens=both, data=f"{root / 'corpus'},{root / 'corpus'}", key=True)
+    told = clip_streams(run, "train", len(rows) + 3, preset("tiny").semantic_lm, 0.0)["key"].tokens.tolist()
+    assert told[len(rows):] == told[:3]
+    unmarked = TokenSet.load(str(tmp_path / "first3" / "train.safetensors"))
+    unmarked.max_clips = None  # 3 clips that do not say which: refused, not guessed
+    (tmp_path / "bare").mkdir()
+    unmarked.save(str(tmp_path / "bare" / "train.safetensors"))
+    run.tokens = f"{root / 'tokens'},{tmp_path / 'bare'}"
+    with pytest.raises(ValueError, match="holds 10 clips and the token caches 8"):
+        clip_streams(run, "train", len(rows) + 3, preset("tiny").semantic_lm, 0.0)
+
+
 def test_lm_training_needs_the_mulan_code_vectors_and_init_from_older_weights(setup, tmp_path):
     from musiclm_studio import hub
     from musiclm_studio.config import preset

@@ -37,8 +37,7 @@ from ..vocab.attributes import bin_bpms, tempo_target
 from ..vocab.musical_key import MODES
 from .common import (RunConfig, RunState, mean_across_ranks, optimizer_step, prepare, progress_bar, rank_rows,
                      rank_spread, setup_distributed)
-from .data import corpus_entries
-from .tokens import TokenSet, load_split_cache, paired_corpora
+from .tokens import TokenSet, cache_corpus_rows, load_split_cache, paired_corpora
 
 
 @dataclass
@@ -117,7 +116,7 @@ def paired_clips(tokens: str, data: str, split: str, levels: int) -> tuple[list[
     TokenSet.check_compatible(sets, [folder for folder, _ in pairs])
     rows, clips = [], []
     for (folder, corpus), cache in zip(pairs, sets):
-        split_rows = corpus_entries(corpus, split)
+        split_rows = cache_corpus_rows(folder, corpus, split)
         rows += split_rows
         clips += coarse_clips(cache, levels, split_rows, f"{folder} {split}")
     return rows, clips

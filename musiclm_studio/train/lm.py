@@ -44,8 +44,7 @@ from ..vocab.beat_grid import beat_tokens
 from ..vocab.musical_key import NO_KEY, key_token
 from .common import (RunConfig, RunState, autocast, full_state_dict, mean_across_ranks, optimizer_step, prepare,
                      progress_bar, rank_rows, rank_spread, setup_distributed, unwrap)
-from .data import corpus_entries
-from .tokens import TokenSet, cache_folders, load_caches, paired_corpora
+from .tokens import TokenSet, cache_corpus_rows, cache_folders, load_caches, paired_corpora
 
 
 @dataclass
@@ -150,7 +149,8 @@ def clip_rows(run: LMRunConfig, split: str, clips: int, flag: str) -> list[dict]
     if not run.data:
         raise ValueError(f"{flag} reads each clip's tempo, key (drums, lead family) from its corpus: pass "
                          "--data with the corpus each --tokens cache was built from (C,D for A,B).")
-    rows = [row for _, corpus in paired_corpora(run.tokens, run.data, split) for row in corpus_entries(corpus, split)]
+    rows = [row for cache, corpus in paired_corpora(run.tokens, run.data, split)
+            for row in cache_corpus_rows(cache, corpus, split)]
     if len(rows) != clips:
         raise ValueError(f"The {split} split of --data {run.data!r} holds {len(rows)} clips and the token caches "
                          f"{clips}: build each cache from its corpus (musiclm-studio train tokens --data ...).")

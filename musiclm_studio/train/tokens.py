@@ -14,6 +14,7 @@ when neither is named) and the others are copied, minutes instead of half an hou
     lengths   [C]      semantic frames per clip (acoustic frames are twice as many)
     mulan_codebook [12, V, E] the MuLan RVQ's code vectors the ``mulan`` tokens index
     semantic_probe [50] the semantic tokenizer's tokens of a fixed test signal (its identity)
+    max_clips []       with ``--max-clips``: the cache holds the first clips of its corpus split, not all
 
 MuLan tokens come from the *audio* tower, as in the paper: the LMs never see text.
 
@@ -62,6 +63,7 @@ class TokenSet:
     lengths: torch.Tensor
     mulan_codebook: Optional[torch.Tensor] = None  # absent in caches built before it was stored
     semantic_probe: Optional[torch.Tensor] = None  # the semantic tokenizer's probe_tokens(), likewise
+    max_clips: Optional[torch.Tensor] = None  # built with --max-clips: its corpus split's first clips only
 
     @property
     def starts(self) -> torch.Tensor:
@@ -101,7 +103,8 @@ class TokenSet:
         first = sets[0]
         return cls(torch.cat([s.codes for s in sets], 1), torch.cat([s.semantic for s in sets]),
                    torch.cat([s.melody for s in sets]), torch.cat([s.mulan for s in sets]),
-                   torch.cat([s.lengths for s in sets]), first.mulan_codebook, first.semantic_probe)
+                   torch.cat([s.lengths for s in sets]), first.mulan_codebook, first.semantic_probe,
+                   first.max_clips if all(s.max_clips is not None for s in sets) else None)
 
 
 def cache_folders(spec: str, flag: str = "--tokens", what: str = "token cache") -> list[str]:
@@ -141,6 +144,22 @@ def load_split_cache(folder: str, split: str) -> TokenSet:
         return TokenSet.load(os.path.join(folder, f"{split}.safetensors"))  # its error says what to do
     sets = [TokenSet.load(path) for path in files]
     return sets[0] if len(sets) == 1 else TokenSet.concat(sets, files)
+
+
+def cache_corpus_rows(folder: str, corpus: str, split: str) -> list[dict]:
+    """The rows of ``corpus``'s ``split`` whose clips one cache's ``split`` holds, in order: all of them, or
+    for a cache built with ``--max-clips`` (marked in its files) the first as many as it holds."""
+    from safetensors import safe_open
+
+    from .data import corpus_entries
+
+    clips, first_only = 0, False
+    for path in split_files(folder, split):
+        with safe_open(path, "pt") as f:
+            clips += f.get_slice("lengths").get_shape()[0]
+            first_only = first_only or "max_clips" in f.keys()
+    entries = corpus_entries(corpus, split)
+    return entries[:clips] if first_only else entries
 
 
 def load_caches(spec: str, split: str, required: bool = True) -> Optional[TokenSet]:
@@ -268,6 +287,8 @@ def build_token_cache(run: TokenCacheConfig) -> dict[str, TokenSet]:
             sets[split] = retokenize(pipe, cached, clips, streams, run.mulan_windows)
         else:
             sets[split] = tokenize_split(pipe, rows, clips, run.mulan_windows)
+        if run.max_clips:
+            sets[split].max_clips = torch.tensor(run.max_clips)
         sets[split].save(os.path.join(run.out, f"{split}.safetensors"))
         print(f"{split}: {len(rows)} clips, {int(sets[split].lengths.sum())} semantic frames")
     return sets
@@ -289,8 +310,10 @@ def _build_shards(pipe, run: TokenCacheConfig, rank: int, world: int) -> dict[st
             rows, clips = load()
             for row in rows:
                 row["root"] = run.data
-            tokenize_split(pipe, rows, clips, run.mulan_windows, seed=k).save(
-                os.path.join(run.out, f"{split}-{k:06d}.safetensors"))
+            shard = tokenize_split(pipe, rows, clips, run.mulan_windows, seed=k)
+            if run.max_clips:
+                shard.max_clips = torch.tensor(run.max_clips)
+            shard.save(os.path.join(run.out, f"{split}-{k:06d}.safetensors"))
         if world > 1:
             dist.barrier()
         sets[split] = load_split_cache(run.out, split)
