@@ -325,3 +325,20 @@ def test_the_text_facts_branch_hears_the_stated_key_and_trains_on_a_frozen_audio
     _, clips = load_split(str(tiny_corpus), "train", SR)
     audio = torch.stack([c.float() for c in clips[:3]])
     assert torch.equal(before.tokenize(before.embed_audio(audio)), saved.tokenize(saved.embed_audio(audio)))
+
+
+def test_named_key_scores_a_clips_own_key_against_its_relative_and_parallel_keys():
+    from musiclm_studio.config import preset
+    from musiclm_studio.eval.mulan import embed_texts, named_key
+    from musiclm_studio.models.mulan import MuLan
+
+    model = MuLan(preset("tiny").mulan).eval()
+    rows = [{"tonic_pc": 4, "mode": "minor"}, {"tonic_pc": 4, "mode": "minor"}, {"mode": "minor"},
+            {"tonic_pc": 7, "mode": "major"}]
+    # audio that is the text of: its own key / its relative key (E minor -> G major) / (no key known) /
+    # its relative key (G major -> E minor)
+    audio = embed_texts(model, ["music in the key of E minor", "music in the key of G major", "music",
+                                "music in the key of E minor"])
+    report = named_key(model, rows, audio)
+    assert report["relative key"] == {"right": pytest.approx(1 / 3), "clips": 3} and report["parallel key"]["clips"] == 3
+    assert named_key(model, [{"mode": "major"}], audio[:1]) == {}

@@ -4,7 +4,9 @@
 whose own clip lands in the top k (chance: k / N). ``zero_shot``: each clip is labelled by the
 closer of a few text prompts per attribute (drums / no drums, major / minor, slow / fast,
 genre, lead instrument family: named as a family, and by its instruments' names with their prompts'
-embeddings averaged) and accuracy is measured against the corpus metadata.
+embeddings averaged) and accuracy is measured against the corpus metadata. ``counterfactual``: a
+clip's caption against the same caption with one fact made false; ``named_key``: its key named alone
+against its relative key (the same notes around another centre) and its parallel key.
 ``nearest_captions``: for real MusicCaps prompts, the training captions closest in MuLan's
 text space (what the model "thinks" a real prompt means).
 """
@@ -123,6 +125,30 @@ def counterfactual(model: MuLan, rows: list[dict], audio_emb: torch.Tensor) -> d
     false_emb = embed_texts(model, [t for rewrites in false for t in rewrites]).view(len(rows), len(false[0]), -1)
     return {fact: {"right": rate, "clips": n} for fact, (rate, n) in counterfactual_right(audio_emb, text, false_emb,
                                                                                          mask).items()}
+
+
+@torch.no_grad()
+def named_key(model: MuLan, rows: list[dict], audio_emb: torch.Tensor) -> dict[str, dict]:
+    """How often a clip's audio scores its own key, named alone ('music in the key of E minor'), above
+    its relative key (the same notes around another centre: 'G major') and above its parallel key (the
+    same centre, the other mode: 'E major'); clips whose key is known (``tonic_pc`` and a major or minor
+    ``mode``). Chance 0.5 each. Empty where no clip's key is known."""
+    from ..vocab.musical_key import NOTE_NAMES
+
+    keyed = [(i, int(r["tonic_pc"]), r["mode"]) for i, r in enumerate(rows)
+             if r.get("tonic_pc") is not None and r.get("mode") in ("major", "minor")]
+    if not keyed:
+        return {}
+    other = {"major": "minor", "minor": "major"}
+    texts = []
+    for _, tonic, mode in keyed:
+        relative = (tonic + (3 if mode == "minor" else 9)) % 12
+        texts += [f"music in the key of {NOTE_NAMES[k]} {m}" for k, m in
+                  ((tonic, mode), (relative, other[mode]), (tonic, other[mode]))]
+    scores = (embed_texts(model, texts).view(len(keyed), 3, -1)
+              @ audio_emb[torch.tensor([i for i, _, _ in keyed])][:, :, None]).squeeze(-1)  # [N, own / relative / parallel]
+    return {name: {"right": float((scores[:, 0] > scores[:, j]).float().mean()), "clips": len(keyed)}
+            for j, name in ((1, "relative key"), (2, "parallel key"))}
 
 
 def read_musiccaps(path: str) -> list[str]:

@@ -21,8 +21,8 @@ from .. import hub
 from ..components import load_trained
 from ..models.mulan import MuLan
 from ..models.descriptors import agreement, read_audio, read_texts
-from .mulan import (counterfactual, embed_clips, embed_texts, nearest_captions, read_musiccaps, recall_at,
-                    recall_from_scores, zero_shot)
+from .mulan import (counterfactual, embed_clips, embed_texts, named_key, nearest_captions, read_musiccaps,
+                    recall_at, recall_from_scores, zero_shot)
 
 REPO = os.path.dirname(os.path.dirname(hub.DEFAULT_PIPELINE))
 MUSICCAPS = os.path.join(REPO, "..", "shared", "data", "musiccaps", "captions.csv")  # beside the clone
@@ -63,6 +63,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     shot = zero_shot(model, rows, audio)
     report["zero_shot"] = {"accuracy": shot.accuracy, "chance": shot.chance, "counts": shot.counts}
     report["counterfactual"] = counterfactual(model, rows, audio)
+    report["named_key"] = named_key(model, rows, audio)
     musiccaps = args.musiccaps if args.musiccaps else os.path.normpath(MUSICCAPS)
     if not args.no_musiccaps and os.path.isfile(musiccaps):
         captions = read_musiccaps(musiccaps)
@@ -102,6 +103,9 @@ def render_markdown(report: dict) -> str:
         lines += ["", "| the true caption scores above the same caption with one fact made false | share | clips |",
                   "|---|---:|---:|"]
         lines += [f"| {fact} | {v['right']:.3f} | {v['clips']} |" for fact, v in report["counterfactual"].items()]
+    if report.get("named_key"):
+        lines += ["", "| a clip's own key named alone scores above | share | clips |", "|---|---:|---:|"]
+        lines += [f"| its {name} | {v['right']:.3f} | {v['clips']} |" for name, v in report["named_key"].items()]
     if "musiccaps" in report:
         m = report["musiccaps"]
         lines += ["", f"All {m['captions']} MusicCaps captions embedded (finite: {m['all_finite']})."]
