@@ -133,7 +133,7 @@ def named_key(model: MuLan, rows: list[dict], audio_emb: torch.Tensor) -> dict[s
     its relative key (the same notes around another centre: 'G major') and above its parallel key (the
     same centre, the other mode: 'E major'); clips whose key is known (``tonic_pc`` and a major or minor
     ``mode``). Chance 0.5 each. Empty where no clip's key is known."""
-    from ..vocab.musical_key import NOTE_NAMES
+    from ..vocab.musical_key import key_name, key_token
 
     keyed = [(i, int(r["tonic_pc"]), r["mode"]) for i, r in enumerate(rows)
              if r.get("tonic_pc") is not None and r.get("mode") in ("major", "minor")]
@@ -143,7 +143,7 @@ def named_key(model: MuLan, rows: list[dict], audio_emb: torch.Tensor) -> dict[s
     texts = []
     for _, tonic, mode in keyed:
         relative = (tonic + (3 if mode == "minor" else 9)) % 12
-        texts += [f"music in the key of {NOTE_NAMES[k]} {m}" for k, m in
+        texts += [f"music in the key of {key_name(key_token(k, m))}" for k, m in
                   ((tonic, mode), (relative, other[mode]), (tonic, other[mode]))]
     scores = (embed_texts(model, texts).view(len(keyed), 3, -1)
               @ audio_emb[torch.tensor([i for i, _, _ in keyed])][:, :, None]).squeeze(-1)  # [N, own / relative / parallel]

@@ -221,15 +221,19 @@ def freeze_except(model: torch.nn.Module, prefixes: str) -> int:
     """Leave trainable only the weights whose names start with one of ``prefixes`` ("conditions.mulan,
     conditions.key"); returns how many numbers stay trainable. A prefix that names no weight is an error."""
     wanted = [p.strip() for p in prefixes.split(",") if p.strip()]
+
+    def under(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix + ".")
+
     names = [name for name, _ in model.named_parameters()]
-    unknown = [p for p in wanted if not any(n == p or n.startswith(p + ".") for n in names)]
+    unknown = [p for p in wanted if not any(under(n, p) for n in names)]
     if unknown or not wanted:
         groups = sorted({".".join(n.split(".")[:2]) for n in names})
         raise ValueError(f"--train-only {prefixes!r}: no weights under {unknown or prefixes!r}. This LM's weights "
                          f"start with: {', '.join(groups)}.")
     trainable = 0
     for name, parameter in model.named_parameters():
-        keep = any(name == p or name.startswith(p + ".") for p in wanted)
+        keep = any(under(name, p) for p in wanted)
         parameter.requires_grad_(keep)
         trainable += parameter.numel() if keep else 0
     return trainable
