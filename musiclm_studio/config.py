@@ -83,6 +83,7 @@ class MuLanConfig(ConfigMixin):
     chroma: bool = False  # also feed a 12-bin pitch-class chroma (64 mels cannot resolve semitones: mode)
     key_branch: bool = False  # also score the 24 keys from the clip's pooled chroma with learned rolled profiles
     key_scale: float = 4.0  # the key branch's weight in the audio embedding (before the normalisation)
+    key_bass: bool = False  # the key branch also reads the bass's pitch classes (where a key's tonic sits: E minor vs G major)
     musicnn: str = ""  # "MTT", "MSD" or "MTT+MSD": pretrained taggers' pooled features as a branch (models/musicnn.py)
     text_facts: bool = False  # the text tower also maps the key and tempo a prompt states (read by rules) into its embedding
     facts_scale: float = 4.0  # that map's weight in the text embedding (before the normalisation)

@@ -342,3 +342,59 @@ def test_named_key_scores_a_clips_own_key_against_its_relative_and_parallel_keys
     report = named_key(model, rows, audio)
     assert report["relative key"] == {"right": pytest.approx(1 / 3), "clips": 3} and report["parallel key"]["clips"] == 3
     assert named_key(model, [{"mode": "major"}], audio[:1]) == {}
+
+
+def _scale_over_a_bass(bass_pc: int, seconds: float = 2.0) -> torch.Tensor:
+    """G major's (= E minor's) seven notes held evenly above C4, over a bass on pitch class ``bass_pc``
+    (octave 2): the notes above cannot tell the two keys apart, the bass can."""
+    t = torch.arange(int(seconds * SR)) / SR
+    notes = [60 + pc for pc in (7, 9, 11, 12, 14, 16, 18)]  # G A B C D E F#
+    tone = lambda midi, amp: amp * torch.sin(2 * torch.pi * 440.0 * 2 ** ((midi - 69) / 12) * t)
+    return sum(tone(m, 0.05) for m in notes) + tone(36 + bass_pc, 0.3)
+
+
+def test_the_key_branch_hears_the_bass_and_relative_key_negatives_train(tiny_corpus, tmp_path):
+    from musiclm_studio.components import load_trained
+    from musiclm_studio.config import preset
+    from musiclm_studio.models.descriptors import KEY_PROFILES
+    from musiclm_studio.models.mulan import MuLan
+    from musiclm_studio.train.mulan import RELATIVE_KEY, counterfactual_right, with_relative_keys
+
+    config = preset("tiny").mulan
+    with pytest.raises(ValueError, match="set key_branch too"):
+        MuLan(type(config)(**{**config.__dict__, "key_bass": True}))
+    treble_only = MuLan(type(config)(**{**config.__dict__, "key_branch": True})).eval().audio_tower
+    bass = MuLan(type(config)(**{**config.__dict__, "key_branch": True, "key_bass": True})).eval().audio_tower
+    audio = torch.stack([_scale_over_a_bass(4), _scale_over_a_bass(7)])  # E in the bass, G in the bass
+    e_minor, g_major = 12 + 4, 7
+    with torch.no_grad():
+        plain = treble_only.key_scores(treble_only.power(audio))
+        heard = bass.key_scores(bass.power(audio), audio)
+    assert heard.argmax(-1).tolist() == [e_minor, g_major]  # the bass names the centre
+    assert (plain[0, e_minor] - plain[0, g_major]).abs() < (heard[0, e_minor] - heard[0, g_major]).abs()
+    assert bass.bass_share(audio).argmax(-1).tolist() == [4, 7]
+
+    # the relative-key negative: the sentence kept, the stated key's facts moved (E minor -> G major)
+    inputs = torch.zeros(3, 5 + 36)
+    inputs[0, 5 + e_minor] = 1.0
+    inputs[1, 5: 5 + 12] = 1 / 12  # a mode alone: no relative key to move to
+    inputs[:, :5] = torch.randn(3, 5)
+    hard, mask = with_relative_keys(torch.zeros(3, 4, 5 + 36), torch.ones(3, 4, dtype=torch.bool), inputs, 5)
+    assert hard.shape == (3, 5, 5 + 36) and mask[:, :4].all() and mask[:, 4].tolist() == [True, False, False]
+    moved = hard[:, 4]
+    assert moved[0, 5: 29].nonzero().flatten().tolist() == [g_major] and torch.equal(moved[0, :5], inputs[0, :5])
+    assert torch.equal(moved[0, 29:], inputs[0, 29:])  # the tempo facts kept
+    right = counterfactual_right(torch.eye(3)[:2], torch.eye(3)[:2], torch.stack([torch.eye(3)[[1, 0]]] * 5, 1),
+                                 torch.tensor([[False] * 4 + [True]] * 2))
+    assert right == {RELATIVE_KEY: (1.0, 2)}
+
+    with pytest.raises(ValueError, match="give --text-facts"):
+        train_mulan(MuLanRunConfig(out=str(tmp_path / "no"), data=str(tiny_corpus), preset="tiny", steps=1,
+                                   relative_negatives=True))
+    run = MuLanRunConfig(out=str(tmp_path / "run"), data=str(tiny_corpus), preset="tiny", steps=2, batch_size=6,
+                         crop_s=1.0, log_every=2, save_every=100, warmup=1, rvq_crops=1, key_branch=True, key_bass=True,
+                         text_facts=True, relative_negatives=True)
+    trained = train_mulan(run)
+    assert not torch.allclose(trained.audio_tower.bass_profiles, torch.tensor(KEY_PROFILES["bass"]))  # they learn
+    reloaded = load_trained("mulan", str(tmp_path / "run" / "last"))
+    assert reloaded.config.key_bass and torch.equal(reloaded.audio_tower.key_bias, trained.audio_tower.key_bias)

@@ -133,7 +133,7 @@ def named_key(model: MuLan, rows: list[dict], audio_emb: torch.Tensor) -> dict[s
     its relative key (the same notes around another centre: 'G major') and above its parallel key (the
     same centre, the other mode: 'E major'); clips whose key is known (``tonic_pc`` and a major or minor
     ``mode``). Chance 0.5 each. Empty where no clip's key is known."""
-    from ..vocab.musical_key import key_name, key_token
+    from ..vocab.musical_key import key_name, key_token, relative_key
 
     keyed = [(i, int(r["tonic_pc"]), r["mode"]) for i, r in enumerate(rows)
              if r.get("tonic_pc") is not None and r.get("mode") in ("major", "minor")]
@@ -142,9 +142,8 @@ def named_key(model: MuLan, rows: list[dict], audio_emb: torch.Tensor) -> dict[s
     other = {"major": "minor", "minor": "major"}
     texts = []
     for _, tonic, mode in keyed:
-        relative = (tonic + (3 if mode == "minor" else 9)) % 12
-        texts += [f"music in the key of {key_name(key_token(k, m))}" for k, m in
-                  ((tonic, mode), (relative, other[mode]), (tonic, other[mode]))]
+        own = key_token(tonic, mode)
+        texts += [f"music in the key of {key_name(k)}" for k in (own, relative_key(own), key_token(tonic, other[mode]))]
     scores = (embed_texts(model, texts).view(len(keyed), 3, -1)
               @ audio_emb[torch.tensor([i for i, _, _ in keyed])][:, :, None]).squeeze(-1)  # [N, own / relative / parallel]
     return {name: {"right": float((scores[:, 0] > scores[:, j]).float().mean()), "clips": len(keyed)}

@@ -7,7 +7,9 @@ A major', or 96 bpm from 140).
 Audio tower: log-mel frames at 25 Hz (with ``chroma``, also a 12-bin pitch-class chroma, since
 64 mels cannot resolve the semitones that tell major from minor) -> a bidirectional Transformer
 -> attention pooling -> projection; with ``key_branch``, plus the 24 keys' probabilities from the
-clip's pooled chroma (rolled major and minor profiles, trained) mapped into the embedding; with
+clip's pooled chroma (rolled major and minor profiles, trained) mapped into the embedding (with
+``key_bass``, the bass's pitch classes too: the relative keys E minor and G major share their notes,
+not their bass); with
 ``musicnn``, plus a linear map of frozen pretrained music taggers' pooled features (``models/musicnn.py``:
 they heard real recordings, so they tell instruments and genres apart in sound worlds ours never
 render). Both
@@ -80,6 +82,18 @@ class AudioTower(nn.Module):
             self.key_profiles = nn.Parameter(torch.tensor(KEY_PROFILES["treble"]))
             self.key_out = nn.Linear(24, c.embed_dim)
             self.key_scale = c.key_scale
+        self.bass_profiles = self.key_bias = None
+        if c.key_bass:
+            if not c.key_branch:
+                raise ValueError("key_bass adds the bass to the key branch: set key_branch too (train mulan --key-branch).")
+            # the bass's energy per pitch class (C1-B2) from 0.64-s windows (semitones are 2 Hz apart there),
+            # matched on the 12 tonics with the analysers' bass profiles (``descriptors.read_audio``), learnt on
+            self.bass_fft = 4 * self.n_fft
+            self.register_buffer("bass_window", torch.hann_window(self.bass_fft), persistent=False)
+            self.register_buffer("bass_basis", chroma_filterbank(c.sample_rate, self.bass_fft, fmin=30.0, fmax=125.0),
+                                 persistent=False)
+            self.bass_profiles = nn.Parameter(torch.tensor(KEY_PROFILES["bass"]))
+            self.key_bias = nn.Parameter(torch.tensor(KEY_PROFILES["bias"]))
         self.taggers = self.tag_out = None
         if c.musicnn:  # frozen: their weights are buffers, loaded by ``load_taggers`` and saved with the tower
             names = c.musicnn.split("+")
@@ -142,11 +156,24 @@ class AudioTower(nn.Module):
             x = x + self.chroma_in(self.chroma(power))
         return self.encoder(self.stem[2](self.stem[1](x)).transpose(1, 2))  # [B, T, D]
 
-    def key_scores(self, power: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities of the 24 keys (major C..B, then minor C..B) [B, 24] from the pooled chroma."""
+    def bass_share(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio [B, S] -> each pitch class's share of the bass's energy (C1-B2) [B, 12], summing to 1."""
+        hop = self.bass_fft // 4
+        padded = F.pad(audio, (0, max(0, self.bass_fft - audio.shape[-1])))
+        power = torch.stft(padded, self.bass_fft, hop, window=self.bass_window, return_complex=True).abs().pow(2)
+        energy = (self.bass_basis @ power).sum(-1)
+        return energy / (energy.sum(-1, keepdim=True) + 1e-8)
+
+    def key_scores(self, power: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-probabilities of the 24 keys (major C..B, then minor C..B) [B, 24] from the pooled chroma
+        (and with ``key_bass``, the bass's pitch classes of ``audio``)."""
         share = (self.chroma_basis @ power).sum(-1)  # [B, 12]
         on_tonic = on_tonics(standardised(share / (share.sum(-1, keepdim=True) + 1e-8)))  # [B, 12 tonics, 12 degrees]
-        return (on_tonic @ self.key_profiles.T).transpose(1, 2).flatten(1).log_softmax(-1)  # [B, 2 modes x 12]
+        scores = (on_tonic @ self.key_profiles.T).transpose(1, 2)  # [B, 2 modes, 12 tonics]
+        if self.bass_profiles is not None:
+            bass = on_tonics(self.bass_share(audio.float()))
+            scores = scores + (bass @ self.bass_profiles.T).transpose(1, 2) + self.key_bias[None, :, None]
+        return scores.flatten(1).log_softmax(-1)  # [B, 2 modes x 12]
 
     def forward(self, audio: torch.Tensor, tagged: torch.Tensor | None = None) -> torch.Tensor:
         """audio [B, S] -> unit embeddings [B, E]; ``tagged``: the taggers' features if already computed."""
@@ -155,7 +182,7 @@ class AudioTower(nn.Module):
         weights = self.pool(hidden).softmax(1)  # [B, T, 1] attention pooling
         out = self.proj((weights * hidden).sum(1))
         if self.key_out is not None:  # the key's probabilities, so the map can give each key a direction of its own
-            out = out + self.key_scale * self.key_out(self.key_scores(power.float()).exp())
+            out = out + self.key_scale * self.key_out(self.key_scores(power.float(), audio).exp())
         if self.tag_out is not None:
             tagged = self.tag_features(audio) if tagged is None else tagged
             out = out + self.tag_out((tagged.float() - self.tag_mean) / self.tag_std)

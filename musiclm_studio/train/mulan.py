@@ -40,6 +40,7 @@ from .common import (RunConfig, RunState, autocast, gather_with_grad, mean_acros
 from .data import corpus_entries, load_split
 
 HARD_NEGATIVES = ("mode", "tempo", "drums", "lead")  # facts made false in counterfactual captions
+RELATIVE_KEY = "relative_key"  # with --relative-negatives: the stated key's facts moved to its relative key
 
 
 @dataclass
@@ -61,7 +62,9 @@ class MuLanRunConfig(RunConfig):
     text_only: bool = False  # train the text projection alone (audio tower and RVQ frozen: token caches stay valid)
     key_branch: bool = False  # the audio tower also scores the 24 keys from pooled chroma (MuLanConfig.key_branch)
     key_scale: float = MuLanConfig.key_scale  # its weight in the audio embedding
+    key_bass: bool = False  # the key branch also reads the bass's pitch classes (MuLanConfig.key_bass)
     text_facts: bool = False  # the text tower also maps the key and tempo a text states (MuLanConfig.text_facts)
+    relative_negatives: bool = False  # with text_facts: each text stating a key, its facts set to the relative key, as a negative
     musicnn: str = ""  # "MTT", "MSD" or "MTT+MSD": a branch of frozen pretrained taggers (MuLanConfig.musicnn)
 
 
@@ -184,11 +187,27 @@ def validate(model: MuLan, clips: list[torch.Tensor], text_feats: torch.Tensor, 
 
 def counterfactual_right(audio: torch.Tensor, text: torch.Tensor, false: torch.Tensor, mask: torch.Tensor
                          ) -> dict[str, tuple[float, int]]:
-    """Per fact of ``HARD_NEGATIVES``: (share of clips whose audio [N, E] scores its true caption [N, E]
-    above the caption false in that fact [N, K, E], clips counted), over the clips ``mask`` [N, K] marks."""
+    """Per fact of ``HARD_NEGATIVES`` (then ``RELATIVE_KEY``, where K has that column): (share of clips whose
+    audio [N, E] scores its true caption [N, E] above the caption false in that fact [N, K, E], clips
+    counted), over the clips ``mask`` [N, K] marks."""
     right = (audio * text).sum(-1)[:, None] > (audio[:, None] * false).sum(-1)  # [N, K]
     return {fact: (float(right[mask[:, n], n].float().mean()), int(mask[:, n].sum()))
-            for n, fact in enumerate(HARD_NEGATIVES) if mask[:, n].any()}
+            for n, fact in enumerate(HARD_NEGATIVES + (RELATIVE_KEY,)) if n < mask.shape[1] and mask[:, n].any()}
+
+
+def with_relative_keys(hard: torch.Tensor, mask: torch.Tensor, inputs: torch.Tensor, text_dim: int
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Counterfactual inputs [N, K, D] and their mask [N, K], with a column ``RELATIVE_KEY`` added: the text
+    inputs [N, D] (``MuLan.text_inputs``: sentence features, then the facts) with the key their facts state
+    moved to its relative key (E minor -> G major: the same notes, another centre), the sentence features
+    kept; marked where the text states one key (a mode alone, spread over 12 tonics, has no relative)."""
+    from ..vocab.musical_key import relative_key
+
+    key = inputs[:, text_dim: text_dim + 24]
+    single = (key.max(1).values > 0.999) & (key.sum(1) < 1.001)
+    moved = inputs.clone()
+    moved[:, text_dim: text_dim + 24] = key[:, torch.tensor([relative_key(k) for k in range(24)]).argsort()]
+    return torch.cat([hard, moved[:, None]], 1), torch.cat([mask, single[:, None]], 1)
 
 
 def train_mulan(run: MuLanRunConfig) -> MuLan:
@@ -196,7 +215,10 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
     torch.manual_seed(run.seed + rank)
     config: MuLanConfig = preset(run.preset).mulan
     config.key_branch, config.key_scale, config.musicnn = run.key_branch, run.key_scale, run.musicnn
-    config.text_facts = run.text_facts
+    config.text_facts, config.key_bass = run.text_facts, run.key_bass
+    if run.relative_negatives and not (run.text_facts and run.hard_negatives):
+        raise ValueError("--relative-negatives moves the key a text's facts state (--text-facts) among its hard "
+                         "negatives: give --text-facts, and leave out --no-hard-negatives.")
     state = RunState(run, rank)
     if run.text_only:
         if world > 1:
@@ -237,6 +259,8 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
         false_texts, hard_mask = counterfactual_texts(rows, texts, run.caption_variants, run.lead_negatives)
         hard_cache = os.path.join(run.out, "counterfactual_features.safetensors") if rank == 0 else None
         hard_feats = text_feature_table(model, false_texts, cache=hard_cache)[0].view(len(false_texts), len(HARD_NEGATIVES), -1)
+        if run.relative_negatives:
+            hard_feats, hard_mask = with_relative_keys(hard_feats, hard_mask, feats, config.text_dim)
     valid_clips, valid = [], {}
     if corpus_entries(folders[0], "valid"):
         valid_rows, valid_clips = load_split(folders[0], "valid", config.sample_rate, limit=256)
@@ -248,6 +272,9 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
         if run.hard_negatives:
             false_texts, valid["hard_mask"] = counterfactual_texts(valid_rows, captions)  # every fact, to watch
             valid["hard_feats"] = text_feature_table(model, false_texts)[0].view(len(false_texts), len(HARD_NEGATIVES), -1)
+            if run.relative_negatives:
+                valid["hard_feats"], valid["hard_mask"] = with_relative_keys(valid["hard_feats"], valid["hard_mask"],
+                                                                             valid["text_feats"], config.text_dim)
     generator = torch.Generator().manual_seed(run.seed + 7919 * step)  # alike on every rank: one global batch
     mine = rank_rows(run.batch_size, rank, world)
     crop = int(run.crop_s * config.sample_rate)

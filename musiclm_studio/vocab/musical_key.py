@@ -47,6 +47,14 @@ def key_token(tonic: Optional[int], mode: Optional[str]) -> int:
     return int(tonic) % 12 + 12 * MODES.index(mode)
 
 
+def relative_key(token: int) -> int:
+    """The key with the same notes around another centre (E minor <-> G major); ``NO_KEY`` stays."""
+    if token == NO_KEY:
+        return NO_KEY
+    tonic, minor = token % 12, token >= 12
+    return key_token((tonic + (3 if minor else 9)) % 12, MODES[not minor])
+
+
 def key_mode(token: Optional[int]) -> Optional[str]:
     """'major' or 'minor' for a key token; None for ``NO_KEY`` or None."""
     return None if token is None or token == NO_KEY else MODES[token // 12]
