@@ -88,9 +88,8 @@ class AudioTower(nn.Module):
                 raise ValueError("key_bass adds the bass to the key branch: set key_branch too (train mulan --key-branch).")
             # the bass's energy per pitch class (C1-B2) from 0.64-s windows (semitones are 2 Hz apart there),
             # matched on the 12 tonics with the analysers' bass profiles (``descriptors.read_audio``), learnt on
-            self.bass_fft = 4 * self.n_fft
-            self.register_buffer("bass_window", torch.hann_window(self.bass_fft), persistent=False)
-            self.register_buffer("bass_basis", chroma_filterbank(c.sample_rate, self.bass_fft, fmin=30.0, fmax=125.0),
+            self.register_buffer("bass_window", torch.hann_window(4 * self.n_fft), persistent=False)
+            self.register_buffer("bass_basis", chroma_filterbank(c.sample_rate, 4 * self.n_fft, fmin=30.0, fmax=125.0),
                                  persistent=False)
             self.bass_profiles = nn.Parameter(torch.tensor(KEY_PROFILES["bass"]))
             self.key_bias = nn.Parameter(torch.tensor(KEY_PROFILES["bias"]))
@@ -133,11 +132,15 @@ class AudioTower(nn.Module):
                                     for f in first], 1))
         return torch.cat(out, -1)
 
-    def power(self, audio: torch.Tensor) -> torch.Tensor:
-        # audio: [B, S] -> power spectrogram [B, n_fft // 2 + 1, ceil(S / hop)]
-        pad = (self.n_fft - self.hop) // 2
-        padded = F.pad(audio, (pad, pad + (-audio.shape[-1] % self.hop)))
-        spec = torch.stft(padded, self.n_fft, self.hop, window=self.window, center=False, return_complex=True)
+    def power(self, audio: torch.Tensor, window: torch.Tensor | None = None) -> torch.Tensor:
+        """audio [B, S] -> power spectrogram [B, n_fft // 2 + 1, ceil(S / hop)] with ``window`` (its length
+        is n_fft, the hop a quarter of it; default the tower's own, ``n_fft`` and ``hop``)."""
+        window = self.window if window is None else window
+        n_fft = window.numel()
+        hop = n_fft // 4
+        pad = (n_fft - hop) // 2
+        padded = F.pad(audio, (pad, pad + (-audio.shape[-1] % hop)))
+        spec = torch.stft(padded, n_fft, hop, window=window, center=False, return_complex=True)
         return spec.abs().pow(2)
 
     def log_mel(self, power: torch.Tensor) -> torch.Tensor:
@@ -158,10 +161,7 @@ class AudioTower(nn.Module):
 
     def bass_share(self, audio: torch.Tensor) -> torch.Tensor:
         """audio [B, S] -> each pitch class's share of the bass's energy (C1-B2) [B, 12], summing to 1."""
-        hop = self.bass_fft // 4
-        padded = F.pad(audio, (0, max(0, self.bass_fft - audio.shape[-1])))
-        power = torch.stft(padded, self.bass_fft, hop, window=self.bass_window, return_complex=True).abs().pow(2)
-        energy = (self.bass_basis @ power).sum(-1)
+        energy = (self.bass_basis @ self.power(audio, self.bass_window)).sum(-1)
         return energy / (energy.sum(-1, keepdim=True) + 1e-8)
 
     def key_scores(self, power: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
