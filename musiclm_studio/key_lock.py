@@ -20,7 +20,8 @@ analyser (``analysis.chroma_profiles`` -> ``best_key``) and, when it plays in th
 another tonic, transposed onto the asked tonic by the fewest semitones (-6 .. +5) with
 pedalboard's Rubber Band (offline, high quality: length and timing kept). The mode is not moved
 (transposition cannot turn minor into major), and audio whose pitch classes do not stand out
-(``analysis.read_key``'s treble chroma contrast test) is left alone. Continuations (whose key is the
+(``analysis.read_key``'s treble chroma contrast test) is left alone. The moved audio is read again and
+kept only where it is heard in the asked key; else the clip is returned as it came out. Continuations (whose key is the
 opening's), stories and clips told only a mode are never transposed; ``key_lock=False`` turns all of
 it off.
 
@@ -73,13 +74,20 @@ class KeyLock:
     asked: tuple[int, str]
     read: Optional[tuple[int, str]]
     semitones: int
+    landed: Optional[tuple[Optional[int], Optional[str]]] = None
+    """Where a transposition was tried and undone: the key the moved audio was heard in (``heard_key``: not the
+    asked one, or (None, None))."""
 
     def notice(self) -> Optional[str]:
         from .vocab.musical_key import NOTE_NAMES
 
+        tonic, mode = self.asked
+        if self.landed is not None:
+            heard = f"{NOTE_NAMES[self.landed[0]]} {self.landed[1]}" if self.landed[1] else "no clear key"
+            return (f"Key lock: the music came out in {NOTE_NAMES[self.read[0]]} {mode}; transposed to "
+                    f"{NOTE_NAMES[tonic]} {mode} it was heard in {heard}, so it is left as it came out.")
         if not self.semitones:
             return None
-        tonic, mode = self.asked
         return (f"Key lock: the music came out in {NOTE_NAMES[self.read[0]]} {mode} and was transposed "
                 f"{self.semitones:+d} semitones to {NOTE_NAMES[tonic]} {mode}, the key asked (key_lock=False keeps it).")
 
@@ -98,12 +106,18 @@ def asked_key(prompt: str, key: Optional[tuple], key_tokens: Optional[list[int]]
     return int(key_tokens[0]) % 12, key_mode(key_tokens[0])
 
 
-def transposition(audio: np.ndarray, sample_rate: int, tonic: int, mode: str) -> tuple[Optional[tuple[int, str]], int]:
-    """(the key read from ``audio`` or None, semitones in -6 .. +5 that move it onto ``tonic``; 0 when the
-    audio plays in another mode or no key stands out: ``analysis.read_key``'s contrast test, any fit)."""
+def heard_key(audio: np.ndarray, sample_rate: int) -> tuple[Optional[int], Optional[str]]:
+    """The key (tonic, mode) the lock hears in ``audio``: ``analysis.read_key``'s contrast test, any fit, any
+    length; (None, None) where no key stands out."""
     from .analysis import read_key
 
-    read_tonic, read_mode, _ = read_key(audio, sample_rate, min_fit=float("-inf"), min_seconds=0.0)
+    return read_key(audio, sample_rate, min_fit=float("-inf"), min_seconds=0.0)[:2]
+
+
+def transposition(audio: np.ndarray, sample_rate: int, tonic: int, mode: str) -> tuple[Optional[tuple[int, str]], int]:
+    """(the key read from ``audio`` or None, semitones in -6 .. +5 that move it onto ``tonic``; 0 when the
+    audio plays in another mode or no key stands out: ``heard_key``)."""
+    read_tonic, read_mode = heard_key(audio, sample_rate)
     if read_mode is None:
         return None, 0
     if read_mode != mode:
@@ -125,8 +139,16 @@ def transpose(audio: np.ndarray, sample_rate: int, semitones: float) -> np.ndarr
 
 
 def lock_key(audio: np.ndarray, sample_rate: int, tonic: int, mode: str) -> tuple[np.ndarray, KeyLock]:
-    """``audio`` [S] in the asked key where transposition can put it there (see the module), and what was done."""
+    """``audio`` [S] in the asked key where transposition can put it there (see the module), and what was done.
+    The moved audio is read again, and kept only where it is heard in the asked key: a move changes which
+    notes fall below the analyser's bass/treble border (C3), and on generated audio, whose major and minor
+    readings are often close, that can turn the mode it is heard in (docs/experiments/wider_world.md,
+    session 43); then the clip is left as it came out, in the asked mode on another tonic."""
     read, semitones = transposition(audio, sample_rate, tonic, mode)
-    if semitones:
-        audio = transpose(audio, sample_rate, semitones)
-    return audio, KeyLock((tonic, mode), read, semitones)
+    if not semitones:
+        return audio, KeyLock((tonic, mode), read, 0)
+    moved = transpose(audio, sample_rate, semitones)
+    landed = heard_key(moved, sample_rate)
+    if landed != (tonic, mode):
+        return audio, KeyLock((tonic, mode), read, 0, landed=landed)
+    return moved, KeyLock((tonic, mode), read, semitones)

@@ -8,7 +8,7 @@ import soundfile as sf
 import torch
 
 from musiclm_studio import cli
-from musiclm_studio.eval.codec import Distances, opus_roundtrip, si_sdr
+from musiclm_studio.eval.codec import Distances, comb_share, opus_roundtrip, si_sdr
 from musiclm_studio.eval.codec_cli import load_codec
 from musiclm_studio.eval.synth import drum_loop, hummed_melody, out_of_domain_set
 from musiclm_studio.train.codec import CodecRunConfig, train_codec
@@ -67,14 +67,14 @@ def test_decoder_only_keeps_every_code_and_retrains_the_decoder(trained_run, cli
     out = tmp_path / "decoder"
     run = CodecRunConfig(out=str(out), data=str(clip_folder), preset="tiny", steps=3, batch_size=2, crop_s=0.4,
                          log_every=3, save_every=100, warmup=1, init_from=str(trained_run), decoder_only=True,
-                         pitch_weight=4.0)
+                         pitch_weight=4.0, long_stft_weight=2.0)
     train_codec(run)
     before, after = load_codec(str(trained_run)), load_codec(str(out))
     audio = torch.from_numpy(hummed_melody(seed=4)[:SR])[None]
     assert torch.equal(before.encode(audio), after.encode(audio))
     assert not torch.equal(before.decode(before.encode(audio)), after.decode(after.encode(audio)))
     logged = json.loads(open(out / "metrics.jsonl").readline())
-    assert logged["pitch"] > 0 and np.isfinite(logged["loss"])
+    assert logged["pitch"] > 0 and logged["long_stft"] > 0 and np.isfinite(logged["loss"])
     with pytest.raises(ValueError, match="--init-from"):
         train_codec(CodecRunConfig(out=str(tmp_path / "x"), data=str(clip_folder), preset="tiny", decoder_only=True))
 
@@ -125,6 +125,17 @@ def test_metrics_have_known_answers():
     assert Distances(SR)(noisy, clip)["mel"] > Distances(SR)(clip + 0.01 * torch.randn_like(clip), clip)["mel"]
 
 
+def test_comb_share_hears_a_frame_rate_buzz():
+    clip = hummed_melody()[: 2 * SR]
+    n = np.arange(clip.size)
+    buzz = sum(np.cos(2 * np.pi * 50 * k * n / SR) for k in range(1, 40))  # a 50 Hz frame rate's harmonics
+    buzz = buzz / buzz.std() * clip.std()  # as loud as the music
+    noise = np.random.default_rng(0).normal(0, clip.std(), clip.size)
+    assert comb_share(clip, SR, 50) < 0.1 and comb_share(clip + noise, SR, 50) < 0.1
+    assert 0.4 < comb_share(clip + buzz, SR, 50) < 0.6
+    assert Distances(SR)(torch.from_numpy(clip + buzz), torch.from_numpy(clip))["comb"] > 0.4
+
+
 def test_opus_hits_its_bitrate_and_more_bits_sound_closer():
     clip = torch.from_numpy(hummed_melody()[: 3 * SR])
     low, low_kbps = opus_roundtrip(clip, SR, 12)
@@ -147,6 +158,8 @@ def test_eval_cli_writes_tables_and_level_pngs(trained_run, clip_folder, tmp_pat
     table = (out / "codec_eval.md").read_text()
     assert "codec, 4 levels" in table and "codec, 12 levels" in table and "out-of-domain" in table
     report = json.loads((out / "codec_eval.json").read_text())
+    assert "frame-rate comb" in table and all(0 <= r["comb"] <= 1 for r in report["rows"])
+    assert set(report["original_comb"]) == {r["set"] for r in report["rows"]}
     assert len(report["usage"]) == 12 and all(0 < u <= 1 for u in report["usage"])
     assert (out / "mel_corpus_original_4_12.png").stat().st_size > 10_000
     assert (out / "mel_out_of_domain_original_4_12.png").exists()

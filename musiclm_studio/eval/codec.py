@@ -3,7 +3,9 @@
 For each clip: multi-resolution mel distance (the training loss's L1 of log-mels), STFT
 distance (spectral convergence + log-magnitude), SI-SDR (dB), and what the harmony keeps: the
 cosine between the treble chroma of the decode and of the original, and whether the key-mode
-analyser (``analysis``, the one that scores generations) reads the same mode in both. Opus runs through
+analyser (``analysis``, the one that scores generations) reads the same mode in both; and the share of the
+decode's energy on the codec's frame-rate comb (``comb_share``: within 1 Hz of 50, 100, 150 ... Hz), a buzz
+the originals do not have (their share is in the report's footer). Opus runs through
 libsndfile (``soundfile`` OGG/OPUS at 48 kHz); its bitrate is set by a bisection over
 ``compression_level`` on each clip and the measured file size is reported (it includes Ogg
 framing). Per-level codebook usage is measured over the whole held-out set.
@@ -38,12 +40,25 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> float:
     return float(10 * torch.log10(target.pow(2).sum().clamp(min=1e-12) / (est - target).pow(2).sum().clamp(min=1e-12)))
 
 
-class Distances:
-    """mel / STFT distances, SI-SDR, chroma cosine and key-mode agreement between [S] clips (one
-    set of filters, built once; the reference's chroma is reused while the same reference and length come)."""
+def comb_share(audio: np.ndarray, sample_rate: int, rate: float, width_hz: float = 1.0) -> float:
+    """The share of [S] audio's energy within ``width_hz`` of a multiple of ``rate`` Hz (a codec's frame rate;
+    Hann-windowed spectrum of the whole clip). A decoder whose synthesised frames keep their phase from one
+    frame to the next piles energy there, a buzz (``train.losses.HopCombLoss``); music has a few per cent
+    (the comb's bins are about 4 % of the spectrum)."""
+    power = np.abs(np.fft.rfft(audio * np.hanning(len(audio)))) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / sample_rate)
+    distance = np.abs(freqs - rate * np.round(freqs / rate))
+    on = (distance <= width_hz) & (freqs > rate / 2)
+    return float(power[on].sum() / max(power.sum(), 1e-20))
 
-    def __init__(self, sample_rate: int):
-        self.sample_rate = sample_rate
+
+class Distances:
+    """mel / STFT distances, SI-SDR, chroma cosine, key-mode agreement between [S] clips and the estimate's
+    energy on the ``comb_rate`` comb (``comb_share``; one set of filters, built once; the reference's chroma
+    is reused while the same reference and length come)."""
+
+    def __init__(self, sample_rate: int, comb_rate: float = 50.0):
+        self.sample_rate, self.comb_rate = sample_rate, comb_rate
         self.mel, self.stft = MultiResolutionMelLoss(sample_rate), MultiResolutionSTFTLoss()
         self._reference: tuple[torch.Tensor, int, np.ndarray, str] | None = None
 
@@ -63,7 +78,8 @@ class Distances:
         chroma, mode = self._harmony(est[0, :n])
         cosine = float(chroma @ ref_chroma / max(np.linalg.norm(chroma) * np.linalg.norm(ref_chroma), 1e-12))
         return {"mel": float(self.mel(est[..., :n], ref[..., :n])), "stft": float(self.stft(est[..., :n], ref[..., :n])),
-                "si_sdr": si_sdr(est[0, :n], ref[0, :n]), "chroma": cosine, "mode": float(mode == ref_mode)}
+                "si_sdr": si_sdr(est[0, :n], ref[0, :n]), "chroma": cosine, "mode": float(mode == ref_mode),
+                "comb": comb_share(est[0, :n].numpy(), self.sample_rate, self.comb_rate)}
 
 
 def opus_roundtrip(audio: torch.Tensor, sample_rate: int, kbps: float) -> tuple[torch.Tensor, float]:
@@ -100,18 +116,23 @@ class CodecReport:
     rows: list[dict] = field(default_factory=list)  # {set, system, kbps, mel, stft, si_sdr, chroma, mode, clips}
     usage: list[float] = field(default_factory=list)  # share of each level's codes used on held-out clips
     codec_kbps: dict[int, float] = field(default_factory=dict)
+    original_comb: dict[str, float] = field(default_factory=dict)  # per clip set: the originals' ``comb_share``
 
     def markdown(self) -> str:
         lines = ["| clips | system | kbps | mel distance (lower is better) | STFT distance | SI-SDR dB | "
-                 "treble chroma cosine | key mode kept |",
-                 "|---|---|---:|---:|---:|---:|---:|---:|"]
+                 "treble chroma cosine | key mode kept | energy on the frame-rate comb |",
+                 "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for r in self.rows:
             lines.append(f"| {r['set']} ({r['clips']}) | {r['system']} | {r['kbps']:.1f} | {r['mel']:.3f} | "
                          f"{r['stft']:.3f} | {r['si_sdr']:.1f} | {r.get('chroma', float('nan')):.3f} | "
-                         f"{r.get('mode', float('nan')):.2f} |")
+                         f"{r.get('mode', float('nan')):.2f} | {r.get('comb', float('nan')):.3f} |")
         lines.append("")
         lines.append("Codebook usage per level (share of 1024 codes used on the held-out clips): "
                      + ", ".join(f"{u:.2f}" for u in self.usage))
+        if self.original_comb:
+            lines.append("")
+            lines.append("Energy on the frame-rate comb in the originals: "
+                         + ", ".join(f"{name} {share:.3f}" for name, share in self.original_comb.items()))
         return "\n".join(lines)
 
 
@@ -125,7 +146,7 @@ def evaluate_codec(codec: SoundStreamCodec, clip_sets: dict[str, list[torch.Tens
     """Every clip set through the codec at each level count and (optionally) Opus."""
     codec = codec.eval()
     device = next(codec.parameters()).device
-    distances, report = Distances(codec.sample_rate), CodecReport()
+    distances, report = Distances(codec.sample_rate, codec.frame_rate), CodecReport()
     all_codes = []
     for name, clips in clip_sets.items():
         results: dict[tuple[str, float], list[dict]] = {}
@@ -140,8 +161,10 @@ def evaluate_codec(codec: SoundStreamCodec, clip_sets: dict[str, list[torch.Tens
                 for target in (codec_kbps(codec, max(levels)), 2 * codec_kbps(codec, max(levels))):
                     recon, kbps = opus_roundtrip(clip, codec.sample_rate, target)
                     results.setdefault((f"Opus {target:g} kbps", target), []).append({**distances(recon, clip), "kbps": kbps})
+        report.original_comb[name] = float(np.mean([comb_share(c.float().cpu().numpy(), codec.sample_rate,
+                                                               codec.frame_rate) for c in clips]))
         for (system, kbps), values in results.items():
-            mean = {m: float(np.mean([v[m] for v in values])) for m in ("mel", "stft", "si_sdr", "chroma", "mode")}
+            mean = {m: float(np.mean([v[m] for v in values])) for m in ("mel", "stft", "si_sdr", "chroma", "mode", "comb")}
             measured = float(np.mean([v.get("kbps", kbps) for v in values]))
             report.rows.append({"set": name, "system": system, "kbps": measured, "clips": len(values), **mean})
     if all_codes:

@@ -1,7 +1,9 @@
 """Train the acoustic codec: ``musiclm-studio train codec --data CORPUS --out RUN``.
 
 Objective: multi-resolution mel L1 (weight 15) + multi-resolution STFT (weight 1) +
-RVQ commitment (weight 1); codebooks are EMA-updated, k-means initialised, with dead-code
+RVQ commitment (weight 1), optionally a quarter-tone spectrum L1 (``--pitch-weight``), long-window
+STFT (``--long-stft-weight``, ``LONG_STFT``) and the decode's frame-periodic part (``--comb-weight``,
+``losses.HopCombLoss``); codebooks are EMA-updated, k-means initialised, with dead-code
 replacement, and quantizer dropout trains every prefix of levels. Batches are random crops
 of corpus training clips held in memory, or streamed from a sharded corpus (``--data`` a folder
 of ``shards/``, see ``data.shards``). bf16 autocast on CPU or CUDA; resumable; DDP under
@@ -21,7 +23,15 @@ from ..models.codec import SoundStreamCodec
 from .common import (RunConfig, RunState, autocast, mean_across_ranks, optimizer_step, prepare, progress_bar,
                      rank_rows, rank_spread, setup_distributed, unwrap)
 from .data import CropSampler, load_clips
-from .losses import MultiResolutionMelLoss, MultiResolutionSTFTLoss, PitchLoss
+from .losses import HopCombLoss, MultiResolutionMelLoss, MultiResolutionSTFTLoss, PitchLoss
+
+
+LONG_STFT = ((4096, 1024), (8192, 2048))
+"""The long windows of ``--long-stft-weight``. The decoder synthesises 1920-sample frames every 480 samples
+(iSTFT); where its phases do not turn from frame to frame as a sound's do, overlap-add piles the energy onto
+the hop rate's harmonics (50, 100, 150 ... Hz: a buzz, read by key analysers as G, D, B, F). Windows
+of 4096-8192 samples (2.9-5.9 Hz bins) resolve that comb; the 480-1920-sample windows and the mel bands of the
+other losses barely do (docs/experiments/wider_world.md, session 43)."""
 
 
 @dataclass
@@ -34,6 +44,8 @@ class CodecRunConfig(RunConfig):
     commit_weight: float = 1.0
     quantizer_dropout: float = 0.5  # share of batches trained with a random number of levels
     pitch_weight: float = 0.0  # log-frequency (quarter-tone) spectrum L1; see losses.PitchLoss
+    long_stft_weight: float = 0.0  # STFT loss at 4096/8192-sample windows: hears the hop-rate comb; see LONG_STFT
+    comb_weight: float = 0.0  # the frame-periodic part of the decode (a buzz on the hop rate's harmonics); see losses.HopCombLoss
     decoder_only: bool = False  # freeze encoder + codebooks (codes unchanged); needs --init-from
     max_clips: int | None = None
 
@@ -57,6 +69,7 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
         state, "codec", 1 if run.decoder_only else world)
     mel_loss, stft_loss = MultiResolutionMelLoss(config.sample_rate).to(device), MultiResolutionSTFTLoss().to(device)
     pitch_loss = PitchLoss(config.sample_rate).to(device)
+    long_loss, comb_loss = MultiResolutionSTFTLoss(LONG_STFT).to(device), HopCombLoss(config.hop_length)
     crop, rows = int(run.crop_s * config.sample_rate), rank_rows(run.batch_size, rank, world)
     sampler = crop_sampler(run, config.sample_rate, crop, step, rank, world)
     bar = progress_bar(run, step, rank, "codec")
@@ -76,6 +89,9 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
         loss = run.mel_weight * mel + run.stft_weight * stft + run.commit_weight * commit.float()
         pitch = pitch_loss(recon.float(), audio) if run.pitch_weight > 0 else torch.zeros(())
         loss = loss + run.pitch_weight * pitch
+        long = long_loss(recon.float(), audio) if run.long_stft_weight > 0 else torch.zeros(())
+        comb = comb_loss(recon.float(), audio) if run.comb_weight > 0 else torch.zeros(())
+        loss = loss + run.long_stft_weight * long + run.comb_weight * comb
         optimizer_step(optimizer, loss, model.parameters(), run, step, average=run.decoder_only and world > 1)
         step += 1
         if bar is not None:
@@ -84,7 +100,8 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
         if step % run.log_every == 0:
             usage = unwrap(model).quantizer.usage(codes).mean().item()
             means = {name: mean_across_ranks(value.item()) for name, value in
-                     (("loss", loss), ("mel", mel), ("stft", stft), ("pitch", pitch), ("commit", commit))}
+                     (("loss", loss), ("mel", mel), ("stft", stft), ("pitch", pitch), ("long_stft", long),
+                                                   ("comb", comb), ("commit", commit))}
             state.log(step, **means, levels=codes.shape[1], usage=round(usage, 3), rank_spread=rank_spread(model),
                       steps_per_s=round((step - last_logged) / (time.time() - tick), 2))
             tick, last_logged = time.time(), step

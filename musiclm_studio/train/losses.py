@@ -62,6 +62,27 @@ class MultiResolutionSTFTLoss(nn.Module):
         return total / len(self.resolutions)
 
 
+class HopCombLoss(nn.Module):
+    """The energy of the estimate's frame-periodic part that the target lacks, relative to the target's energy.
+
+    A crop [B, S] is cut into its frames of ``hop`` samples (the codec's frame grid starts at the crop's
+    first sample) and averaged over them: what is left is the part that repeats every frame, the buzz on
+    the frame rate's harmonics that an iSTFT decoder makes where its phases repeat (``train.codec``);
+    music averages out to about 1/frames of its energy. The loss is the mean square of the estimate's
+    frame average minus the target's, over the target's mean square."""
+
+    def __init__(self, hop: int):
+        super().__init__()
+        self.hop = hop
+
+    def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        n = min(estimate.shape[-1], target.shape[-1]) // self.hop * self.hop
+        if n == 0:
+            raise ValueError(f"A crop shorter than one frame ({self.hop} samples) has no frame-periodic part.")
+        fold = lambda x: x[..., :n].float().reshape(*x.shape[:-1], -1, self.hop).mean(-2)  # noqa: E731
+        return (fold(estimate) - fold(target)).pow(2).mean() / target[..., :n].float().pow(2).mean().clamp(min=1e-8)
+
+
 def log_frequency_filterbank(sample_rate: int, n_fft: int, fmin: float, octaves: int,
                              bins_per_octave: int) -> torch.Tensor:
     """[octaves * bins_per_octave, n_fft // 2 + 1] triangles on a log2-frequency axis, each summing
