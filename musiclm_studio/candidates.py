@@ -171,7 +171,8 @@ def output(pipe, request: GenerationRequest, cond: Conditioning, semantic, coars
         if request.key_lock and cond.opening is None else None
     if named_key is not None:  # the key lock: onto the named key, its tokens re-read from the moved audio
         moved, lock = keylock.lock_key(clip.numpy(), pipe.sample_rate, *named_key)
-        notices += [n for n in (lock.notice(),) if n]  # moved, or a move heard in another key undone
+        if (notice := lock.notice()) is not None:  # moved, or a move heard in another key undone
+            notices.append(notice)
         if lock.semitones:
             clip = torch.from_numpy(moved)
             again = pipe.tokenize_audio(clip, pipe.sample_rate)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from musiclm_studio.analysis import estimate_key_mode
-from musiclm_studio.eval.synth import cadence
+from musiclm_studio.eval.synth import cadence, midi_to_hz
 from musiclm_studio.key_lock import asked_key, lock_key, transpose, transposition
 from musiclm_studio.vocab.musical_key import NO_KEY, key_token
 
@@ -42,7 +42,7 @@ def test_a_move_heard_in_another_key_is_undone():
     """A low A under C major chords reads A minor; moved up 3 semitones onto C minor, the bass note crosses
     the analyser's bass/treble border (C3) and the moved audio reads B minor: the clip is kept as it came."""
     t = np.arange(SR * 3 // 2) / SR
-    tone = lambda midi, harmonics: sum(np.sin(2 * np.pi * 440 * 2 ** ((midi - 69) / 12) * t * h) / h for h in harmonics)
+    tone = lambda midi, harmonics: sum(np.sin(2 * np.pi * midi_to_hz(midi) * t * h) / h for h in harmonics)
     chords = [(60, 64, 67), (69, 72, 76), (60, 64, 67), (59, 62, 67)]
     audio = np.concatenate([(sum(tone(m, (1, 2, 3)) for m in chord) + 1.5 * tone(45, (1,)))
                             * np.minimum(1, 20 * t) * np.exp(-t) for chord in chords])
