@@ -69,18 +69,25 @@ def test_default_is_honest_about_what_is_trained(default_pipe):
         assert not any("untrained" in n.lower() for n in out.notices)
 
 
-@pytest.mark.slow
-def test_shipped_codec_reconstructs_music_it_never_saw():
-    """The trained codec (12 levels) is far closer to the input than an untrained one.
-    Slow: its 0.5x / 0.6x mel-distance margins were measured on one CPU's kernels."""
-    from musiclm_studio.config import CodecConfig
+@pytest.fixture
+def shipped_codec():
+    """The shipped codec; skipped where it is untrained (nothing trained to measure)."""
     from musiclm_studio.eval.codec_cli import load_codec
-    from musiclm_studio.models.codec import SoundStreamCodec
 
     if "codec" in hub.read_json(f"{hub.DEFAULT_PIPELINE}/pipeline.json")["untrained"]:
         pytest.skip("the shipped codec is untrained: there is no trained reconstruction to measure")
+    return load_codec(None)
+
+
+@pytest.mark.slow
+def test_shipped_codec_reconstructs_music_it_never_saw(shipped_codec):
+    """The trained codec (12 levels) is far closer to the input than an untrained one.
+    Slow: its 0.5x / 0.6x mel-distance margins were measured on one CPU's kernels."""
+    from musiclm_studio.config import CodecConfig
+    from musiclm_studio.models.codec import SoundStreamCodec
+
     clip = torch.from_numpy(karplus_strong()[: 2 * SR])
-    trained = load_codec(None)
+    trained = shipped_codec
     torch.manual_seed(0)
     untrained = SoundStreamCodec(CodecConfig()).eval()
     distance = Distances(SR)
@@ -90,16 +97,13 @@ def test_shipped_codec_reconstructs_music_it_never_saw():
     assert ours < 0.5 * baseline and ours <= coarse_only < 0.6 * baseline, (ours, coarse_only, baseline)
 
 
-def test_shipped_decoder_leaves_no_frame_rate_buzz():
+def test_shipped_decoder_leaves_no_frame_rate_buzz(shipped_codec):
     """The decoder before session 43 put about half of a hummed tune's decoded energy within 1 Hz of a
     multiple of 50 Hz (the frame rate; the tune itself 0.07, the retrained decoder 0.07)."""
     from musiclm_studio.eval.codec import comb_share
-    from musiclm_studio.eval.codec_cli import load_codec
 
-    if "codec" in hub.read_json(f"{hub.DEFAULT_PIPELINE}/pipeline.json")["untrained"]:
-        pytest.skip("the shipped codec is untrained")
     clip = torch.from_numpy(hummed_melody()[: 2 * SR])
-    codec = load_codec(None)
+    codec = shipped_codec
     with torch.no_grad():
         decoded = codec.decode(codec.encode(clip[None]))[0].numpy()
     assert comb_share(decoded, SR, codec.frame_rate) < 0.2

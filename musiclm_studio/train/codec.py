@@ -69,8 +69,10 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
                                            betas=(0.8, 0.99), weight_decay=run.weight_decay),
         state, "codec", 1 if run.decoder_only else world)
     mel_loss, stft_loss = MultiResolutionMelLoss(config.sample_rate).to(device), MultiResolutionSTFTLoss().to(device)
-    pitch_loss = PitchLoss(config.sample_rate).to(device)
-    long_loss, comb_loss = MultiResolutionSTFTLoss(LONG_STFT).to(device), HopCombLoss(config.hop_length)
+    optional = {name: (weight, make().to(device)) for name, weight, make in (  # the losses off by default
+        ("pitch", run.pitch_weight, lambda: PitchLoss(config.sample_rate)),
+        ("long_stft", run.long_stft_weight, lambda: MultiResolutionSTFTLoss(LONG_STFT)),
+        ("comb", run.comb_weight, lambda: HopCombLoss(config.hop_length))) if weight > 0}
     crop, rows = int(run.crop_s * config.sample_rate), rank_rows(run.batch_size, rank, world)
     sampler = crop_sampler(run, config.sample_rate, crop, step, rank, world)
     bar = progress_bar(run, step, rank, "codec")
@@ -86,13 +88,13 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
                 recon, codes, commit = _decode_frozen(unwrap(model), audio)
             else:
                 recon, codes, commit = model(audio)
-        mel, stft = mel_loss(recon.float(), audio), stft_loss(recon.float(), audio)
+        recon = recon.float()
+        mel, stft = mel_loss(recon, audio), stft_loss(recon, audio)
         loss = run.mel_weight * mel + run.stft_weight * stft + run.commit_weight * commit.float()
-        pitch = pitch_loss(recon.float(), audio) if run.pitch_weight > 0 else torch.zeros(())
-        loss = loss + run.pitch_weight * pitch
-        long = long_loss(recon.float(), audio) if run.long_stft_weight > 0 else torch.zeros(())
-        comb = comb_loss(recon.float(), audio) if run.comb_weight > 0 else torch.zeros(())
-        loss = loss + run.long_stft_weight * long + run.comb_weight * comb
+        extra = {name: torch.zeros(()) for name in ("pitch", "long_stft", "comb")}  # logged as 0 where off
+        for name, (weight, fn) in optional.items():
+            extra[name] = fn(recon, audio)
+            loss = loss + weight * extra[name]
         optimizer_step(optimizer, loss, model.parameters(), run, step, average=run.decoder_only and world > 1)
         step += 1
         if bar is not None:
@@ -101,8 +103,7 @@ def train_codec(run: CodecRunConfig) -> SoundStreamCodec:
         if step % run.log_every == 0:
             usage = unwrap(model).quantizer.usage(codes).mean().item()
             means = {name: mean_across_ranks(value.item()) for name, value in
-                     (("loss", loss), ("mel", mel), ("stft", stft), ("pitch", pitch), ("long_stft", long),
-                      ("comb", comb), ("commit", commit))}
+                     (("loss", loss), ("mel", mel), ("stft", stft), *extra.items(), ("commit", commit))}
             state.log(step, **means, levels=codes.shape[1], usage=round(usage, 3), rank_spread=rank_spread(model),
                       steps_per_s=round((step - last_logged) / (time.time() - tick), 2))
             tick, last_logged = time.time(), step
