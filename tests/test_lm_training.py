@@ -231,6 +231,38 @@ def test_assemble_maps_the_lms_onto_a_new_mulan(setup, tmp_path):
     assert "semantic_lm" not in pipe.untrained_components
 
 
+def test_the_mulan_map_also_fits_prompts_with_no_clip(setup, tmp_path, capsys):
+    from musiclm_studio.components import load_trained
+    from musiclm_studio.eval.mulan import embed_texts
+    from musiclm_studio.train.assemble import assemble, fit_mulan_map
+    from musiclm_studio.train.data import corpus_entries
+
+    root, _ = setup
+    other = tmp_path / "other"
+    MusicLMPipeline.from_config("tiny", seed=3).save_pretrained(str(other))
+    old, new = load_trained("mulan", str(root / "pipe")), load_trained("mulan", str(other / "mulan"))
+    prompts = [f"a {mood} {genre} tune with {lead}" for mood in ("calm", "dark", "bright")
+               for genre in ("jazz", "rock", "folk", "techno") for lead in ("piano", "a choir", "flute")]
+    corpus = str(root / "corpus")
+    plain, _ = fit_mulan_map(old, new, [corpus], clips=5)
+    mapping, report = fit_mulan_map(old, new, [corpus], clips=5, texts=prompts)
+
+    def carried(m):  # mean cosine of the mapped prompts to the old MuLan's embedding of the same words
+        return torch.nn.functional.cosine_similarity(embed_texts(new, prompts) @ m, embed_texts(old, prompts)).mean()
+
+    assert carried(mapping) > carried(plain) + 0.05  # 36 prompts in 16 dimensions, fitted beside 10 pairs
+    assert set(report) == {"prompts_cosine"} and -1 <= report["prompts_cosine"] <= 1  # every tenth left out
+    (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n" + prompts[0] + "\n")
+    with pytest.raises(ValueError, match="--map-mulan"):
+        assemble(str(root / "pipe"), str(tmp_path / "o1"), {"mulan": str(other / "mulan")},
+                 map_texts=[str(tmp_path / "prompts.txt")])
+    capsys.readouterr()
+    assemble(str(root / "pipe"), str(tmp_path / "o2"), {"mulan": str(other / "mulan")}, dtype="float32",
+             map_mulan=[corpus], map_clips=5, map_texts=[str(tmp_path / "prompts.txt"), f"corpus:{corpus}"])
+    train = {r["caption"] for r in corpus_entries(corpus, "train")}  # its train captions, not its valid one
+    assert f"{len(prompts) + len(train)} prompt texts join its fit" in capsys.readouterr().out
+
+
 def test_a_refitted_semantic_tokenizer_recomputes_only_the_semantic_stream(setup, tmp_path):
     from musiclm_studio.models.semantic_tokenizer import SemanticTokenizer
     from musiclm_studio import hub

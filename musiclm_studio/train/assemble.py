@@ -23,14 +23,16 @@ from ..components import COMPONENT_TYPES, check_contracts, component_config, loa
 
 
 @torch.no_grad()
-def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float = 1e-3, text_weight: float = 1.0
-                  ) -> tuple[torch.Tensor, dict[str, float]]:
+def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float = 1e-3, text_weight: float = 1.0,
+                  texts: list[str] = ()) -> tuple[torch.Tensor, dict[str, float]]:
     """A linear map [E, E] from ``new`` MuLan's joint space onto ``old``'s: ridge regression on both models'
     unit embeddings of the same clips and of their captions (the first ``clips`` of each corpus's train
     split). The LMs are trained on audio embeddings and prompted with text ones, so both are fitted; a
-    caption pair weighs ``text_weight`` times an audio pair.
+    caption pair weighs ``text_weight`` times an audio pair. ``texts`` (prompts with no clip, e.g. the
+    MusicCaps captions: how users write) add text pairs of the same weight, as many as there are.
     Also returns the map's mean cosine to the old embeddings on the pairs left out of the fit (every
-    tenth, when there are ten), audio and text apart: how much of the old space the new one carries."""
+    tenth, when there are ten), audio, captions and ``texts`` apart: how much of the old space the new
+    one carries."""
     from ..eval.mulan import embed_clips, embed_texts
     from .data import load_split
 
@@ -50,10 +52,12 @@ def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float =
         captions = [r["caption"] for r in rows]
         pairs["audio"][0].append(embed_clips(new, audio)), pairs["audio"][1].append(embed_clips(old, old_audio))
         pairs["text"][0].append(embed_texts(new, captions)), pairs["text"][1].append(embed_texts(old, captions))
+    if texts:
+        pairs["prompts"] = ([embed_texts(new, list(texts))], [embed_texts(old, list(texts))])
     x = {kind: torch.cat(a).float() for kind, (a, _) in pairs.items()}
     y = {kind: torch.cat(b).float() for kind, (_, b) in pairs.items()}
     held = {kind: torch.arange(len(v)) % 10 == 9 for kind, v in x.items()}
-    weight = {"audio": 1.0, "text": text_weight ** 0.5}  # on the rows: squared in the loss
+    weight = {"audio": 1.0, "text": text_weight ** 0.5, "prompts": text_weight ** 0.5}  # on the rows: squared
     fit_x = torch.cat([x[k][~held[k]] * weight[k] for k in x])
     fit_y = torch.cat([y[k][~held[k]] * weight[k] for k in y])
     gram = fit_x.T @ fit_x
@@ -67,11 +71,13 @@ def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float =
 
 def assemble(base: str | None, out: str, components: dict[str, str], dtype: str = "float16",
              name: str | None = None, num_candidates: int | None = None, map_mulan: list[str] | None = None,
-             map_clips: int = 300, map_text_weight: float = 1.0):
+             map_clips: int = 300, map_text_weight: float = 1.0, map_texts: list[str] | None = None):
     """Write the pipeline ``base`` with ``components`` swapped in to ``out``. With ``map_mulan`` (corpus
     folders) and a new MuLan, the semantic and coarse LMs keep theirs: a linear map from the new MuLan's
     space onto the old one's, fitted on those corpora (``fit_mulan_map``), is folded into the layers that
-    read MuLan's code vectors, so LMs trained on the old MuLan's tokens read the new one's."""
+    read MuLan's code vectors, so LMs trained on the old MuLan's tokens read the new one's. ``map_texts``
+    (prompt sets as ``eval --prompts`` reads them; a corpus gives its train captions) join the fit as text
+    pairs, so prompts written like them reach the LMs where the old MuLan put them."""
     from ..pipeline import MusicLMPipeline
 
     pipe = MusicLMPipeline.from_pretrained(base, int8=False)
@@ -82,6 +88,9 @@ def assemble(base: str | None, out: str, components: dict[str, str], dtype: str 
     seed = hub.read_json(os.path.join(hub.resolve_pretrained(base), "pipeline.json")).get("placeholder_seed", 0)
     if map_mulan and "mulan" not in components:
         raise ValueError("--map-mulan maps the LMs onto a new MuLan: give one with --component mulan=RUN.")
+    if map_texts and not map_mulan:
+        raise ValueError("--map-texts adds prompts to the MuLan map's fit: give --map-mulan CORPUS too.")
+    prompts = _map_prompts(map_texts or [])
     old_mulan = pipe.components.mulan
     for name, path in components.items():
         if name not in COMPONENT_TYPES:
@@ -94,7 +103,9 @@ def assemble(base: str | None, out: str, components: dict[str, str], dtype: str 
         pipe.components.mark_trained(name, module.eval())
     if map_mulan:
         mapping, report = fit_mulan_map(old_mulan, pipe.components.mulan, map_mulan, map_clips,
-                                        text_weight=map_text_weight)
+                                        text_weight=map_text_weight, texts=prompts)
+        if prompts:
+            print(f"MuLan map: {len(prompts)} prompt texts join its fit")
         print("MuLan map, mean cosine to the old space on held-out pairs: "
               + ", ".join(f"{k.split('_')[0]} {v:.3f}" for k, v in report.items()))
         for lm, stream in pipe.components.mulan_code_streams():
@@ -111,6 +122,16 @@ def assemble(base: str | None, out: str, components: dict[str, str], dtype: str 
     return pipe
 
 
+def _map_prompts(specs: list[str]) -> list[str]:
+    """Every prompt of ``specs`` (``eval --prompts`` sets: musiccaps, a .csv/.jsonl/.txt file, or corpus:DIR,
+    whose train captions are taken, never its test or held-out ones), each once."""
+    from ..eval.harness import load_prompts
+
+    texts = [item.text for spec in specs
+             for item in load_prompts(spec, split="train" if spec.startswith("corpus:") else None)]
+    return list(dict.fromkeys(texts))
+
+
 def register(sub) -> None:
     a = sub.add_parser("assemble", help="put trained components into a pipeline folder")
     a.add_argument("--base", default=None, help="pipeline to start from (default: the shipped one)")
@@ -123,6 +144,9 @@ def register(sub) -> None:
                    help="with a new MuLan: keep the base LMs, reading its tokens through a linear map onto the old "
                         "MuLan's space fitted on these corpora's train clips and captions")
     a.add_argument("--map-clips", type=int, default=300, help="clips per corpus the map is fitted on")
+    a.add_argument("--map-texts", default=None, metavar="PROMPTS[,PROMPTS]",
+                   help="prompt sets whose texts join the map's fit (musiccaps, a .csv/.jsonl/.txt file, or corpus:DIR "
+                        "for its train captions): how users write, carried where the old MuLan put it")
     a.add_argument("--map-text-weight", type=float, default=1.0,
                    help="weight of a caption pair against a clip pair in the map's fit (prompts are text)")
     a.add_argument("--candidates", type=int, default=None,
@@ -133,7 +157,8 @@ def register(sub) -> None:
         if len(pairs) != len(args.component):
             raise ValueError("Each --component must look like NAME=FOLDER, e.g. codec=runs/codec.")
         pipe = assemble(args.base, args.out, pairs, args.dtype, args.name, args.candidates,
-                        args.map_mulan.split(",") if args.map_mulan else None, args.map_clips, args.map_text_weight)
+                        args.map_mulan.split(",") if args.map_mulan else None, args.map_clips, args.map_text_weight,
+                        args.map_texts.split(",") if args.map_texts else None)
         print(f"wrote {args.out}: trained {sorted(set(COMPONENT_TYPES) - set(pipe.untrained_components) - {'melody'})}, "
               f"untrained {pipe.untrained_components}")
         return 0
