@@ -245,12 +245,14 @@ def test_the_mulan_map_also_fits_prompts_with_no_clip(setup, tmp_path, capsys):
                for genre in ("jazz", "rock", "folk", "techno") for lead in ("piano", "a choir", "flute")]
     corpus = str(root / "corpus")
     plain, _ = fit_mulan_map(old, new, [corpus], clips=5)
-    mapping, report = fit_mulan_map(old, new, [corpus], clips=5, texts=prompts)
+    mapping, report = fit_mulan_map(old, new, [corpus], clips=5, texts=prompts)  # together, what 5 captions weigh
 
     def carried(m):  # mean cosine of the mapped prompts to the old MuLan's embedding of the same words
         return torch.nn.functional.cosine_similarity(embed_texts(new, prompts) @ m, embed_texts(old, prompts)).mean()
 
     assert carried(mapping) > carried(plain) + 0.05  # 36 prompts in 16 dimensions, fitted beside 10 pairs
+    # by default the 36 prompts together weigh what the 5 captions do
+    assert torch.allclose(mapping, fit_mulan_map(old, new, [corpus], clips=5, texts=prompts, texts_weight=5 / 36)[0])
     assert set(report) == {"prompts_cosine"} and -1 <= report["prompts_cosine"] <= 1  # every tenth left out
     (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n" + prompts[0] + "\n")
     with pytest.raises(ValueError, match="--map-mulan"):
