@@ -31,8 +31,8 @@ def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float =
     caption pair weighs ``text_weight`` times an audio pair. ``texts`` (prompts with no clip, e.g. the
     MusicCaps captions: how users write) add text pairs, each weighing ``texts_weight`` times an audio
     pair; by default all of them together weigh what the captions weigh, so however many there are they
-    widen the wording the map carries without outweighing the clips (weighed 1 each, 12.7k prompts
-    pull the fit off the clips: audio pairs 0.85 -> 0.68 cosine for the shipped MuLan's map).
+    widen the wording the map carries without outweighing the clips (weighed 1 each, thousands pull the
+    fit off the clips: docs/experiments/wider_world.md, session 45).
     Also returns the map's mean cosine to the old embeddings on the pairs left out of the fit (every
     tenth, when there are ten), audio, captions and ``texts`` apart: how much of the old space the new
     one carries."""
