@@ -60,9 +60,10 @@ def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float =
     x = {kind: torch.cat(a).float() for kind, (a, _) in pairs.items()}
     y = {kind: torch.cat(b).float() for kind, (_, b) in pairs.items()}
     held = {kind: torch.arange(len(v)) % 10 == 9 for kind, v in x.items()}
-    if texts_weight is None:
-        texts_weight = text_weight * len(x["text"]) / len(x["prompts"]) if "prompts" in x else 0.0
-    weight = {"audio": 1.0, "text": text_weight ** 0.5, "prompts": texts_weight ** 0.5}  # on the rows: squared
+    weight = {"audio": 1.0, "text": text_weight ** 0.5}  # on the rows: squared in the loss
+    if texts:
+        share = text_weight * len(x["text"]) / len(x["prompts"]) if texts_weight is None else texts_weight
+        weight["prompts"] = share ** 0.5
     fit_x = torch.cat([x[k][~held[k]] * weight[k] for k in x])
     fit_y = torch.cat([y[k][~held[k]] * weight[k] for k in y])
     gram = fit_x.T @ fit_x
@@ -133,8 +134,7 @@ def _map_prompts(specs: list[str]) -> list[str]:
     whose train captions are taken, never its test or held-out ones), each once."""
     from ..eval.harness import load_prompts
 
-    texts = [item.text for spec in specs
-             for item in load_prompts(spec, split="train" if spec.startswith("corpus:") else None)]
+    texts = [item.text for spec in specs for item in load_prompts(spec, split="train")]  # split: corpora only
     return list(dict.fromkeys(texts))
 
 
