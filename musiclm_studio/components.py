@@ -18,13 +18,13 @@ from .models.codec import SoundStreamCodec
 from .models.critic import AttributeCritic
 from .models.lm import StageLM, build_stage_lm
 from .models.melody_tokenizer import MelodyTokenizer
-from .models.mulan import MuLan
+from .models.mulan import MuLan, build_mulan
 from .models.semantic_tokenizer import SemanticTokenizer
 
 # component name -> (config class, model builder: config -> module); the order is the data flow, the
 # optional ones last (built in this order from one seed: a component added later leaves the others' weights)
 COMPONENT_TYPES = {
-    "mulan": (MuLanConfig, MuLan),
+    "mulan": (MuLanConfig, build_mulan),
     "melody": (MelodyConfig, MelodyTokenizer),
     "semantic_tokenizer": (SemanticTokenizerConfig, SemanticTokenizer),
     "semantic_lm": (StageLMConfig, build_stage_lm),

@@ -97,6 +97,9 @@ class MuLanConfig(ConfigMixin):
     # picks each run's own there
     descriptor_key: float = 0.1
     descriptor_tempo: float = 0.3
+    # an ensemble (``musiclm-studio mulan ensemble``): the configs of trained MuLans whose unit embeddings are
+    # joined, each weighed alike, into one space of ``embed_dim`` (their sum) with an RVQ of its own
+    members: list = field(default_factory=list)
 
 
 @dataclass
@@ -314,6 +317,7 @@ _SUBCONFIGS = {
     ("StageLMConfig", "conditions"): ConditionStream,
     ("PipelineConfig", "codec"): CodecConfig,
     ("PipelineConfig", "mulan"): MuLanConfig,
+    ("MuLanConfig", "members"): MuLanConfig,
     ("PipelineConfig", "melody"): MelodyConfig,
     ("PipelineConfig", "semantic_tokenizer"): SemanticTokenizerConfig,
     ("PipelineConfig", "semantic_lm"): StageLMConfig,

@@ -128,10 +128,12 @@ def load_state(folder: str, module: torch.nn.Module, prefixes: tuple[str, ...] |
     return module
 
 
-def load_matching(folder: str, module: torch.nn.Module) -> list[str]:
+def load_matching(folder: str, module: torch.nn.Module, prefix: str = "") -> list[str]:
     """Initialise ``module`` from older weights of a changed architecture: load the tensors whose
-    names and shapes match and return the names of those left at their initialisation."""
+    names and shapes match and return the names of those left at their initialisation. ``prefix``:
+    take only the weights under it (e.g. one member of a MuLan ensemble), named without it."""
     state, own = _read_weights(folder), module.state_dict()
+    state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     state = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and own[k].shape == v.shape}
     module.load_state_dict(state, strict=False)
     return sorted(k for k in own if k not in state)

@@ -195,6 +195,13 @@ def test_an_lm_reads_a_rotated_quantizer_through_the_folded_map(setup):
     lm.remap_condition("mulan", new_codebook, rotation.T)  # rotation.T carries them back
     assert torch.equal(lm.conditions["mulan"].codebook, new_codebook)
     assert torch.allclose(lm(tokens, conditions), before, atol=1e-4)
+    # a wider space (a MuLan ensemble's: these codes beside others) mapped onto the rotated one
+    wide = torch.cat([new_codebook, torch.randn_like(new_codebook)], -1)
+    with pytest.raises(ValueError, match="cannot carry"):
+        lm.remap_condition("mulan", wide, torch.eye(dim))
+    lm.remap_condition("mulan", wide, torch.cat([torch.eye(dim), torch.zeros(dim, dim)]))
+    assert lm.config.conditions[0].codebook_dim == 2 * dim and lm.conditions["mulan"].project.in_features == 2 * dim
+    assert torch.allclose(lm(tokens, conditions), before, atol=1e-4)
 
 
 def test_assemble_maps_the_lms_onto_a_new_mulan(setup, tmp_path):
@@ -263,6 +270,57 @@ def test_the_mulan_map_also_fits_prompts_with_no_clip(setup, tmp_path, capsys):
              map_mulan=[corpus], map_clips=5, map_texts=[str(tmp_path / "prompts.txt"), f"corpus:{corpus}"])
     train = {r["caption"] for r in corpus_entries(corpus, "train")}  # its train captions, not its valid one
     assert f"{len(prompts) + len(train)} prompt texts join its fit" in capsys.readouterr().out
+
+
+def test_the_lms_read_a_mulan_ensemble_through_the_map(setup, tmp_path, capsys):
+    from musiclm_studio.cli import main
+    from musiclm_studio.components import load_trained
+    from musiclm_studio.eval.mulan import embed_clips, embed_texts
+    from musiclm_studio.models.mulan import MuLan
+    from musiclm_studio.train.assemble import assemble
+    from musiclm_studio.train.data import load_split
+
+    root, _ = setup
+    other, corpus = tmp_path / "other", str(root / "corpus")
+    MusicLMPipeline.from_config("tiny", seed=3).save_pretrained(str(other))
+    members = [load_trained("mulan", str(root / "pipe")), load_trained("mulan", str(other / "mulan"))]
+    assert main(["mulan", "ensemble", "--members", str(root / "pipe"), "--data", corpus, "--out", str(tmp_path / "e1")])
+    assert "Name two or more MuLans" in capsys.readouterr().err
+    assert main(["mulan", "ensemble", "--members", f"{root / 'pipe'},{other / 'mulan'}", "--data", corpus,
+                 "--clips", "5", "--out", str(tmp_path / "ens")]) == 0
+    assert '"fit_vectors": 10' in capsys.readouterr().out  # 5 clips and their 5 captions
+    ensemble = load_trained("mulan", str(tmp_path / "ens"))
+    assert ensemble.config.embed_dim == 32 and ensemble.code_vectors().shape == (12, 32, 32)  # tiny: 32 codes
+    with pytest.raises(ValueError, match="build_mulan"):
+        MuLan(ensemble.config)
+    rows, clips = load_split(corpus, "train", 24_000)
+    captions = [r["caption"] for r in rows]
+    # the joined cosine is the members' mean cosine
+    cosine = embed_texts(ensemble, captions) @ embed_clips(ensemble, clips).T
+    mean = sum(embed_texts(m, captions) @ embed_clips(m, clips).T for m in members) / 2
+    torch.testing.assert_close(cosine, mean, atol=1e-5, rtol=1e-4)
+    tokens = ensemble.tokenize(embed_texts(ensemble, captions))
+    assert tokens.shape == (len(captions), 12) and tokens.max() < 32
+    # the LMs read the 32-d ensemble's code vectors through the map folded into their input layers
+    assemble(str(root / "pipe"), str(tmp_path / "o"), {"mulan": str(tmp_path / "ens")}, dtype="float32",
+             map_mulan=[corpus], map_clips=5)
+    pipe = MusicLMPipeline.from_pretrained(str(tmp_path / "o"), int8=False)
+    for name in ("semantic_lm", "coarse_lm"):
+        condition = getattr(pipe.components, name).conditions["mulan"]
+        assert condition.project.in_features == 32 and condition.codebook.shape == (12, 32, 32)
+        assert next(s for s in getattr(pipe.config, name).conditions if s.name == "mulan").codebook_dim == 32
+    pipe.show_progress = False
+    out = pipe("a calm piano tune", duration_s=1.0, seed=0)
+    assert out.audio.shape == (24_000,) and torch.isfinite(out.audio).all()
+    assert out.tokens.mulan.shape[-1] == 12
+    # fine-tuned on a token cache its own pipeline made, the LM goes on reading the ensemble's 32-d codes
+    build_token_cache(TokenCacheConfig(out=str(tmp_path / "tokens"), pipeline=str(tmp_path / "o"), data=corpus))
+    capsys.readouterr()
+    tuned = train_lm(LMRunConfig(out=str(tmp_path / "sem"), stage="semantic", tokens=str(tmp_path / "tokens"),
+                                 preset="tiny", steps=1, batch_size=2, crop_s=1.0, log_every=1, save_every=100, warmup=1,
+                                 init_from=str(tmp_path / "o")))
+    assert "conditions.mulan.project" not in capsys.readouterr().out  # loaded, not newly initialised
+    assert torch.allclose(tuned.conditions["mulan"].codebook, ensemble.code_vectors())
 
 
 def test_a_refitted_semantic_tokenizer_recomputes_only_the_semantic_stream(setup, tmp_path):

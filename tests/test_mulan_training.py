@@ -64,6 +64,34 @@ def test_mulan_trains_resumes_and_fits_its_quantizer(tiny_corpus, tmp_path):
     assert [json.loads(line)["step"] for line in open(tmp_path / "metrics.jsonl")][-2:] == [6, 6]
 
 
+def test_mulan_training_starts_from_one_member_of_an_ensemble(tiny_corpus, tmp_path, capsys):
+    from musiclm_studio import hub
+    from musiclm_studio.config import preset
+    from musiclm_studio.models.mulan import MuLanEnsemble
+
+    config = preset("tiny").mulan
+    joined = type(config)(**{**config.__dict__, "embed_dim": 2 * config.embed_dim, "members": [config, config]})
+    torch.manual_seed(0)
+    ensemble = MuLanEnsemble(joined)
+    hub.save_component(str(tmp_path / "ens"), joined, ensemble)
+    run = MuLanRunConfig(out=str(tmp_path / "run"), data=str(tiny_corpus), preset="tiny", steps=1, batch_size=6,
+                         crop_s=1.0, log_every=1, save_every=100, warmup=1, rvq_crops=1, init_from=str(tmp_path / "ens"))
+    with pytest.raises(ValueError, match="give --init-member 0-1"):
+        train_mulan(run)
+    run.init_member = 1
+    with pytest.raises(ValueError, match="member of a MuLan ensemble has none"):
+        train_mulan(type(run)(**{**run.__dict__, "text_only": True, "out": str(tmp_path / "text")}))
+    capsys.readouterr()
+    model = train_mulan(run)
+    assert "newly initialised: quantizer" in capsys.readouterr().out  # the member's towers, not its RVQ (refitted)
+    member = ensemble.members[1].state_dict()
+    name = "audio_tower.stem.0.weight"  # a tower weight barely moved by one step at the first warm-up lr
+    assert torch.allclose(model.state_dict()[name], member[name], atol=1e-3)
+    assert not torch.allclose(model.state_dict()[name], ensemble.members[0].state_dict()[name], atol=1e-3)
+    with pytest.raises(ValueError, match="--init-member picks one MuLan of an ensemble"):
+        train_mulan(type(run)(**{**run.__dict__, "init_from": str(tmp_path / "run"), "out": str(tmp_path / "r2")}))
+
+
 def test_load_split_keeps_rows_and_clips_aligned_when_a_file_is_broken(tiny_corpus, tmp_path):
     import shutil
 

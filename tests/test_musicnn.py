@@ -110,3 +110,31 @@ def test_mulan_with_the_branch_trains_caches_and_reloads(tmp_path):
     # means: of 1-s segments here, of 0.5-s ones (31 or 32 frames, weighed alike) there
     torch.testing.assert_close(features[:, 1::2], crops[:, 1::2], atol=0.02, rtol=0.03)
     train_mulan(MuLanRunConfig(**{**run.__dict__, "steps": 3}))  # resumes: the cached features are reused
+
+
+def test_a_mulan_ensemble_hears_with_one_pass_of_shared_taggers():
+    from musiclm_studio.config import preset
+    from musiclm_studio.models.mulan import MuLan, MuLanEnsemble
+
+    configs = [type(preset("tiny").mulan)(**{**preset("tiny").mulan.__dict__, "musicnn": "MTT"}) for _ in range(2)]
+    members = []
+    for seed, config in enumerate(configs):
+        torch.manual_seed(seed)
+        member = MuLan(config).eval()
+        member.audio_tower.load_taggers()
+        members.append(member)
+    joined = type(configs[0])(**{**configs[0].__dict__, "musicnn": "", "embed_dim": 2 * configs[0].embed_dim,
+                                 "members": configs})
+    ensemble = MuLanEnsemble(joined).eval()
+    for mine, member in zip(ensemble.members, members):
+        mine.load_state_dict(member.state_dict(), strict=False)
+    assert ensemble.members[1].audio_tower.taggers is None  # the first member's taggers hear for both
+    assert not any(k.startswith("members.1.audio_tower.taggers") for k in ensemble.state_dict())
+    short = torch.tensor(drum_loop(seconds=1.5, seed=2, bpm=120), dtype=torch.float32)[None]
+    long = torch.tensor(np.concatenate([drum_loop(seconds=2.5, seed=9, bpm=100), realistic_hum(seed=9)[:36_000]]),
+                        dtype=torch.float32)[None]
+    assert long.shape[-1] > configs[0].window_s * 24_000  # windowed
+    with torch.no_grad():
+        for audio in (short, long):
+            alone = torch.cat([m.embed_audio(audio) for m in members], -1) / 2 ** 0.5
+            torch.testing.assert_close(ensemble.embed_audio(audio), alone, atol=1e-5, rtol=1e-4)

@@ -113,7 +113,7 @@ def render_markdown(report: dict) -> str:
 
 
 def register(sub) -> None:
-    mulan = sub.add_parser("mulan", help="MuLan: evaluation (retrieval, zero-shot attributes)")
+    mulan = sub.add_parser("mulan", help="MuLan: evaluation (retrieval, zero-shot attributes), ensembles")
     kinds = mulan.add_subparsers(dest="mulan_command", required=True)
     e = kinds.add_parser("eval", help="retrieval R@k, zero-shot attribute accuracy, MusicCaps neighbours")
     e.add_argument("--mulan", default=None, help="pipeline, mulan component or run folder (default: shipped)")
@@ -129,3 +129,25 @@ def register(sub) -> None:
                         "a 10-s clip on 2 cores)")
     e.add_argument("--out", required=True)
     e.set_defaults(func=cmd_eval)
+    j = kinds.add_parser("ensemble", help="join trained MuLans into one (their embeddings joined, an RVQ over them)")
+    j.add_argument("--members", required=True, metavar="MULAN,MULAN[,...]",
+                   help="pipeline, mulan component or run folders of the MuLans to join")
+    j.add_argument("--data", required=True, metavar="CORPUS[,CORPUS]",
+                   help="corpora whose train clips and captions fit the RVQ (the first one's valid split picks the "
+                        "descriptor weights)")
+    j.add_argument("--clips", type=int, default=600, help="clips per corpus")
+    j.add_argument("--seed", type=int, default=0)
+    j.add_argument("--out", required=True, help="the ensemble's component folder (assemble --component mulan=OUT)")
+    j.set_defaults(func=cmd_ensemble)
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from ..train.mulan_ensemble import make_ensemble
+
+    model, report = make_ensemble([m.strip() for m in args.members.split(",") if m.strip()],
+                                  [c.strip() for c in args.data.split(",") if c.strip()], args.clips, args.seed)
+    hub.save_component(args.out, model.config, model)
+    hub.write_json(os.path.join(args.out, "ensemble.json"), report)
+    print(json.dumps(report, indent=2))
+    print(f"MuLan ensemble -> {args.out}")
+    return 0

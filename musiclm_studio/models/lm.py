@@ -85,13 +85,21 @@ class ConditionEmbedding(nn.Module):
 
     @torch.no_grad()
     def remap(self, codebook: torch.Tensor, mapping: torch.Tensor) -> None:
-        """Take another quantizer's code vectors [levels, vocab, dim] and read them through ``mapping``
-        [dim, dim], a linear map from that quantizer's space onto the one this stream was trained in:
-        the map is folded into the layers that read code vectors (``x @ mapping``, then each layer)."""
+        """Take another quantizer's code vectors [levels, vocab, new dim] and read them through ``mapping``
+        [new dim, dim], a linear map from that quantizer's space onto the one this stream was trained in:
+        the map is folded into the layers that read code vectors (``x @ mapping``, then each layer). The
+        spaces may differ in size (a MuLan ensemble's joined space): the stream then reads ``new dim``."""
+        if mapping.shape[1] != self.stream.codebook_dim or codebook.shape[-1] != mapping.shape[0]:
+            raise ValueError(f"Condition {self.stream.name!r}: a map {tuple(mapping.shape)} cannot carry code vectors "
+                             f"{tuple(codebook.shape)} onto its {self.stream.codebook_dim}-d space.")
         mapping = mapping.to(self.project.weight)
         for layer in (self.project, getattr(self, "broadcast", None)):
             if layer is not None:
-                layer.weight.copy_(layer.weight @ mapping.T)
+                layer.weight = nn.Parameter(layer.weight @ mapping.T, requires_grad=layer.weight.requires_grad)
+                layer.in_features = mapping.shape[0]
+        if mapping.shape[0] != self.codebook.shape[-1]:
+            self.codebook = self.codebook.new_empty(codebook.shape)
+            self.stream.codebook_dim = mapping.shape[0]
         self.set_codebook(codebook)
 
     def _offsets(self, tokens: torch.Tensor) -> torch.Tensor:

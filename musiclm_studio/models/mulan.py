@@ -194,6 +194,9 @@ class MuLan(nn.Module):
 
     def __init__(self, config: MuLanConfig):
         super().__init__()
+        if config.members and type(self) is MuLan:
+            raise ValueError("This MuLan config is an ensemble of trained MuLans: build it with build_mulan (an "
+                             "ensemble is made by `musiclm-studio mulan ensemble`, not trained).")
         self.config = config
         self.text_projection = nn.Sequential(nn.Linear(config.text_dim, config.text_dim), nn.GELU(),
                                              nn.Linear(config.text_dim, config.embed_dim))
@@ -320,3 +323,70 @@ class MuLan(nn.Module):
     def score(self, texts: list[str] | str, audio: torch.Tensor) -> torch.Tensor:
         """MuLan cycle-consistency score: cosine of each prompt with its audio -> [B]."""
         return (self.embed_text(texts) * self.embed_audio(audio)).sum(-1)
+
+
+class MuLanEnsemble(MuLan):
+    """Trained MuLans read as one: each member embeds a prompt or a clip in its own space, and the unit
+    embeddings are joined, each weighed 1/sqrt(members), so the cosine of two joined embeddings is the
+    members' mean cosine. An RVQ over the joined space (fitted by ``mulan ensemble``) makes its tokens.
+    Members that hear with the same musicnn taggers share one pass of them (the others' are not kept)."""
+
+    def __init__(self, config: MuLanConfig):
+        nn.Module.__init__(self)
+        self.config = config
+        members = [m if isinstance(m, MuLanConfig) else MuLanConfig.from_dict(m) for m in config.members]
+        if len(members) < 2 or any(m.members for m in members):
+            raise ValueError("A MuLan ensemble joins two or more trained MuLans (none an ensemble itself).")
+        for field in ("text_model", "text_dim", "sample_rate", "window_s", "stride_s"):
+            if len({getattr(m, field) for m in members} | {getattr(config, field)}) > 1:
+                raise ValueError(f"The members of a MuLan ensemble must share one {field} "
+                                 f"({[getattr(m, field) for m in members]}).")
+        if config.embed_dim != sum(m.embed_dim for m in members):
+            raise ValueError(f"A MuLan ensemble's embed_dim is its members' together "
+                             f"({sum(m.embed_dim for m in members)}), not {config.embed_dim}.")
+        self.members = nn.ModuleList(MuLan(m) for m in members)
+        self.shared_tags = bool(members[0].musicnn) and len({m.musicnn for m in members}) == 1
+        for i, member in enumerate(self.members):
+            member.quantizer = None  # the ensemble tokenizes the joined space
+            if self.shared_tags and i:
+                member.audio_tower.taggers = None  # the first member's taggers hear for all
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)), requires_grad=False)  # its device
+        self.quantizer = ResidualVectorQuantizer(config.embed_dim, config.num_quantizers, config.codebook_size)
+        self.fact_out = None
+        self._text_encoder = None
+
+    def _join(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(parts, -1) / len(parts) ** 0.5
+
+    def embed_text(self, texts: list[str] | str, features: torch.Tensor | None = None) -> torch.Tensor:
+        texts = [texts] if isinstance(texts, str) else texts
+        features = self.text_features(texts) if features is None else features[..., : self.config.text_dim]
+        return self._join([m.embed_text(texts, features) for m in self.members])
+
+    def embed_audio(self, audio: torch.Tensor, tagged: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.shared_tags:
+            return self._join([m.embed_audio(audio, tagged) for m in self.members])
+        if audio.ndim == 1:
+            audio = audio[None]
+        if audio.shape[-1] == 0:
+            raise ValueError("Cannot embed empty audio.")
+        first = self.members[0].audio_tower
+        window = int(self.config.window_s * self.config.sample_rate)
+        if audio.shape[-1] <= window:
+            tagged = first.tag_features(audio) if tagged is None else tagged
+            return self._join([m.audio_tower(audio, tagged) for m in self.members])
+        stride = int(self.config.stride_s * self.config.sample_rate)
+        starts = list(range(0, audio.shape[-1] - window + 1, stride))
+        windows = torch.stack([audio[:, s: s + window] for s in starts], 1).flatten(0, 1)  # [B * N, W]
+        tagged = first.tag_windows(audio, window, stride).flatten(0, 1)
+        return self._join([F.normalize(m.audio_tower(windows, tagged).view(audio.shape[0], len(starts), -1).mean(1),
+                                       dim=-1) for m in self.members])
+
+    def forward(self, *args, **kwargs):
+        raise ValueError("A MuLan ensemble is not trained: train its members (musiclm-studio train mulan), then "
+                         "join them with musiclm-studio mulan ensemble.")
+
+
+def build_mulan(config: MuLanConfig) -> MuLan:
+    """The MuLan a config describes: an ensemble where it names members."""
+    return MuLanEnsemble(config) if config.members else MuLan(config)

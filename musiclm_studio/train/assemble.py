@@ -25,7 +25,7 @@ from ..components import COMPONENT_TYPES, check_contracts, component_config, loa
 @torch.no_grad()
 def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float = 1e-3, text_weight: float = 1.0,
                   texts: list[str] = (), texts_weight: float | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """A linear map [E, E] from ``new`` MuLan's joint space onto ``old``'s: ridge regression on both models'
+    """A linear map [E new, E old] from ``new`` MuLan's joint space onto ``old``'s: ridge regression on both models'
     unit embeddings of the same clips and of their captions (the first ``clips`` of each corpus's train
     split). The LMs are trained on audio embeddings and prompted with text ones, so both are fitted; a
     caption pair weighs ``text_weight`` times an audio pair. ``texts`` (prompts with no clip, e.g. the
@@ -39,9 +39,6 @@ def fit_mulan_map(old, new, corpora: list[str], clips: int = 300, ridge: float =
     from ..eval.mulan import embed_clips, embed_texts
     from .data import load_split
 
-    if old.config.embed_dim != new.config.embed_dim:
-        raise ValueError(f"Both MuLans must share one joint-space size to map one onto the other "
-                         f"({old.config.embed_dim} against {new.config.embed_dim}).")
     pairs = {"audio": ([], []), "text": ([], [])}
     for corpus in corpora:
         rows, audio = load_split(corpus, "train", new.config.sample_rate, limit=clips)

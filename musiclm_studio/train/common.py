@@ -255,6 +255,7 @@ class RunState:
     def __init__(self, run: RunConfig, rank: int = 0):
         self.run, self.rank = run, rank
         self.last = os.path.join(run.out, "last")
+        self.init_prefix = ""  # --init-from's weights under this name only (a member of a MuLan ensemble)
         self.started = self.session_started = time.time()
         if rank == 0:
             os.makedirs(run.out, exist_ok=True)
@@ -287,7 +288,7 @@ class RunState:
             from ..components import trained_folder
 
             folder = trained_folder(self.run.init_from, component)
-            missing = hub.load_matching(folder, model)
+            missing = hub.load_matching(folder, model, self.init_prefix)
             if self.rank == 0:
                 listed = ", ".join(missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
                 print(f"initialised from {folder}" + (f"; newly initialised: {listed}" if missing else ""))

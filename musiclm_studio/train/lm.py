@@ -36,7 +36,7 @@ from typing import Optional
 import torch
 
 from .. import hub
-from ..config import AttributeReaderConfig, beat_stream, key_stream, preset
+from ..config import AttributeReaderConfig, StageLMConfig, beat_stream, key_stream, preset
 from ..vocab.attributes import attribute_tokens, bin_bpms, tempo_bin
 from ..models.lm import StageLM, build_stage_lm
 from ..data.theory import NOTE_NAMES
@@ -239,6 +239,15 @@ def freeze_except(model: torch.nn.Module, prefixes: str) -> int:
     return trainable
 
 
+def mulan_width(config: StageLMConfig, codebook: torch.Tensor | None) -> StageLMConfig:
+    """The LM embeds MuLan tokens through the code vectors of the MuLan that made the token cache, whatever
+    their size (a MuLan ensemble's joined space is wider than one MuLan's; the preset sizes one)."""
+    if codebook is None:
+        return config
+    return replace(config, conditions=[replace(s, codebook_dim=codebook.shape[-1]) if s.codebook_dim else s
+                                       for s in config.conditions])
+
+
 def train_lm(run: LMRunConfig) -> StageLM:
     device, rank, world = setup_distributed(run.device)
     torch.manual_seed(run.seed + rank)
@@ -261,6 +270,8 @@ def train_lm(run: LMRunConfig) -> StageLM:
             config = replace(config, conditions=config.conditions + [stream])
     if run.condition_dropout:
         config = replace(config, conditions=with_dropout(config.conditions, run.condition_dropout))
+    train = load_caches(run.tokens, "train")
+    config = mulan_width(config, train.mulan_codebook)
     model = build_stage_lm(config).to(device)
     if run.train_only:
         trainable = freeze_except(model, run.train_only)
@@ -275,7 +286,6 @@ def train_lm(run: LMRunConfig) -> StageLM:
         state, f"{run.stage}_lm", world, fsdp=run.fsdp, find_unused_parameters=config.layout == "levelwise",
         fsdp_methods=("loss",))
     lm = unwrap(model)  # the StageLM itself (FSDP shards it in place)
-    train = load_caches(run.tokens, "train")
     for stream in config.conditions:
         if stream.codebook_dim:  # embed MuLan tokens through the code vectors that made them
             if train.mulan_codebook is None:

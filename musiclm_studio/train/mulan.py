@@ -66,6 +66,7 @@ class MuLanRunConfig(RunConfig):
     text_facts: bool = False  # the text tower also maps the key and tempo a text states (MuLanConfig.text_facts)
     relative_negatives: bool = False  # with text_facts: each text stating a key, its facts set to the relative key, as a negative
     musicnn: str = ""  # "MTT", "MSD" or "MTT+MSD": a branch of frozen pretrained taggers (MuLanConfig.musicnn)
+    init_member: int | None = None  # with --init-from a MuLan ensemble (mulan ensemble): the member to start from
 
 
 def clip_texts(rows: list[dict], variants: int = 0, v2_variants: int = 0) -> list[list[str]]:
@@ -220,15 +221,28 @@ def train_mulan(run: MuLanRunConfig) -> MuLan:
         raise ValueError("--relative-negatives moves the key a text's facts state (--text-facts) among its hard "
                          "negatives: give --text-facts, and leave out --no-hard-negatives.")
     state = RunState(run, rank)
+    resumed = os.path.isfile(os.path.join(state.last, "config.json"))
+    start = component_config(trained_folder(run.init_from, "mulan"), "mulan") if run.init_from and not resumed else None
+    if start is not None and start.members:  # an ensemble is not trained: one of its members is the start
+        if run.init_member is None or not 0 <= run.init_member < len(start.members):
+            raise ValueError(f"The MuLan of {run.init_from} is an ensemble of {len(start.members)} MuLans, which is not "
+                             f"trained itself: give --init-member 0-{len(start.members) - 1} to start from one of "
+                             "them (musiclm-studio mulan ensemble joins them again).")
+        start, state.init_prefix = start.members[run.init_member], f"members.{run.init_member}."
+    elif run.init_member is not None and not resumed:
+        raise ValueError("--init-member picks one MuLan of an ensemble: give --init-from a pipeline or folder whose "
+                         "MuLan is an ensemble (musiclm-studio mulan ensemble), or leave it out.")
     if run.text_only:
         if world > 1:
             raise ValueError("--text-only trains a small projection in minutes on one CPU: run it without torchrun.")
-        resumed = os.path.isfile(os.path.join(state.last, "config.json"))
         if not (run.init_from or resumed):
             raise ValueError("--text-only trains the text side against a trained audio tower: give --init-from "
                              "a MuLan (a pipeline folder such as assets/musiclm-small, or a run).")
+        if state.init_prefix:
+            raise ValueError("--text-only keeps the RVQ of --init-from, and a member of a MuLan ensemble has none (the "
+                             "ensemble tokenizes the joined space): train the member whole, then join them again.")
         # the audio tower must be the one that made the token caches: its architecture, not the preset's
-        config = component_config(state.last if resumed else trained_folder(run.init_from, "mulan"), "mulan")
+        config = component_config(state.last, "mulan") if resumed else start
         config.text_facts = config.text_facts or run.text_facts  # a text side that reads the stated facts: new, trained here
     model = MuLan(config).to(device)
     frozen = ("quantizer", "audio_tower") if run.text_only else ("quantizer",)
