@@ -16,7 +16,7 @@ render). Both
 land on the unit sphere in ``embed_dim`` dimensions, trained contrastively (InfoNCE with a learned
 temperature). An RVQ of 12 x 1024 fitted on *audio* embeddings makes the MuLan tokens; at inference
 the text embedding goes through the same RVQ, which is the trick that lets MusicLM train its LMs on
-audio alone.
+audio alone. ``MuLanEnsemble`` reads trained MuLans as one (``musiclm-studio mulan ensemble``).
 """
 
 from __future__ import annotations
