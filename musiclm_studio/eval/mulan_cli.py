@@ -142,10 +142,11 @@ def register(sub) -> None:
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
+    from ..train.mulan import data_folders
     from ..train.mulan_ensemble import make_ensemble
 
-    model, report = make_ensemble([m.strip() for m in args.members.split(",") if m.strip()],
-                                  [c.strip() for c in args.data.split(",") if c.strip()], args.clips, args.seed)
+    model, report = make_ensemble([m.strip() for m in args.members.split(",") if m.strip()], data_folders(args.data),
+                                  args.clips, args.seed)
     hub.save_component(args.out, model.config, model)
     hub.write_json(os.path.join(args.out, "ensemble.json"), report)
     print(json.dumps(report, indent=2))

@@ -253,14 +253,23 @@ class MuLan(nn.Module):
             raise ValueError("Cannot embed empty audio.")
         window = int(self.config.window_s * self.config.sample_rate)
         if audio.shape[-1] <= window:
-            return self.audio_tower(audio, tagged)
+            return self._embed_windows(audio, tagged, 1)
         stride = int(self.config.stride_s * self.config.sample_rate)
         starts = list(range(0, audio.shape[-1] - window + 1, stride))
-        windows = torch.stack([audio[:, s: s + window] for s in starts], 1)  # [B, N, W]
-        tower = self.audio_tower
-        tagged = None if tower.taggers is None else tower.tag_windows(audio, window, stride).flatten(0, 1)
-        emb = tower(windows.flatten(0, 1), tagged).view(audio.shape[0], len(starts), -1)
-        return F.normalize(emb.mean(1), dim=-1)
+        windows = torch.stack([audio[:, s: s + window] for s in starts], 1).flatten(0, 1)  # [B * N, W]
+        tagger = self._tagger()
+        tagged = None if tagger is None else tagger.tag_windows(audio, window, stride).flatten(0, 1)
+        return self._embed_windows(windows, tagged, len(starts))
+
+    def _tagger(self) -> "AudioTower | None":
+        """The tower whose musicnn taggers hear a clip's windows in one pass (None: no tagger branch)."""
+        return None if self.audio_tower.taggers is None else self.audio_tower
+
+    def _embed_windows(self, windows: torch.Tensor, tagged: torch.Tensor | None, count: int) -> torch.Tensor:
+        """``count`` windows a clip [B * count, W] (and their taggers' features, if computed) -> unit
+        embeddings [B, E]: the tower's embedding of each window, averaged per clip."""
+        emb = self.audio_tower(windows, tagged)
+        return emb if count == 1 else F.normalize(emb.view(-1, count, emb.shape[-1]).mean(1), dim=-1)
 
     def forward(self, audio: torch.Tensor, text_features: torch.Tensor, hard_features: torch.Tensor | None = None,
                 tagged: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -364,23 +373,16 @@ class MuLanEnsemble(MuLan):
         return self._join([m.embed_text(texts, features) for m in self.members])
 
     def embed_audio(self, audio: torch.Tensor, tagged: torch.Tensor | None = None) -> torch.Tensor:
-        if not self.shared_tags:
+        if not self.shared_tags:  # each member's own taggers
             return self._join([m.embed_audio(audio, tagged) for m in self.members])
-        if audio.ndim == 1:
-            audio = audio[None]
-        if audio.shape[-1] == 0:
-            raise ValueError("Cannot embed empty audio.")
-        first = self.members[0].audio_tower
-        window = int(self.config.window_s * self.config.sample_rate)
-        if audio.shape[-1] <= window:
-            tagged = first.tag_features(audio) if tagged is None else tagged
-            return self._join([m.audio_tower(audio, tagged) for m in self.members])
-        stride = int(self.config.stride_s * self.config.sample_rate)
-        starts = list(range(0, audio.shape[-1] - window + 1, stride))
-        windows = torch.stack([audio[:, s: s + window] for s in starts], 1).flatten(0, 1)  # [B * N, W]
-        tagged = first.tag_windows(audio, window, stride).flatten(0, 1)
-        return self._join([F.normalize(m.audio_tower(windows, tagged).view(audio.shape[0], len(starts), -1).mean(1),
-                                       dim=-1) for m in self.members])
+        return super().embed_audio(audio, tagged)  # its windows, tagged once by the first member
+
+    def _tagger(self) -> "AudioTower | None":
+        return self.members[0].audio_tower if self.shared_tags else None
+
+    def _embed_windows(self, windows: torch.Tensor, tagged: torch.Tensor | None, count: int) -> torch.Tensor:
+        tagged = self.members[0].audio_tower.tag_features(windows) if tagged is None else tagged
+        return self._join([m._embed_windows(windows, tagged, count) for m in self.members])
 
     def forward(self, *args, **kwargs):
         raise ValueError("A MuLan ensemble is not trained: train its members (musiclm-studio train mulan), then "
