@@ -16,7 +16,7 @@ from .config import (AttributeReaderConfig, AttributeValues, CodecConfig, Condit
 from .models.attribute_reader import AttributeReader
 from .models.codec import SoundStreamCodec
 from .models.critic import AttributeCritic
-from .models.lm import StageLM, build_stage_lm
+from .models.lm import StageLM, build_stage_lm, same_codebook
 from .models.melody_tokenizer import MelodyTokenizer
 from .models.mulan import MuLan, build_mulan
 from .models.semantic_tokenizer import SemanticTokenizer
@@ -61,9 +61,16 @@ class Components:
         built = {name: model(getattr(config, name)) for name, (_, model) in COMPONENT_TYPES.items()
                  if getattr(config, name) is not None}
         components = cls(**built, untrained={n for n, m in built.items() if isinstance(m, torch.nn.Module)})
-        for lm, stream in components.mulan_code_streams():
-            lm.set_codebook(stream.name, components.mulan.code_vectors())
+        components.fill_mulan_codes()
         return components
+
+    def fill_mulan_codes(self) -> None:
+        """The LMs read MuLan tokens through the pipeline MuLan's code vectors (they do not save a copy).
+        A stream that names no quantizer yet (a fresh LM) is bound to this one."""
+        vectors = self.mulan.code_vectors()
+        for lm, stream in self.mulan_code_streams():
+            if lm.conditions[stream.name].codebook.shape == vectors.shape:  # else check_contracts says what differs
+                lm.set_codebook(stream.name, vectors, bind=stream.codebook_fingerprint is None)
 
     def mulan_code_streams(self) -> list[tuple[StageLM, ConditionStream]]:
         """(LM, stream) pairs that embed MuLan tokens through MuLan's own code vectors."""
@@ -78,6 +85,7 @@ class Components:
         """Swap in a trained component (its config must match the pipeline's)."""
         setattr(self, name, module)
         self.untrained.discard(name)
+        self.fill_mulan_codes()
 
     @property
     def int8(self) -> bool:
@@ -154,8 +162,7 @@ def check_contracts(config: PipelineConfig, c: Components) -> None:
         if stream.codebook_dim != config.mulan.embed_dim or stream.fixed_length != config.mulan.num_quantizers:
             problems.append(f"{lm.config.name} LM embeds MuLan tokens as {stream.fixed_length} x {stream.codebook_dim}-d "
                             f"codes; MuLan has {config.mulan.num_quantizers} x {config.mulan.embed_dim}")
-        elif not torch.allclose(lm.conditions[stream.name].codebook.float().cpu(),
-                                c.mulan.code_vectors().float().cpu(), atol=1e-3):
+        elif stream.codebook_fingerprint and not same_codebook(stream.codebook_fingerprint, c.mulan.code_vectors()):
             problems.append(f"{lm.config.name} LM was trained on another MuLan quantizer than the pipeline's: "
                             "rebuild the token cache with this MuLan and retrain the LM, or keep the LM and map it "
                             "onto this MuLan (musiclm-studio assemble --map-mulan CORPUS)")
@@ -292,5 +299,6 @@ def load_components(folder: str) -> tuple[PipelineConfig, Components]:
         if seed is not None and name in untrained and not os.path.exists(weights):
             continue  # a labelled placeholder: keep the seeded initialisation
         load_weights(folders[name], name, module)
+    components.fill_mulan_codes()
     components.untrained = untrained
     return config, components.to(torch.device("cpu"))

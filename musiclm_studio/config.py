@@ -158,6 +158,9 @@ class ConditionStream(ConfigMixin):
     ``broadcast``: the sum of the code vectors (the dequantized embedding) is also projected and
     added to every target step, with ``noise`` (training only) added to it first; a stream without
     code vectors (the prompt's attributes) adds the sum of a second embedding row per token.
+    ``codebook_fingerprint``: a sample of the code vectors the LM was trained on. The LM does not
+    save the vectors (it reads them from the pipeline's MuLan); the sample tells whether that MuLan
+    is the quantizer the LM knows.
     """
 
     name: str
@@ -170,6 +173,7 @@ class ConditionStream(ConfigMixin):
     codebook_dim: Optional[int] = None  # embed through fixed code vectors (prefix streams only)
     broadcast: bool = False  # also add one vector per row to every target step (prefix streams of fixed length)
     noise: float = 0.0  # std of Gaussian noise on the broadcast code vectors while training
+    codebook_fingerprint: Optional[list[float]] = None  # models.lm.codebook_fingerprint of those vectors
 
     def __post_init__(self):
         if (self.codebook_dim or self.broadcast) and (self.mode != "prefix" or not self.fixed_length):

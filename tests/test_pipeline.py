@@ -95,12 +95,34 @@ def test_broken_checkpoints_give_clear_errors(tiny_pipe, tmp_path):
 
 
 def test_lms_must_share_the_pipelines_mulan_quantizer(tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from musiclm_studio import hub
+
     pipe = MusicLMPipeline.from_config("tiny", seed=0)
     pipe.save_pretrained(tmp_path)
-    MusicLMPipeline.from_pretrained(str(tmp_path))  # built together: the code vectors agree
+    loaded = MusicLMPipeline.from_pretrained(str(tmp_path), int8=False)  # built together: the code vectors agree
+    # the LMs save no copy of MuLan's code vectors: they read the pipeline MuLan's on loading
+    weights = tmp_path / "semantic_lm" / "model.safetensors"
+    assert not any("codebook" in name for name in load_file(weights))
+    assert torch.equal(loaded.components.semantic_lm.conditions["mulan"].codebook,
+                       loaded.components.mulan.code_vectors())
+    # weights saved before that carry the copy, and their config no fingerprint: they load, and are checked
+    old = load_file(weights) | {"conditions.mulan.codebook": pipe.components.mulan.code_vectors().clone()}
+    save_file(old, weights)
+    config = json.loads((tmp_path / "semantic_lm" / "config.json").read_text())
+    for stream in config["conditions"]:
+        stream.pop("codebook_fingerprint")
+    (tmp_path / "semantic_lm" / "config.json").write_text(json.dumps(config))
+    MusicLMPipeline.from_pretrained(str(tmp_path))
     with torch.no_grad():
         pipe.components.mulan.quantizer.levels[0].codebook.add_(0.5)  # a re-fitted MuLan RVQ
-    pipe.save_pretrained(tmp_path)
+    hub.save_component(str(tmp_path / "mulan"), pipe.config.mulan, pipe.components.mulan)  # beside the old LM
+    with pytest.raises(ValueError, match="semantic LM was trained on another MuLan quantizer"):
+        MusicLMPipeline.from_pretrained(str(tmp_path))
+    pipe.save_pretrained(tmp_path)  # the LMs saved again still name the quantizer they were built with
     with pytest.raises(ValueError, match="another MuLan quantizer"):
         MusicLMPipeline.from_pretrained(str(tmp_path))
 

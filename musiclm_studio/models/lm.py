@@ -44,6 +44,18 @@ def _stream_tokens(conditions: dict, name: str) -> Optional[torch.Tensor]:
     return tokens[:, None] if tokens is not None and tokens.ndim == 2 else tokens
 
 
+def codebook_fingerprint(codebook: torch.Tensor) -> list[float]:
+    """A sample of a quantizer's code vectors [levels, vocab, dim]: the first four values of each
+    level's first code. Two fits of a quantizer differ in it; float16 rounding does not (see
+    ``same_codebook``)."""
+    return [round(float(v), 6) for v in codebook[:, 0, :4].flatten()]
+
+
+def same_codebook(fingerprint: list[float], codebook: torch.Tensor) -> bool:
+    """Whether ``codebook`` has this fingerprint, up to float16 rounding."""
+    return torch.allclose(torch.tensor(fingerprint), torch.tensor(codebook_fingerprint(codebook)), atol=1e-4, rtol=2e-3)
+
+
 class ConditionEmbedding(nn.Module):
     """Embeds one conditioning stream [B, L, T] -> [B, T, D] (levels summed), or its null.
 
@@ -51,6 +63,8 @@ class ConditionEmbedding(nn.Module):
     where ``codebook`` holds the code vectors of the quantizer that made the tokens (MuLan's
     RVQ, copied in by ``set_codebook``); with ``broadcast`` it also yields one vector per row
     (``pooled``): the projected sum of those code vectors, i.e. of the dequantized embedding.
+    The code vectors are not saved with the LM (the pipeline fills them from its MuLan); the
+    stream's ``codebook_fingerprint`` records which ones it was trained on.
     """
 
     def __init__(self, stream: ConditionStream, d_model: int):
@@ -58,7 +72,7 @@ class ConditionEmbedding(nn.Module):
         self.stream = stream
         if stream.codebook_dim:
             self.register_buffer("codebook", torch.randn(stream.fixed_length, stream.vocab_size, stream.codebook_dim)
-                                 / stream.codebook_dim ** 0.5)
+                                 / stream.codebook_dim ** 0.5, persistent=False)
             self.project = nn.Linear(stream.codebook_dim, d_model)
         else:
             self.tokens = nn.Embedding(stream.num_levels * stream.vocab_size, d_model)
@@ -76,12 +90,23 @@ class ConditionEmbedding(nn.Module):
             self.broadcast_null = nn.Parameter(torch.randn(d_model) * 0.02)
 
     @torch.no_grad()
-    def set_codebook(self, codebook: torch.Tensor) -> None:
-        """Copy the quantizer's code vectors [levels, vocab, dim] (they must fit the stream)."""
+    def set_codebook(self, codebook: torch.Tensor, bind: bool = True) -> None:
+        """Copy the quantizer's code vectors [levels, vocab, dim] (they must fit the stream). ``bind``:
+        they are the ones the LM learns or was mapped onto (the stream records their fingerprint);
+        otherwise they only fill the buffer, as a pipeline does from its MuLan on loading."""
         if codebook.shape != self.codebook.shape:
             raise ValueError(f"Condition {self.stream.name!r} expects code vectors {tuple(self.codebook.shape)}, "
                              f"got {tuple(codebook.shape)}: the tokens come from a different quantizer.")
         self.codebook.copy_(codebook)
+        if bind:
+            self.stream.codebook_fingerprint = codebook_fingerprint(codebook)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # weights saved before session 47 carry the code vectors: they name the quantizer the LM knows
+        saved = state_dict.pop(prefix + "codebook", None)
+        if saved is not None and self.stream.codebook_dim and saved.shape == self.codebook.shape:
+            self.set_codebook(saved.to(self.codebook))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
     def remap(self, codebook: torch.Tensor, mapping: torch.Tensor) -> None:
@@ -216,9 +241,9 @@ class StageLM(nn.Module):
                 total = total + self.conditions[s.name].pooled(tokens, (drop or {}).get(s.name), batch)[:, None]
         return total
 
-    def set_codebook(self, name: str, codebook: torch.Tensor) -> None:
+    def set_codebook(self, name: str, codebook: torch.Tensor, bind: bool = True) -> None:
         """Give stream ``name`` the code vectors [levels, vocab, dim] of the quantizer behind its tokens."""
-        self.conditions[name].set_codebook(codebook)
+        self.conditions[name].set_codebook(codebook, bind)
 
     def remap_condition(self, name: str, codebook: torch.Tensor, mapping: torch.Tensor) -> None:
         """Stream ``name`` reads another quantizer's code vectors, mapped onto its own space (``remap``)."""
