@@ -36,9 +36,10 @@ step "$M" corpus build --version 2 --out corpus/v2 --clips 3000 --seconds 10 --s
 done_when corpus/recordings/metadata.jsonl || step "$M" corpus recordings --out corpus/recordings --workers 2
 step "$M" corpus build --version 2 --heldout-only --out corpus/heldout-v2 --clips 1000 --seed 7 --workers 2
 step "$M" corpus build --out corpus/v1-seed1 --clips 1000 --seconds 10 --seed 1 --workers 2
-# MuLan whole on the three, then the token caches with it
+# MuLan whole on the three, then the token caches with it (from member 0 of the shipped MuLan ensemble: the
+# MuLan shipped in sessions 38-46)
 done_when runs/mulan-whole/last/config.json || step "$M" train mulan --data corpus/v2,corpus/v1,corpus/recordings \
-    --out runs/mulan-whole --init-from "$A" --steps "$STEPS_MULAN" --batch-size 64 --lr 3e-4 --warmup 50 \
+    --out runs/mulan-whole --init-from "$A" --init-member 0 --steps "$STEPS_MULAN" --batch-size 64 --lr 3e-4 --warmup 50 \
     --caption-variants 0 --v2-variants 2 --key-branch --musicnn MTT+MSD --seed 1
 for c in v2 v1 recordings; do
   done_when "tokens/$c/valid.safetensors" || step "$M" train tokens --pipeline "$A" --mulan runs/mulan-whole \
@@ -49,11 +50,13 @@ done
 if ! done_when runs/mulan-judge/last/config.json; then
   mkdir -p runs/mulan-judge && cp -n runs/mulan-whole/*_features.safetensors runs/mulan-whole/musicnn_segments.safetensors \
       runs/mulan-judge/ 2>/dev/null || true  # its cached text and tagger features: the same clips and texts
-  step "$M" train mulan --data corpus/v2,corpus/v1,corpus/recordings --out runs/mulan-judge --init-from "$A" \
+  step "$M" train mulan --data corpus/v2,corpus/v1,corpus/recordings --out runs/mulan-judge --init-from "$A" --init-member 0 \
       --steps "$STEPS_MULAN" --batch-size 64 --lr 3e-4 --warmup 50 --caption-variants 0 --v2-variants 2 --key-branch \
       --musicnn MTT+MSD --seed 0
 fi
 T=tokens/v2,tokens/v1,tokens/recordings; C=corpus/v2,corpus/v1,corpus/recordings
+# (since session 47 the shipped LMs read the MuLan ensemble's 256-d code vectors: from runs/mulan-whole's
+# 128-d tokens their two MuLan input layers start afresh, the rest from the shipped weights)
 lm_done runs/sem "$STEPS_SEM" || step "$M" train semantic-lm --tokens $T --data $C --beat --key --unstated 0.25 \
     --condition-dropout mulan=0.4 --init-from "$A" --out runs/sem --steps "$STEPS_SEM" --lr 3e-4 --warmup 30 --dropout 0.1
 lm_done runs/coarse "$STEPS_COARSE" || step "$M" train coarse-lm --tokens $T --data $C --beat --key --unstated 0.25 \
